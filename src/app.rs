@@ -1,0 +1,239 @@
+//! The application: one listener serving gRPC (HTTP/2), grpc-web and
+//! Socket.IO and plain HTTP (HTTP/1.1), composed as one axum stack.
+//! [`Application::build`] binds (port 0 in tests) and exposes the address;
+//! [`Application::run_until_stopped`] serves until the token fires, then drains
+//! within the configured grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parking_lot::Mutex;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::Authenticator;
+use crate::config::{CorsOrigins, Settings};
+use crate::ledger::Ledger;
+use crate::log::EventLog;
+use crate::metrics::Metrics;
+use crate::stats::StatsSampler;
+use crate::store::Store;
+use crate::{gateway, grpc, stats, store, web};
+
+/// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
+pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
+
+/// What every surface shares.
+pub struct Core {
+    /// The ledger and the log.
+    pub log: Arc<EventLog>,
+    /// Token verification.
+    pub auth: Authenticator,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The store.
+    pub store: Store,
+    /// Process figures.
+    pub stats: Arc<StatsSampler>,
+    /// Fires when the server stops.
+    pub shutdown: CancellationToken,
+    health: Mutex<Option<tonic_health::server::HealthReporter>>,
+}
+
+impl Core {
+    /// Keeps the gRPC health reporter, to report NOT_SERVING at shutdown.
+    pub fn set_health_reporter(&self, reporter: tonic_health::server::HealthReporter) {
+        *self.health.lock() = Some(reporter);
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    io: SocketIo,
+    core: Arc<Core>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects the store, builds every surface and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        if settings.auth_disabled {
+            tracing::warn!(
+                "AUTH IS DISABLED: every client is treated as an admin; never run like this in production"
+            );
+        }
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the store at {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
+        let log = Arc::new(EventLog::new(
+            Ledger::new(settings.system_mode.clone()),
+            settings.log.clone(),
+            Arc::clone(&metrics),
+        ));
+        let core = Arc::new(Core {
+            log,
+            auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
+            metrics,
+            store,
+            stats: Arc::new(StatsSampler::new()),
+            shutdown: CancellationToken::new(),
+            health: Mutex::new(None),
+        });
+
+        let (socket_layer, io) = SocketIo::builder()
+            .with_state(Arc::clone(&core))
+            .max_payload(MAX_SOCKET_PAYLOAD)
+            .build_layer();
+        gateway::register(&io);
+
+        let cors = match &settings.cors {
+            CorsOrigins::Any => AllowOrigin::any(),
+            CorsOrigins::List(origins) => AllowOrigin::list(
+                origins
+                    .iter()
+                    .filter_map(|o| http::HeaderValue::from_str(o).ok()),
+            ),
+        };
+        let cors = CorsLayer::new()
+            .allow_origin(cors)
+            .allow_methods([http::Method::GET, http::Method::POST, http::Method::OPTIONS])
+            .allow_headers([
+                http::header::AUTHORIZATION,
+                http::header::CONTENT_TYPE,
+                http::HeaderName::from_static("x-grpc-web"),
+                http::HeaderName::from_static("x-user-agent"),
+                http::HeaderName::from_static("grpc-timeout"),
+                http::HeaderName::from_static("connect-protocol-version"),
+            ])
+            .expose_headers([
+                http::HeaderName::from_static("grpc-status"),
+                http::HeaderName::from_static("grpc-message"),
+                http::HeaderName::from_static("grpc-status-details-bin"),
+            ]);
+        let router = web::router(Arc::clone(&core))
+            .merge(grpc::router(Arc::clone(&core))?)
+            .layer(socket_layer)
+            .layer(cors);
+
+        let address = SocketAddr::new(settings.bind_addr, settings.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        Ok(Application {
+            listener,
+            router,
+            io,
+            core,
+            settings,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared core, for in-process callers (tests, benches, the demo).
+    pub fn core(&self) -> Arc<Core> {
+        Arc::clone(&self.core)
+    }
+
+    /// Serves until `stop` fires, then ends streams, closes sockets, lets the
+    /// store writer drain, all within the grace period.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            io,
+            core,
+            settings,
+        } = self;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
+
+        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+        tasks.push(tokio::spawn(gateway::run_fanout(
+            io.clone(),
+            Arc::clone(&core),
+            core.log.subscribe_live(),
+            core.shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(stats::publish_every(
+            settings.stats_interval,
+            Arc::clone(&core.stats),
+            Arc::clone(&core.log),
+            Arc::clone(&core.metrics),
+            core.shutdown.clone(),
+        )));
+        let store_writer = tokio::spawn(store::record_finished_calls(
+            core.store.clone(),
+            core.log.subscribe_live(),
+            core.shutdown.clone(),
+        ));
+
+        let shutdown = core.shutdown.clone();
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let mut server = tokio::spawn(async move { serve.await });
+
+        tokio::select! {
+            () = stop.cancelled() => {}
+            result = &mut server => {
+                return result.context("server task failed")?.context("server failed");
+            }
+        }
+        tracing::info!("shutting down");
+        if let Some(reporter) = core.health.lock().take() {
+            reporter
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        core.shutdown.cancel();
+        io.close().await;
+        let grace = settings.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            let _ = (&mut server).await;
+            let _ = store_writer.await;
+            for task in tasks {
+                let _ = task.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "connections still open after the grace period; closing them"
+            );
+            server.abort();
+        }
+        core.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

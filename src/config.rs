@@ -1,0 +1,405 @@
+//! Configuration: flags, then environment variables (the names users already
+//! have in their `.env`), then an optional TOML file, then defaults. A bad
+//! value stops start-up with one clear line.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::log::LogSettings;
+
+/// Flags and environment variables of `switchboard serve` and `switchboard demo`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys in snake_case).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR")]
+    pub bind_addr: Option<String>,
+    /// Port for gRPC, grpc-web, Socket.IO and HTTP (0: any free port).
+    #[arg(long, env = "SOCKET_PORT")]
+    pub socket_port: Option<String>,
+    /// Allowed browser origins, comma-separated, or `*`.
+    #[arg(long, env = "CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// `sqlite://FILE` (default `sqlite://switchboard.db`) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `redis://…` for the shared cache; unset: in-process cache.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Secret for HS256 bearer tokens (at least 32 bytes).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Turn authentication off (development only; logged loudly).
+    #[arg(long, env = "AUTH_DISABLED")]
+    pub auth_disabled: Option<String>,
+    /// Seconds between `system_stats` events.
+    #[arg(long, env = "STATS_INTERVAL_SECONDS")]
+    pub stats_interval_seconds: Option<String>,
+    /// The most events kept for resuming subscribers.
+    #[arg(long, env = "REPLAY_WINDOW_EVENTS")]
+    pub replay_window_events: Option<String>,
+    /// The oldest event kept for resuming subscribers, in seconds.
+    #[arg(long, env = "REPLAY_WINDOW_SECONDS")]
+    pub replay_window_seconds: Option<String>,
+    /// Events a live subscriber may fall behind before losing some.
+    #[arg(long, env = "SUBSCRIBER_BUFFER")]
+    pub subscriber_buffer: Option<String>,
+    /// Seconds allowed for a graceful shutdown.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS")]
+    pub shutdown_grace_seconds: Option<String>,
+    /// The system mode at start.
+    #[arg(long, env = "SYSTEM_MODE")]
+    pub system_mode: Option<String>,
+}
+
+/// The optional TOML file: the same settings, snake_case keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind_addr: Option<String>,
+    socket_port: Option<u16>,
+    cors_origin: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    jwt_secret: Option<String>,
+    auth_disabled: Option<bool>,
+    stats_interval_seconds: Option<u64>,
+    replay_window_events: Option<usize>,
+    replay_window_seconds: Option<u64>,
+    subscriber_buffer: Option<usize>,
+    shutdown_grace_seconds: Option<u64>,
+    system_mode: Option<String>,
+}
+
+/// Which browser origins may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin.
+    Any,
+    /// Only these.
+    List(Vec<String>),
+}
+
+/// The validated settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub bind_addr: IpAddr,
+    /// Listen port (0: any).
+    pub port: u16,
+    /// Allowed browser origins.
+    pub cors: CorsOrigins,
+    /// The store's URL.
+    pub database_url: String,
+    /// Redis, when configured.
+    pub redis_url: Option<String>,
+    /// The token secret.
+    pub jwt_secret: String,
+    /// Authentication off.
+    pub auth_disabled: bool,
+    /// Interval of `system_stats`.
+    pub stats_interval: Duration,
+    /// Replay window and fan-out bounds.
+    pub log: LogSettings,
+    /// Grace period of a shutdown.
+    pub shutdown_grace: Duration,
+    /// The system mode at start.
+    pub system_mode: String,
+}
+
+/// A configuration error: one line saying which setting and why.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError(format!("{name}={value:?} is not a valid value")))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{name}={value:?} is not true or false"
+        ))),
+    }
+}
+
+impl Settings {
+    /// Resolves flags and environment over the TOML file over defaults, and validates.
+    pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let bind_addr = match &args.bind_addr {
+            Some(v) => parse("BIND_ADDR", v)?,
+            None => parse(
+                "bind_addr",
+                file.bind_addr.as_deref().unwrap_or("127.0.0.1"),
+            )?,
+        };
+        let port = match &args.socket_port {
+            Some(v) => parse("SOCKET_PORT", v)?,
+            None => file.socket_port.unwrap_or(3001),
+        };
+        let cors_text = args
+            .cors_origin
+            .clone()
+            .or(file.cors_origin)
+            .unwrap_or_else(|| "*".into());
+        let cors = if cors_text.trim() == "*" {
+            CorsOrigins::Any
+        } else {
+            let origins: Vec<String> = cors_text
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = origins.iter().find(|o| {
+                !(o.starts_with("http://") || o.starts_with("https://"))
+                    || http::HeaderValue::from_str(o).is_err()
+            }) {
+                return Err(ConfigError(format!(
+                    "CORS_ORIGIN entry {bad:?} is not an origin like https://host:port"
+                )));
+            }
+            CorsOrigins::List(origins)
+        };
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| "sqlite://switchboard.db".into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        }
+        let redis_url = args
+            .redis_url
+            .clone()
+            .or(file.redis_url)
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError("REDIS_URL must start with redis://".into()));
+        }
+        let auth_disabled = match &args.auth_disabled {
+            Some(v) => parse_bool("AUTH_DISABLED", v)?,
+            None => file.auth_disabled.unwrap_or(false),
+        };
+        let jwt_secret = args
+            .jwt_secret
+            .clone()
+            .or(file.jwt_secret)
+            .unwrap_or_default();
+        if !auth_disabled && jwt_secret.len() < 32 {
+            return Err(ConfigError(if jwt_secret.is_empty() {
+                "JWT_SECRET is not set (set it, or AUTH_DISABLED=true for development)".into()
+            } else {
+                "JWT_SECRET must be at least 32 bytes".into()
+            }));
+        }
+        let seconds = |name: &str, arg: &Option<String>, file: Option<u64>, default: u64| {
+            let value = match arg {
+                Some(v) => parse::<u64>(name, v)?,
+                None => file.unwrap_or(default),
+            };
+            Ok::<_, ConfigError>(value)
+        };
+        let stats = seconds(
+            "STATS_INTERVAL_SECONDS",
+            &args.stats_interval_seconds,
+            file.stats_interval_seconds,
+            30,
+        )?;
+        if stats == 0 {
+            return Err(ConfigError(
+                "STATS_INTERVAL_SECONDS must be at least 1".into(),
+            ));
+        }
+        let window_events = match &args.replay_window_events {
+            Some(v) => parse("REPLAY_WINDOW_EVENTS", v)?,
+            None => file.replay_window_events.unwrap_or(10_000),
+        };
+        let live_buffer = match &args.subscriber_buffer {
+            Some(v) => parse("SUBSCRIBER_BUFFER", v)?,
+            None => file.subscriber_buffer.unwrap_or(1024),
+        };
+        if live_buffer == 0 {
+            return Err(ConfigError("SUBSCRIBER_BUFFER must be at least 1".into()));
+        }
+        let window_seconds = seconds(
+            "REPLAY_WINDOW_SECONDS",
+            &args.replay_window_seconds,
+            file.replay_window_seconds,
+            900,
+        )?;
+        let grace = seconds(
+            "SHUTDOWN_GRACE_SECONDS",
+            &args.shutdown_grace_seconds,
+            file.shutdown_grace_seconds,
+            10,
+        )?;
+        let system_mode = args
+            .system_mode
+            .clone()
+            .or(file.system_mode)
+            .unwrap_or_else(|| "auto".into());
+        Ok(Settings {
+            bind_addr,
+            port,
+            cors,
+            database_url,
+            redis_url,
+            jwt_secret,
+            auth_disabled,
+            stats_interval: Duration::from_secs(stats),
+            log: LogSettings {
+                window_events,
+                window_age: Duration::from_secs(window_seconds),
+                live_buffer,
+            },
+            shutdown_grace: Duration::from_secs(grace),
+            system_mode,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        ConfigError(format!(
+            "{}: {}",
+            path.display(),
+            e.message().lines().next().unwrap_or("invalid TOML")
+        ))
+    })
+}
+
+/// The `tracing` filter: `RUST_LOG` if set, else `debug` when `DEBUG=true`, else
+/// `LOG_LEVEL` (error, warn, info, debug, trace), else `info`.
+pub fn log_filter(
+    rust_log: Option<&str>,
+    debug: Option<&str>,
+    log_level: Option<&str>,
+) -> Result<String, ConfigError> {
+    if let Some(filter) = rust_log.filter(|f| !f.trim().is_empty()) {
+        return Ok(filter.to_owned());
+    }
+    if let Some(flag) = debug
+        && parse_bool("DEBUG", flag)?
+    {
+        return Ok("debug".into());
+    }
+    match log_level.map(|l| l.trim().to_ascii_lowercase()) {
+        None => Ok("info".into()),
+        Some(level) if ["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) => {
+            Ok(level)
+        }
+        Some(level) => Err(ConfigError(format!(
+            "LOG_LEVEL={level:?} is not one of error, warn, info, debug, trace"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            jwt_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_seed_watcher() {
+        let settings = Settings::resolve(&args()).unwrap();
+        assert_eq!(settings.port, 3001);
+        assert_eq!(settings.bind_addr.to_string(), "127.0.0.1");
+        assert_eq!(settings.stats_interval, Duration::from_secs(30));
+        assert_eq!(settings.cors, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn bad_values_give_one_clear_line() {
+        let mut bad = args();
+        bad.socket_port = Some("http".into());
+        let message = Settings::resolve(&bad).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "configuration error: SOCKET_PORT=\"http\" is not a valid value"
+        );
+        let mut no_secret = args();
+        no_secret.jwt_secret = None;
+        assert!(
+            Settings::resolve(&no_secret)
+                .unwrap_err()
+                .to_string()
+                .contains("JWT_SECRET")
+        );
+        let mut cors = args();
+        cors.cors_origin = Some("http://localhost:8080,bdl-pbx".into());
+        assert!(
+            Settings::resolve(&cors)
+                .unwrap_err()
+                .to_string()
+                .contains("bdl-pbx")
+        );
+    }
+
+    #[test]
+    fn the_toml_file_sits_under_flags_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, "socket_port = 4000\nsystem_mode = \"night\"\n").unwrap();
+        let mut with_file = args();
+        with_file.config = Some(path.clone());
+        let settings = Settings::resolve(&with_file).unwrap();
+        assert_eq!(
+            (settings.port, settings.system_mode.as_str()),
+            (4000, "night")
+        );
+        with_file.socket_port = Some("5000".into());
+        assert_eq!(Settings::resolve(&with_file).unwrap().port, 5000);
+        std::fs::write(&path, "sokcet_port = 1\n").unwrap();
+        assert!(
+            Settings::resolve(&with_file)
+                .unwrap_err()
+                .to_string()
+                .contains("sokcet_port")
+        );
+    }
+
+    #[test]
+    fn log_level_names_and_debug_alias() {
+        assert_eq!(
+            log_filter(None, Some("true"), Some("warn")).unwrap(),
+            "debug"
+        );
+        assert_eq!(log_filter(None, None, Some("WARN")).unwrap(), "warn");
+        assert_eq!(
+            log_filter(Some("switchboard=trace"), Some("true"), None).unwrap(),
+            "switchboard=trace"
+        );
+        assert!(log_filter(None, None, Some("loud")).is_err());
+    }
+}

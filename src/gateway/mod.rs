@@ -1,0 +1,436 @@
+//! The Socket.IO compatibility gateway: re-emits the log as the documented
+//! JSON events (names, rooms and shapes of `EVENTS.md`), and answers the
+//! documented client events. It holds no state of its own.
+
+pub mod catalog;
+
+use std::sync::Arc;
+
+use prost_reflect::ReflectMessage;
+use serde_json::Value as Json;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Core;
+use crate::auth::{Principal, Role};
+use crate::error::Error;
+use crate::events::kind_of;
+use crate::ledger::views;
+use crate::proto::v1::{self as pb, event::Payload};
+use crate::socket_json::{self, masked};
+use catalog::{Direction, SocketEvent, lookup};
+
+/// Room of every socket that is not held to one tenant.
+pub const STAFF_ROOM: &str = "staff";
+/// Room of admins who asked for voice-AI call events (`join:admin`).
+pub const ADMIN_ROOM: &str = "admin";
+/// Room of the chat agent dashboards (`join-agent-dashboard`).
+pub const AGENTS_ROOM: &str = "agents";
+
+/// The room of one tenant's sockets.
+pub fn client_room(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
+/// Where one emission goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Every socket.
+    Everyone,
+    /// One room.
+    Room(String),
+}
+
+/// One Socket.IO emission: event name, target, JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emission {
+    /// The event name.
+    pub name: &'static str,
+    /// Where it goes.
+    pub target: Target,
+    /// The payload.
+    pub payload: Json,
+}
+
+/// The JSON payload of `message` shaped as `entry` says.
+pub fn shape_payload(entry: &SocketEvent, message: &impl ReflectMessage) -> Json {
+    let json = socket_json::to_json(message);
+    match entry.shape {
+        catalog::Shape::Message | catalog::Shape::BareString => json,
+        catalog::Shape::ArrayOf(field) => {
+            let json_name = message
+                .descriptor()
+                .get_field_by_name(field)
+                .map(|f| f.json_name().to_owned())
+                .unwrap_or_default();
+            json.get(&json_name)
+                .cloned()
+                .unwrap_or(Json::Array(Vec::new()))
+        }
+        catalog::Shape::MessageWithout(fields) => {
+            let mut json = json;
+            if let Json::Object(object) = &mut json {
+                for field in fields {
+                    object.remove(*field);
+                }
+            }
+            json
+        }
+    }
+}
+
+fn emissions_of<M: ReflectMessage + Default>(
+    name: &str,
+    message: &M,
+    target: &Target,
+    tenant: &str,
+    out: &mut Vec<Emission>,
+) {
+    for entry in lookup(name, Direction::ServerToClient) {
+        if entry.message != message.descriptor().full_name() {
+            continue;
+        }
+        out.push(Emission {
+            name: entry.name,
+            target: target.clone(),
+            payload: shape_payload(entry, message),
+        });
+        if !tenant.is_empty() && *target == Target::Room(STAFF_ROOM.into()) {
+            out.push(Emission {
+                name: entry.name,
+                target: Target::Room(client_room(tenant)),
+                payload: shape_payload(entry, &masked(message)),
+            });
+        }
+    }
+}
+
+/// Every Socket.IO emission one log event causes.
+pub fn route(event: &pb::Event) -> Vec<Emission> {
+    let mut out = Vec::new();
+    let Some(payload) = &event.payload else {
+        return out;
+    };
+    let staff = Target::Room(STAFF_ROOM.into());
+    let agents = Target::Room(AGENTS_ROOM.into());
+    let tenant = event.tenant.as_str();
+    let mut emit = |name: &str, message: &dyn ErasedMessage, target: &Target| {
+        message.emissions(name, target, tenant, &mut out)
+    };
+    match payload {
+        Payload::CallIncoming(m) => {
+            emit("call_incoming", m, &staff);
+            emit("incoming_call_for_agent", m, &staff);
+        }
+        Payload::CallBridged(m) => {
+            emit("call_bridged_successfully", m, &staff);
+            emit("call_answered", m, &staff);
+        }
+        Payload::CustomerLeftBridge(m) => emit("customer_left_bridge", m, &staff),
+        Payload::CallEndedNormally(m) => emit("call_ended_normally", m, &staff),
+        Payload::AgentRejectedCall(m) => emit("agent_rejected_call", m, &staff),
+        Payload::CallStateChanged(m) => emit("call_state_changed", m, &staff),
+        Payload::StasisCallEnded(m) => emit("call_ended", m, &staff),
+        Payload::AgentStatusUpdated(m) => emit("agent_status_updated", m, &staff),
+        Payload::SystemStats(m) => emit("system_stats", m, &Target::Everyone),
+        Payload::IncomingQueueCall(m) => emit("incoming_queue_call", m, &staff),
+        Payload::SourceStatus(m) => {
+            let name = match (m.source(), m.state()) {
+                (pb::SourceKind::Ami, pb::SourceState::Connected) => "ami:connected",
+                (pb::SourceKind::Ami, pb::SourceState::Disconnected) => "ami:disconnected",
+                (pb::SourceKind::Ami, pb::SourceState::Error) => "ami:error",
+                _ => return out,
+            };
+            emit(name, m, &staff);
+        }
+        Payload::CallNew(m) => emit("call:new", m, &staff),
+        Payload::CallAnswered(m) => emit("call:answered", m, &staff),
+        Payload::CallHangup(m) => emit("call:ended", m, &staff),
+        Payload::CallsActive(m) => emit("calls:active", m, &staff),
+        Payload::AgentLogin(m) => emit("agent:login", m, &staff),
+        Payload::AgentLogout(m) => emit("agent:logout", m, &staff),
+        Payload::AgentsStatus(m) => emit("agents:status", m, &staff),
+        Payload::QueueCallerJoined(m) => emit("queue:caller_joined", m, &staff),
+        Payload::QueuesStats(m) => emit("queues:stats", m, &staff),
+        Payload::SupervisorAction(m) => emit("supervisor:action", m, &staff),
+        Payload::NewConversation(m) => emit("new-conversation", m, &agents),
+        Payload::NewMessage(m) => {
+            emit("new-message", m, &agents);
+            if m.sender_type() == pb::SenderType::Agent {
+                emit("agent-message", m, &Target::Room(m.conversation_id.clone()));
+            }
+        }
+        Payload::ConnectedAgentsUpdate(m) => emit("connected-agents-update", m, &agents),
+        Payload::SystemModeUpdate(m) => emit("system-mode-update", m, &agents),
+        Payload::TicketsReassigned(m) => emit("tickets-reassigned", m, &agents),
+        Payload::CustomerTypingStatus(m) => emit("customer-typing-status", m, &agents),
+        Payload::AgentTypingStatus(m) => emit(
+            "agent-typing-status",
+            m,
+            &Target::Room(m.conversation_id.clone()),
+        ),
+        Payload::VoiceCallStarted(m) => {
+            emit("call:started", m, &Target::Room(ADMIN_ROOM.into()));
+            emit("call:started", m, &Target::Room(client_room(&m.client_id)));
+        }
+        Payload::VoiceCallEnded(m) => {
+            emit("call:ended", m, &Target::Room(ADMIN_ROOM.into()));
+            emit("call:ended", m, &Target::Room(client_room(&m.client_id)));
+        }
+        Payload::TransferUpdate(m) => emit("transfer:update", m, &staff),
+        Payload::Resync(_) | Payload::EventsDropped(_) => {}
+    }
+    out
+}
+
+/// Object-safe access to [`emissions_of`] for every generated message type.
+trait ErasedMessage {
+    fn emissions(&self, name: &str, target: &Target, tenant: &str, out: &mut Vec<Emission>);
+}
+
+impl<M: ReflectMessage + Default> ErasedMessage for M {
+    fn emissions(&self, name: &str, target: &Target, tenant: &str, out: &mut Vec<Emission>) {
+        emissions_of(name, self, target, tenant, out);
+    }
+}
+
+/// Emits every log event to the sockets, until `shutdown`.
+pub async fn run_fanout(
+    io: SocketIo,
+    core: Arc<Core>,
+    mut feed: broadcast::Receiver<Arc<pb::Event>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let received = tokio::select! {
+            received = feed.recv() => received,
+            () = shutdown.cancelled() => return,
+        };
+        match received {
+            Ok(event) => {
+                let kind = event.payload.as_ref().map(kind_of);
+                for emission in route(&event) {
+                    let operators = match &emission.target {
+                        Target::Everyone => io.broadcast(),
+                        Target::Room(room) => io.to(room.clone()),
+                    };
+                    if let Err(error) = operators.emit(emission.name, &emission.payload).await {
+                        tracing::warn!(event = emission.name, %error, "socket.io broadcast failed");
+                    }
+                }
+                if let Some(kind) = kind {
+                    core.metrics.delivered("socketio", kind.as_str_name());
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(lost)) => {
+                tracing::warn!(lost, "socket.io gateway fell behind the log");
+                core.metrics.dropped("socketio", lost);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Why a socket's connection was refused; its text is the client's `connect_error` message.
+#[derive(Debug)]
+struct Refusal(String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks the handshake credentials: `auth.token`, or an `Authorization` header.
+async fn authenticate(
+    socket: SocketRef,
+    State(core): State<Arc<Core>>,
+    TryData(auth): TryData<Json>,
+) -> Result<(), Refusal> {
+    let token = auth
+        .ok()
+        .and_then(|a| a.get("token").and_then(Json::as_str).map(str::to_owned))
+        .or_else(|| {
+            socket
+                .req_parts()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+    match core.auth.authenticate(token.as_deref()) {
+        Ok(principal) => {
+            socket.extensions.insert(principal);
+            Ok(())
+        }
+        Err(error) => {
+            core.metrics.refuse("socketio", error.code_name());
+            tracing::info!(socket = %socket.id, %error, "socket.io connection refused");
+            Err(Refusal(error.to_string()))
+        }
+    }
+}
+
+fn principal_of(socket: &SocketRef) -> Principal {
+    socket
+        .extensions
+        .get::<Principal>()
+        .unwrap_or_else(Principal::anonymous_admin)
+}
+
+fn send_json(socket: &SocketRef, name: &str, payload: &Json) {
+    if let Err(error) = socket.emit(name, payload) {
+        tracing::debug!(socket = %socket.id, event = name, %error, "emit to socket failed");
+    }
+}
+
+/// Refuses what a socket sent: `error-event` to it, and the acknowledgement when asked for.
+fn refuse(socket: &SocketRef, core: &Core, ack: Option<AckSender>, event: &str, error: &Error) {
+    core.metrics.bad_input("socketio", error.code_name());
+    tracing::info!(socket = %socket.id, event, %error, "socket.io input refused");
+    let payload = socket_json::to_json(&pb::ClientError {
+        error: error.code_name().into(),
+        message: error.to_string(),
+        event: event.into(),
+    });
+    send_json(socket, "error-event", &payload);
+    if let Some(ack) = ack {
+        let _ = ack.send(&payload);
+    }
+}
+
+/// The greeting of a socket that just connected: `system_state`, then the wallboard lists.
+pub fn greeting(core: &Core, principal: &Principal) -> Vec<(&'static str, Json)> {
+    let now = chrono::Utc::now();
+    core.log.read(|ledger, _| {
+        let tenant = principal.forced_tenant();
+        let mut state = views::system_state(ledger, now, tenant);
+        if principal.masks_phone_numbers() {
+            state = masked(&state);
+        }
+        let mut greeting = vec![("system_state", socket_json::to_json(&state))];
+        if tenant.is_none() {
+            let entry = |name| lookup(name, Direction::ServerToClient).next();
+            let calls = pb::ActiveCallList {
+                calls: ledger
+                    .calls
+                    .values()
+                    .map(|c| views::active_call(c, now, None))
+                    .collect(),
+            };
+            let agents = pb::WallboardAgentList {
+                agents: ledger.agents.values().map(views::wallboard_agent).collect(),
+            };
+            if let (Some(calls_entry), Some(agents_entry)) =
+                (entry("calls:active"), entry("agents:status"))
+            {
+                greeting.push(("calls:active", shape_payload(calls_entry, &calls)));
+                greeting.push(("agents:status", shape_payload(agents_entry, &agents)));
+            }
+        }
+        greeting
+    })
+}
+
+async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
+    let principal = principal_of(&socket);
+    match principal.forced_tenant() {
+        Some(client_id) => socket.join(client_room(client_id)),
+        None => socket.join(STAFF_ROOM),
+    }
+    let connections = core.metrics.connections("socketio");
+    connections.inc();
+    tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");
+    for (name, payload) in greeting(&core, &principal) {
+        send_json(&socket, name, &payload);
+    }
+
+    socket.on(
+        "join:admin",
+        async |socket: SocketRef, State(core): State<Arc<Core>>, ack: AckSender| match principal_of(
+            &socket,
+        )
+        .require(&[Role::Admin], "join the admin room")
+        {
+            Ok(()) => {
+                socket.join(ADMIN_ROOM);
+                let _ = ack.send(&serde_json::json!({ "ok": true, "room": ADMIN_ROOM }));
+            }
+            Err(error) => refuse(&socket, &core, Some(ack), "join:admin", &error),
+        },
+    );
+    socket.on(
+        "join:client",
+        async |socket: SocketRef,
+               State(core): State<Arc<Core>>,
+               TryData(client_id): TryData<String>,
+               ack: AckSender| {
+            let principal = principal_of(&socket);
+            let result = match client_id {
+                Err(_) => Err(Error::InvalidArgument(
+                    "join:client takes the clientId string".into(),
+                )),
+                Ok(id) if id.is_empty() => Err(Error::InvalidArgument("clientId is empty".into())),
+                Ok(id) => match principal.role() {
+                    Role::Admin | Role::Supervisor => Ok(id),
+                    Role::Client if principal.forced_tenant() == Some(id.as_str()) => Ok(id),
+                    _ => Err(Error::PermissionDenied(format!("may not join client:{id}"))),
+                },
+            };
+            match result {
+                Ok(id) => {
+                    let room = client_room(&id);
+                    socket.join(room.clone());
+                    let _ = ack.send(&serde_json::json!({ "ok": true, "room": room }));
+                }
+                Err(error) => refuse(&socket, &core, Some(ack), "join:client", &error),
+            }
+        },
+    );
+    for entry in catalog::CATALOG
+        .iter()
+        .filter(|e| e.direction == Direction::ClientToServer && !e.name.starts_with("join:"))
+    {
+        socket.on(
+            entry.name,
+            async |socket: SocketRef,
+                   State(core): State<Arc<Core>>,
+                   EventName(name): EventName,
+                   ack: AckSender| {
+                let error =
+                    Error::Unimplemented(format!("{name} is documented but not served yet"));
+                refuse(&socket, &core, Some(ack), &name, &error);
+            },
+        );
+    }
+    socket.on_fallback(
+        async |socket: SocketRef,
+               State(core): State<Arc<Core>>,
+               EventName(name): EventName,
+               ack: AckSender,
+               Data(_): Data<Json>| {
+            let error = Error::InvalidArgument(format!("unknown event {name:?}"));
+            core.metrics.bad_input("socketio", "unknown_event");
+            tracing::info!(socket = %socket.id, event = %name, "unknown socket.io event");
+            let payload = socket_json::to_json(&pb::ClientError {
+                error: "unknown_event".into(),
+                message: error.to_string(),
+                event: name.clone(),
+            });
+            send_json(&socket, "error-event", &payload);
+            let _ = ack.send(&payload);
+        },
+    );
+    socket.on_disconnect(async move |socket: SocketRef| {
+        connections.dec();
+        tracing::debug!(socket = %socket.id, "socket.io disconnected");
+    });
+}
+
+/// Registers the default namespace on `io`.
+pub fn register(io: &SocketIo) {
+    io.ns("/", on_connect.with(authenticate));
+}

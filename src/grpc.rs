@@ -1,0 +1,377 @@
+//! The gRPC services (also served as grpc-web): the event stream, the state
+//! queries, and the sketched supervisor, call-control, chat and customer
+//! services, which answer UNIMPLEMENTED until their issue lands. Reflection and
+//! the standard health service need no token; everything else does.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use futures::{Stream, StreamExt, stream};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Request, Response, Status};
+use tower::Layer;
+
+use crate::app::Core;
+use crate::auth::{Principal, Role};
+use crate::error::Error;
+use crate::events::{Filter, kind_of};
+use crate::log::StartAt;
+use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::v1::{
+    self as pb, call_control_service_server::CallControlServiceServer,
+    chat_service_server::ChatServiceServer, customer_service_server::CustomerServiceServer,
+    event::Payload, event_service_server::EventServiceServer,
+    state_service_server::StateServiceServer, supervisor_service_server::SupervisorServiceServer,
+};
+use crate::socket_json::masked;
+use crate::time::to_timestamp;
+
+/// Checks the bearer token of every call and attaches the [`Principal`].
+#[derive(Clone)]
+pub struct Authenticate {
+    core: Arc<Core>,
+}
+
+impl tonic::service::Interceptor for Authenticate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let credential = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        match self.core.auth.authenticate(credential) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+                Ok(request)
+            }
+            Err(error) => {
+                self.core.metrics.refuse("grpc", error.code_name());
+                Err(error.into())
+            }
+        }
+    }
+}
+
+fn principal<T>(request: &Request<T>) -> Principal {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_else(Principal::anonymous_admin)
+}
+
+/// `switchboard.v1.EventService`.
+pub struct Events {
+    core: Arc<Core>,
+}
+
+/// The stream type of `Subscribe`.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
+
+/// Decrements a gauge when the stream it travels with is dropped.
+struct GaugeGuard(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[tonic::async_trait]
+impl pb::event_service_server::EventService for Events {
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        if let Some(forced) = principal.forced_tenant()
+            && !request.tenant.is_empty()
+            && request.tenant != forced
+        {
+            return Err(Error::PermissionDenied(format!(
+                "a client token may not subscribe to tenant {}",
+                request.tenant
+            ))
+            .into());
+        }
+        if request
+            .kinds
+            .iter()
+            .any(|k| pb::EventKind::try_from(*k).is_err())
+        {
+            return Err(Error::InvalidArgument("unknown event kind in kinds".into()).into());
+        }
+        let filter = Filter::from_request(&request, principal.forced_tenant());
+        let start = StartAt {
+            resume_after: request.resume_after,
+            epoch: (!request.epoch.is_empty()).then(|| request.epoch.clone()),
+            snapshot_first: request.snapshot_first,
+        };
+        let core = Arc::clone(&self.core);
+        let subscription = core.log.subscribe(&start, chrono::Utc::now());
+        let mask = principal.masks_phone_numbers();
+
+        let streams = core.metrics.connections("grpc_stream");
+        streams.inc();
+        core.metrics.subscribers.inc();
+        let guards = (
+            GaugeGuard(streams),
+            GaugeGuard(core.metrics.subscribers.clone()),
+        );
+        tracing::debug!(subscriber = %principal.claims.sub, resume_after = start.resume_after, "event stream opened");
+
+        let mut last_sequence = subscription
+            .backlog
+            .last()
+            .map_or(request.resume_after, |e| e.sequence);
+        let epoch = core.log.epoch().to_owned();
+        let metrics_core = Arc::clone(&core);
+        let live = BroadcastStream::new(subscription.live).map(move |item| match item {
+            Ok(event) => {
+                last_sequence = event.sequence;
+                event
+            }
+            Err(BroadcastStreamRecvError::Lagged(lost)) => {
+                metrics_core.metrics.dropped("grpc", lost);
+                let resumed_at = last_sequence + lost + 1;
+                last_sequence += lost;
+                Arc::new(pb::Event {
+                    sequence: last_sequence,
+                    epoch: epoch.clone(),
+                    time: Some(to_timestamp(chrono::Utc::now())),
+                    tenant: String::new(),
+                    payload: Some(Payload::EventsDropped(pb::EventsDropped {
+                        count: lost,
+                        resumed_at,
+                    })),
+                })
+            }
+        });
+        let shutdown = core.shutdown.clone().cancelled_owned();
+        let events = stream::iter(subscription.backlog)
+            .chain(live)
+            .filter(move |event| {
+                let admitted = event
+                    .payload
+                    .as_ref()
+                    .is_some_and(|p| filter.admits(p, &event.tenant));
+                futures::future::ready(admitted)
+            })
+            .map(move |event| {
+                let _alive = &guards;
+                let head = core.log.head();
+                core.metrics
+                    .subscriber_lag
+                    .observe(head.saturating_sub(event.sequence) as f64);
+                if let Some(payload) = &event.payload {
+                    core.metrics
+                        .delivered("grpc", kind_of(payload).as_str_name());
+                }
+                let event = if mask {
+                    masked(event.as_ref())
+                } else {
+                    (*event).clone()
+                };
+                Ok(pb::SubscribeResponse { event: Some(event) })
+            })
+            .take_until(shutdown);
+        Ok(Response::new(Box::pin(events)))
+    }
+}
+
+/// `switchboard.v1.StateService`.
+pub struct StateQueries {
+    core: Arc<Core>,
+}
+
+#[tonic::async_trait]
+impl pb::state_service_server::StateService for StateQueries {
+    async fn get_system_state(
+        &self,
+        request: Request<pb::GetSystemStateRequest>,
+    ) -> Result<Response<pb::GetSystemStateResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let tenant = principal
+            .forced_tenant()
+            .map(str::to_owned)
+            .or_else(|| (!request.tenant.is_empty()).then_some(request.tenant));
+        let now = chrono::Utc::now();
+        let response = self.core.log.read(|ledger, sequence| {
+            let snapshot = ledger.snapshot();
+            let keep = |t: &str| tenant.as_deref().is_none_or(|wanted| wanted == t);
+            pb::GetSystemStateResponse {
+                calls: snapshot
+                    .calls
+                    .into_iter()
+                    .filter(|c| keep(&c.tenant))
+                    .collect(),
+                agents: snapshot
+                    .agents
+                    .into_iter()
+                    .filter(|a| keep(&a.tenant))
+                    .collect(),
+                queues: snapshot
+                    .queues
+                    .into_iter()
+                    .filter(|q| keep(&q.tenant))
+                    .collect(),
+                now: Some(to_timestamp(now)),
+                sequence,
+                epoch: self.core.log.epoch().to_owned(),
+                system_mode: snapshot.system_mode,
+            }
+        });
+        let response = if principal.masks_phone_numbers() {
+            masked(&response)
+        } else {
+            response
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn get_system_stats(
+        &self,
+        _request: Request<pb::GetSystemStatsRequest>,
+    ) -> Result<Response<pb::GetSystemStatsResponse>, Status> {
+        let stats = self
+            .core
+            .stats
+            .sample(&self.core.log, &self.core.metrics, chrono::Utc::now());
+        Ok(Response::new(pb::GetSystemStatsResponse {
+            stats: Some(stats),
+        }))
+    }
+
+    async fn set_system_mode(
+        &self,
+        request: Request<pb::SetSystemModeRequest>,
+    ) -> Result<Response<pb::SetSystemModeResponse>, Status> {
+        principal(&request).require(&[Role::Admin], "set the system mode")?;
+        let mode = request.into_inner().mode.trim().to_owned();
+        if mode.is_empty() || mode.chars().count() > 64 {
+            return Err(Error::InvalidArgument("mode must be 1 to 64 characters".into()).into());
+        }
+        let events = self.core.log.apply(
+            crate::ledger::Input::SystemModeSet { mode: mode.clone() },
+            chrono::Utc::now(),
+        );
+        let sequence = events.last().map_or(0, |e| e.sequence);
+        tracing::info!(%mode, sequence, "system mode set");
+        Ok(Response::new(pb::SetSystemModeResponse { mode, sequence }))
+    }
+}
+
+/// `switchboard.v1.SupervisorService`: sketched; every rpc answers UNIMPLEMENTED until the AMI issue.
+pub struct Supervisor;
+impl pb::supervisor_service_server::SupervisorService for Supervisor {}
+
+/// `switchboard.v1.CallControlService`: sketched; UNIMPLEMENTED until the ARI issue.
+pub struct CallControl;
+impl pb::call_control_service_server::CallControlService for CallControl {}
+
+/// `switchboard.v1.ChatService`: sketched; UNIMPLEMENTED until the chat issue.
+pub struct Chat;
+impl pb::chat_service_server::ChatService for Chat {}
+
+/// `switchboard.v1.CustomerService`: sketched; UNIMPLEMENTED until the transfer issue.
+pub struct Customers;
+impl pb::customer_service_server::CustomerService for Customers {}
+
+/// Adds `service` at its gRPC path, behind grpc-web translation.
+fn add<S, B>(router: Router, service: S) -> Router
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    let path = format!("/{}/{{*rest}}", S::NAME);
+    let service = tower::ServiceExt::map_response(service, |response: http::Response<B>| {
+        response.map(tonic::body::Body::new)
+    });
+    router.route_service(&path, tonic_web::GrpcWebLayer::new().layer(service))
+}
+
+/// Every gRPC service, with reflection and health, as an axum router.
+pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
+    let auth = Authenticate {
+        core: Arc::clone(&core),
+    };
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in [
+        "switchboard.v1.EventService",
+        "switchboard.v1.StateService",
+        "switchboard.v1.SupervisorService",
+        "switchboard.v1.CallControlService",
+        "switchboard.v1.ChatService",
+        "switchboard.v1.CustomerService",
+    ] {
+        let reporter = health_reporter.clone();
+        tokio::spawn(async move {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        });
+    }
+    core.set_health_reporter(health_reporter);
+
+    let mut router = Router::new();
+    router = add(router, reflection_v1);
+    router = add(router, reflection_v1alpha);
+    router = add(router, health);
+    router = add(
+        router,
+        InterceptedService::new(
+            EventServiceServer::new(Events {
+                core: Arc::clone(&core),
+            }),
+            auth.clone(),
+        ),
+    );
+    router = add(
+        router,
+        InterceptedService::new(
+            StateServiceServer::new(StateQueries {
+                core: Arc::clone(&core),
+            }),
+            auth.clone(),
+        ),
+    );
+    router = add(
+        router,
+        InterceptedService::new(SupervisorServiceServer::new(Supervisor), auth.clone()),
+    );
+    router = add(
+        router,
+        InterceptedService::new(CallControlServiceServer::new(CallControl), auth.clone()),
+    );
+    router = add(
+        router,
+        InterceptedService::new(ChatServiceServer::new(Chat), auth.clone()),
+    );
+    router = add(
+        router,
+        InterceptedService::new(CustomerServiceServer::new(Customers), auth),
+    );
+    Ok(router)
+}

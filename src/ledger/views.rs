@@ -1,0 +1,294 @@
+//! Projections of the ledger's domain records onto the contract's messages:
+//! the one place where domain types become wire types.
+
+use super::model::{Availability, CallRecord, Direction, EndReason, Source, SourceLink};
+use super::{AgentRecord, Ledger};
+use crate::proto::v1 as pb;
+use crate::time::{Instant, to_timestamp, whole_seconds_between};
+
+/// The contract's direction.
+pub fn direction(direction: Direction) -> pb::CallDirection {
+    match direction {
+        Direction::Unknown => pb::CallDirection::Unspecified,
+        Direction::Inbound => pb::CallDirection::Inbound,
+        Direction::Outbound => pb::CallDirection::Outbound,
+        Direction::Internal => pb::CallDirection::Internal,
+    }
+}
+
+/// The contract's end reason.
+pub fn end_reason(reason: EndReason) -> pb::CallEndReason {
+    match reason {
+        EndReason::Completed => pb::CallEndReason::Completed,
+        EndReason::Abandoned => pb::CallEndReason::Abandoned,
+        EndReason::NoAnswer => pb::CallEndReason::NoAnswer,
+        EndReason::Busy => pb::CallEndReason::Busy,
+        EndReason::Rejected => pb::CallEndReason::Rejected,
+        EndReason::Failed => pb::CallEndReason::Failed,
+        EndReason::Transferred => pb::CallEndReason::Transferred,
+    }
+}
+
+/// CDR-style disposition of seed 002 for a call that ended this way.
+pub fn disposition(reason: EndReason, answered: bool) -> &'static str {
+    match reason {
+        _ if answered => "ANSWERED",
+        EndReason::Busy => "BUSY",
+        EndReason::Failed => "FAILED",
+        _ => "NO ANSWER",
+    }
+}
+
+/// The contract's agent status.
+pub fn agent_status(availability: Availability) -> pb::AgentStatus {
+    match availability {
+        Availability::Available => pb::AgentStatus::Available,
+        Availability::Ringing => pb::AgentStatus::Ringing,
+        Availability::OnCall => pb::AgentStatus::OnCall,
+        Availability::MultiCall => pb::AgentStatus::MultiCall,
+        Availability::Offline => pb::AgentStatus::Offline,
+    }
+}
+
+/// The wallboard (seed 002) vocabulary of an agent status.
+pub fn wallboard_status(availability: Availability) -> pb::WallboardAgentStatus {
+    match availability {
+        Availability::Available => pb::WallboardAgentStatus::Available,
+        Availability::Ringing => pb::WallboardAgentStatus::Ringing,
+        Availability::OnCall | Availability::MultiCall => pb::WallboardAgentStatus::Talking,
+        Availability::Offline => pb::WallboardAgentStatus::Offline,
+    }
+}
+
+/// The contract's source kind.
+pub fn source_kind(source: Source) -> pb::SourceKind {
+    match source {
+        Source::Ami => pb::SourceKind::Ami,
+        Source::Ari => pb::SourceKind::Ari,
+        Source::Twilio => pb::SourceKind::Twilio,
+        Source::VoiceAi => pb::SourceKind::VoiceAi,
+    }
+}
+
+/// The contract's source state.
+pub fn source_state(link: SourceLink) -> pb::SourceState {
+    match link {
+        SourceLink::Connected => pb::SourceState::Connected,
+        SourceLink::Disconnected => pb::SourceState::Disconnected,
+        SourceLink::Error => pb::SourceState::Error,
+    }
+}
+
+/// The source-neutral call record of the contract.
+pub fn call(record: &CallRecord) -> pb::Call {
+    pb::Call {
+        call_id: record.call_id.clone(),
+        ids: Some(pb::CallIdentifiers {
+            ami_uniqueid: record.ids.ami_uniqueid.clone(),
+            ami_linkedid: record.ids.ami_linkedid.clone(),
+            channel: record.ids.channel.clone(),
+            ari_channel_id: record.ids.ari_channel_id.clone(),
+            ari_bridge_id: record.ids.ari_bridge_id.clone(),
+            twilio_call_sid: record.ids.twilio_call_sid.clone(),
+            voice_ai_call_id: record.ids.voice_ai_call_id.clone(),
+            webrtc_call_id: record.ids.webrtc_call_id.clone(),
+        }),
+        direction: direction(record.direction) as i32,
+        state: if record.answered_at.is_some() {
+            pb::CallState::Connected
+        } else if record.queue.is_some() && record.agent_extension.is_none() {
+            pb::CallState::Queued
+        } else {
+            pb::CallState::Ringing
+        } as i32,
+        customer_number: record.customer_number.clone(),
+        caller_name: record.caller_name.clone(),
+        destination: record.destination.clone(),
+        context: record.context.clone(),
+        agent_extension: record.agent_extension.clone().unwrap_or_default(),
+        agent_id: String::new(),
+        queue: record.queue.clone().unwrap_or_default(),
+        tenant: record.tenant.clone(),
+        started_at: Some(to_timestamp(record.started_at)),
+        answered_at: record.answered_at.map(to_timestamp),
+        ended_at: None,
+        end_reason: pb::CallEndReason::Unspecified as i32,
+        call_index: 0,
+    }
+}
+
+/// The Active Call object of seed 002; `ended` is set for `call:ended`.
+pub fn active_call(record: &CallRecord, now: Instant, ended: Option<EndReason>) -> pb::ActiveCall {
+    let duration_from = record.answered_at.unwrap_or(record.started_at);
+    pb::ActiveCall {
+        uniqueid: record.ids.ami_uniqueid.clone(),
+        channel: record.ids.channel.clone(),
+        callerid: record.customer_number.clone(),
+        destination: record.destination.clone(),
+        context: record.context.clone(),
+        state: if ended.is_some() {
+            "Down".to_owned()
+        } else {
+            record.channel_state.clone()
+        },
+        start_time: Some(to_timestamp(record.started_at)),
+        answer_time: record.answered_at.map(to_timestamp),
+        answered: record.answered_at.is_some(),
+        duration: whole_seconds_between(duration_from, now),
+        agent: record.agent_extension.clone(),
+        disposition: ended
+            .map(|reason| disposition(reason, record.answered_at.is_some()).to_owned()),
+    }
+}
+
+/// The agent record of the contract.
+pub fn agent(record: &AgentRecord) -> pb::Agent {
+    pb::Agent {
+        agent_id: record.agent_id.clone(),
+        extension: record.extension.clone(),
+        name: record.name.clone(),
+        status: agent_status(record.availability()) as i32,
+        capacity: Some(capacity(record)),
+        calls_today: record.calls_today,
+        current_call_ids: record.call_ids.clone(),
+        queues: record.queues.clone(),
+        login_time: record.login_time.map(to_timestamp),
+        status_changed_at: Some(to_timestamp(record.status_changed_at)),
+        last_update: Some(to_timestamp(record.last_update)),
+        tenant: record.tenant.clone(),
+    }
+}
+
+/// An agent's capacity.
+pub fn capacity(record: &AgentRecord) -> pb::AgentCapacity {
+    pb::AgentCapacity {
+        current: record.call_ids.len() as u32,
+        max: record.max_calls,
+        can_take_call: record.can_take_call(),
+    }
+}
+
+/// The Agent Status object of seed 002.
+pub fn wallboard_agent(record: &AgentRecord) -> pb::WallboardAgent {
+    pb::WallboardAgent {
+        extension: record.extension.clone(),
+        status: wallboard_status(record.availability()) as i32,
+        calls_today: record.calls_today,
+        current_call: record.call_ids.first().cloned(),
+        login_time: record.login_time.map(to_timestamp),
+        last_update: Some(to_timestamp(record.last_update)),
+        queue: record.queues.first().cloned(),
+    }
+}
+
+/// `agent_status_updated` for an agent whose status went from `previous`.
+pub fn agent_status_updated(
+    ledger: &Ledger,
+    record: &AgentRecord,
+    previous: Availability,
+) -> pb::AgentStatusUpdated {
+    let active_calls = record
+        .call_ids
+        .iter()
+        .filter_map(|id| ledger.calls.get(id))
+        .map(|call| pb::AgentCallRef {
+            channel_id: call.ids.channel.clone(),
+            session_id: call.call_id.clone(),
+            start_time: Some(to_timestamp(call.started_at)),
+            customer_number: call.customer_number.clone(),
+        })
+        .collect();
+    pb::AgentStatusUpdated {
+        agent_id: record.agent_id.clone(),
+        extension: record.extension.clone(),
+        agent_name: record.name.clone(),
+        status: agent_status(record.availability()) as i32,
+        previous_status: agent_status(previous) as i32,
+        active_calls,
+        call_count: record.call_ids.len() as u32,
+        status_changed_at: Some(to_timestamp(record.status_changed_at)),
+        last_update: Some(to_timestamp(record.last_update)),
+        capacity: Some(capacity(record)),
+    }
+}
+
+/// `system_state` (seed 000) as of `now`, restricted to `tenant` when given.
+pub fn system_state(ledger: &Ledger, now: Instant, tenant: Option<&str>) -> pb::SystemState {
+    let in_tenant = |t: &str| tenant.is_none_or(|wanted| wanted == t);
+    let agents: Vec<&AgentRecord> = ledger
+        .agents
+        .values()
+        .filter(|a| in_tenant(&a.tenant))
+        .collect();
+    let extension_states = agents
+        .iter()
+        .map(|a| {
+            (
+                a.extension.clone(),
+                pb::ExtensionState {
+                    agent_id: a.agent_id.clone(),
+                    status: agent_status(a.availability()) as i32,
+                    agent_name: a.name.clone(),
+                    last_update: Some(to_timestamp(a.last_update)),
+                },
+            )
+        })
+        .collect();
+    let available_agents = agents
+        .iter()
+        .filter(|a| a.availability() == Availability::Available)
+        .map(|a| pb::AvailableAgent {
+            agent_id: a.agent_id.clone(),
+            extension: a.extension.clone(),
+            agent_name: a.name.clone(),
+        })
+        .collect();
+    let agents_with_capacity = agents
+        .iter()
+        .filter(|a| a.logged_in)
+        .map(|a| pb::AgentWithCapacity {
+            agent_id: a.agent_id.clone(),
+            extension: a.extension.clone(),
+            agent_name: a.name.clone(),
+            current_calls: a.call_ids.len() as u32,
+            max_calls: a.max_calls,
+            can_take_call: a.can_take_call(),
+        })
+        .collect();
+    let active_calls = ledger
+        .calls
+        .values()
+        .filter(|c| in_tenant(&c.tenant))
+        .map(|c| {
+            let agent = c
+                .agent_extension
+                .as_ref()
+                .and_then(|ext| ledger.agents.get(ext));
+            let (call_type, status) = match (c.answered_at, &c.agent_extension) {
+                (Some(_), _) => ("agent_answered", "connected"),
+                (None, Some(_)) => ("agent_ringing", "ringing"),
+                (None, None) => ("queued", "queued"),
+            };
+            pb::ActiveSession {
+                session_id: c.call_id.clone(),
+                channel_id: c.ids.channel.clone(),
+                agent_id: agent.map(|a| a.agent_id.clone()).unwrap_or_default(),
+                extension: c.agent_extension.clone().unwrap_or_default(),
+                customer_number: c.customer_number.clone(),
+                call_type: call_type.to_owned(),
+                call_index: agent
+                    .and_then(|a| a.call_ids.iter().position(|id| id == &c.call_id))
+                    .map_or(0, |i| i as u32 + 1),
+                start_time: Some(to_timestamp(c.started_at)),
+                status: status.to_owned(),
+            }
+        })
+        .collect();
+    pb::SystemState {
+        extension_states,
+        available_agents,
+        agents_with_capacity,
+        active_calls,
+        timestamp: Some(to_timestamp(now)),
+    }
+}

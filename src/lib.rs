@@ -1,0 +1,20 @@
+//! switchboard: a real-time call-center event hub. Phone-system sources feed a
+//! pure ledger; a numbered log fans its events out to gRPC streams, grpc-web,
+//! the Socket.IO compatibility gateway and the store.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod gateway;
+pub mod grpc;
+pub mod ledger;
+pub mod log;
+pub mod metrics;
+pub mod proto;
+pub mod socket_json;
+pub mod stats;
+pub mod store;
+pub mod time;
+pub mod web;

@@ -1,0 +1,366 @@
+//! The event log: the ledger plus an append-only, numbered log with a bounded
+//! replay window. Every output subscribes here. Appends never wait for a
+//! subscriber; a subscriber that falls behind loses events and is told so.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::events::kind_of;
+use crate::ledger::{Emitted, Input, Ledger};
+use crate::metrics::Metrics;
+use crate::proto::v1::{self as pb, ResyncReason, event::Payload};
+use crate::time::{Instant, to_timestamp};
+
+/// Bounds of the replay window and of the live fan-out.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// The most events the replay window holds.
+    pub window_events: usize,
+    /// The oldest an event in the replay window may be.
+    pub window_age: Duration,
+    /// Events a live subscriber may fall behind before it starts losing them.
+    pub live_buffer: usize,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            window_events: 10_000,
+            window_age: Duration::from_secs(15 * 60),
+            live_buffer: 1024,
+        }
+    }
+}
+
+/// Where a subscriber wants to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartAt {
+    /// Resume after this sequence number (0: start live).
+    pub resume_after: u64,
+    /// The epoch `resume_after` belongs to; `None` for the current one.
+    pub epoch: Option<String>,
+    /// Start with a snapshot even when not resuming.
+    pub snapshot_first: bool,
+}
+
+/// A new subscriber's starting point: what to send first, then the live feed.
+pub struct Subscription {
+    /// Events to send before the live ones: a `Resync`, or the replayed events, or nothing.
+    pub backlog: Vec<Arc<pb::Event>>,
+    /// The live feed; every event on it comes after the backlog, with no gap and no duplicate.
+    pub live: broadcast::Receiver<Arc<pb::Event>>,
+}
+
+struct State {
+    ledger: Ledger,
+    window: VecDeque<Arc<pb::Event>>,
+    last_sequence: u64,
+}
+
+/// The ledger, the log and the live fan-out, behind one lock so that a
+/// snapshot and the events after it always line up.
+pub struct EventLog {
+    state: Mutex<State>,
+    live: broadcast::Sender<Arc<pb::Event>>,
+    epoch: String,
+    settings: LogSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl EventLog {
+    /// A new, empty log with a fresh epoch.
+    pub fn new(ledger: Ledger, settings: LogSettings, metrics: Arc<Metrics>) -> Self {
+        let (live, _) = broadcast::channel(settings.live_buffer.max(1));
+        EventLog {
+            state: Mutex::new(State {
+                ledger,
+                window: VecDeque::new(),
+                last_sequence: 0,
+            }),
+            live,
+            epoch: uuid::Uuid::new_v4().simple().to_string(),
+            settings,
+            metrics,
+        }
+    }
+
+    /// This log's epoch.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Applies an input to the ledger at `now` and appends the events it causes.
+    pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
+        let mut state = self.state.lock();
+        let emitted = state.ledger.apply(input, now);
+        emitted
+            .into_iter()
+            .map(|e| self.append_locked(&mut state, e, now))
+            .collect()
+    }
+
+    /// Appends an event that does not come from the ledger (statistics, chat, command results).
+    pub fn publish(&self, payload: Payload, tenant: String, now: Instant) -> Arc<pb::Event> {
+        let mut state = self.state.lock();
+        self.append_locked(&mut state, Emitted { payload, tenant }, now)
+    }
+
+    /// Reads the ledger together with the sequence number of the last event folded into it.
+    pub fn read<R>(&self, read: impl FnOnce(&Ledger, u64) -> R) -> R {
+        let state = self.state.lock();
+        read(&state.ledger, state.last_sequence)
+    }
+
+    /// Subscribes from `start`: replays what was missed when the window still holds it,
+    /// else starts with a `Resync` snapshot saying why.
+    pub fn subscribe(&self, start: &StartAt, now: Instant) -> Subscription {
+        let state = self.state.lock();
+        let live = self.live.subscribe();
+        let oldest = state.window.front().map_or(0, |e| e.sequence);
+        let resync_reason = if start.epoch.as_deref().is_some_and(|e| e != self.epoch) {
+            Some(ResyncReason::EpochChanged)
+        } else if start.resume_after == 0 {
+            start.snapshot_first.then_some(ResyncReason::Initial)
+        } else if start.resume_after > state.last_sequence {
+            Some(ResyncReason::ResumeAhead)
+        } else if start.resume_after == state.last_sequence {
+            None
+        } else if oldest == 0 || start.resume_after + 1 < oldest {
+            Some(ResyncReason::ResumeTooOld)
+        } else {
+            None
+        };
+        let backlog = match resync_reason {
+            Some(reason) => vec![Arc::new(pb::Event {
+                sequence: state.last_sequence,
+                epoch: self.epoch.clone(),
+                time: Some(to_timestamp(now)),
+                tenant: String::new(),
+                payload: Some(Payload::Resync(pb::Resync {
+                    reason: reason as i32,
+                    requested_after: start.resume_after,
+                    oldest_available: oldest,
+                    snapshot: Some(state.ledger.snapshot()),
+                })),
+            })],
+            None if start.resume_after == 0 => Vec::new(),
+            None => state
+                .window
+                .iter()
+                .filter(|e| e.sequence > start.resume_after)
+                .cloned()
+                .collect(),
+        };
+        Subscription { backlog, live }
+    }
+
+    /// The live feed alone, for outputs that never resume (the Socket.IO gateway, the store).
+    pub fn subscribe_live(&self) -> broadcast::Receiver<Arc<pb::Event>> {
+        self.live.subscribe()
+    }
+
+    /// The sequence number of the newest event.
+    pub fn head(&self) -> u64 {
+        self.state.lock().last_sequence
+    }
+
+    fn append_locked(&self, state: &mut State, emitted: Emitted, now: Instant) -> Arc<pb::Event> {
+        state.last_sequence += 1;
+        let kind = kind_of(&emitted.payload);
+        let event = Arc::new(pb::Event {
+            sequence: state.last_sequence,
+            epoch: self.epoch.clone(),
+            time: Some(to_timestamp(now)),
+            tenant: emitted.tenant,
+            payload: Some(emitted.payload),
+        });
+        state.window.push_back(Arc::clone(&event));
+        let max_age =
+            chrono::Duration::from_std(self.settings.window_age).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now.checked_sub_signed(max_age);
+        while state.window.len() > self.settings.window_events
+            || state.window.front().is_some_and(|e| {
+                cutoff.is_some_and(|cutoff| {
+                    e.time
+                        .as_ref()
+                        .and_then(crate::time::from_timestamp)
+                        .is_some_and(|t| t < cutoff)
+                })
+            })
+        {
+            state.window.pop_front();
+        }
+        // A send error only means nobody listens right now; the window keeps the event.
+        let _ = self.live.send(Arc::clone(&event));
+        self.metrics
+            .events_in
+            .get_or_create(&vec![("kind", kind.as_str_name().to_owned())])
+            .inc();
+        self.metrics.log_head.set(state.last_sequence);
+        self.metrics.log_window.set(state.window.len() as i64);
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn at(seconds: i64) -> Instant {
+        Utc.timestamp_opt(1_705_312_200 + seconds, 0).unwrap()
+    }
+
+    fn log(window_events: usize) -> EventLog {
+        EventLog::new(
+            Ledger::new("auto"),
+            LogSettings {
+                window_events,
+                window_age: Duration::from_secs(60),
+                live_buffer: 4,
+            },
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    fn mode(log: &EventLog, n: u64, now: Instant) {
+        log.apply(
+            Input::SystemModeSet {
+                mode: format!("m{n}"),
+            },
+            now,
+        );
+    }
+
+    fn resync_reason(sub: &Subscription) -> Option<ResyncReason> {
+        match sub.backlog.first()?.payload.as_ref()? {
+            Payload::Resync(r) => Some(r.reason()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn resume_replays_exactly_the_missed_events_then_goes_live() {
+        let log = log(100);
+        for n in 1..=5 {
+            mode(&log, n, at(0));
+        }
+        let mut sub = log.subscribe(
+            &StartAt {
+                resume_after: 2,
+                ..Default::default()
+            },
+            at(0),
+        );
+        let replayed: Vec<u64> = sub.backlog.iter().map(|e| e.sequence).collect();
+        assert_eq!(replayed, [3, 4, 5]);
+        mode(&log, 6, at(0));
+        assert_eq!(sub.live.try_recv().unwrap().sequence, 6);
+        assert!(sub.live.try_recv().is_err());
+    }
+
+    #[test]
+    fn too_old_epoch_changed_and_ahead_resume_start_with_a_snapshot() {
+        let log = log(3);
+        for n in 1..=6 {
+            mode(&log, n, at(0));
+        }
+        let too_old = log.subscribe(
+            &StartAt {
+                resume_after: 2,
+                ..Default::default()
+            },
+            at(0),
+        );
+        assert_eq!(resync_reason(&too_old), Some(ResyncReason::ResumeTooOld));
+        let Some(Payload::Resync(resync)) = &too_old.backlog[0].payload else {
+            unreachable!()
+        };
+        assert_eq!(resync.oldest_available, 4);
+        assert_eq!(resync.snapshot.as_ref().unwrap().system_mode, "m6");
+        assert_eq!(too_old.backlog[0].sequence, 6, "snapshot is as of the head");
+
+        let edge = log.subscribe(
+            &StartAt {
+                resume_after: 3,
+                ..Default::default()
+            },
+            at(0),
+        );
+        assert_eq!(edge.backlog.len(), 3, "4, 5, 6 are still in the window");
+
+        let other_epoch = log.subscribe(
+            &StartAt {
+                resume_after: 5,
+                epoch: Some("old".into()),
+                snapshot_first: false,
+            },
+            at(0),
+        );
+        assert_eq!(
+            resync_reason(&other_epoch),
+            Some(ResyncReason::EpochChanged)
+        );
+        let ahead = log.subscribe(
+            &StartAt {
+                resume_after: 99,
+                ..Default::default()
+            },
+            at(0),
+        );
+        assert_eq!(resync_reason(&ahead), Some(ResyncReason::ResumeAhead));
+        let current = log.subscribe(
+            &StartAt {
+                resume_after: 6,
+                ..Default::default()
+            },
+            at(0),
+        );
+        assert!(current.backlog.is_empty());
+    }
+
+    #[test]
+    fn the_window_forgets_by_age() {
+        let log = log(100);
+        mode(&log, 1, at(0));
+        mode(&log, 2, at(10));
+        mode(&log, 3, at(90));
+        let sub = log.subscribe(
+            &StartAt {
+                resume_after: 1,
+                ..Default::default()
+            },
+            at(90),
+        );
+        assert_eq!(resync_reason(&sub), Some(ResyncReason::ResumeTooOld));
+        let sub = log.subscribe(
+            &StartAt {
+                resume_after: 2,
+                ..Default::default()
+            },
+            at(90),
+        );
+        assert_eq!(
+            sub.backlog.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [3]
+        );
+    }
+
+    #[test]
+    fn a_slow_subscriber_never_blocks_appends_and_learns_how_many_it_lost() {
+        let log = log(100);
+        let mut slow = log.subscribe_live();
+        for n in 1..=10 {
+            mode(&log, n, at(0));
+        }
+        match slow.try_recv() {
+            Err(broadcast::error::TryRecvError::Lagged(lost)) => assert_eq!(lost, 6),
+            other => panic!("expected a lag report, got {other:?}"),
+        }
+        assert_eq!(slow.try_recv().unwrap().sequence, 7);
+    }
+}

@@ -1,0 +1,172 @@
+//! Prometheus metrics of the whole process, rendered as text by `GET /metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric switchboard exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Events appended to the log, by kind.
+    pub events_in: Family<Labels, Counter>,
+    /// Events delivered to an output, by output (`grpc`, `socketio`) and kind.
+    pub events_out: Family<Labels, Counter>,
+    /// Events a slow subscriber lost, by output.
+    pub events_dropped: Family<Labels, Counter>,
+    /// Open connections, by transport (`socketio`, `grpc_stream`).
+    pub connections: Family<Labels, Gauge>,
+    /// Live subscribers of the log.
+    pub subscribers: Gauge,
+    /// How far behind the log head a subscriber was when it received an event, in events.
+    pub subscriber_lag: Histogram,
+    /// The sequence number of the newest event.
+    pub log_head: Gauge<u64, AtomicU64>,
+    /// Events held in the replay window.
+    pub log_window: Gauge,
+    /// Requests refused for their credentials, by surface (`grpc`, `http`, `socketio`) and reason.
+    pub auth_refusals: Family<Labels, Counter>,
+    /// Bad client input (unknown Socket.IO event, malformed payload), by surface and reason.
+    pub bad_input: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    /// A fresh set of metrics, registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let events_in = Family::<Labels, Counter>::default();
+        let events_out = Family::<Labels, Counter>::default();
+        let events_dropped = Family::<Labels, Counter>::default();
+        let connections = Family::<Labels, Gauge>::default();
+        let subscribers = Gauge::default();
+        let subscriber_lag = Histogram::new([0.0, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0]);
+        let log_head = Gauge::<u64, AtomicU64>::default();
+        let log_window = Gauge::default();
+        let auth_refusals = Family::<Labels, Counter>::default();
+        let bad_input = Family::<Labels, Counter>::default();
+        registry.register("events_in", "Events appended to the log", events_in.clone());
+        registry.register(
+            "events_out",
+            "Events delivered to an output",
+            events_out.clone(),
+        );
+        registry.register(
+            "events_dropped",
+            "Events a slow subscriber lost",
+            events_dropped.clone(),
+        );
+        registry.register(
+            "connections",
+            "Open client connections",
+            connections.clone(),
+        );
+        registry.register(
+            "subscribers",
+            "Live subscribers of the log",
+            subscribers.clone(),
+        );
+        registry.register(
+            "subscriber_lag_events",
+            "Events between the log head and the event being delivered",
+            subscriber_lag.clone(),
+        );
+        registry.register(
+            "log_head_sequence",
+            "Sequence number of the newest event",
+            log_head.clone(),
+        );
+        registry.register(
+            "log_window_events",
+            "Events held in the replay window",
+            log_window.clone(),
+        );
+        registry.register(
+            "auth_refusals",
+            "Requests refused for their credentials",
+            auth_refusals.clone(),
+        );
+        registry.register(
+            "bad_input",
+            "Malformed or unknown client input",
+            bad_input.clone(),
+        );
+        Metrics {
+            registry,
+            events_in,
+            events_out,
+            events_dropped,
+            connections,
+            subscribers,
+            subscriber_lag,
+            log_head,
+            log_window,
+            auth_refusals,
+            bad_input,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        text
+    }
+
+    /// Counts one refused credential.
+    pub fn refuse(&self, surface: &'static str, reason: &str) {
+        self.auth_refusals
+            .get_or_create(&vec![
+                ("surface", surface.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts one piece of bad client input.
+    pub fn bad_input(&self, surface: &'static str, reason: &str) {
+        self.bad_input
+            .get_or_create(&vec![
+                ("surface", surface.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts one event delivered to `output`.
+    pub fn delivered(&self, output: &'static str, kind: &str) {
+        self.events_out
+            .get_or_create(&vec![
+                ("output", output.to_owned()),
+                ("kind", kind.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts `count` events dropped for a slow subscriber of `output`.
+    pub fn dropped(&self, output: &'static str, count: u64) {
+        self.events_dropped
+            .get_or_create(&vec![("output", output.to_owned())])
+            .inc_by(count);
+    }
+
+    /// The gauge of open connections of `transport`.
+    pub fn connections(&self, transport: &'static str) -> Gauge {
+        self.connections
+            .get_or_create(&vec![("transport", transport.to_owned())])
+            .clone()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -195,7 +195,8 @@ impl Application {
             }
         }
         tracing::info!("shutting down");
-        if let Some(reporter) = core.health.lock().take() {
+        let reporter = core.health.lock().take();
+        if let Some(reporter) = reporter {
             reporter
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;

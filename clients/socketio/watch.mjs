@@ -1,0 +1,44 @@
+// A Socket.IO client of switchboard, as an existing dashboard would connect:
+// prints every event it receives as one JSON line: {"event": name, "data": payload}.
+//
+//   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--emit EVENT JSON]
+//
+// URL defaults to http://127.0.0.1:3001. Exits after N events (default: never)
+// or S seconds (default 30). A refused connection prints
+// {"event": "connect_error", "data": {"message": ...}} and exits with 2.
+import { io } from "socket.io-client";
+
+const args = process.argv.slice(2);
+let url = "http://127.0.0.1:3001";
+let token = process.env.SWITCHBOARD_TOKEN;
+let count = Infinity;
+let seconds = 30;
+const emits = [];
+for (let i = 0; i < args.length; i++) {
+  const arg = args[i];
+  if (arg === "--token") token = args[++i];
+  else if (arg === "--count") count = Number(args[++i]);
+  else if (arg === "--seconds") seconds = Number(args[++i]);
+  else if (arg === "--emit") emits.push([args[++i], JSON.parse(args[++i])]);
+  else url = arg;
+}
+
+const print = (event, data) => process.stdout.write(JSON.stringify({ event, data }) + "\n");
+const socket = io(url, { auth: token ? { token } : {}, reconnection: false, transports: ["websocket", "polling"] });
+let seen = 0;
+const done = (code) => { socket.close(); process.exit(code); };
+
+socket.onAny((event, data) => {
+  print(event, data);
+  if (++seen >= count) done(0);
+});
+socket.on("connect", () => {
+  for (const [event, payload] of emits) {
+    socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
+  }
+});
+socket.on("connect_error", (error) => {
+  print("connect_error", { message: error.message });
+  done(2);
+});
+setTimeout(() => done(seen > 0 ? 0 : 1), seconds * 1000);

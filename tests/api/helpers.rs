@@ -1,0 +1,146 @@
+//! Spawns the server for one test and builds clients for it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::app::{Application, Core};
+use switchboard::auth::{Authenticator, Role, unix_now};
+use switchboard::config::{ServeArgs, Settings};
+use switchboard::proto::v1::{
+    event_service_client::EventServiceClient, state_service_client::StateServiceClient,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub const SECRET: &str = "integration-test-secret-0123456789";
+
+/// A running server and what a test needs to reach it.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub core: Arc<Core>,
+    stop: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a server with `configure` applied to default test settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut args = ServeArgs {
+        socket_port: Some("0".into()),
+        jwt_secret: Some(SECRET.into()),
+        database_url: Some(format!("sqlite://{}", dir.path().join("test.db").display())),
+        stats_interval_seconds: Some("3600".into()),
+        ..ServeArgs::default()
+    };
+    configure(&mut args);
+    let settings = Settings::resolve(&args).expect("test settings");
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .try_init();
+    }
+    let application = Application::build(settings).await.expect("server builds");
+    let address = application.local_addr().expect("bound");
+    let core = application.core();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(application.run_until_stopped(stop.clone()));
+    TestApp {
+        address,
+        core,
+        stop,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// Starts a server with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("grpc connects")
+    }
+
+    pub async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel().await)
+    }
+
+    pub async fn state(&self) -> StateServiceClient<Channel> {
+        StateServiceClient::new(self.channel().await)
+    }
+
+    /// Stops the server and waits for it, as SIGTERM would.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        match self.server.take() {
+            Some(server) => tokio::time::timeout(Duration::from_secs(15), server)
+                .await
+                .expect("server stops within its grace period")
+                .expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A token for `role` signed with the test secret.
+pub fn token(role: Role, extension: Option<&str>, client_id: Option<&str>) -> String {
+    Authenticator::new(SECRET.as_bytes(), false)
+        .mint(
+            "tester",
+            role,
+            extension.map(str::to_owned),
+            client_id.map(str::to_owned),
+            Duration::from_secs(600),
+            unix_now(),
+        )
+        .expect("token")
+}
+
+/// Attaches a bearer token to a gRPC request.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
+}
+
+/// The repository root (where `clients/` lives).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool the test suite needs, or a failure saying how to get it.
+pub fn require_tool(name: &str, hint: &str) -> std::path::PathBuf {
+    let local = repo_root().join("clients/node_modules/.bin").join(name);
+    if local.exists() {
+        return local;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.exists())
+        })
+        .unwrap_or_else(|| panic!("{name} is not installed: {hint}"))
+}

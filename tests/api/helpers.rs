@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Connection;
 use switchboard::app::{Application, Core};
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings};
@@ -143,4 +144,44 @@ pub fn require_tool(name: &str, hint: &str) -> std::path::PathBuf {
                 .find(|candidate| candidate.exists())
         })
         .unwrap_or_else(|| panic!("{name} is not installed: {hint}"))
+}
+
+/// A fresh Postgres database for one test, on the server of `TEST_DATABASE_URL`.
+pub struct Postgres {
+    admin_url: String,
+    name: String,
+}
+
+impl Postgres {
+    pub async fn create() -> (Postgres, String) {
+        let admin_url = std::env::var("TEST_DATABASE_URL").expect(
+            "TEST_DATABASE_URL is not set: run `make test` (it starts Postgres with .ci/services)",
+        );
+        let name = format!("switchboard_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("postgres reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create db");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        (Postgres { admin_url, name }, url)
+    }
+
+    pub async fn drop_database(self) {
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("postgres reachable");
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("drop db");
+    }
 }

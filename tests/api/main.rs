@@ -5,4 +5,6 @@ mod helpers;
 
 mod auth;
 mod events;
+mod store;
 mod surfaces;
+mod tenants;

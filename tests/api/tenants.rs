@@ -1,0 +1,202 @@
+//! The `client` role sees only its tenant, with phone numbers masked to the
+//! last four digits; finished calls reach the store even when the server stops
+//! right after them.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard::auth::Role;
+use switchboard::ledger::Input;
+use switchboard::ledger::model::{CallIds, Direction, EndReason};
+use switchboard::proto::v1::{self as pb, SubscribeRequest, event::Payload};
+use switchboard::store::Store;
+
+use crate::helpers::{Postgres, authed, repo_root, require_tool, spawn_app, spawn_app_with, token};
+
+fn call_started(id: &str, tenant: &str, number: &str) -> Input {
+    Input::CallStarted {
+        call_id: id.into(),
+        ids: CallIds {
+            ami_uniqueid: id.into(),
+            channel: format!("PJSIP/trunk-{id}"),
+            ..CallIds::default()
+        },
+        direction: Direction::Inbound,
+        customer_number: number.into(),
+        caller_name: "Customer".into(),
+        destination: "8000".into(),
+        context: "from-external".into(),
+        channel_state: "Ring".into(),
+        queue: None,
+        tenant: tenant.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
+    let app = spawn_app().await;
+    let client = token(Role::Client, None, Some("acme"));
+    let mut stream = app
+        .events()
+        .await
+        .subscribe(authed(
+            SubscribeRequest {
+                kinds: vec![pb::EventKind::CallNew as i32],
+                ..Default::default()
+            },
+            &client,
+        ))
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let now = chrono::Utc::now();
+    app.core
+        .log
+        .apply(call_started("g.1", "globex", "254700000001"), now);
+    app.core
+        .log
+        .apply(call_started("a.1", "acme", "254712345678"), now);
+    let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("ok")
+        .event
+        .expect("set");
+    assert_eq!(event.tenant, "acme", "globex's call was not delivered");
+    let Some(Payload::CallNew(call)) = event.payload else {
+        panic!("expected call:new")
+    };
+    assert_eq!(call.uniqueid, "a.1");
+    assert_eq!(call.callerid, "********5678");
+
+    let state = app
+        .state()
+        .await
+        .get_system_state(authed(
+            pb::GetSystemStateRequest {
+                tenant: "globex".into(),
+            },
+            &client,
+        ))
+        .await
+        .expect("state")
+        .into_inner();
+    assert_eq!(
+        state.calls.len(),
+        1,
+        "held to its own tenant whatever it asks"
+    );
+    assert_eq!(state.calls[0].customer_number, "********5678");
+}
+
+#[tokio::test]
+async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
+    let app = spawn_app().await;
+    let node = require_tool("node", "install Node.js 20");
+    let watch = |token: String, count: usize| {
+        let node = node.clone();
+        let url = app.url();
+        tokio::spawn(async move {
+            tokio::process::Command::new(node)
+                .arg(repo_root().join("clients/socketio/watch.mjs"))
+                .arg(url)
+                .args([
+                    "--token",
+                    &token,
+                    "--count",
+                    &count.to_string(),
+                    "--seconds",
+                    "15",
+                ])
+                .output()
+                .await
+                .expect("node runs")
+        })
+    };
+    // The client gets system_state, then call:new; staff get system_state, calls:active, agents:status, call:new.
+    let client = watch(token(Role::Client, None, Some("acme")), 2);
+    let staff = watch(token(Role::Supervisor, None, None), 4);
+    wait_for_sockets(&app, 2).await;
+    app.core.log.apply(
+        call_started("a.2", "acme", "254712345678"),
+        chrono::Utc::now(),
+    );
+
+    let lines = |output: std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let client = lines(client.await.unwrap());
+    assert_eq!(client[0]["event"], "system_state");
+    assert_eq!(client[1]["event"], "call:new");
+    assert_eq!(client[1]["data"]["callerid"], "********5678");
+    let staff = lines(staff.await.unwrap());
+    let call_new = staff
+        .iter()
+        .find(|l| l["event"] == "call:new")
+        .expect("staff call:new");
+    assert_eq!(call_new["data"]["callerid"], "254712345678");
+    assert_eq!(call_new["data"]["state"], "Ring");
+    assert_eq!(call_new["data"]["answered"], false);
+}
+
+async fn wait_for_sockets(app: &crate::helpers::TestApp, count: i64) {
+    for _ in 0..200 {
+        if app.core.metrics.connections("socketio").get() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{count} sockets did not connect");
+}
+
+async fn finished_call_reaches_the_store(database_url: String) {
+    let url = database_url.clone();
+    let app = spawn_app_with(move |args| args.database_url = Some(url)).await;
+    let now = chrono::Utc::now();
+    app.core
+        .log
+        .apply(call_started("s.1", "", "+6421436772"), now);
+    app.core.log.apply(
+        Input::CallAnswered {
+            call_id: "s.1".into(),
+            agent_extension: None,
+        },
+        now,
+    );
+    app.core.log.apply(
+        Input::CallEnded {
+            call_id: "s.1".into(),
+            reason: EndReason::Completed,
+        },
+        now,
+    );
+    app.stop().await.expect("clean stop");
+    let store = Store::connect(&database_url).await.expect("store");
+    let records = store.recent_call_records(5).await.expect("records");
+    assert_eq!(records.len(), 1, "the pending write reached the store");
+    assert_eq!(records[0].call_id, "s.1");
+    assert_eq!(records[0].disposition, "ANSWERED");
+    assert_eq!(records[0].customer_number, "+6421436772");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_call_that_ends_just_before_shutdown_is_stored_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    finished_call_reaches_the_store(format!(
+        "sqlite://{}",
+        dir.path().join("calls.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_call_that_ends_just_before_shutdown_is_stored_in_postgres() {
+    let (database, url) = Postgres::create().await;
+    finished_call_reaches_the_store(url).await;
+    database.drop_database().await;
+}

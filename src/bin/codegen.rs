@@ -12,40 +12,32 @@ use switchboard::gateway::catalog::{CATALOG, Direction, Shape, SocketEvent};
 use switchboard::proto::{DESCRIPTOR_POOL, FILE_DESCRIPTOR_SET};
 use switchboard::socket_json::json_schema;
 
-fn file_stem(entry: &SocketEvent) -> String {
-    let short = entry.message.rsplit('.').next().unwrap_or(entry.message);
-    let name: String = entry
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let direction = match entry.direction {
-        Direction::ServerToClient => "out",
-        Direction::ClientToServer => "in",
-    };
-    format!("{direction}.{name}.{short}")
-}
-
 fn payload_schema(entry: &SocketEvent) -> Result<Value, String> {
+    match entry.shape {
+        Shape::BareString => {
+            return Ok(json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": entry.name,
+                "type": "string",
+                "description": entry.summary,
+            }));
+        }
+        Shape::Nothing => {
+            return Ok(json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": entry.name,
+                "type": "null",
+                "description": entry.summary,
+            }));
+        }
+        _ => {}
+    }
     let descriptor = DESCRIPTOR_POOL
         .get_message_by_name(entry.message)
         .ok_or_else(|| format!("{} names unknown message {}", entry.name, entry.message))?;
     let mut schema = json_schema(&descriptor);
     match entry.shape {
-        Shape::Message => {}
-        Shape::BareString => {
-            schema = json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "string",
-                "description": entry.summary,
-            });
-        }
+        Shape::Message | Shape::BareString | Shape::Nothing => {}
         Shape::ArrayOf(field) => {
             let json_name = descriptor
                 .get_field_by_name(field)
@@ -107,28 +99,25 @@ fn run(out: &Path) -> Result<(), String> {
     let mut operations = Map::new();
     let mut channel_messages = Map::new();
     for entry in CATALOG {
-        let stem = file_stem(entry);
+        let file = entry.schema_file();
         let schema = payload_schema(entry)?;
-        write(
-            &schema_dir.join(format!("{stem}.schema.json")),
-            &pretty(&schema),
-        )?;
-        let id = stem.replace('.', "_");
+        write(&schema_dir.join(&file), &pretty(&schema))?;
+        let id = file.trim_end_matches(".schema.json").replace('.', "_");
         messages.insert(
             id.clone(),
             json!({
                 "name": entry.name,
                 "title": entry.name,
                 "summary": entry.summary,
-                "description": format!("Seed {}. {}: {}. Payload: JSON form of `{}` (see jsonschema/{stem}.schema.json).",
+                "description": format!("Seed {}. {}: {}. Payload: {} (see jsonschema/{file}).",
                     entry.seed,
                     match entry.direction { Direction::ServerToClient => "Rooms", Direction::ClientToServer => "Effect" },
                     entry.rooms,
-                    entry.message),
+                    if entry.message.is_empty() { "see the schema".to_owned() } else { format!("JSON form of `{}`", entry.message) }),
                 "contentType": "application/json",
                 "payload": schema,
                 "x-rooms": entry.rooms,
-                "x-proto-message": entry.message,
+                "x-proto-message": (!entry.message.is_empty()).then_some(entry.message),
             }),
         );
         channel_messages.insert(

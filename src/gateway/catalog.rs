@@ -21,8 +21,10 @@ pub enum Shape {
     ArrayOf(&'static str),
     /// The message's JSON object without these fields.
     MessageWithout(&'static [&'static str]),
-    /// A bare JSON string (an id), documented by `message` as its only field.
+    /// A bare JSON string (an id or a choice); `message` is empty.
     BareString,
+    /// No payload at all; `message` is empty.
+    Nothing,
 }
 
 /// One documented Socket.IO event.
@@ -32,7 +34,7 @@ pub struct SocketEvent {
     pub name: &'static str,
     /// Which way it travels.
     pub direction: Direction,
-    /// The protobuf message (full name) the payload is the JSON form of.
+    /// The protobuf message (full name) the payload is the JSON form of; empty for bare strings and no payload.
     pub message: &'static str,
     /// How the payload is shaped from the message.
     pub shape: Shape,
@@ -414,7 +416,7 @@ pub static CATALOG: &[SocketEvent] = &[
     ),
     inbound(
         "join-agent-dashboard",
-        "switchboard.v1.ConnectedAgent",
+        "",
         BareString,
         "joins room agents; answers system-mode-update and connected-agents-update",
         "001",
@@ -438,7 +440,7 @@ pub static CATALOG: &[SocketEvent] = &[
     ),
     inbound(
         "request-current-state",
-        "switchboard.v1.SystemModeUpdate",
+        "",
         BareString,
         "current-state",
         "001",
@@ -446,7 +448,7 @@ pub static CATALOG: &[SocketEvent] = &[
     ),
     inbound(
         "join-conversation",
-        "switchboard.v1.TypingRequest",
+        "",
         BareString,
         "joins the conversation's room",
         "001",
@@ -479,15 +481,15 @@ pub static CATALOG: &[SocketEvent] = &[
     ),
     inbound(
         "join:admin",
-        "switchboard.v1.SystemModeUpdate",
-        BareString,
+        "",
+        Shape::Nothing,
         "joins room admin (role admin only)",
         "003",
         "no payload",
     ),
     inbound(
         "join:client",
-        "switchboard.v1.VoiceCallStarted",
+        "",
         BareString,
         "joins room client:{clientId} (admin, or the client itself)",
         "003",
@@ -504,6 +506,33 @@ pub static CATALOG: &[SocketEvent] = &[
     ),
 ];
 
+impl SocketEvent {
+    /// The file of this payload's JSON Schema under `gen/jsonschema/`.
+    pub fn schema_file(&self) -> String {
+        let direction = match self.direction {
+            Direction::ServerToClient => "out",
+            Direction::ClientToServer => "in",
+        };
+        let name: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let payload = match self.shape {
+            Shape::BareString => "string",
+            Shape::Nothing => "none",
+            _ => self.message.rsplit('.').next().unwrap_or(self.message),
+        };
+        format!("{direction}.{name}.{payload}.schema.json")
+    }
+}
+
 /// The catalog entries named `name` travelling `direction`.
 pub fn lookup(name: &str, direction: Direction) -> impl Iterator<Item = &'static SocketEvent> {
     CATALOG
@@ -519,6 +548,10 @@ mod tests {
     #[test]
     fn every_entry_names_a_real_message_and_field() {
         for entry in CATALOG {
+            if matches!(entry.shape, Shape::BareString | Shape::Nothing) {
+                assert!(entry.message.is_empty(), "{}", entry.name);
+                continue;
+            }
             let message = DESCRIPTOR_POOL
                 .get_message_by_name(entry.message)
                 .unwrap_or_else(|| panic!("{} names {}", entry.name, entry.message));
@@ -539,7 +572,7 @@ mod tests {
                         );
                     }
                 }
-                Shape::Message | Shape::BareString => {}
+                Shape::Message | Shape::BareString | Shape::Nothing => {}
             }
         }
     }

@@ -59,7 +59,8 @@ pub struct Emission {
 pub fn shape_payload(entry: &SocketEvent, message: &impl ReflectMessage) -> Json {
     let json = socket_json::to_json(message);
     match entry.shape {
-        catalog::Shape::Message | catalog::Shape::BareString => json,
+        catalog::Shape::Message => json,
+        catalog::Shape::BareString | catalog::Shape::Nothing => Json::Null,
         catalog::Shape::ArrayOf(field) => {
             let json_name = message
                 .descriptor()

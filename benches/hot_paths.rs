@@ -1,0 +1,110 @@
+//! Hot paths of every event: the log append (ledger + numbering + fan-out),
+//! the Socket.IO routing and JSON encoding, and phone masking.
+//!
+//!   cargo bench --bench hot_paths
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use switchboard::gateway::route;
+use switchboard::ledger::model::{CallIds, Direction, EndReason};
+use switchboard::ledger::{Input, Ledger};
+use switchboard::log::{EventLog, LogSettings};
+use switchboard::metrics::Metrics;
+use switchboard::proto::v1::{self as pb, event::Payload};
+use switchboard::socket_json::{masked, to_json};
+use switchboard::time::to_timestamp;
+
+fn call(n: u32) -> pb::ActiveCall {
+    pb::ActiveCall {
+        uniqueid: format!("1770784970.{n}"),
+        channel: format!("PJSIP/3001-{n:08}"),
+        callerid: "+6421436772".into(),
+        destination: "092430770".into(),
+        context: "from-external".into(),
+        state: "Up".into(),
+        start_time: Some(to_timestamp(chrono::Utc::now())),
+        answer_time: Some(to_timestamp(chrono::Utc::now())),
+        answered: true,
+        duration: 5,
+        agent: Some("3001".into()),
+        disposition: None,
+    }
+}
+
+fn started(id: &str) -> Input {
+    Input::CallStarted {
+        call_id: id.into(),
+        ids: CallIds {
+            ami_uniqueid: id.into(),
+            ..CallIds::default()
+        },
+        direction: Direction::Inbound,
+        customer_number: "254712345678".into(),
+        caller_name: "Customer".into(),
+        destination: "8000".into(),
+        context: "from-external".into(),
+        channel_state: "Ring".into(),
+        queue: None,
+        tenant: String::new(),
+    }
+}
+
+fn log_append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("log_append_call_life");
+    for subscribers in [0_usize, 100] {
+        group.bench_function(format!("{subscribers}_subscribers"), |b| {
+            let log = EventLog::new(
+                Ledger::new("auto"),
+                LogSettings::default(),
+                Arc::new(Metrics::new()),
+            );
+            let _receivers: Vec<_> = (0..subscribers).map(|_| log.subscribe_live()).collect();
+            let mut n = 0_u64;
+            b.iter(|| {
+                n += 1;
+                let id = n.to_string();
+                let now = chrono::Utc::now();
+                black_box(log.apply(started(&id), now));
+                black_box(log.apply(
+                    Input::CallEnded {
+                        call_id: id,
+                        reason: EndReason::Completed,
+                    },
+                    now,
+                ));
+            });
+        });
+    }
+    group.finish();
+}
+
+fn socket_encoding(c: &mut Criterion) {
+    let list = pb::ActiveCallList {
+        calls: (0..50).map(call).collect(),
+    };
+    c.bench_function("socket_json_calls_active_50", |b| {
+        b.iter(|| black_box(to_json(&list)))
+    });
+    let event = pb::Event {
+        sequence: 1,
+        epoch: "e".into(),
+        time: None,
+        tenant: "acme".into(),
+        payload: Some(Payload::CallNew(call(1))),
+    };
+    c.bench_function("gateway_route_call_new_with_tenant_copy", |b| {
+        b.iter(|| black_box(route(&event)))
+    });
+    c.bench_function("mask_calls_active_50", |b| {
+        b.iter_batched(
+            || list.clone(),
+            |l| black_box(masked(&l)),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, log_append, socket_encoding);
+criterion_main!(benches);

@@ -46,4 +46,4 @@ bench:
 	cargo bench
 
 $(BUF):
-	cd clients && npm ci --no-audit --no-fund
+	.ci/deps

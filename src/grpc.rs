@@ -123,10 +123,7 @@ impl pb::event_service_server::EventService for Events {
         );
         tracing::debug!(subscriber = %principal.claims.sub, resume_after = start.resume_after, "event stream opened");
 
-        let mut last_sequence = subscription
-            .backlog
-            .last()
-            .map_or(request.resume_after, |e| e.sequence);
+        let mut last_sequence = subscription.live_after;
         let epoch = core.log.epoch().to_owned();
         let metrics_core = Arc::clone(&core);
         let live = BroadcastStream::new(subscription.live).map(move |item| match item {

@@ -53,6 +53,8 @@ pub struct Subscription {
     pub backlog: Vec<Arc<pb::Event>>,
     /// The live feed; every event on it comes after the backlog, with no gap and no duplicate.
     pub live: broadcast::Receiver<Arc<pb::Event>>,
+    /// The sequence number the live feed continues after (the log head at subscription).
+    pub live_after: u64,
 }
 
 struct State {
@@ -155,7 +157,11 @@ impl EventLog {
                 .cloned()
                 .collect(),
         };
-        Subscription { backlog, live }
+        Subscription {
+            backlog,
+            live,
+            live_after: state.last_sequence,
+        }
     }
 
     /// The live feed alone, for outputs that never resume (the Socket.IO gateway, the store).
@@ -258,6 +264,7 @@ mod tests {
         );
         let replayed: Vec<u64> = sub.backlog.iter().map(|e| e.sequence).collect();
         assert_eq!(replayed, [3, 4, 5]);
+        assert_eq!(sub.live_after, 5);
         mode(&log, 6, at(0));
         assert_eq!(sub.live.try_recv().unwrap().sequence, 6);
         assert!(sub.live.try_recv().is_err());

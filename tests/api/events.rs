@@ -197,12 +197,22 @@ async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost
 
     let mut lost = 0;
     let mut seen = 0;
+    let mut previous = 0;
     while seen + lost < u64::from(total) {
         let event = next(&mut stalled).await;
         match event.payload {
-            Some(Payload::SystemModeUpdate(_)) => seen += 1,
+            Some(Payload::SystemModeUpdate(_)) => {
+                if previous > 0 {
+                    assert_eq!(event.sequence, previous + 1, "no silent gap; resumes where it said");
+                }
+                previous = event.sequence;
+                seen += 1;
+            }
             Some(Payload::EventsDropped(d)) => {
-                assert!(d.resumed_at > 0);
+                assert_eq!(d.resumed_at, previous + d.count + 1);
+                // The next data event must be `resumed_at` (checked above), unless
+                // another drop report follows, which then starts its gap there.
+                previous = d.resumed_at - 1;
                 lost += d.count;
             }
             other => panic!("unexpected {other:?}"),

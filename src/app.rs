@@ -103,6 +103,7 @@ impl Application {
         let (socket_layer, io) = SocketIo::builder()
             .with_state(Arc::clone(&core))
             .max_payload(MAX_SOCKET_PAYLOAD)
+            .ws_max_message_size(MAX_SOCKET_PAYLOAD as usize)
             .build_layer();
         gateway::register(&io);
 

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub auth_refusals: Family<Labels, Counter>,
     /// Bad client input (unknown Socket.IO event, malformed payload), by surface and reason.
     pub bad_input: Family<Labels, Counter>,
+    /// Closed client connections, by transport and reason.
+    pub disconnects: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -50,6 +52,7 @@ impl Metrics {
         let log_window = Gauge::default();
         let auth_refusals = Family::<Labels, Counter>::default();
         let bad_input = Family::<Labels, Counter>::default();
+        let disconnects = Family::<Labels, Counter>::default();
         registry.register("events_in", "Events appended to the log", events_in.clone());
         registry.register(
             "events_out",
@@ -96,6 +99,11 @@ impl Metrics {
             "Malformed or unknown client input",
             bad_input.clone(),
         );
+        registry.register(
+            "disconnects",
+            "Closed client connections",
+            disconnects.clone(),
+        );
         Metrics {
             registry,
             events_in,
@@ -108,6 +116,7 @@ impl Metrics {
             log_window,
             auth_refusals,
             bad_input,
+            disconnects,
         }
     }
 
@@ -135,6 +144,16 @@ impl Metrics {
         self.bad_input
             .get_or_create(&vec![
                 ("surface", surface.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts one closed connection of `transport`.
+    pub fn disconnected(&self, transport: &'static str, reason: &str) {
+        self.disconnects
+            .get_or_create(&vec![
+                ("transport", transport.to_owned()),
                 ("reason", reason.to_owned()),
             ])
             .inc();

@@ -2,6 +2,7 @@
 // prints every event it receives as one JSON line: {"event": name, "data": payload}.
 //
 //   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--emit EVENT JSON]
+//                                   [--emit-big EVENT BYTES]
 //
 // URL defaults to http://127.0.0.1:3001. Exits after N events (default: never)
 // or S seconds (default 30). A refused connection prints
@@ -20,6 +21,7 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === "--count") count = Number(args[++i]);
   else if (arg === "--seconds") seconds = Number(args[++i]);
   else if (arg === "--emit") emits.push([args[++i], JSON.parse(args[++i])]);
+  else if (arg === "--emit-big") emits.push([args[++i], "x".repeat(Number(args[++i]))]);
   else url = arg;
 }
 
@@ -37,6 +39,7 @@ socket.on("connect", () => {
     socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
   }
 });
+socket.on("disconnect", (reason) => print("disconnect", { reason }));
 socket.on("connect_error", (error) => {
   print("connect_error", { message: error.message });
   done(2);

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -425,10 +426,33 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             let _ = ack.send(&payload);
         },
     );
-    socket.on_disconnect(async move |socket: SocketRef| {
-        connections.dec();
-        tracing::debug!(socket = %socket.id, "socket.io disconnected");
-    });
+    socket.on_disconnect(
+        async move |socket: SocketRef, reason: DisconnectReason, State(core): State<Arc<Core>>| {
+            connections.dec();
+            let reason_name = disconnect_reason_name(reason);
+            core.metrics.disconnected("socketio", reason_name);
+            if reason == DisconnectReason::PacketParsingError {
+                core.metrics.bad_input("socketio", "malformed_or_oversized_packet");
+                tracing::warn!(socket = %socket.id, reason = reason_name, "socket.io client sent a malformed or oversized packet; closed that connection only");
+            } else {
+                tracing::debug!(socket = %socket.id, reason = reason_name, "socket.io disconnected");
+            }
+        },
+    );
+}
+
+/// A stable snake_case name of a disconnect reason, for logs and metrics.
+pub fn disconnect_reason_name(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport_close",
+        DisconnectReason::MultipleHttpPollingError => "multiple_http_polling",
+        DisconnectReason::PacketParsingError => "packet_parsing_error",
+        DisconnectReason::TransportError => "transport_error",
+        DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
+        DisconnectReason::ClientNSDisconnect => "client_disconnect",
+        DisconnectReason::ServerNSDisconnect => "server_disconnect",
+        DisconnectReason::ClosingServer => "closing_server",
+    }
 }
 
 /// Registers the default namespace on `io`.

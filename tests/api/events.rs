@@ -203,7 +203,11 @@ async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost
         match event.payload {
             Some(Payload::SystemModeUpdate(_)) => {
                 if previous > 0 {
-                    assert_eq!(event.sequence, previous + 1, "no silent gap; resumes where it said");
+                    assert_eq!(
+                        event.sequence,
+                        previous + 1,
+                        "no silent gap; resumes where it said"
+                    );
                 }
                 previous = event.sequence;
                 seen += 1;

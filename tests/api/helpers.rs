@@ -215,7 +215,7 @@ pub fn assert_matches_schema(event: &str, payload: &serde_json::Value) {
 pub fn assert_lines_match_schemas(lines: &[serde_json::Value]) {
     for line in lines {
         let event = line["event"].as_str().expect("event name");
-        if event.starts_with("ack:") || event == "connect_error" {
+        if event.starts_with("ack:") || event == "connect_error" || event == "disconnect" {
             continue;
         }
         assert_matches_schema(event, &line["data"]);

@@ -329,3 +329,64 @@ async fn the_grpcurl_client_script_reads_sets_and_watches() {
     assert!(watched.contains("\"mode\": \"day\""), "{watched}");
     assert!(run(&["list"]).await.contains("switchboard.v1.EventService"));
 }
+
+#[tokio::test]
+async fn an_oversized_socketio_message_closes_only_that_connection() {
+    let app = spawn_app_with_stats().await;
+    let node = require_tool("node", "install Node.js 20");
+    let supervisor = token(Role::Supervisor, None, None);
+    let watch = |extra: Vec<String>| {
+        let mut command = tokio::process::Command::new(&node);
+        command
+            .arg(repo_root().join("clients/socketio/watch.mjs"))
+            .arg(app.url())
+            .args(["--token", &supervisor, "--seconds", "4"])
+            .args(extra);
+        async move { command.output().await.expect("node runs") }
+    };
+    let (big, bystander) = tokio::join!(
+        watch(vec![
+            "--emit-big".into(),
+            "heartbeat".into(),
+            "400000".into()
+        ]),
+        watch(vec![]),
+    );
+    let parse = |output: &std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let big = parse(&big);
+    let bystander = parse(&bystander);
+    let first_disconnect = big
+        .iter()
+        .position(|l| l["event"] == "disconnect")
+        .expect("the sender was disconnected");
+    assert_ne!(
+        big[first_disconnect]["data"]["reason"], "io client disconnect",
+        "by the server: {big:?}"
+    );
+    assert!(
+        !big[first_disconnect + 1..]
+            .iter()
+            .any(|l| l["event"] == "system_stats"),
+        "and stayed disconnected"
+    );
+    let stats = bystander
+        .iter()
+        .filter(|l| l["event"] == "system_stats")
+        .count();
+    assert!(stats >= 2, "the other client kept receiving: {bystander:?}");
+    assert_eq!(
+        bystander.last().unwrap()["data"]["reason"],
+        "io client disconnect",
+        "closed only by itself"
+    );
+    let metrics = app.core.metrics.render();
+    assert!(
+        metrics.contains("switchboard_disconnects_total{transport=\"socketio\""),
+        "{metrics}"
+    );
+}

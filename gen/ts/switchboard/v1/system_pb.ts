@@ -481,6 +481,8 @@ export const ResyncSchema: GenMessage<Resync> = /*@__PURE__*/
 
 /**
  * The subscriber fell behind and events were dropped for it; the stream goes on after them.
+ * The envelope's sequence is that of the last dropped event. Resuming a new stream after the
+ * last event received recovers the dropped ones while they are still in the replay window.
  *
  * @generated from message switchboard.v1.EventsDropped
  */

@@ -38,6 +38,7 @@ lint: $(BUF)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	$(BUF) lint
+	$(NODE_BIN)/tsc -p clients/web
 
 test: services lint gen-check
 	source .ci/.state/env && cargo test --all-targets --no-fail-fast

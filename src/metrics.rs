@@ -11,6 +11,13 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
 
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
+
 /// Every metric switchboard exports.
 pub struct Metrics {
     registry: Registry,
@@ -132,40 +139,28 @@ impl Metrics {
     /// Counts one refused credential.
     pub fn refuse(&self, surface: &'static str, reason: &str) {
         self.auth_refusals
-            .get_or_create(&vec![
-                ("surface", surface.to_owned()),
-                ("reason", reason.to_owned()),
-            ])
+            .get_or_create(&labels(&[("surface", surface), ("reason", reason)]))
             .inc();
     }
 
     /// Counts one piece of bad client input.
     pub fn bad_input(&self, surface: &'static str, reason: &str) {
         self.bad_input
-            .get_or_create(&vec![
-                ("surface", surface.to_owned()),
-                ("reason", reason.to_owned()),
-            ])
+            .get_or_create(&labels(&[("surface", surface), ("reason", reason)]))
             .inc();
     }
 
     /// Counts one closed connection of `transport`.
     pub fn disconnected(&self, transport: &'static str, reason: &str) {
         self.disconnects
-            .get_or_create(&vec![
-                ("transport", transport.to_owned()),
-                ("reason", reason.to_owned()),
-            ])
+            .get_or_create(&labels(&[("transport", transport), ("reason", reason)]))
             .inc();
     }
 
     /// Counts one event delivered to `output`.
     pub fn delivered(&self, output: &'static str, kind: &str) {
         self.events_out
-            .get_or_create(&vec![
-                ("output", output.to_owned()),
-                ("kind", kind.to_owned()),
-            ])
+            .get_or_create(&labels(&[("output", output), ("kind", kind)]))
             .inc();
     }
 

@@ -57,18 +57,14 @@ async fn resume_replays_the_missed_events_then_goes_live_without_gap_or_duplicat
     set_modes(&app, 4, 6).await;
 
     let mut stream = app
-        .events()
-        .await
-        .subscribe(authed(
+        .subscribe(
             SubscribeRequest {
                 resume_after: last_seen,
                 ..Default::default()
             },
             &supervisor,
-        ))
-        .await
-        .expect("subscribed")
-        .into_inner();
+        )
+        .await;
     let mut sequences = Vec::new();
     for expected in 4..=6 {
         let event = next(&mut stream).await;
@@ -92,18 +88,14 @@ async fn a_resume_older_than_the_window_starts_with_an_explicit_snapshot() {
     let supervisor = token(Role::Supervisor, None, None);
     set_modes(&app, 1, 10).await;
     let mut stream = app
-        .events()
-        .await
-        .subscribe(authed(
+        .subscribe(
             SubscribeRequest {
                 resume_after: 2,
                 ..Default::default()
             },
             &supervisor,
-        ))
-        .await
-        .expect("subscribed")
-        .into_inner();
+        )
+        .await;
     let first = next(&mut stream).await;
     let Some(Payload::Resync(resync)) = &first.payload else {
         panic!("expected a resync first, got {first:?}");
@@ -121,19 +113,15 @@ async fn a_resume_older_than_the_window_starts_with_an_explicit_snapshot() {
     assert_eq!((live.sequence, mode_of(&live)), (11, "mode-11"));
 
     let mut other_epoch = app
-        .events()
-        .await
-        .subscribe(authed(
+        .subscribe(
             SubscribeRequest {
                 resume_after: 5,
                 epoch: "an-older-epoch".into(),
                 ..Default::default()
             },
             &supervisor,
-        ))
-        .await
-        .expect("subscribed")
-        .into_inner();
+        )
+        .await;
     let first = next(&mut other_epoch).await;
     let Some(Payload::Resync(resync)) = &first.payload else {
         panic!("expected a resync")
@@ -145,29 +133,12 @@ async fn a_resume_older_than_the_window_starts_with_an_explicit_snapshot() {
 async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost() {
     let app = spawn_app_with(|args| args.subscriber_buffer = Some("8".into())).await;
     let supervisor = token(Role::Supervisor, None, None);
-    let request = || {
-        authed(
-            SubscribeRequest {
-                kinds: vec![pb::EventKind::SystemModeUpdate as i32],
-                ..Default::default()
-            },
-            &supervisor,
-        )
+    let request = || SubscribeRequest {
+        kinds: vec![pb::EventKind::SystemModeUpdate as i32],
+        ..Default::default()
     };
-    let mut stalled = app
-        .events()
-        .await
-        .subscribe(request())
-        .await
-        .expect("subscribed")
-        .into_inner();
-    let mut reader = app
-        .events()
-        .await
-        .subscribe(request())
-        .await
-        .expect("subscribed")
-        .into_inner();
+    let mut stalled = app.subscribe(request(), &supervisor).await;
+    let mut reader = app.subscribe(request(), &supervisor).await;
 
     // Enough events to fill the stalled stream's HTTP/2 window and its buffer many times over.
     let total = 3000_u32;
@@ -237,18 +208,14 @@ async fn system_stats_are_published_on_the_interval_with_measured_figures() {
     let app = spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
     let supervisor = token(Role::Supervisor, None, None);
     let mut stream = app
-        .events()
-        .await
-        .subscribe(authed(
+        .subscribe(
             SubscribeRequest {
                 kinds: vec![pb::EventKind::SystemStats as i32],
                 ..Default::default()
             },
             &supervisor,
-        ))
-        .await
-        .expect("subscribed")
-        .into_inner();
+        )
+        .await;
     let event = next(&mut stream).await;
     let Some(Payload::SystemStats(stats)) = event.payload else {
         panic!("expected stats")

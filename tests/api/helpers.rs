@@ -9,7 +9,8 @@ use switchboard::app::{Application, Core};
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings};
 use switchboard::proto::v1::{
-    event_service_client::EventServiceClient, state_service_client::StateServiceClient,
+    SubscribeRequest, SubscribeResponse, event_service_client::EventServiceClient,
+    state_service_client::StateServiceClient,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,38 @@ impl TestApp {
 
     pub async fn state(&self) -> StateServiceClient<Channel> {
         StateServiceClient::new(self.channel().await)
+    }
+
+    /// Opens an event stream with `token`.
+    pub async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+        token: &str,
+    ) -> tonic::Streaming<SubscribeResponse> {
+        self.events()
+            .await
+            .subscribe(authed(request, token))
+            .await
+            .expect("subscribed")
+            .into_inner()
+    }
+
+    /// Runs `clients/socketio/watch.mjs` against this server with `token` and
+    /// `args`, and returns the `{event, data}` lines it printed.
+    pub async fn watch_socket(&self, token: &str, args: &[&str]) -> Vec<serde_json::Value> {
+        let node = require_tool("node", "install Node.js 20");
+        let output = tokio::process::Command::new(node)
+            .arg(repo_root().join("clients/socketio/watch.mjs"))
+            .arg(self.url())
+            .args(["--token", token])
+            .args(args)
+            .output()
+            .await
+            .expect("node runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
     }
 
     /// Stops the server and waits for it, as SIGTERM would.

@@ -141,37 +141,6 @@ async fn grpc_web_over_http1_answers_with_data_and_trailer_frames() {
     assert_eq!(refused.headers()["grpc-status"], "16", "UNAUTHENTICATED");
 }
 
-async fn socket_events(
-    app: &crate::helpers::TestApp,
-    token: &str,
-    count: usize,
-) -> Vec<serde_json::Value> {
-    let node = require_tool("node", "install Node.js 20");
-    let output = tokio::process::Command::new(node)
-        .arg(repo_root().join("clients/socketio/watch.mjs"))
-        .arg(app.url())
-        .args([
-            "--token",
-            token,
-            "--count",
-            &count.to_string(),
-            "--seconds",
-            "15",
-        ])
-        .output()
-        .await
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("json line"))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape() {
     let app = spawn_app().await;
@@ -186,7 +155,9 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
         chrono::Utc::now(),
     );
     let supervisor = token(Role::Supervisor, None, None);
-    let events = socket_events(&app, &supervisor, 3).await;
+    let events = app
+        .watch_socket(&supervisor, &["--count", "3", "--seconds", "15"])
+        .await;
     assert_eq!(events[0]["event"], "system_state");
     let state = &events[0]["data"];
     assert_eq!(
@@ -212,20 +183,13 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
 #[tokio::test]
 async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
     let app = spawn_app_with_stats().await;
-    let node = require_tool("node", "install Node.js 20");
     let supervisor = token(Role::Supervisor, None, None);
-    let output = tokio::process::Command::new(node)
-        .arg(repo_root().join("clients/socketio/watch.mjs"))
-        .arg(app.url())
-        .args(["--token", &supervisor, "--seconds", "4"])
-        .args(["--emit", "no-such-event", "{\"x\":1}"])
-        .output()
-        .await
-        .expect("node runs");
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = app
+        .watch_socket(
+            &supervisor,
+            &["--seconds", "4", "--emit", "no-such-event", "{\"x\":1}"],
+        )
+        .await;
     let refusal = lines
         .iter()
         .find(|l| l["event"] == "error-event")
@@ -333,33 +297,14 @@ async fn the_grpcurl_client_script_reads_sets_and_watches() {
 #[tokio::test]
 async fn an_oversized_socketio_message_closes_only_that_connection() {
     let app = spawn_app_with_stats().await;
-    let node = require_tool("node", "install Node.js 20");
     let supervisor = token(Role::Supervisor, None, None);
-    let watch = |extra: Vec<String>| {
-        let mut command = tokio::process::Command::new(&node);
-        command
-            .arg(repo_root().join("clients/socketio/watch.mjs"))
-            .arg(app.url())
-            .args(["--token", &supervisor, "--seconds", "4"])
-            .args(extra);
-        async move { command.output().await.expect("node runs") }
-    };
     let (big, bystander) = tokio::join!(
-        watch(vec![
-            "--emit-big".into(),
-            "heartbeat".into(),
-            "400000".into()
-        ]),
-        watch(vec![]),
+        app.watch_socket(
+            &supervisor,
+            &["--seconds", "4", "--emit-big", "heartbeat", "400000"]
+        ),
+        app.watch_socket(&supervisor, &["--seconds", "4"]),
     );
-    let parse = |output: &std::process::Output| -> Vec<serde_json::Value> {
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let big = parse(&big);
-    let bystander = parse(&bystander);
     let first_disconnect = big
         .iter()
         .position(|l| l["event"] == "disconnect")
@@ -389,4 +334,40 @@ async fn an_oversized_socketio_message_closes_only_that_connection() {
         metrics.contains("switchboard_disconnects_total{transport=\"socketio\""),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn the_sketched_services_answer_unimplemented_behind_auth() {
+    use switchboard::proto::v1::{
+        MonitorRequest, StartConversationRequest, chat_service_client::ChatServiceClient,
+        supervisor_service_client::SupervisorServiceClient,
+    };
+    let app = spawn_app().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut supervisors = SupervisorServiceClient::new(app.channel().await);
+    let anonymous = supervisors
+        .monitor(MonitorRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        anonymous.code(),
+        tonic::Code::Unauthenticated,
+        "auth comes first"
+    );
+    let sketched = supervisors
+        .monitor(crate::helpers::authed(
+            MonitorRequest::default(),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sketched.code(), tonic::Code::Unimplemented);
+    let chat = ChatServiceClient::new(app.channel().await)
+        .start_conversation(crate::helpers::authed(
+            StartConversationRequest::default(),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(chat.code(), tonic::Code::Unimplemented);
 }

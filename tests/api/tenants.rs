@@ -12,8 +12,7 @@ use switchboard::proto::v1::{self as pb, SubscribeRequest, event::Payload};
 use switchboard::store::Store;
 
 use crate::helpers::{
-    Postgres, assert_lines_match_schemas, authed, repo_root, require_tool, spawn_app,
-    spawn_app_with, token,
+    Postgres, assert_lines_match_schemas, authed, spawn_app, spawn_app_with, token,
 };
 
 fn call_started(id: &str, tenant: &str, number: &str) -> Input {
@@ -40,18 +39,14 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
     let app = spawn_app().await;
     let client = token(Role::Client, None, Some("acme"));
     let mut stream = app
-        .events()
-        .await
-        .subscribe(authed(
+        .subscribe(
             SubscribeRequest {
                 kinds: vec![pb::EventKind::CallNew as i32],
                 ..Default::default()
             },
             &client,
-        ))
-        .await
-        .expect("subscribed")
-        .into_inner();
+        )
+        .await;
     let now = chrono::Utc::now();
     app.core
         .log
@@ -96,47 +91,21 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
 #[tokio::test]
 async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
     let app = spawn_app().await;
-    let node = require_tool("node", "install Node.js 20");
-    let watch = |token: String, count: usize| {
-        let node = node.clone();
-        let url = app.url();
-        tokio::spawn(async move {
-            tokio::process::Command::new(node)
-                .arg(repo_root().join("clients/socketio/watch.mjs"))
-                .arg(url)
-                .args([
-                    "--token",
-                    &token,
-                    "--count",
-                    &count.to_string(),
-                    "--seconds",
-                    "15",
-                ])
-                .output()
-                .await
-                .expect("node runs")
-        })
-    };
+    let client_token = token(Role::Client, None, Some("acme"));
+    let staff_token = token(Role::Supervisor, None, None);
     // The client gets system_state, then call:new; staff get system_state, calls:active, agents:status, call:new.
-    let client = watch(token(Role::Client, None, Some("acme")), 2);
-    let staff = watch(token(Role::Supervisor, None, None), 4);
-    wait_for_sockets(&app, 2).await;
-    app.core.log.apply(
-        call_started("a.2", "acme", "254712345678"),
-        chrono::Utc::now(),
+    let (client, staff, ()) = tokio::join!(
+        app.watch_socket(&client_token, &["--count", "2", "--seconds", "15"]),
+        app.watch_socket(&staff_token, &["--count", "4", "--seconds", "15"]),
+        async {
+            wait_for_sockets(&app, 2).await;
+            let call = call_started("a.2", "acme", "254712345678");
+            app.core.log.apply(call, chrono::Utc::now());
+        },
     );
-
-    let lines = |output: std::process::Output| -> Vec<serde_json::Value> {
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let client = lines(client.await.unwrap());
     assert_eq!(client[0]["event"], "system_state");
     assert_eq!(client[1]["event"], "call:new");
     assert_eq!(client[1]["data"]["callerid"], "********5678");
-    let staff = lines(staff.await.unwrap());
     let call_new = staff
         .iter()
         .find(|l| l["event"] == "call:new")

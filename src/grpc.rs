@@ -232,8 +232,12 @@ impl pb::state_service_server::StateService for StateQueries {
 
     async fn get_system_stats(
         &self,
-        _request: Request<pb::GetSystemStatsRequest>,
+        request: Request<pb::GetSystemStatsRequest>,
     ) -> Result<Response<pb::GetSystemStatsResponse>, Status> {
+        principal(&request).require(
+            &[Role::Agent, Role::Supervisor, Role::Admin],
+            "read house-wide statistics",
+        )?;
         let stats = self
             .core
             .stats

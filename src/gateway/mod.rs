@@ -36,22 +36,13 @@ pub fn client_room(client_id: &str) -> String {
     format!("client:{client_id}")
 }
 
-/// Where one emission goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Every socket.
-    Everyone,
-    /// One room.
-    Room(String),
-}
-
-/// One Socket.IO emission: event name, target, JSON payload.
+/// One Socket.IO emission: event name, room, JSON payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Emission {
     /// The event name.
     pub name: &'static str,
-    /// Where it goes.
-    pub target: Target,
+    /// The room it goes to.
+    pub room: String,
     /// The payload.
     pub payload: Json,
 }
@@ -87,7 +78,7 @@ pub fn shape_payload(entry: &SocketEvent, message: &impl ReflectMessage) -> Json
 fn emissions_of<M: ReflectMessage + Default>(
     name: &str,
     message: &M,
-    target: &Target,
+    room: &str,
     tenant: &str,
     out: &mut Vec<Emission>,
 ) {
@@ -97,13 +88,13 @@ fn emissions_of<M: ReflectMessage + Default>(
         }
         out.push(Emission {
             name: entry.name,
-            target: target.clone(),
+            room: room.to_owned(),
             payload: shape_payload(entry, message),
         });
-        if !tenant.is_empty() && *target == Target::Room(STAFF_ROOM.into()) {
+        if !tenant.is_empty() && room == STAFF_ROOM {
             out.push(Emission {
                 name: entry.name,
-                target: Target::Room(client_room(tenant)),
+                room: client_room(tenant),
                 payload: shape_payload(entry, &masked(message)),
             });
         }
@@ -116,29 +107,29 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
     let Some(payload) = &event.payload else {
         return out;
     };
-    let staff = Target::Room(STAFF_ROOM.into());
-    let agents = Target::Room(AGENTS_ROOM.into());
+    let staff = STAFF_ROOM;
+    let agents = AGENTS_ROOM;
     let tenant = event.tenant.as_str();
-    let mut emit = |name: &str, message: &dyn ErasedMessage, target: &Target| {
-        message.emissions(name, target, tenant, &mut out)
+    let mut emit = |name: &str, message: &dyn ErasedMessage, room: &str| {
+        message.emissions(name, room, tenant, &mut out)
     };
     match payload {
         Payload::CallIncoming(m) => {
-            emit("call_incoming", m, &staff);
-            emit("incoming_call_for_agent", m, &staff);
+            emit("call_incoming", m, staff);
+            emit("incoming_call_for_agent", m, staff);
         }
         Payload::CallBridged(m) => {
-            emit("call_bridged_successfully", m, &staff);
-            emit("call_answered", m, &staff);
+            emit("call_bridged_successfully", m, staff);
+            emit("call_answered", m, staff);
         }
-        Payload::CustomerLeftBridge(m) => emit("customer_left_bridge", m, &staff),
-        Payload::CallEndedNormally(m) => emit("call_ended_normally", m, &staff),
-        Payload::AgentRejectedCall(m) => emit("agent_rejected_call", m, &staff),
-        Payload::CallStateChanged(m) => emit("call_state_changed", m, &staff),
-        Payload::StasisCallEnded(m) => emit("call_ended", m, &staff),
-        Payload::AgentStatusUpdated(m) => emit("agent_status_updated", m, &staff),
-        Payload::SystemStats(m) => emit("system_stats", m, &Target::Everyone),
-        Payload::IncomingQueueCall(m) => emit("incoming_queue_call", m, &staff),
+        Payload::CustomerLeftBridge(m) => emit("customer_left_bridge", m, staff),
+        Payload::CallEndedNormally(m) => emit("call_ended_normally", m, staff),
+        Payload::AgentRejectedCall(m) => emit("agent_rejected_call", m, staff),
+        Payload::CallStateChanged(m) => emit("call_state_changed", m, staff),
+        Payload::StasisCallEnded(m) => emit("call_ended", m, staff),
+        Payload::AgentStatusUpdated(m) => emit("agent_status_updated", m, staff),
+        Payload::SystemStats(m) => emit("system_stats", m, staff),
+        Payload::IncomingQueueCall(m) => emit("incoming_queue_call", m, staff),
         Payload::SourceStatus(m) => {
             let name = match (m.source(), m.state()) {
                 (pb::SourceKind::Ami, pb::SourceState::Connected) => "ami:connected",
@@ -146,43 +137,39 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
                 (pb::SourceKind::Ami, pb::SourceState::Error) => "ami:error",
                 _ => return out,
             };
-            emit(name, m, &staff);
+            emit(name, m, staff);
         }
-        Payload::CallNew(m) => emit("call:new", m, &staff),
-        Payload::CallAnswered(m) => emit("call:answered", m, &staff),
-        Payload::CallHangup(m) => emit("call:ended", m, &staff),
-        Payload::CallsActive(m) => emit("calls:active", m, &staff),
-        Payload::AgentLogin(m) => emit("agent:login", m, &staff),
-        Payload::AgentLogout(m) => emit("agent:logout", m, &staff),
-        Payload::AgentsStatus(m) => emit("agents:status", m, &staff),
-        Payload::QueueCallerJoined(m) => emit("queue:caller_joined", m, &staff),
-        Payload::QueuesStats(m) => emit("queues:stats", m, &staff),
-        Payload::SupervisorAction(m) => emit("supervisor:action", m, &staff),
-        Payload::NewConversation(m) => emit("new-conversation", m, &agents),
+        Payload::CallNew(m) => emit("call:new", m, staff),
+        Payload::CallAnswered(m) => emit("call:answered", m, staff),
+        Payload::CallHangup(m) => emit("call:ended", m, staff),
+        Payload::CallsActive(m) => emit("calls:active", m, staff),
+        Payload::AgentLogin(m) => emit("agent:login", m, staff),
+        Payload::AgentLogout(m) => emit("agent:logout", m, staff),
+        Payload::AgentsStatus(m) => emit("agents:status", m, staff),
+        Payload::QueueCallerJoined(m) => emit("queue:caller_joined", m, staff),
+        Payload::QueuesStats(m) => emit("queues:stats", m, staff),
+        Payload::SupervisorAction(m) => emit("supervisor:action", m, staff),
+        Payload::NewConversation(m) => emit("new-conversation", m, agents),
         Payload::NewMessage(m) => {
-            emit("new-message", m, &agents);
+            emit("new-message", m, agents);
             if m.sender_type() == pb::SenderType::Agent {
-                emit("agent-message", m, &Target::Room(m.conversation_id.clone()));
+                emit("agent-message", m, &m.conversation_id);
             }
         }
-        Payload::ConnectedAgentsUpdate(m) => emit("connected-agents-update", m, &agents),
-        Payload::SystemModeUpdate(m) => emit("system-mode-update", m, &agents),
-        Payload::TicketsReassigned(m) => emit("tickets-reassigned", m, &agents),
-        Payload::CustomerTypingStatus(m) => emit("customer-typing-status", m, &agents),
-        Payload::AgentTypingStatus(m) => emit(
-            "agent-typing-status",
-            m,
-            &Target::Room(m.conversation_id.clone()),
-        ),
+        Payload::ConnectedAgentsUpdate(m) => emit("connected-agents-update", m, agents),
+        Payload::SystemModeUpdate(m) => emit("system-mode-update", m, agents),
+        Payload::TicketsReassigned(m) => emit("tickets-reassigned", m, agents),
+        Payload::CustomerTypingStatus(m) => emit("customer-typing-status", m, agents),
+        Payload::AgentTypingStatus(m) => emit("agent-typing-status", m, &m.conversation_id),
         Payload::VoiceCallStarted(m) => {
-            emit("call:started", m, &Target::Room(ADMIN_ROOM.into()));
-            emit("call:started", m, &Target::Room(client_room(&m.client_id)));
+            emit("call:started", m, ADMIN_ROOM);
+            emit("call:started", m, &client_room(&m.client_id));
         }
         Payload::VoiceCallEnded(m) => {
-            emit("call:ended", m, &Target::Room(ADMIN_ROOM.into()));
-            emit("call:ended", m, &Target::Room(client_room(&m.client_id)));
+            emit("call:ended", m, ADMIN_ROOM);
+            emit("call:ended", m, &client_room(&m.client_id));
         }
-        Payload::TransferUpdate(m) => emit("transfer:update", m, &staff),
+        Payload::TransferUpdate(m) => emit("transfer:update", m, staff),
         Payload::Resync(_) | Payload::EventsDropped(_) => {}
     }
     out
@@ -190,12 +177,12 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
 
 /// Object-safe access to [`emissions_of`] for every generated message type.
 trait ErasedMessage {
-    fn emissions(&self, name: &str, target: &Target, tenant: &str, out: &mut Vec<Emission>);
+    fn emissions(&self, name: &str, room: &str, tenant: &str, out: &mut Vec<Emission>);
 }
 
 impl<M: ReflectMessage + Default> ErasedMessage for M {
-    fn emissions(&self, name: &str, target: &Target, tenant: &str, out: &mut Vec<Emission>) {
-        emissions_of(name, self, target, tenant, out);
+    fn emissions(&self, name: &str, room: &str, tenant: &str, out: &mut Vec<Emission>) {
+        emissions_of(name, self, room, tenant, out);
     }
 }
 
@@ -215,10 +202,7 @@ pub async fn run_fanout(
             Ok(event) => {
                 let kind = event.payload.as_ref().map(kind_of);
                 for emission in route(&event) {
-                    let operators = match &emission.target {
-                        Target::Everyone => io.broadcast(),
-                        Target::Room(room) => io.to(room.clone()),
-                    };
+                    let operators = io.to(emission.room.clone());
                     if let Err(error) = operators.emit(emission.name, &emission.payload).await {
                         tracing::warn!(event = emission.name, %error, "socket.io broadcast failed");
                     }
@@ -458,4 +442,123 @@ pub fn disconnect_reason_name(reason: DisconnectReason) -> &'static str {
 /// Registers the default namespace on `io`.
 pub fn register(io: &SocketIo) {
     io.ns("/", on_connect.with(authenticate));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(tenant: &str, payload: Payload) -> pb::Event {
+        pb::Event {
+            sequence: 1,
+            epoch: "e".into(),
+            time: None,
+            tenant: tenant.into(),
+            payload: Some(payload),
+        }
+    }
+
+    fn rooms(emissions: &[Emission]) -> Vec<(&str, &str)> {
+        emissions
+            .iter()
+            .map(|e| (e.name, e.room.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn documented_aliases_are_both_emitted() {
+        let emissions = route(&event(
+            "",
+            Payload::CallIncoming(pb::CallIncoming::default()),
+        ));
+        assert_eq!(
+            rooms(&emissions),
+            [
+                ("call_incoming", "staff"),
+                ("incoming_call_for_agent", "staff")
+            ]
+        );
+    }
+
+    #[test]
+    fn tenant_events_get_a_masked_copy_in_the_tenant_room() {
+        let call = pb::ActiveCall {
+            callerid: "254712345678".into(),
+            ..Default::default()
+        };
+        let emissions = route(&event("acme", Payload::CallNew(call)));
+        assert_eq!(
+            rooms(&emissions),
+            [("call:new", "staff"), ("call:new", "client:acme")]
+        );
+        assert_eq!(emissions[0].payload["callerid"], "254712345678");
+        assert_eq!(emissions[1].payload["callerid"], "********5678");
+    }
+
+    #[test]
+    fn chat_and_voice_ai_events_go_to_their_documented_rooms() {
+        let agent_message = pb::ChatMessage {
+            conversation_id: "conv-456".into(),
+            sender_type: pb::SenderType::Agent as i32,
+            ..Default::default()
+        };
+        assert_eq!(
+            rooms(&route(&event("", Payload::NewMessage(agent_message)))),
+            [("new-message", "agents"), ("agent-message", "conv-456")]
+        );
+        let customer_message = pb::ChatMessage {
+            conversation_id: "conv-456".into(),
+            sender_type: pb::SenderType::Customer as i32,
+            ..Default::default()
+        };
+        assert_eq!(
+            rooms(&route(&event("", Payload::NewMessage(customer_message)))),
+            [("new-message", "agents")]
+        );
+        let typing = pb::AgentTypingStatus {
+            conversation_id: "conv-456".into(),
+            is_typing: true,
+            timestamp: None,
+        };
+        let emissions = route(&event("", Payload::AgentTypingStatus(typing)));
+        assert_eq!(rooms(&emissions), [("agent-typing-status", "conv-456")]);
+        assert_eq!(
+            emissions[0].payload,
+            serde_json::json!({"isTyping": true, "timestamp": null}),
+            "the documented {{isTyping, timestamp}}, without the room's id"
+        );
+        let started = pb::VoiceCallStarted {
+            client_id: "c1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            rooms(&route(&event("c1", Payload::VoiceCallStarted(started)))),
+            [("call:started", "admin"), ("call:started", "client:c1")]
+        );
+    }
+
+    #[test]
+    fn list_events_are_bare_arrays_and_stream_control_never_reaches_sockets() {
+        let emissions = route(&event(
+            "",
+            Payload::CallsActive(pb::ActiveCallList::default()),
+        ));
+        assert_eq!(emissions[0].payload, serde_json::json!([]));
+        assert!(
+            route(&event(
+                "",
+                Payload::EventsDropped(pb::EventsDropped::default())
+            ))
+            .is_empty()
+        );
+        let ami_up = pb::SourceStatus {
+            source: pb::SourceKind::Ami as i32,
+            state: pb::SourceState::Connected as i32,
+            ..Default::default()
+        };
+        assert_eq!(
+            rooms(&route(&event("", Payload::SourceStatus(ami_up)))),
+            [("ami:connected", "staff")]
+        );
+    }
 }

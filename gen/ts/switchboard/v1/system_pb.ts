@@ -269,7 +269,8 @@ export const PerformanceSchema: GenMessage<Performance> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_system, 4);
 
 /**
- * `system_stats`: figures sent to every client on an interval (30 s by default; seed 000).
+ * `system_stats`: figures sent on an interval (30 s by default; seed 000) to every socket and
+ * stream except those of the `client` role, since the figures are house-wide.
  *
  * @generated from message switchboard.v1.SystemStats
  */

@@ -137,31 +137,65 @@ impl EventLog {
             None
         };
         let backlog = match resync_reason {
-            Some(reason) => vec![Arc::new(pb::Event {
-                sequence: state.last_sequence,
-                epoch: self.epoch.clone(),
-                time: Some(to_timestamp(now)),
-                tenant: String::new(),
-                payload: Some(Payload::Resync(pb::Resync {
-                    reason: reason as i32,
-                    requested_after: start.resume_after,
-                    oldest_available: oldest,
-                    snapshot: Some(state.ledger.snapshot()),
-                })),
-            })],
+            Some(reason) => vec![self.resync_event(&state, reason, start.resume_after, now)],
             None if start.resume_after == 0 => Vec::new(),
-            None => state
-                .window
-                .iter()
-                .filter(|e| e.sequence > start.resume_after)
-                .cloned()
-                .collect(),
+            None => Self::window_after(&state, start.resume_after),
         };
         Subscription {
             backlog,
             live,
             live_after: state.last_sequence,
         }
+    }
+
+    /// For an output that fell behind after handling event `after` (0: none yet):
+    /// every later event the window still holds, or a `Resync` when it holds too few.
+    pub fn catch_up(&self, after: u64, now: Instant) -> Subscription {
+        let state = self.state.lock();
+        let live = self.live.subscribe();
+        let oldest = state.window.front().map_or(0, |e| e.sequence);
+        let backlog = if after >= state.last_sequence {
+            Vec::new()
+        } else if oldest == 0 || after + 1 < oldest {
+            vec![self.resync_event(&state, ResyncReason::ResumeTooOld, after, now)]
+        } else {
+            Self::window_after(&state, after)
+        };
+        Subscription {
+            backlog,
+            live,
+            live_after: state.last_sequence,
+        }
+    }
+
+    fn window_after(state: &State, after: u64) -> Vec<Arc<pb::Event>> {
+        state
+            .window
+            .iter()
+            .filter(|e| e.sequence > after)
+            .cloned()
+            .collect()
+    }
+
+    fn resync_event(
+        &self,
+        state: &State,
+        reason: ResyncReason,
+        requested_after: u64,
+        now: Instant,
+    ) -> Arc<pb::Event> {
+        Arc::new(pb::Event {
+            sequence: state.last_sequence,
+            epoch: self.epoch.clone(),
+            time: Some(to_timestamp(now)),
+            tenant: String::new(),
+            payload: Some(Payload::Resync(pb::Resync {
+                reason: reason as i32,
+                requested_after,
+                oldest_available: state.window.front().map_or(0, |e| e.sequence),
+                snapshot: Some(state.ledger.snapshot()),
+            })),
+        })
     }
 
     /// The live feed alone, for outputs that never resume (the Socket.IO gateway, the store).
@@ -328,6 +362,23 @@ mod tests {
             at(0),
         );
         assert!(current.backlog.is_empty());
+    }
+
+    #[test]
+    fn catch_up_replays_from_any_point_including_the_very_start() {
+        let log = log(3);
+        for n in 1..=3 {
+            mode(&log, n, at(0));
+        }
+        let from_start = log.catch_up(0, at(0));
+        let sequences: Vec<u64> = from_start.backlog.iter().map(|e| e.sequence).collect();
+        assert_eq!(sequences, [1, 2, 3]);
+        mode(&log, 4, at(0));
+        assert_eq!(
+            resync_reason(&log.catch_up(0, at(0))),
+            Some(ResyncReason::ResumeTooOld)
+        );
+        assert!(log.catch_up(4, at(0)).backlog.is_empty());
     }
 
     #[test]

@@ -333,6 +333,14 @@ pub static CATALOG: &[SocketEvent] = &[
         "001",
         "what the socket sent was refused; also its acknowledgement when one was asked for",
     ),
+    out(
+        "events-dropped",
+        "switchboard.v1.EventsDropped",
+        Message,
+        "the socket that lost events",
+        "—",
+        "this socket's buffer was full and it lost count events; resumedAt is the sequence of the next event sent",
+    ),
     // Seed 001: chat.
     out(
         "new-conversation",

@@ -5,6 +5,7 @@
 pub mod catalog;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
@@ -12,6 +13,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
+use socketioxide::{SendError, SocketError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -186,37 +188,113 @@ impl<M: ReflectMessage + Default> ErasedMessage for M {
     }
 }
 
-/// Emits every log event to the sockets, until `shutdown`.
+/// Events a socket lost because its buffer was full, not yet reported to it.
+#[derive(Clone, Default)]
+struct LostEvents(Arc<AtomicU64>);
+
+/// Sends one emission to one socket. A socket whose buffer is full loses the
+/// event (nobody else waits for it); the loss is counted, and reported to the
+/// socket as `events-dropped` before the next event it can take.
+fn deliver(core: &Core, socket: &SocketRef, emission: &Emission, sequence: u64) {
+    let lost = report_losses(socket, sequence);
+    match socket.emit(emission.name, &emission.payload) {
+        Ok(()) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            lost.0.fetch_add(1, Ordering::Relaxed);
+            core.metrics.dropped("socketio", 1);
+        }
+        Err(error) => {
+            tracing::debug!(socket = %socket.id, event = emission.name, %error, "emit to socket failed");
+        }
+    }
+}
+
+/// Sends `events-dropped` to `socket` when it has unreported losses and room for
+/// the report; `next_sequence` is the first event it will get after the gap.
+fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
+    let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
+    let unreported = lost.0.load(Ordering::Relaxed);
+    if unreported > 0 {
+        let report = socket_json::to_json(&pb::EventsDropped {
+            count: unreported,
+            resumed_at: next_sequence,
+        });
+        if socket.emit("events-dropped", &report).is_ok() {
+            lost.0.fetch_sub(unreported, Ordering::Relaxed);
+        }
+    }
+    lost
+}
+
+/// How often losses are reported to sockets that get no further event.
+const LOSS_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Emits every log event to the sockets, until `shutdown`. When the gateway
+/// itself falls behind the log, it catches up from the replay window, so no
+/// socket loses an event to the gateway's lag while the window holds it.
 pub async fn run_fanout(
     io: SocketIo,
     core: Arc<Core>,
     mut feed: broadcast::Receiver<Arc<pb::Event>>,
     shutdown: CancellationToken,
 ) {
+    let mut last_sequence = 0;
+    let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
     loop {
         let received = tokio::select! {
             received = feed.recv() => received,
+            _ = loss_reports.tick() => {
+                let next_sequence = core.log.head() + 1;
+                for socket in io.sockets() {
+                    report_losses(&socket, next_sequence);
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return,
         };
         match received {
             Ok(event) => {
-                let kind = event.payload.as_ref().map(kind_of);
-                for emission in route(&event) {
-                    let operators = io.to(emission.room.clone());
-                    if let Err(error) = operators.emit(emission.name, &emission.payload).await {
-                        tracing::warn!(event = emission.name, %error, "socket.io broadcast failed");
-                    }
-                }
-                if let Some(kind) = kind {
-                    core.metrics.delivered("socketio", kind.as_str_name());
-                }
+                last_sequence = event.sequence;
+                fan_out(&io, &core, &event);
             }
             Err(broadcast::error::RecvError::Lagged(lost)) => {
-                tracing::warn!(lost, "socket.io gateway fell behind the log");
-                core.metrics.dropped("socketio", lost);
+                tracing::warn!(
+                    lost,
+                    after = last_sequence,
+                    "socket.io gateway fell behind the log; catching up from the replay window"
+                );
+                let catch_up = core.log.catch_up(last_sequence, chrono::Utc::now());
+                feed = catch_up.live;
+                for event in catch_up.backlog {
+                    if let Some(Payload::Resync(resync)) = &event.payload {
+                        // The window no longer holds what was missed: every socket is told.
+                        let missed = event.sequence.saturating_sub(resync.requested_after);
+                        core.metrics.dropped("socketio", missed);
+                        for socket in io.sockets() {
+                            let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
+                            lost.0.fetch_add(missed, Ordering::Relaxed);
+                        }
+                    } else {
+                        fan_out(&io, &core, &event);
+                    }
+                    last_sequence = event.sequence;
+                }
+                last_sequence = last_sequence.max(catch_up.live_after);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
+    for emission in route(event) {
+        for socket in io.to(emission.room.clone()).sockets() {
+            deliver(core, &socket, &emission, event.sequence);
+        }
+    }
+    if let Some(payload) = &event.payload {
+        core.metrics
+            .delivered("socketio", kind_of(payload).as_str_name());
     }
 }
 
@@ -327,6 +405,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
         Some(client_id) => socket.join(client_room(client_id)),
         None => socket.join(STAFF_ROOM),
     }
+    socket.extensions.insert(LostEvents::default());
     let connections = core.metrics.connections("socketio");
     connections.inc();
     tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");

@@ -371,3 +371,74 @@ async fn the_sketched_services_answer_unimplemented_behind_auth() {
         .unwrap_err();
     assert_eq!(chat.code(), tonic::Code::Unimplemented);
 }
+
+#[tokio::test]
+async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_many() {
+    use switchboard::ledger::Input;
+    use switchboard::ledger::model::{Source, SourceLink};
+    let app = spawn_app().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut slow = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
+    let mut reader = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
+    for socket in [&mut slow, &mut reader] {
+        for greeting in ["system_state", "calls:active", "agents:status"] {
+            assert_eq!(socket.next_event().await.expect("greeting").0, greeting);
+        }
+    }
+    // Large events, many more than a socket's buffer and its TCP window hold.
+    let total = 4000_u64;
+    let log = std::sync::Arc::clone(&app.core.log);
+    let ingest = tokio::task::spawn_blocking(move || {
+        for n in 0..total {
+            log.apply(
+                Input::SourceChanged {
+                    source: Source::Ami,
+                    link: SourceLink::Connected,
+                    host: format!("pbx-{n}:5038"),
+                    message: "x".repeat(4000),
+                    retry_in_seconds: 0,
+                },
+                chrono::Utc::now(),
+            );
+        }
+    });
+    let reader_accounting = account_for(&mut reader, total).await;
+    ingest.await.expect("the ingest never waited for a socket");
+    // The slow socket reads only now; losses at the very end are reported by the
+    // gateway's periodic flush, since no later event would carry the report.
+    let (slow_received, slow_dropped) = account_for(&mut slow, total).await;
+    assert_eq!(reader_accounting.0 + reader_accounting.1, total);
+    assert!(
+        slow_dropped > 0,
+        "the stalled socket lost events and was told: {slow_received} received"
+    );
+    assert_eq!(
+        slow_received + slow_dropped,
+        total,
+        "every event is either delivered or reported"
+    );
+    assert!(
+        app.core
+            .metrics
+            .render()
+            .contains("switchboard_events_dropped_total{output=\"socketio\"}")
+    );
+}
+
+/// Reads `total` `ami:connected` events or reported losses; returns both counts.
+async fn account_for(socket: &mut crate::raw_socket::RawSocket, total: u64) -> (u64, u64) {
+    let (mut received, mut dropped) = (0_u64, 0_u64);
+    while received + dropped < total {
+        let (name, payload) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), socket.next_event())
+                .await
+                .expect("an event or a loss report in time")
+                .expect("still connected");
+        match name.as_str() {
+            "ami:connected" => received += 1,
+            "events-dropped" => dropped += payload["count"].as_u64().expect("count"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    (received, dropped)
+}

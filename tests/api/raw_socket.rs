@@ -1,0 +1,69 @@
+//! A minimal Socket.IO v4 client over a raw WebSocket, for tests that need to
+//! control reading precisely (stop reading to become a slow consumer).
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// One connected socket on the default namespace.
+pub struct RawSocket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl RawSocket {
+    /// Connects, authenticates with `token` and waits for the namespace connect.
+    pub async fn connect(address: std::net::SocketAddr, token: &str) -> RawSocket {
+        let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let mut socket = RawSocket { ws };
+        let open = socket.next_text().await.expect("engine.io open");
+        assert!(open.starts_with('0'), "{open}");
+        let connect = format!("40{}", serde_json::json!({ "token": token }));
+        socket
+            .ws
+            .send(Message::text(connect))
+            .await
+            .expect("send connect");
+        loop {
+            let packet = socket.next_text().await.expect("namespace connect");
+            if packet.starts_with("40") {
+                return socket;
+            }
+            assert!(!packet.starts_with("44"), "refused: {packet}");
+        }
+    }
+
+    async fn next_text(&mut self) -> Option<String> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) if text.as_str() == "2" => {
+                    self.ws.send(Message::text("3")).await.ok()?;
+                }
+                Ok(Message::Text(text)) => return Some(text.as_str().to_owned()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next event, as `(name, payload)`; `None` when the connection ends.
+    pub async fn next_event(&mut self) -> Option<(String, serde_json::Value)> {
+        loop {
+            let packet = self.next_text().await?;
+            if let Some(body) = packet.strip_prefix("42") {
+                let mut array: Vec<serde_json::Value> =
+                    serde_json::from_str(body).expect("event array");
+                let payload = if array.len() > 1 {
+                    array.remove(1)
+                } else {
+                    serde_json::Value::Null
+                };
+                let name = array[0].as_str().expect("event name").to_owned();
+                return Some((name, payload));
+            }
+        }
+    }
+}

@@ -20,6 +20,7 @@ use crate::config::{CorsOrigins, Settings};
 use crate::ledger::Ledger;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
+use crate::presence::TenantPresence;
 use crate::stats::StatsSampler;
 use crate::store::Store;
 use crate::{gateway, grpc, stats, store, web};
@@ -41,6 +42,8 @@ pub struct Core {
     pub stats: Arc<StatsSampler>,
     /// Fires when the server stops.
     pub shutdown: CancellationToken,
+    /// Tenants with clients connected.
+    pub presence: Arc<TenantPresence>,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -97,6 +100,7 @@ impl Application {
             store,
             stats: Arc::new(StatsSampler::new()),
             shutdown: CancellationToken::new(),
+            presence: Arc::new(TenantPresence::default()),
             health: Mutex::new(None),
         });
 
@@ -190,6 +194,7 @@ impl Application {
                 Arc::clone(&core.stats),
                 Arc::clone(&core.log),
                 Arc::clone(&core.metrics),
+                Arc::clone(&core.presence),
                 core.shutdown.clone(),
             )),
         ];

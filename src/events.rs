@@ -145,10 +145,11 @@ impl Filter {
         if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
             return false;
         }
-        if let Some(wanted) = &self.tenant
-            && wanted != tenant
-        {
-            return false;
+        match &self.tenant {
+            Some(wanted) if wanted != tenant => return false,
+            // A tenant's own `system_stats` go to that tenant's subscribers; staff get the house-wide ones.
+            None if kind == EventKind::SystemStats && !tenant.is_empty() => return false,
+            _ => {}
         }
         let scope = scope_of(payload);
         let any_in = |wanted: &[String], have: &[&str]| {
@@ -210,5 +211,14 @@ mod tests {
         assert!(tenant_only.admits(&login("1"), "acme"));
         assert!(!tenant_only.admits(&login("1"), ""));
         assert!(tenant_only.admits(&Payload::EventsDropped(Default::default()), "other"));
+        let stats = Payload::SystemStats(Default::default());
+        let staff = Filter::from_request(&SubscribeRequest::default(), None);
+        assert!(staff.admits(&stats, ""), "staff get the house-wide figures");
+        assert!(!staff.admits(&stats, "acme"), "not every tenant's copy");
+        assert!(tenant_only.admits(&stats, "acme"));
+        assert!(
+            !tenant_only.admits(&stats, ""),
+            "a tenant never sees house-wide figures"
+        );
     }
 }

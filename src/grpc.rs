@@ -120,6 +120,9 @@ impl pb::event_service_server::EventService for Events {
         let guards = (
             GaugeGuard(streams),
             GaugeGuard(core.metrics.subscribers.clone()),
+            principal
+                .forced_tenant()
+                .map(|tenant| core.presence.enter(tenant)),
         );
         tracing::debug!(subscriber = %principal.claims.sub, resume_after = start.resume_after, "event stream opened");
 
@@ -234,14 +237,15 @@ impl pb::state_service_server::StateService for StateQueries {
         &self,
         request: Request<pb::GetSystemStatsRequest>,
     ) -> Result<Response<pb::GetSystemStatsResponse>, Status> {
-        principal(&request).require(
-            &[Role::Agent, Role::Supervisor, Role::Admin],
-            "read house-wide statistics",
-        )?;
-        let stats = self
-            .core
-            .stats
-            .sample(&self.core.log, &self.core.metrics, chrono::Utc::now());
+        let principal = principal(&request);
+        let core = &self.core;
+        let stats = core.stats.sample(
+            &core.log,
+            &core.metrics,
+            &core.presence,
+            chrono::Utc::now(),
+            principal.forced_tenant(),
+        );
         Ok(Response::new(pb::GetSystemStatsResponse {
             stats: Some(stats),
         }))

@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod ledger;
 pub mod log;
 pub mod metrics;
+pub mod presence;
 pub mod proto;
 pub mod socket_json;
 pub mod stats;

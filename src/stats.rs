@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::log::EventLog;
 use crate::metrics::Metrics;
+use crate::presence::TenantPresence;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp};
 
@@ -51,12 +52,28 @@ impl StatsSampler {
         self.started.elapsed().as_secs()
     }
 
-    /// The figures now.
-    pub fn sample(&self, log: &EventLog, metrics: &Metrics, now: Instant) -> pb::SystemStats {
-        let figures = log.read(|ledger, _| ledger.figures(now));
+    /// The figures now, over every tenant, or over one tenant's calls and agents
+    /// (whose connection count is then that tenant's own).
+    pub fn sample(
+        &self,
+        log: &EventLog,
+        metrics: &Metrics,
+        presence: &TenantPresence,
+        now: Instant,
+        tenant: Option<&str>,
+    ) -> pb::SystemStats {
+        let figures = log.read(|ledger, _| ledger.figures(now, tenant));
         let (used, total) = self.memory();
-        let connections =
-            metrics.connections("socketio").get() + metrics.connections("grpc_stream").get();
+        let connections = match tenant {
+            None => {
+                metrics.connections("socketio").get() + metrics.connections("grpc_stream").get()
+            }
+            Some(tenant) => presence
+                .tenants()
+                .into_iter()
+                .find(|(t, _)| t == tenant)
+                .map_or(0, |(_, count)| i64::try_from(count).unwrap_or(i64::MAX)),
+        };
         pb::SystemStats {
             total_sessions: figures.total_sessions,
             active_agents: figures.active_agents,
@@ -97,12 +114,14 @@ impl Default for StatsSampler {
     }
 }
 
-/// Publishes `system_stats` every `interval` until `shutdown`.
+/// Publishes `system_stats` every `interval` until `shutdown`: the house-wide
+/// figures, then each connected tenant's own.
 pub async fn publish_every(
     interval: Duration,
     sampler: Arc<StatsSampler>,
     log: Arc<EventLog>,
     metrics: Arc<Metrics>,
+    presence: Arc<TenantPresence>,
     shutdown: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -114,7 +133,11 @@ pub async fn publish_every(
             () = shutdown.cancelled() => return,
         }
         let now = chrono::Utc::now();
-        let stats = sampler.sample(&log, &metrics, now);
+        let stats = sampler.sample(&log, &metrics, &presence, now, None);
         log.publish(Payload::SystemStats(stats), String::new(), now);
+        for (tenant, _) in presence.tenants() {
+            let stats = sampler.sample(&log, &metrics, &presence, now, Some(&tenant));
+            log.publish(Payload::SystemStats(stats), tenant, now);
+        }
     }
 }

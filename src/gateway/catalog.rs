@@ -184,7 +184,7 @@ pub static CATALOG: &[SocketEvent] = &[
         "system_stats",
         "switchboard.v1.SystemStats",
         Message,
-        "every staff socket (house-wide figures are not shown to client-role tenants)",
+        "staff (house-wide figures); client:{clientId} (figures over that tenant's calls and agents)",
         "000",
         "measured figures, every STATS_INTERVAL_SECONDS",
     ),

@@ -130,7 +130,8 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
         Payload::CallStateChanged(m) => emit("call_state_changed", m, staff),
         Payload::StasisCallEnded(m) => emit("call_ended", m, staff),
         Payload::AgentStatusUpdated(m) => emit("agent_status_updated", m, staff),
-        Payload::SystemStats(m) => emit("system_stats", m, staff),
+        Payload::SystemStats(m) if tenant.is_empty() => emit("system_stats", m, staff),
+        Payload::SystemStats(m) => emit("system_stats", m, &client_room(tenant)),
         Payload::IncomingQueueCall(m) => emit("incoming_queue_call", m, staff),
         Payload::SourceStatus(m) => {
             let name = match (m.source(), m.state()) {
@@ -401,10 +402,17 @@ pub fn greeting(core: &Core, principal: &Principal) -> Vec<(&'static str, Json)>
 
 async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     let principal = principal_of(&socket);
-    match principal.forced_tenant() {
-        Some(client_id) => socket.join(client_room(client_id)),
-        None => socket.join(STAFF_ROOM),
-    }
+    let presence = match principal.forced_tenant() {
+        Some(client_id) => {
+            socket.join(client_room(client_id));
+            Some(core.presence.enter(client_id))
+        }
+        None => {
+            socket.join(STAFF_ROOM);
+            None
+        }
+    };
+    let presence = Arc::new(parking_lot::Mutex::new(presence));
     socket.extensions.insert(LostEvents::default());
     let connections = core.metrics.connections("socketio");
     connections.inc();
@@ -492,6 +500,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     socket.on_disconnect(
         async move |socket: SocketRef, reason: DisconnectReason, State(core): State<Arc<Core>>| {
             connections.dec();
+            drop(presence.lock().take());
             let reason_name = disconnect_reason_name(reason);
             core.metrics.disconnected("socketio", reason_name);
             if reason == DisconnectReason::PacketParsingError {

@@ -45,10 +45,16 @@ pub struct Ledger {
     pub system_mode: String,
     sources: HashMap<model::Source, SourceLink>,
     day: Option<NaiveDate>,
-    recent_starts: VecDeque<Instant>,
-    peak_concurrent_today: u32,
-    ended_today: u32,
-    answered_ended_today: u32,
+    recent_starts: VecDeque<(Instant, String)>,
+    today: HashMap<Option<String>, DayCounters>,
+}
+
+/// Counters since midnight (UTC) for every call (`None`) or one tenant's calls.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayCounters {
+    peak_concurrent: u32,
+    ended: u32,
+    answered_ended: u32,
 }
 
 impl Ledger {
@@ -61,9 +67,7 @@ impl Ledger {
             sources: HashMap::new(),
             day: None,
             recent_starts: VecDeque::new(),
-            peak_concurrent_today: 0,
-            ended_today: 0,
-            answered_ended_today: 0,
+            today: HashMap::new(),
         }
     }
 
@@ -103,9 +107,12 @@ impl Ledger {
                 };
                 let call_new = views::active_call(&record, now, None);
                 self.calls.insert(call_id, record);
-                self.recent_starts.push_back(now);
-                self.peak_concurrent_today =
-                    self.peak_concurrent_today.max(self.calls.len() as u32);
+                self.recent_starts.push_back((now, tenant.clone()));
+                for scope in [None, Some(tenant.clone())] {
+                    let concurrent = self.calls_in(scope.as_deref()).count() as u32;
+                    let counters = self.today.entry(scope).or_default();
+                    counters.peak_concurrent = counters.peak_concurrent.max(concurrent);
+                }
                 vec![
                     Emitted {
                         payload: Payload::CallNew(call_new),
@@ -150,9 +157,12 @@ impl Ledger {
                 let Some(call) = self.calls.remove(&call_id) else {
                     return Vec::new();
                 };
-                self.ended_today += 1;
-                if call.answered_at.is_some() {
-                    self.answered_ended_today += 1;
+                for scope in [None, Some(call.tenant.clone())] {
+                    let counters = self.today.entry(scope).or_default();
+                    counters.ended += 1;
+                    if call.answered_at.is_some() {
+                        counters.answered_ended += 1;
+                    }
                 }
                 let mut out = vec![Emitted {
                     payload: Payload::CallHangup(views::active_call(&call, now, Some(reason))),
@@ -258,26 +268,42 @@ impl Ledger {
         }
     }
 
-    /// Figures for `system_stats` as of `now`.
-    pub fn figures(&self, now: Instant) -> LedgerFigures {
-        let active_agents = self
-            .agents
+    /// Calls in progress, of every tenant (`None`) or of one.
+    fn calls_in<'a>(&'a self, tenant: Option<&'a str>) -> impl Iterator<Item = &'a CallRecord> {
+        self.calls
             .values()
+            .filter(move |c| tenant.is_none_or(|t| c.tenant == t))
+    }
+
+    /// Agents, of every tenant (`None`) or of one.
+    fn agents_in<'a>(&'a self, tenant: Option<&'a str>) -> impl Iterator<Item = &'a AgentRecord> {
+        self.agents
+            .values()
+            .filter(move |a| tenant.is_none_or(|t| a.tenant == t))
+    }
+
+    /// Figures for `system_stats` as of `now`, over every tenant (`None`) or one.
+    pub fn figures(&self, now: Instant, tenant: Option<&str>) -> LedgerFigures {
+        let active_agents = self
+            .agents_in(tenant)
             .filter(|a| a.logged_in && !a.call_ids.is_empty())
             .count() as u32;
         let calls_held: usize = self
-            .agents
-            .values()
+            .agents_in(tenant)
             .filter(|a| a.logged_in)
             .map(|a| a.call_ids.len())
             .sum();
         let minute_ago = now - chrono::Duration::seconds(60);
+        let today = self
+            .today
+            .get(&tenant.map(str::to_owned))
+            .copied()
+            .unwrap_or_default();
         LedgerFigures {
-            total_sessions: self.calls.len() as u32,
+            total_sessions: self.calls_in(tenant).count() as u32,
             active_agents,
             available_agents: self
-                .agents
-                .values()
+                .agents_in(tenant)
                 .filter(|a| a.availability() == Availability::Available)
                 .count() as u32,
             avg_calls_per_agent: if active_agents == 0 {
@@ -288,13 +314,11 @@ impl Ledger {
             calls_per_minute: self
                 .recent_starts
                 .iter()
-                .filter(|t| **t > minute_ago)
+                .filter(|(at, t)| *at > minute_ago && tenant.is_none_or(|wanted| wanted == t))
                 .count() as u32,
-            peak_concurrent_calls: self.peak_concurrent_today,
-            success_rate: (self.ended_today > 0).then(|| {
-                (f64::from(self.answered_ended_today) / f64::from(self.ended_today) * 1000.0)
-                    .round()
-                    / 10.0
+            peak_concurrent_calls: today.peak_concurrent,
+            success_rate: (today.ended > 0).then(|| {
+                (f64::from(today.answered_ended) / f64::from(today.ended) * 1000.0).round() / 10.0
             }),
             sources_healthy: self.sources.values().all(|l| *l == SourceLink::Connected),
         }
@@ -356,15 +380,23 @@ impl Ledger {
         let today = now.date_naive();
         if self.day != Some(today) {
             self.day = Some(today);
-            self.peak_concurrent_today = self.calls.len() as u32;
-            self.ended_today = 0;
-            self.answered_ended_today = 0;
+            let mut fresh: HashMap<Option<String>, DayCounters> = HashMap::new();
+            for call in self.calls.values() {
+                for scope in [None, Some(call.tenant.clone())] {
+                    fresh.entry(scope).or_default().peak_concurrent += 1;
+                }
+            }
+            self.today = fresh;
             for agent in self.agents.values_mut() {
                 agent.calls_today = 0;
             }
         }
         let minute_ago = now - chrono::Duration::seconds(60);
-        while self.recent_starts.front().is_some_and(|t| *t <= minute_ago) {
+        while self
+            .recent_starts
+            .front()
+            .is_some_and(|(t, _)| *t <= minute_ago)
+        {
             self.recent_starts.pop_front();
         }
     }
@@ -477,7 +509,7 @@ mod tests {
     #[test]
     fn figures_are_measured_from_the_calls_seen() {
         let mut ledger = Ledger::new("auto");
-        assert_eq!(ledger.figures(at(0)).success_rate, None);
+        assert_eq!(ledger.figures(at(0), None).success_rate, None);
         ledger.apply(login("1001", 3), at(0));
         for id in ["a", "b", "c"] {
             ledger.apply(start(id), at(1));
@@ -503,14 +535,14 @@ mod tests {
             },
             at(6),
         );
-        let figures = ledger.figures(at(10));
+        let figures = ledger.figures(at(10), None);
         assert_eq!(figures.total_sessions, 1);
         assert_eq!(figures.peak_concurrent_calls, 3);
         assert_eq!(figures.calls_per_minute, 3);
         assert_eq!(figures.success_rate, Some(50.0));
         assert_eq!(figures.available_agents, 1);
         assert_eq!(
-            ledger.figures(at(120)).calls_per_minute,
+            ledger.figures(at(120), None).calls_per_minute,
             0,
             "a minute later"
         );

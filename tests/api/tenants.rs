@@ -174,3 +174,64 @@ async fn a_call_that_ends_just_before_shutdown_is_stored_in_postgres() {
     finished_call_reaches_the_store(url).await;
     database.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_tenant_gets_system_stats_over_its_own_calls_and_staff_get_the_house_wide_ones() {
+    let app = spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
+    let now = chrono::Utc::now();
+    app.core
+        .log
+        .apply(call_started("a.1", "acme", "254712345678"), now);
+    app.core
+        .log
+        .apply(call_started("g.1", "globex", "254700000001"), now);
+    app.core
+        .log
+        .apply(call_started("g.2", "globex", "254700000002"), now);
+
+    let client = token(Role::Client, None, Some("acme"));
+    let scoped = app
+        .state()
+        .await
+        .get_system_stats(authed(Default::default(), &client))
+        .await
+        .expect("a tenant may read its own figures")
+        .into_inner()
+        .stats
+        .expect("stats");
+    assert_eq!(scoped.total_sessions, 1);
+    assert_eq!(scoped.performance.as_ref().unwrap().calls_per_minute, 1);
+    assert_eq!(
+        scoped.performance.as_ref().unwrap().peak_concurrent_calls,
+        1
+    );
+
+    let staff_token = token(Role::Supervisor, None, None);
+    let (client_lines, staff_lines) = tokio::join!(
+        app.watch_socket(&client, &["--seconds", "3"]),
+        app.watch_socket(&staff_token, &["--seconds", "3"]),
+    );
+    let stats_of = |lines: &[serde_json::Value]| -> Vec<u64> {
+        lines
+            .iter()
+            .filter(|l| l["event"] == "system_stats")
+            .map(|l| l["data"]["totalSessions"].as_u64().unwrap())
+            .collect()
+    };
+    let client_stats = stats_of(&client_lines);
+    assert!(
+        !client_stats.is_empty(),
+        "every client gets system_stats: {client_lines:?}"
+    );
+    assert!(
+        client_stats.iter().all(|n| *n == 1),
+        "only acme's calls: {client_stats:?}"
+    );
+    let staff_stats = stats_of(&staff_lines);
+    assert!(!staff_stats.is_empty());
+    assert!(
+        staff_stats.iter().all(|n| *n == 3),
+        "house-wide, never a tenant's copy: {staff_stats:?}"
+    );
+    assert_lines_match_schemas(&client_lines);
+}

@@ -1099,7 +1099,7 @@ export const StateService: GenService<{
     output: typeof GetSystemStateResponseSchema;
   },
   /**
-   * Returns the figures that `system_stats` carries, measured now (not for the `client` role: they are house-wide).
+   * Returns the figures that `system_stats` carries, measured now; for the `client` role, over its own tenant.
    *
    * @generated from rpc switchboard.v1.StateService.GetSystemStats
    */

@@ -269,8 +269,9 @@ export const PerformanceSchema: GenMessage<Performance> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_system, 4);
 
 /**
- * `system_stats`: figures sent on an interval (30 s by default; seed 000) to every socket and
- * stream except those of the `client` role, since the figures are house-wide.
+ * `system_stats`: figures sent on an interval (30 s by default; seed 000). Staff get the
+ * house-wide figures (envelope tenant empty); each connected tenant gets figures over its own
+ * calls and agents (envelope tenant set), with `active_connections` its own connections.
  *
  * @generated from message switchboard.v1.SystemStats
  */

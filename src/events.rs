@@ -191,6 +191,43 @@ mod tests {
     }
 
     #[test]
+    fn queue_and_conversation_filters_leave_out_events_about_neither() {
+        let by_queue = Filter::from_request(
+            &SubscribeRequest {
+                queues: vec!["sales".into()],
+                ..Default::default()
+            },
+            None,
+        );
+        let joined = |queue: &str| {
+            Payload::QueueCallerJoined(pb::QueueCallerJoined {
+                queue: queue.into(),
+                ..Default::default()
+            })
+        };
+        assert!(by_queue.admits(&joined("sales"), ""));
+        assert!(!by_queue.admits(&joined("support"), ""));
+        assert!(!by_queue.admits(&Payload::SystemModeUpdate(Default::default()), ""));
+
+        let by_conversation = Filter::from_request(
+            &SubscribeRequest {
+                conversation_ids: vec!["conv-456".into()],
+                ..Default::default()
+            },
+            None,
+        );
+        let message = |conversation: &str| {
+            Payload::NewMessage(pb::ChatMessage {
+                conversation_id: conversation.into(),
+                ..Default::default()
+            })
+        };
+        assert!(by_conversation.admits(&message("conv-456"), ""));
+        assert!(!by_conversation.admits(&message("conv-789"), ""));
+        assert!(!by_conversation.admits(&joined("sales"), ""));
+    }
+
+    #[test]
     fn filters_combine_kind_extension_and_tenant() {
         let request = SubscribeRequest {
             kinds: vec![EventKind::AgentLogin as i32],

@@ -442,3 +442,37 @@ async fn account_for(socket: &mut crate::raw_socket::RawSocket, total: u64) -> (
     }
     (received, dropped)
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app = crate::helpers::spawn_app_with(|args| {
+        args.cors_origin = Some("http://localhost:8080, https://bdl-pbx.example".into())
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/switchboard.v1.StateService/GetSystemState", app.url()),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-grpc-web,authorization",
+        )
+        .send()
+    };
+    let allowed = preflight("https://bdl-pbx.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://bdl-pbx.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -6,7 +6,9 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use bytes::BytesMut;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use switchboard::ami::{AmiCodec, AmiFrame};
 use switchboard::gateway::route;
 use switchboard::ledger::model::{CallIds, Direction, EndReason};
 use switchboard::ledger::{Input, Ledger};
@@ -15,6 +17,7 @@ use switchboard::metrics::Metrics;
 use switchboard::proto::v1::{self as pb, event::Payload};
 use switchboard::socket_json::{masked, to_json};
 use switchboard::time::to_timestamp;
+use tokio_util::codec::Decoder;
 
 fn call(n: u32) -> pb::ActiveCall {
     pb::ActiveCall {
@@ -106,5 +109,36 @@ fn socket_encoding(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, log_append, socket_encoding);
+/// Decodes a real Asterisk 22 capture (read in place from ../shared/fixtures).
+fn ami_decode(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/ami/asterisk-22/queue_call.ami"
+    );
+    let bytes = std::fs::read(path).expect("the capture");
+    let count = {
+        let mut codec = AmiCodec::default();
+        let mut buffer = BytesMut::from(&bytes[..]);
+        std::iter::from_fn(|| codec.decode(&mut buffer).ok().flatten())
+            .filter(|f| matches!(f, AmiFrame::Message(_)))
+            .count()
+    };
+    let mut group = c.benchmark_group("ami_decode");
+    group.throughput(Throughput::Elements(count as u64));
+    group.bench_function("queue_call_capture", |b| {
+        b.iter_batched(
+            || BytesMut::from(&bytes[..]),
+            |mut buffer| {
+                let mut codec = AmiCodec::default();
+                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                    black_box(frame);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, log_append, socket_encoding, ami_decode);
 criterion_main!(benches);

@@ -2,6 +2,7 @@
 //! pure ledger; a numbered log fans its events out to gRPC streams, grpc-web,
 //! the Socket.IO compatibility gateway and the store.
 
+pub mod ami;
 pub mod app;
 pub mod auth;
 pub mod config;

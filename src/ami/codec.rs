@@ -1,0 +1,592 @@
+//! The AMI wire framing as a tokio codec.
+//!
+//! - The first line is the greeting (`Asterisk Call Manager/11.0.0`).
+//! - A message is `Key: Value` lines, each ended by CRLF (LF accepted), and a
+//!   blank line ends it. Values may contain colons; only the first `:` splits.
+//!   A key may repeat (`Variable: a=1`, `Variable: b=2`).
+//! - `Response: Follows` (Asterisk up to 12) carries raw command output after its
+//!   headers, up to a `--END COMMAND--` line, and may hold blank lines.
+//! - A frame larger than the limit, or a line that is not `Key: Value`, is
+//!   skipped up to the next blank line and reported as [`AmiFrame::Skipped`]; the
+//!   stream goes on. Only I/O errors end it.
+//!
+//! Decoding keeps each message as one string plus header ranges: two
+//! allocations per message, however many headers it has.
+
+use std::ops::Range;
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Default largest frame accepted, in bytes.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+
+const END_COMMAND: &str = "--END COMMAND--";
+
+/// One decoded unit of the AMI stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmiFrame {
+    /// The greeting line, without its line ending.
+    Greeting(String),
+    /// A message: a response or an event.
+    Message(AmiMessage),
+    /// Bytes that could not be a message, skipped up to the next blank line.
+    Skipped {
+        /// Why.
+        reason: SkipReason,
+        /// How many bytes were dropped.
+        bytes: usize,
+    },
+}
+
+/// Why a frame was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Longer than the frame limit.
+    Oversized,
+    /// A line that is not `Key: Value`.
+    Malformed,
+}
+
+impl SkipReason {
+    /// A stable snake_case name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Oversized => "oversized",
+            SkipReason::Malformed => "malformed",
+        }
+    }
+}
+
+/// One AMI message: ordered headers (keys may repeat) and, for
+/// `Response: Follows`, the command output lines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AmiMessage {
+    text: String,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    output: Vec<Range<usize>>,
+}
+
+impl AmiMessage {
+    /// A message built from `(key, value)` pairs (for actions and the simulator).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> AmiMessage {
+        let mut text = String::new();
+        let mut headers = Vec::new();
+        for (key, value) in pairs {
+            let key_start = text.len();
+            text.push_str(key);
+            let key_range = key_start..text.len();
+            text.push_str(": ");
+            let value_start = text.len();
+            text.push_str(value);
+            headers.push((key_range, value_start..text.len()));
+            text.push('\n');
+        }
+        AmiMessage {
+            text,
+            headers,
+            output: Vec::new(),
+        }
+    }
+
+    /// Every header in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (&self.text[k.clone()], &self.text[v.clone()]))
+    }
+
+    /// The first value of `key` (case-insensitive).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.headers()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of `key` (case-insensitive), in order.
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
+        self.headers()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    }
+
+    /// The event name, for events.
+    pub fn event(&self) -> Option<&str> {
+        self.get("Event")
+    }
+
+    /// The response status (`Success`, `Error`, `Follows`, `Goodbye`), for responses.
+    pub fn response(&self) -> Option<&str> {
+        self.get("Response")
+    }
+
+    /// The ActionID, when the message answers an action.
+    pub fn action_id(&self) -> Option<&str> {
+        self.get("ActionID")
+    }
+
+    /// Command output: the raw lines of `Response: Follows`, or the `Output:` headers
+    /// that Asterisk 13+ sends instead.
+    pub fn output(&self) -> Vec<&str> {
+        if self.output.is_empty() {
+            self.get_all("Output").collect()
+        } else {
+            self.output.iter().map(|r| &self.text[r.clone()]).collect()
+        }
+    }
+
+    /// How many headers the message has.
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Whether the message has no headers.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+}
+
+impl std::fmt::Debug for AmiMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.headers() {
+            map.entry(&key, &value);
+        }
+        map.finish()
+    }
+}
+
+/// An action to send: `Action: Name`, an `ActionID`, then fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmiAction {
+    /// The action name (`Login`, `Ping`, `Originate`, …).
+    pub name: String,
+    /// The ActionID that correlates its response.
+    pub action_id: String,
+    /// Further fields, in order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl AmiAction {
+    /// An action with no fields yet.
+    pub fn new(name: impl Into<String>, action_id: impl Into<String>) -> Self {
+        AmiAction {
+            name: name.into(),
+            action_id: action_id.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a field.
+    pub fn field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.fields.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Errors of the codec: I/O, or an action that would break the framing.
+#[derive(Debug, thiserror::Error)]
+pub enum AmiCodecError {
+    /// The connection failed.
+    #[error("ami i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A key or value holds a line break, which would inject lines into the stream.
+    #[error("ami action field {0:?} contains a line break")]
+    LineBreakInField(String),
+}
+
+/// Decodes [`AmiFrame`]s and encodes [`AmiAction`]s.
+#[derive(Debug, Clone)]
+pub struct AmiCodec {
+    max_frame: usize,
+    greeted: bool,
+    skipping: Option<(SkipReason, usize)>,
+    scanned: usize,
+}
+
+impl AmiCodec {
+    /// A codec for a fresh connection, accepting frames up to `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        AmiCodec {
+            max_frame,
+            greeted: false,
+            skipping: None,
+            scanned: 0,
+        }
+    }
+
+    /// A codec for a stream that starts after the greeting.
+    pub fn without_greeting(max_frame: usize) -> Self {
+        AmiCodec {
+            greeted: true,
+            ..AmiCodec::new(max_frame)
+        }
+    }
+}
+
+impl Default for AmiCodec {
+    fn default() -> Self {
+        AmiCodec::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+/// The line at `start`: its end (without line ending) and the start of the next line.
+/// A line of only spaces or tabs counts as blank (seen in captures; never content).
+fn line_at(buffer: &[u8], start: usize) -> Option<(usize, usize)> {
+    let newline = memchr::memchr(b'\n', &buffer[start..])? + start;
+    let mut end = newline;
+    if end > start && buffer[end - 1] == b'\r' {
+        end -= 1;
+    }
+    if buffer[start..end].iter().all(|b| *b == b' ' || *b == b'\t') {
+        end = start;
+    }
+    Some((end, newline + 1))
+}
+
+/// Where the message at the start of `buffer` ends: (end of its content, end of
+/// the frame including the blank line), or `None` when more bytes are needed.
+fn frame_end(buffer: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut start = from;
+    let follows = buffer.starts_with(b"Response: Follows");
+    loop {
+        let (end, next) = line_at(buffer, start)?;
+        let line = &buffer[start..end];
+        if follows {
+            if line.ends_with(END_COMMAND.as_bytes()) {
+                // The blank line after `--END COMMAND--`.
+                let (blank_end, after) = line_at(buffer, next)?;
+                return Some((end, if blank_end == next { after } else { next }));
+            }
+        } else if line.is_empty() {
+            return Some((start, next));
+        }
+        start = next;
+    }
+}
+
+impl Decoder for AmiCodec {
+    type Item = AmiFrame;
+    type Error = AmiCodecError;
+
+    fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<AmiFrame>, AmiCodecError> {
+        loop {
+            if let Some((reason, dropped)) = self.skipping {
+                // Drop whole lines until a blank one ends the bad frame.
+                let mut start = 0;
+                loop {
+                    match line_at(buffer, start) {
+                        Some((end, next)) if end == start => {
+                            buffer.advance(next);
+                            self.skipping = None;
+                            self.scanned = 0;
+                            return Ok(Some(AmiFrame::Skipped {
+                                reason,
+                                bytes: dropped + next,
+                            }));
+                        }
+                        Some((_, next)) => start = next,
+                        None => {
+                            let keep_from = start;
+                            buffer.advance(keep_from);
+                            self.skipping = Some((reason, dropped + keep_from));
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+            if !self.greeted {
+                let Some((end, next)) = line_at(buffer, 0) else {
+                    return Ok(None);
+                };
+                self.greeted = true;
+                let line = &buffer[..end];
+                // A stream without a greeting starts straight with a message.
+                if !line.contains(&b':') || line.starts_with(b"Asterisk Call Manager") {
+                    let greeting = String::from_utf8_lossy(line).into_owned();
+                    buffer.advance(next);
+                    return Ok(Some(AmiFrame::Greeting(greeting)));
+                }
+            }
+            // Blank lines between messages are noise, not messages.
+            while let Some((end, next)) = line_at(buffer, 0) {
+                if end != 0 {
+                    break;
+                }
+                buffer.advance(next);
+            }
+            let Some((content_end, frame_end)) = frame_end(buffer, self.scanned.min(buffer.len()))
+            else {
+                if buffer.len() > self.max_frame {
+                    self.skipping = Some((SkipReason::Oversized, 0));
+                    continue;
+                }
+                // Next time, rescan from the last complete line rather than from the start
+                // (command output may hold blank lines, so it is always rescanned whole).
+                self.scanned = if buffer.starts_with(b"Response: Follows") {
+                    0
+                } else {
+                    memchr::memrchr(b'\n', buffer).map_or(0, |i| i + 1)
+                };
+                return Ok(None);
+            };
+            self.scanned = 0;
+            if frame_end > self.max_frame {
+                buffer.advance(frame_end);
+                return Ok(Some(AmiFrame::Skipped {
+                    reason: SkipReason::Oversized,
+                    bytes: frame_end,
+                }));
+            }
+            let frame = buffer.split_to(frame_end);
+            return Ok(Some(match parse_message(&frame[..content_end]) {
+                Some(message) => AmiFrame::Message(message),
+                None => AmiFrame::Skipped {
+                    reason: SkipReason::Malformed,
+                    bytes: frame_end,
+                },
+            }));
+        }
+    }
+
+    fn decode_eof(&mut self, buffer: &mut BytesMut) -> Result<Option<AmiFrame>, AmiCodecError> {
+        match self.decode(buffer)? {
+            Some(frame) => Ok(Some(frame)),
+            None => {
+                // A half message at the end of the stream is dropped; nothing follows it.
+                buffer.clear();
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Parses one message's content (no trailing blank line).
+fn parse_message(bytes: &[u8]) -> Option<AmiMessage> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let follows = text.starts_with("Response: Follows");
+    let mut headers = Vec::with_capacity(16);
+    let mut output = Vec::new();
+    let mut offset = 0;
+    for raw_line in text.split_inclusive('\n') {
+        let line_start = offset;
+        offset += raw_line.len();
+        let line = raw_line.trim_end_matches(['\r', '\n']);
+        if line.trim_matches([' ', '\t']).is_empty() && !follows {
+            continue;
+        }
+        let header = line.find(':').and_then(|colon| {
+            let key = &line[..colon];
+            let is_key = !key.is_empty()
+                && key.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'(' || b == b')'
+                });
+            is_key.then_some(colon)
+        });
+        let in_output = follows && !output.is_empty();
+        let follows_header = follows
+            && header.is_some_and(|colon| {
+                matches!(
+                    line[..colon].to_ascii_lowercase().as_str(),
+                    "response" | "privilege" | "actionid" | "message"
+                )
+            });
+        match header {
+            Some(colon) if !in_output && (!follows || follows_header) => {
+                let value_start = colon + 1 + usize::from(line[colon + 1..].starts_with(' '));
+                headers.push((
+                    line_start..line_start + colon,
+                    line_start + value_start..line_start + line.len(),
+                ));
+            }
+            _ if follows => {
+                let line = line.strip_suffix(END_COMMAND).unwrap_or(line);
+                if !(line.is_empty()
+                    && raw_line
+                        .trim_end_matches(['\r', '\n'])
+                        .ends_with(END_COMMAND))
+                {
+                    output.push(line_start..line_start + line.len());
+                }
+            }
+            _ => return None,
+        }
+    }
+    if headers.is_empty() {
+        return None;
+    }
+    Some(AmiMessage {
+        text,
+        headers,
+        output,
+    })
+}
+
+impl Encoder<AmiAction> for AmiCodec {
+    type Error = AmiCodecError;
+
+    fn encode(&mut self, action: AmiAction, buffer: &mut BytesMut) -> Result<(), AmiCodecError> {
+        let fields = [
+            ("Action", action.name.as_str()),
+            ("ActionID", action.action_id.as_str()),
+        ]
+        .into_iter()
+        .chain(action.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let start = buffer.len();
+        for (key, value) in fields {
+            if key.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
+                buffer.truncate(start);
+                return Err(AmiCodecError::LineBreakInField(key.to_owned()));
+            }
+            buffer.put_slice(key.as_bytes());
+            buffer.put_slice(b": ");
+            buffer.put_slice(value.as_bytes());
+            buffer.put_slice(b"\r\n");
+        }
+        buffer.put_slice(b"\r\n");
+        Ok(())
+    }
+}
+
+/// Encodes a message (the simulator's side of the wire): headers, then a blank line.
+pub fn encode_message(message: &AmiMessage, buffer: &mut BytesMut) {
+    for (key, value) in message.headers() {
+        buffer.put_slice(key.as_bytes());
+        buffer.put_slice(b": ");
+        buffer.put_slice(value.as_bytes());
+        buffer.put_slice(b"\r\n");
+    }
+    buffer.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut AmiCodec, bytes: &[u8], chunk: usize) -> Vec<AmiFrame> {
+        let mut buffer = BytesMut::new();
+        let mut frames = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            buffer.extend_from_slice(piece);
+            while let Some(frame) = codec.decode(&mut buffer).unwrap() {
+                frames.push(frame);
+            }
+        }
+        while let Some(frame) = codec.decode_eof(&mut buffer).unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    fn messages(frames: &[AmiFrame]) -> Vec<&AmiMessage> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                AmiFrame::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn greeting_messages_colons_and_repeated_keys() {
+        let wire = b"Asterisk Call Manager/11.0.0\r\n\
+Response: Success\r\nActionID: login-1\r\nMessage: Authentication accepted\r\n\r\n\
+Event: VarSet\r\nChannel: PJSIP/3001-00000024\r\nValue: sip:3001@10.0.0.1:5060\r\nVariable: a=1\r\nVariable: b=2\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::default(), wire, 4096);
+        assert_eq!(
+            frames[0],
+            AmiFrame::Greeting("Asterisk Call Manager/11.0.0".into())
+        );
+        let messages = messages(&frames);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].response(), Some("Success"));
+        assert_eq!(messages[0].action_id(), Some("login-1"));
+        assert_eq!(messages[1].get("value"), Some("sip:3001@10.0.0.1:5060"));
+        assert_eq!(
+            messages[1].get_all("Variable").collect::<Vec<_>>(),
+            ["a=1", "b=2"]
+        );
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_frames() {
+        let wire = b"Asterisk Call Manager/11.0.0\r\nEvent: Newchannel\r\nUniqueid: 1.1\r\n\r\nEvent: Hangup\r\nUniqueid: 1.1\r\nCause-txt: Normal Clearing\r\n\r\n";
+        let whole = decode_all(&mut AmiCodec::default(), wire, wire.len());
+        for chunk in [1, 2, 3, 5, 7, 13] {
+            assert_eq!(
+                decode_all(&mut AmiCodec::default(), wire, chunk),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+        assert_eq!(
+            messages(&whole)[1].get("Cause-txt"),
+            Some("Normal Clearing")
+        );
+    }
+
+    #[test]
+    fn follows_output_keeps_blank_lines_and_ends_at_end_command() {
+        let wire = b"Response: Follows\nPrivilege: Command\nActionID: a1\nName: value-like line\n\nline after blank\n--END COMMAND--\n\nResponse: Success\nActionID: a2\n\n";
+        let frames = decode_all(&mut AmiCodec::without_greeting(4096), wire, 3);
+        let messages = messages(&frames);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].action_id(), Some("a1"));
+        assert_eq!(
+            messages[0].output(),
+            ["Name: value-like line", "", "line after blank"]
+        );
+        assert_eq!(messages[1].action_id(), Some("a2"));
+    }
+
+    #[test]
+    fn oversized_and_malformed_frames_are_skipped_and_the_stream_goes_on() {
+        let mut wire = b"Event: Big\r\n".to_vec();
+        for n in 0..200 {
+            wire.extend_from_slice(format!("Key{n}: {}\r\n", "x".repeat(50)).as_bytes());
+        }
+        wire.extend_from_slice(
+            b"\r\nthis line has no colon\r\nEvent: Bad\r\n\r\nEvent: Good\r\nUniqueid: 2.2\r\n\r\n",
+        );
+        for chunk in [1, 64, 100_000] {
+            let frames = decode_all(&mut AmiCodec::without_greeting(1024), &wire, chunk);
+            let skipped: Vec<SkipReason> = frames
+                .iter()
+                .filter_map(|f| match f {
+                    AmiFrame::Skipped { reason, .. } => Some(*reason),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                skipped,
+                [SkipReason::Oversized, SkipReason::Malformed],
+                "chunk {chunk}"
+            );
+            let good = messages(&frames);
+            assert_eq!(good.len(), 1, "chunk {chunk}");
+            assert_eq!(good[0].get("Uniqueid"), Some("2.2"));
+        }
+    }
+
+    #[test]
+    fn actions_encode_with_crlf_and_refuse_injected_lines() {
+        let mut buffer = BytesMut::new();
+        let action = AmiAction::new("Originate", "sb-7")
+            .field("Channel", "PJSIP/2001")
+            .field("Context", "spy-monitor");
+        AmiCodec::default().encode(action, &mut buffer).unwrap();
+        assert_eq!(
+            &buffer[..],
+            b"Action: Originate\r\nActionID: sb-7\r\nChannel: PJSIP/2001\r\nContext: spy-monitor\r\n\r\n"
+        );
+        let evil =
+            AmiAction::new("Originate", "sb-8").field("Channel", "PJSIP/2001\r\nAction: Logoff");
+        let mut buffer = BytesMut::new();
+        assert!(AmiCodec::default().encode(evil, &mut buffer).is_err());
+        assert!(buffer.is_empty(), "nothing half-written");
+    }
+}

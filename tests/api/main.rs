@@ -4,6 +4,7 @@
 mod helpers;
 mod raw_socket;
 
+mod ami_client;
 mod ami_fixtures;
 mod auth;
 mod browser;

@@ -1,0 +1,551 @@
+//! The AMI client: one TCP connection to the PBX, kept alive.
+//!
+//! - Logs in with `Login` (plain secret) or, when configured, the MD5 challenge
+//!   (`Challenge` then `Login` with `Key = md5(challenge + secret)`).
+//! - Correlates every action's answer by `ActionID`; an event-list action
+//!   (`CoreShowChannels`, `QueueStatus`, `QueueSummary`, `Agents`, …) is answered
+//!   once its `EventList: Complete` event arrives. Each action has a timeout.
+//! - Sends `Ping` on an interval; a connection that does not answer within the
+//!   bound is declared dead.
+//! - Reconnects with exponential backoff and jitter; a failed login backs off too,
+//!   so the PBX is never hammered.
+//!
+//! What happens is reported on a channel of [`AmiNotice`]s: connected,
+//! disconnected, login failed, skipped frames, and every unsolicited event.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use md5::{Digest, Md5};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{AmiAction, AmiCodec, AmiFrame, AmiMessage, DEFAULT_MAX_FRAME, SkipReason};
+
+/// How to reach and log in to the PBX.
+#[derive(Debug, Clone)]
+pub struct AmiSettings {
+    /// `host:port` (port 5038 by default).
+    pub address: String,
+    /// AMI user.
+    pub username: String,
+    /// AMI secret.
+    pub secret: String,
+    /// Log in with the MD5 challenge instead of the plain secret.
+    pub md5: bool,
+    /// How long an action may wait for its answer.
+    pub action_timeout: Duration,
+    /// How often to send `Ping`.
+    pub ping_interval: Duration,
+    /// First reconnect delay; doubles up to `backoff_max`, with jitter.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+}
+
+impl AmiSettings {
+    /// Settings with the defaults for timing and framing.
+    pub fn new(
+        address: impl Into<String>,
+        username: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        AmiSettings {
+            address: address.into(),
+            username: username.into(),
+            secret: secret.into(),
+            md5: false,
+            action_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+/// What the client reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AmiNotice {
+    /// Logged in; `greeting` is the PBX's banner.
+    Connected {
+        /// The peer.
+        address: String,
+        /// The greeting line.
+        greeting: String,
+    },
+    /// The connection ended; the client retries after `retry_in`.
+    Disconnected {
+        /// Why, in one line.
+        reason: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The PBX refused the login; the client retries after `retry_in`.
+    LoginFailed {
+        /// The PBX's message.
+        message: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A frame was skipped (oversized or malformed); the connection goes on.
+    Skipped {
+        /// Why.
+        reason: SkipReason,
+        /// Bytes dropped.
+        bytes: usize,
+    },
+    /// An event that answers no action.
+    Event(AmiMessage),
+}
+
+/// An action's answer: the response, and the events of an event list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmiReply {
+    /// The `Response:` message.
+    pub response: AmiMessage,
+    /// The list's events, without the `*Complete` event.
+    pub events: Vec<AmiMessage>,
+}
+
+impl AmiReply {
+    /// Whether the PBX accepted the action.
+    pub fn is_success(&self) -> bool {
+        matches!(self.response.response(), Some(r) if r.eq_ignore_ascii_case("success") || r.eq_ignore_ascii_case("follows"))
+    }
+}
+
+/// Why an action got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmiError {
+    /// Not connected (or the connection dropped while waiting).
+    #[error("the AMI connection is down")]
+    NotConnected,
+    /// No answer within the action timeout.
+    #[error("the PBX did not answer {0} in time")]
+    Timeout(String),
+    /// The action cannot be sent (a field with a line break).
+    #[error("invalid action: {0}")]
+    Invalid(String),
+}
+
+struct Request {
+    action: AmiAction,
+    reply: oneshot::Sender<Result<AmiReply, AmiError>>,
+}
+
+/// Sends actions over the client's connection.
+#[derive(Clone, Debug)]
+pub struct AmiHandle {
+    requests: mpsc::Sender<Request>,
+    timeout: Duration,
+}
+
+impl AmiHandle {
+    /// Sends `name` with `fields` and waits for its answer (and its event list).
+    pub async fn send(&self, name: &str, fields: &[(&str, &str)]) -> Result<AmiReply, AmiError> {
+        let mut action = AmiAction::new(name, String::new());
+        for (key, value) in fields {
+            action = action.field(*key, *value);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { action, reply })
+            .await
+            .map_err(|_| AmiError::NotConnected)?;
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(AmiError::NotConnected),
+            Err(_) => Err(AmiError::Timeout(name.to_owned())),
+        }
+    }
+}
+
+/// Starts the client; it runs until `shutdown`, reconnecting as needed.
+pub fn spawn(
+    settings: AmiSettings,
+    notices: mpsc::Sender<AmiNotice>,
+    shutdown: CancellationToken,
+) -> (AmiHandle, tokio::task::JoinHandle<()>) {
+    let (requests, inbox) = mpsc::channel(64);
+    let handle = AmiHandle {
+        requests,
+        timeout: settings.action_timeout,
+    };
+    let task = tokio::spawn(run(settings, notices, inbox, shutdown));
+    (handle, task)
+}
+
+/// The delay before attempt `attempt` (0-based): doubling from `min`, capped at
+/// `max`, then scaled by a random factor in [0.5, 1.0] so that many clients
+/// restarting together do not reconnect together.
+pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter: f64) -> Duration {
+    let exponential = min.saturating_mul(1_u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));
+    exponential
+        .min(max)
+        .mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+async fn run(
+    settings: AmiSettings,
+    notices: mpsc::Sender<AmiNotice>,
+    mut inbox: mpsc::Receiver<Request>,
+    shutdown: CancellationToken,
+) {
+    let mut attempt = 0;
+    loop {
+        let outcome = tokio::select! {
+            outcome = session(&settings, &notices, &mut inbox, &shutdown, &mut attempt) => outcome,
+            () = shutdown.cancelled() => return,
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let retry_in = backoff(
+            attempt,
+            settings.backoff_min,
+            settings.backoff_max,
+            rand::random(),
+        );
+        attempt = attempt.saturating_add(1);
+        let notice = match outcome {
+            Ended::LoginFailed(message) => {
+                tracing::error!(address = %settings.address, %message, retry_in_ms = retry_in.as_millis() as u64, "ami login failed; check AMI_USERNAME and AMI_SECRET");
+                AmiNotice::LoginFailed { message, retry_in }
+            }
+            Ended::Lost(reason) => {
+                tracing::warn!(address = %settings.address, %reason, retry_in_ms = retry_in.as_millis() as u64, "ami connection lost; reconnecting");
+                AmiNotice::Disconnected { reason, retry_in }
+            }
+        };
+        let _ = notices.send(notice).await;
+        // Actions asked while down fail at once instead of waiting for a timeout.
+        let wait = tokio::time::sleep(retry_in);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                Some(request) = inbox.recv() => {
+                    let _ = request.reply.send(Err(AmiError::NotConnected));
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+enum Ended {
+    LoginFailed(String),
+    Lost(String),
+}
+
+type Connection = Framed<TcpStream, AmiCodec>;
+
+/// One connection: connect, log in, then serve actions and events until it ends.
+async fn session(
+    settings: &AmiSettings,
+    notices: &mpsc::Sender<AmiNotice>,
+    inbox: &mut mpsc::Receiver<Request>,
+    shutdown: &CancellationToken,
+    attempt: &mut u32,
+) -> Ended {
+    let stream = match tokio::time::timeout(
+        settings.action_timeout,
+        TcpStream::connect(&settings.address),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Ended::Lost(format!("connect to {}: {error}", settings.address)),
+        Err(_) => return Ended::Lost(format!("connect to {} timed out", settings.address)),
+    };
+    let _ = stream.set_nodelay(true);
+    let mut connection = Framed::new(stream, AmiCodec::new(settings.max_frame));
+    let greeting = match next_message_or_greeting(&mut connection, settings.action_timeout).await {
+        Ok(AmiFrame::Greeting(greeting)) => greeting,
+        Ok(_) => return Ended::Lost("the peer sent no AMI greeting".into()),
+        Err(reason) => return Ended::Lost(reason),
+    };
+    if let Err(ended) = login(&mut connection, settings).await {
+        return ended;
+    }
+    *attempt = 0;
+    tracing::info!(address = %settings.address, %greeting, "ami connected");
+    let _ = notices
+        .send(AmiNotice::Connected {
+            address: settings.address.clone(),
+            greeting,
+        })
+        .await;
+    serve(connection, settings, notices, inbox, shutdown).await
+}
+
+async fn next_message_or_greeting(
+    connection: &mut Connection,
+    limit: Duration,
+) -> Result<AmiFrame, String> {
+    match tokio::time::timeout(limit, connection.next()).await {
+        Ok(Some(Ok(frame))) => Ok(frame),
+        Ok(Some(Err(error))) => Err(error.to_string()),
+        Ok(None) => Err("the peer closed the connection".into()),
+        Err(_) => Err("the peer did not answer in time".into()),
+    }
+}
+
+/// Waits for the response to `action_id`, ignoring anything else (events before login).
+async fn response_to(
+    connection: &mut Connection,
+    action_id: &str,
+    limit: Duration,
+) -> Result<AmiMessage, Ended> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next_message_or_greeting(connection, left)
+            .await
+            .map_err(Ended::Lost)?
+        {
+            AmiFrame::Message(message)
+                if message.response().is_some() && message.action_id() == Some(action_id) =>
+            {
+                return Ok(message);
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send_action(connection: &mut Connection, action: AmiAction) -> Result<(), Ended> {
+    connection
+        .send(action)
+        .await
+        .map_err(|e| Ended::Lost(e.to_string()))
+}
+
+async fn login(connection: &mut Connection, settings: &AmiSettings) -> Result<(), Ended> {
+    let mut action = AmiAction::new("Login", "login").field("Username", &settings.username);
+    if settings.md5 {
+        send_action(
+            connection,
+            AmiAction::new("Challenge", "challenge").field("AuthType", "MD5"),
+        )
+        .await?;
+        let answer = response_to(connection, "challenge", settings.action_timeout).await?;
+        let challenge = answer.get("Challenge").ok_or_else(|| {
+            Ended::LoginFailed(
+                answer
+                    .get("Message")
+                    .unwrap_or("no MD5 challenge")
+                    .to_owned(),
+            )
+        })?;
+        let key = Md5::digest(format!("{challenge}{}", settings.secret).as_bytes());
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        action = action.field("AuthType", "MD5").field("Key", key);
+    } else {
+        action = action.field("Secret", &settings.secret);
+    }
+    send_action(connection, action.field("Events", "on")).await?;
+    let answer = response_to(connection, "login", settings.action_timeout).await?;
+    if answer
+        .response()
+        .is_some_and(|r| r.eq_ignore_ascii_case("success"))
+    {
+        Ok(())
+    } else {
+        Err(Ended::LoginFailed(
+            answer.get("Message").unwrap_or("login refused").to_owned(),
+        ))
+    }
+}
+
+/// An action waiting for its answer.
+struct Pending {
+    name: String,
+    response: Option<AmiMessage>,
+    events: Vec<AmiMessage>,
+    reply: Option<oneshot::Sender<Result<AmiReply, AmiError>>>,
+    deadline: tokio::time::Instant,
+}
+
+fn is_list_start(response: &AmiMessage) -> bool {
+    response
+        .get("EventList")
+        .is_some_and(|v| v.eq_ignore_ascii_case("start"))
+        || response
+            .get("Message")
+            .is_some_and(|m| m.ends_with("will follow"))
+}
+
+fn is_list_end(event: &AmiMessage) -> bool {
+    event
+        .get("EventList")
+        .is_some_and(|v| v.eq_ignore_ascii_case("complete"))
+        || event.event().is_some_and(|e| e.ends_with("Complete"))
+}
+
+async fn serve(
+    mut connection: Connection,
+    settings: &AmiSettings,
+    notices: &mpsc::Sender<AmiNotice>,
+    inbox: &mut mpsc::Receiver<Request>,
+    shutdown: &CancellationToken,
+) -> Ended {
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut next_id: u64 = 0;
+    let mut pings = tokio::time::interval(settings.ping_interval);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pings.tick().await;
+    let mut sweep = tokio::time::interval(Duration::from_millis(250));
+    let ended = loop {
+        tokio::select! {
+            frame = connection.next() => match frame {
+                Some(Ok(AmiFrame::Message(message))) => {
+                    if let Some(ended) = route(message, &mut pending, notices).await {
+                        break ended;
+                    }
+                }
+                Some(Ok(AmiFrame::Skipped { reason, bytes })) => {
+                    tracing::warn!(reason = reason.as_str(), bytes, "ami frame skipped");
+                    let _ = notices.send(AmiNotice::Skipped { reason, bytes }).await;
+                }
+                Some(Ok(AmiFrame::Greeting(_))) => {}
+                Some(Err(error)) => break Ended::Lost(error.to_string()),
+                None => break Ended::Lost("the PBX closed the connection".into()),
+            },
+            Some(request) = inbox.recv() => {
+                next_id += 1;
+                let action_id = format!("sb-{next_id}");
+                let mut action = request.action;
+                action.action_id.clone_from(&action_id);
+                let name = action.name.clone();
+                if let Err(error) = connection.send(action).await {
+                    let invalid = matches!(error, super::codec::AmiCodecError::LineBreakInField(_));
+                    let _ = request.reply.send(Err(if invalid {
+                        AmiError::Invalid(error.to_string())
+                    } else {
+                        AmiError::NotConnected
+                    }));
+                    if invalid { continue; }
+                    break Ended::Lost(error.to_string());
+                }
+                pending.insert(action_id, Pending {
+                    name,
+                    response: None,
+                    events: Vec::new(),
+                    reply: Some(request.reply),
+                    deadline: tokio::time::Instant::now() + settings.action_timeout,
+                });
+            }
+            _ = pings.tick() => {
+                // A Ping still unanswered from the previous tick means the peer is dead.
+                if pending.values().any(|p| p.name == "Ping" && p.reply.is_none()) {
+                    break Ended::Lost(format!("no answer to Ping within {:?}", settings.ping_interval));
+                }
+                next_id += 1;
+                let action_id = format!("sb-{next_id}");
+                if let Err(error) = connection.send(AmiAction::new("Ping", action_id.clone())).await {
+                    break Ended::Lost(error.to_string());
+                }
+                pending.insert(action_id, Pending {
+                    name: "Ping".into(),
+                    response: None,
+                    events: Vec::new(),
+                    reply: None,
+                    deadline: tokio::time::Instant::now() + settings.ping_interval,
+                });
+            }
+            _ = sweep.tick() => {
+                let now = tokio::time::Instant::now();
+                pending.retain(|_, p| {
+                    if p.deadline > now || p.reply.is_none() {
+                        return true;
+                    }
+                    if let Some(reply) = p.reply.take() {
+                        let _ = reply.send(Err(AmiError::Timeout(p.name.clone())));
+                    }
+                    false
+                });
+            }
+            () = shutdown.cancelled() => {
+                let _ = connection.send(AmiAction::new("Logoff", "logoff")).await;
+                break Ended::Lost("shutting down".into());
+            }
+        }
+    };
+    for (_, mut waiting) in pending.drain() {
+        if let Some(reply) = waiting.reply.take() {
+            let _ = reply.send(Err(AmiError::NotConnected));
+        }
+    }
+    ended
+}
+
+/// Routes one message to the action it answers, or reports it as an event.
+async fn route(
+    message: AmiMessage,
+    pending: &mut HashMap<String, Pending>,
+    notices: &mpsc::Sender<AmiNotice>,
+) -> Option<Ended> {
+    let waiting = message
+        .action_id()
+        .and_then(|id| pending.get_mut(id).map(|p| (id.to_owned(), p)));
+    let Some((action_id, waiting)) = waiting else {
+        if message.event().is_some() {
+            let _ = notices.send(AmiNotice::Event(message)).await;
+        }
+        return None;
+    };
+    let finished = if message.response().is_some() {
+        let list = is_list_start(&message);
+        waiting.response = Some(message);
+        !list
+    } else if is_list_end(&message) {
+        true
+    } else {
+        waiting.events.push(message);
+        false
+    };
+    if finished
+        && let Some(done) = pending.remove(&action_id)
+        && let (Some(reply), Some(response)) = (done.reply, done.response)
+    {
+        let _ = reply.send(Ok(AmiReply {
+            response,
+            events: done.events,
+        }));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let min = Duration::from_millis(500);
+        let max = Duration::from_secs(30);
+        assert_eq!(backoff(0, min, max, 1.0), min);
+        assert_eq!(backoff(3, min, max, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(20, min, max, 1.0), max);
+        assert_eq!(
+            backoff(3, min, max, 0.0),
+            Duration::from_secs(2),
+            "jitter halves at most"
+        );
+    }
+
+    #[test]
+    fn the_md5_key_is_the_hex_digest_of_challenge_and_secret() {
+        let key = Md5::digest(b"145769581secret");
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex.len(), 32);
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

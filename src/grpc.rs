@@ -201,7 +201,7 @@ impl pb::state_service_server::StateService for StateQueries {
             .or_else(|| (!request.tenant.is_empty()).then_some(request.tenant));
         let now = chrono::Utc::now();
         let response = self.core.log.read(|ledger, sequence| {
-            let snapshot = ledger.snapshot();
+            let snapshot = ledger.snapshot(now);
             let keep = |t: &str| tenant.as_deref().is_none_or(|wanted| wanted == t);
             pb::GetSystemStateResponse {
                 calls: snapshot

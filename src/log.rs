@@ -193,7 +193,7 @@ impl EventLog {
                 reason: reason as i32,
                 requested_after,
                 oldest_available: state.window.front().map_or(0, |e| e.sequence),
-                snapshot: Some(state.ledger.snapshot()),
+                snapshot: Some(state.ledger.snapshot(now)),
             })),
         })
     }

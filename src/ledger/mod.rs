@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::NaiveDate;
 
-pub use model::{AgentRecord, CallRecord, Input, LedgerFigures};
-use model::{Availability, SourceLink};
+pub use model::{AgentRecord, CallRecord, Input, LedgerFigures, QueueRecord};
+use model::{Availability, QueueDay, SourceLink, WaitingCaller};
 
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp};
@@ -41,6 +41,8 @@ pub struct Ledger {
     pub calls: BTreeMap<String, CallRecord>,
     /// Agents, by extension.
     pub agents: BTreeMap<String, AgentRecord>,
+    /// Queues, by name.
+    pub queues: BTreeMap<String, QueueRecord>,
     /// The system mode.
     pub system_mode: String,
     sources: HashMap<model::Source, SourceLink>,
@@ -63,6 +65,7 @@ impl Ledger {
         Ledger {
             calls: BTreeMap::new(),
             agents: BTreeMap::new(),
+            queues: BTreeMap::new(),
             system_mode: system_mode.into(),
             sources: HashMap::new(),
             day: None,
@@ -242,6 +245,114 @@ impl Ledger {
                     self.agents_status(),
                 ]
             }
+            Input::QueueConfigured {
+                queue,
+                service_level_seconds,
+            } => {
+                let record = self.queue_mut(&queue);
+                if service_level_seconds == 0
+                    || record.service_level_seconds == service_level_seconds
+                {
+                    return Vec::new();
+                }
+                record.service_level_seconds = service_level_seconds;
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueMemberSet { queue, member } => {
+                let record = self.queue_mut(&queue);
+                if record.members.get(&member.interface) == Some(&member) {
+                    return Vec::new();
+                }
+                record.members.insert(member.interface.clone(), member);
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueMemberRemoved { queue, interface } => {
+                if self.queue_mut(&queue).members.remove(&interface).is_none() {
+                    return Vec::new();
+                }
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueCallerJoined {
+                queue,
+                call_id,
+                channel,
+                caller_number,
+                caller_name,
+            } => {
+                let record = self.queue_mut(&queue);
+                if record.waiting.iter().any(|w| w.call_id == call_id) {
+                    return Vec::new();
+                }
+                record.waiting.push(WaitingCaller {
+                    call_id: call_id.clone(),
+                    since: now,
+                });
+                let count = record.waiting.len() as u32;
+                let tenant = match self.calls.get_mut(&call_id) {
+                    Some(call) => {
+                        call.queue = Some(queue.clone());
+                        call.tenant.clone()
+                    }
+                    None => String::new(),
+                };
+                vec![
+                    Emitted {
+                        payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {
+                            queue,
+                            uniqueid: call_id,
+                            channel,
+                            callerid: caller_number,
+                            caller_name,
+                            position: count,
+                            count,
+                            timestamp: Some(to_timestamp(now)),
+                        }),
+                        tenant,
+                    },
+                    self.queues_stats(now),
+                ]
+            }
+            Input::QueueCallerLeft { queue, call_id } => {
+                if !self.leave_queue(&queue, &call_id) {
+                    return Vec::new();
+                }
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueCallerAbandoned { queue, call_id } => {
+                if !self.leave_queue(&queue, &call_id) {
+                    return Vec::new();
+                }
+                self.queue_mut(&queue).day.abandoned += 1;
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueCallAnswered {
+                queue,
+                call_id,
+                interface,
+                wait_seconds,
+            } => {
+                self.leave_queue(&queue, &call_id);
+                let record = self.queue_mut(&queue);
+                record.day.answered += 1;
+                record.day.answered_wait_seconds += u64::from(wait_seconds);
+                if wait_seconds <= record.service_level_seconds {
+                    record.day.answered_within_threshold += 1;
+                }
+                if let Some(member) = record.members.get_mut(&interface) {
+                    member.device_free = false;
+                }
+                vec![self.queues_stats(now)]
+            }
+            Input::QueueCallCompleted {
+                queue,
+                call_id: _,
+                talk_seconds,
+            } => {
+                let record = self.queue_mut(&queue);
+                record.day.completed += 1;
+                record.day.talk_seconds += u64::from(talk_seconds);
+                vec![self.queues_stats(now)]
+            }
             Input::SystemModeSet { mode } => {
                 self.system_mode.clone_from(&mode);
                 vec![Emitted::house(Payload::SystemModeUpdate(
@@ -324,12 +435,12 @@ impl Ledger {
         }
     }
 
-    /// The whole state as a snapshot message.
-    pub fn snapshot(&self) -> pb::StateSnapshot {
+    /// The whole state as a snapshot message, with time-dependent figures as of `now`.
+    pub fn snapshot(&self, now: Instant) -> pb::StateSnapshot {
         pb::StateSnapshot {
             calls: self.calls.values().map(views::call).collect(),
             agents: self.agents.values().map(views::agent).collect(),
-            queues: Vec::new(),
+            queues: self.queues.values().map(|q| views::queue(q, now)).collect(),
             conversations: Vec::new(),
             system_mode: self.system_mode.clone(),
         }
@@ -360,6 +471,30 @@ impl Ledger {
         ]
     }
 
+    fn queue_mut(&mut self, name: &str) -> &mut QueueRecord {
+        self.queues
+            .entry(name.to_owned())
+            .or_insert_with(|| QueueRecord::new(name))
+    }
+
+    /// Takes `call_id` off `queue`'s waiting list; whether it was there.
+    fn leave_queue(&mut self, queue: &str, call_id: &str) -> bool {
+        let record = self.queue_mut(queue);
+        let before = record.waiting.len();
+        record.waiting.retain(|w| w.call_id != call_id);
+        record.waiting.len() != before
+    }
+
+    fn queues_stats(&self, now: Instant) -> Emitted {
+        Emitted::house(Payload::QueuesStats(pb::QueueStatsList {
+            queues: self
+                .queues
+                .values()
+                .map(|q| views::queue_stats(q, now))
+                .collect(),
+        }))
+    }
+
     fn calls_active(&self, now: Instant) -> Emitted {
         Emitted::house(Payload::CallsActive(pb::ActiveCallList {
             calls: self
@@ -387,6 +522,9 @@ impl Ledger {
                 }
             }
             self.today = fresh;
+            for queue in self.queues.values_mut() {
+                queue.day = QueueDay::default();
+            }
             for agent in self.agents.values_mut() {
                 agent.calls_today = 0;
             }
@@ -545,6 +683,151 @@ mod tests {
             ledger.figures(at(120), None).calls_per_minute,
             0,
             "a minute later"
+        );
+    }
+
+    fn member(interface: &str, device_free: bool) -> Input {
+        Input::QueueMemberSet {
+            queue: "sales".into(),
+            member: model::QueueMember {
+                interface: interface.into(),
+                name: format!("Agent {interface}"),
+                paused: false,
+                device_free,
+            },
+        }
+    }
+
+    fn join(call_id: &str) -> Input {
+        Input::QueueCallerJoined {
+            queue: "sales".into(),
+            call_id: call_id.into(),
+            channel: format!("PJSIP/trunk-{call_id}"),
+            caller_number: "254798765432".into(),
+            caller_name: "Queue Customer".into(),
+        }
+    }
+
+    fn answered(call_id: &str, wait_seconds: u32) -> Input {
+        Input::QueueCallAnswered {
+            queue: "sales".into(),
+            call_id: call_id.into(),
+            interface: "Local/1002@agents/n".into(),
+            wait_seconds,
+        }
+    }
+
+    fn last_queue_stats(events: &[Emitted]) -> pb::QueueStats {
+        match events.last().map(|e| &e.payload) {
+            Some(Payload::QueuesStats(list)) => list.queues[0].clone(),
+            other => panic!("expected queues:stats, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn queue_figures_follow_joins_answers_and_abandons() {
+        let mut ledger = Ledger::new("auto");
+        ledger.apply(member("Local/1001@agents/n", true), at(0));
+        let members = ledger.apply(member("Local/1002@agents/n", true), at(0));
+        let stats = last_queue_stats(&members);
+        assert_eq!((stats.members, stats.available, stats.waiting), (2, 2, 0));
+        assert_eq!(stats.service_level, None, "nothing answered yet");
+
+        ledger.apply(start("q1"), at(0));
+        let joined = ledger.apply(join("q1"), at(0));
+        let Payload::QueueCallerJoined(event) = &joined[0].payload else {
+            panic!("queue:caller_joined")
+        };
+        assert_eq!(
+            (event.queue.as_str(), event.position, event.count),
+            ("sales", 1, 1)
+        );
+        assert_eq!(ledger.calls["q1"].queue.as_deref(), Some("sales"));
+        ledger.apply(join("q2"), at(5));
+        ledger.apply(join("q3"), at(6));
+        assert!(
+            ledger.apply(join("q3"), at(7)).is_empty(),
+            "a duplicate join changes nothing"
+        );
+        let snapshot = ledger.snapshot(at(40));
+        assert_eq!(snapshot.queues[0].waiting, 3);
+        assert_eq!(snapshot.queues[0].longest_wait, 40);
+
+        // q1 answered after 10 s (within 20 s), q2 after 30 s (outside), q3 abandons.
+        ledger.apply(
+            Input::QueueCallerLeft {
+                queue: "sales".into(),
+                call_id: "q1".into(),
+            },
+            at(10),
+        );
+        ledger.apply(answered("q1", 10), at(10));
+        ledger.apply(answered("q2", 30), at(35));
+        ledger.apply(
+            Input::QueueCallerAbandoned {
+                queue: "sales".into(),
+                call_id: "q3".into(),
+            },
+            at(50),
+        );
+        let left_after_abandon = ledger.apply(
+            Input::QueueCallerLeft {
+                queue: "sales".into(),
+                call_id: "q3".into(),
+            },
+            at(50),
+        );
+        assert!(
+            left_after_abandon.is_empty(),
+            "the Leave after an Abandon is not a second departure"
+        );
+        let done = ledger.apply(
+            Input::QueueCallCompleted {
+                queue: "sales".into(),
+                call_id: "q1".into(),
+                talk_seconds: 4,
+            },
+            at(54),
+        );
+        let stats = last_queue_stats(&done);
+        assert_eq!(stats.waiting, 0);
+        assert_eq!(stats.available, 1, "the answering member's device is busy");
+        assert_eq!(stats.service_level, Some(50.0));
+        assert_eq!(stats.average_speed_of_answer, Some(20.0));
+        assert_eq!(stats.abandon_rate, Some(33.3));
+        let queue = &ledger.snapshot(at(54)).queues[0];
+        let service_level = queue.service_level.as_ref().unwrap();
+        assert_eq!((service_level.completed, service_level.abandoned), (2, 1));
+        assert_eq!(service_level.average_talk_seconds, 4.0);
+    }
+
+    #[test]
+    fn the_pbx_service_level_threshold_replaces_the_default() {
+        let mut ledger = Ledger::new("auto");
+        ledger.apply(
+            Input::QueueConfigured {
+                queue: "sales".into(),
+                service_level_seconds: 60,
+            },
+            at(0),
+        );
+        ledger.apply(join("q1"), at(0));
+        let stats = last_queue_stats(&ledger.apply(answered("q1", 45), at(45)));
+        assert_eq!(
+            stats.service_level,
+            Some(100.0),
+            "45 s is within a 60 s threshold"
+        );
+        assert!(
+            ledger
+                .apply(
+                    Input::QueueConfigured {
+                        queue: "sales".into(),
+                        service_level_seconds: 0
+                    },
+                    at(46)
+                )
+                .is_empty()
         );
     }
 

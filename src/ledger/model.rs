@@ -149,6 +149,124 @@ impl AgentRecord {
     }
 }
 
+/// The service-level threshold a queue is measured against when the PBX gives none, in seconds.
+pub const DEFAULT_SERVICE_LEVEL_SECONDS: u32 = 20;
+
+/// One member (agent interface) of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMember {
+    /// The member's interface (`Local/1001@agents/n`, `PJSIP/1001`).
+    pub interface: String,
+    /// The member's name (`Agent 1001`).
+    pub name: String,
+    /// Paused: takes no queue calls.
+    pub paused: bool,
+    /// The member's device is free (AMI device state `Not in use`).
+    pub device_free: bool,
+}
+
+/// A caller waiting in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingCaller {
+    /// The call.
+    pub call_id: String,
+    /// When the caller joined.
+    pub since: Instant,
+}
+
+/// A queue's counters since midnight (UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDay {
+    /// Calls answered by a member.
+    pub answered: u32,
+    /// Of those, answered within the service-level threshold.
+    pub answered_within_threshold: u32,
+    /// Callers who hung up while waiting.
+    pub abandoned: u32,
+    /// Total wait of answered calls, in seconds.
+    pub answered_wait_seconds: u64,
+    /// Calls completed (talk ended).
+    pub completed: u32,
+    /// Total talk time of completed calls, in seconds.
+    pub talk_seconds: u64,
+}
+
+/// One queue the ledger tracks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    /// The queue's name.
+    pub name: String,
+    /// The extension that reaches it, when known.
+    pub number: String,
+    /// The service-level threshold, in seconds.
+    pub service_level_seconds: u32,
+    /// Members by interface.
+    pub members: std::collections::BTreeMap<String, QueueMember>,
+    /// Callers waiting, in queue order.
+    pub waiting: Vec<WaitingCaller>,
+    /// Today's counters.
+    pub day: QueueDay,
+    /// The tenant, empty for the house.
+    pub tenant: String,
+}
+
+impl QueueRecord {
+    /// An empty queue named `name`.
+    pub fn new(name: &str) -> Self {
+        QueueRecord {
+            name: name.to_owned(),
+            number: String::new(),
+            service_level_seconds: DEFAULT_SERVICE_LEVEL_SECONDS,
+            members: std::collections::BTreeMap::new(),
+            waiting: Vec::new(),
+            day: QueueDay::default(),
+            tenant: String::new(),
+        }
+    }
+
+    /// Members free to take a call now: not paused, device free.
+    pub fn available(&self) -> u32 {
+        self.members
+            .values()
+            .filter(|m| !m.paused && m.device_free)
+            .count() as u32
+    }
+
+    /// The longest current wait at `now`, in whole seconds.
+    pub fn longest_wait(&self, now: Instant) -> u32 {
+        self.waiting
+            .iter()
+            .map(|w| crate::time::whole_seconds_between(w.since, now))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Percentage of answered calls answered within the threshold; `None` before the first.
+    pub fn service_level(&self) -> Option<f64> {
+        (self.day.answered > 0)
+            .then(|| percent(self.day.answered_within_threshold, self.day.answered))
+    }
+
+    /// Mean wait before answer, in seconds; `None` before the first answer.
+    pub fn average_speed_of_answer(&self) -> Option<f64> {
+        (self.day.answered > 0).then(|| {
+            (self.day.answered_wait_seconds as f64 / f64::from(self.day.answered) * 10.0).round()
+                / 10.0
+        })
+    }
+
+    /// Percentage of offered calls abandoned; `None` before the first answered or abandoned call.
+    pub fn abandon_rate(&self) -> Option<f64> {
+        let offered = self.day.answered + self.day.abandoned;
+        (offered > 0).then(|| percent(self.day.abandoned, offered))
+    }
+}
+
+/// `part` as a percentage of `whole`, one decimal.
+fn percent(part: u32, whole: u32) -> f64 {
+    (f64::from(part) / f64::from(whole) * 1000.0).round() / 10.0
+}
+
 /// A phone-system source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -235,6 +353,74 @@ pub enum Input {
     AgentLoggedOut {
         /// The extension.
         extension: String,
+    },
+    /// A queue's settings as the PBX reports them (QueueParams).
+    QueueConfigured {
+        /// The queue.
+        queue: String,
+        /// Its service-level threshold in seconds (0: not set, keep the default).
+        service_level_seconds: u32,
+    },
+    /// A queue member was added or changed (QueueMemberAdded, QueueMemberStatus, QueueMemberPause, QueueMember).
+    QueueMemberSet {
+        /// The queue.
+        queue: String,
+        /// The member.
+        member: QueueMember,
+    },
+    /// A member left a queue (QueueMemberRemoved).
+    QueueMemberRemoved {
+        /// The queue.
+        queue: String,
+        /// The member's interface.
+        interface: String,
+    },
+    /// A caller entered a queue (QueueCallerJoin).
+    QueueCallerJoined {
+        /// The queue.
+        queue: String,
+        /// The call.
+        call_id: String,
+        /// The caller's channel.
+        channel: String,
+        /// Caller-id number.
+        caller_number: String,
+        /// Caller-id name.
+        caller_name: String,
+    },
+    /// A caller left the waiting list, answered or not (QueueCallerLeave).
+    QueueCallerLeft {
+        /// The queue.
+        queue: String,
+        /// The call.
+        call_id: String,
+    },
+    /// A caller hung up while waiting (QueueCallerAbandon).
+    QueueCallerAbandoned {
+        /// The queue.
+        queue: String,
+        /// The call.
+        call_id: String,
+    },
+    /// A member answered a queue call (AgentConnect).
+    QueueCallAnswered {
+        /// The queue.
+        queue: String,
+        /// The call.
+        call_id: String,
+        /// The member's interface.
+        interface: String,
+        /// How long the caller waited, in seconds (AgentConnect `HoldTime`).
+        wait_seconds: u32,
+    },
+    /// A queue call's talk ended (AgentComplete).
+    QueueCallCompleted {
+        /// The queue.
+        queue: String,
+        /// The call.
+        call_id: String,
+        /// Talk time, in seconds (AgentComplete `TalkTime`).
+        talk_seconds: u32,
     },
     /// An admin set the system mode.
     SystemModeSet {

@@ -2,7 +2,7 @@
 //! the one place where domain types become wire types.
 
 use super::model::{Availability, CallRecord, Direction, EndReason, Source, SourceLink};
-use super::{AgentRecord, Ledger};
+use super::{AgentRecord, Ledger, QueueRecord};
 use crate::proto::v1 as pb;
 use crate::time::{Instant, to_timestamp, whole_seconds_between};
 
@@ -209,6 +209,48 @@ pub fn agent_status_updated(
         status_changed_at: Some(to_timestamp(record.status_changed_at)),
         last_update: Some(to_timestamp(record.last_update)),
         capacity: Some(capacity(record)),
+    }
+}
+
+/// The queue record of the contract, with its figures as of `now`.
+pub fn queue(record: &QueueRecord, now: Instant) -> pb::Queue {
+    pb::Queue {
+        name: record.name.clone(),
+        number: record.number.clone(),
+        waiting: record.waiting.len() as u32,
+        members: record.members.len() as u32,
+        available: record.available(),
+        longest_wait: record.longest_wait(now),
+        service_level: Some(pb::ServiceLevel {
+            threshold_seconds: record.service_level_seconds,
+            answered_within_threshold: record.day.answered_within_threshold,
+            completed: record.day.answered,
+            abandoned: record.day.abandoned,
+            percentage: record.service_level(),
+            average_hold_seconds: record.average_speed_of_answer().unwrap_or(0.0),
+            average_talk_seconds: if record.day.completed == 0 {
+                0.0
+            } else {
+                (record.day.talk_seconds as f64 / f64::from(record.day.completed) * 10.0).round()
+                    / 10.0
+            },
+            abandon_rate: record.abandon_rate(),
+        }),
+        tenant: record.tenant.clone(),
+    }
+}
+
+/// The Queue Statistics object of seed 002, plus the live service-level figures.
+pub fn queue_stats(record: &QueueRecord, now: Instant) -> pb::QueueStats {
+    pb::QueueStats {
+        name: record.name.clone(),
+        waiting: record.waiting.len() as u32,
+        members: record.members.len() as u32,
+        available: record.available(),
+        longest_wait: record.longest_wait(now),
+        service_level: record.service_level(),
+        average_speed_of_answer: record.average_speed_of_answer(),
+        abandon_rate: record.abandon_rate(),
     }
 }
 

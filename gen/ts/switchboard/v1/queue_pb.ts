@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/queue.proto.
  */
 export const file_switchboard_v1_queue: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2hib2FyZC92MS9xdWV1ZS5wcm90bxIOc3dpdGNoYm9hcmQudjEi1gEKDFNlcnZpY2VMZXZlbBIZChF0aHJlc2hvbGRfc2Vjb25kcxgBIAEoDRIhChlhbnN3ZXJlZF93aXRoaW5fdGhyZXNob2xkGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIRCglhYmFuZG9uZWQYBCABKA0SFwoKcGVyY2VudGFnZRgFIAEoAUgAiAEBEhwKFGF2ZXJhZ2VfaG9sZF9zZWNvbmRzGAYgASgBEhwKFGF2ZXJhZ2VfdGFsa19zZWNvbmRzGAcgASgBQg0KC19wZXJjZW50YWdlIrUBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEg4KBm51bWJlchgCIAEoCRIPCgd3YWl0aW5nGAMgASgNEg8KB21lbWJlcnMYBCABKA0SEQoJYXZhaWxhYmxlGAUgASgNEhQKDGxvbmdlc3Rfd2FpdBgGIAEoDRIzCg1zZXJ2aWNlX2xldmVsGAcgASgLMhwuc3dpdGNoYm9hcmQudjEuU2VydmljZUxldmVsEg4KBnRlbmFudBgIIAEoCSJlCgpRdWV1ZVN0YXRzEgwKBG5hbWUYASABKAkSDwoHd2FpdGluZxgCIAEoDRIPCgdtZW1iZXJzGAMgASgNEhEKCWF2YWlsYWJsZRgEIAEoDRIUCgxsb25nZXN0X3dhaXQYBSABKA0iPAoOUXVldWVTdGF0c0xpc3QSKgoGcXVldWVzGAEgAygLMhouc3dpdGNoYm9hcmQudjEuUXVldWVTdGF0cyLCAQoRUXVldWVDYWxsZXJKb2luZWQSDQoFcXVldWUYASABKAkSEAoIdW5pcXVlaWQYAiABKAkSDwoHY2hhbm5lbBgDIAEoCRIWCghjYWxsZXJpZBgEIAEoCUIEiLUYARITCgtjYWxsZXJfbmFtZRgFIAEoCRIQCghwb3NpdGlvbhgGIAEoDRINCgVjb3VudBgHIAEoDRItCgl0aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
+  fileDesc("Chpzd2l0Y2hib2FyZC92MS9xdWV1ZS5wcm90bxIOc3dpdGNoYm9hcmQudjEiggIKDFNlcnZpY2VMZXZlbBIZChF0aHJlc2hvbGRfc2Vjb25kcxgBIAEoDRIhChlhbnN3ZXJlZF93aXRoaW5fdGhyZXNob2xkGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIRCglhYmFuZG9uZWQYBCABKA0SFwoKcGVyY2VudGFnZRgFIAEoAUgAiAEBEhwKFGF2ZXJhZ2VfaG9sZF9zZWNvbmRzGAYgASgBEhwKFGF2ZXJhZ2VfdGFsa19zZWNvbmRzGAcgASgBEhkKDGFiYW5kb25fcmF0ZRgIIAEoAUgBiAEBQg0KC19wZXJjZW50YWdlQg8KDV9hYmFuZG9uX3JhdGUitQEKBVF1ZXVlEgwKBG5hbWUYASABKAkSDgoGbnVtYmVyGAIgASgJEg8KB3dhaXRpbmcYAyABKA0SDwoHbWVtYmVycxgEIAEoDRIRCglhdmFpbGFibGUYBSABKA0SFAoMbG9uZ2VzdF93YWl0GAYgASgNEjMKDXNlcnZpY2VfbGV2ZWwYByABKAsyHC5zd2l0Y2hib2FyZC52MS5TZXJ2aWNlTGV2ZWwSDgoGdGVuYW50GAggASgJIoECCgpRdWV1ZVN0YXRzEgwKBG5hbWUYASABKAkSDwoHd2FpdGluZxgCIAEoDRIPCgdtZW1iZXJzGAMgASgNEhEKCWF2YWlsYWJsZRgEIAEoDRIUCgxsb25nZXN0X3dhaXQYBSABKA0SGgoNc2VydmljZV9sZXZlbBgGIAEoAUgAiAEBEiQKF2F2ZXJhZ2Vfc3BlZWRfb2ZfYW5zd2VyGAcgASgBSAGIAQESGQoMYWJhbmRvbl9yYXRlGAggASgBSAKIAQFCEAoOX3NlcnZpY2VfbGV2ZWxCGgoYX2F2ZXJhZ2Vfc3BlZWRfb2ZfYW5zd2VyQg8KDV9hYmFuZG9uX3JhdGUiPAoOUXVldWVTdGF0c0xpc3QSKgoGcXVldWVzGAEgAygLMhouc3dpdGNoYm9hcmQudjEuUXVldWVTdGF0cyLCAQoRUXVldWVDYWxsZXJKb2luZWQSDQoFcXVldWUYASABKAkSEAoIdW5pcXVlaWQYAiABKAkSDwoHY2hhbm5lbBgDIAEoCRIWCghjYWxsZXJpZBgEIAEoCUIEiLUYARITCgtjYWxsZXJfbmFtZRgFIAEoCRIQCghwb3NpdGlvbhgGIAEoDRINCgVjb3VudBgHIAEoDRItCgl0aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
 
 /**
  * Service-level figures of a queue since local midnight.
@@ -69,6 +69,13 @@ export type ServiceLevel = Message<"switchboard.v1.ServiceLevel"> & {
    * @generated from field: double average_talk_seconds = 7;
    */
   averageTalkSeconds: number;
+
+  /**
+   * Percentage (0–100) of offered calls (answered plus abandoned) that were abandoned; unset before the first.
+   *
+   * @generated from field: optional double abandon_rate = 8;
+   */
+  abandonRate?: number | undefined;
 };
 
 /**
@@ -188,6 +195,27 @@ export type QueueStats = Message<"switchboard.v1.QueueStats"> & {
    * @generated from field: uint32 longest_wait = 5;
    */
   longestWait: number;
+
+  /**
+   * Beyond seed 002: percentage (0–100) of answered calls answered within the service-level threshold today; null before the first answer.
+   *
+   * @generated from field: optional double service_level = 6;
+   */
+  serviceLevel?: number | undefined;
+
+  /**
+   * Beyond seed 002: average speed of answer today (mean wait before answer), in seconds; null before the first answer.
+   *
+   * @generated from field: optional double average_speed_of_answer = 7;
+   */
+  averageSpeedOfAnswer?: number | undefined;
+
+  /**
+   * Beyond seed 002: percentage (0–100) of offered calls abandoned today; null before the first answered or abandoned call.
+   *
+   * @generated from field: optional double abandon_rate = 8;
+   */
+  abandonRate?: number | undefined;
 };
 
 /**

@@ -86,8 +86,14 @@ fn init_tracing() -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
+    if demo {
+        let address = application.local_addr()?;
+        tracing::info!("demo ready: grpcurl -plaintext {address} list");
+        tracing::info!("demo ready: node clients/socketio/watch.mjs http://{address}");
+        tracing::info!("demo ready: curl http://{address}/healthz");
+    }
     let stop = CancellationToken::new();
     let signal = stop.clone();
     tokio::spawn(async move {
@@ -180,5 +186,5 @@ fn run_server(
     }
     let settings = Settings::resolve(&args)?;
     init_tracing().map_err(anyhow::Error::msg)?;
-    runtime.block_on(serve(settings))
+    runtime.block_on(serve(settings, demo))
 }

@@ -111,11 +111,12 @@ fn socket_encoding(c: &mut Criterion) {
 
 /// Decodes a real Asterisk 22 capture (read in place from ../shared/fixtures).
 fn ami_decode(c: &mut Criterion) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/ami/asterisk-22/queue_call.ami"
-    );
-    let bytes = std::fs::read(path).expect("the capture");
+    let fixtures = std::env::var("SWITCHBOARD_FIXTURES")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures").to_owned());
+    let path = format!("{fixtures}/ami/asterisk-22/queue_call.ami");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (check out beside ../shared or set SWITCHBOARD_FIXTURES)")
+    });
     let count = {
         let mut codec = AmiCodec::default();
         let mut buffer = BytesMut::from(&bytes[..]);

@@ -9,7 +9,7 @@ use switchboard::ami::{AmiCodec, AmiFrame, AmiMessage};
 use tokio_util::codec::Decoder;
 
 fn fixtures() -> PathBuf {
-    crate::helpers::repo_root().join("../shared/fixtures/ami")
+    crate::helpers::fixtures_root().join("ami")
 }
 
 fn decode(bytes: &[u8], chunk: usize) -> Vec<AmiFrame> {

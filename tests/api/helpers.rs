@@ -159,6 +159,20 @@ pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// The shared fixtures, read in place: `$SWITCHBOARD_FIXTURES`, else `../shared/fixtures`
+/// beside the checkout.
+pub fn fixtures_root() -> std::path::PathBuf {
+    let root = std::env::var_os("SWITCHBOARD_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/fixtures"));
+    assert!(
+        root.join("README.md").exists(),
+        "fixtures not found at {}: check out beside ../shared or set SWITCHBOARD_FIXTURES",
+        root.display()
+    );
+    root
+}
+
 /// The repository root (where `clients/` lives).
 pub fn repo_root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

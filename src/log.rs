@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -68,6 +69,8 @@ struct State {
 pub struct EventLog {
     state: Mutex<State>,
     live: broadcast::Sender<Arc<pb::Event>>,
+    /// The newest sequence number, readable without the lock (subscribers read it per event).
+    head: AtomicU64,
     epoch: String,
     settings: LogSettings,
     metrics: Arc<Metrics>,
@@ -84,6 +87,7 @@ impl EventLog {
                 last_sequence: 0,
             }),
             live,
+            head: AtomicU64::new(0),
             epoch: uuid::Uuid::new_v4().simple().to_string(),
             settings,
             metrics,
@@ -203,9 +207,9 @@ impl EventLog {
         self.live.subscribe()
     }
 
-    /// The sequence number of the newest event.
+    /// The sequence number of the newest event (lock-free).
     pub fn head(&self) -> u64 {
-        self.state.lock().last_sequence
+        self.head.load(Ordering::Acquire)
     }
 
     fn append_locked(&self, state: &mut State, emitted: Emitted, now: Instant) -> Arc<pb::Event> {
@@ -219,6 +223,7 @@ impl EventLog {
             payload: Some(emitted.payload),
         });
         state.window.push_back(Arc::clone(&event));
+        self.head.store(state.last_sequence, Ordering::Release);
         let max_age =
             chrono::Duration::from_std(self.settings.window_age).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(max_age);

@@ -27,6 +27,8 @@ pub fn kind_of(payload: &Payload) -> EventKind {
         Payload::QueueCallerJoined(_) => EventKind::QueueCallerJoined,
         Payload::QueuesStats(_) => EventKind::QueuesStats,
         Payload::SupervisorAction(_) => EventKind::SupervisorAction,
+        Payload::CallUpdated(_) => EventKind::CallUpdated,
+        Payload::SpySession(_) => EventKind::SpySession,
         Payload::NewConversation(_) => EventKind::NewConversation,
         Payload::NewMessage(_) => EventKind::NewMessage,
         Payload::ConnectedAgentsUpdate(_) => EventKind::ConnectedAgentsUpdate,
@@ -89,6 +91,17 @@ pub fn scope_of(payload: &Payload) -> Scope<'_> {
             .queues
             .extend(list.queues.iter().map(|q| q.name.as_str())),
         Payload::SupervisorAction(a) => scope.extensions.push(&a.agent_extension),
+        Payload::SpySession(s) => scope.extensions.push(&s.agent_extension),
+        Payload::CallUpdated(u) => {
+            if let Some(call) = &u.call {
+                if !call.agent_extension.is_empty() {
+                    scope.extensions.push(&call.agent_extension);
+                }
+                if !call.queue.is_empty() {
+                    scope.queues.push(&call.queue);
+                }
+            }
+        }
         Payload::NewConversation(e) => scope.conversation = Some(&e.conversation_id),
         Payload::NewMessage(m) => scope.conversation = Some(&m.conversation_id),
         Payload::CustomerTypingStatus(e) => scope.conversation = Some(&e.conversation_id),

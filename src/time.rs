@@ -30,6 +30,11 @@ pub fn whole_seconds_between(earlier: Instant, later: Instant) -> u32 {
     u32::try_from((later - earlier).num_seconds().max(0)).unwrap_or(u32::MAX)
 }
 
+/// Milliseconds from `earlier` to `later`, 0 when negative.
+pub fn millis_between(earlier: Instant, later: Instant) -> u64 {
+    u64::try_from((later - earlier).num_milliseconds()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
-//! The Asterisk Manager Interface source: the wire codec (this first
-//! part); the client, the translation to ledger inputs and the simulator follow.
+//! The Asterisk Manager Interface source: the wire codec, the client, and the
+//! translation of AMI events into ledger inputs.
 
 pub mod client;
 pub mod codec;
+pub mod translate;
 
 pub use codec::{AmiAction, AmiCodec, AmiCodecError, AmiFrame, AmiMessage, SkipReason};

@@ -301,6 +301,14 @@ pub static CATALOG: &[SocketEvent] = &[
         "002",
         "a supervisor action and its outcome",
     ),
+    out(
+        "supervisor:session",
+        "switchboard.v1.SpySession",
+        Message,
+        "staff sockets",
+        "—",
+        "a supervisor's spy session began or ended: who listens to whom, in which mode, since when",
+    ),
     inbound(
         "supervisor:monitor",
         "switchboard.v1.SpyRequest",

@@ -152,6 +152,7 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
         Payload::QueueCallerJoined(m) => emit("queue:caller_joined", m, staff),
         Payload::QueuesStats(m) => emit("queues:stats", m, staff),
         Payload::SupervisorAction(m) => emit("supervisor:action", m, staff),
+        Payload::SpySession(m) => emit("supervisor:session", m, staff),
         Payload::NewConversation(m) => emit("new-conversation", m, agents),
         Payload::NewMessage(m) => {
             emit("new-message", m, agents);
@@ -173,7 +174,7 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
             emit("call:ended", m, &client_room(&m.client_id));
         }
         Payload::TransferUpdate(m) => emit("transfer:update", m, staff),
-        Payload::Resync(_) | Payload::EventsDropped(_) => {}
+        Payload::CallUpdated(_) | Payload::Resync(_) | Payload::EventsDropped(_) => {}
     }
     out
 }

@@ -107,8 +107,14 @@ impl Ledger {
                     tenant: tenant.clone(),
                     started_at: now,
                     answered_at: None,
+                    answered_by: String::new(),
+                    held_since: None,
+                    held_ms: 0,
+                    transfers: Vec::new(),
+                    merged_call_ids: Vec::new(),
                 };
                 let call_new = views::active_call(&record, now, None);
+                let started = views::call_updated(&record, pb::CallChange::Started, now);
                 self.calls.insert(call_id, record);
                 self.recent_starts.push_back((now, tenant.clone()));
                 for scope in [None, Some(tenant.clone())] {
@@ -119,47 +125,173 @@ impl Ledger {
                 vec![
                     Emitted {
                         payload: Payload::CallNew(call_new),
+                        tenant: tenant.clone(),
+                    },
+                    Emitted {
+                        payload: Payload::CallUpdated(started),
                         tenant,
                     },
                     self.calls_active(now),
                 ]
             }
+            Input::CallDialing { call_id, target } => {
+                let Some(call) = self.calls.get(&call_id) else {
+                    return Vec::new();
+                };
+                let mut update = views::call_updated(call, pb::CallChange::Dialing, now);
+                update.target = target;
+                vec![Emitted {
+                    payload: Payload::CallUpdated(update),
+                    tenant: call.tenant.clone(),
+                }]
+            }
+            Input::CallDialEnded {
+                call_id,
+                target,
+                outcome,
+            } => {
+                let Some(call) = self.calls.get(&call_id) else {
+                    return Vec::new();
+                };
+                let mut update = views::call_updated(call, pb::CallChange::DialEnded, now);
+                update.target = target;
+                update.dial_outcome = views::dial_outcome(outcome) as i32;
+                vec![Emitted {
+                    payload: Payload::CallUpdated(update),
+                    tenant: call.tenant.clone(),
+                }]
+            }
             Input::CallAnswered {
                 call_id,
                 agent_extension,
+                answered_by,
             } => {
                 let Some(call) = self.calls.get_mut(&call_id) else {
                     return Vec::new();
                 };
-                if call.answered_at.is_some() {
+                let first_answer = call.answered_at.is_none();
+                if !first_answer && answered_by == call.answered_by {
                     return Vec::new();
                 }
-                call.answered_at = Some(now);
-                call.channel_state = "Up".to_owned();
-                if agent_extension.is_some() {
-                    call.agent_extension = agent_extension.clone();
+                if first_answer {
+                    call.answered_at = Some(now);
                 }
-                let answered = views::active_call(call, now, None);
+                call.channel_state = "Up".to_owned();
+                call.answered_by = answered_by;
+                let previous_agent = match &agent_extension {
+                    Some(extension) if call.agent_extension.as_ref() != Some(extension) => {
+                        call.agent_extension.replace(extension.clone())
+                    }
+                    _ => None,
+                };
                 let tenant = call.tenant.clone();
-                let mut out = vec![Emitted {
-                    payload: Payload::CallAnswered(answered),
+                let mut out = Vec::new();
+                if first_answer {
+                    out.push(Emitted {
+                        payload: Payload::CallAnswered(views::active_call(call, now, None)),
+                        tenant: tenant.clone(),
+                    });
+                }
+                out.push(Emitted {
+                    payload: Payload::CallUpdated(views::call_updated(
+                        call,
+                        pb::CallChange::Answered,
+                        now,
+                    )),
                     tenant,
-                }];
+                });
+                if let Some(previous) = previous_agent {
+                    out.extend(self.change_agent(&previous, now, |agent| {
+                        agent.call_ids.retain(|id| id != &call_id);
+                    }));
+                }
                 if let Some(extension) = agent_extension {
                     out.extend(self.change_agent(&extension, now, |agent| {
                         if !agent.call_ids.contains(&call_id) {
                             agent.call_ids.push(call_id.clone());
+                            agent.calls_today += 1;
                         }
-                        agent.calls_today += 1;
                     }));
                 }
                 out.push(self.calls_active(now));
                 out
             }
-            Input::CallEnded { call_id, reason } => {
-                let Some(call) = self.calls.remove(&call_id) else {
+            Input::CallTransferred {
+                call_id,
+                mut transfer,
+                customer_number,
+                agent_extension,
+            } => {
+                let Some(call) = self.calls.get_mut(&call_id) else {
                     return Vec::new();
                 };
+                transfer.at = now;
+                if let Some(number) = customer_number {
+                    call.customer_number = number;
+                }
+                if let Some(merged) = &transfer.merged_call_id {
+                    call.merged_call_ids.push(merged.clone());
+                }
+                call.transfers.push(transfer);
+                let previous_agent = match &agent_extension {
+                    Some(extension) if call.agent_extension.as_ref() != Some(extension) => {
+                        call.agent_extension.replace(extension.clone())
+                    }
+                    _ => None,
+                };
+                let mut update = views::call_updated(call, pb::CallChange::Transferred, now);
+                update.transfer = update
+                    .call
+                    .as_ref()
+                    .and_then(|c| c.transfers.last().cloned());
+                let mut out = vec![Emitted {
+                    payload: Payload::CallUpdated(update),
+                    tenant: call.tenant.clone(),
+                }];
+                if let Some(previous) = previous_agent {
+                    out.extend(self.change_agent(&previous, now, |agent| {
+                        agent.call_ids.retain(|id| id != &call_id);
+                    }));
+                }
+                if let Some(extension) = agent_extension {
+                    out.extend(self.change_agent(&extension, now, |agent| {
+                        if !agent.call_ids.contains(&call_id) {
+                            agent.call_ids.push(call_id.clone());
+                            agent.calls_today += 1;
+                        }
+                    }));
+                }
+                out.push(self.calls_active(now));
+                out
+            }
+            Input::CallHeld { call_id, held } => {
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return Vec::new();
+                };
+                let change = match (held, call.held_since) {
+                    (true, None) => {
+                        call.held_since = Some(now);
+                        pb::CallChange::Held
+                    }
+                    (false, Some(since)) => {
+                        call.held_ms += crate::time::millis_between(since, now);
+                        call.held_since = None;
+                        pb::CallChange::Resumed
+                    }
+                    _ => return Vec::new(),
+                };
+                vec![Emitted {
+                    payload: Payload::CallUpdated(views::call_updated(call, change, now)),
+                    tenant: call.tenant.clone(),
+                }]
+            }
+            Input::CallEnded { call_id, reason } => {
+                let Some(mut call) = self.calls.remove(&call_id) else {
+                    return Vec::new();
+                };
+                if let Some(since) = call.held_since.take() {
+                    call.held_ms += crate::time::millis_between(since, now);
+                }
                 for scope in [None, Some(call.tenant.clone())] {
                     let counters = self.today.entry(scope).or_default();
                     counters.ended += 1;
@@ -167,10 +299,16 @@ impl Ledger {
                         counters.answered_ended += 1;
                     }
                 }
-                let mut out = vec![Emitted {
-                    payload: Payload::CallHangup(views::active_call(&call, now, Some(reason))),
-                    tenant: call.tenant.clone(),
-                }];
+                let mut out = vec![
+                    Emitted {
+                        payload: Payload::CallHangup(views::active_call(&call, now, Some(reason))),
+                        tenant: call.tenant.clone(),
+                    },
+                    Emitted {
+                        payload: Payload::CallUpdated(views::call_ended(&call, reason, now)),
+                        tenant: call.tenant.clone(),
+                    },
+                ];
                 if let Some(extension) = &call.agent_extension {
                     out.extend(self.change_agent(extension, now, |agent| {
                         agent.call_ids.retain(|id| id != &call_id);
@@ -443,6 +581,7 @@ impl Ledger {
             queues: self.queues.values().map(|q| views::queue(q, now)).collect(),
             conversations: Vec::new(),
             system_mode: self.system_mode.clone(),
+            spy_sessions: Vec::new(),
         }
     }
 
@@ -605,6 +744,7 @@ mod tests {
             Input::CallAnswered {
                 call_id: "1.1".to_owned(),
                 agent_extension: Some("1001".to_owned()),
+                answered_by: "1001".into(),
             },
             at(3),
         );
@@ -656,6 +796,7 @@ mod tests {
             Input::CallAnswered {
                 call_id: "a".to_owned(),
                 agent_extension: Some("1001".to_owned()),
+                answered_by: "1001".into(),
             },
             at(2),
         );
@@ -869,6 +1010,7 @@ mod tests {
             Input::CallAnswered {
                 call_id: "c1".into(),
                 agent_extension: Some("1001".into()),
+                answered_by: "1001".into(),
             },
             at(2),
         );

@@ -86,6 +86,69 @@ pub struct CallRecord {
     pub started_at: Instant,
     /// When it was answered.
     pub answered_at: Option<Instant>,
+    /// The number of the party that answered last.
+    pub answered_by: String,
+    /// Since when it is on hold, while it is.
+    pub held_since: Option<Instant>,
+    /// Milliseconds on hold before `held_since`.
+    pub held_ms: u64,
+    /// Transfers, oldest first.
+    pub transfers: Vec<Transfer>,
+    /// Calls merged into this one by attended or blonde transfers.
+    pub merged_call_ids: Vec<String>,
+}
+
+impl CallRecord {
+    /// Milliseconds on hold up to `now`.
+    pub fn hold_ms(&self, now: Instant) -> u64 {
+        self.held_ms
+            + self
+                .held_since
+                .map_or(0, |since| crate::time::millis_between(since, now))
+    }
+}
+
+/// How a transfer was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// Sent to a number; the transferer left at once.
+    Blind,
+    /// The transferer talked to the target, then joined both.
+    Attended,
+    /// Joined while the target still rang.
+    Blonde,
+}
+
+/// One transfer in a call's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Blind, attended or blonde.
+    pub kind: TransferKind,
+    /// The number of the party who transferred.
+    pub transferer: String,
+    /// The number or extension the call went to.
+    pub target: String,
+    /// The consultation call merged into this one (attended, blonde).
+    pub merged_call_id: Option<String>,
+    /// When (the ledger stamps it as it applies the transfer).
+    pub at: Instant,
+}
+
+/// How one dial attempt ended (AMI `DialStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// `ANSWER`.
+    Answer,
+    /// `BUSY`: busy or rejected.
+    Busy,
+    /// `NOANSWER`.
+    NoAnswer,
+    /// `CANCEL`: called off.
+    Cancel,
+    /// `CONGESTION`.
+    Congestion,
+    /// `CHANUNAVAIL` and anything else that means unreachable.
+    Unavailable,
 }
 
 /// An agent's availability.
@@ -322,12 +385,49 @@ pub enum Input {
         /// The tenant.
         tenant: String,
     },
-    /// A call was answered, by this agent when known.
+    /// A target phone of a call rings.
+    CallDialing {
+        /// The call.
+        call_id: String,
+        /// The number of the phone that rings.
+        target: String,
+    },
+    /// One dial attempt of a call ended.
+    CallDialEnded {
+        /// The call.
+        call_id: String,
+        /// The number of the phone dialled.
+        target: String,
+        /// How it ended.
+        outcome: DialOutcome,
+    },
+    /// A call was answered, by this agent when known. A call answered again
+    /// (by a transfer target) updates who has it.
     CallAnswered {
         /// The call.
         call_id: String,
         /// The answering agent's extension.
         agent_extension: Option<String>,
+        /// The number of the answering party, when known.
+        answered_by: String,
+    },
+    /// A call was transferred.
+    CallTransferred {
+        /// The call that goes on.
+        call_id: String,
+        /// The transfer.
+        transfer: Transfer,
+        /// The caller's number, when the transfer changed who the calling party is.
+        customer_number: Option<String>,
+        /// The agent who has the call now, when the transfer changed it.
+        agent_extension: Option<String>,
+    },
+    /// A call went on or off hold.
+    CallHeld {
+        /// The call.
+        call_id: String,
+        /// On hold (true) or back (false).
+        held: bool,
     },
     /// A call ended.
     CallEnded {

@@ -1,7 +1,10 @@
 //! Projections of the ledger's domain records onto the contract's messages:
 //! the one place where domain types become wire types.
 
-use super::model::{Availability, CallRecord, Direction, EndReason, Source, SourceLink};
+use super::model::{
+    Availability, CallRecord, DialOutcome, Direction, EndReason, Source, SourceLink, Transfer,
+    TransferKind,
+};
 use super::{AgentRecord, Ledger, QueueRecord};
 use crate::proto::v1 as pb;
 use crate::time::{Instant, to_timestamp, whole_seconds_between};
@@ -114,7 +117,74 @@ pub fn call(record: &CallRecord) -> pb::Call {
         ended_at: None,
         end_reason: pb::CallEndReason::Unspecified as i32,
         call_index: 0,
+        transfers: record.transfers.iter().map(transfer).collect(),
+        hold_seconds: 0,
+        talk_seconds: 0,
+        answered_by: record.answered_by.clone(),
+        merged_call_ids: record.merged_call_ids.clone(),
     }
+}
+
+/// The contract's transfer kind.
+pub fn transfer_kind(kind: TransferKind) -> pb::TransferKind {
+    match kind {
+        TransferKind::Blind => pb::TransferKind::Blind,
+        TransferKind::Attended => pb::TransferKind::Attended,
+        TransferKind::Blonde => pb::TransferKind::Blonde,
+    }
+}
+
+/// One transfer of the chain.
+pub fn transfer(transfer: &Transfer) -> pb::CallTransfer {
+    pb::CallTransfer {
+        kind: transfer_kind(transfer.kind) as i32,
+        transferer: transfer.transferer.clone(),
+        target: transfer.target.clone(),
+        merged_call_id: transfer.merged_call_id.clone().unwrap_or_default(),
+        at: Some(to_timestamp(transfer.at)),
+    }
+}
+
+/// The contract's dial outcome.
+pub fn dial_outcome(outcome: DialOutcome) -> pb::DialOutcome {
+    match outcome {
+        DialOutcome::Answer => pb::DialOutcome::Answer,
+        DialOutcome::Busy => pb::DialOutcome::Busy,
+        DialOutcome::NoAnswer => pb::DialOutcome::NoAnswer,
+        DialOutcome::Cancel => pb::DialOutcome::Cancel,
+        DialOutcome::Congestion => pb::DialOutcome::Congestion,
+        DialOutcome::Unavailable => pb::DialOutcome::Unavailable,
+    }
+}
+
+/// A `call_updated` for a live call, with the hold time as of `now`.
+pub fn call_updated(record: &CallRecord, change: pb::CallChange, now: Instant) -> pb::CallUpdated {
+    let mut call = call(record);
+    call.hold_seconds = u32::try_from(record.hold_ms(now) / 1000).unwrap_or(u32::MAX);
+    if change == pb::CallChange::Held {
+        call.state = pb::CallState::OnHold as i32;
+    }
+    pb::CallUpdated {
+        call: Some(call),
+        change: change as i32,
+        ..Default::default()
+    }
+}
+
+/// The `call_updated` that closes a call: end time, reason, hold and talk time.
+pub fn call_ended(record: &CallRecord, reason: EndReason, now: Instant) -> pb::CallUpdated {
+    let mut update = call_updated(record, pb::CallChange::Ended, now);
+    let hold_ms = record.hold_ms(now);
+    if let Some(call) = update.call.as_mut() {
+        call.state = pb::CallState::Ended as i32;
+        call.ended_at = Some(to_timestamp(now));
+        call.end_reason = end_reason(reason) as i32;
+        call.talk_seconds = record.answered_at.map_or(0, |answered| {
+            let talk_ms = crate::time::millis_between(answered, now).saturating_sub(hold_ms);
+            u32::try_from(talk_ms / 1000).unwrap_or(u32::MAX)
+        });
+    }
+    update
 }
 
 /// The Active Call object of seed 002; `ended` is set for `call:ended`.

@@ -8,6 +8,7 @@ mod ami_client;
 mod ami_fixtures;
 mod auth;
 mod browser;
+mod cacofonisk;
 mod cli;
 mod events;
 mod store;

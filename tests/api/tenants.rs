@@ -138,6 +138,7 @@ async fn finished_call_reaches_the_store(database_url: String) {
         Input::CallAnswered {
             call_id: "s.1".into(),
             agent_extension: None,
+            answered_by: String::new(),
         },
         now,
     );

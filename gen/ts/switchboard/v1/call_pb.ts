@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/call.proto.
  */
 export const file_switchboard_v1_call: GenFile = /*@__PURE__*/
-  fileDesc("Chlzd2l0Y2hib2FyZC92MS9jYWxsLnByb3RvEg5zd2l0Y2hib2FyZC52MSLIAQoPQ2FsbElkZW50aWZpZXJzEhQKDGFtaV91bmlxdWVpZBgBIAEoCRIUCgxhbWlfbGlua2VkaWQYAiABKAkSDwoHY2hhbm5lbBgDIAEoCRIWCg5hcmlfY2hhbm5lbF9pZBgEIAEoCRIVCg1hcmlfYnJpZGdlX2lkGAUgASgJEhcKD3R3aWxpb19jYWxsX3NpZBgGIAEoCRIYChB2b2ljZV9haV9jYWxsX2lkGAcgASgJEhYKDndlYnJ0Y19jYWxsX2lkGAggASgJIpsECgRDYWxsEg8KB2NhbGxfaWQYASABKAkSLAoDaWRzGAIgASgLMh8uc3dpdGNoYm9hcmQudjEuQ2FsbElkZW50aWZpZXJzEjAKCWRpcmVjdGlvbhgDIAEoDjIdLnN3aXRjaGJvYXJkLnYxLkNhbGxEaXJlY3Rpb24SKAoFc3RhdGUYBCABKA4yGS5zd2l0Y2hib2FyZC52MS5DYWxsU3RhdGUSHQoPY3VzdG9tZXJfbnVtYmVyGAUgASgJQgSItRgBEhMKC2NhbGxlcl9uYW1lGAYgASgJEhMKC2Rlc3RpbmF0aW9uGAcgASgJEg8KB2NvbnRleHQYCCABKAkSFwoPYWdlbnRfZXh0ZW5zaW9uGAkgASgJEhAKCGFnZW50X2lkGAogASgJEg0KBXF1ZXVlGAsgASgJEg4KBnRlbmFudBgMIAEoCRIuCgpzdGFydGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmVuZF9yZWFzb24YECABKA4yHS5zd2l0Y2hib2FyZC52MS5DYWxsRW5kUmVhc29uEhIKCmNhbGxfaW5kZXgYESABKA0icAoMQ2FsbENvbnRyb2xzEgwKBG11dGUYASABKAgSDAoEaG9sZBgCIAEoCBIQCgh0cmFuc2ZlchgDIAEoCBIOCgZoYW5ndXAYBCABKAgSDgoGcmVjb3JkGAUgASgIEhIKCmNvbmZlcmVuY2UYBiABKAgigAMKDENhbGxJbmNvbWluZxISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNoYW5uZWxfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSEQoJZXh0ZW5zaW9uGAQgASgJEhIKCmFnZW50X25hbWUYBSABKAkSHQoPY3VzdG9tZXJfbnVtYmVyGAYgASgJQgSItRgBEhMKC2NhbGxlcl9uYW1lGAcgASgJEhIKCmNhbGxfaW5kZXgYCCABKA0SEQoJbWF4X2NhbGxzGAkgASgNEjUKDmNhbGxfZGlyZWN0aW9uGAogASgOMh0uc3dpdGNoYm9hcmQudjEuQ2FsbERpcmVjdGlvbhIQCghwcmlvcml0eRgLIAEoCRItCgl0aW1lc3RhbXAYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNhbl9hbnN3ZXIYDSABKAgSEgoKY2FuX3JlamVjdBgOIAEoCBIUCgxjYW5fdHJhbnNmZXIYDyABKAgi5wIKC0NhbGxCcmlkZ2VkEhIKCnNlc3Npb25faWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCRIRCglicmlkZ2VfaWQYAyABKAkSEAoIYWdlbnRfaWQYBCABKAkSEQoJZXh0ZW5zaW9uGAUgASgJEh0KD2N1c3RvbWVyX251bWJlchgGIAEoCUIEiLUYARISCgpjYWxsX2luZGV4GAcgASgNEjAKDGNvbm5lY3RlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3RhcnRfdGltZXIYCSABKAgSNAoQdGltZXJfc3RhcnRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc2VydmVyX3RpbWVzdGFtcBgLIAEoAxIuCghjb250cm9scxgMIAEoCzIcLnN3aXRjaGJvYXJkLnYxLkNhbGxDb250cm9scyKGAwoSQ3VzdG9tZXJMZWZ0QnJpZGdlEhIKCnNlc3Npb25faWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIRCglleHRlbnNpb24YBCABKAkSHQoPY3VzdG9tZXJfbnVtYmVyGAUgASgJQgSItRgBEisKB2xlZnRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKBnJlYXNvbhgHIAEoDjIbLnN3aXRjaGJvYXJkLnYxLkxlYXZlUmVhc29uEhQKDGF1dG9fZGVjbGluZRgIIAEoCBIVCg1jYWxsX2R1cmF0aW9uGAkgASgNEhYKDnRvdGFsX2R1cmF0aW9uGAogASgNEhUKDXdhc19jb25uZWN0ZWQYCyABKAgSFAoMd2FzX2Fuc3dlcmVkGAwgASgIEhIKCmNhbGxfaW5kZXgYDSABKA0SFgoJYnJpZGdlX2lkGA4gASgJSACIAQFCDAoKX2JyaWRnZV9pZCLNAgoLQ2FsbFN1bW1hcnkSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEhAKCGFnZW50X2lkGAMgASgJEhEKCWV4dGVuc2lvbhgEIAEoCRIdCg9jdXN0b21lcl9udW1iZXIYBSABKAlCBIi1GAESLAoIZW5kZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgHIAEoCRIVCg1jYWxsX2R1cmF0aW9uGAggASgNEhYKDnRvdGFsX2R1cmF0aW9uGAkgASgNEhUKDXdhc19jb25uZWN0ZWQYCiABKAgSFAoMd2FzX2Fuc3dlcmVkGAsgASgIEhIKCmNhbGxfaW5kZXgYDCABKA0SFgoJYnJpZGdlX2lkGA0gASgJSACIAQFCDAoKX2JyaWRnZV9pZCJwChFBZ2VudFJlamVjdGVkQ2FsbBISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNoYW5uZWxfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSEQoJZXh0ZW5zaW9uGAQgASgJEg4KBnJlYXNvbhgFIAEoCSKQAQoQQ2FsbFN0YXRlQ2hhbmdlZBISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNoYW5uZWxfaWQYAiABKAkSDQoFc3RhdGUYAyABKAkSFgoOcHJldmlvdXNfc3RhdGUYBCABKAkSLQoJdGltZXN0YW1wGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ0Cg9Bc3NpZ25hYmxlQWdlbnQSEAoIYWdlbnRfaWQYASABKAkSEQoJZXh0ZW5zaW9uGAIgASgJEhIKCmFnZW50X25hbWUYAyABKAkSFQoNY3VycmVudF9jYWxscxgEIAEoDRIRCgltYXhfY2FsbHMYBSABKA0iYwoQUXVldWVDYWxsQWN0aW9ucxIXCg9hc3NpZ25fdG9fYWdlbnQYASABKAgSFAoMc2V0X3ByaW9yaXR5GAIgASgIEhAKCHRyYW5zZmVyGAMgASgIEg4KBmhhbmd1cBgEIAEoCCLXAgoRSW5jb21pbmdRdWV1ZUNhbGwSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEh0KD2N1c3RvbWVyX251bWJlchgDIAEoCUIEiLUYARITCgtjYWxsZXJfbmFtZRgEIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgFIAEoDRIbChNlc3RpbWF0ZWRfd2FpdF90aW1lGAYgASgNEhQKDHF1ZXVlX251bWJlchgHIAEoCRI5ChBhdmFpbGFibGVfYWdlbnRzGAggAygLMh8uc3dpdGNoYm9hcmQudjEuQXNzaWduYWJsZUFnZW50EjEKB2FjdGlvbnMYCSABKAsyIC5zd2l0Y2hib2FyZC52MS5RdWV1ZUNhbGxBY3Rpb25zEi0KCXRpbWVzdGFtcBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAizwIKCkFjdGl2ZUNhbGwSEAoIdW5pcXVlaWQYASABKAkSDwoHY2hhbm5lbBgCIAEoCRIWCghjYWxsZXJpZBgDIAEoCUIEiLUYARIZCgtkZXN0aW5hdGlvbhgEIAEoCUIEiLUYARIPCgdjb250ZXh0GAUgASgJEg0KBXN0YXRlGAYgASgJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fuc3dlcl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhbnN3ZXJlZBgJIAEoCBIQCghkdXJhdGlvbhgKIAEoDRISCgVhZ2VudBgLIAEoCUgAiAEBEhgKC2Rpc3Bvc2l0aW9uGAwgASgJSAGIAQFCCAoGX2FnZW50Qg4KDF9kaXNwb3NpdGlvbiI7Cg5BY3RpdmVDYWxsTGlzdBIpCgVjYWxscxgBIAMoCzIaLnN3aXRjaGJvYXJkLnYxLkFjdGl2ZUNhbGwiuAEKEFZvaWNlQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDQoFcGhvbmUYAyABKAkSMAoJZGlyZWN0aW9uGAQgASgOMh0uc3dpdGNoYm9hcmQudjEuQ2FsbERpcmVjdGlvbhIQCghhZ2VudF9pZBgFIAEoCRItCgl0aW1lc3RhbXAYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIogBCg5Wb2ljZUNhbGxFbmRlZBIPCgdjYWxsX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRITCgtkdXJhdGlvbl9tcxgDIAEoAxIOCgZzdGF0dXMYBCABKAkSLQoJdGltZXN0YW1wGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqFAQoNQ2FsbERpcmVjdGlvbhIeChpDQUxMX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEhoKFkNBTExfRElSRUNUSU9OX0lOQk9VTkQQARIbChdDQUxMX0RJUkVDVElPTl9PVVRCT1VORBACEhsKF0NBTExfRElSRUNUSU9OX0lOVEVSTkFMEAMq0wEKCUNhbGxTdGF0ZRIaChZDQUxMX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSQ0FMTF9TVEFURV9ESUFMSU5HEAESFQoRQ0FMTF9TVEFURV9RVUVVRUQQAhIWChJDQUxMX1NUQVRFX1JJTkdJTkcQAxIYChRDQUxMX1NUQVRFX0NPTk5FQ1RFRBAEEhYKEkNBTExfU1RBVEVfT05fSE9MRBAFEhsKF0NBTExfU1RBVEVfVFJBTlNGRVJSSU5HEAYSFAoQQ0FMTF9TVEFURV9FTkRFRBAHKoICCg1DYWxsRW5kUmVhc29uEh8KG0NBTExfRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGUNBTExfRU5EX1JFQVNPTl9DT01QTEVURUQQARIdChlDQUxMX0VORF9SRUFTT05fQUJBTkRPTkVEEAISHQoZQ0FMTF9FTkRfUkVBU09OX05PX0FOU1dFUhADEhgKFENBTExfRU5EX1JFQVNPTl9CVVNZEAQSHAoYQ0FMTF9FTkRfUkVBU09OX1JFSkVDVEVEEAUSGgoWQ0FMTF9FTkRfUkVBU09OX0ZBSUxFRBAGEh8KG0NBTExfRU5EX1JFQVNPTl9UUkFOU0ZFUlJFRBAHKo0BCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABImCiJMRUFWRV9SRUFTT05fQ1VTVE9NRVJfRElTQ09OTkVDVEVEEAESHgoaTEVBVkVfUkVBU09OX05FVFdPUktfSVNTVUUQAhIYChRMRUFWRV9SRUFTT05fVElNRU9VVBADYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
+  fileDesc("Chlzd2l0Y2hib2FyZC92MS9jYWxsLnByb3RvEg5zd2l0Y2hib2FyZC52MSLIAQoPQ2FsbElkZW50aWZpZXJzEhQKDGFtaV91bmlxdWVpZBgBIAEoCRIUCgxhbWlfbGlua2VkaWQYAiABKAkSDwoHY2hhbm5lbBgDIAEoCRIWCg5hcmlfY2hhbm5lbF9pZBgEIAEoCRIVCg1hcmlfYnJpZGdlX2lkGAUgASgJEhcKD3R3aWxpb19jYWxsX3NpZBgGIAEoCRIYChB2b2ljZV9haV9jYWxsX2lkGAcgASgJEhYKDndlYnJ0Y19jYWxsX2lkGAggASgJIqwFCgRDYWxsEg8KB2NhbGxfaWQYASABKAkSLAoDaWRzGAIgASgLMh8uc3dpdGNoYm9hcmQudjEuQ2FsbElkZW50aWZpZXJzEjAKCWRpcmVjdGlvbhgDIAEoDjIdLnN3aXRjaGJvYXJkLnYxLkNhbGxEaXJlY3Rpb24SKAoFc3RhdGUYBCABKA4yGS5zd2l0Y2hib2FyZC52MS5DYWxsU3RhdGUSHQoPY3VzdG9tZXJfbnVtYmVyGAUgASgJQgSItRgBEhMKC2NhbGxlcl9uYW1lGAYgASgJEhMKC2Rlc3RpbmF0aW9uGAcgASgJEg8KB2NvbnRleHQYCCABKAkSFwoPYWdlbnRfZXh0ZW5zaW9uGAkgASgJEhAKCGFnZW50X2lkGAogASgJEg0KBXF1ZXVlGAsgASgJEg4KBnRlbmFudBgMIAEoCRIuCgpzdGFydGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmVuZF9yZWFzb24YECABKA4yHS5zd2l0Y2hib2FyZC52MS5DYWxsRW5kUmVhc29uEhIKCmNhbGxfaW5kZXgYESABKA0SLwoJdHJhbnNmZXJzGBIgAygLMhwuc3dpdGNoYm9hcmQudjEuQ2FsbFRyYW5zZmVyEhQKDGhvbGRfc2Vjb25kcxgTIAEoDRIUCgx0YWxrX3NlY29uZHMYFCABKA0SGQoLYW5zd2VyZWRfYnkYFSABKAlCBIi1GAESFwoPbWVyZ2VkX2NhbGxfaWRzGBYgAygJIqoBCgxDYWxsVHJhbnNmZXISKgoEa2luZBgBIAEoDjIcLnN3aXRjaGJvYXJkLnYxLlRyYW5zZmVyS2luZBIYCgp0cmFuc2ZlcmVyGAIgASgJQgSItRgBEhQKBnRhcmdldBgDIAEoCUIEiLUYARIWCg5tZXJnZWRfY2FsbF9pZBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi1gEKC0NhbGxVcGRhdGVkEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsEioKBmNoYW5nZRgCIAEoDjIaLnN3aXRjaGJvYXJkLnYxLkNhbGxDaGFuZ2USFAoGdGFyZ2V0GAMgASgJQgSItRgBEjEKDGRpYWxfb3V0Y29tZRgEIAEoDjIbLnN3aXRjaGJvYXJkLnYxLkRpYWxPdXRjb21lEi4KCHRyYW5zZmVyGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuQ2FsbFRyYW5zZmVyInAKDENhbGxDb250cm9scxIMCgRtdXRlGAEgASgIEgwKBGhvbGQYAiABKAgSEAoIdHJhbnNmZXIYAyABKAgSDgoGaGFuZ3VwGAQgASgIEg4KBnJlY29yZBgFIAEoCBISCgpjb25mZXJlbmNlGAYgASgIIoADCgxDYWxsSW5jb21pbmcSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEhAKCGFnZW50X2lkGAMgASgJEhEKCWV4dGVuc2lvbhgEIAEoCRISCgphZ2VudF9uYW1lGAUgASgJEh0KD2N1c3RvbWVyX251bWJlchgGIAEoCUIEiLUYARITCgtjYWxsZXJfbmFtZRgHIAEoCRISCgpjYWxsX2luZGV4GAggASgNEhEKCW1heF9jYWxscxgJIAEoDRI1Cg5jYWxsX2RpcmVjdGlvbhgKIAEoDjIdLnN3aXRjaGJvYXJkLnYxLkNhbGxEaXJlY3Rpb24SEAoIcHJpb3JpdHkYCyABKAkSLQoJdGltZXN0YW1wGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjYW5fYW5zd2VyGA0gASgIEhIKCmNhbl9yZWplY3QYDiABKAgSFAoMY2FuX3RyYW5zZmVyGA8gASgIIucCCgtDYWxsQnJpZGdlZBISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNoYW5uZWxfaWQYAiABKAkSEQoJYnJpZGdlX2lkGAMgASgJEhAKCGFnZW50X2lkGAQgASgJEhEKCWV4dGVuc2lvbhgFIAEoCRIdCg9jdXN0b21lcl9udW1iZXIYBiABKAlCBIi1GAESEgoKY2FsbF9pbmRleBgHIAEoDRIwCgxjb25uZWN0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N0YXJ0X3RpbWVyGAkgASgIEjQKEHRpbWVyX3N0YXJ0X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEHNlcnZlcl90aW1lc3RhbXAYCyABKAMSLgoIY29udHJvbHMYDCABKAsyHC5zd2l0Y2hib2FyZC52MS5DYWxsQ29udHJvbHMihgMKEkN1c3RvbWVyTGVmdEJyaWRnZRISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNoYW5uZWxfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkSEQoJZXh0ZW5zaW9uGAQgASgJEh0KD2N1c3RvbWVyX251bWJlchgFIAEoCUIEiLUYARIrCgdsZWZ0X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgZyZWFzb24YByABKA4yGy5zd2l0Y2hib2FyZC52MS5MZWF2ZVJlYXNvbhIUCgxhdXRvX2RlY2xpbmUYCCABKAgSFQoNY2FsbF9kdXJhdGlvbhgJIAEoDRIWCg50b3RhbF9kdXJhdGlvbhgKIAEoDRIVCg13YXNfY29ubmVjdGVkGAsgASgIEhQKDHdhc19hbnN3ZXJlZBgMIAEoCBISCgpjYWxsX2luZGV4GA0gASgNEhYKCWJyaWRnZV9pZBgOIAEoCUgAiAEBQgwKCl9icmlkZ2VfaWQizQIKC0NhbGxTdW1tYXJ5EhIKCnNlc3Npb25faWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIRCglleHRlbnNpb24YBCABKAkSHQoPY3VzdG9tZXJfbnVtYmVyGAUgASgJQgSItRgBEiwKCGVuZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YByABKAkSFQoNY2FsbF9kdXJhdGlvbhgIIAEoDRIWCg50b3RhbF9kdXJhdGlvbhgJIAEoDRIVCg13YXNfY29ubmVjdGVkGAogASgIEhQKDHdhc19hbnN3ZXJlZBgLIAEoCBISCgpjYWxsX2luZGV4GAwgASgNEhYKCWJyaWRnZV9pZBgNIAEoCUgAiAEBQgwKCl9icmlkZ2VfaWQicAoRQWdlbnRSZWplY3RlZENhbGwSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEhAKCGFnZW50X2lkGAMgASgJEhEKCWV4dGVuc2lvbhgEIAEoCRIOCgZyZWFzb24YBSABKAkikAEKEENhbGxTdGF0ZUNoYW5nZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpjaGFubmVsX2lkGAIgASgJEg0KBXN0YXRlGAMgASgJEhYKDnByZXZpb3VzX3N0YXRlGAQgASgJEi0KCXRpbWVzdGFtcBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidAoPQXNzaWduYWJsZUFnZW50EhAKCGFnZW50X2lkGAEgASgJEhEKCWV4dGVuc2lvbhgCIAEoCRISCgphZ2VudF9uYW1lGAMgASgJEhUKDWN1cnJlbnRfY2FsbHMYBCABKA0SEQoJbWF4X2NhbGxzGAUgASgNImMKEFF1ZXVlQ2FsbEFjdGlvbnMSFwoPYXNzaWduX3RvX2FnZW50GAEgASgIEhQKDHNldF9wcmlvcml0eRgCIAEoCBIQCgh0cmFuc2ZlchgDIAEoCBIOCgZoYW5ndXAYBCABKAgi1wIKEUluY29taW5nUXVldWVDYWxsEhIKCnNlc3Npb25faWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCRIdCg9jdXN0b21lcl9udW1iZXIYAyABKAlCBIi1GAESEwoLY2FsbGVyX25hbWUYBCABKAkSFgoOcXVldWVfcG9zaXRpb24YBSABKA0SGwoTZXN0aW1hdGVkX3dhaXRfdGltZRgGIAEoDRIUCgxxdWV1ZV9udW1iZXIYByABKAkSOQoQYXZhaWxhYmxlX2FnZW50cxgIIAMoCzIfLnN3aXRjaGJvYXJkLnYxLkFzc2lnbmFibGVBZ2VudBIxCgdhY3Rpb25zGAkgASgLMiAuc3dpdGNoYm9hcmQudjEuUXVldWVDYWxsQWN0aW9ucxItCgl0aW1lc3RhbXAYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIs8CCgpBY3RpdmVDYWxsEhAKCHVuaXF1ZWlkGAEgASgJEg8KB2NoYW5uZWwYAiABKAkSFgoIY2FsbGVyaWQYAyABKAlCBIi1GAESGQoLZGVzdGluYXRpb24YBCABKAlCBIi1GAESDwoHY29udGV4dBgFIAEoCRINCgVzdGF0ZRgGIAEoCRIuCgpzdGFydF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYW5zd2VyZWQYCSABKAgSEAoIZHVyYXRpb24YCiABKA0SEgoFYWdlbnQYCyABKAlIAIgBARIYCgtkaXNwb3NpdGlvbhgMIAEoCUgBiAEBQggKBl9hZ2VudEIOCgxfZGlzcG9zaXRpb24iOwoOQWN0aXZlQ2FsbExpc3QSKQoFY2FsbHMYASADKAsyGi5zd2l0Y2hib2FyZC52MS5BY3RpdmVDYWxsIrgBChBWb2ljZUNhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg0KBXBob25lGAMgASgJEjAKCWRpcmVjdGlvbhgEIAEoDjIdLnN3aXRjaGJvYXJkLnYxLkNhbGxEaXJlY3Rpb24SEAoIYWdlbnRfaWQYBSABKAkSLQoJdGltZXN0YW1wGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKIAQoOVm9pY2VDYWxsRW5kZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSEwoLZHVyYXRpb25fbXMYAyABKAMSDgoGc3RhdHVzGAQgASgJEi0KCXRpbWVzdGFtcBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqhQEKDUNhbGxEaXJlY3Rpb24SHgoaQ0FMTF9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIaChZDQUxMX0RJUkVDVElPTl9JTkJPVU5EEAESGwoXQ0FMTF9ESVJFQ1RJT05fT1VUQk9VTkQQAhIbChdDQUxMX0RJUkVDVElPTl9JTlRFUk5BTBADKtMBCglDYWxsU3RhdGUSGgoWQ0FMTF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNBTExfU1RBVEVfRElBTElORxABEhUKEUNBTExfU1RBVEVfUVVFVUVEEAISFgoSQ0FMTF9TVEFURV9SSU5HSU5HEAMSGAoUQ0FMTF9TVEFURV9DT05ORUNURUQQBBIWChJDQUxMX1NUQVRFX09OX0hPTEQQBRIbChdDQUxMX1NUQVRFX1RSQU5TRkVSUklORxAGEhQKEENBTExfU1RBVEVfRU5ERUQQByqCAgoNQ2FsbEVuZFJlYXNvbhIfChtDQUxMX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlDQUxMX0VORF9SRUFTT05fQ09NUExFVEVEEAESHQoZQ0FMTF9FTkRfUkVBU09OX0FCQU5ET05FRBACEh0KGUNBTExfRU5EX1JFQVNPTl9OT19BTlNXRVIQAxIYChRDQUxMX0VORF9SRUFTT05fQlVTWRAEEhwKGENBTExfRU5EX1JFQVNPTl9SRUpFQ1RFRBAFEhoKFkNBTExfRU5EX1JFQVNPTl9GQUlMRUQQBhIfChtDQUxMX0VORF9SRUFTT05fVFJBTlNGRVJSRUQQByp8CgxUcmFuc2ZlcktpbmQSHQoZVFJBTlNGRVJfS0lORF9VTlNQRUNJRklFRBAAEhcKE1RSQU5TRkVSX0tJTkRfQkxJTkQQARIaChZUUkFOU0ZFUl9LSU5EX0FUVEVOREVEEAISGAoUVFJBTlNGRVJfS0lORF9CTE9OREUQAyrLAQoLRGlhbE91dGNvbWUSHAoYRElBTF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFwoTRElBTF9PVVRDT01FX0FOU1dFUhABEhUKEURJQUxfT1VUQ09NRV9CVVNZEAISGgoWRElBTF9PVVRDT01FX05PX0FOU1dFUhADEhcKE0RJQUxfT1VUQ09NRV9DQU5DRUwQBBIbChdESUFMX09VVENPTUVfQ09OR0VTVElPThAFEhwKGERJQUxfT1VUQ09NRV9VTkFWQUlMQUJMRRAGKvQBCgpDYWxsQ2hhbmdlEhsKF0NBTExfQ0hBTkdFX1VOU1BFQ0lGSUVEEAASFwoTQ0FMTF9DSEFOR0VfU1RBUlRFRBABEhcKE0NBTExfQ0hBTkdFX0RJQUxJTkcQAhIaChZDQUxMX0NIQU5HRV9ESUFMX0VOREVEEAMSGAoUQ0FMTF9DSEFOR0VfQU5TV0VSRUQQBBIbChdDQUxMX0NIQU5HRV9UUkFOU0ZFUlJFRBAFEhQKEENBTExfQ0hBTkdFX0hFTEQQBhIXChNDQUxMX0NIQU5HRV9SRVNVTUVEEAcSFQoRQ0FMTF9DSEFOR0VfRU5ERUQQCCqNAQoLTGVhdmVSZWFzb24SHAoYTEVBVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiTEVBVkVfUkVBU09OX0NVU1RPTUVSX0RJU0NPTk5FQ1RFRBABEh4KGkxFQVZFX1JFQVNPTl9ORVRXT1JLX0lTU1VFEAISGAoUTEVBVkVfUkVBU09OX1RJTUVPVVQQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
 
 /**
  * Every identifier the sources give one call, correlated on a single record.
@@ -209,6 +209,41 @@ export type Call = Message<"switchboard.v1.Call"> & {
    * @generated from field: uint32 call_index = 17;
    */
   callIndex: number;
+
+  /**
+   * Every transfer the call went through, oldest first: a transferred call stays one call.
+   *
+   * @generated from field: repeated switchboard.v1.CallTransfer transfers = 18;
+   */
+  transfers: CallTransfer[];
+
+  /**
+   * Seconds spent on hold so far (until the end, once ended).
+   *
+   * @generated from field: uint32 hold_seconds = 19;
+   */
+  holdSeconds: number;
+
+  /**
+   * Seconds talked: from answer to end, less hold. Set once the call ended.
+   *
+   * @generated from field: uint32 talk_seconds = 20;
+   */
+  talkSeconds: number;
+
+  /**
+   * The number of the party that answered last (an agent's or a transfer target's).
+   *
+   * @generated from field: string answered_by = 21;
+   */
+  answeredBy: string;
+
+  /**
+   * The ids of calls merged into this one by attended transfers.
+   *
+   * @generated from field: repeated string merged_call_ids = 22;
+   */
+  mergedCallIds: string[];
 };
 
 /**
@@ -217,6 +252,105 @@ export type Call = Message<"switchboard.v1.Call"> & {
  */
 export const CallSchema: GenMessage<Call> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_call, 1);
+
+/**
+ * One transfer in a call's chain.
+ *
+ * @generated from message switchboard.v1.CallTransfer
+ */
+export type CallTransfer = Message<"switchboard.v1.CallTransfer"> & {
+  /**
+   * Blind, attended or blonde.
+   *
+   * @generated from field: switchboard.v1.TransferKind kind = 1;
+   */
+  kind: TransferKind;
+
+  /**
+   * The number of the party who made the transfer.
+   *
+   * @generated from field: string transferer = 2;
+   */
+  transferer: string;
+
+  /**
+   * The number or extension the call was sent to.
+   *
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * For attended and blonde transfers: the consultation call merged into this one.
+   *
+   * @generated from field: string merged_call_id = 4;
+   */
+  mergedCallId: string;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 5;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.CallTransfer.
+ * Use `create(CallTransferSchema)` to create a new message.
+ */
+export const CallTransferSchema: GenMessage<CallTransfer> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_call, 2);
+
+/**
+ * `call_updated` (gRPC only): every step of a call's life with the full call
+ * record, richer than the wallboard's `call:*` events.
+ *
+ * @generated from message switchboard.v1.CallUpdated
+ */
+export type CallUpdated = Message<"switchboard.v1.CallUpdated"> & {
+  /**
+   * The call as it is after the change.
+   *
+   * @generated from field: switchboard.v1.Call call = 1;
+   */
+  call?: Call | undefined;
+
+  /**
+   * What changed.
+   *
+   * @generated from field: switchboard.v1.CallChange change = 2;
+   */
+  change: CallChange;
+
+  /**
+   * DIALING and DIAL_ENDED: the number of the phone dialled.
+   *
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * DIAL_ENDED: how the attempt ended.
+   *
+   * @generated from field: switchboard.v1.DialOutcome dial_outcome = 4;
+   */
+  dialOutcome: DialOutcome;
+
+  /**
+   * TRANSFERRED: the transfer.
+   *
+   * @generated from field: switchboard.v1.CallTransfer transfer = 5;
+   */
+  transfer?: CallTransfer | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.CallUpdated.
+ * Use `create(CallUpdatedSchema)` to create a new message.
+ */
+export const CallUpdatedSchema: GenMessage<CallUpdated> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_call, 3);
 
 /**
  * Which controls an agent's desktop may offer on a connected call.
@@ -272,7 +406,7 @@ export type CallControls = Message<"switchboard.v1.CallControls"> & {
  * Use `create(CallControlsSchema)` to create a new message.
  */
 export const CallControlsSchema: GenMessage<CallControls> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 2);
+  messageDesc(file_switchboard_v1_call, 4);
 
 /**
  * `call_incoming` (also `incoming_call_for_agent`): a customer's channel
@@ -392,7 +526,7 @@ export type CallIncoming = Message<"switchboard.v1.CallIncoming"> & {
  * Use `create(CallIncomingSchema)` to create a new message.
  */
 export const CallIncomingSchema: GenMessage<CallIncoming> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 3);
+  messageDesc(file_switchboard_v1_call, 5);
 
 /**
  * `call_bridged_successfully` (also `call_answered`): the customer and the
@@ -491,7 +625,7 @@ export type CallBridged = Message<"switchboard.v1.CallBridged"> & {
  * Use `create(CallBridgedSchema)` to create a new message.
  */
 export const CallBridgedSchema: GenMessage<CallBridged> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 4);
+  messageDesc(file_switchboard_v1_call, 6);
 
 /**
  * `customer_left_bridge`: the customer hung up or was lost (seed 000).
@@ -603,7 +737,7 @@ export type CustomerLeftBridge = Message<"switchboard.v1.CustomerLeftBridge"> & 
  * Use `create(CustomerLeftBridgeSchema)` to create a new message.
  */
 export const CustomerLeftBridgeSchema: GenMessage<CustomerLeftBridge> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 5);
+  messageDesc(file_switchboard_v1_call, 7);
 
 /**
  * The summary of a finished Stasis call: `call_ended_normally` and
@@ -709,7 +843,7 @@ export type CallSummary = Message<"switchboard.v1.CallSummary"> & {
  * Use `create(CallSummarySchema)` to create a new message.
  */
 export const CallSummarySchema: GenMessage<CallSummary> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 6);
+  messageDesc(file_switchboard_v1_call, 8);
 
 /**
  * `agent_rejected_call`: the agent rejected a ringing call (seed 000).
@@ -758,7 +892,7 @@ export type AgentRejectedCall = Message<"switchboard.v1.AgentRejectedCall"> & {
  * Use `create(AgentRejectedCallSchema)` to create a new message.
  */
 export const AgentRejectedCallSchema: GenMessage<AgentRejectedCall> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 7);
+  messageDesc(file_switchboard_v1_call, 9);
 
 /**
  * `call_state_changed`: a channel changed state (ARI ChannelStateChange, seed 000).
@@ -807,7 +941,7 @@ export type CallStateChanged = Message<"switchboard.v1.CallStateChanged"> & {
  * Use `create(CallStateChangedSchema)` to create a new message.
  */
 export const CallStateChangedSchema: GenMessage<CallStateChanged> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 8);
+  messageDesc(file_switchboard_v1_call, 10);
 
 /**
  * An agent a supervisor may assign a queue call to.
@@ -856,7 +990,7 @@ export type AssignableAgent = Message<"switchboard.v1.AssignableAgent"> & {
  * Use `create(AssignableAgentSchema)` to create a new message.
  */
 export const AssignableAgentSchema: GenMessage<AssignableAgent> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 9);
+  messageDesc(file_switchboard_v1_call, 11);
 
 /**
  * What a supervisor may do with a waiting queue call.
@@ -898,7 +1032,7 @@ export type QueueCallActions = Message<"switchboard.v1.QueueCallActions"> & {
  * Use `create(QueueCallActionsSchema)` to create a new message.
  */
 export const QueueCallActionsSchema: GenMessage<QueueCallActions> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 10);
+  messageDesc(file_switchboard_v1_call, 12);
 
 /**
  * `incoming_queue_call`: a caller dialled a queue number and waits for a
@@ -983,7 +1117,7 @@ export type IncomingQueueCall = Message<"switchboard.v1.IncomingQueueCall"> & {
  * Use `create(IncomingQueueCallSchema)` to create a new message.
  */
 export const IncomingQueueCallSchema: GenMessage<IncomingQueueCall> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 11);
+  messageDesc(file_switchboard_v1_call, 13);
 
 /**
  * A call on the supervisor wallboard: the Active Call object of seed 002
@@ -1082,7 +1216,7 @@ export type ActiveCall = Message<"switchboard.v1.ActiveCall"> & {
  * Use `create(ActiveCallSchema)` to create a new message.
  */
 export const ActiveCallSchema: GenMessage<ActiveCall> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 12);
+  messageDesc(file_switchboard_v1_call, 14);
 
 /**
  * `calls:active`: every active call, sent on connection and on each change (seed 002).
@@ -1103,7 +1237,7 @@ export type ActiveCallList = Message<"switchboard.v1.ActiveCallList"> & {
  * Use `create(ActiveCallListSchema)` to create a new message.
  */
 export const ActiveCallListSchema: GenMessage<ActiveCallList> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 13);
+  messageDesc(file_switchboard_v1_call, 15);
 
 /**
  * `call:started` from the voice-AI webhook (seed 003), to rooms `admin` and `client:{clientId}`.
@@ -1159,7 +1293,7 @@ export type VoiceCallStarted = Message<"switchboard.v1.VoiceCallStarted"> & {
  * Use `create(VoiceCallStartedSchema)` to create a new message.
  */
 export const VoiceCallStartedSchema: GenMessage<VoiceCallStarted> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 14);
+  messageDesc(file_switchboard_v1_call, 16);
 
 /**
  * `call:ended` from the voice-AI webhook (seed 003), to rooms `admin` and `client:{clientId}`.
@@ -1208,7 +1342,7 @@ export type VoiceCallEnded = Message<"switchboard.v1.VoiceCallEnded"> & {
  * Use `create(VoiceCallEndedSchema)` to create a new message.
  */
 export const VoiceCallEndedSchema: GenMessage<VoiceCallEnded> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_call, 15);
+  messageDesc(file_switchboard_v1_call, 17);
 
 /**
  * Which way a call travels, seen from the contact center.
@@ -1390,6 +1524,186 @@ export const CallEndReasonSchema: GenEnum<CallEndReason> = /*@__PURE__*/
   enumDesc(file_switchboard_v1_call, 2);
 
 /**
+ * How a transfer was made.
+ *
+ * @generated from enum switchboard.v1.TransferKind
+ */
+export enum TransferKind {
+  /**
+   * Not known.
+   *
+   * @generated from enum value: TRANSFER_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Blind: the transferer sent the other party to a number and left.
+   *
+   * @generated from enum value: TRANSFER_KIND_BLIND = 1;
+   */
+  BLIND = 1,
+
+  /**
+   * Attended: the transferer talked to the target first, then joined both.
+   *
+   * @generated from enum value: TRANSFER_KIND_ATTENDED = 2;
+   */
+  ATTENDED = 2,
+
+  /**
+   * Blonde (semi-attended): joined while the target was still ringing.
+   *
+   * @generated from enum value: TRANSFER_KIND_BLONDE = 3;
+   */
+  BLONDE = 3,
+}
+
+/**
+ * Describes the enum switchboard.v1.TransferKind.
+ */
+export const TransferKindSchema: GenEnum<TransferKind> = /*@__PURE__*/
+  enumDesc(file_switchboard_v1_call, 3);
+
+/**
+ * How one dial attempt ended (AMI `DialEnd` `DialStatus`).
+ *
+ * @generated from enum switchboard.v1.DialOutcome
+ */
+export enum DialOutcome {
+  /**
+   * Not known.
+   *
+   * @generated from enum value: DIAL_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The target answered.
+   *
+   * @generated from enum value: DIAL_OUTCOME_ANSWER = 1;
+   */
+  ANSWER = 1,
+
+  /**
+   * The target was busy or rejected it.
+   *
+   * @generated from enum value: DIAL_OUTCOME_BUSY = 2;
+   */
+  BUSY = 2,
+
+  /**
+   * The target rang without answer.
+   *
+   * @generated from enum value: DIAL_OUTCOME_NO_ANSWER = 3;
+   */
+  NO_ANSWER = 3,
+
+  /**
+   * The dial was called off (caller hung up, or another target answered).
+   *
+   * @generated from enum value: DIAL_OUTCOME_CANCEL = 4;
+   */
+  CANCEL = 4,
+
+  /**
+   * The network was congested.
+   *
+   * @generated from enum value: DIAL_OUTCOME_CONGESTION = 5;
+   */
+  CONGESTION = 5,
+
+  /**
+   * The target could not be reached.
+   *
+   * @generated from enum value: DIAL_OUTCOME_UNAVAILABLE = 6;
+   */
+  UNAVAILABLE = 6,
+}
+
+/**
+ * Describes the enum switchboard.v1.DialOutcome.
+ */
+export const DialOutcomeSchema: GenEnum<DialOutcome> = /*@__PURE__*/
+  enumDesc(file_switchboard_v1_call, 4);
+
+/**
+ * What changed in a call, in a `CallUpdated`.
+ *
+ * @generated from enum switchboard.v1.CallChange
+ */
+export enum CallChange {
+  /**
+   * Not known.
+   *
+   * @generated from enum value: CALL_CHANGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The call began.
+   *
+   * @generated from enum value: CALL_CHANGE_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * A target phone rings.
+   *
+   * @generated from enum value: CALL_CHANGE_DIALING = 2;
+   */
+  DIALING = 2,
+
+  /**
+   * A dial attempt ended; see `dial_outcome`.
+   *
+   * @generated from enum value: CALL_CHANGE_DIAL_ENDED = 3;
+   */
+  DIAL_ENDED = 3,
+
+  /**
+   * A party answered (again, after a transfer).
+   *
+   * @generated from enum value: CALL_CHANGE_ANSWERED = 4;
+   */
+  ANSWERED = 4,
+
+  /**
+   * The call was transferred; see `transfer`.
+   *
+   * @generated from enum value: CALL_CHANGE_TRANSFERRED = 5;
+   */
+  TRANSFERRED = 5,
+
+  /**
+   * The call was put on hold.
+   *
+   * @generated from enum value: CALL_CHANGE_HELD = 6;
+   */
+  HELD = 6,
+
+  /**
+   * The call came off hold.
+   *
+   * @generated from enum value: CALL_CHANGE_RESUMED = 7;
+   */
+  RESUMED = 7,
+
+  /**
+   * The call ended; see `call.end_reason`. A consultation call merged into
+   * another by a transfer ends with reason TRANSFERRED and leaves no record.
+   *
+   * @generated from enum value: CALL_CHANGE_ENDED = 8;
+   */
+  ENDED = 8,
+}
+
+/**
+ * Describes the enum switchboard.v1.CallChange.
+ */
+export const CallChangeSchema: GenEnum<CallChange> = /*@__PURE__*/
+  enumDesc(file_switchboard_v1_call, 5);
+
+/**
  * Why a customer left the bridge.
  *
  * @generated from enum switchboard.v1.LeaveReason
@@ -1428,5 +1742,5 @@ export enum LeaveReason {
  * Describes the enum switchboard.v1.LeaveReason.
  */
 export const LeaveReasonSchema: GenEnum<LeaveReason> = /*@__PURE__*/
-  enumDesc(file_switchboard_v1_call, 3);
+  enumDesc(file_switchboard_v1_call, 6);
 

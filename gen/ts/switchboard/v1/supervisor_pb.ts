@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/supervisor.proto.
  */
 export const file_switchboard_v1_supervisor: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zd2l0Y2hib2FyZC92MS9zdXBlcnZpc29yLnByb3RvEg5zd2l0Y2hib2FyZC52MSKnAgoQU3VwZXJ2aXNvckFjdGlvbhIRCglhY3Rpb25faWQYASABKAkSEgoKc3VwZXJ2aXNvchgCIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgDIAEoCRIlCgRtb2RlGAQgASgOMhcuc3dpdGNoYm9hcmQudjEuU3B5TW9kZRIXCg9hZ2VudF9leHRlbnNpb24YBSABKAkSFgoOY2FsbF91bmlxdWVfaWQYBiABKAkSNgoGc3RhdHVzGAcgASgOMiYuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvblN0YXR1cxIPCgdtZXNzYWdlGAggASgJEi0KCXRpbWVzdGFtcBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoKU3B5UmVxdWVzdBIXCg9hZ2VudF9leHRlbnNpb24YASABKAkSFgoOY2FsbF91bmlxdWVfaWQYAiABKAkqYwoHU3B5TW9kZRIYChRTUFlfTU9ERV9VTlNQRUNJRklFRBAAEhQKEFNQWV9NT0RFX01PTklUT1IQARIUChBTUFlfTU9ERV9XSElTUEVSEAISEgoOU1BZX01PREVfQkFSR0UQAyq2AQoWU3VwZXJ2aXNvckFjdGlvblN0YXR1cxIoCiRTVVBFUlZJU09SX0FDVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABImCiJTVVBFUlZJU09SX0FDVElPTl9TVEFUVVNfUkVRVUVTVEVEEAESJQohU1VQRVJWSVNPUl9BQ1RJT05fU1RBVFVTX0FDQ0VQVEVEEAISIwofU1VQRVJWSVNPUl9BQ1RJT05fU1RBVFVTX0ZBSUxFRBADYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9zd2l0Y2hib2FyZC92MS9zdXBlcnZpc29yLnByb3RvEg5zd2l0Y2hib2FyZC52MSKnAgoQU3VwZXJ2aXNvckFjdGlvbhIRCglhY3Rpb25faWQYASABKAkSEgoKc3VwZXJ2aXNvchgCIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgDIAEoCRIlCgRtb2RlGAQgASgOMhcuc3dpdGNoYm9hcmQudjEuU3B5TW9kZRIXCg9hZ2VudF9leHRlbnNpb24YBSABKAkSFgoOY2FsbF91bmlxdWVfaWQYBiABKAkSNgoGc3RhdHVzGAcgASgOMiYuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvblN0YXR1cxIPCgdtZXNzYWdlGAggASgJEi0KCXRpbWVzdGFtcBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPQoKU3B5UmVxdWVzdBIXCg9hZ2VudF9leHRlbnNpb24YASABKAkSFgoOY2FsbF91bmlxdWVfaWQYAiABKAkijAIKClNweVNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpzdXBlcnZpc29yGAIgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAMgASgJEiUKBG1vZGUYBCABKA4yFy5zd2l0Y2hib2FyZC52MS5TcHlNb2RlEhcKD2FnZW50X2V4dGVuc2lvbhgFIAEoCRIPCgdjYWxsX2lkGAYgASgJEikKBXNpbmNlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aXZlGAkgASgIKmMKB1NweU1vZGUSGAoUU1BZX01PREVfVU5TUEVDSUZJRUQQABIUChBTUFlfTU9ERV9NT05JVE9SEAESFAoQU1BZX01PREVfV0hJU1BFUhACEhIKDlNQWV9NT0RFX0JBUkdFEAMqtgEKFlN1cGVydmlzb3JBY3Rpb25TdGF0dXMSKAokU1VQRVJWSVNPUl9BQ1RJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASJgoiU1VQRVJWSVNPUl9BQ1RJT05fU1RBVFVTX1JFUVVFU1RFRBABEiUKIVNVUEVSVklTT1JfQUNUSU9OX1NUQVRVU19BQ0NFUFRFRBACEiMKH1NVUEVSVklTT1JfQUNUSU9OX1NUQVRVU19GQUlMRUQQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A supervisor's monitor, whisper or barge, and what became of it.
@@ -118,6 +118,83 @@ export type SpyRequest = Message<"switchboard.v1.SpyRequest"> & {
  */
 export const SpyRequestSchema: GenMessage<SpyRequest> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_supervisor, 1);
+
+/**
+ * A supervisor listening to an agent's call: who listens to whom, in which mode, since when.
+ *
+ * @generated from message switchboard.v1.SpySession
+ */
+export type SpySession = Message<"switchboard.v1.SpySession"> & {
+  /**
+   * switchboard's id for the session (the id of the action that opened it).
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The supervisor (token subject).
+   *
+   * @generated from field: string supervisor = 2;
+   */
+  supervisor: string;
+
+  /**
+   * The supervisor's phone.
+   *
+   * @generated from field: string supervisor_extension = 3;
+   */
+  supervisorExtension: string;
+
+  /**
+   * Monitor, whisper or barge.
+   *
+   * @generated from field: switchboard.v1.SpyMode mode = 4;
+   */
+  mode: SpyMode;
+
+  /**
+   * The agent listened to.
+   *
+   * @generated from field: string agent_extension = 5;
+   */
+  agentExtension: string;
+
+  /**
+   * The call listened to, when known.
+   *
+   * @generated from field: string call_id = 6;
+   */
+  callId: string;
+
+  /**
+   * When the supervisor's phone joined.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 7;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * When the session ended; unset while it lasts.
+   *
+   * @generated from field: google.protobuf.Timestamp ended_at = 8;
+   */
+  endedAt?: Timestamp | undefined;
+
+  /**
+   * Whether it still lasts.
+   *
+   * @generated from field: bool active = 9;
+   */
+  active: boolean;
+};
+
+/**
+ * Describes the message switchboard.v1.SpySession.
+ * Use `create(SpySessionSchema)` to create a new message.
+ */
+export const SpySessionSchema: GenMessage<SpySession> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_supervisor, 2);
 
 /**
  * How a supervisor joins an agent's call (Asterisk ChanSpy options).

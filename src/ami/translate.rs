@@ -1,0 +1,1063 @@
+//! From AMI events to ledger inputs.
+//!
+//! Asterisk reports channels; switchboard reports calls. The [`Translator`]
+//! follows every channel by `Uniqueid`, groups them into calls by `Linkedid`,
+//! sees through `Local/` channel pairs, and follows transfers so that a
+//! transferred call stays one call. It is a pure state machine: no I/O, no
+//! clock, so a recorded capture always translates the same way.
+//!
+//! What each event does (Asterisk 13 to 22 names):
+//!
+//! | event | effect |
+//! |---|---|
+//! | `Newchannel` | a channel is tracked and joins the call of its `Linkedid` (a new call when the `Linkedid` is new). The call is announced later, once its caller-id settled. |
+//! | `Newstate` | the channel's state. A dialled phone reaching `Ringing` → [`Input::CallDialing`]; the caller's channel reaching `Up` announces its call. |
+//! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id is kept current; no input. |
+//! | `DialBegin` | remembers who dialled whom (to see through `Local/` pairs); the call is announced. |
+//! | `DialEnd` | for a real phone: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that phone. |
+//! | `BridgeCreate`, `BridgeDestroy` | bridges are tracked. |
+//! | `BridgeEnter`, `BridgeLeave` | membership. When the caller is joined (through bridges and `Local/` pairs) to another real phone that has not answered yet, that phone answered: [`Input::CallAnswered`] (pickups, queue members behind `Local/` channels, originated calls). |
+//! | `LocalBridge` | pairs the two halves of a `Local/` channel. |
+//! | `Hangup` | the channel leaves its call; when the call's last channel is gone, [`Input::CallEnded`] with a reason (see [`Translator::end_reason`]). |
+//! | `BlindTransfer` | [`Input::CallTransferred`] (blind) on the transferee's call; when the transferer was the caller, the transferee becomes the calling party. The next answer is the target's. |
+//! | `AttendedTransfer` | the consultation call is merged into the transferee's call: [`Input::CallEnded`] (reason `Transferred`) for the consultation, [`Input::CallTransferred`] (attended, or blonde when the target still rang) for the call that goes on. |
+//! | `Hold`, `Unhold` | [`Input::CallHeld`]. |
+//! | `QueueCallerJoin` | [`Input::QueueCallerJoined`]. |
+//! | `QueueCallerLeave` | [`Input::QueueCallerLeft`]. |
+//! | `QueueCallerAbandon` | [`Input::QueueCallerAbandoned`]; the call will end as abandoned. |
+//! | `AgentCalled` | none: the member's phone rings, which `DialBegin`/`Newstate` report. |
+//! | `AgentConnect` | [`Input::QueueCallAnswered`] with `HoldTime` as the wait, and [`Input::CallAnswered`] by the member's extension. |
+//! | `AgentComplete` | [`Input::QueueCallCompleted`] with `TalkTime`. |
+//! | `AgentRingNoAnswer` | none: the `DialEnd` with `NOANSWER` reports it. |
+//! | `QueueMemberAdded` | [`Input::QueueMemberSet`], and the member's extension logs in ([`Input::AgentLoggedIn`]). |
+//! | `QueueMemberStatus`, `QueueMemberPause`, `QueueMember` (QueueStatus) | [`Input::QueueMemberSet`]. |
+//! | `QueueMemberRemoved` | [`Input::QueueMemberRemoved`]; the extension logs out when it left its last queue. |
+//! | `QueueParams` (QueueStatus) | [`Input::QueueConfigured`] with `ServiceLevel`. |
+//! | `AgentLogin`, `AgentLogoff` | [`Input::AgentLoggedIn`], [`Input::AgentLoggedOut`] (`app_agent_pool` agents). |
+//! | `FullyBooted` | none: the resync after every login rebuilds the picture. |
+//!
+//! Anything else is ignored.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::codec::AmiMessage;
+use crate::ledger::model::{
+    CallIds, DialOutcome, Direction, EndReason, Input, QueueMember, Transfer, TransferKind,
+};
+use crate::time::Instant;
+
+/// The prefix of call ids made from AMI ids.
+pub const CALL_ID_PREFIX: &str = "ami-";
+
+/// Asterisk channel state `Ringing`.
+const STATE_RINGING: u8 = 5;
+/// Asterisk channel state `Up`.
+const STATE_UP: u8 = 6;
+
+/// One channel as the translator knows it.
+#[derive(Debug, Clone)]
+struct Channel {
+    name: String,
+    linkedid: String,
+    caller_num: String,
+    caller_name: String,
+    exten: String,
+    context: String,
+    state: u8,
+    state_desc: String,
+    is_local: bool,
+    /// The call it belongs to now (changes when a transfer merges calls).
+    call_id: String,
+    /// The `Local/` half it is paired with.
+    local_partner: Option<String>,
+    /// The channel that dialled it.
+    dialled_by: Option<String>,
+    /// A real phone that some channel dialled.
+    dial_target: bool,
+    /// `CallDialing` was sent for it.
+    ring_reported: bool,
+    /// The bridge it is in.
+    bridge: Option<String>,
+    /// The Hangup `Cause`, once hung up.
+    hangup_cause: Option<u32>,
+}
+
+/// One call as the translator knows it.
+#[derive(Debug, Clone, Default)]
+struct CallTrack {
+    /// The channel of the calling party.
+    caller: String,
+    /// Live channels of the call.
+    members: BTreeSet<String>,
+    /// `CallStarted` was sent.
+    announced: bool,
+    /// The channel that answered last (since the last blind transfer).
+    answered_by: Option<String>,
+    /// Answered by a party since the call began or was last blind-transferred.
+    answered: bool,
+    /// The outcome of the last dial of a real phone.
+    last_dial: Option<DialOutcome>,
+    /// A phone rang for it.
+    rang: bool,
+    /// The caller hung up while waiting in a queue.
+    abandoned_in_queue: bool,
+    /// The caller's channel was answered (by the dialplan, an IVR, a queue).
+    caller_up: bool,
+}
+
+/// AMI events in, ledger inputs out. See the module documentation for what
+/// each event does.
+#[derive(Debug, Default)]
+pub struct Translator {
+    channels: HashMap<String, Channel>,
+    calls: HashMap<String, CallTrack>,
+    call_of_linkedid: HashMap<String, String>,
+    bridges: HashMap<String, BTreeSet<String>>,
+    queue_memberships: HashMap<String, BTreeSet<String>>,
+}
+
+impl Translator {
+    /// A translator that knows nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The ids of the calls in progress, announced or not.
+    pub fn call_ids(&self) -> impl Iterator<Item = &str> {
+        self.calls.keys().map(String::as_str)
+    }
+
+    /// Forgets everything: the next events start a new picture.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Translates one event, appending the inputs it causes to `out`.
+    pub fn translate(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let Some(name) = event.event() else {
+            return;
+        };
+        match name {
+            "Newchannel" => self.new_channel(event, out),
+            "Newstate" => self.new_state(event, out),
+            "NewCallerid" | "NewConnectedLine" | "NewAccountCode" => {
+                self.refresh_channel(event);
+            }
+            "DialBegin" => self.dial_begin(event, out),
+            "DialEnd" => self.dial_end(event, out),
+            "BridgeCreate" => {
+                if let Some(id) = event.get("BridgeUniqueid") {
+                    self.bridges.entry(id.to_owned()).or_default();
+                }
+            }
+            "BridgeDestroy" => {
+                if let Some(id) = event.get("BridgeUniqueid") {
+                    self.bridges.remove(id);
+                }
+            }
+            "BridgeEnter" => self.bridge_enter(event, out),
+            "BridgeLeave" => self.bridge_leave(event),
+            "LocalBridge" => self.local_bridge(event),
+            "Hangup" => self.hangup(event, out),
+            "BlindTransfer" => self.blind_transfer(event, out),
+            "AttendedTransfer" => self.attended_transfer(event, out),
+            "Hold" | "Unhold" => {
+                if let Some(call_id) = self.call_of(event.get("Uniqueid")) {
+                    self.announce(&call_id, out);
+                    out.push(Input::CallHeld {
+                        call_id,
+                        held: name == "Hold",
+                    });
+                }
+            }
+            "QueueCallerJoin" => self.queue_caller_join(event, out),
+            "QueueCallerLeave" => {
+                if let (Some(queue), Some(call_id)) =
+                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
+                {
+                    out.push(Input::QueueCallerLeft {
+                        queue: queue.to_owned(),
+                        call_id,
+                    });
+                }
+            }
+            "QueueCallerAbandon" => {
+                if let (Some(queue), Some(call_id)) =
+                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
+                {
+                    if let Some(track) = self.calls.get_mut(&call_id) {
+                        track.abandoned_in_queue = true;
+                    }
+                    out.push(Input::QueueCallerAbandoned {
+                        queue: queue.to_owned(),
+                        call_id,
+                    });
+                }
+            }
+            "AgentConnect" => self.agent_connect(event, out),
+            "AgentComplete" => {
+                if let (Some(queue), Some(call_id)) =
+                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
+                {
+                    out.push(Input::QueueCallCompleted {
+                        queue: queue.to_owned(),
+                        call_id,
+                        talk_seconds: number(event.get("TalkTime")),
+                    });
+                }
+            }
+            "QueueMemberAdded" | "QueueMemberStatus" | "QueueMemberPause" | "QueueMember" => {
+                self.queue_member(name, event, out)
+            }
+            "QueueMemberRemoved" => self.queue_member_removed(event, out),
+            "QueueParams" => {
+                if let Some(queue) = event.get("Queue") {
+                    out.push(Input::QueueConfigured {
+                        queue: queue.to_owned(),
+                        service_level_seconds: number(event.get("ServiceLevel")),
+                    });
+                }
+            }
+            "AgentLogin" => {
+                if let Some(agent) = event.get("Agent") {
+                    out.push(agent_logged_in(
+                        agent,
+                        event.get("CallerIDName"),
+                        Vec::new(),
+                    ));
+                }
+            }
+            "AgentLogoff" => {
+                if let Some(agent) = event.get("Agent") {
+                    out.push(Input::AgentLoggedOut {
+                        extension: agent.to_owned(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The call a channel (by `Uniqueid`) belongs to.
+    fn call_of(&self, uniqueid: Option<&str>) -> Option<String> {
+        self.channels
+            .get(uniqueid?)
+            .map(|channel| channel.call_id.clone())
+    }
+
+    fn new_channel(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(uniqueid), Some(name)) = (event.get("Uniqueid"), event.get("Channel")) else {
+            return;
+        };
+        if self.channels.contains_key(uniqueid) {
+            return;
+        }
+        let linkedid = event.get("Linkedid").unwrap_or(uniqueid);
+        let call_id = match self.call_of_linkedid.get(linkedid) {
+            Some(call_id) if self.calls.contains_key(call_id) => call_id.clone(),
+            _ => {
+                let call_id = format!("{CALL_ID_PREFIX}{linkedid}");
+                self.call_of_linkedid
+                    .insert(linkedid.to_owned(), call_id.clone());
+                self.calls.entry(call_id.clone()).or_default();
+                call_id
+            }
+        };
+        let channel = Channel {
+            name: name.to_owned(),
+            linkedid: linkedid.to_owned(),
+            caller_num: clean(event.get("CallerIDNum")),
+            caller_name: clean(event.get("CallerIDName")),
+            exten: clean(event.get("Exten")),
+            context: clean(event.get("Context")),
+            state: number(event.get("ChannelState")) as u8,
+            state_desc: clean(event.get("ChannelStateDesc")),
+            is_local: is_local(name),
+            call_id: call_id.clone(),
+            local_partner: None,
+            dialled_by: None,
+            dial_target: false,
+            ring_reported: false,
+            bridge: None,
+            hangup_cause: None,
+        };
+        let is_real = !channel.is_local;
+        self.channels.insert(uniqueid.to_owned(), channel);
+        let track = self.calls.entry(call_id.clone()).or_default();
+        track.members.insert(uniqueid.to_owned());
+        if is_real && track.caller.is_empty() {
+            track.caller = uniqueid.to_owned();
+        }
+        let _ = out;
+    }
+
+    fn refresh_channel(&mut self, event: &AmiMessage) {
+        let Some(channel) = event
+            .get("Uniqueid")
+            .and_then(|id| self.channels.get_mut(id))
+        else {
+            return;
+        };
+        if let Some(num) = event.get("CallerIDNum") {
+            channel.caller_num = clean(Some(num));
+        }
+        if let Some(name) = event.get("CallerIDName") {
+            channel.caller_name = clean(Some(name));
+        }
+        if let Some(state) = event.get("ChannelState") {
+            channel.state = number(Some(state)) as u8;
+        }
+        if let Some(desc) = event.get("ChannelStateDesc") {
+            channel.state_desc = desc.to_owned();
+        }
+        if let Some(exten) = event.get("Exten") {
+            channel.exten = clean(Some(exten));
+        }
+        if let Some(context) = event.get("Context") {
+            channel.context = clean(Some(context));
+        }
+    }
+
+    fn new_state(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        self.refresh_channel(event);
+        let Some(uniqueid) = event.get("Uniqueid") else {
+            return;
+        };
+        let Some(channel) = self.channels.get(uniqueid) else {
+            return;
+        };
+        let call_id = channel.call_id.clone();
+        if channel.state == STATE_RINGING && channel.dial_target && !channel.ring_reported {
+            let target = channel.caller_num.clone();
+            if let Some(channel) = self.channels.get_mut(uniqueid) {
+                channel.ring_reported = true;
+            }
+            self.announce(&call_id, out);
+            if let Some(track) = self.calls.get_mut(&call_id) {
+                track.rang = true;
+            }
+            out.push(Input::CallDialing { call_id, target });
+        } else if channel.state == STATE_UP {
+            let is_caller = self
+                .calls
+                .get(&call_id)
+                .is_some_and(|track| track.caller == uniqueid);
+            if is_caller {
+                if let Some(track) = self.calls.get_mut(&call_id) {
+                    track.caller_up = true;
+                }
+                self.announce(&call_id, out);
+            }
+        }
+    }
+
+    fn dial_begin(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(dialler), Some(dest)) = (event.get("Uniqueid"), event.get("DestUniqueid")) else {
+            return;
+        };
+        let Some(call_id) = self.call_of(Some(dialler)) else {
+            return;
+        };
+        self.announce(&call_id, out);
+        // A phone that is a call of its own being dialled into this one is a
+        // pickup: the phone's call is merged into the one it picked up.
+        if let Some(other) = self.call_of(Some(dest))
+            && other != call_id
+            && self
+                .calls
+                .get(&other)
+                .is_some_and(|t| t.members.len() == 1 && t.members.contains(dest))
+        {
+            self.merge_call(&other, &call_id, out);
+        }
+        let Some(channel) = self.channels.get_mut(dest) else {
+            return;
+        };
+        channel.dialled_by = Some(dialler.to_owned());
+        channel.dial_target = !channel.is_local && channel.state < STATE_UP;
+        if channel.dial_target && channel.state == STATE_RINGING && !channel.ring_reported {
+            channel.ring_reported = true;
+            let target = channel.caller_num.clone();
+            if let Some(track) = self.calls.get_mut(&call_id) {
+                track.rang = true;
+            }
+            out.push(Input::CallDialing { call_id, target });
+        }
+    }
+
+    /// Moves every channel of call `from` into call `into`; `from` ends as
+    /// transferred (merged) when it had been announced.
+    fn merge_call(&mut self, from: &str, into: &str, out: &mut Vec<Input>) {
+        let Some(merged) = self.calls.remove(from) else {
+            return;
+        };
+        for member in &merged.members {
+            if let Some(channel) = self.channels.get_mut(member) {
+                channel.call_id = into.to_owned();
+            }
+        }
+        for id in self.call_of_linkedid.values_mut() {
+            if id == from {
+                *id = into.to_owned();
+            }
+        }
+        if let Some(track) = self.calls.get_mut(into) {
+            track.members.extend(merged.members);
+        }
+        if merged.announced {
+            out.push(Input::CallEnded {
+                call_id: from.to_owned(),
+                reason: EndReason::Transferred,
+            });
+        }
+    }
+
+    fn dial_end(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(dialler), Some(dest)) = (event.get("Uniqueid"), event.get("DestUniqueid")) else {
+            return;
+        };
+        let Some(outcome) = dial_outcome(event.get("DialStatus").unwrap_or_default()) else {
+            return;
+        };
+        let Some(channel) = self.channels.get(dest) else {
+            return;
+        };
+        let call_id = channel.call_id.clone();
+        let real_target = !channel.is_local;
+        let target = channel.caller_num.clone();
+        self.announce(&call_id, out);
+        if let Some(track) = self.calls.get_mut(&call_id)
+            && (real_target || track.caller == dialler)
+        {
+            // The caller's own dial outcome comes last and wins.
+            track.last_dial = Some(outcome);
+        }
+        if !real_target {
+            return;
+        }
+        out.push(Input::CallDialEnded {
+            call_id: call_id.clone(),
+            target,
+            outcome,
+        });
+        if outcome == DialOutcome::Answer {
+            self.answered_by(&call_id, dest, out);
+        }
+    }
+
+    /// Records that the channel `party` answered `call_id`.
+    fn answered_by(&mut self, call_id: &str, party: &str, out: &mut Vec<Input>) {
+        let Some(track) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if track.answered_by.as_deref() == Some(party) || track.caller == party {
+            return;
+        }
+        track.answered_by = Some(party.to_owned());
+        track.answered = true;
+        let Some(channel) = self.channels.get(party) else {
+            return;
+        };
+        out.push(Input::CallAnswered {
+            call_id: call_id.to_owned(),
+            agent_extension: extension_of(&channel.name),
+            answered_by: channel.caller_num.clone(),
+        });
+    }
+
+    fn bridge_enter(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(bridge), Some(uniqueid)) = (event.get("BridgeUniqueid"), event.get("Uniqueid"))
+        else {
+            return;
+        };
+        self.bridges
+            .entry(bridge.to_owned())
+            .or_default()
+            .insert(uniqueid.to_owned());
+        let Some(channel) = self.channels.get_mut(uniqueid) else {
+            return;
+        };
+        channel.bridge = Some(bridge.to_owned());
+        let call_id = channel.call_id.clone();
+        let Some(track) = self.calls.get(&call_id) else {
+            return;
+        };
+        let caller = track.caller.clone();
+        if caller.is_empty() {
+            return;
+        }
+        // Which real phones the caller talks to now.
+        let parties = self.connected_parties(&caller);
+        let Some(party) = parties.into_iter().find(|p| {
+            self.channels
+                .get(p)
+                .is_some_and(|c| c.call_id == call_id && c.state == STATE_UP)
+        }) else {
+            return;
+        };
+        self.announce(&call_id, out);
+        self.answered_by(&call_id, &party, out);
+    }
+
+    fn bridge_leave(&mut self, event: &AmiMessage) {
+        let (Some(bridge), Some(uniqueid)) = (event.get("BridgeUniqueid"), event.get("Uniqueid"))
+        else {
+            return;
+        };
+        if let Some(members) = self.bridges.get_mut(bridge) {
+            members.remove(uniqueid);
+        }
+        if let Some(channel) = self.channels.get_mut(uniqueid)
+            && channel.bridge.as_deref() == Some(bridge)
+        {
+            channel.bridge = None;
+        }
+    }
+
+    /// The real (non-`Local/`) channels joined to `start` through bridges and
+    /// `Local/` pairs, `start` excluded.
+    fn connected_parties(&self, start: &str) -> Vec<String> {
+        let mut seen = BTreeSet::from([start.to_owned()]);
+        let mut pending = vec![start.to_owned()];
+        let mut parties = Vec::new();
+        while let Some(current) = pending.pop() {
+            let Some(channel) = self.channels.get(&current) else {
+                continue;
+            };
+            let mut next: Vec<&String> = Vec::new();
+            if let Some(members) = channel.bridge.as_ref().and_then(|b| self.bridges.get(b)) {
+                next.extend(members.iter());
+            }
+            if let Some(partner) = &channel.local_partner {
+                next.push(partner);
+            }
+            for id in next {
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                match self.channels.get(id) {
+                    Some(other) if other.is_local => pending.push(id.clone()),
+                    Some(_) => parties.push(id.clone()),
+                    None => {}
+                }
+            }
+        }
+        parties
+    }
+
+    fn local_bridge(&mut self, event: &AmiMessage) {
+        let (Some(one), Some(two)) = (event.get("LocalOneUniqueid"), event.get("LocalTwoUniqueid"))
+        else {
+            return;
+        };
+        if let Some(channel) = self.channels.get_mut(one) {
+            channel.local_partner = Some(two.to_owned());
+        }
+        if let Some(channel) = self.channels.get_mut(two) {
+            channel.local_partner = Some(one.to_owned());
+        }
+    }
+
+    fn hangup(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let Some(uniqueid) = event.get("Uniqueid") else {
+            return;
+        };
+        let Some(mut channel) = self.channels.remove(uniqueid) else {
+            return;
+        };
+        channel.hangup_cause = Some(number(event.get("Cause")));
+        if let Some(members) = channel
+            .bridge
+            .as_ref()
+            .and_then(|b| self.bridges.get_mut(b))
+        {
+            members.remove(uniqueid);
+        }
+        if let Some(partner) = channel
+            .local_partner
+            .as_ref()
+            .and_then(|p| self.channels.get_mut(p))
+        {
+            partner.local_partner = None;
+        }
+        let call_id = channel.call_id.clone();
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        track.members.remove(uniqueid);
+        if !track.members.is_empty() {
+            return;
+        }
+        if !track.announced && track.caller == uniqueid {
+            // A call that ends before anything happened still happened.
+            self.channels.insert(uniqueid.to_owned(), channel.clone());
+            self.announce(&call_id, out);
+            self.channels.remove(uniqueid);
+        }
+        let Some(track) = self.calls.remove(&call_id) else {
+            return;
+        };
+        self.call_of_linkedid.retain(|_, id| id != &call_id);
+        if track.announced {
+            out.push(Input::CallEnded {
+                call_id,
+                reason: Self::end_reason(&track, channel.hangup_cause),
+            });
+        }
+    }
+
+    /// Why a call ended, from what the translator saw:
+    ///
+    /// 1. a party answered (since the last blind transfer): `Completed`;
+    /// 2. the caller hung up waiting in a queue: `Abandoned`;
+    /// 3. the last dial of a real phone: `BUSY` → `Busy`, `NOANSWER` → `NoAnswer`,
+    ///    `CANCEL` → `Abandoned` (the caller gave up), `CONGESTION`/`CHANUNAVAIL` → `Failed`;
+    /// 4. a phone rang but no dial ended: `Abandoned`;
+    /// 5. the caller's channel was answered by the dialplan (IVR, voicemail): `Completed`;
+    /// 6. otherwise the last Hangup cause: 17 → `Busy`, 18/19 → `NoAnswer`,
+    ///    21 → `Rejected`, 16 and 0 → `Abandoned`, anything else → `Failed`.
+    pub fn end_reason_of(
+        answered: bool,
+        abandoned_in_queue: bool,
+        last_dial: Option<DialOutcome>,
+        rang: bool,
+        caller_up: bool,
+        cause: Option<u32>,
+    ) -> EndReason {
+        if answered {
+            return EndReason::Completed;
+        }
+        if abandoned_in_queue {
+            return EndReason::Abandoned;
+        }
+        match last_dial {
+            Some(DialOutcome::Busy) => return EndReason::Busy,
+            Some(DialOutcome::NoAnswer) => return EndReason::NoAnswer,
+            Some(DialOutcome::Cancel) => return EndReason::Abandoned,
+            Some(DialOutcome::Congestion | DialOutcome::Unavailable) => return EndReason::Failed,
+            Some(DialOutcome::Answer) => return EndReason::Completed,
+            None => {}
+        }
+        if rang {
+            return EndReason::Abandoned;
+        }
+        if caller_up {
+            return EndReason::Completed;
+        }
+        match cause {
+            Some(17) => EndReason::Busy,
+            Some(18 | 19) => EndReason::NoAnswer,
+            Some(21) => EndReason::Rejected,
+            Some(0 | 16) | None => EndReason::Abandoned,
+            Some(_) => EndReason::Failed,
+        }
+    }
+
+    fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
+        Self::end_reason_of(
+            track.answered,
+            track.abandoned_in_queue,
+            track.last_dial,
+            track.rang,
+            track.caller_up,
+            cause,
+        )
+    }
+
+    /// Sends `CallStarted` for a call the first time it does something.
+    fn announce(&mut self, call_id: &str, out: &mut Vec<Input>) {
+        let Some(track) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if track.announced {
+            return;
+        }
+        let Some(caller) = self.channels.get(&track.caller) else {
+            return;
+        };
+        track.announced = true;
+        out.push(Input::CallStarted {
+            call_id: call_id.to_owned(),
+            ids: CallIds {
+                ami_uniqueid: track.caller.clone(),
+                ami_linkedid: caller.linkedid.clone(),
+                channel: caller.name.clone(),
+                ..CallIds::default()
+            },
+            direction: direction_of(&caller.caller_num, &caller.exten),
+            customer_number: caller.caller_num.clone(),
+            caller_name: caller.caller_name.clone(),
+            destination: caller.exten.clone(),
+            context: caller.context.clone(),
+            channel_state: caller.state_desc.clone(),
+            queue: None,
+            tenant: String::new(),
+        });
+    }
+
+    fn blind_transfer(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        if event.get("Result").is_some_and(|r| r != "Success") {
+            return;
+        }
+        let Some(transferee) = event.get("TransfereeUniqueid") else {
+            return;
+        };
+        let Some(call_id) = self.call_of(Some(transferee)) else {
+            return;
+        };
+        let transferer = event.get("TransfererUniqueid").unwrap_or_default();
+        self.announce(&call_id, out);
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let mut customer_number = None;
+        if track.caller == transferer {
+            track.caller = transferee.to_owned();
+            customer_number = Some(clean(event.get("TransfereeCallerIDNum")));
+        }
+        track.answered = false;
+        track.answered_by = None;
+        track.last_dial = None;
+        track.rang = false;
+        out.push(Input::CallTransferred {
+            call_id,
+            transfer: Transfer {
+                kind: TransferKind::Blind,
+                transferer: clean(event.get("TransfererCallerIDNum")),
+                target: clean(event.get("Extension")),
+                merged_call_id: None,
+                at: Instant::UNIX_EPOCH,
+            },
+            customer_number,
+            agent_extension: None,
+        });
+    }
+
+    /// The party `transferer` talks to in its call: the answerer when it is
+    /// the caller, else the caller; for a call not answered yet, the phone
+    /// that rings.
+    fn other_party(&self, transferer: &str) -> Option<String> {
+        let track = self.calls.get(&self.call_of(Some(transferer))?)?;
+        if track.caller != transferer {
+            return Some(track.caller.clone()).filter(|c| !c.is_empty());
+        }
+        track.answered_by.clone().or_else(|| {
+            track
+                .members
+                .iter()
+                .find(|m| {
+                    self.channels
+                        .get(*m)
+                        .is_some_and(|c| c.dial_target && c.state == STATE_RINGING)
+                })
+                .cloned()
+        })
+    }
+
+    fn attended_transfer(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        if event.get("Result").is_some_and(|r| r != "Success") {
+            return;
+        }
+        let Some(first_transferer) = event.get("OrigTransfererUniqueid") else {
+            return;
+        };
+        let second_transferer = event.get("SecondTransfererUniqueid").unwrap_or_default();
+        // Asterisk 13 leaves the transferee and target out when it merges
+        // bridges (`DestType: Bridge`): they are whom each transferer talked to.
+        let transferee = event
+            .get("TransfereeUniqueid")
+            .filter(|id| self.channels.contains_key(*id))
+            .map(str::to_owned)
+            .or_else(|| self.other_party(first_transferer));
+        let target = event
+            .get("TransferTargetUniqueid")
+            .filter(|id| self.channels.contains_key(*id))
+            .map(str::to_owned)
+            .or_else(|| self.other_party(second_transferer));
+        let Some(call_id) = self.call_of(Some(first_transferer)) else {
+            return;
+        };
+        let consult_id = self
+            .call_of(Some(second_transferer))
+            .or_else(|| self.call_of(target.as_deref()))
+            .filter(|id| id != &call_id);
+        self.announce(&call_id, out);
+        if let Some(consult_id) = &consult_id {
+            self.merge_call(consult_id, &call_id, out);
+        }
+        let target_channel = target.as_deref().and_then(|t| self.channels.get(t));
+        let target_up = target_channel.is_some_and(|c| c.state == STATE_UP);
+        let target_number = target_channel
+            .map(|c| c.caller_num.clone())
+            .unwrap_or_else(|| clean(event.get("TransferTargetCallerIDNum")));
+        let agent_extension = target_channel
+            .filter(|_| target_up)
+            .and_then(|c| extension_of(&c.name));
+        let transferee_number = transferee
+            .as_deref()
+            .and_then(|t| self.channels.get(t))
+            .map(|c| c.caller_num.clone());
+        let transferer_number = self
+            .channels
+            .get(first_transferer)
+            .map(|c| c.caller_num.clone())
+            .unwrap_or_else(|| clean(event.get("OrigTransfererCallerIDNum")));
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let mut customer_number = None;
+        if track.caller == first_transferer
+            && let Some(transferee) = &transferee
+        {
+            track.caller.clone_from(transferee);
+            customer_number = transferee_number;
+        }
+        if target_up {
+            track.answered = true;
+            track.answered_by.clone_from(&target);
+        } else {
+            track.answered = false;
+            track.answered_by = None;
+            track.last_dial = None;
+        }
+        out.push(Input::CallTransferred {
+            call_id,
+            transfer: Transfer {
+                kind: if target_up {
+                    TransferKind::Attended
+                } else {
+                    TransferKind::Blonde
+                },
+                transferer: transferer_number,
+                target: target_number,
+                merged_call_id: consult_id,
+                at: Instant::UNIX_EPOCH,
+            },
+            customer_number,
+            agent_extension,
+        });
+    }
+
+    fn queue_caller_join(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(queue), Some(call_id)) =
+            (event.get("Queue"), self.call_of(event.get("Uniqueid")))
+        else {
+            return;
+        };
+        self.announce(&call_id, out);
+        out.push(Input::QueueCallerJoined {
+            queue: queue.to_owned(),
+            call_id,
+            channel: event.get("Channel").unwrap_or_default().to_owned(),
+            caller_number: clean(event.get("CallerIDNum")),
+            caller_name: clean(event.get("CallerIDName")),
+        });
+    }
+
+    fn agent_connect(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(queue), Some(call_id)) =
+            (event.get("Queue"), self.call_of(event.get("Uniqueid")))
+        else {
+            return;
+        };
+        let interface = event
+            .get("Interface")
+            .or_else(|| event.get("MemberName"))
+            .unwrap_or_default();
+        self.announce(&call_id, out);
+        out.push(Input::QueueCallAnswered {
+            queue: queue.to_owned(),
+            call_id: call_id.clone(),
+            interface: interface.to_owned(),
+            wait_seconds: number(event.get("HoldTime")),
+        });
+        let answered_by = clean(event.get("DestCallerIDNum"));
+        let agent_extension = extension_of(interface);
+        let party = event.get("DestUniqueid").map(str::to_owned);
+        if let Some(track) = self.calls.get_mut(&call_id) {
+            track.answered = true;
+            track.answered_by = party;
+        }
+        out.push(Input::CallAnswered {
+            call_id,
+            agent_extension,
+            answered_by,
+        });
+    }
+
+    fn queue_member(&mut self, name: &str, event: &AmiMessage, out: &mut Vec<Input>) {
+        let Some(queue) = event.get("Queue") else {
+            return;
+        };
+        let Some(interface) = event
+            .get("Interface")
+            .or_else(|| event.get("Location"))
+            .or_else(|| event.get("StateInterface"))
+        else {
+            return;
+        };
+        let member_name = event.get("MemberName").or_else(|| event.get("Name"));
+        out.push(Input::QueueMemberSet {
+            queue: queue.to_owned(),
+            member: QueueMember {
+                interface: interface.to_owned(),
+                name: member_name.unwrap_or(interface).to_owned(),
+                paused: event.get("Paused") == Some("1"),
+                // AMI device state 1 is "Not in use".
+                device_free: event.get("Status") == Some("1"),
+            },
+        });
+        let memberships = self
+            .queue_memberships
+            .entry(interface.to_owned())
+            .or_default();
+        let first = memberships.is_empty();
+        memberships.insert(queue.to_owned());
+        if (first || name == "QueueMemberAdded")
+            && let Some(extension) = extension_of(interface)
+        {
+            let queues = memberships.iter().cloned().collect();
+            out.push(agent_logged_in(&extension, member_name, queues));
+        }
+    }
+
+    fn queue_member_removed(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let (Some(queue), Some(interface)) = (
+            event.get("Queue"),
+            event.get("Interface").or_else(|| event.get("Location")),
+        ) else {
+            return;
+        };
+        out.push(Input::QueueMemberRemoved {
+            queue: queue.to_owned(),
+            interface: interface.to_owned(),
+        });
+        if let Some(memberships) = self.queue_memberships.get_mut(interface) {
+            memberships.remove(queue);
+            if memberships.is_empty() {
+                self.queue_memberships.remove(interface);
+                if let Some(extension) = extension_of(interface) {
+                    out.push(Input::AgentLoggedOut { extension });
+                }
+            }
+        }
+    }
+}
+
+fn agent_logged_in(extension: &str, name: Option<&str>, queues: Vec<String>) -> Input {
+    Input::AgentLoggedIn {
+        extension: extension.to_owned(),
+        agent_id: extension.to_owned(),
+        name: name
+            .filter(|n| !n.is_empty())
+            .unwrap_or(extension)
+            .to_owned(),
+        max_calls: 1,
+        queues,
+    }
+}
+
+/// The extension behind a channel or interface name: `PJSIP/3001-00000024`,
+/// `PJSIP/3001`, `SIP/3001`, `Local/3001@agents/n`, `Agent/3001` → `3001`.
+pub fn extension_of(name: &str) -> Option<String> {
+    let (_, rest) = name.split_once('/')?;
+    let end = rest.find(['@', '-', ';', '/']).unwrap_or(rest.len());
+    let extension = &rest[..end];
+    (!extension.is_empty()).then(|| extension.to_owned())
+}
+
+/// `Local/…` channels are the dialplan talking to itself, not a phone.
+fn is_local(name: &str) -> bool {
+    name.starts_with("Local/")
+}
+
+/// A caller-id field, with Asterisk's `<unknown>` as empty.
+fn clean(value: Option<&str>) -> String {
+    match value {
+        None | Some("<unknown>") => String::new(),
+        Some(value) => value.to_owned(),
+    }
+}
+
+/// A numeric field, 0 when absent or not a number.
+fn number(value: Option<&str>) -> u32 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// `DialStatus` → outcome; `None` for the in-progress statuses (`RINGING`, `PROCEEDING`, `PROGRESS`).
+fn dial_outcome(status: &str) -> Option<DialOutcome> {
+    Some(match status {
+        "ANSWER" => DialOutcome::Answer,
+        "BUSY" => DialOutcome::Busy,
+        "NOANSWER" => DialOutcome::NoAnswer,
+        "CANCEL" => DialOutcome::Cancel,
+        "CONGESTION" => DialOutcome::Congestion,
+        "RINGING" | "PROCEEDING" | "PROGRESS" | "" => return None,
+        _ => DialOutcome::Unavailable,
+    })
+}
+
+/// Direction from the numbers: an internal extension is short (up to six
+/// digits); a caller with a long number calling a short one is inbound, a
+/// short one calling a long one is outbound.
+fn direction_of(caller: &str, destination: &str) -> Direction {
+    let internal = |n: &str| !n.is_empty() && n.len() <= 6 && n.chars().all(|c| c.is_ascii_digit());
+    let external = |n: &str| n.trim_start_matches('+').len() > 6;
+    match (internal(caller), internal(destination)) {
+        (true, true) => Direction::Internal,
+        (false, _) if external(caller) => Direction::Inbound,
+        (true, false) if external(destination) => Direction::Outbound,
+        _ => Direction::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_come_from_channel_and_interface_names() {
+        assert_eq!(extension_of("PJSIP/3001-00000024").as_deref(), Some("3001"));
+        assert_eq!(extension_of("PJSIP/3001").as_deref(), Some("3001"));
+        assert_eq!(extension_of("Local/3001@agents/n").as_deref(), Some("3001"));
+        assert_eq!(extension_of("Agent/3001").as_deref(), Some("3001"));
+        assert_eq!(extension_of("nonsense"), None);
+    }
+
+    #[test]
+    fn direction_follows_the_numbers() {
+        assert_eq!(direction_of("201", "202"), Direction::Internal);
+        assert_eq!(direction_of("+31260010001", "201"), Direction::Inbound);
+        assert_eq!(direction_of("201", "0612345678"), Direction::Outbound);
+    }
+
+    #[test]
+    fn end_reason_prefers_what_happened_last() {
+        use DialOutcome::*;
+        let reason = Translator::end_reason_of;
+        assert_eq!(
+            reason(true, false, Some(Busy), true, true, Some(16)),
+            EndReason::Completed
+        );
+        assert_eq!(
+            reason(false, true, None, true, true, Some(16)),
+            EndReason::Abandoned
+        );
+        assert_eq!(
+            reason(false, false, Some(Busy), true, false, Some(17)),
+            EndReason::Busy
+        );
+        assert_eq!(
+            reason(false, false, Some(Cancel), true, false, Some(16)),
+            EndReason::Abandoned
+        );
+        assert_eq!(
+            reason(false, false, None, false, true, Some(16)),
+            EndReason::Completed
+        );
+        assert_eq!(
+            reason(false, false, None, false, false, Some(34)),
+            EndReason::Failed
+        );
+    }
+}

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::ami::client::{AmiHandle, AmiInbox, AmiSettings};
 use crate::auth::Authenticator;
 use crate::config::{CorsOrigins, Settings};
 use crate::ledger::Ledger;
@@ -23,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
 use crate::stats::StatsSampler;
 use crate::store::Store;
-use crate::{gateway, grpc, stats, store, web};
+use crate::{ami, gateway, grpc, stats, store, web};
 
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
@@ -44,6 +45,10 @@ pub struct Core {
     pub shutdown: CancellationToken,
     /// Tenants with clients connected.
     pub presence: Arc<TenantPresence>,
+    /// Actions to the PBX, when the AMI source is configured.
+    pub ami: Option<AmiHandle>,
+    /// The phone a supervisor's spy call rings when their token names none.
+    pub supervisor_extension: Option<String>,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -62,6 +67,7 @@ pub struct Application {
     core: Arc<Core>,
     settings: Settings,
     outputs: OutputFeeds,
+    ami: Option<(AmiSettings, AmiInbox)>,
 }
 
 /// The log subscriptions of the outputs, taken at build time so that no event
@@ -93,6 +99,14 @@ impl Application {
             settings.log.clone(),
             Arc::clone(&metrics),
         ));
+        let (ami_handle, ami) = match &settings.ami {
+            Some(config) => {
+                let ami_settings = ami::source::settings(config);
+                let (handle, inbox) = ami::client::handle(&ami_settings);
+                (Some(handle), Some((ami_settings, inbox)))
+            }
+            None => (None, None),
+        };
         let core = Arc::new(Core {
             log,
             auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
@@ -101,6 +115,8 @@ impl Application {
             stats: Arc::new(StatsSampler::new()),
             shutdown: CancellationToken::new(),
             presence: Arc::new(TenantPresence::default()),
+            ami: ami_handle,
+            supervisor_extension: settings.supervisor_extension.clone(),
             health: Mutex::new(None),
         });
 
@@ -155,6 +171,7 @@ impl Application {
             core,
             settings,
             outputs,
+            ami,
         })
     }
 
@@ -178,6 +195,7 @@ impl Application {
             core,
             settings,
             outputs,
+            ami,
         } = self;
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
@@ -198,6 +216,16 @@ impl Application {
                 core.shutdown.clone(),
             )),
         ];
+        let ami_source = match (ami, core.ami.clone()) {
+            (Some((ami_settings, inbox)), Some(handle)) => Some(tokio::spawn(ami::source::run(
+                Arc::clone(&core),
+                handle,
+                ami_settings,
+                inbox,
+                core.shutdown.clone(),
+            ))),
+            _ => None,
+        };
         let store_writer = tokio::spawn(store::record_finished_calls(
             core.store.clone(),
             outputs.store,
@@ -227,6 +255,9 @@ impl Application {
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;
+            if let Some(source) = ami_source {
+                let _ = source.await;
+            }
             let _ = store_writer.await;
             for task in tasks {
                 let _ = task.await;

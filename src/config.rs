@@ -55,6 +55,24 @@ pub struct ServeArgs {
     /// The system mode at start.
     #[arg(long, env = "SYSTEM_MODE")]
     pub system_mode: Option<String>,
+    /// The Asterisk host; the AMI source runs when it is set.
+    #[arg(long, env = "AMI_HOST")]
+    pub ami_host: Option<String>,
+    /// The AMI port (5038).
+    #[arg(long, env = "AMI_PORT")]
+    pub ami_port: Option<String>,
+    /// The AMI user (`manager.conf` section).
+    #[arg(long, env = "AMI_USERNAME")]
+    pub ami_username: Option<String>,
+    /// The AMI secret.
+    #[arg(long, env = "AMI_SECRET", hide_env_values = true)]
+    pub ami_secret: Option<String>,
+    /// Log in with the MD5 challenge instead of the plain secret.
+    #[arg(long, env = "AMI_MD5")]
+    pub ami_md5: Option<String>,
+    /// The phone a supervisor's spy call rings when their token names none.
+    #[arg(long, env = "SUPERVISOR_EXTENSION")]
+    pub supervisor_extension: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -74,6 +92,27 @@ struct FileSettings {
     subscriber_buffer: Option<usize>,
     shutdown_grace_seconds: Option<u64>,
     system_mode: Option<String>,
+    ami_host: Option<String>,
+    ami_port: Option<u16>,
+    ami_username: Option<String>,
+    ami_secret: Option<String>,
+    ami_md5: Option<bool>,
+    supervisor_extension: Option<String>,
+}
+
+/// How to reach the Asterisk Manager Interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmiConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User.
+    pub username: String,
+    /// Secret.
+    pub secret: String,
+    /// MD5 challenge login.
+    pub md5: bool,
 }
 
 /// Which browser origins may call.
@@ -110,6 +149,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// The system mode at start.
     pub system_mode: String,
+    /// The AMI source, when `AMI_HOST` is set.
+    pub ami: Option<AmiConfig>,
+    /// The phone a supervisor's spy call rings when their token names none.
+    pub supervisor_extension: Option<String>,
 }
 
 /// A configuration error: one line saying which setting and why.
@@ -261,6 +304,50 @@ impl Settings {
             .clone()
             .or(file.system_mode)
             .unwrap_or_else(|| "auto".into());
+        let ami = match args
+            .ami_host
+            .clone()
+            .or(file.ami_host)
+            .filter(|h| !h.trim().is_empty())
+        {
+            None => None,
+            Some(host) => {
+                let port = match &args.ami_port {
+                    Some(v) => parse("AMI_PORT", v)?,
+                    None => file.ami_port.unwrap_or(5038),
+                };
+                let username = args
+                    .ami_username
+                    .clone()
+                    .or(file.ami_username)
+                    .unwrap_or_default();
+                if username.is_empty() {
+                    return Err(ConfigError(
+                        "AMI_HOST is set but AMI_USERNAME is not".into(),
+                    ));
+                }
+                let md5 = match &args.ami_md5 {
+                    Some(v) => parse_bool("AMI_MD5", v)?,
+                    None => file.ami_md5.unwrap_or(false),
+                };
+                Some(AmiConfig {
+                    host: host.trim().to_owned(),
+                    port,
+                    username,
+                    secret: args
+                        .ami_secret
+                        .clone()
+                        .or(file.ami_secret)
+                        .unwrap_or_default(),
+                    md5,
+                })
+            }
+        };
+        let supervisor_extension = args
+            .supervisor_extension
+            .clone()
+            .or(file.supervisor_extension)
+            .filter(|e| !e.trim().is_empty());
         Ok(Settings {
             bind_addr,
             port,
@@ -277,6 +364,8 @@ impl Settings {
             },
             shutdown_grace: Duration::from_secs(grace),
             system_mode,
+            ami,
+            supervisor_extension,
         })
     }
 }

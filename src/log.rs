@@ -62,6 +62,7 @@ struct State {
     ledger: Ledger,
     window: VecDeque<Arc<pb::Event>>,
     last_sequence: u64,
+    epoch: String,
 }
 
 /// The ledger, the log and the live fan-out, behind one lock so that a
@@ -71,7 +72,6 @@ pub struct EventLog {
     live: broadcast::Sender<Arc<pb::Event>>,
     /// The newest sequence number, readable without the lock (subscribers read it per event).
     head: AtomicU64,
-    epoch: String,
     settings: LogSettings,
     metrics: Arc<Metrics>,
 }
@@ -85,18 +85,49 @@ impl EventLog {
                 ledger,
                 window: VecDeque::new(),
                 last_sequence: 0,
+                epoch: new_epoch(),
             }),
             live,
             head: AtomicU64::new(0),
-            epoch: uuid::Uuid::new_v4().simple().to_string(),
             settings,
             metrics,
         }
     }
 
-    /// This log's epoch.
-    pub fn epoch(&self) -> &str {
-        &self.epoch
+    /// This log's current epoch.
+    pub fn epoch(&self) -> String {
+        self.state.lock().epoch.clone()
+    }
+
+    /// A source rebuilt its picture after a (re)connect: applies `inputs` (what
+    /// it found different), then starts a new epoch whose first event is a
+    /// `Resync` (reason `SOURCE_REBUILT`) carrying the rebuilt state. The
+    /// replay window restarts with it: events of the old epoch cannot be resumed.
+    pub fn rebuild(&self, inputs: Vec<Input>, now: Instant) -> Vec<Arc<pb::Event>> {
+        let mut state = self.state.lock();
+        let mut events = Vec::new();
+        for input in inputs {
+            for emitted in state.ledger.apply(input, now) {
+                events.push(self.append_locked(&mut state, emitted, now));
+            }
+        }
+        state.epoch = new_epoch();
+        state.window.clear();
+        let resync = pb::Resync {
+            reason: ResyncReason::SourceRebuilt as i32,
+            requested_after: 0,
+            oldest_available: state.last_sequence + 1,
+            snapshot: Some(state.ledger.snapshot(now)),
+        };
+        events.push(self.append_locked(
+            &mut state,
+            Emitted {
+                payload: Payload::Resync(resync),
+                tenant: String::new(),
+            },
+            now,
+        ));
+        events
     }
 
     /// Applies an input to the ledger at `now` and appends the events it causes.
@@ -127,7 +158,7 @@ impl EventLog {
         let state = self.state.lock();
         let live = self.live.subscribe();
         let oldest = state.window.front().map_or(0, |e| e.sequence);
-        let resync_reason = if start.epoch.as_deref().is_some_and(|e| e != self.epoch) {
+        let resync_reason = if start.epoch.as_deref().is_some_and(|e| e != state.epoch) {
             Some(ResyncReason::EpochChanged)
         } else if start.resume_after == 0 {
             start.snapshot_first.then_some(ResyncReason::Initial)
@@ -190,7 +221,7 @@ impl EventLog {
     ) -> Arc<pb::Event> {
         Arc::new(pb::Event {
             sequence: state.last_sequence,
-            epoch: self.epoch.clone(),
+            epoch: state.epoch.clone(),
             time: Some(to_timestamp(now)),
             tenant: String::new(),
             payload: Some(Payload::Resync(pb::Resync {
@@ -217,7 +248,7 @@ impl EventLog {
         let kind = kind_of(&emitted.payload);
         let event = Arc::new(pb::Event {
             sequence: state.last_sequence,
-            epoch: self.epoch.clone(),
+            epoch: state.epoch.clone(),
             time: Some(to_timestamp(now)),
             tenant: emitted.tenant,
             payload: Some(emitted.payload),
@@ -249,6 +280,11 @@ impl EventLog {
         self.metrics.log_window.set(state.window.len() as i64);
         event
     }
+}
+
+/// A fresh epoch id.
+fn new_epoch() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(test)]

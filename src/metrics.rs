@@ -43,6 +43,14 @@ pub struct Metrics {
     pub bad_input: Family<Labels, Counter>,
     /// Closed client connections, by transport and reason.
     pub disconnects: Family<Labels, Counter>,
+    /// Messages received from a phone-system source, by source.
+    pub source_messages: Family<Labels, Counter>,
+    /// Source frames skipped (oversized, malformed), by source and reason.
+    pub source_skipped: Family<Labels, Counter>,
+    /// Time from a source event's arrival to its publication in the log, in seconds.
+    pub ingest_seconds: Histogram,
+    ingest_total_ns: AtomicU64,
+    ingest_count: AtomicU64,
 }
 
 impl Metrics {
@@ -111,7 +119,32 @@ impl Metrics {
             "Closed client connections",
             disconnects.clone(),
         );
+        let source_messages = Family::<Labels, Counter>::default();
+        let source_skipped = Family::<Labels, Counter>::default();
+        let ingest_seconds = Histogram::new([
+            0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1,
+        ]);
+        registry.register(
+            "source_messages",
+            "Messages received from a phone-system source",
+            source_messages.clone(),
+        );
+        registry.register(
+            "source_skipped_frames",
+            "Source frames skipped as oversized or malformed",
+            source_skipped.clone(),
+        );
+        registry.register(
+            "ingest_seconds",
+            "Time from a source event's arrival to its publication",
+            ingest_seconds.clone(),
+        );
         Metrics {
+            source_messages,
+            source_skipped,
+            ingest_seconds,
+            ingest_total_ns: AtomicU64::new(0),
+            ingest_count: AtomicU64::new(0),
             registry,
             events_in,
             events_out,
@@ -169,6 +202,34 @@ impl Metrics {
         self.events_dropped
             .get_or_create(&vec![("output", output.to_owned())])
             .inc_by(count);
+    }
+
+    /// Records how long one source event took from arrival to publication.
+    pub fn ingested(&self, source: &'static str, took: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.source_messages
+            .get_or_create(&vec![("source", source.to_owned())])
+            .inc();
+        self.ingest_seconds.observe(took.as_secs_f64());
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.ingest_total_ns.fetch_add(nanos, Ordering::Relaxed);
+        self.ingest_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The mean ingest time since start, in milliseconds; `None` before the first event.
+    pub fn average_ingest_ms(&self) -> Option<f64> {
+        use std::sync::atomic::Ordering;
+        let count = self.ingest_count.load(Ordering::Relaxed);
+        (count > 0).then(|| {
+            self.ingest_total_ns.load(Ordering::Relaxed) as f64 / count as f64 / 1_000_000.0
+        })
+    }
+
+    /// Counts a skipped source frame.
+    pub fn source_skipped(&self, source: &'static str, reason: &str) {
+        self.source_skipped
+            .get_or_create(&labels(&[("source", source), ("reason", reason)]))
+            .inc();
     }
 
     /// The gauge of open connections of `transport`.

@@ -98,7 +98,7 @@ impl StatsSampler {
                 active_connections: u32::try_from(connections.max(0)).unwrap_or(u32::MAX),
             }),
             performance: Some(pb::Performance {
-                avg_response_time: None,
+                avg_response_time: metrics.average_ingest_ms(),
                 calls_per_minute: figures.calls_per_minute,
                 peak_concurrent_calls: figures.peak_concurrent_calls,
                 success_rate: figures.success_rate,

@@ -166,18 +166,38 @@ impl AmiHandle {
     }
 }
 
+/// Where a handle's actions wait until the client runs.
+pub struct AmiInbox(mpsc::Receiver<Request>);
+
+/// A handle whose actions will be served by the client [`start`]ed with the
+/// returned inbox (so the handle can be shared before the client runs).
+pub fn handle(settings: &AmiSettings) -> (AmiHandle, AmiInbox) {
+    let (requests, inbox) = mpsc::channel(64);
+    let handle = AmiHandle {
+        requests,
+        timeout: settings.action_timeout,
+    };
+    (handle, AmiInbox(inbox))
+}
+
+/// Runs the client for `inbox` until `shutdown`, reconnecting as needed.
+pub fn start(
+    settings: AmiSettings,
+    inbox: AmiInbox,
+    notices: mpsc::Sender<AmiNotice>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(settings, notices, inbox.0, shutdown))
+}
+
 /// Starts the client; it runs until `shutdown`, reconnecting as needed.
 pub fn spawn(
     settings: AmiSettings,
     notices: mpsc::Sender<AmiNotice>,
     shutdown: CancellationToken,
 ) -> (AmiHandle, tokio::task::JoinHandle<()>) {
-    let (requests, inbox) = mpsc::channel(64);
-    let handle = AmiHandle {
-        requests,
-        timeout: settings.action_timeout,
-    };
-    let task = tokio::spawn(run(settings, notices, inbox, shutdown));
+    let (handle, inbox) = handle(&settings);
+    let task = start(settings, inbox, notices, shutdown);
     (handle, task)
 }
 

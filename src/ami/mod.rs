@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod source;
 pub mod translate;
 
 pub use codec::{AmiAction, AmiCodec, AmiCodecError, AmiFrame, AmiMessage, SkipReason};

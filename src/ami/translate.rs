@@ -22,7 +22,7 @@
 //! | `BlindTransfer` | [`Input::CallTransferred`] (blind) on the transferee's call; when the transferer was the caller, the transferee becomes the calling party. The next answer is the target's. |
 //! | `AttendedTransfer` | the consultation call is merged into the transferee's call: [`Input::CallEnded`] (reason `Transferred`) for the consultation, [`Input::CallTransferred`] (attended, or blonde when the target still rang) for the call that goes on. |
 //! | `Hold`, `Unhold` | [`Input::CallHeld`]. |
-//! | `QueueCallerJoin` | [`Input::QueueCallerJoined`]. |
+//! | `QueueCallerJoin`, `QueueEntry` (QueueStatus) | [`Input::QueueCallerJoined`]. |
 //! | `QueueCallerLeave` | [`Input::QueueCallerLeft`]. |
 //! | `QueueCallerAbandon` | [`Input::QueueCallerAbandoned`]; the call will end as abandoned. |
 //! | `AgentCalled` | none: the member's phone rings, which `DialBegin`/`Newstate` report. |
@@ -34,6 +34,7 @@
 //! | `QueueMemberRemoved` | [`Input::QueueMemberRemoved`]; the extension logs out when it left its last queue. |
 //! | `QueueParams` (QueueStatus) | [`Input::QueueConfigured`] with `ServiceLevel`. |
 //! | `AgentLogin`, `AgentLogoff` | [`Input::AgentLoggedIn`], [`Input::AgentLoggedOut`] (`app_agent_pool` agents). |
+//! | `Agents` (the `Agents` action's list) | logged in unless `Status: AGENT_LOGGEDOFF`. |
 //! | `FullyBooted` | none: the resync after every login rebuilds the picture. |
 //!
 //! Anything else is ignored.
@@ -132,6 +133,102 @@ impl Translator {
         *self = Self::default();
     }
 
+    /// Rebuilds the picture from the PBX's own answer to `CoreShowChannels`
+    /// after a (re)connect. `known` holds the AMI calls the ledger has now
+    /// (`true` when answered). Appends what differs: `CallStarted` (and
+    /// `CallAnswered` when the caller is bridged to another phone) for calls
+    /// that began during the outage, `CallEnded` with reason `Lost` for calls
+    /// that ended during it.
+    pub fn rebuild(
+        &mut self,
+        channels: &[AmiMessage],
+        known: &HashMap<String, bool>,
+        out: &mut Vec<Input>,
+    ) {
+        self.clear();
+        let mut ignored = Vec::new();
+        for listed in channels {
+            self.new_channel(listed, &mut ignored);
+            if let (Some(bridge), Some(uniqueid)) = (
+                listed.get("BridgeId").filter(|b| !b.is_empty()),
+                listed.get("Uniqueid"),
+            ) {
+                self.bridges
+                    .entry(bridge.to_owned())
+                    .or_default()
+                    .insert(uniqueid.to_owned());
+                if let Some(channel) = self.channels.get_mut(uniqueid) {
+                    channel.bridge = Some(bridge.to_owned());
+                }
+            }
+        }
+        // `Local/x@ctx-0001;1` pairs with `Local/x@ctx-0001;2`.
+        let mut halves: HashMap<String, Vec<String>> = HashMap::new();
+        for (uniqueid, channel) in &self.channels {
+            if let Some((base, _)) = channel.name.rsplit_once(';')
+                && channel.is_local
+            {
+                halves
+                    .entry(base.to_owned())
+                    .or_default()
+                    .push(uniqueid.clone());
+            }
+        }
+        for pair in halves.values().filter(|p| p.len() == 2) {
+            if let Some(channel) = self.channels.get_mut(&pair[0]) {
+                channel.local_partner = Some(pair[1].clone());
+            }
+            if let Some(channel) = self.channels.get_mut(&pair[1]) {
+                channel.local_partner = Some(pair[0].clone());
+            }
+        }
+        let mut call_ids: Vec<String> = self.calls.keys().cloned().collect();
+        call_ids.sort();
+        for call_id in &call_ids {
+            let Some(track) = self.calls.get(call_id) else {
+                continue;
+            };
+            let caller = track.caller.clone();
+            let party = self.connected_parties(&caller).into_iter().find(|p| {
+                self.channels
+                    .get(p)
+                    .is_some_and(|c| &c.call_id == call_id && c.state == STATE_UP)
+            });
+            let caller_up = self
+                .channels
+                .get(&caller)
+                .is_some_and(|c| c.state == STATE_UP);
+            let Some(track) = self.calls.get_mut(call_id) else {
+                continue;
+            };
+            track.caller_up = caller_up;
+            match known.get(call_id) {
+                Some(answered) => {
+                    track.announced = true;
+                    track.answered = *answered;
+                    track.answered_by = party.filter(|_| *answered);
+                }
+                None => {
+                    self.announce(call_id, out);
+                    if let Some(party) = party {
+                        self.answered_by(call_id, &party, out);
+                    }
+                }
+            }
+        }
+        let mut lost: Vec<&String> = known
+            .keys()
+            .filter(|id| !self.calls.contains_key(*id))
+            .collect();
+        lost.sort();
+        for call_id in lost {
+            out.push(Input::CallEnded {
+                call_id: call_id.clone(),
+                reason: EndReason::Lost,
+            });
+        }
+    }
+
     /// Translates one event, appending the inputs it causes to `out`.
     pub fn translate(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
         let Some(name) = event.event() else {
@@ -170,7 +267,7 @@ impl Translator {
                     });
                 }
             }
-            "QueueCallerJoin" => self.queue_caller_join(event, out),
+            "QueueCallerJoin" | "QueueEntry" => self.queue_caller_join(event, out),
             "QueueCallerLeave" => {
                 if let (Some(queue), Some(call_id)) =
                     (event.get("Queue"), self.call_of(event.get("Uniqueid")))
@@ -227,6 +324,17 @@ impl Translator {
                     ));
                 }
             }
+            "Agents" => {
+                if let Some(agent) = event.get("Agent") {
+                    out.push(if event.get("Status") == Some("AGENT_LOGGEDOFF") {
+                        Input::AgentLoggedOut {
+                            extension: agent.to_owned(),
+                        }
+                    } else {
+                        agent_logged_in(agent, event.get("Name"), Vec::new())
+                    });
+                }
+            }
             "AgentLogoff" => {
                 if let Some(agent) = event.get("Agent") {
                     out.push(Input::AgentLoggedOut {
@@ -236,6 +344,11 @@ impl Translator {
             }
             _ => {}
         }
+    }
+
+    /// The call a channel (by `Uniqueid`) belongs to.
+    pub fn call_id_of(&self, uniqueid: &str) -> Option<String> {
+        self.call_of(Some(uniqueid))
     }
 
     /// The call a channel (by `Uniqueid`) belongs to.

@@ -34,6 +34,8 @@ pub enum EndReason {
     Failed,
     /// Handed over to another leg.
     Transferred,
+    /// Ended while the source was unreachable; the true reason is unknown.
+    Lost,
 }
 
 /// Every identifier the sources use for one call.

@@ -29,6 +29,7 @@ pub fn end_reason(reason: EndReason) -> pb::CallEndReason {
         EndReason::Rejected => pb::CallEndReason::Rejected,
         EndReason::Failed => pb::CallEndReason::Failed,
         EndReason::Transferred => pb::CallEndReason::Transferred,
+        EndReason::Lost => pb::CallEndReason::Lost,
     }
 }
 

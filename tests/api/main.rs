@@ -6,6 +6,8 @@ mod raw_socket;
 
 mod ami_client;
 mod ami_fixtures;
+mod ami_peer;
+mod ami_replay;
 mod auth;
 mod browser;
 mod cacofonisk;

@@ -1,0 +1,142 @@
+//! A PBX on loopback speaking AMI wire framing: greeting, `Login`, `Ping`,
+//! the rebuild's event lists (`CoreShowChannels`, `QueueStatus`, `Agents`,
+//! answered from what the test gives), `Originate` (recorded, answered
+//! Success). Once the rebuild's last list is answered it writes the test's
+//! bytes as they are, then whatever the test sends later.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use switchboard::ami::codec::{AmiCodec, AmiFrame, AmiMessage, encode_message};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+
+/// What the peer answers and sends.
+#[derive(Default)]
+pub struct Script {
+    /// `CoreShowChannel` items, as header pairs.
+    pub channels: Vec<Vec<(String, String)>>,
+    /// Bytes written once the rebuild is answered.
+    pub after_rebuild: Vec<u8>,
+}
+
+/// A running peer.
+pub struct AmiPeer {
+    /// `127.0.0.1:port`.
+    pub address: String,
+    /// Every action received, in order.
+    pub actions: Arc<Mutex<Vec<AmiMessage>>>,
+    /// Bytes to write on the live connection.
+    pub live: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl AmiPeer {
+    /// The port, for `AMI_PORT`.
+    pub fn port(&self) -> String {
+        self.address.rsplit(':').next().unwrap().to_owned()
+    }
+}
+
+fn message(pairs: &[(&str, &str)]) -> BytesMut {
+    let mut buffer = BytesMut::new();
+    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
+    buffer
+}
+
+fn event_list(id: &str, complete: &str, items: &[Vec<(String, String)>]) -> BytesMut {
+    let mut out = message(&[
+        ("Response", "Success"),
+        ("ActionID", id),
+        ("EventList", "start"),
+        ("Message", "List will follow"),
+    ]);
+    for item in items {
+        let mut pairs: Vec<(&str, &str)> =
+            item.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push(("ActionID", id));
+        out.extend_from_slice(&message(&pairs));
+    }
+    let count = items.len().to_string();
+    out.extend_from_slice(&message(&[
+        ("Event", complete),
+        ("ActionID", id),
+        ("EventList", "Complete"),
+        ("ListItems", &count),
+    ]));
+    out
+}
+
+/// Starts the peer; it serves one connection at a time, the script on the first.
+pub async fn start(script: Script) -> AmiPeer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let actions = Arc::new(Mutex::new(Vec::new()));
+    let (live, mut live_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let recorded = Arc::clone(&actions);
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        stream
+            .write_all(b"Asterisk Call Manager/5.0.1\r\n")
+            .await
+            .unwrap();
+        let mut framed = Framed::new(stream, AmiCodec::without_greeting(1 << 20));
+        let mut after_rebuild = Some(script.after_rebuild);
+        loop {
+            let frame = tokio::select! {
+                frame = framed.next() => frame,
+                Some(bytes) = live_rx.recv() => {
+                    if framed.get_mut().write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let Some(Ok(AmiFrame::Message(action))) = frame else {
+                return;
+            };
+            recorded.lock().push(action.clone());
+            let id = action.action_id().unwrap_or_default().to_owned();
+            let name = action.get("Action").unwrap_or_default().to_owned();
+            let mut out = match name.as_str() {
+                "Login" => message(&[
+                    ("Response", "Success"),
+                    ("ActionID", &id),
+                    ("Message", "Authentication accepted"),
+                ]),
+                "Ping" => message(&[("Response", "Success"), ("ActionID", &id), ("Ping", "Pong")]),
+                "CoreShowChannels" => event_list(&id, "CoreShowChannelsComplete", &script.channels),
+                "QueueStatus" => event_list(&id, "QueueStatusComplete", &[]),
+                "Agents" => event_list(&id, "AgentsComplete", &[]),
+                "Originate" => message(&[
+                    ("Response", "Success"),
+                    ("ActionID", &id),
+                    ("Message", "Originate successfully queued"),
+                ]),
+                _ => message(&[
+                    ("Response", "Error"),
+                    ("ActionID", &id),
+                    ("Message", "Invalid/unknown command"),
+                ]),
+            };
+            if name == "Agents"
+                && let Some(bytes) = after_rebuild.take()
+            {
+                out.extend_from_slice(&bytes);
+            }
+            if framed.get_mut().write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    });
+    AmiPeer {
+        address,
+        actions,
+        live,
+    }
+}

@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod presence;
 pub mod proto;
+pub mod sim;
 pub mod socket_json;
 pub mod stats;
 pub mod store;

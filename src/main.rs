@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::app::Application;
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings, log_filter};
+use switchboard::sim::{SimArgs, Simulator};
 
 /// A real-time call-center event hub.
 #[derive(Debug, Parser)]
@@ -22,8 +23,11 @@ struct Cli {
 enum Command {
     /// Serve gRPC, grpc-web, Socket.IO and HTTP on one port.
     Serve(ServeArgs),
-    /// Serve on embedded defaults (SQLite file, auth off, 5 s stats), for a first look.
+    /// Serve on embedded defaults (SQLite file, auth off, 5 s stats) with the
+    /// simulated PBX as its phone system over a loopback AMI connection.
     Demo(ServeArgs),
+    /// Run the simulated PBX alone: a real AMI server with a call-center workload.
+    Sim(SimArgs),
     /// Print a bearer token signed with JWT_SECRET.
     Token(TokenArgs),
 }
@@ -86,15 +90,35 @@ fn init_tracing() -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    if demo && settings.ami.is_none() {
+        // The demo's phone system: the simulator on a free loopback port.
+        let sim = SimArgs::on("127.0.0.1:0".parse()?);
+        let credentials = (sim.username.clone(), sim.secret.clone());
+        let simulator = Simulator::start(sim, stop.child_token()).await?;
+        tracing::info!(address = %simulator.address, "demo: simulated PBX listening (AMI)");
+        settings.ami = Some(switchboard::config::AmiConfig {
+            host: simulator.address.ip().to_string(),
+            port: simulator.address.port(),
+            username: credentials.0,
+            secret: credentials.1,
+            md5: true,
+        });
+        settings
+            .supervisor_extension
+            .get_or_insert_with(|| "2001".into());
+    }
     let application = Application::build(settings).await?;
     if demo {
         let address = application.local_addr()?;
+        tracing::info!(
+            "demo ready: open a wallboard with node clients/socketio/watch.mjs http://{address} --seconds 30"
+        );
         tracing::info!("demo ready: grpcurl -plaintext {address} list");
         tracing::info!("demo ready: node clients/socketio/watch.mjs http://{address}");
         tracing::info!("demo ready: curl http://{address}/healthz");
     }
-    let stop = CancellationToken::new();
     let signal = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -162,6 +186,9 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => run_server(&runtime, args, false),
         Command::Demo(args) => run_server(&runtime, args, true),
+        Command::Sim(args) => init_tracing()
+            .map_err(anyhow::Error::msg)
+            .and_then(|()| runtime.block_on(run_sim(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,4 +214,22 @@ fn run_server(
     let settings = Settings::resolve(&args)?;
     init_tracing().map_err(anyhow::Error::msg)?;
     runtime.block_on(serve(settings, demo))
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let simulator = Simulator::start(args.clone(), stop.clone()).await?;
+    tracing::info!(
+        address = %simulator.address,
+        agents = args.agents,
+        queues = args.queues,
+        rate = args.rate,
+        seed = args.seed,
+        "simulated PBX listening (AMI); connect with AMI_HOST/AMI_PORT, user {} secret {}",
+        args.username,
+        args.secret
+    );
+    wait_for_signal().await;
+    stop.cancel();
+    Ok(())
 }

@@ -36,6 +36,7 @@
 //! | `AgentLogin`, `AgentLogoff` | [`Input::AgentLoggedIn`], [`Input::AgentLoggedOut`] (`app_agent_pool` agents). |
 //! | `Agents` (the `Agents` action's list) | logged in unless `Status: AGENT_LOGGEDOFF`. |
 //! | `FullyBooted` | none: the resync after every login rebuilds the picture. |
+//! | `ChanSpyStop`, and `Hangup` of a channel in a `spy-*` context | [`Input::SpyEnded`] for that supervisor's phone; such channels never form calls. |
 //!
 //! Anything else is ignored.
 
@@ -46,6 +47,9 @@ use crate::ledger::model::{
     CallIds, DialOutcome, Direction, EndReason, Input, QueueMember, Transfer, TransferKind,
 };
 use crate::time::Instant;
+
+/// Dialplan contexts of supervisors' spy calls (`spy-monitor`, `spy-whisper`, `spy-barge`).
+pub const SPY_CONTEXT_PREFIX: &str = "spy-";
 
 /// The prefix of call ids made from AMI ids.
 pub const CALL_ID_PREFIX: &str = "ami-";
@@ -115,6 +119,8 @@ pub struct Translator {
     call_of_linkedid: HashMap<String, String>,
     bridges: HashMap<String, BTreeSet<String>>,
     queue_memberships: HashMap<String, BTreeSet<String>>,
+    /// Supervisors' spy channels (context `spy-*`): Uniqueid → supervisor's extension.
+    spy_channels: HashMap<String, String>,
 }
 
 impl Translator {
@@ -315,6 +321,15 @@ impl Translator {
                     });
                 }
             }
+            "ChanSpyStop" => {
+                if let Some(spyer) = event.get("SpyerUniqueid")
+                    && let Some(supervisor_extension) = self.spy_channels.get(spyer)
+                {
+                    out.push(Input::SpyEnded {
+                        supervisor_extension: supervisor_extension.clone(),
+                    });
+                }
+            }
             "AgentLogin" => {
                 if let Some(agent) = event.get("Agent") {
                     out.push(agent_logged_in(
@@ -362,7 +377,16 @@ impl Translator {
         let (Some(uniqueid), Some(name)) = (event.get("Uniqueid"), event.get("Channel")) else {
             return;
         };
-        if self.channels.contains_key(uniqueid) {
+        if self.channels.contains_key(uniqueid) || self.spy_channels.contains_key(uniqueid) {
+            return;
+        }
+        if event
+            .get("Context")
+            .is_some_and(|c| c.starts_with(SPY_CONTEXT_PREFIX))
+        {
+            // A supervisor's phone listening in: part of a spy session, not a call.
+            let extension = extension_of(name).unwrap_or_default();
+            self.spy_channels.insert(uniqueid.to_owned(), extension);
             return;
         }
         let linkedid = event.get("Linkedid").unwrap_or(uniqueid);
@@ -398,7 +422,10 @@ impl Translator {
         self.channels.insert(uniqueid.to_owned(), channel);
         let track = self.calls.entry(call_id.clone()).or_default();
         track.members.insert(uniqueid.to_owned());
-        if is_real && track.caller.is_empty() {
+        // The caller is the first real phone; a call made of `Local/` channels
+        // only (an originated test call) takes its first channel until one comes.
+        let caller_is_local = self.channels.get(&track.caller).is_none_or(|c| c.is_local);
+        if track.caller.is_empty() || (is_real && caller_is_local && !track.announced) {
             track.caller = uniqueid.to_owned();
         }
         let _ = out;
@@ -675,6 +702,12 @@ impl Translator {
         let Some(uniqueid) = event.get("Uniqueid") else {
             return;
         };
+        if let Some(supervisor_extension) = self.spy_channels.remove(uniqueid) {
+            out.push(Input::SpyEnded {
+                supervisor_extension,
+            });
+            return;
+        }
         let Some(mut channel) = self.channels.remove(uniqueid) else {
             return;
         };

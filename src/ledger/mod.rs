@@ -45,6 +45,8 @@ pub struct Ledger {
     pub queues: BTreeMap<String, QueueRecord>,
     /// The system mode.
     pub system_mode: String,
+    /// Supervisors' spy sessions in progress, by supervisor extension.
+    pub spy_sessions: BTreeMap<String, model::SpySession>,
     sources: HashMap<model::Source, SourceLink>,
     day: Option<NaiveDate>,
     recent_starts: VecDeque<(Instant, String)>,
@@ -67,6 +69,7 @@ impl Ledger {
             agents: BTreeMap::new(),
             queues: BTreeMap::new(),
             system_mode: system_mode.into(),
+            spy_sessions: BTreeMap::new(),
             sources: HashMap::new(),
             day: None,
             recent_starts: VecDeque::new(),
@@ -491,6 +494,22 @@ impl Ledger {
                 record.day.talk_seconds += u64::from(talk_seconds);
                 vec![self.queues_stats(now)]
             }
+            Input::SpyStarted { mut session } => {
+                session.since = now;
+                let update = views::spy_session(&session, None);
+                self.spy_sessions
+                    .insert(session.supervisor_extension.clone(), session);
+                vec![Emitted::house(Payload::SpySession(update))]
+            }
+            Input::SpyEnded {
+                supervisor_extension,
+            } => match self.spy_sessions.remove(&supervisor_extension) {
+                Some(session) => vec![Emitted::house(Payload::SpySession(views::spy_session(
+                    &session,
+                    Some(now),
+                )))],
+                None => Vec::new(),
+            },
             Input::SystemModeSet { mode } => {
                 self.system_mode.clone_from(&mode);
                 vec![Emitted::house(Payload::SystemModeUpdate(
@@ -581,7 +600,11 @@ impl Ledger {
             queues: self.queues.values().map(|q| views::queue(q, now)).collect(),
             conversations: Vec::new(),
             system_mode: self.system_mode.clone(),
-            spy_sessions: Vec::new(),
+            spy_sessions: self
+                .spy_sessions
+                .values()
+                .map(|s| views::spy_session(s, None))
+                .collect(),
         }
     }
 

@@ -529,6 +529,16 @@ pub enum Input {
         /// The new mode.
         mode: String,
     },
+    /// The PBX accepted a supervisor's spy call: a session begins.
+    SpyStarted {
+        /// The session.
+        session: SpySession,
+    },
+    /// A supervisor's spy call ended.
+    SpyEnded {
+        /// The supervisor's phone.
+        supervisor_extension: String,
+    },
     /// A source connected, disconnected or failed.
     SourceChanged {
         /// Which source.
@@ -542,6 +552,36 @@ pub enum Input {
         /// Seconds to the next attempt.
         retry_in_seconds: u32,
     },
+}
+
+/// How a supervisor listens in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpyMode {
+    /// Listen only.
+    Monitor,
+    /// Talk to the agent only.
+    Whisper,
+    /// Talk to both.
+    Barge,
+}
+
+/// A supervisor listening to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpySession {
+    /// The session id (the action's id).
+    pub session_id: String,
+    /// The supervisor (token subject).
+    pub supervisor: String,
+    /// The supervisor's phone.
+    pub supervisor_extension: String,
+    /// The mode.
+    pub mode: SpyMode,
+    /// The agent listened to.
+    pub agent_extension: String,
+    /// The call, when known.
+    pub call_id: String,
+    /// Since when (the ledger stamps it).
+    pub since: Instant,
 }
 
 /// Figures the ledger measures for `system_stats`.

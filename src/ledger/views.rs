@@ -2,8 +2,8 @@
 //! the one place where domain types become wire types.
 
 use super::model::{
-    Availability, CallRecord, DialOutcome, Direction, EndReason, Source, SourceLink, Transfer,
-    TransferKind,
+    Availability, CallRecord, DialOutcome, Direction, EndReason, Source, SourceLink, SpyMode,
+    SpySession, Transfer, TransferKind,
 };
 use super::{AgentRecord, Ledger, QueueRecord};
 use crate::proto::v1 as pb;
@@ -403,5 +403,29 @@ pub fn system_state(ledger: &Ledger, now: Instant, tenant: Option<&str>) -> pb::
         agents_with_capacity,
         active_calls,
         timestamp: Some(to_timestamp(now)),
+    }
+}
+
+/// The contract's spy mode.
+pub fn spy_mode(mode: SpyMode) -> pb::SpyMode {
+    match mode {
+        SpyMode::Monitor => pb::SpyMode::Monitor,
+        SpyMode::Whisper => pb::SpyMode::Whisper,
+        SpyMode::Barge => pb::SpyMode::Barge,
+    }
+}
+
+/// A spy session; `ended` is set when it is over.
+pub fn spy_session(session: &SpySession, ended: Option<Instant>) -> pb::SpySession {
+    pb::SpySession {
+        session_id: session.session_id.clone(),
+        supervisor: session.supervisor.clone(),
+        supervisor_extension: session.supervisor_extension.clone(),
+        mode: spy_mode(session.mode) as i32,
+        agent_extension: session.agent_extension.clone(),
+        call_id: session.call_id.clone(),
+        since: Some(to_timestamp(session.since)),
+        ended_at: ended.map(to_timestamp),
+        active: ended.is_none(),
     }
 }

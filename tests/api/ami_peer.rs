@@ -2,17 +2,13 @@
 //! the rebuild's event lists (`CoreShowChannels`, `QueueStatus`, `Agents`,
 //! answered from what the test gives), `Originate` (recorded, answered
 //! Success). Once the rebuild's last list is answered it writes the test's
-//! bytes as they are, then whatever the test sends later.
-
-use std::sync::Arc;
+//! bytes as they are.
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use parking_lot::Mutex;
 use switchboard::ami::codec::{AmiCodec, AmiFrame, AmiMessage, encode_message};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 /// What the peer answers and sends.
@@ -28,10 +24,6 @@ pub struct Script {
 pub struct AmiPeer {
     /// `127.0.0.1:port`.
     pub address: String,
-    /// Every action received, in order.
-    pub actions: Arc<Mutex<Vec<AmiMessage>>>,
-    /// Bytes to write on the live connection.
-    pub live: mpsc::UnboundedSender<Vec<u8>>,
 }
 
 impl AmiPeer {
@@ -74,9 +66,6 @@ fn event_list(id: &str, complete: &str, items: &[Vec<(String, String)>]) -> Byte
 pub async fn start(script: Script) -> AmiPeer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let actions = Arc::new(Mutex::new(Vec::new()));
-    let (live, mut live_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let recorded = Arc::clone(&actions);
     tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
@@ -88,19 +77,9 @@ pub async fn start(script: Script) -> AmiPeer {
         let mut framed = Framed::new(stream, AmiCodec::without_greeting(1 << 20));
         let mut after_rebuild = Some(script.after_rebuild);
         loop {
-            let frame = tokio::select! {
-                frame = framed.next() => frame,
-                Some(bytes) = live_rx.recv() => {
-                    if framed.get_mut().write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let Some(Ok(AmiFrame::Message(action))) = frame else {
+            let Some(Ok(AmiFrame::Message(action))) = framed.next().await else {
                 return;
             };
-            recorded.lock().push(action.clone());
             let id = action.action_id().unwrap_or_default().to_owned();
             let name = action.get("Action").unwrap_or_default().to_owned();
             let mut out = match name.as_str() {
@@ -134,9 +113,5 @@ pub async fn start(script: Script) -> AmiPeer {
             }
         }
     });
-    AmiPeer {
-        address,
-        actions,
-        live,
-    }
+    AmiPeer { address }
 }

@@ -1,0 +1,351 @@
+//! `switchboard sim`: a real AMI server on loopback in front of the simulated
+//! PBX of [`pbx`]. It greets like Asterisk, logs in (plain secret and the MD5
+//! challenge; a wrong secret gets `Authentication failed`), answers `Ping`,
+//! `CoreShowChannels`, `QueueStatus`, `QueueSummary`, `Agents` and
+//! `Originate`, and streams the workload's events to every logged-in session.
+
+pub mod pbx;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::ami::codec::{AmiCodec, AmiFrame, AmiMessage, encode_message};
+pub use pbx::{SimPbx, Workload};
+
+/// The simulator's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5038")]
+    pub listen: SocketAddr,
+    /// AMI user the simulator accepts.
+    #[arg(long, default_value = "switchboard")]
+    pub username: String,
+    /// Its secret.
+    #[arg(long, default_value = "switchboard")]
+    pub secret: String,
+    /// Agents.
+    #[arg(long, default_value_t = 6)]
+    pub agents: u32,
+    /// Queues.
+    #[arg(long, default_value_t = 2)]
+    pub queues: u32,
+    /// New callers per minute.
+    #[arg(long, default_value_t = 12.0)]
+    pub rate: f64,
+    /// Seed of the random workload.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulated seconds per real second (speeds the workload up).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+impl SimArgs {
+    /// Defaults on `listen`.
+    pub fn on(listen: SocketAddr) -> SimArgs {
+        SimArgs {
+            listen,
+            username: "switchboard".into(),
+            secret: "switchboard".into(),
+            agents: 6,
+            queues: 2,
+            rate: 12.0,
+            seed: 1,
+            speed: 1.0,
+        }
+    }
+}
+
+/// How often the workload advances.
+const TICK: Duration = Duration::from_millis(100);
+/// What the simulator greets with (Asterisk 22's AMI version).
+const GREETING: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
+
+/// A running simulator.
+pub struct Simulator {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    /// The PBX, for tests that look inside.
+    pub pbx: Arc<Mutex<SimPbx>>,
+    events: broadcast::Sender<Bytes>,
+}
+
+impl Simulator {
+    /// Binds and starts serving and simulating until `shutdown`.
+    pub async fn start(args: SimArgs, shutdown: CancellationToken) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(args.listen).await?;
+        let address = listener.local_addr()?;
+        let pbx = Arc::new(Mutex::new(SimPbx::new(Workload {
+            agents: args.agents,
+            queues: args.queues,
+            calls_per_minute: args.rate,
+            seed: args.seed,
+        })));
+        let (events, _) = broadcast::channel(16_384);
+        let simulator = Simulator {
+            address,
+            pbx: Arc::clone(&pbx),
+            events: events.clone(),
+        };
+        tokio::spawn(drive(
+            Arc::clone(&pbx),
+            events.clone(),
+            args.speed,
+            shutdown.clone(),
+        ));
+        let credentials = Arc::new((args.username, args.secret));
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = shutdown.cancelled() => return,
+                };
+                let Ok((stream, _)) = accepted else {
+                    continue;
+                };
+                tokio::spawn(session(
+                    stream,
+                    Arc::clone(&pbx),
+                    events.clone(),
+                    Arc::clone(&credentials),
+                    shutdown.clone(),
+                ));
+            }
+        });
+        Ok(simulator)
+    }
+
+    /// Sends events to every session as if the PBX had emitted them.
+    pub fn emit(&self, messages: &[AmiMessage]) {
+        let _ = self.events.send(encode_all(messages));
+    }
+}
+
+fn encode_all(messages: &[AmiMessage]) -> Bytes {
+    let mut buffer = BytesMut::new();
+    for message in messages {
+        encode_message(message, &mut buffer);
+    }
+    buffer.freeze()
+}
+
+/// Advances the workload every tick and broadcasts what happened.
+async fn drive(
+    pbx: Arc<Mutex<SimPbx>>,
+    events: broadcast::Sender<Bytes>,
+    speed: f64,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let happened = pbx.lock().tick(TICK.as_secs_f64() * speed);
+        if !happened.is_empty() {
+            let _ = events.send(encode_all(&happened));
+        }
+    }
+}
+
+fn reply(pairs: &[(&str, &str)]) -> BytesMut {
+    let mut buffer = BytesMut::new();
+    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
+    buffer
+}
+
+fn event_list(id: &str, complete: &str, items: Vec<AmiMessage>) -> BytesMut {
+    let mut out = reply(&[
+        ("Response", "Success"),
+        ("ActionID", id),
+        ("EventList", "start"),
+        ("Message", "List will follow"),
+    ]);
+    let count = items.len().to_string();
+    for item in items {
+        let mut pairs: Vec<(&str, &str)> = item.headers().collect();
+        pairs.push(("ActionID", id));
+        encode_message(&AmiMessage::from_pairs(pairs), &mut out);
+    }
+    out.extend_from_slice(&reply(&[
+        ("Event", complete),
+        ("ActionID", id),
+        ("EventList", "Complete"),
+        ("ListItems", &count),
+    ]));
+    out
+}
+
+/// One manager session.
+async fn session(
+    mut stream: TcpStream,
+    pbx: Arc<Mutex<SimPbx>>,
+    events: broadcast::Sender<Bytes>,
+    credentials: Arc<(String, String)>,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    if stream.write_all(GREETING).await.is_err() {
+        return;
+    }
+    let mut framed = Framed::new(stream, AmiCodec::without_greeting(64 * 1024));
+    let challenge = format!("{:09}", rand::random::<u32>() % 1_000_000_000);
+    let mut feed: Option<broadcast::Receiver<Bytes>> = None;
+    loop {
+        let frame = tokio::select! {
+            frame = framed.next() => frame,
+            bytes = async { feed.as_mut().expect("guarded").recv().await }, if feed.is_some() => {
+                match bytes {
+                    Ok(bytes) => {
+                        if framed.get_mut().write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    // Asterisk drops a manager session that cannot keep up.
+                    Err(_) => return,
+                }
+            }
+            () = shutdown.cancelled() => return,
+        };
+        let Some(Ok(frame)) = frame else {
+            return;
+        };
+        let AmiFrame::Message(action) = frame else {
+            continue;
+        };
+        let id = action.action_id().unwrap_or_default().to_owned();
+        let name = action
+            .get("Action")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let logged_in = feed.is_some();
+        let out = match name.as_str() {
+            "challenge" => reply(&[
+                ("Response", "Success"),
+                ("ActionID", &id),
+                ("Challenge", &challenge),
+            ]),
+            "login" => {
+                let key: String = Md5::digest(format!("{challenge}{}", credentials.1).as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let accepted = action.get("Username") == Some(credentials.0.as_str())
+                    && (action.get("Secret") == Some(credentials.1.as_str())
+                        || action.get("Key") == Some(key.as_str()));
+                if accepted {
+                    let mut out = reply(&[
+                        ("Response", "Success"),
+                        ("ActionID", &id),
+                        ("Message", "Authentication accepted"),
+                    ]);
+                    out.extend_from_slice(&reply(&[
+                        ("Event", "FullyBooted"),
+                        ("Privilege", "system,all"),
+                        ("Uptime", "2"),
+                        ("LastReload", "2"),
+                        ("Status", "Fully Booted"),
+                    ]));
+                    feed = Some(events.subscribe());
+                    out
+                } else {
+                    reply(&[
+                        ("Response", "Error"),
+                        ("ActionID", &id),
+                        ("Message", "Authentication failed"),
+                    ])
+                }
+            }
+            _ if !logged_in => reply(&[
+                ("Response", "Error"),
+                ("ActionID", &id),
+                ("Message", "Permission denied"),
+            ]),
+            "ping" => reply(&[
+                ("Response", "Success"),
+                ("ActionID", &id),
+                ("Ping", "Pong"),
+                ("Timestamp", "0.000000"),
+            ]),
+            "coreshowchannels" => {
+                event_list(&id, "CoreShowChannelsComplete", pbx.lock().show_channels())
+            }
+            "queuestatus" => event_list(&id, "QueueStatusComplete", pbx.lock().queue_status()),
+            "queuesummary" => event_list(&id, "QueueSummaryComplete", pbx.lock().queue_summary()),
+            "agents" => event_list(&id, "AgentsComplete", Vec::new()),
+            "originate" => originate(&action, &id, &pbx, &events),
+            "logoff" => {
+                let _ = framed
+                    .get_mut()
+                    .write_all(&reply(&[
+                        ("Response", "Goodbye"),
+                        ("ActionID", &id),
+                        ("Message", "Thanks for all the fish."),
+                    ]))
+                    .await;
+                return;
+            }
+            _ => reply(&[
+                ("Response", "Error"),
+                ("ActionID", &id),
+                ("Message", "Invalid/unknown command"),
+            ]),
+        };
+        if framed.get_mut().write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `Originate` into a spy context: answered at once, the spy's events follow.
+fn originate(
+    action: &AmiMessage,
+    id: &str,
+    pbx: &Mutex<SimPbx>,
+    events: &broadcast::Sender<Bytes>,
+) -> BytesMut {
+    let channel = action.get("Channel").unwrap_or_default();
+    let context = action.get("Context").unwrap_or_default();
+    let exten = action.get("Exten").unwrap_or_default();
+    if channel.is_empty() || !context.starts_with("spy-") {
+        return reply(&[
+            ("Response", "Error"),
+            ("ActionID", id),
+            ("Message", "Originate failed"),
+        ]);
+    }
+    let mut happened = Vec::new();
+    match pbx
+        .lock()
+        .originate_spy(channel, context, exten, &mut happened)
+    {
+        Ok(()) => {
+            let _ = events.send(encode_all(&happened));
+            reply(&[
+                ("Response", "Success"),
+                ("ActionID", id),
+                ("Message", "Originate successfully queued"),
+            ])
+        }
+        Err(message) => reply(&[
+            ("Response", "Error"),
+            ("ActionID", id),
+            ("Message", &message),
+        ]),
+    }
+}

@@ -19,6 +19,9 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request is well formed but the state does not allow it (agent not on a call).
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// The capability exists in the contract but is not built yet.
     #[error("unimplemented: {0}")]
     Unimplemented(String),
@@ -38,6 +41,7 @@ impl Error {
             Error::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::FailedPrecondition(_) => StatusCode::CONFLICT,
             Error::Unimplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,6 +55,7 @@ impl Error {
             Error::PermissionDenied(_) => tonic::Code::PermissionDenied,
             Error::InvalidArgument(_) => tonic::Code::InvalidArgument,
             Error::NotFound(_) => tonic::Code::NotFound,
+            Error::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
             Error::Unimplemented(_) => tonic::Code::Unimplemented,
             Error::Unavailable(_) => tonic::Code::Unavailable,
             Error::Internal(_) => tonic::Code::Internal,
@@ -65,6 +70,7 @@ impl Error {
             Error::PermissionDenied(_) => "permission_denied",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::NotFound(_) => "not_found",
+            Error::FailedPrecondition(_) => "failed_precondition",
             Error::Unimplemented(_) => "unimplemented",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",

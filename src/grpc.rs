@@ -270,9 +270,79 @@ impl pb::state_service_server::StateService for StateQueries {
     }
 }
 
-/// `switchboard.v1.SupervisorService`: sketched; every rpc answers UNIMPLEMENTED until the AMI issue.
-pub struct Supervisor;
-impl pb::supervisor_service_server::SupervisorService for Supervisor {}
+/// `switchboard.v1.SupervisorService`: monitor, whisper and barge over AMI.
+pub struct Supervisor {
+    core: Arc<Core>,
+}
+
+impl Supervisor {
+    async fn spy(
+        &self,
+        principal: &crate::auth::Principal,
+        order: crate::supervisor::SpyOrder,
+    ) -> Result<pb::SupervisorAction, Status> {
+        crate::supervisor::spy(&self.core, principal, order)
+            .await
+            .map_err(Status::from)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::supervisor_service_server::SupervisorService for Supervisor {
+    async fn monitor(
+        &self,
+        request: Request<pb::MonitorRequest>,
+    ) -> Result<Response<pb::MonitorResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let order = crate::supervisor::SpyOrder {
+            mode: crate::ledger::model::SpyMode::Monitor,
+            agent_extension: request.agent_extension,
+            call_unique_id: request.call_unique_id,
+            supervisor_extension: request.supervisor_extension,
+        };
+        let action = self.spy(&principal, order).await?;
+        Ok(Response::new(pb::MonitorResponse {
+            action: Some(action),
+        }))
+    }
+
+    async fn whisper(
+        &self,
+        request: Request<pb::WhisperRequest>,
+    ) -> Result<Response<pb::WhisperResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let order = crate::supervisor::SpyOrder {
+            mode: crate::ledger::model::SpyMode::Whisper,
+            agent_extension: request.agent_extension,
+            call_unique_id: String::new(),
+            supervisor_extension: request.supervisor_extension,
+        };
+        let action = self.spy(&principal, order).await?;
+        Ok(Response::new(pb::WhisperResponse {
+            action: Some(action),
+        }))
+    }
+
+    async fn barge(
+        &self,
+        request: Request<pb::BargeRequest>,
+    ) -> Result<Response<pb::BargeResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let order = crate::supervisor::SpyOrder {
+            mode: crate::ledger::model::SpyMode::Barge,
+            agent_extension: request.agent_extension,
+            call_unique_id: String::new(),
+            supervisor_extension: request.supervisor_extension,
+        };
+        let action = self.spy(&principal, order).await?;
+        Ok(Response::new(pb::BargeResponse {
+            action: Some(action),
+        }))
+    }
+}
 
 /// `switchboard.v1.CallControlService`: sketched; UNIMPLEMENTED until the ARI issue.
 pub struct CallControl;
@@ -364,7 +434,12 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
     );
     router = add(
         router,
-        InterceptedService::new(SupervisorServiceServer::new(Supervisor), auth.clone()),
+        InterceptedService::new(
+            SupervisorServiceServer::new(Supervisor {
+                core: Arc::clone(&core),
+            }),
+            auth.clone(),
+        ),
     );
     router = add(
         router,

@@ -19,5 +19,6 @@ pub mod sim;
 pub mod socket_json;
 pub mod stats;
 pub mod store;
+pub mod supervisor;
 pub mod time;
 pub mod web;

@@ -16,6 +16,29 @@ use crate::time::from_timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// One row of `supervisor_actions`: the audit trail of monitor, whisper and barge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorActionRow {
+    /// The action's id.
+    pub action_id: String,
+    /// Who asked (token subject).
+    pub supervisor: String,
+    /// The supervisor's phone.
+    pub supervisor_extension: String,
+    /// `monitor`, `whisper` or `barge`.
+    pub mode: String,
+    /// The agent listened to.
+    pub agent_extension: String,
+    /// The call, when known.
+    pub call_id: String,
+    /// `accepted` or `failed`.
+    pub status: String,
+    /// The phone system's message on failure.
+    pub message: String,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}
+
 /// A finished call, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRecordRow {
@@ -163,6 +186,53 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Stores one supervisor action in the audit trail.
+    pub async fn insert_supervisor_action(&self, row: &SupervisorActionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO supervisor_actions (action_id, supervisor, supervisor_extension, mode, \
+             agent_extension, call_id, status, message, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&row.action_id)
+        .bind(&row.supervisor)
+        .bind(&row.supervisor_extension)
+        .bind(&row.mode)
+        .bind(&row.agent_extension)
+        .bind(&row.call_id)
+        .bind(&row.status)
+        .bind(&row.message)
+        .bind(row.at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The supervisor actions, newest first.
+    pub async fn supervisor_actions(&self, limit: i64) -> Result<Vec<SupervisorActionRow>> {
+        let rows = sqlx::query(
+            "SELECT action_id, supervisor, supervisor_extension, mode, agent_extension, call_id, \
+             status, message, at_ms FROM supervisor_actions ORDER BY at_ms DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SupervisorActionRow {
+                    action_id: row.try_get(0)?,
+                    supervisor: row.try_get(1)?,
+                    supervisor_extension: row.try_get(2)?,
+                    mode: row.try_get(3)?,
+                    agent_extension: row.try_get(4)?,
+                    call_id: row.try_get(5)?,
+                    status: row.try_get(6)?,
+                    message: row.try_get(7)?,
+                    at_ms: row.try_get(8)?,
+                })
+            })
+            .collect()
     }
 
     /// The most recent finished calls, newest first.

@@ -21,9 +21,11 @@ use crate::app::Core;
 use crate::auth::{Principal, Role};
 use crate::error::Error;
 use crate::events::kind_of;
+use crate::ledger::model::SpyMode;
 use crate::ledger::views;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
+use crate::supervisor::SpyOrder;
 use catalog::{Direction, SocketEvent, lookup};
 
 /// Room of every socket that is not held to one tenant.
@@ -340,6 +342,15 @@ async fn authenticate(
     }
 }
 
+/// A string field of a JSON payload (numbers accepted, as dashboards send extensions either way).
+fn text_field(data: &Json, key: &str) -> String {
+    match data.get(key) {
+        Some(Json::String(text)) => text.clone(),
+        Some(Json::Number(number)) => number.to_string(),
+        _ => String::new(),
+    }
+}
+
 fn principal_of(socket: &SocketRef) -> Principal {
     socket
         .extensions
@@ -464,10 +475,45 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             }
         },
     );
-    for entry in catalog::CATALOG
-        .iter()
-        .filter(|e| e.direction == Direction::ClientToServer && !e.name.starts_with("join:"))
-    {
+    for (name, mode) in [
+        ("supervisor:monitor", SpyMode::Monitor),
+        ("supervisor:whisper", SpyMode::Whisper),
+        ("supervisor:barge", SpyMode::Barge),
+    ] {
+        socket.on(
+            name,
+            async move |socket: SocketRef,
+                        State(core): State<Arc<Core>>,
+                        TryData(data): TryData<Json>,
+                        ack: AckSender| {
+                let order = match data {
+                    Ok(data) => SpyOrder {
+                        mode,
+                        agent_extension: text_field(&data, "agentExtension"),
+                        call_unique_id: text_field(&data, "callUniqueId"),
+                        supervisor_extension: text_field(&data, "supervisorExtension"),
+                    },
+                    Err(_) => {
+                        let error = Error::InvalidArgument(format!(
+                            "{name} takes {{agentExtension, callUniqueId}}"
+                        ));
+                        return refuse(&socket, &core, Some(ack), name, &error);
+                    }
+                };
+                match crate::supervisor::spy(&core, &principal_of(&socket), order).await {
+                    Ok(action) => {
+                        let _ = ack.send(&socket_json::to_json(&action));
+                    }
+                    Err(error) => refuse(&socket, &core, Some(ack), name, &error),
+                }
+            },
+        );
+    }
+    for entry in catalog::CATALOG.iter().filter(|e| {
+        e.direction == Direction::ClientToServer
+            && !e.name.starts_with("join:")
+            && !e.name.starts_with("supervisor:")
+    }) {
         socket.on(
             entry.name,
             async |socket: SocketRef,

@@ -287,7 +287,7 @@ impl SimPbx {
         if self.rng.random_bool(arrivals.clamp(0.0, 1.0)) {
             self.caller_arrives(&mut out);
         }
-        if self.rng.random_bool((0.004 * seconds).clamp(0.0, 1.0)) {
+        if self.rng.random_bool((0.05 * seconds).clamp(0.0, 1.0)) {
             self.toggle_pause(&mut out);
         }
         let ids: Vec<u64> = self.calls.keys().copied().collect();
@@ -342,8 +342,24 @@ impl SimPbx {
 
     fn toggle_pause(&mut self, out: &mut Vec<AmiMessage>) {
         let index = self.rng.random_range(0..self.agents.len());
+        let switch_login = self.rng.random_bool(0.5);
         let agent = &mut self.agents[index];
-        if agent.busy_with.is_some() || !agent.logged_in {
+        if agent.busy_with.is_some() {
+            return;
+        }
+        if switch_login || !agent.logged_in {
+            // Log out of every queue, or back in.
+            agent.logged_in = !agent.logged_in;
+            agent.paused = false;
+            let agent = agent.clone();
+            let name = if agent.logged_in {
+                "QueueMemberAdded"
+            } else {
+                "QueueMemberRemoved"
+            };
+            for queue in &agent.queues {
+                out.push(self.member_event(name, &agent, queue));
+            }
             return;
         }
         agent.paused = !agent.paused;

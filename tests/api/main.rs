@@ -3,6 +3,7 @@
 
 mod helpers;
 mod raw_socket;
+mod sim;
 
 mod ami_client;
 mod ami_fixtures;

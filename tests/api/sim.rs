@@ -1,0 +1,388 @@
+//! The server against `switchboard sim` over a real loopback AMI connection:
+//! the 002 Socket.IO events with their documented shapes, the same
+//! happenings on gRPC, the rebuild after the PBX comes back, a failed login,
+//! and the supervisor actions with their errors and audit trail.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard::auth::Role;
+use switchboard::proto::v1::{
+    EventKind, MonitorRequest, SourceState, SubscribeRequest, SupervisorActionStatus,
+    event::Payload, supervisor_service_client::SupervisorServiceClient,
+};
+use switchboard::sim::{SimArgs, Simulator};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with, token};
+
+/// A busy simulator: twenty simulated seconds per second, about one new
+/// caller per real second for six agents.
+fn busy(listen: SocketAddr) -> SimArgs {
+    SimArgs {
+        rate: 3.0,
+        speed: 20.0,
+        agents: 6,
+        seed: 7,
+        ..SimArgs::on(listen)
+    }
+}
+
+async fn app_on(address: SocketAddr, secret: &str) -> TestApp {
+    let secret = secret.to_owned();
+    spawn_app_with(move |args| {
+        args.ami_host = Some(address.ip().to_string());
+        args.ami_port = Some(address.port().to_string());
+        args.ami_username = Some("switchboard".into());
+        args.ami_secret = Some(secret);
+        args.ami_md5 = Some("true".into());
+    })
+    .await
+}
+
+/// A free loopback port nobody listens on yet.
+fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
+    // The server starts before the PBX: the wallboard sees it disconnected, then connected.
+    let address = free_address();
+    let app = app_on(address, "switchboard").await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let watcher = {
+        let url_token = supervisor.clone();
+        let app_ref = &app;
+        async move { app_ref.watch_socket(&url_token, &["--seconds", "12"]).await }
+    };
+    let stop = CancellationToken::new();
+    let start_pbx = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Simulator::start(busy(address), stop.clone()).await.unwrap()
+    };
+    let (lines, _simulator) = tokio::join!(watcher, start_pbx);
+    stop.cancel();
+    assert_lines_match_schemas(&lines);
+    let seen: BTreeSet<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    for event in [
+        "ami:disconnected",
+        "ami:connected",
+        "call:new",
+        "call:answered",
+        "call:ended",
+        "calls:active",
+        "agent:login",
+        "agent:logout",
+        "agents:status",
+        "queue:caller_joined",
+        "queues:stats",
+    ] {
+        assert!(
+            seen.contains(event),
+            "{event} was not received; saw {seen:?}"
+        );
+    }
+    // calls:active went to the socket on connect, before any change.
+    let first_calls = lines.iter().position(|l| l["event"] == "calls:active");
+    let first_new = lines.iter().position(|l| l["event"] == "call:new");
+    assert!(first_calls < first_new, "calls:active comes on connect");
+    // Queue statistics carry the seed's fields and the live figures beyond it.
+    let stats = lines
+        .iter()
+        .rev()
+        .find(|l| l["event"] == "queues:stats")
+        .unwrap();
+    let queue = &stats["data"][0];
+    for field in ["name", "waiting", "members", "available", "longestWait"] {
+        assert!(
+            queue.get(field).is_some(),
+            "queues:stats item has {field}: {queue}"
+        );
+    }
+    let ended = lines.iter().find(|l| l["event"] == "call:ended").unwrap();
+    assert!(ended["data"]["disposition"].is_string(), "{ended}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn grpc_sees_the_same_happenings_and_the_rebuild_after_the_pbx_returns() {
+    let address = free_address();
+    let stop = CancellationToken::new();
+    let simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
+    let app = app_on(address, "switchboard").await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut stream = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![
+                    EventKind::CallNew as i32,
+                    EventKind::CallAnswered as i32,
+                    EventKind::CallHangup as i32,
+                    EventKind::CallUpdated as i32,
+                    EventKind::QueueCallerJoined as i32,
+                    EventKind::SourceStatus as i32,
+                    EventKind::Resync as i32,
+                ],
+                ..Default::default()
+            },
+            &supervisor,
+        )
+        .await;
+    let wanted = [
+        "EVENT_KIND_CALL_NEW",
+        "EVENT_KIND_CALL_ANSWERED",
+        "EVENT_KIND_CALL_HANGUP",
+        "EVENT_KIND_CALL_UPDATED",
+        "EVENT_KIND_QUEUE_CALLER_JOINED",
+    ];
+    let mut kinds = BTreeSet::new();
+    let mut epochs = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !wanted.iter().all(|k| kinds.contains(k)) {
+        let Ok(Some(Ok(response))) = tokio::time::timeout_at(deadline, stream.next()).await else {
+            break;
+        };
+        let event = response.event.unwrap();
+        epochs.insert(event.epoch.clone());
+        if let Some(payload) = event.payload {
+            kinds.insert(switchboard::events::kind_of(&payload).as_str_name());
+        }
+    }
+    for kind in wanted {
+        assert!(kinds.contains(kind), "{kind} not seen: {kinds:?}");
+    }
+
+    // The PBX goes away with calls up, ends them while away, and comes back.
+    let before = app.core.log.read(|ledger, _| ledger.calls.len());
+    stop.cancel();
+    drop(simulator);
+    let mut disconnected = false;
+    while !disconnected {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("disconnect noticed")
+            .unwrap()
+            .unwrap();
+        if let Some(Payload::SourceStatus(status)) = response.event.unwrap().payload {
+            disconnected = status.state() == SourceState::Disconnected;
+        }
+    }
+    // The same port, a different workload: none of the old calls exist any more.
+    let back = CancellationToken::new();
+    let _simulator = Simulator::start(
+        SimArgs {
+            rate: 0.0,
+            ..busy(address)
+        },
+        back.clone(),
+    )
+    .await
+    .unwrap();
+    let mut rebuilt = None;
+    let mut lost = 0;
+    while rebuilt.is_none() {
+        let response = tokio::time::timeout(Duration::from_secs(15), stream.next())
+            .await
+            .expect("rebuild happens")
+            .unwrap()
+            .unwrap();
+        let event = response.event.unwrap();
+        match event.payload {
+            Some(Payload::CallUpdated(update))
+                if update.call.as_ref().unwrap().end_reason()
+                    == switchboard::proto::v1::CallEndReason::Lost =>
+            {
+                lost += 1;
+            }
+            Some(Payload::Resync(resync)) => rebuilt = Some((event.epoch, resync)),
+            _ => {}
+        }
+    }
+    let (epoch, resync) = rebuilt.unwrap();
+    assert_eq!(
+        resync.reason(),
+        switchboard::proto::v1::ResyncReason::SourceRebuilt
+    );
+    assert!(!epochs.contains(&epoch), "the rebuild starts a new epoch");
+    assert_eq!(resync.snapshot.unwrap().calls.len(), 0, "no ghost calls");
+    assert_eq!(lost, before, "every call of the outage was closed as lost");
+    assert_eq!(app.core.log.epoch(), epoch);
+    back.cancel();
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_login_says_so_and_retries_with_backoff() {
+    let address = free_address();
+    let stop = CancellationToken::new();
+    let _simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
+    let app = app_on(address, "wrong-secret").await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let lines = app.watch_socket(&supervisor, &["--seconds", "3"]).await;
+    assert_lines_match_schemas(&lines);
+    let errors: Vec<_> = lines.iter().filter(|l| l["event"] == "ami:error").collect();
+    assert!(!errors.is_empty(), "ami:error was sent: {lines:?}");
+    let message = errors[0]["data"]["message"].as_str().unwrap();
+    assert!(message.contains("Authentication failed"), "{message}");
+    // Backoff: a handful of attempts in three seconds, not hundreds.
+    assert!(errors.len() <= 6, "{} login attempts in 3 s", errors.len());
+    stop.cancel();
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
+    let address = free_address();
+    let stop = CancellationToken::new();
+    let calm = SimArgs {
+        speed: 4.0,
+        rate: 12.0,
+        ..busy(address)
+    };
+    let _simulator = Simulator::start(calm, stop.clone()).await.unwrap();
+    let app = app_on(address, "switchboard").await;
+    // Wait until some agent talks and another is idle.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (talking, idle) = loop {
+        let found = app.core.log.read(|ledger, _| {
+            let talking = ledger
+                .agents
+                .values()
+                .find(|a| a.logged_in && !a.call_ids.is_empty())
+                .map(|a| (a.extension.clone(), a.call_ids[0].clone()));
+            let idle = ledger
+                .agents
+                .values()
+                .find(|a| a.logged_in && a.call_ids.is_empty())
+                .map(|a| a.extension.clone());
+            talking.zip(idle)
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no agent on a call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (agent, call_id) = talking;
+    let call_unique_id = app
+        .core
+        .log
+        .read(|ledger, _| ledger.calls[&call_id].ids.ami_uniqueid.clone());
+    let supervisor = token(Role::Supervisor, Some("2001"), None);
+    let mut client = SupervisorServiceClient::new(app.channel().await);
+    let mut sessions = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![EventKind::SpySession as i32],
+                ..Default::default()
+            },
+            &supervisor,
+        )
+        .await;
+
+    let response = client
+        .monitor(authed(
+            MonitorRequest {
+                agent_extension: agent.clone(),
+                call_unique_id: call_unique_id.clone(),
+                supervisor_extension: String::new(),
+            },
+            &supervisor,
+        ))
+        .await
+        .expect("monitor accepted")
+        .into_inner();
+    let action = response.action.unwrap();
+    assert_eq!(action.status(), SupervisorActionStatus::Accepted);
+    assert_eq!(action.supervisor_extension, "2001");
+    let session = tokio::time::timeout(Duration::from_secs(5), sessions.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Some(Payload::SpySession(session)) = session.event.unwrap().payload else {
+        panic!("a spy session event")
+    };
+    assert!(session.active);
+    assert_eq!(session.agent_extension, agent);
+    assert_eq!(session.call_id, call_id);
+    assert_eq!(session.supervisor_extension, "2001");
+
+    // Refusals, each with its own code.
+    let refused = |request: MonitorRequest, who: String| {
+        let mut client = client.clone();
+        async move { client.monitor(authed(request, &who)).await.unwrap_err() }
+    };
+    let status = refused(
+        MonitorRequest {
+            agent_extension: "9999".into(),
+            ..Default::default()
+        },
+        supervisor.clone(),
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    let status = refused(
+        MonitorRequest {
+            agent_extension: idle.clone(),
+            ..Default::default()
+        },
+        supervisor.clone(),
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("not on a call"), "{status:?}");
+    let status = refused(
+        MonitorRequest {
+            agent_extension: agent.clone(),
+            ..Default::default()
+        },
+        token(Role::Agent, Some("1001"), None),
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+
+    // Socket.IO: whisper and barge with acknowledgements, the seed's payloads.
+    let whisper = format!(r#"{{"agentExtension":"{agent}"}}"#);
+    let nobody = r#"{"agentExtension":"9999"}"#;
+    let lines = app
+        .watch_socket(
+            &supervisor,
+            &[
+                "--seconds",
+                "2",
+                "--emit",
+                "supervisor:whisper",
+                &whisper,
+                "--emit",
+                "supervisor:barge",
+                nobody,
+            ],
+        )
+        .await;
+    let ack = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == format!("ack:{name}"))
+            .unwrap_or_else(|| panic!("ack for {name}: {lines:?}"))["data"]
+            .clone()
+    };
+    assert_eq!(ack("supervisor:whisper")["status"], "accepted");
+    assert_eq!(ack("supervisor:whisper")["mode"], "whisper");
+    assert_eq!(ack("supervisor:barge")["error"], "not_found");
+
+    // The audit trail holds every one of them.
+    let audit = app.core.store.supervisor_actions(10).await.unwrap();
+    let modes: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.mode.as_str(), a.status.as_str()))
+        .collect();
+    assert!(modes.contains(&("monitor", "accepted")), "{modes:?}");
+    assert!(modes.contains(&("whisper", "accepted")), "{modes:?}");
+    stop.cancel();
+    app.stop().await.unwrap();
+}

@@ -761,7 +761,11 @@ mod tests {
         );
         assert_eq!(
             kinds(&ledger.apply(start("1.1"), at(1))),
-            ["EVENT_KIND_CALL_NEW", "EVENT_KIND_CALLS_ACTIVE"]
+            [
+                "EVENT_KIND_CALL_NEW",
+                "EVENT_KIND_CALL_UPDATED",
+                "EVENT_KIND_CALLS_ACTIVE"
+            ]
         );
         let answered = ledger.apply(
             Input::CallAnswered {
@@ -775,12 +779,13 @@ mod tests {
             kinds(&answered),
             [
                 "EVENT_KIND_CALL_ANSWERED",
+                "EVENT_KIND_CALL_UPDATED",
                 "EVENT_KIND_AGENT_STATUS_UPDATED",
                 "EVENT_KIND_AGENTS_STATUS",
                 "EVENT_KIND_CALLS_ACTIVE"
             ]
         );
-        let Payload::AgentStatusUpdated(update) = &answered[1].payload else {
+        let Payload::AgentStatusUpdated(update) = &answered[2].payload else {
             panic!("expected agent_status_updated");
         };
         assert_eq!(update.status(), pb::AgentStatus::OnCall);

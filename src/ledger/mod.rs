@@ -203,19 +203,7 @@ impl Ledger {
                     )),
                     tenant,
                 });
-                if let Some(previous) = previous_agent {
-                    out.extend(self.change_agent(&previous, now, |agent| {
-                        agent.call_ids.retain(|id| id != &call_id);
-                    }));
-                }
-                if let Some(extension) = agent_extension {
-                    out.extend(self.change_agent(&extension, now, |agent| {
-                        if !agent.call_ids.contains(&call_id) {
-                            agent.call_ids.push(call_id.clone());
-                            agent.calls_today += 1;
-                        }
-                    }));
-                }
+                out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
                 out.push(self.calls_active(now));
                 out
             }
@@ -251,19 +239,7 @@ impl Ledger {
                     payload: Payload::CallUpdated(update),
                     tenant: call.tenant.clone(),
                 }];
-                if let Some(previous) = previous_agent {
-                    out.extend(self.change_agent(&previous, now, |agent| {
-                        agent.call_ids.retain(|id| id != &call_id);
-                    }));
-                }
-                if let Some(extension) = agent_extension {
-                    out.extend(self.change_agent(&extension, now, |agent| {
-                        if !agent.call_ids.contains(&call_id) {
-                            agent.call_ids.push(call_id.clone());
-                            agent.calls_today += 1;
-                        }
-                    }));
-                }
+                out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
                 out.push(self.calls_active(now));
                 out
             }
@@ -606,6 +582,32 @@ impl Ledger {
                 .map(|s| views::spy_session(s, None))
                 .collect(),
         }
+    }
+
+    /// Moves `call_id` from the `previous` agent (if any) to `next` (if any),
+    /// counting it once more among `next`'s calls of the day.
+    fn hand_over(
+        &mut self,
+        call_id: &str,
+        previous: Option<String>,
+        next: Option<String>,
+        now: Instant,
+    ) -> Vec<Emitted> {
+        let mut out = Vec::new();
+        if let Some(previous) = previous {
+            out.extend(self.change_agent(&previous, now, |agent| {
+                agent.call_ids.retain(|id| id != call_id);
+            }));
+        }
+        if let Some(extension) = next {
+            out.extend(self.change_agent(&extension, now, |agent| {
+                if !agent.call_ids.iter().any(|id| id == call_id) {
+                    agent.call_ids.push(call_id.to_owned());
+                    agent.calls_today += 1;
+                }
+            }));
+        }
+        out
     }
 
     fn change_agent(

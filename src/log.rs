@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
 use crate::events::kind_of;
@@ -62,7 +62,6 @@ struct State {
     ledger: Ledger,
     window: VecDeque<Arc<pb::Event>>,
     last_sequence: u64,
-    epoch: String,
 }
 
 /// The ledger, the log and the live fan-out, behind one lock so that a
@@ -72,6 +71,8 @@ pub struct EventLog {
     live: broadcast::Sender<Arc<pb::Event>>,
     /// The newest sequence number, readable without the lock (subscribers read it per event).
     head: AtomicU64,
+    /// The current epoch; changes only in [`EventLog::rebuild`], under the state lock.
+    epoch: RwLock<String>,
     settings: LogSettings,
     metrics: Arc<Metrics>,
 }
@@ -85,8 +86,8 @@ impl EventLog {
                 ledger,
                 window: VecDeque::new(),
                 last_sequence: 0,
-                epoch: new_epoch(),
             }),
+            epoch: RwLock::new(new_epoch()),
             live,
             head: AtomicU64::new(0),
             settings,
@@ -94,9 +95,10 @@ impl EventLog {
         }
     }
 
-    /// This log's current epoch.
+    /// This log's current epoch. Readable inside [`EventLog::read`]: the epoch
+    /// has its own lock, always taken after the state's.
     pub fn epoch(&self) -> String {
-        self.state.lock().epoch.clone()
+        self.epoch.read().clone()
     }
 
     /// A source rebuilt its picture after a (re)connect: applies `inputs` (what
@@ -111,7 +113,7 @@ impl EventLog {
                 events.push(self.append_locked(&mut state, emitted, now));
             }
         }
-        state.epoch = new_epoch();
+        *self.epoch.write() = new_epoch();
         state.window.clear();
         let resync = pb::Resync {
             reason: ResyncReason::SourceRebuilt as i32,
@@ -158,7 +160,11 @@ impl EventLog {
         let state = self.state.lock();
         let live = self.live.subscribe();
         let oldest = state.window.front().map_or(0, |e| e.sequence);
-        let resync_reason = if start.epoch.as_deref().is_some_and(|e| e != state.epoch) {
+        let resync_reason = if start
+            .epoch
+            .as_deref()
+            .is_some_and(|e| *e != *self.epoch.read())
+        {
             Some(ResyncReason::EpochChanged)
         } else if start.resume_after == 0 {
             start.snapshot_first.then_some(ResyncReason::Initial)
@@ -221,7 +227,7 @@ impl EventLog {
     ) -> Arc<pb::Event> {
         Arc::new(pb::Event {
             sequence: state.last_sequence,
-            epoch: state.epoch.clone(),
+            epoch: self.epoch(),
             time: Some(to_timestamp(now)),
             tenant: String::new(),
             payload: Some(Payload::Resync(pb::Resync {
@@ -248,7 +254,7 @@ impl EventLog {
         let kind = kind_of(&emitted.payload);
         let event = Arc::new(pb::Event {
             sequence: state.last_sequence,
-            epoch: state.epoch.clone(),
+            epoch: self.epoch(),
             time: Some(to_timestamp(now)),
             tenant: emitted.tenant,
             payload: Some(emitted.payload),
@@ -322,6 +328,27 @@ mod tests {
             Payload::Resync(r) => Some(r.reason()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_rebuild_starts_a_new_epoch_readable_while_reading_the_ledger() {
+        let log = log(10);
+        mode(&log, 1, at(0));
+        let before = log.read(|_, _| log.epoch());
+        let events = log.rebuild(Vec::new(), at(1));
+        let last = events.last().expect("the rebuild's resync");
+        assert!(matches!(last.payload, Some(Payload::Resync(_))));
+        assert_ne!(last.epoch, before);
+        assert_eq!(log.read(|_, _| log.epoch()), last.epoch);
+        let resumed = log.subscribe(
+            &StartAt {
+                resume_after: 1,
+                epoch: Some(before),
+                snapshot_first: false,
+            },
+            at(2),
+        );
+        assert_eq!(resync_reason(&resumed), Some(ResyncReason::EpochChanged));
     }
 
     #[test]

@@ -35,14 +35,6 @@ pub fn context(mode: SpyMode) -> &'static str {
     }
 }
 
-fn mode_name(mode: SpyMode) -> &'static str {
-    match mode {
-        SpyMode::Monitor => "monitor",
-        SpyMode::Whisper => "whisper",
-        SpyMode::Barge => "barge",
-    }
-}
-
 /// Carries out `order` for `principal`: checks, then the `Originate`.
 /// Answers the action as accepted, or a clear error: not a supervisor, no
 /// such agent, agent not on a call, no supervisor phone, AMI down, PBX refusal.
@@ -178,7 +170,9 @@ pub async fn spy(
         action_id,
         supervisor: principal.claims.sub.clone(),
         supervisor_extension,
-        mode: mode_name(order.mode).into(),
+        mode: context(order.mode)
+            .trim_start_matches(crate::ami::translate::SPY_CONTEXT_PREFIX)
+            .into(),
         agent_extension,
         call_id,
         status: if outcome.is_ok() {

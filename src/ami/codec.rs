@@ -462,6 +462,37 @@ pub fn encode_message(message: &AmiMessage, buffer: &mut BytesMut) {
     buffer.put_slice(b"\r\n");
 }
 
+/// One message from `(key, value)` pairs, encoded: a PBX's response in one call.
+pub fn encode_pairs(pairs: &[(&str, &str)]) -> BytesMut {
+    let mut buffer = BytesMut::new();
+    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
+    buffer
+}
+
+/// An event-list answer to action `id`: the `Success` response, each item
+/// with the `ActionID`, then the `complete` event with `ListItems`.
+pub fn encode_event_list(id: &str, complete: &str, items: &[AmiMessage]) -> BytesMut {
+    let mut out = encode_pairs(&[
+        ("Response", "Success"),
+        ("ActionID", id),
+        ("EventList", "start"),
+        ("Message", "List will follow"),
+    ]);
+    for item in items {
+        let mut pairs: Vec<(&str, &str)> = item.headers().collect();
+        pairs.push(("ActionID", id));
+        encode_message(&AmiMessage::from_pairs(pairs), &mut out);
+    }
+    let count = items.len().to_string();
+    out.extend_from_slice(&encode_pairs(&[
+        ("Event", complete),
+        ("ActionID", id),
+        ("EventList", "Complete"),
+        ("ListItems", &count),
+    ]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

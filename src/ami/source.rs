@@ -263,10 +263,8 @@ impl AmiSource {
                 );
                 self.core.metrics.source_skipped("ami", reason.as_str());
             }
-            AmiNotice::Connected { greeting, .. } => {
-                // Only reached for a Connected held back during a rebuild that
-                // then failed; the client reconnects and a new one follows.
-                tracing::debug!(%greeting, "ami connected notice without rebuild");
+            AmiNotice::Connected { .. } => {
+                // `run` rebuilds on every Connected (held ones included) and never passes it here.
             }
         }
     }

@@ -83,8 +83,6 @@ struct Channel {
     ring_reported: bool,
     /// The bridge it is in.
     bridge: Option<String>,
-    /// The Hangup `Cause`, once hung up.
-    hangup_cause: Option<u32>,
 }
 
 /// One call as the translator knows it.
@@ -152,9 +150,8 @@ impl Translator {
         out: &mut Vec<Input>,
     ) {
         self.clear();
-        let mut ignored = Vec::new();
         for listed in channels {
-            self.new_channel(listed, &mut ignored);
+            self.new_channel(listed);
             if let (Some(bridge), Some(uniqueid)) = (
                 listed.get("BridgeId").filter(|b| !b.is_empty()),
                 listed.get("Uniqueid"),
@@ -241,7 +238,7 @@ impl Translator {
             return;
         };
         match name {
-            "Newchannel" => self.new_channel(event, out),
+            "Newchannel" => self.new_channel(event),
             "Newstate" => self.new_state(event, out),
             "NewCallerid" | "NewConnectedLine" | "NewAccountCode" => {
                 self.refresh_channel(event);
@@ -373,7 +370,7 @@ impl Translator {
             .map(|channel| channel.call_id.clone())
     }
 
-    fn new_channel(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+    fn new_channel(&mut self, event: &AmiMessage) {
         let (Some(uniqueid), Some(name)) = (event.get("Uniqueid"), event.get("Channel")) else {
             return;
         };
@@ -416,7 +413,6 @@ impl Translator {
             dial_target: false,
             ring_reported: false,
             bridge: None,
-            hangup_cause: None,
         };
         let is_real = !channel.is_local;
         self.channels.insert(uniqueid.to_owned(), channel);
@@ -428,7 +424,6 @@ impl Translator {
         if track.caller.is_empty() || (is_real && caller_is_local && !track.announced) {
             track.caller = uniqueid.to_owned();
         }
-        let _ = out;
     }
 
     fn refresh_channel(&mut self, event: &AmiMessage) {
@@ -708,10 +703,20 @@ impl Translator {
             });
             return;
         }
-        let Some(mut channel) = self.channels.remove(uniqueid) else {
+        let Some(call_id) = self.call_of(Some(uniqueid)) else {
             return;
         };
-        channel.hangup_cause = Some(number(event.get("Cause")));
+        let last = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|t| t.members.len() == 1 && t.members.contains(uniqueid));
+        if last {
+            // A call that ends before anything happened still happened.
+            self.announce(&call_id, out);
+        }
+        let Some(channel) = self.channels.remove(uniqueid) else {
+            return;
+        };
         if let Some(members) = channel
             .bridge
             .as_ref()
@@ -726,19 +731,11 @@ impl Translator {
         {
             partner.local_partner = None;
         }
-        let call_id = channel.call_id.clone();
-        let Some(track) = self.calls.get_mut(&call_id) else {
-            return;
-        };
-        track.members.remove(uniqueid);
-        if !track.members.is_empty() {
-            return;
+        if let Some(track) = self.calls.get_mut(&call_id) {
+            track.members.remove(uniqueid);
         }
-        if !track.announced && track.caller == uniqueid {
-            // A call that ends before anything happened still happened.
-            self.channels.insert(uniqueid.to_owned(), channel.clone());
-            self.announce(&call_id, out);
-            self.channels.remove(uniqueid);
+        if !last {
+            return;
         }
         let Some(track) = self.calls.remove(&call_id) else {
             return;
@@ -747,67 +744,9 @@ impl Translator {
         if track.announced {
             out.push(Input::CallEnded {
                 call_id,
-                reason: Self::end_reason(&track, channel.hangup_cause),
+                reason: end_reason(&track, Some(number(event.get("Cause")))),
             });
         }
-    }
-
-    /// Why a call ended, from what the translator saw:
-    ///
-    /// 1. a party answered (since the last blind transfer): `Completed`;
-    /// 2. the caller hung up waiting in a queue: `Abandoned`;
-    /// 3. the last dial of a real phone: `BUSY` → `Busy`, `NOANSWER` → `NoAnswer`,
-    ///    `CANCEL` → `Abandoned` (the caller gave up), `CONGESTION`/`CHANUNAVAIL` → `Failed`;
-    /// 4. a phone rang but no dial ended: `Abandoned`;
-    /// 5. the caller's channel was answered by the dialplan (IVR, voicemail): `Completed`;
-    /// 6. otherwise the last Hangup cause: 17 → `Busy`, 18/19 → `NoAnswer`,
-    ///    21 → `Rejected`, 16 and 0 → `Abandoned`, anything else → `Failed`.
-    pub fn end_reason_of(
-        answered: bool,
-        abandoned_in_queue: bool,
-        last_dial: Option<DialOutcome>,
-        rang: bool,
-        caller_up: bool,
-        cause: Option<u32>,
-    ) -> EndReason {
-        if answered {
-            return EndReason::Completed;
-        }
-        if abandoned_in_queue {
-            return EndReason::Abandoned;
-        }
-        match last_dial {
-            Some(DialOutcome::Busy) => return EndReason::Busy,
-            Some(DialOutcome::NoAnswer) => return EndReason::NoAnswer,
-            Some(DialOutcome::Cancel) => return EndReason::Abandoned,
-            Some(DialOutcome::Congestion | DialOutcome::Unavailable) => return EndReason::Failed,
-            Some(DialOutcome::Answer) => return EndReason::Completed,
-            None => {}
-        }
-        if rang {
-            return EndReason::Abandoned;
-        }
-        if caller_up {
-            return EndReason::Completed;
-        }
-        match cause {
-            Some(17) => EndReason::Busy,
-            Some(18 | 19) => EndReason::NoAnswer,
-            Some(21) => EndReason::Rejected,
-            Some(0 | 16) | None => EndReason::Abandoned,
-            Some(_) => EndReason::Failed,
-        }
-    }
-
-    fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
-        Self::end_reason_of(
-            track.answered,
-            track.abandoned_in_queue,
-            track.last_dial,
-            track.rang,
-            track.caller_up,
-            cause,
-        )
     }
 
     /// Sends `CallStarted` for a call the first time it does something.
@@ -1090,6 +1029,46 @@ impl Translator {
     }
 }
 
+/// Why a call ended, from what the translator saw:
+///
+/// 1. a party answered (since the last blind transfer): `Completed`;
+/// 2. the caller hung up waiting in a queue: `Abandoned`;
+/// 3. the last dial of a real phone: `BUSY` → `Busy`, `NOANSWER` → `NoAnswer`,
+///    `CANCEL` → `Abandoned` (the caller gave up), `CONGESTION`/`CHANUNAVAIL` → `Failed`;
+/// 4. a phone rang but no dial ended: `Abandoned`;
+/// 5. the caller's channel was answered by the dialplan (IVR, voicemail): `Completed`;
+/// 6. otherwise the last Hangup cause: 17 → `Busy`, 18/19 → `NoAnswer`,
+///    21 → `Rejected`, 16 and 0 → `Abandoned`, anything else → `Failed`.
+fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
+    if track.answered {
+        return EndReason::Completed;
+    }
+    if track.abandoned_in_queue {
+        return EndReason::Abandoned;
+    }
+    match track.last_dial {
+        Some(DialOutcome::Busy) => return EndReason::Busy,
+        Some(DialOutcome::NoAnswer) => return EndReason::NoAnswer,
+        Some(DialOutcome::Cancel) => return EndReason::Abandoned,
+        Some(DialOutcome::Congestion | DialOutcome::Unavailable) => return EndReason::Failed,
+        Some(DialOutcome::Answer) => return EndReason::Completed,
+        None => {}
+    }
+    if track.rang {
+        return EndReason::Abandoned;
+    }
+    if track.caller_up {
+        return EndReason::Completed;
+    }
+    match cause {
+        Some(17) => EndReason::Busy,
+        Some(18 | 19) => EndReason::NoAnswer,
+        Some(21) => EndReason::Rejected,
+        Some(0 | 16) | None => EndReason::Abandoned,
+        Some(_) => EndReason::Failed,
+    }
+}
+
 fn agent_logged_in(extension: &str, name: Option<&str>, queues: Vec<String>) -> Input {
     Input::AgentLoggedIn {
         extension: extension.to_owned(),
@@ -1180,29 +1159,37 @@ mod tests {
     #[test]
     fn end_reason_prefers_what_happened_last() {
         use DialOutcome::*;
-        let reason = Translator::end_reason_of;
+        let track = |answered, abandoned_in_queue, last_dial, rang, caller_up| CallTrack {
+            answered,
+            abandoned_in_queue,
+            last_dial,
+            rang,
+            caller_up,
+            ..CallTrack::default()
+        };
+        let reason = |t: CallTrack, cause| end_reason(&t, Some(cause));
         assert_eq!(
-            reason(true, false, Some(Busy), true, true, Some(16)),
+            reason(track(true, false, Some(Busy), true, true), 16),
             EndReason::Completed
         );
         assert_eq!(
-            reason(false, true, None, true, true, Some(16)),
+            reason(track(false, true, None, true, true), 16),
             EndReason::Abandoned
         );
         assert_eq!(
-            reason(false, false, Some(Busy), true, false, Some(17)),
+            reason(track(false, false, Some(Busy), true, false), 17),
             EndReason::Busy
         );
         assert_eq!(
-            reason(false, false, Some(Cancel), true, false, Some(16)),
+            reason(track(false, false, Some(Cancel), true, false), 16),
             EndReason::Abandoned
         );
         assert_eq!(
-            reason(false, false, None, false, true, Some(16)),
+            reason(track(false, false, None, false, true), 16),
             EndReason::Completed
         );
         assert_eq!(
-            reason(false, false, None, false, false, Some(34)),
+            reason(track(false, false, None, false, false), 34),
             EndReason::Failed
         );
     }

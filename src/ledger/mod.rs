@@ -571,7 +571,7 @@ impl Ledger {
     /// The whole state as a snapshot message, with time-dependent figures as of `now`.
     pub fn snapshot(&self, now: Instant) -> pb::StateSnapshot {
         pb::StateSnapshot {
-            calls: self.calls.values().map(views::call).collect(),
+            calls: self.calls.values().map(|c| views::call(c, now)).collect(),
             agents: self.agents.values().map(views::agent).collect(),
             queues: self.queues.values().map(|q| views::queue(q, now)).collect(),
             conversations: Vec::new(),

@@ -83,8 +83,8 @@ pub fn source_state(link: SourceLink) -> pb::SourceState {
     }
 }
 
-/// The source-neutral call record of the contract.
-pub fn call(record: &CallRecord) -> pb::Call {
+/// The source-neutral call record of the contract, with the hold time as of `now`.
+pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
     pb::Call {
         call_id: record.call_id.clone(),
         ids: Some(pb::CallIdentifiers {
@@ -119,7 +119,7 @@ pub fn call(record: &CallRecord) -> pb::Call {
         end_reason: pb::CallEndReason::Unspecified as i32,
         call_index: 0,
         transfers: record.transfers.iter().map(transfer).collect(),
-        hold_seconds: 0,
+        hold_seconds: u32::try_from(record.hold_ms(now) / 1000).unwrap_or(u32::MAX),
         talk_seconds: 0,
         answered_by: record.answered_by.clone(),
         merged_call_ids: record.merged_call_ids.clone(),
@@ -160,8 +160,7 @@ pub fn dial_outcome(outcome: DialOutcome) -> pb::DialOutcome {
 
 /// A `call_updated` for a live call, with the hold time as of `now`.
 pub fn call_updated(record: &CallRecord, change: pb::CallChange, now: Instant) -> pb::CallUpdated {
-    let mut call = call(record);
-    call.hold_seconds = u32::try_from(record.hold_ms(now) / 1000).unwrap_or(u32::MAX);
+    let mut call = call(record, now);
     if change == pb::CallChange::Held {
         call.state = pb::CallState::OnHold as i32;
     }

@@ -20,7 +20,10 @@ use tokio::sync::broadcast;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::ami::codec::{AmiCodec, AmiFrame, AmiMessage, encode_message};
+use crate::ami::codec::{
+    AmiCodec, AmiFrame, AmiMessage, encode_event_list as event_list, encode_message,
+    encode_pairs as reply,
+};
 pub use pbx::{SimPbx, Workload};
 
 /// The simulator's settings.
@@ -162,34 +165,6 @@ async fn drive(
     }
 }
 
-fn reply(pairs: &[(&str, &str)]) -> BytesMut {
-    let mut buffer = BytesMut::new();
-    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
-    buffer
-}
-
-fn event_list(id: &str, complete: &str, items: Vec<AmiMessage>) -> BytesMut {
-    let mut out = reply(&[
-        ("Response", "Success"),
-        ("ActionID", id),
-        ("EventList", "start"),
-        ("Message", "List will follow"),
-    ]);
-    let count = items.len().to_string();
-    for item in items {
-        let mut pairs: Vec<(&str, &str)> = item.headers().collect();
-        pairs.push(("ActionID", id));
-        encode_message(&AmiMessage::from_pairs(pairs), &mut out);
-    }
-    out.extend_from_slice(&reply(&[
-        ("Event", complete),
-        ("ActionID", id),
-        ("EventList", "Complete"),
-        ("ListItems", &count),
-    ]));
-    out
-}
-
 /// One manager session.
 async fn session(
     mut stream: TcpStream,
@@ -208,7 +183,7 @@ async fn session(
     loop {
         let frame = tokio::select! {
             frame = framed.next() => frame,
-            bytes = async { feed.as_mut().expect("guarded").recv().await }, if feed.is_some() => {
+            bytes = next_event(&mut feed) => {
                 match bytes {
                     Ok(bytes) => {
                         if framed.get_mut().write_all(&bytes).await.is_err() {
@@ -283,11 +258,11 @@ async fn session(
                 ("Timestamp", "0.000000"),
             ]),
             "coreshowchannels" => {
-                event_list(&id, "CoreShowChannelsComplete", pbx.lock().show_channels())
+                event_list(&id, "CoreShowChannelsComplete", &pbx.lock().show_channels())
             }
-            "queuestatus" => event_list(&id, "QueueStatusComplete", pbx.lock().queue_status()),
-            "queuesummary" => event_list(&id, "QueueSummaryComplete", pbx.lock().queue_summary()),
-            "agents" => event_list(&id, "AgentsComplete", Vec::new()),
+            "queuestatus" => event_list(&id, "QueueStatusComplete", &pbx.lock().queue_status()),
+            "queuesummary" => event_list(&id, "QueueSummaryComplete", &pbx.lock().queue_summary()),
+            "agents" => event_list(&id, "AgentsComplete", &[]),
             "originate" => originate(&action, &id, &pbx, &events),
             "logoff" => {
                 let _ = framed
@@ -309,6 +284,16 @@ async fn session(
         if framed.get_mut().write_all(&out).await.is_err() {
             return;
         }
+    }
+}
+
+/// The next event for a logged-in session; never ready before login.
+async fn next_event(
+    feed: &mut Option<broadcast::Receiver<Bytes>>,
+) -> Result<Bytes, broadcast::error::RecvError> {
+    match feed {
+        Some(feed) => feed.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -90,8 +90,6 @@ pub struct SimChannel {
     pub state: (&'static str, &'static str),
     /// Bridge it is in.
     pub bridge: Option<String>,
-    /// Running application.
-    pub application: &'static str,
 }
 
 /// An agent (queue member).
@@ -141,6 +139,7 @@ struct SimCall {
     joined_at: f64,
     answered_at: f64,
     held_seconds: f64,
+    on_hold: bool,
     phase: Phase,
 }
 
@@ -275,7 +274,6 @@ impl SimPbx {
             exten: "s".into(),
             state: DOWN,
             bridge: None,
-            application: "AppDial",
         }
     }
 
@@ -307,7 +305,6 @@ impl SimPbx {
         caller.context = "from-external".into();
         caller.exten = format!("{}", 8000 + queue_index);
         caller.state = DOWN;
-        caller.application = "Queue";
         out.push(event("Newchannel", with_channel(&caller, &[])));
         caller.state = RING;
         out.push(event("Newstate", with_channel(&caller, &[])));
@@ -335,6 +332,7 @@ impl SimPbx {
                 joined_at: self.clock,
                 answered_at: 0.0,
                 held_seconds: 0.0,
+                on_hold: false,
                 phase: Phase::Waiting { patience },
             },
         );
@@ -506,20 +504,20 @@ impl SimPbx {
                 transfer_at,
             } => {
                 if let Some((start, end)) = hold {
-                    if now >= start && now < end && call.caller.application != "Hold" {
+                    if now >= start && now < end && !call.on_hold {
                         out.push(event(
                             "Hold",
                             with_channel(&call.caller, &[("MusicClass", "default")]),
                         ));
                         if let Some(call) = self.calls.get_mut(&id) {
-                            call.caller.application = "Hold";
+                            call.on_hold = true;
                         }
                         return;
                     }
-                    if now >= end && call.caller.application == "Hold" {
+                    if now >= end && call.on_hold {
                         out.push(event("Unhold", with_channel(&call.caller, &[])));
                         if let Some(call) = self.calls.get_mut(&id) {
-                            call.caller.application = "Queue";
+                            call.on_hold = false;
                             call.held_seconds += end - start;
                         }
                         return;
@@ -527,7 +525,7 @@ impl SimPbx {
                 }
                 if let Some(at) = transfer_at
                     && now >= at
-                    && call.caller.application != "Hold"
+                    && !call.on_hold
                 {
                     self.blind_transfer(id, agent, channel, out);
                     return;
@@ -970,7 +968,6 @@ impl SimPbx {
         spy.number = device.to_owned();
         spy.context = context.to_owned();
         spy.exten = agent_extension.to_owned();
-        spy.application = "ChanSpy";
         out.push(event("Newchannel", with_channel(&spy, &[])));
         spy.state = UP;
         out.push(event("Newstate", with_channel(&spy, &[])));

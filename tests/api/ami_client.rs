@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use switchboard::ami::client::{AmiError, AmiNotice, AmiSettings, spawn};
-use switchboard::ami::codec::{AmiCodec, AmiFrame, AmiMessage, SkipReason, encode_message};
+use switchboard::ami::codec::{AmiCodec, AmiFrame, SkipReason, encode_pairs as reply};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -28,12 +27,6 @@ struct Peer {
 
 const SECRET: &str = "watcherpw";
 const CHALLENGE: &str = "145769581";
-
-fn reply(pairs: &[(&str, &str)]) -> BytesMut {
-    let mut buffer = BytesMut::new();
-    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
-    buffer
-}
 
 /// Starts the peer; returns its address and a count of accepted connections.
 async fn start(peer: Peer) -> (String, Arc<AtomicUsize>) {

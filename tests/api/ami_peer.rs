@@ -4,9 +4,10 @@
 //! Success). Once the rebuild's last list is answered it writes the test's
 //! bytes as they are.
 
-use bytes::BytesMut;
 use futures::StreamExt;
-use switchboard::ami::codec::{AmiCodec, AmiFrame, AmiMessage, encode_message};
+use switchboard::ami::codec::{
+    AmiCodec, AmiFrame, AmiMessage, encode_event_list as event_list, encode_pairs as reply,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
@@ -14,8 +15,8 @@ use tokio_util::codec::Framed;
 /// What the peer answers and sends.
 #[derive(Default)]
 pub struct Script {
-    /// `CoreShowChannel` items, as header pairs.
-    pub channels: Vec<Vec<(String, String)>>,
+    /// `CoreShowChannel` items.
+    pub channels: Vec<AmiMessage>,
     /// Bytes written once the rebuild is answered.
     pub after_rebuild: Vec<u8>,
 }
@@ -31,35 +32,6 @@ impl AmiPeer {
     pub fn port(&self) -> String {
         self.address.rsplit(':').next().unwrap().to_owned()
     }
-}
-
-fn message(pairs: &[(&str, &str)]) -> BytesMut {
-    let mut buffer = BytesMut::new();
-    encode_message(&AmiMessage::from_pairs(pairs.iter().copied()), &mut buffer);
-    buffer
-}
-
-fn event_list(id: &str, complete: &str, items: &[Vec<(String, String)>]) -> BytesMut {
-    let mut out = message(&[
-        ("Response", "Success"),
-        ("ActionID", id),
-        ("EventList", "start"),
-        ("Message", "List will follow"),
-    ]);
-    for item in items {
-        let mut pairs: Vec<(&str, &str)> =
-            item.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        pairs.push(("ActionID", id));
-        out.extend_from_slice(&message(&pairs));
-    }
-    let count = items.len().to_string();
-    out.extend_from_slice(&message(&[
-        ("Event", complete),
-        ("ActionID", id),
-        ("EventList", "Complete"),
-        ("ListItems", &count),
-    ]));
-    out
 }
 
 /// Starts the peer; it serves one connection at a time, the script on the first.
@@ -83,21 +55,21 @@ pub async fn start(script: Script) -> AmiPeer {
             let id = action.action_id().unwrap_or_default().to_owned();
             let name = action.get("Action").unwrap_or_default().to_owned();
             let mut out = match name.as_str() {
-                "Login" => message(&[
+                "Login" => reply(&[
                     ("Response", "Success"),
                     ("ActionID", &id),
                     ("Message", "Authentication accepted"),
                 ]),
-                "Ping" => message(&[("Response", "Success"), ("ActionID", &id), ("Ping", "Pong")]),
+                "Ping" => reply(&[("Response", "Success"), ("ActionID", &id), ("Ping", "Pong")]),
                 "CoreShowChannels" => event_list(&id, "CoreShowChannelsComplete", &script.channels),
                 "QueueStatus" => event_list(&id, "QueueStatusComplete", &[]),
                 "Agents" => event_list(&id, "AgentsComplete", &[]),
-                "Originate" => message(&[
+                "Originate" => reply(&[
                     ("Response", "Success"),
                     ("ActionID", &id),
                     ("Message", "Originate successfully queued"),
                 ]),
-                _ => message(&[
+                _ => reply(&[
                     ("Response", "Error"),
                     ("ActionID", &id),
                     ("Message", "Invalid/unknown command"),

@@ -87,9 +87,16 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
         );
     }
     // calls:active went to the socket on connect, before any change.
-    let first_calls = lines.iter().position(|l| l["event"] == "calls:active");
-    let first_new = lines.iter().position(|l| l["event"] == "call:new");
-    assert!(first_calls < first_new, "calls:active comes on connect");
+    let position = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l["event"] == name)
+            .unwrap_or_else(|| panic!("{name} received"))
+    };
+    assert!(
+        position("calls:active") < position("call:new"),
+        "calls:active comes on connect"
+    );
     // Queue statistics carry the seed's fields and the live figures beyond it.
     let stats = lines
         .iter()

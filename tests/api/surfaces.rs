@@ -339,8 +339,9 @@ async fn an_oversized_socketio_message_closes_only_that_connection() {
 #[tokio::test]
 async fn the_sketched_services_answer_unimplemented_behind_auth() {
     use switchboard::proto::v1::{
-        MonitorRequest, StartConversationRequest, chat_service_client::ChatServiceClient,
-        supervisor_service_client::SupervisorServiceClient,
+        AnswerCallRequest, MonitorRequest, StartConversationRequest,
+        call_control_service_client::CallControlServiceClient,
+        chat_service_client::ChatServiceClient, supervisor_service_client::SupervisorServiceClient,
     };
     let app = spawn_app().await;
     let supervisor = token(Role::Supervisor, None, None);
@@ -354,9 +355,9 @@ async fn the_sketched_services_answer_unimplemented_behind_auth() {
         tonic::Code::Unauthenticated,
         "auth comes first"
     );
-    let sketched = supervisors
-        .monitor(crate::helpers::authed(
-            MonitorRequest::default(),
+    let sketched = CallControlServiceClient::new(app.channel().await)
+        .answer_call(crate::helpers::authed(
+            AnswerCallRequest::default(),
             &supervisor,
         ))
         .await

@@ -226,10 +226,12 @@ impl Application {
             ))),
             _ => None,
         };
-        let store_writer = tokio::spawn(store::record_finished_calls(
+        // The recorder stops only after the sources have, so that it sees their last events.
+        let recorder_stop = CancellationToken::new();
+        let recorder = tokio::spawn(store::recorder::record(
             core.store.clone(),
             outputs.store,
-            core.shutdown.clone(),
+            recorder_stop.clone(),
         ));
 
         let shutdown = core.shutdown.clone();
@@ -258,7 +260,19 @@ impl Application {
             if let Some(source) = ami_source {
                 let _ = source.await;
             }
-            let _ = store_writer.await;
+            recorder_stop.cancel();
+            let _ = recorder.await;
+            let now = chrono::Utc::now();
+            let open_calls = core.log.read(|ledger, _| ledger.snapshot(now).calls);
+            let stored = store::recorder::record_open_calls(
+                &core.store,
+                &open_calls,
+                now.timestamp_millis(),
+            )
+            .await;
+            if stored > 0 {
+                tracing::info!(calls = stored, "calls still up stored as open records");
+            }
             for task in tasks {
                 let _ = task.await;
             }

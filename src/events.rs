@@ -29,6 +29,7 @@ pub fn kind_of(payload: &Payload) -> EventKind {
         Payload::SupervisorAction(_) => EventKind::SupervisorAction,
         Payload::CallUpdated(_) => EventKind::CallUpdated,
         Payload::SpySession(_) => EventKind::SpySession,
+        Payload::AgentSession(_) => EventKind::AgentSession,
         Payload::NewConversation(_) => EventKind::NewConversation,
         Payload::NewMessage(_) => EventKind::NewMessage,
         Payload::ConnectedAgentsUpdate(_) => EventKind::ConnectedAgentsUpdate,
@@ -92,6 +93,12 @@ pub fn scope_of(payload: &Payload) -> Scope<'_> {
             .extend(list.queues.iter().map(|q| q.name.as_str())),
         Payload::SupervisorAction(a) => scope.extensions.push(&a.agent_extension),
         Payload::SpySession(s) => scope.extensions.push(&s.agent_extension),
+        Payload::AgentSession(a) => {
+            scope.extensions.push(&a.extension);
+            if !a.queue.is_empty() {
+                scope.queues.push(&a.queue);
+            }
+        }
         Payload::CallUpdated(u) => {
             if let Some(call) = &u.call {
                 if !call.agent_extension.is_empty() {

@@ -987,7 +987,9 @@ impl Translator {
             member: QueueMember {
                 interface: interface.to_owned(),
                 name: member_name.unwrap_or(interface).to_owned(),
+                extension: extension_of(interface),
                 paused: event.get("Paused") == Some("1"),
+                pause_reason: event.get("PausedReason").unwrap_or_default().to_owned(),
                 // AMI device state 1 is "Not in use".
                 device_free: event.get("Status") == Some("1"),
             },

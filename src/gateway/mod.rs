@@ -176,7 +176,10 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
             emit("call:ended", m, &client_room(&m.client_id));
         }
         Payload::TransferUpdate(m) => emit("transfer:update", m, staff),
-        Payload::CallUpdated(_) | Payload::Resync(_) | Payload::EventsDropped(_) => {}
+        Payload::CallUpdated(_)
+        | Payload::AgentSession(_)
+        | Payload::Resync(_)
+        | Payload::EventsDropped(_) => {}
     }
     out
 }

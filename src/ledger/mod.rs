@@ -339,6 +339,13 @@ impl Ledger {
                         self, &agent, previous,
                     ))),
                     self.agents_status(),
+                    self.agent_session(
+                        &agent.extension,
+                        pb::AgentSessionChangeKind::LoggedIn,
+                        "",
+                        String::new(),
+                        now,
+                    ),
                 ]
             }
             Input::AgentLoggedOut { extension } => {
@@ -360,6 +367,13 @@ impl Ledger {
                         self, &agent, previous,
                     ))),
                     self.agents_status(),
+                    self.agent_session(
+                        &agent.extension,
+                        pb::AgentSessionChangeKind::LoggedOut,
+                        "",
+                        String::new(),
+                        now,
+                    ),
                 ]
             }
             Input::QueueConfigured {
@@ -377,11 +391,30 @@ impl Ledger {
             }
             Input::QueueMemberSet { queue, member } => {
                 let record = self.queue_mut(&queue);
-                if record.members.get(&member.interface) == Some(&member) {
+                let previous = record.members.get(&member.interface);
+                if previous == Some(&member) {
                     return Vec::new();
                 }
+                let was_paused = previous.is_some_and(|m| m.paused);
+                let pause_change = match (&member.extension, was_paused, member.paused) {
+                    (Some(extension), false, true) => Some((
+                        extension.clone(),
+                        pb::AgentSessionChangeKind::Paused,
+                        member.pause_reason.clone(),
+                    )),
+                    (Some(extension), true, false) => Some((
+                        extension.clone(),
+                        pb::AgentSessionChangeKind::Resumed,
+                        String::new(),
+                    )),
+                    _ => None,
+                };
                 record.members.insert(member.interface.clone(), member);
-                vec![self.queues_stats(now)]
+                let mut out = vec![self.queues_stats(now)];
+                if let Some((extension, kind, reason)) = pause_change {
+                    out.push(self.agent_session(&extension, kind, &queue, reason, now));
+                }
+                out
             }
             Input::QueueMemberRemoved { queue, interface } => {
                 if self.queue_mut(&queue).members.remove(&interface).is_none() {
@@ -669,6 +702,29 @@ impl Ledger {
         }))
     }
 
+    /// An `agent_session` event for the agent at `extension` (its id when known).
+    fn agent_session(
+        &self,
+        extension: &str,
+        kind: pb::AgentSessionChangeKind,
+        queue: &str,
+        reason: String,
+        now: Instant,
+    ) -> Emitted {
+        let agent_id = self
+            .agents
+            .get(extension)
+            .map_or_else(|| extension.to_owned(), |agent| agent.agent_id.clone());
+        Emitted::house(Payload::AgentSession(pb::AgentSessionChange {
+            extension: extension.to_owned(),
+            agent_id,
+            kind: kind as i32,
+            queue: queue.to_owned(),
+            reason,
+            at: Some(crate::time::to_timestamp(now)),
+        }))
+    }
+
     fn agents_status(&self) -> Emitted {
         Emitted::house(Payload::AgentsStatus(pb::WallboardAgentList {
             agents: self.agents.values().map(views::wallboard_agent).collect(),
@@ -758,7 +814,8 @@ mod tests {
             [
                 "EVENT_KIND_AGENT_LOGIN",
                 "EVENT_KIND_AGENT_STATUS_UPDATED",
-                "EVENT_KIND_AGENTS_STATUS"
+                "EVENT_KIND_AGENTS_STATUS",
+                "EVENT_KIND_AGENT_SESSION"
             ]
         );
         assert_eq!(
@@ -863,7 +920,9 @@ mod tests {
             member: model::QueueMember {
                 interface: interface.into(),
                 name: format!("Agent {interface}"),
+                extension: None,
                 paused: false,
+                pause_reason: String::new(),
                 device_free,
             },
         }
@@ -970,6 +1029,47 @@ mod tests {
         let service_level = queue.service_level.as_ref().unwrap();
         assert_eq!((service_level.completed, service_level.abandoned), (2, 1));
         assert_eq!(service_level.average_talk_seconds, 4.0);
+    }
+
+    #[test]
+    fn a_member_pausing_and_resuming_is_an_agent_session_change() {
+        let session_changes = |events: &[Emitted]| -> Vec<(pb::AgentSessionChangeKind, String)> {
+            events
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Payload::AgentSession(change) => Some((
+                        change.kind(),
+                        format!("{}/{}", change.extension, change.reason),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let paused = |paused: bool, reason: &str| {
+            let Input::QueueMemberSet { queue, mut member } = member("PJSIP/1001", true) else {
+                unreachable!()
+            };
+            member.extension = Some("1001".into());
+            member.paused = paused;
+            member.pause_reason = reason.into();
+            Input::QueueMemberSet { queue, member }
+        };
+        let mut ledger = Ledger::new("auto");
+        assert!(session_changes(&ledger.apply(paused(false, ""), at(0))).is_empty());
+        assert_eq!(
+            session_changes(&ledger.apply(paused(true, "lunch"), at(1))),
+            [(pb::AgentSessionChangeKind::Paused, "1001/lunch".to_owned())]
+        );
+        assert!(
+            session_changes(&ledger.apply(paused(true, "break"), at(2))).is_empty(),
+            "a changed reason is not a second pause"
+        );
+        assert_eq!(
+            session_changes(&ledger.apply(paused(false, ""), at(3))),
+            [(pb::AgentSessionChangeKind::Resumed, "1001/".to_owned())]
+        );
+        // A member without an extension (an odd interface) pauses unrecorded.
+        assert!(session_changes(&ledger.apply(member("Custom/x", true), at(4))).is_empty());
     }
 
     #[test]

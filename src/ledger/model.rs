@@ -224,8 +224,12 @@ pub struct QueueMember {
     pub interface: String,
     /// The member's name (`Agent 1001`).
     pub name: String,
+    /// The agent's extension behind the interface, when it names one.
+    pub extension: Option<String>,
     /// Paused: takes no queue calls.
     pub paused: bool,
+    /// Why the member paused (AMI `PausedReason`), or empty.
+    pub pause_reason: String,
     /// The member's device is free (AMI device state `Not in use`).
     pub device_free: bool,
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod raw_socket;
+mod records;
 mod sim;
 
 mod ami_client;

@@ -20,7 +20,7 @@ use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with
 
 /// A busy simulator: twenty simulated seconds per second, about one new
 /// caller per real second for six agents.
-fn busy(listen: SocketAddr) -> SimArgs {
+pub(crate) fn busy(listen: SocketAddr) -> SimArgs {
     SimArgs {
         rate: 3.0,
         speed: 20.0,
@@ -43,7 +43,7 @@ async fn app_on(address: SocketAddr, secret: &str) -> TestApp {
 }
 
 /// A free loopback port nobody listens on yet.
-fn free_address() -> SocketAddr {
+pub(crate) fn free_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }

@@ -22,6 +22,13 @@ fn call(id: &str, ended_at_ms: i64) -> CallRecordRow {
         answered_at_ms: Some(ended_at_ms - 3000),
         ended_at_ms,
         disposition: "ANSWERED".into(),
+        linkedid: id.into(),
+        end_reason: "completed".into(),
+        answered_by: "3001".into(),
+        hold_seconds: 1,
+        talk_seconds: 2,
+        transfers: r#"[{"kind":"blind","transferer":"3001","target":"3002"}]"#.into(),
+        merged_call_ids: "[]".into(),
     }
 }
 
@@ -53,6 +60,21 @@ async fn suite(store: Store) {
     assert_eq!(recent[1], call("1770784970.56", 2_000));
     assert_eq!(store.recent_call_records(1).await.unwrap().len(), 1);
 
+    // A call still up at a stop is an open record, completed when it ends later.
+    let mut open = call("1770784970.58", 4_000);
+    open.end_reason = "open".into();
+    open.disposition = "OPEN".into();
+    open.talk_seconds = 0;
+    assert!(store.insert_call_record(&open).await.unwrap());
+    let finished = call("1770784970.58", 9_000);
+    assert!(store.insert_call_record(&finished).await.unwrap());
+    assert!(
+        !store.insert_call_record(&open).await.unwrap(),
+        "a finished record is never reopened"
+    );
+    let recent = store.recent_call_records(1).await.unwrap();
+    assert_eq!(recent, [finished]);
+
     // Agent sessions: closing closes only the open ones of that extension.
     store
         .open_agent_session("s1", "3001", "agent-1", 100)
@@ -64,6 +86,53 @@ async fn suite(store: Store) {
         .unwrap();
     assert_eq!(store.close_agent_sessions("3001", 200).await.unwrap(), 1);
     assert_eq!(store.close_agent_sessions("3001", 300).await.unwrap(), 0);
+    store
+        .open_agent_session("s1", "3001", "agent-1", 100)
+        .await
+        .unwrap();
+    let sessions = store.agent_sessions("3001").await.unwrap();
+    assert_eq!(sessions.len(), 1, "opening a session twice keeps one");
+    assert_eq!(sessions[0].logged_out_ms, Some(200));
+
+    // Pauses: one open pause per agent and queue; resuming closes that queue's.
+    assert!(
+        store
+            .open_agent_pause("3001", "sales", "lunch", 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .open_agent_pause("3001", "sales", "lunch", 150)
+            .await
+            .unwrap(),
+        "already paused in sales"
+    );
+    assert!(
+        store
+            .open_agent_pause("3001", "support", "", 160)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .close_agent_pauses("3001", Some("sales"), 200)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.close_agent_pauses("3001", None, 300).await.unwrap(),
+        1
+    );
+    let pauses = store.agent_pauses("3001").await.unwrap();
+    assert_eq!(pauses.len(), 2);
+    assert_eq!(
+        (pauses[0].queue.as_str(), pauses[0].reason.as_str()),
+        ("sales", "lunch")
+    );
+    assert_eq!(pauses[0].resumed_at_ms, Some(200));
+    assert_eq!(pauses[1].resumed_at_ms, Some(300));
 
     // Conversations and messages: messages need their conversation.
     let conversation = ConversationRow {
@@ -146,7 +215,7 @@ async fn the_store_suite_passes_on_sqlite() {
     suite(Store::connect(&url).await.expect("sqlite store")).await;
     // Migrations are idempotent: opening the same file again works and keeps the data.
     let again = Store::connect(&url).await.expect("reopen");
-    assert_eq!(again.recent_call_records(10).await.unwrap().len(), 2);
+    assert_eq!(again.recent_call_records(10).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -154,7 +223,7 @@ async fn the_store_suite_passes_on_postgres() {
     let (database, url) = Postgres::create().await;
     suite(Store::connect(&url).await.expect("postgres store")).await;
     let again = Store::connect(&url).await.expect("reconnect");
-    assert_eq!(again.recent_call_records(10).await.unwrap().len(), 2);
+    assert_eq!(again.recent_call_records(10).await.unwrap().len(), 3);
     again.close().await;
     database.drop_database().await;
 }

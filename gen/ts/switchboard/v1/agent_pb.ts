@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/agent.proto.
  */
 export const file_switchboard_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2hib2FyZC92MS9hZ2VudC5wcm90bxIOc3dpdGNoYm9hcmQudjEiRAoNQWdlbnRDYXBhY2l0eRIPCgdjdXJyZW50GAEgASgNEgsKA21heBgCIAEoDRIVCg1jYW5fdGFrZV9jYWxsGAMgASgIIv8CCgVBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkSDAoEbmFtZRgDIAEoCRIrCgZzdGF0dXMYBCABKA4yGy5zd2l0Y2hib2FyZC52MS5BZ2VudFN0YXR1cxIvCghjYXBhY2l0eRgFIAEoCzIdLnN3aXRjaGJvYXJkLnYxLkFnZW50Q2FwYWNpdHkSEwoLY2FsbHNfdG9kYXkYBiABKA0SGAoQY3VycmVudF9jYWxsX2lkcxgHIAMoCRIOCgZxdWV1ZXMYCCADKAkSLgoKbG9naW5fdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRc3RhdHVzX2NoYW5nZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfdXBkYXRlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZ0ZW5hbnQYDCABKAkihQEKDEFnZW50Q2FsbFJlZhISCgpjaGFubmVsX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHQoPY3VzdG9tZXJfbnVtYmVyGAQgASgJQgSItRgBIpEDChJBZ2VudFN0YXR1c1VwZGF0ZWQSEAoIYWdlbnRfaWQYASABKAkSEQoJZXh0ZW5zaW9uGAIgASgJEhIKCmFnZW50X25hbWUYAyABKAkSKwoGc3RhdHVzGAQgASgOMhsuc3dpdGNoYm9hcmQudjEuQWdlbnRTdGF0dXMSNAoPcHJldmlvdXNfc3RhdHVzGAUgASgOMhsuc3dpdGNoYm9hcmQudjEuQWdlbnRTdGF0dXMSMgoMYWN0aXZlX2NhbGxzGAYgAygLMhwuc3dpdGNoYm9hcmQudjEuQWdlbnRDYWxsUmVmEhIKCmNhbGxfY291bnQYByABKA0SNQoRc3RhdHVzX2NoYW5nZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfdXBkYXRlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCghjYXBhY2l0eRgKIAEoCzIdLnN3aXRjaGJvYXJkLnYxLkFnZW50Q2FwYWNpdHkilAEKDkV4dGVuc2lvblN0YXRlEhAKCGFnZW50X2lkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLnN3aXRjaGJvYXJkLnYxLkFnZW50U3RhdHVzEhIKCmFnZW50X25hbWUYAyABKAkSLwoLbGFzdF91cGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKDkF2YWlsYWJsZUFnZW50EhAKCGFnZW50X2lkGAEgASgJEhEKCWV4dGVuc2lvbhgCIAEoCRISCgphZ2VudF9uYW1lGAMgASgJIo0BChFBZ2VudFdpdGhDYXBhY2l0eRIQCghhZ2VudF9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkSEgoKYWdlbnRfbmFtZRgDIAEoCRIVCg1jdXJyZW50X2NhbGxzGAQgASgNEhEKCW1heF9jYWxscxgFIAEoDRIVCg1jYW5fdGFrZV9jYWxsGAYgASgIIpkCCg5XYWxsYm9hcmRBZ2VudBIRCglleHRlbnNpb24YASABKAkSNAoGc3RhdHVzGAIgASgOMiQuc3dpdGNoYm9hcmQudjEuV2FsbGJvYXJkQWdlbnRTdGF0dXMSEwoLY2FsbHNfdG9kYXkYAyABKA0SGQoMY3VycmVudF9jYWxsGAQgASgJSACIAQESLgoKbG9naW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLbGFzdF91cGRhdGUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKBXF1ZXVlGAcgASgJSAGIAQFCDwoNX2N1cnJlbnRfY2FsbEIICgZfcXVldWUiRAoSV2FsbGJvYXJkQWdlbnRMaXN0Ei4KBmFnZW50cxgBIAMoCzIeLnN3aXRjaGJvYXJkLnYxLldhbGxib2FyZEFnZW50IqUBCg5Db25uZWN0ZWRBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIwCgxjb25uZWN0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKFUNvbm5lY3RlZEFnZW50c1VwZGF0ZRIuCgZhZ2VudHMYASADKAsyHi5zd2l0Y2hib2FyZC52MS5Db25uZWN0ZWRBZ2VudCqyAQoLQWdlbnRTdGF0dXMSHAoYQUdFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWQUdFTlRfU1RBVFVTX0FWQUlMQUJMRRABEhgKFEFHRU5UX1NUQVRVU19SSU5HSU5HEAISGAoUQUdFTlRfU1RBVFVTX09OX0NBTEwQAxIbChdBR0VOVF9TVEFUVVNfTVVMVElfQ0FMTBAEEhgKFEFHRU5UX1NUQVRVU19PRkZMSU5FEAUq0AEKFFdhbGxib2FyZEFnZW50U3RhdHVzEiYKIldBTExCT0FSRF9BR0VOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIkCiBXQUxMQk9BUkRfQUdFTlRfU1RBVFVTX0FWQUlMQUJMRRABEiIKHldBTExCT0FSRF9BR0VOVF9TVEFUVVNfVEFMS0lORxACEiIKHldBTExCT0FSRF9BR0VOVF9TVEFUVVNfUklOR0lORxADEiIKHldBTExCT0FSRF9BR0VOVF9TVEFUVVNfT0ZGTElORRAEYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
+  fileDesc("Chpzd2l0Y2hib2FyZC92MS9hZ2VudC5wcm90bxIOc3dpdGNoYm9hcmQudjEiRAoNQWdlbnRDYXBhY2l0eRIPCgdjdXJyZW50GAEgASgNEgsKA21heBgCIAEoDRIVCg1jYW5fdGFrZV9jYWxsGAMgASgIIv8CCgVBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkSDAoEbmFtZRgDIAEoCRIrCgZzdGF0dXMYBCABKA4yGy5zd2l0Y2hib2FyZC52MS5BZ2VudFN0YXR1cxIvCghjYXBhY2l0eRgFIAEoCzIdLnN3aXRjaGJvYXJkLnYxLkFnZW50Q2FwYWNpdHkSEwoLY2FsbHNfdG9kYXkYBiABKA0SGAoQY3VycmVudF9jYWxsX2lkcxgHIAMoCRIOCgZxdWV1ZXMYCCADKAkSLgoKbG9naW5fdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRc3RhdHVzX2NoYW5nZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfdXBkYXRlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZ0ZW5hbnQYDCABKAkihQEKDEFnZW50Q2FsbFJlZhISCgpjaGFubmVsX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHQoPY3VzdG9tZXJfbnVtYmVyGAQgASgJQgSItRgBIpEDChJBZ2VudFN0YXR1c1VwZGF0ZWQSEAoIYWdlbnRfaWQYASABKAkSEQoJZXh0ZW5zaW9uGAIgASgJEhIKCmFnZW50X25hbWUYAyABKAkSKwoGc3RhdHVzGAQgASgOMhsuc3dpdGNoYm9hcmQudjEuQWdlbnRTdGF0dXMSNAoPcHJldmlvdXNfc3RhdHVzGAUgASgOMhsuc3dpdGNoYm9hcmQudjEuQWdlbnRTdGF0dXMSMgoMYWN0aXZlX2NhbGxzGAYgAygLMhwuc3dpdGNoYm9hcmQudjEuQWdlbnRDYWxsUmVmEhIKCmNhbGxfY291bnQYByABKA0SNQoRc3RhdHVzX2NoYW5nZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfdXBkYXRlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCghjYXBhY2l0eRgKIAEoCzIdLnN3aXRjaGJvYXJkLnYxLkFnZW50Q2FwYWNpdHkilAEKDkV4dGVuc2lvblN0YXRlEhAKCGFnZW50X2lkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLnN3aXRjaGJvYXJkLnYxLkFnZW50U3RhdHVzEhIKCmFnZW50X25hbWUYAyABKAkSLwoLbGFzdF91cGRhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKDkF2YWlsYWJsZUFnZW50EhAKCGFnZW50X2lkGAEgASgJEhEKCWV4dGVuc2lvbhgCIAEoCRISCgphZ2VudF9uYW1lGAMgASgJIo0BChFBZ2VudFdpdGhDYXBhY2l0eRIQCghhZ2VudF9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkSEgoKYWdlbnRfbmFtZRgDIAEoCRIVCg1jdXJyZW50X2NhbGxzGAQgASgNEhEKCW1heF9jYWxscxgFIAEoDRIVCg1jYW5fdGFrZV9jYWxsGAYgASgIIpkCCg5XYWxsYm9hcmRBZ2VudBIRCglleHRlbnNpb24YASABKAkSNAoGc3RhdHVzGAIgASgOMiQuc3dpdGNoYm9hcmQudjEuV2FsbGJvYXJkQWdlbnRTdGF0dXMSEwoLY2FsbHNfdG9kYXkYAyABKA0SGQoMY3VycmVudF9jYWxsGAQgASgJSACIAQESLgoKbG9naW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLbGFzdF91cGRhdGUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKBXF1ZXVlGAcgASgJSAGIAQFCDwoNX2N1cnJlbnRfY2FsbEIICgZfcXVldWUiRAoSV2FsbGJvYXJkQWdlbnRMaXN0Ei4KBmFnZW50cxgBIAMoCzIeLnN3aXRjaGJvYXJkLnYxLldhbGxib2FyZEFnZW50IqUBCg5Db25uZWN0ZWRBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIwCgxjb25uZWN0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfYWN0aXZpdHkYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKFUNvbm5lY3RlZEFnZW50c1VwZGF0ZRIuCgZhZ2VudHMYASADKAsyHi5zd2l0Y2hib2FyZC52MS5Db25uZWN0ZWRBZ2VudCK2AQoSQWdlbnRTZXNzaW9uQ2hhbmdlEhEKCWV4dGVuc2lvbhgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRI0CgRraW5kGAMgASgOMiYuc3dpdGNoYm9hcmQudjEuQWdlbnRTZXNzaW9uQ2hhbmdlS2luZBINCgVxdWV1ZRgEIAEoCRIOCgZyZWFzb24YBSABKAkSJgoCYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKrIBCgtBZ2VudFN0YXR1cxIcChhBR0VOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZBR0VOVF9TVEFUVVNfQVZBSUxBQkxFEAESGAoUQUdFTlRfU1RBVFVTX1JJTkdJTkcQAhIYChRBR0VOVF9TVEFUVVNfT05fQ0FMTBADEhsKF0FHRU5UX1NUQVRVU19NVUxUSV9DQUxMEAQSGAoUQUdFTlRfU1RBVFVTX09GRkxJTkUQBSrQAQoUV2FsbGJvYXJkQWdlbnRTdGF0dXMSJgoiV0FMTEJPQVJEX0FHRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEiQKIFdBTExCT0FSRF9BR0VOVF9TVEFUVVNfQVZBSUxBQkxFEAESIgoeV0FMTEJPQVJEX0FHRU5UX1NUQVRVU19UQUxLSU5HEAISIgoeV0FMTEJPQVJEX0FHRU5UX1NUQVRVU19SSU5HSU5HEAMSIgoeV0FMTEJPQVJEX0FHRU5UX1NUQVRVU19PRkZMSU5FEAQq4wEKFkFnZW50U2Vzc2lvbkNoYW5nZUtpbmQSKQolQUdFTlRfU0VTU0lPTl9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEicKI0FHRU5UX1NFU1NJT05fQ0hBTkdFX0tJTkRfTE9HR0VEX0lOEAESKAokQUdFTlRfU0VTU0lPTl9DSEFOR0VfS0lORF9MT0dHRURfT1VUEAISJAogQUdFTlRfU0VTU0lPTl9DSEFOR0VfS0lORF9QQVVTRUQQAxIlCiFBR0VOVF9TRVNTSU9OX0NIQU5HRV9LSU5EX1JFU1VNRUQQBGIGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_options]);
 
 /**
  * How many concurrent calls an agent holds and may hold.
@@ -562,6 +562,63 @@ export const ConnectedAgentsUpdateSchema: GenMessage<ConnectedAgentsUpdate> = /*
   messageDesc(file_switchboard_v1_agent, 10);
 
 /**
+ * `agent_session` (gRPC only): an agent logged in or out, paused or resumed.
+ * The store keeps these as agent sessions and pauses.
+ *
+ * @generated from message switchboard.v1.AgentSessionChange
+ */
+export type AgentSessionChange = Message<"switchboard.v1.AgentSessionChange"> & {
+  /**
+   * The agent's extension.
+   *
+   * @generated from field: string extension = 1;
+   */
+  extension: string;
+
+  /**
+   * The agent's id.
+   *
+   * @generated from field: string agent_id = 2;
+   */
+  agentId: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: switchboard.v1.AgentSessionChangeKind kind = 3;
+   */
+  kind: AgentSessionChangeKind;
+
+  /**
+   * PAUSED and RESUMED: the queue the pause applies to.
+   *
+   * @generated from field: string queue = 4;
+   */
+  queue: string;
+
+  /**
+   * PAUSED: the reason the agent gave (AMI `PausedReason`), or empty.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 6;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.AgentSessionChange.
+ * Use `create(AgentSessionChangeSchema)` to create a new message.
+ */
+export const AgentSessionChangeSchema: GenMessage<AgentSessionChange> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_agent, 11);
+
+/**
  * An agent's availability, source-neutral (the vocabulary of seed 000).
  *
  * @generated from enum switchboard.v1.AgentStatus
@@ -663,4 +720,52 @@ export enum WallboardAgentStatus {
  */
 export const WallboardAgentStatusSchema: GenEnum<WallboardAgentStatus> = /*@__PURE__*/
   enumDesc(file_switchboard_v1_agent, 1);
+
+/**
+ * What happened to an agent's working session.
+ *
+ * @generated from enum switchboard.v1.AgentSessionChangeKind
+ */
+export enum AgentSessionChangeKind {
+  /**
+   * Not known.
+   *
+   * @generated from enum value: AGENT_SESSION_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The agent logged in (AMI `QueueMemberAdded` of a first queue, `AgentLogin`).
+   *
+   * @generated from enum value: AGENT_SESSION_CHANGE_KIND_LOGGED_IN = 1;
+   */
+  LOGGED_IN = 1,
+
+  /**
+   * The agent logged out (last queue left, `AgentLogoff`).
+   *
+   * @generated from enum value: AGENT_SESSION_CHANGE_KIND_LOGGED_OUT = 2;
+   */
+  LOGGED_OUT = 2,
+
+  /**
+   * The agent paused in a queue (AMI `QueueMemberPause` with `Paused: 1`).
+   *
+   * @generated from enum value: AGENT_SESSION_CHANGE_KIND_PAUSED = 3;
+   */
+  PAUSED = 3,
+
+  /**
+   * The agent resumed in a queue after a pause.
+   *
+   * @generated from enum value: AGENT_SESSION_CHANGE_KIND_RESUMED = 4;
+   */
+  RESUMED = 4,
+}
+
+/**
+ * Describes the enum switchboard.v1.AgentSessionChangeKind.
+ */
+export const AgentSessionChangeKindSchema: GenEnum<AgentSessionChangeKind> = /*@__PURE__*/
+  enumDesc(file_switchboard_v1_agent, 2);
 

@@ -1,18 +1,15 @@
 //! The store: call records, agent sessions, conversations and messages, and
 //! webhook receipts, in SQLite (default, an embedded file) or Postgres
 //! (`DATABASE_URL=postgres://…`), through one portable set of migrations.
-//! [`record_finished_calls`] is the log subscriber that writes call records.
+//! [`recorder`] is the log subscriber that writes call records, agent
+//! sessions and pauses.
 
-use std::sync::Arc;
+pub mod recorder;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
-use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
-use crate::proto::v1::{self as pb, event::Payload};
-use crate::time::from_timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -68,8 +65,60 @@ pub struct CallRecordRow {
     pub answered_at_ms: Option<i64>,
     /// End, Unix ms.
     pub ended_at_ms: i64,
-    /// `ANSWERED`, `NO ANSWER`, `BUSY`, `FAILED`.
+    /// `ANSWERED`, `NO ANSWER`, `BUSY`, `FAILED`; `OPEN` while [`OPEN_END_REASON`].
     pub disposition: String,
+    /// AMI `Linkedid`, shared by every channel of the call.
+    pub linkedid: String,
+    /// Why it ended, the contract's `CallEndReason` in lower case (`completed`,
+    /// `abandoned`, `no_answer`, `busy`, `rejected`, `failed`, `lost`), or
+    /// [`OPEN_END_REASON`].
+    pub end_reason: String,
+    /// The number of the party that answered last.
+    pub answered_by: String,
+    /// Seconds on hold.
+    pub hold_seconds: i64,
+    /// Seconds talked: answer to end, less hold.
+    pub talk_seconds: i64,
+    /// The transfer chain, a JSON array of `{kind, transferer, target, mergedCallId, at}`.
+    pub transfers: String,
+    /// Calls merged into this one by attended transfers and pickups, a JSON array of ids.
+    pub merged_call_ids: String,
+}
+
+/// The `end_reason` of a call that was still up when switchboard stopped;
+/// the record is completed if the call is later seen ending.
+pub const OPEN_END_REASON: &str = "open";
+
+/// One agent session: a login, closed at logout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSessionRow {
+    /// `{extension}@{logged_in_ms}`.
+    pub id: String,
+    /// The agent's extension.
+    pub extension: String,
+    /// The agent's id.
+    pub agent_id: String,
+    /// Login, Unix ms.
+    pub logged_in_ms: i64,
+    /// Logout, Unix ms; `None` while logged in.
+    pub logged_out_ms: Option<i64>,
+}
+
+/// One pause of an agent in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPauseRow {
+    /// `{extension}@{queue}@{paused_at_ms}`.
+    pub id: String,
+    /// The agent's extension.
+    pub extension: String,
+    /// The queue the pause applies to.
+    pub queue: String,
+    /// The reason given, or empty.
+    pub reason: String,
+    /// Paused, Unix ms.
+    pub paused_at_ms: i64,
+    /// Resumed (or logged out), Unix ms; `None` while paused.
+    pub resumed_at_ms: Option<i64>,
 }
 
 /// A conversation, as stored.
@@ -160,14 +209,30 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Stores a finished call; a second write of the same call id changes nothing.
+    /// Stores a finished call; returns whether anything was written. A second
+    /// write of the same call id changes nothing, unless the stored record is
+    /// [`OPEN_END_REASON`] (the call was up when switchboard stopped): then
+    /// the new record replaces it.
     pub async fn insert_call_record(&self, row: &CallRecordRow) -> Result<bool> {
         let result = sqlx::query(
             "INSERT INTO call_records (call_id, tenant, direction, customer_number, caller_name, \
              destination, agent_extension, queue, ami_uniqueid, channel, started_at_ms, \
-             answered_at_ms, ended_at_ms, disposition) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (call_id) DO NOTHING",
+             answered_at_ms, ended_at_ms, disposition, linkedid, end_reason, answered_by, \
+             hold_seconds, talk_seconds, transfers, merged_call_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21) \
+             ON CONFLICT (call_id) DO UPDATE SET tenant = excluded.tenant, \
+             direction = excluded.direction, customer_number = excluded.customer_number, \
+             caller_name = excluded.caller_name, destination = excluded.destination, \
+             agent_extension = excluded.agent_extension, queue = excluded.queue, \
+             ami_uniqueid = excluded.ami_uniqueid, channel = excluded.channel, \
+             started_at_ms = excluded.started_at_ms, answered_at_ms = excluded.answered_at_ms, \
+             ended_at_ms = excluded.ended_at_ms, disposition = excluded.disposition, \
+             linkedid = excluded.linkedid, end_reason = excluded.end_reason, \
+             answered_by = excluded.answered_by, hold_seconds = excluded.hold_seconds, \
+             talk_seconds = excluded.talk_seconds, transfers = excluded.transfers, \
+             merged_call_ids = excluded.merged_call_ids \
+             WHERE call_records.end_reason = 'open'",
         )
         .bind(&row.call_id)
         .bind(&row.tenant)
@@ -183,6 +248,13 @@ impl Store {
         .bind(row.answered_at_ms)
         .bind(row.ended_at_ms)
         .bind(&row.disposition)
+        .bind(&row.linkedid)
+        .bind(&row.end_reason)
+        .bind(&row.answered_by)
+        .bind(row.hold_seconds)
+        .bind(row.talk_seconds)
+        .bind(&row.transfers)
+        .bind(&row.merged_call_ids)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -240,7 +312,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT call_id, tenant, direction, customer_number, caller_name, destination, \
              agent_extension, queue, ami_uniqueid, channel, started_at_ms, answered_at_ms, \
-             ended_at_ms, disposition FROM call_records ORDER BY ended_at_ms DESC, call_id LIMIT $1",
+             ended_at_ms, disposition, linkedid, end_reason, answered_by, hold_seconds, \
+             talk_seconds, transfers, merged_call_ids \
+             FROM call_records ORDER BY ended_at_ms DESC, call_id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -262,13 +336,20 @@ impl Store {
                     answered_at_ms: r.try_get(11)?,
                     ended_at_ms: r.try_get(12)?,
                     disposition: r.try_get(13)?,
+                    linkedid: r.try_get(14)?,
+                    end_reason: r.try_get(15)?,
+                    answered_by: r.try_get(16)?,
+                    hold_seconds: r.try_get(17)?,
+                    talk_seconds: r.try_get(18)?,
+                    transfers: r.try_get(19)?,
+                    merged_call_ids: r.try_get(20)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
 
-    /// Opens an agent session.
+    /// Opens an agent session; opening the same id again changes nothing.
     pub async fn open_agent_session(
         &self,
         id: &str,
@@ -277,7 +358,8 @@ impl Store {
         at_ms: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO agent_sessions (id, extension, agent_id, logged_in_ms) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO agent_sessions (id, extension, agent_id, logged_in_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(extension)
@@ -286,6 +368,98 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The extension's sessions, oldest first.
+    pub async fn agent_sessions(&self, extension: &str) -> Result<Vec<AgentSessionRow>> {
+        let rows = sqlx::query(
+            "SELECT id, extension, agent_id, logged_in_ms, logged_out_ms FROM agent_sessions \
+             WHERE extension = $1 ORDER BY logged_in_ms, id",
+        )
+        .bind(extension)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentSessionRow {
+                    id: r.try_get(0)?,
+                    extension: r.try_get(1)?,
+                    agent_id: r.try_get(2)?,
+                    logged_in_ms: r.try_get(3)?,
+                    logged_out_ms: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Opens a pause of `extension` in `queue`, unless one is open already;
+    /// returns whether one was opened.
+    pub async fn open_agent_pause(
+        &self,
+        extension: &str,
+        queue: &str,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO agent_pauses (id, extension, queue, reason, paused_at_ms) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM agent_pauses \
+             WHERE extension = $2 AND queue = $3 AND resumed_at_ms IS NULL) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(format!("{extension}@{queue}@{at_ms}"))
+        .bind(extension)
+        .bind(queue)
+        .bind(reason)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Closes the extension's open pauses, in `queue` or (`None`) in all;
+    /// returns how many were closed.
+    pub async fn close_agent_pauses(
+        &self,
+        extension: &str,
+        queue: Option<&str>,
+        at_ms: i64,
+    ) -> Result<u64> {
+        let result = sqlx::query(
+            "UPDATE agent_pauses SET resumed_at_ms = $1 WHERE extension = $2 \
+             AND ($3 IS NULL OR queue = $3) AND resumed_at_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(extension)
+        .bind(queue)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// The extension's pauses, oldest first.
+    pub async fn agent_pauses(&self, extension: &str) -> Result<Vec<AgentPauseRow>> {
+        let rows = sqlx::query(
+            "SELECT id, extension, queue, reason, paused_at_ms, resumed_at_ms FROM agent_pauses \
+             WHERE extension = $1 ORDER BY paused_at_ms, id",
+        )
+        .bind(extension)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgentPauseRow {
+                    id: r.try_get(0)?,
+                    extension: r.try_get(1)?,
+                    queue: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    paused_at_ms: r.try_get(4)?,
+                    resumed_at_ms: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 
     /// Closes the extension's open sessions; returns how many were closed.
@@ -422,66 +596,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
-    }
-}
-
-/// The call record of a `call:ended` event.
-pub fn call_record_of(event: &pb::Event) -> Option<CallRecordRow> {
-    let Some(Payload::CallHangup(call)) = &event.payload else {
-        return None;
-    };
-    let ms = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .and_then(from_timestamp)
-            .map(|t| t.timestamp_millis())
-    };
-    Some(CallRecordRow {
-        call_id: call.uniqueid.clone(),
-        tenant: event.tenant.clone(),
-        direction: "unknown".into(),
-        customer_number: call.callerid.clone(),
-        caller_name: String::new(),
-        destination: call.destination.clone(),
-        agent_extension: call.agent.clone(),
-        queue: None,
-        ami_uniqueid: call.uniqueid.clone(),
-        channel: call.channel.clone(),
-        started_at_ms: ms(&call.start_time).unwrap_or_default(),
-        answered_at_ms: ms(&call.answer_time),
-        ended_at_ms: ms(&event.time).unwrap_or_default(),
-        disposition: call.disposition.clone().unwrap_or_default(),
-    })
-}
-
-/// Writes a call record for every call that ends, until `shutdown`; then
-/// drains what the log already holds for it so that no finished call is lost.
-pub async fn record_finished_calls(
-    store: Store,
-    mut feed: broadcast::Receiver<Arc<pb::Event>>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let event = tokio::select! {
-            received = feed.recv() => received,
-            () = shutdown.cancelled() => break,
-        };
-        match event {
-            Ok(event) => write_call_record(&store, &event).await,
-            Err(broadcast::error::RecvError::Lagged(lost)) => {
-                tracing::warn!(lost, "store writer fell behind; call records lost");
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-    while let Ok(event) = feed.try_recv() {
-        write_call_record(&store, &event).await;
-    }
-}
-
-async fn write_call_record(store: &Store, event: &pb::Event) {
-    if let Some(row) = call_record_of(event)
-        && let Err(error) = store.insert_call_record(&row).await
-    {
-        tracing::error!(call_id = %row.call_id, %error, "call record not stored");
     }
 }

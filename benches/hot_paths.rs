@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use switchboard::ami::codec::encode_message;
+use switchboard::ami::translate::Translator;
 use switchboard::ami::{AmiCodec, AmiFrame};
 use switchboard::gateway::route;
 use switchboard::ledger::model::{CallIds, Direction, EndReason};
@@ -15,9 +17,15 @@ use switchboard::ledger::{Input, Ledger};
 use switchboard::log::{EventLog, LogSettings};
 use switchboard::metrics::Metrics;
 use switchboard::proto::v1::{self as pb, event::Payload};
+use switchboard::sim::pbx::{SimPbx, Workload};
 use switchboard::socket_json::{masked, to_json};
 use switchboard::time::to_timestamp;
 use tokio_util::codec::Decoder;
+
+/// mimalloc: the event path allocates many small, short-lived strings and
+/// messages, which it serves markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn call(n: u32) -> pb::ActiveCall {
     pb::ActiveCall {
@@ -141,5 +149,119 @@ fn ami_decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, log_append, socket_encoding, ami_decode);
+/// The whole AMI ingest path on one core: wire bytes of a simulated hour of
+/// a 20-agent, 4-queue call center → frames → ledger inputs → the log
+/// (ledger apply, numbering, publication). Throughput is AMI events.
+fn ami_ingest(c: &mut Criterion) {
+    let mut pbx = SimPbx::new(Workload {
+        agents: 20,
+        queues: 4,
+        calls_per_minute: 30.0,
+        seed: 3,
+    });
+    let mut wire = BytesMut::new();
+    let mut count = 0_u64;
+    for _ in 0..36_000 {
+        for message in pbx.tick(0.1) {
+            encode_message(&message, &mut wire);
+            count += 1;
+        }
+    }
+    let mut group = c.benchmark_group("ami_ingest");
+    group.throughput(Throughput::Elements(count));
+    group.sample_size(20);
+    group.bench_function("decode", |b| {
+        b.iter_batched(
+            || wire.clone(),
+            |mut buffer| {
+                let mut codec = AmiCodec::without_greeting(64 * 1024);
+                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                    black_box(frame);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("decode_translate", |b| {
+        b.iter_batched(
+            || wire.clone(),
+            |mut buffer| {
+                let mut codec = AmiCodec::without_greeting(64 * 1024);
+                let mut translator = Translator::new();
+                let mut inputs = Vec::new();
+                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                    if let AmiFrame::Message(message) = frame {
+                        translator.translate(&message, &mut inputs);
+                        black_box(inputs.drain(..).count());
+                    }
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("decode_translate_apply", |b| {
+        b.iter_batched(
+            || {
+                let log = EventLog::new(
+                    Ledger::new("auto"),
+                    LogSettings::default(),
+                    Arc::new(Metrics::new()),
+                );
+                (wire.clone(), log)
+            },
+            |(mut buffer, log)| {
+                let mut codec = AmiCodec::without_greeting(64 * 1024);
+                let mut translator = Translator::new();
+                let mut inputs = Vec::new();
+                let now = chrono::Utc::now();
+                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                    if let AmiFrame::Message(message) = frame {
+                        translator.translate(&message, &mut inputs);
+                        for input in inputs.drain(..) {
+                            black_box(log.apply(input, now));
+                        }
+                    }
+                }
+                log
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // As the AMI source does when events queue up: a batch's whole lists once.
+    group.bench_function("decode_translate_apply_batches_of_64", |b| {
+        b.iter_batched(
+            || {
+                let log = EventLog::new(
+                    Ledger::new("auto"),
+                    LogSettings::default(),
+                    Arc::new(Metrics::new()),
+                );
+                (wire.clone(), log)
+            },
+            |(mut buffer, log)| {
+                let mut codec = AmiCodec::without_greeting(64 * 1024);
+                let mut translator = Translator::new();
+                let mut inputs = Vec::new();
+                let mut batched = 0;
+                let now = chrono::Utc::now();
+                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                    if let AmiFrame::Message(message) = frame {
+                        translator.translate(&message, &mut inputs);
+                        batched += 1;
+                        if batched == 64 {
+                            black_box(log.apply_all(inputs.drain(..), now));
+                            batched = 0;
+                        }
+                    }
+                }
+                black_box(log.apply_all(inputs.drain(..), now));
+                log
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, log_append, socket_encoding, ami_decode, ami_ingest);
 criterion_main!(benches);

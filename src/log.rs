@@ -108,10 +108,8 @@ impl EventLog {
     pub fn rebuild(&self, inputs: Vec<Input>, now: Instant) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         let mut events = Vec::new();
-        for input in inputs {
-            for emitted in state.ledger.apply(input, now) {
-                events.push(self.append_locked(&mut state, emitted, now));
-            }
+        for emitted in state.ledger.apply_all(inputs, now) {
+            events.push(self.append_locked(&mut state, emitted, now));
         }
         *self.epoch.write() = new_epoch();
         state.window.clear();
@@ -136,6 +134,21 @@ impl EventLog {
     pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         let emitted = state.ledger.apply(input, now);
+        emitted
+            .into_iter()
+            .map(|e| self.append_locked(&mut state, e, now))
+            .collect()
+    }
+
+    /// Applies a batch of inputs at `now` (see [`Ledger::apply_all`]: whole
+    /// lists are emitted once, after the batch) and appends the events.
+    pub fn apply_all(
+        &self,
+        inputs: impl IntoIterator<Item = Input>,
+        now: Instant,
+    ) -> Vec<Arc<pb::Event>> {
+        let mut state = self.state.lock();
+        let emitted = state.ledger.apply_all(inputs, now);
         emitted
             .into_iter()
             .map(|e| self.append_locked(&mut state, e, now))

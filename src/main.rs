@@ -11,6 +11,11 @@ use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings, log_filter};
 use switchboard::sim::{SimArgs, Simulator};
 
+/// mimalloc: the event path allocates many small, short-lived strings and
+/// messages, which it serves markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A real-time call-center event hub.
 #[derive(Debug, Parser)]
 #[command(name = "switchboard", version, about)]

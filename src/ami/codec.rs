@@ -361,58 +361,92 @@ impl Decoder for AmiCodec {
     }
 }
 
+/// Whether `key` can be a header name.
+fn is_key(key: &[u8]) -> bool {
+    !key.is_empty()
+        && key
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')'))
+}
+
 /// Parses one message's content (no trailing blank line).
 fn parse_message(bytes: &[u8]) -> Option<AmiMessage> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     };
-    let follows = text.starts_with("Response: Follows");
-    let mut headers = Vec::with_capacity(16);
+    if text.starts_with("Response: Follows") {
+        parse_follows(text)
+    } else {
+        parse_headers(text)
+    }
+}
+
+/// The common case, every event and most responses: `Key: Value` lines only.
+/// One pass over the bytes, finding line ends and colons with memchr.
+fn parse_headers(text: String) -> Option<AmiMessage> {
+    let bytes = text.as_bytes();
+    let mut headers = Vec::with_capacity(32);
+    let mut start = 0;
+    while start < bytes.len() {
+        let newline = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let mut end = newline;
+        if end > start && bytes[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let line = &bytes[start..end];
+        if !line.iter().all(|b| *b == b' ' || *b == b'\t') {
+            let colon = memchr::memchr(b':', line)?;
+            if !is_key(&line[..colon]) {
+                return None;
+            }
+            let value_start = colon + 1 + usize::from(line.get(colon + 1) == Some(&b' '));
+            headers.push((start..start + colon, start + value_start..end));
+        }
+        start = newline + 1;
+    }
+    if headers.is_empty() {
+        return None;
+    }
+    Some(AmiMessage {
+        text,
+        headers,
+        output: Vec::new(),
+    })
+}
+
+/// `Response: Follows`: a few headers, then raw command output up to `--END COMMAND--`.
+fn parse_follows(text: String) -> Option<AmiMessage> {
+    let mut headers = Vec::with_capacity(8);
     let mut output = Vec::new();
     let mut offset = 0;
     for raw_line in text.split_inclusive('\n') {
         let line_start = offset;
         offset += raw_line.len();
         let line = raw_line.trim_end_matches(['\r', '\n']);
-        if line.trim_matches([' ', '\t']).is_empty() && !follows {
-            continue;
-        }
-        let header = line.find(':').and_then(|colon| {
-            let key = &line[..colon];
-            let is_key = !key.is_empty()
-                && key.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'(' || b == b')'
-                });
-            is_key.then_some(colon)
-        });
-        let in_output = follows && !output.is_empty();
-        let follows_header = follows
-            && header.is_some_and(|colon| {
+        let header = line
+            .find(':')
+            .filter(|colon| is_key(&line.as_bytes()[..*colon]))
+            .filter(|colon| {
                 matches!(
-                    line[..colon].to_ascii_lowercase().as_str(),
+                    line[..*colon].to_ascii_lowercase().as_str(),
                     "response" | "privilege" | "actionid" | "message"
                 )
             });
         match header {
-            Some(colon) if !in_output && (!follows || follows_header) => {
+            Some(colon) if output.is_empty() => {
                 let value_start = colon + 1 + usize::from(line[colon + 1..].starts_with(' '));
                 headers.push((
                     line_start..line_start + colon,
                     line_start + value_start..line_start + line.len(),
                 ));
             }
-            _ if follows => {
-                let line = line.strip_suffix(END_COMMAND).unwrap_or(line);
-                if !(line.is_empty()
-                    && raw_line
-                        .trim_end_matches(['\r', '\n'])
-                        .ends_with(END_COMMAND))
-                {
-                    output.push(line_start..line_start + line.len());
+            _ => {
+                let content = line.strip_suffix(END_COMMAND).unwrap_or(line);
+                if !(content.is_empty() && line.ends_with(END_COMMAND)) {
+                    output.push(line_start..line_start + content.len());
                 }
             }
-            _ => return None,
         }
     }
     if headers.is_empty() {

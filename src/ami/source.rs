@@ -20,6 +20,10 @@ use crate::app::Core;
 use crate::config::AmiConfig;
 use crate::ledger::model::{Input, Source, SourceLink};
 
+/// The most events applied as one batch. Events queue up only when the
+/// ledger falls behind the PBX, so a batch is one event when all is quiet.
+const MAX_BATCH: usize = 256;
+
 /// The client settings for a configured AMI source.
 pub fn settings(config: &AmiConfig) -> AmiSettings {
     let mut settings = AmiSettings::new(
@@ -217,6 +221,28 @@ pub async fn run(
                 };
                 source.connected(&greeting, answer);
             }
+            AmiNotice::Event(event) => {
+                // Events already waiting join this one in a batch, so that
+                // whole lists are rebuilt once per batch, not once per event.
+                let mut batch = vec![event];
+                while batch.len() < MAX_BATCH {
+                    let next = match pending.pop_front() {
+                        Some(notice) => notice,
+                        None => match notices.try_recv() {
+                            Ok(notice) => notice,
+                            Err(_) => break,
+                        },
+                    };
+                    match next {
+                        AmiNotice::Event(event) => batch.push(event),
+                        other => {
+                            pending.push_front(other);
+                            break;
+                        }
+                    }
+                }
+                source.on_events(&batch);
+            }
             other => source.on_notice(other),
         }
     }
@@ -232,18 +258,25 @@ struct AmiSource {
 }
 
 impl AmiSource {
+    /// Translates a batch of events and applies their inputs together.
+    fn on_events(&mut self, events: &[AmiMessage]) {
+        let started = Clock::now();
+        self.inputs.clear();
+        for event in events {
+            self.translator.translate(event, &mut self.inputs);
+        }
+        self.core
+            .log
+            .apply_all(self.inputs.drain(..), chrono::Utc::now());
+        let took = started.elapsed();
+        for _ in events {
+            self.core.metrics.ingested("ami", took);
+        }
+    }
+
     fn on_notice(&mut self, notice: AmiNotice) {
-        let now = chrono::Utc::now();
         match notice {
-            AmiNotice::Event(event) => {
-                let arrived = Clock::now();
-                self.inputs.clear();
-                self.translator.translate(&event, &mut self.inputs);
-                for input in self.inputs.drain(..) {
-                    self.core.log.apply(input, now);
-                }
-                self.core.metrics.ingested("ami", arrived.elapsed());
-            }
+            AmiNotice::Event(event) => self.on_events(std::slice::from_ref(&event)),
             AmiNotice::Disconnected { reason, retry_in } => {
                 self.source_changed(SourceLink::Disconnected, reason, retry_in.as_secs() as u32);
             }

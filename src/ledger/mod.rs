@@ -51,6 +51,17 @@ pub struct Ledger {
     day: Option<NaiveDate>,
     recent_starts: VecDeque<(Instant, String)>,
     today: HashMap<Option<String>, DayCounters>,
+    stale: StaleLists,
+}
+
+/// Which whole-list events (`calls:active`, `agents:status`, `queues:stats`)
+/// changed since they were last emitted. Lists are emitted once at the end
+/// of an apply, however many inputs of a batch touched them.
+#[derive(Debug, Clone, Copy, Default)]
+struct StaleLists {
+    calls_active: bool,
+    agents_status: bool,
+    queues_stats: bool,
 }
 
 /// Counters since midnight (UTC) for every call (`None`) or one tenant's calls.
@@ -74,11 +85,49 @@ impl Ledger {
             day: None,
             recent_starts: VecDeque::new(),
             today: HashMap::new(),
+            stale: StaleLists::default(),
         }
     }
 
-    /// Applies one input at `now` and returns the events it causes, in order.
+    /// Applies one input at `now` and returns the events it causes, in order;
+    /// the whole lists it changed come last.
     pub fn apply(&mut self, input: Input, now: Instant) -> Vec<Emitted> {
+        let mut out = self.apply_one(input, now);
+        self.emit_stale_lists(now, &mut out);
+        out
+    }
+
+    /// Applies a batch of inputs at `now`: each input's own events in order,
+    /// then each whole list the batch changed, once, as it stands after the
+    /// batch. Under load this is what keeps `calls:active`, `agents:status`
+    /// and `queues:stats` from being rebuilt and sent for every input.
+    pub fn apply_all(
+        &mut self,
+        inputs: impl IntoIterator<Item = Input>,
+        now: Instant,
+    ) -> Vec<Emitted> {
+        let mut out = Vec::new();
+        for input in inputs {
+            out.extend(self.apply_one(input, now));
+        }
+        self.emit_stale_lists(now, &mut out);
+        out
+    }
+
+    fn emit_stale_lists(&mut self, now: Instant, out: &mut Vec<Emitted>) {
+        let stale = std::mem::take(&mut self.stale);
+        if stale.agents_status {
+            out.push(self.agents_status());
+        }
+        if stale.calls_active {
+            out.push(self.calls_active(now));
+        }
+        if stale.queues_stats {
+            out.push(self.queues_stats(now));
+        }
+    }
+
+    fn apply_one(&mut self, input: Input, now: Instant) -> Vec<Emitted> {
         self.roll_day(now);
         match input {
             Input::CallStarted {
@@ -125,6 +174,7 @@ impl Ledger {
                     let counters = self.today.entry(scope).or_default();
                     counters.peak_concurrent = counters.peak_concurrent.max(concurrent);
                 }
+                self.stale.calls_active = true;
                 vec![
                     Emitted {
                         payload: Payload::CallNew(call_new),
@@ -134,7 +184,6 @@ impl Ledger {
                         payload: Payload::CallUpdated(started),
                         tenant,
                     },
-                    self.calls_active(now),
                 ]
             }
             Input::CallDialing { call_id, target } => {
@@ -204,7 +253,7 @@ impl Ledger {
                     tenant,
                 });
                 out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
-                out.push(self.calls_active(now));
+                self.stale.calls_active = true;
                 out
             }
             Input::CallTransferred {
@@ -240,7 +289,7 @@ impl Ledger {
                     tenant: call.tenant.clone(),
                 }];
                 out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
-                out.push(self.calls_active(now));
+                self.stale.calls_active = true;
                 out
             }
             Input::CallHeld { call_id, held } => {
@@ -293,7 +342,7 @@ impl Ledger {
                         agent.call_ids.retain(|id| id != &call_id);
                     }));
                 }
-                out.push(self.calls_active(now));
+                self.stale.calls_active = true;
                 out
             }
             Input::AgentLoggedIn {
@@ -333,12 +382,12 @@ impl Ledger {
                 agent.status_changed_at = now;
                 agent.last_update = now;
                 let agent = agent.clone();
+                self.stale.agents_status = true;
                 vec![
                     Emitted::house(Payload::AgentLogin(views::wallboard_agent(&agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
                         self, &agent, previous,
                     ))),
-                    self.agents_status(),
                     self.agent_session(
                         &agent.extension,
                         pb::AgentSessionChangeKind::LoggedIn,
@@ -361,12 +410,12 @@ impl Ledger {
                 agent.status_changed_at = now;
                 agent.last_update = now;
                 let agent = agent.clone();
+                self.stale.agents_status = true;
                 vec![
                     Emitted::house(Payload::AgentLogout(views::wallboard_agent(&agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
                         self, &agent, previous,
                     ))),
-                    self.agents_status(),
                     self.agent_session(
                         &agent.extension,
                         pb::AgentSessionChangeKind::LoggedOut,
@@ -387,7 +436,8 @@ impl Ledger {
                     return Vec::new();
                 }
                 record.service_level_seconds = service_level_seconds;
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::QueueMemberSet { queue, member } => {
                 let record = self.queue_mut(&queue);
@@ -410,7 +460,8 @@ impl Ledger {
                     _ => None,
                 };
                 record.members.insert(member.interface.clone(), member);
-                let mut out = vec![self.queues_stats(now)];
+                self.stale.queues_stats = true;
+                let mut out = Vec::new();
                 if let Some((extension, kind, reason)) = pause_change {
                     out.push(self.agent_session(&extension, kind, &queue, reason, now));
                 }
@@ -420,7 +471,8 @@ impl Ledger {
                 if self.queue_mut(&queue).members.remove(&interface).is_none() {
                     return Vec::new();
                 }
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::QueueCallerJoined {
                 queue,
@@ -445,35 +497,35 @@ impl Ledger {
                     }
                     None => String::new(),
                 };
-                vec![
-                    Emitted {
-                        payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {
-                            queue,
-                            uniqueid: call_id,
-                            channel,
-                            callerid: caller_number,
-                            caller_name,
-                            position: count,
-                            count,
-                            timestamp: Some(to_timestamp(now)),
-                        }),
-                        tenant,
-                    },
-                    self.queues_stats(now),
-                ]
+                self.stale.queues_stats = true;
+                vec![Emitted {
+                    payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {
+                        queue,
+                        uniqueid: call_id,
+                        channel,
+                        callerid: caller_number,
+                        caller_name,
+                        position: count,
+                        count,
+                        timestamp: Some(to_timestamp(now)),
+                    }),
+                    tenant,
+                }]
             }
             Input::QueueCallerLeft { queue, call_id } => {
                 if !self.leave_queue(&queue, &call_id) {
                     return Vec::new();
                 }
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::QueueCallerAbandoned { queue, call_id } => {
                 if !self.leave_queue(&queue, &call_id) {
                     return Vec::new();
                 }
                 self.queue_mut(&queue).day.abandoned += 1;
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::QueueCallAnswered {
                 queue,
@@ -491,7 +543,8 @@ impl Ledger {
                 if let Some(member) = record.members.get_mut(&interface) {
                     member.device_free = false;
                 }
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::QueueCallCompleted {
                 queue,
@@ -501,7 +554,8 @@ impl Ledger {
                 let record = self.queue_mut(&queue);
                 record.day.completed += 1;
                 record.day.talk_seconds += u64::from(talk_seconds);
-                vec![self.queues_stats(now)]
+                self.stale.queues_stats = true;
+                Vec::new()
             }
             Input::SpyStarted { mut session } => {
                 session.since = now;
@@ -660,12 +714,10 @@ impl Ledger {
         }
         agent.status_changed_at = now;
         let agent = agent.clone();
-        vec![
-            Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
-                self, &agent, previous,
-            ))),
-            self.agents_status(),
-        ]
+        self.stale.agents_status = true;
+        vec![Emitted::house(Payload::AgentStatusUpdated(
+            views::agent_status_updated(self, &agent, previous),
+        ))]
     }
 
     fn queue_mut(&mut self, name: &str) -> &mut QueueRecord {
@@ -814,8 +866,8 @@ mod tests {
             [
                 "EVENT_KIND_AGENT_LOGIN",
                 "EVENT_KIND_AGENT_STATUS_UPDATED",
-                "EVENT_KIND_AGENTS_STATUS",
-                "EVENT_KIND_AGENT_SESSION"
+                "EVENT_KIND_AGENT_SESSION",
+                "EVENT_KIND_AGENTS_STATUS"
             ]
         );
         assert_eq!(

@@ -230,6 +230,7 @@ impl Application {
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(store::recorder::record(
             core.store.clone(),
+            Arc::clone(&core.log),
             outputs.store,
             recorder_stop.clone(),
         ));

@@ -282,7 +282,7 @@ impl Settings {
         };
         let live_buffer = match &args.subscriber_buffer {
             Some(v) => parse("SUBSCRIBER_BUFFER", v)?,
-            None => file.subscriber_buffer.unwrap_or(1024),
+            None => file.subscriber_buffer.unwrap_or(8192),
         };
         if live_buffer == 0 {
             return Err(ConfigError("SUBSCRIBER_BUFFER must be at least 1".into()));

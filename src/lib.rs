@@ -11,6 +11,7 @@ pub mod events;
 pub mod gateway;
 pub mod grpc;
 pub mod ledger;
+pub mod load;
 pub mod log;
 pub mod metrics;
 pub mod presence;

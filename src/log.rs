@@ -32,7 +32,7 @@ impl Default for LogSettings {
         LogSettings {
             window_events: 10_000,
             window_age: Duration::from_secs(15 * 60),
-            live_buffer: 1024,
+            live_buffer: 8192,
         }
     }
 }
@@ -104,15 +104,17 @@ impl EventLog {
     /// A source rebuilt its picture after a (re)connect: applies `inputs` (what
     /// it found different), then starts a new epoch whose first event is a
     /// `Resync` (reason `SOURCE_REBUILT`) carrying the rebuilt state. The
-    /// replay window restarts with it: events of the old epoch cannot be resumed.
+    /// replay window restarts with the rebuild: events of the old epoch cannot
+    /// be resumed by clients, while the log's own outputs (gateway, store)
+    /// that fall behind during the rebuild's burst catch up on its events.
     pub fn rebuild(&self, inputs: Vec<Input>, now: Instant) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
+        state.window.clear();
         let mut events = Vec::new();
         for emitted in state.ledger.apply_all(inputs, now) {
             events.push(self.append_locked(&mut state, emitted, now));
         }
         *self.epoch.write() = new_epoch();
-        state.window.clear();
         let resync = pb::Resync {
             reason: ResyncReason::SourceRebuilt as i32,
             requested_after: 0,

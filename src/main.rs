@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::app::Application;
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings, log_filter};
+use switchboard::load::LoadArgs;
 use switchboard::sim::{SimArgs, Simulator};
 
 /// mimalloc: the event path allocates many small, short-lived strings and
@@ -35,6 +36,8 @@ enum Command {
     Sim(SimArgs),
     /// Print a bearer token signed with JWT_SECRET.
     Token(TokenArgs),
+    /// Measure end to end: simulator → server → Socket.IO and gRPC subscribers.
+    Load(LoadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,6 +194,13 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => run_server(&runtime, args, false),
         Command::Demo(args) => run_server(&runtime, args, true),
+        Command::Load(args) => init_tracing()
+            .map_err(anyhow::Error::msg)
+            .and_then(|()| runtime.block_on(switchboard::load::run(args)))
+            .map(|report| {
+                use std::io::Write;
+                let _ = write!(std::io::stdout(), "{report}");
+            }),
         Command::Sim(args) => init_tracing()
             .map_err(anyhow::Error::msg)
             .and_then(|()| runtime.block_on(run_sim(args))),

@@ -4,11 +4,13 @@
 
 pub mod catalog;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -23,7 +25,7 @@ use crate::error::Error;
 use crate::events::kind_of;
 use crate::ledger::model::SpyMode;
 use crate::ledger::views;
-use crate::proto::v1::{self as pb, event::Payload};
+use crate::proto::v1::{self as pb, EventKind, event::Payload};
 use crate::socket_json::{self, masked};
 use crate::supervisor::SpyOrder;
 use catalog::{Direction, SocketEvent, lookup};
@@ -202,9 +204,16 @@ struct LostEvents(Arc<AtomicU64>);
 /// Sends one emission to one socket. A socket whose buffer is full loses the
 /// event (nobody else waits for it); the loss is counted, and reported to the
 /// socket as `events-dropped` before the next event it can take.
-fn deliver(core: &Core, socket: &SocketRef, emission: &Emission, sequence: u64) {
+/// Emits one emission's payload, serialized once beforehand, to one socket.
+fn deliver(
+    core: &Core,
+    socket: &SocketRef,
+    emission: &Emission,
+    payload: &RawValue,
+    sequence: u64,
+) {
     let lost = report_losses(socket, sequence);
-    match socket.emit(emission.name, &emission.payload) {
+    match socket.emit(emission.name, payload) {
         Ok(()) => {}
         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
             lost.0.fetch_add(1, Ordering::Relaxed);
@@ -233,6 +242,75 @@ fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
     lost
 }
 
+/// The shortest time between two sendings of one whole list (`calls:active`,
+/// `agents:status`, `queues:stats`). A change after a quiet spell goes out at
+/// once; changes that come faster are coalesced, and the latest list goes out
+/// when the interval is up. Each list is a full picture, so nothing is lost
+/// by skipping the intermediate ones, and a busy PBX cannot multiply a
+/// list's size by its change rate by the number of sockets.
+pub const LIST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Holds back whole-list events that come faster than [`LIST_INTERVAL`].
+#[derive(Default)]
+struct ListThrottle {
+    last_sent: HashMap<(EventKind, String), tokio::time::Instant>,
+    held: HashMap<(EventKind, String), Arc<pb::Event>>,
+}
+
+impl ListThrottle {
+    /// Whether `event` is a whole list; such events go through [`ListThrottle::offer`].
+    fn is_list(event: &pb::Event) -> bool {
+        matches!(
+            event.payload,
+            Some(Payload::CallsActive(_) | Payload::AgentsStatus(_) | Payload::QueuesStats(_))
+        )
+    }
+
+    /// `event` if it may go out now; otherwise it is held (replacing an older one).
+    fn offer(
+        &mut self,
+        event: Arc<pb::Event>,
+        now: tokio::time::Instant,
+    ) -> Option<Arc<pb::Event>> {
+        let Some(payload) = &event.payload else {
+            return Some(event);
+        };
+        let key = (kind_of(payload), event.tenant.clone());
+        match self.last_sent.get(&key) {
+            Some(last) if now.duration_since(*last) < LIST_INTERVAL => {
+                self.held.insert(key, event);
+                None
+            }
+            _ => {
+                self.last_sent.insert(key, now);
+                Some(event)
+            }
+        }
+    }
+
+    /// The held lists whose interval is up.
+    fn due(&mut self, now: tokio::time::Instant) -> Vec<Arc<pb::Event>> {
+        let ready: Vec<_> = self
+            .held
+            .keys()
+            .filter(|key| {
+                self.last_sent
+                    .get(*key)
+                    .is_none_or(|last| now.duration_since(*last) >= LIST_INTERVAL)
+            })
+            .cloned()
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|key| {
+                let event = self.held.remove(&key)?;
+                self.last_sent.insert(key, now);
+                Some(event)
+            })
+            .collect()
+    }
+}
+
 /// How often losses are reported to sockets that get no further event.
 const LOSS_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -247,9 +325,18 @@ pub async fn run_fanout(
 ) {
     let mut last_sequence = 0;
     let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
+    let mut lists = ListThrottle::default();
+    let mut held_lists = tokio::time::interval(LIST_INTERVAL / 5);
+    held_lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             received = feed.recv() => received,
+            now = held_lists.tick() => {
+                for event in lists.due(now) {
+                    fan_out(&io, &core, &event);
+                }
+                continue;
+            }
             _ = loss_reports.tick() => {
                 let next_sequence = core.log.head() + 1;
                 for socket in io.sockets() {
@@ -262,7 +349,13 @@ pub async fn run_fanout(
         match received {
             Ok(event) => {
                 last_sequence = event.sequence;
-                fan_out(&io, &core, &event);
+                if ListThrottle::is_list(&event) {
+                    if let Some(event) = lists.offer(event, tokio::time::Instant::now()) {
+                        fan_out(&io, &core, &event);
+                    }
+                } else {
+                    fan_out(&io, &core, &event);
+                }
             }
             Err(broadcast::error::RecvError::Lagged(lost)) => {
                 tracing::warn!(
@@ -295,8 +388,20 @@ pub async fn run_fanout(
 
 fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
     for emission in route(event) {
-        for socket in io.to(emission.room.clone()).sockets() {
-            deliver(core, &socket, &emission, event.sequence);
+        let sockets = io.to(emission.room.clone()).sockets();
+        if sockets.is_empty() {
+            continue;
+        }
+        // Serialized once, copied into each socket's packet.
+        let payload = match serde_json::value::to_raw_value(&emission.payload) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(event = emission.name, %error, "payload not serializable");
+                continue;
+            }
+        };
+        for socket in sockets {
+            deliver(core, &socket, &emission, &payload, event.sequence);
         }
     }
     if let Some(payload) = &event.payload {
@@ -585,6 +690,50 @@ pub fn register(io: &SocketIo) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_lists_faster_than_the_interval_are_coalesced_to_the_latest() {
+        let list = |n: u32, tenant: &str| {
+            Arc::new(pb::Event {
+                sequence: u64::from(n),
+                tenant: tenant.into(),
+                payload: Some(Payload::CallsActive(pb::ActiveCallList::default())),
+                ..Default::default()
+            })
+        };
+        let start = tokio::time::Instant::now();
+        let mut throttle = ListThrottle::default();
+        assert_eq!(
+            throttle.offer(list(1, ""), start).unwrap().sequence,
+            1,
+            "after quiet, at once"
+        );
+        assert!(
+            throttle.offer(list(2, ""), start).is_none(),
+            "too soon: held"
+        );
+        assert!(
+            throttle.offer(list(3, ""), start).is_none(),
+            "replaces the held one"
+        );
+        assert_eq!(
+            throttle.offer(list(4, "acme"), start).unwrap().sequence,
+            4,
+            "another tenant's list has its own interval"
+        );
+        assert!(throttle.due(start + LIST_INTERVAL / 2).is_empty());
+        let due = throttle.due(start + LIST_INTERVAL);
+        assert_eq!(due.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3]);
+        assert!(
+            throttle.due(start + LIST_INTERVAL * 3).is_empty(),
+            "sent once"
+        );
+        let later = start + LIST_INTERVAL * 3;
+        assert!(
+            throttle.offer(list(5, ""), later).is_some(),
+            "quiet again: at once"
+        );
+    }
 
     fn event(tenant: &str, payload: Payload) -> pb::Event {
         pb::Event {

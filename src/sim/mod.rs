@@ -53,7 +53,17 @@ pub struct SimArgs {
     /// Simulated seconds per real second (speeds the workload up).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Shortest talk time of an answered call, in simulated seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub talk_min: f64,
+    /// Longest talk time of an answered call, in simulated seconds.
+    #[arg(long, default_value_t = 150.0)]
+    pub talk_max: f64,
 }
+
+/// Sees every batch of events the simulator writes, just before it writes
+/// them (the load command stamps its latency clock here).
+pub type Observer = Arc<dyn Fn(&[AmiMessage]) + Send + Sync>;
 
 impl SimArgs {
     /// Defaults on `listen`.
@@ -67,6 +77,20 @@ impl SimArgs {
             rate: 12.0,
             seed: 1,
             speed: 1.0,
+            talk_min: 20.0,
+            talk_max: 150.0,
+        }
+    }
+
+    /// The workload these settings describe.
+    pub fn workload(&self) -> Workload {
+        let talk_min = self.talk_min.max(0.1);
+        Workload {
+            agents: self.agents,
+            queues: self.queues,
+            calls_per_minute: self.rate,
+            seed: self.seed,
+            talk_seconds: talk_min..self.talk_max.max(talk_min + 0.1),
         }
     }
 }
@@ -88,14 +112,18 @@ pub struct Simulator {
 impl Simulator {
     /// Binds and starts serving and simulating until `shutdown`.
     pub async fn start(args: SimArgs, shutdown: CancellationToken) -> std::io::Result<Simulator> {
+        Simulator::start_observed(args, shutdown, None).await
+    }
+
+    /// Like [`Simulator::start`], with `observer` shown every batch of events before it is written.
+    pub async fn start_observed(
+        args: SimArgs,
+        shutdown: CancellationToken,
+        observer: Option<Observer>,
+    ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(args.listen).await?;
         let address = listener.local_addr()?;
-        let pbx = Arc::new(Mutex::new(SimPbx::new(Workload {
-            agents: args.agents,
-            queues: args.queues,
-            calls_per_minute: args.rate,
-            seed: args.seed,
-        })));
+        let pbx = Arc::new(Mutex::new(SimPbx::new(args.workload())));
         let (events, _) = broadcast::channel(16_384);
         let simulator = Simulator {
             address,
@@ -106,6 +134,7 @@ impl Simulator {
             Arc::clone(&pbx),
             events.clone(),
             args.speed,
+            observer,
             shutdown.clone(),
         ));
         let credentials = Arc::new((args.username, args.secret));
@@ -149,6 +178,7 @@ async fn drive(
     pbx: Arc<Mutex<SimPbx>>,
     events: broadcast::Sender<Bytes>,
     speed: f64,
+    observer: Option<Observer>,
     shutdown: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(TICK);
@@ -160,6 +190,9 @@ async fn drive(
         }
         let happened = pbx.lock().tick(TICK.as_secs_f64() * speed);
         if !happened.is_empty() {
+            if let Some(observer) = &observer {
+                observer(&happened);
+            }
             let _ = events.send(encode_all(&happened));
         }
     }

@@ -33,6 +33,8 @@ pub struct Workload {
     pub calls_per_minute: f64,
     /// Seed of the random choices.
     pub seed: u64,
+    /// How long an answered call talks, in seconds (drawn uniformly).
+    pub talk_seconds: std::ops::Range<f64>,
 }
 
 impl Default for Workload {
@@ -42,6 +44,7 @@ impl Default for Workload {
             queues: 2,
             calls_per_minute: 12.0,
             seed: 1,
+            talk_seconds: 20.0..150.0,
         }
     }
 }
@@ -281,8 +284,13 @@ impl SimPbx {
     pub fn tick(&mut self, seconds: f64) -> Vec<AmiMessage> {
         let mut out = Vec::new();
         self.clock += seconds;
-        let arrivals = self.workload.calls_per_minute / 60.0 * seconds;
-        if self.rng.random_bool(arrivals.clamp(0.0, 1.0)) {
+        // Whole expected arrivals come for sure, the fraction by chance.
+        let arrivals = (self.workload.calls_per_minute / 60.0 * seconds).max(0.0);
+        let mut count = arrivals.floor() as u64;
+        if self.rng.random_bool(arrivals.fract()) {
+            count += 1;
+        }
+        for _ in 0..count {
             self.caller_arrives(&mut out);
         }
         if self.rng.random_bool((0.05 * seconds).clamp(0.0, 1.0)) {
@@ -650,8 +658,8 @@ impl SimPbx {
             ));
         }
         self.agents[agent].calls_taken += 1;
-        let talk = self.rng.random_range(20.0..150.0);
-        let hold = self.rng.random_bool(0.15).then(|| {
+        let talk = self.rng.random_range(self.workload.talk_seconds.clone());
+        let hold = (talk > 20.0 && self.rng.random_bool(0.15)).then(|| {
             let start = self.clock + self.rng.random_range(5.0..talk / 2.0);
             (start, start + self.rng.random_range(4.0..15.0))
         });

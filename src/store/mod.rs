@@ -181,16 +181,28 @@ impl Store {
         } else {
             url.to_owned()
         };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
+            .max_connections(if sqlite { 1 } else { 8 })
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL with NORMAL sync: a commit is durable against a
+                        // crash of the process and costs no fsync per row.
+                        for pragma in [
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *connection).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(|e| crate::error::Error::Unavailable(format!("database: {e}")))?;
-        if url.starts_with("sqlite:") {
-            sqlx::query("PRAGMA foreign_keys = ON")
-                .execute(&pool)
-                .await?;
-        }
         MIGRATOR
             .run(&pool)
             .await

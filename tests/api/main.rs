@@ -2,6 +2,7 @@
 //! with real clients (tonic, raw HTTP/1.1 grpc-web, grpcurl, the npm Socket.IO client).
 
 mod helpers;
+mod load;
 mod raw_socket;
 mod records;
 mod sim;

@@ -1,0 +1,444 @@
+//! `switchboard load`: the end-to-end load command. It runs, in one process,
+//! the simulator (a real AMI server on loopback) at a given call rate, the
+//! server connected to it over AMI, and N Socket.IO and M gRPC subscribers
+//! watching `call:new` and `call:ended`. It reports offered and delivered
+//! events per second, latency from the simulator's write to the
+//! subscriber's read (p50, p99, max), and lost events.
+//!
+//! The simulator stamps the write time of every caller channel's
+//! `Newchannel` and `Hangup` in a table indexed by the channel's sequence
+//! number (the part of the Uniqueid after the dot); subscribers look their
+//! event up there when they read it. Only calls whose events were written
+//! inside the measuring window count; the warm-up and the grace period
+//! after the window are not measured.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::{SinkExt, StreamExt};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::config::{ServeArgs, Settings};
+use crate::proto::v1::{
+    EventKind, SubscribeRequest, event::Payload, event_service_client::EventServiceClient,
+};
+use crate::sim::{Observer, SimArgs, Simulator};
+
+/// The load command's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// New calls per second offered by the simulator.
+    #[arg(long, default_value_t = 200.0)]
+    pub calls_per_second: f64,
+    /// Socket.IO subscribers (supervisor wallboards).
+    #[arg(long, default_value_t = 1000)]
+    pub socketio: usize,
+    /// gRPC `Subscribe` streams.
+    #[arg(long, default_value_t = 10)]
+    pub grpc: usize,
+    /// Length of the measuring window, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Seconds of load before measuring starts.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Talk time of an answered call, in seconds (short, so that calls end within the run).
+    #[arg(long, default_value_t = 4.0)]
+    pub talk_seconds: f64,
+}
+
+/// What a run measured for one kind of subscriber.
+#[derive(Debug, Clone, Default)]
+pub struct TransportReport {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// `call:new` + `call:ended` events the window offered, times subscribers, per second.
+    pub offered_per_second: f64,
+    /// Of those, delivered per second.
+    pub delivered_per_second: f64,
+    /// Offered but never read.
+    pub lost: u64,
+    /// Latency from the simulator's write to the subscriber's read, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Worst.
+    pub max_ms: f64,
+    /// Every message the subscribers read during the run (lists and statistics too), per second.
+    pub all_messages_per_second: f64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// Calls the simulator started inside the window, per second.
+    pub calls_per_second: f64,
+    /// AMI events the simulator wrote inside the window, per second.
+    pub ami_events_per_second: f64,
+    /// Socket.IO subscribers' figures.
+    pub socketio: TransportReport,
+    /// gRPC subscribers' figures.
+    pub grpc: TransportReport,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "offered: {:.0} calls/s, {:.0} AMI events/s",
+            self.calls_per_second, self.ami_events_per_second
+        )?;
+        for (name, t) in [("socket.io", &self.socketio), ("grpc", &self.grpc)] {
+            if t.subscribers == 0 {
+                continue;
+            }
+            writeln!(
+                f,
+                "{name}: {} subscribers, call events offered {:.0}/s delivered {:.0}/s, lost {}, \
+                 latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; all messages read {:.0}/s",
+                t.subscribers,
+                t.offered_per_second,
+                t.delivered_per_second,
+                t.lost,
+                t.p50_ms,
+                t.p99_ms,
+                t.max_ms,
+                t.all_messages_per_second
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Write times of caller channels' `Newchannel` and `Hangup`, in
+/// microseconds since the run's origin (0: not written).
+struct WriteTimes {
+    origin: Instant,
+    new: Vec<AtomicU64>,
+    ended: Vec<AtomicU64>,
+    ami_events: Vec<AtomicU64>,
+}
+
+impl WriteTimes {
+    fn new(capacity: usize, seconds: usize) -> Self {
+        let table = |n: usize| (0..n).map(|_| AtomicU64::new(0)).collect();
+        WriteTimes {
+            origin: Instant::now(),
+            new: table(capacity),
+            ended: table(capacity),
+            ami_events: table(seconds),
+        }
+    }
+
+    fn micros(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64 + 1
+    }
+
+    fn observe(&self, batch: &[crate::ami::AmiMessage]) {
+        let now = self.micros();
+        let second = (now / 1_000_000) as usize;
+        if let Some(counter) = self.ami_events.get(second) {
+            counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        for message in batch {
+            let table = match message.event() {
+                Some("Newchannel") => &self.new,
+                Some("Hangup") => &self.ended,
+                _ => continue,
+            };
+            let (Some(uniqueid), Some(linkedid)) =
+                (message.get("Uniqueid"), message.get("Linkedid"))
+            else {
+                continue;
+            };
+            if uniqueid != linkedid {
+                continue;
+            }
+            if let Some(slot) = sequence_of(uniqueid).and_then(|n| table.get(n)) {
+                slot.store(now, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// `1795270123.42` → 42.
+fn sequence_of(uniqueid: &str) -> Option<usize> {
+    uniqueid.rsplit_once('.')?.1.parse().ok()
+}
+
+/// One subscriber's reads: latencies (µs) of window events, and every message read.
+#[derive(Default)]
+struct Reads {
+    latencies: Vec<u32>,
+    messages: u64,
+}
+
+/// The measuring window, in microseconds since the origin.
+#[derive(Clone, Copy)]
+struct Window {
+    from: u64,
+    to: u64,
+}
+
+impl Reads {
+    fn record(&mut self, times: &WriteTimes, window: Window, ended: bool, uniqueid: &str) {
+        let table = if ended { &times.ended } else { &times.new };
+        let Some(written) = sequence_of(uniqueid)
+            .and_then(|n| table.get(n))
+            .map(|slot| slot.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        if written >= window.from && written < window.to {
+            let latency = times.micros().saturating_sub(written);
+            self.latencies
+                .push(u32::try_from(latency).unwrap_or(u32::MAX));
+        }
+    }
+}
+
+/// Runs the load and returns what it measured.
+pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
+    let stop = CancellationToken::new();
+    let total_seconds = args.warmup + args.seconds + 10;
+    let capacity = (args.calls_per_second * total_seconds as f64 * 4.0) as usize + 4096;
+    let times = Arc::new(WriteTimes::new(capacity, total_seconds as usize + 60));
+
+    // The PBX: enough agents that most callers are answered quickly.
+    let mut sim = SimArgs::on("127.0.0.1:0".parse()?);
+    sim.rate = args.calls_per_second * 60.0;
+    // Ringing takes 2–8 s in the simulator, talk about `talk_seconds`.
+    sim.agents = ((args.calls_per_second * (args.talk_seconds + 5.0) * 1.1) as u32).max(6);
+    sim.queues = 4;
+    sim.talk_min = (args.talk_seconds * 0.5).max(0.5);
+    sim.talk_max = args.talk_seconds * 1.5;
+    let observer: Observer = {
+        let times = Arc::clone(&times);
+        Arc::new(move |batch| times.observe(batch))
+    };
+    let directory = std::env::temp_dir().join(format!("switchboard-load-{}", std::process::id()));
+    std::fs::create_dir_all(&directory)?;
+    let serve = ServeArgs {
+        socket_port: Some("0".into()),
+        auth_disabled: Some("true".into()),
+        database_url: Some(format!("sqlite://{}", directory.join("load.db").display())),
+        stats_interval_seconds: Some("5".into()),
+        ..ServeArgs::default()
+    };
+    let mut settings = Settings::resolve(&serve)?;
+    let server_stop = CancellationToken::new();
+    // The server first, so that subscribers are in place before calls flow.
+    let listen: SocketAddr = "127.0.0.1:0".parse()?;
+    let placeholder = std::net::TcpListener::bind(listen)?;
+    let pbx_address = placeholder.local_addr()?;
+    drop(placeholder);
+    sim.listen = pbx_address;
+    settings.ami = Some(crate::config::AmiConfig {
+        host: pbx_address.ip().to_string(),
+        port: pbx_address.port(),
+        username: sim.username.clone(),
+        secret: sim.secret.clone(),
+        md5: true,
+    });
+    let application = Application::build(settings).await?;
+    let address = application.local_addr()?;
+    let server = tokio::spawn(application.run_until_stopped(server_stop.clone()));
+    let url = format!("127.0.0.1:{}", address.port());
+
+    let window = {
+        let from = (args.warmup * 1_000_000) + times.micros();
+        Window {
+            from,
+            to: from + args.seconds * 1_000_000,
+        }
+    };
+    let mut subscribers = JoinSet::new();
+    for _ in 0..args.socketio {
+        subscribers.spawn(socketio_subscriber(
+            url.clone(),
+            Arc::clone(&times),
+            window,
+            stop.clone(),
+        ));
+    }
+    for _ in 0..args.grpc {
+        subscribers.spawn(grpc_subscriber(
+            url.clone(),
+            Arc::clone(&times),
+            window,
+            stop.clone(),
+        ));
+    }
+    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
+        .await
+        .context("the simulator could not start")?;
+    tracing::info!(pbx = %simulator.address, server = %address, "load running");
+
+    let run_until = window.to + 3_000_000;
+    tokio::time::sleep(Duration::from_micros(
+        run_until.saturating_sub(times.micros()),
+    ))
+    .await;
+    stop.cancel();
+    let mut socketio = Vec::new();
+    let mut grpc = Vec::new();
+    while let Some(result) = subscribers.join_next().await {
+        match result? {
+            (Transport::SocketIo, reads) => socketio.push(reads),
+            (Transport::Grpc, reads) => grpc.push(reads),
+        }
+    }
+    server_stop.cancel();
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&directory);
+
+    let in_window = |table: &[AtomicU64]| {
+        table
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|t| *t >= window.from && *t < window.to)
+            .count() as u64
+    };
+    let started = in_window(&times.new);
+    let offered = started + in_window(&times.ended);
+    let seconds = args.seconds as f64;
+    let first = (window.from / 1_000_000) as usize;
+    let ami_events: u64 = times.ami_events[first..first + args.seconds as usize]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum();
+    let run_seconds = run_until as f64 / 1e6;
+    Ok(LoadReport {
+        calls_per_second: started as f64 / seconds,
+        ami_events_per_second: ami_events as f64 / seconds,
+        socketio: summarize(socketio, offered, seconds, run_seconds),
+        grpc: summarize(grpc, offered, seconds, run_seconds),
+    })
+}
+
+fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) -> TransportReport {
+    let subscribers = reads.len();
+    let messages: u64 = reads.iter().map(|r| r.messages).sum();
+    let mut latencies: Vec<u32> = reads.into_iter().flat_map(|r| r.latencies).collect();
+    latencies.sort_unstable();
+    let delivered = latencies.len() as u64;
+    let offered_total = offered * subscribers as u64;
+    let quantile = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |micros| f64::from(*micros) / 1000.0)
+    };
+    TransportReport {
+        subscribers,
+        offered_per_second: offered_total as f64 / seconds,
+        delivered_per_second: delivered as f64 / seconds,
+        lost: offered_total.saturating_sub(delivered),
+        p50_ms: quantile(0.5),
+        p99_ms: quantile(0.99),
+        max_ms: latencies.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        all_messages_per_second: messages as f64 / run_seconds,
+    }
+}
+
+enum Transport {
+    SocketIo,
+    Grpc,
+}
+
+/// A wallboard on Socket.IO (Engine.IO v4 over WebSocket): reads every
+/// message, answers pings, and times `call:new` and `call:ended`.
+async fn socketio_subscriber(
+    address: String,
+    times: Arc<WriteTimes>,
+    window: Window,
+    stop: CancellationToken,
+) -> (Transport, Reads) {
+    let mut reads = Reads::default();
+    let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+        tracing::warn!("a socket.io subscriber could not connect");
+        return (Transport::SocketIo, reads);
+    };
+    loop {
+        let message = tokio::select! {
+            message = socket.next() => message,
+            () = stop.cancelled() => break,
+        };
+        let Some(Ok(Message::Text(text))) = message else {
+            if matches!(message, None | Some(Err(_))) {
+                break;
+            }
+            continue;
+        };
+        let text = text.as_str();
+        match text.as_bytes().first() {
+            // Engine.IO open: connect to the default namespace.
+            Some(b'0') => {
+                let _ = socket.send(Message::text("40")).await;
+            }
+            Some(b'2') => {
+                let _ = socket.send(Message::text("3")).await;
+            }
+            Some(b'4') => {
+                reads.messages += 1;
+                let ended = text.starts_with("42[\"call:ended\",");
+                if (ended || text.starts_with("42[\"call:new\","))
+                    && let Ok((_, call)) =
+                        serde_json::from_str::<(String, serde_json::Value)>(&text[2..])
+                    && let Some(uniqueid) = call["uniqueid"].as_str()
+                {
+                    reads.record(&times, window, ended, uniqueid);
+                }
+            }
+            _ => {}
+        }
+    }
+    (Transport::SocketIo, reads)
+}
+
+/// A gRPC `Subscribe` stream of `call:new` and `call:ended`.
+async fn grpc_subscriber(
+    address: String,
+    times: Arc<WriteTimes>,
+    window: Window,
+    stop: CancellationToken,
+) -> (Transport, Reads) {
+    let mut reads = Reads::default();
+    let channel = match tonic::transport::Channel::from_shared(format!("http://{address}")) {
+        Ok(endpoint) => endpoint.connect().await,
+        Err(_) => return (Transport::Grpc, reads),
+    };
+    let Ok(channel) = channel else {
+        tracing::warn!("a grpc subscriber could not connect");
+        return (Transport::Grpc, reads);
+    };
+    let mut client = EventServiceClient::new(channel);
+    let request = SubscribeRequest {
+        kinds: vec![EventKind::CallNew as i32, EventKind::CallHangup as i32],
+        ..Default::default()
+    };
+    let Ok(response) = client.subscribe(request).await else {
+        return (Transport::Grpc, reads);
+    };
+    let mut stream = response.into_inner();
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = stop.cancelled() => break,
+        };
+        let Some(Ok(response)) = item else { break };
+        reads.messages += 1;
+        match response.event.and_then(|e| e.payload) {
+            Some(Payload::CallNew(call)) => reads.record(&times, window, false, &call.uniqueid),
+            Some(Payload::CallHangup(call)) => reads.record(&times, window, true, &call.uniqueid),
+            _ => {}
+        }
+    }
+    (Transport::Grpc, reads)
+}

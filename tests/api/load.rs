@@ -1,0 +1,42 @@
+//! The load command end to end at a small scale: the simulator, the server
+//! and Socket.IO and gRPC subscribers in one process. Figures at full scale
+//! are in the README's performance section; here every offered call event
+//! must be delivered and measured.
+
+use switchboard::load::{LoadArgs, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_command_measures_every_offered_call_event() {
+    let report = run(LoadArgs {
+        calls_per_second: 20.0,
+        socketio: 5,
+        grpc: 2,
+        seconds: 3,
+        warmup: 3,
+        talk_seconds: 1.0,
+    })
+    .await
+    .expect("the load runs");
+    assert!(report.calls_per_second > 5.0, "{report}");
+    assert!(
+        report.ami_events_per_second > report.calls_per_second,
+        "{report}"
+    );
+    for transport in [&report.socketio, &report.grpc] {
+        assert!(transport.offered_per_second > 0.0, "{report}");
+        assert_eq!(transport.lost, 0, "{report}");
+        assert_eq!(
+            transport.delivered_per_second, transport.offered_per_second,
+            "{report}"
+        );
+        assert!(
+            transport.p50_ms > 0.0 && transport.p50_ms <= transport.p99_ms,
+            "{report}"
+        );
+        assert!(transport.p99_ms <= transport.max_ms, "{report}");
+    }
+    assert_eq!(
+        (report.socketio.subscribers, report.grpc.subscribers),
+        (5, 2)
+    );
+}

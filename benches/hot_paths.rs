@@ -158,6 +158,7 @@ fn ami_ingest(c: &mut Criterion) {
         queues: 4,
         calls_per_minute: 30.0,
         seed: 3,
+        ..Workload::default()
     });
     let mut wire = BytesMut::new();
     let mut count = 0_u64;

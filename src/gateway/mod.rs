@@ -248,7 +248,7 @@ fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
 /// when the interval is up. Each list is a full picture, so nothing is lost
 /// by skipping the intermediate ones, and a busy PBX cannot multiply a
 /// list's size by its change rate by the number of sockets.
-pub const LIST_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+pub const LIST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Holds back whole-list events that come faster than [`LIST_INTERVAL`].
 #[derive(Default)]
@@ -333,7 +333,7 @@ pub async fn run_fanout(
             received = feed.recv() => received,
             now = held_lists.tick() => {
                 for event in lists.due(now) {
-                    fan_out(&io, &core, &event);
+                    fan_out(&io, &core, &event).await;
                 }
                 continue;
             }
@@ -351,10 +351,10 @@ pub async fn run_fanout(
                 last_sequence = event.sequence;
                 if ListThrottle::is_list(&event) {
                     if let Some(event) = lists.offer(event, tokio::time::Instant::now()) {
-                        fan_out(&io, &core, &event);
+                        fan_out(&io, &core, &event).await;
                     }
                 } else {
-                    fan_out(&io, &core, &event);
+                    fan_out(&io, &core, &event).await;
                 }
             }
             Err(broadcast::error::RecvError::Lagged(lost)) => {
@@ -375,7 +375,7 @@ pub async fn run_fanout(
                             lost.0.fetch_add(missed, Ordering::Relaxed);
                         }
                     } else {
-                        fan_out(&io, &core, &event);
+                        fan_out(&io, &core, &event).await;
                     }
                     last_sequence = event.sequence;
                 }
@@ -386,13 +386,14 @@ pub async fn run_fanout(
     }
 }
 
-fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
+async fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
+    let whole_list = ListThrottle::is_list(event);
     for emission in route(event) {
         let sockets = io.to(emission.room.clone()).sockets();
         if sockets.is_empty() {
             continue;
         }
-        // Serialized once, copied into each socket's packet.
+        // Serialized once.
         let payload = match serde_json::value::to_raw_value(&emission.payload) {
             Ok(payload) => payload,
             Err(error) => {
@@ -400,6 +401,24 @@ fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
                 continue;
             }
         };
+        if whole_list {
+            // A whole list is large and replaces the last one, so it is
+            // broadcast as one packet shared by every socket; a socket too
+            // full to take it simply gets the next one.
+            if let Err(error) = io
+                .to(emission.room.clone())
+                .emit(emission.name, &*payload)
+                .await
+            {
+                let full = match &error {
+                    socketioxide::BroadcastError::Socket(errors) => errors.len() as u64,
+                    _ => 0,
+                };
+                core.metrics.dropped("socketio", full);
+                tracing::debug!(event = emission.name, %error, "whole list not sent to every socket");
+            }
+            continue;
+        }
         for socket in sockets {
             deliver(core, &socket, &emission, &payload, event.sequence);
         }

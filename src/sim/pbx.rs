@@ -191,6 +191,44 @@ fn channel_fields(prefix: &str, channel: &SimChannel, out: &mut Vec<(String, Str
     push("Linkedid", &channel.linkedid);
 }
 
+/// The fields Asterisk 22 gives every bridge event, in its order.
+fn bridge_fields(bridge: &str, channels: usize) -> Vec<(String, String)> {
+    fields(&[
+        ("BridgeUniqueid", bridge),
+        ("BridgeType", "basic"),
+        ("BridgeTechnology", "simple_bridge"),
+        ("BridgeCreator", "<unknown>"),
+        ("BridgeName", "<unknown>"),
+        ("BridgeNumChannels", &channels.to_string()),
+        ("BridgeVideoSourceMode", "none"),
+    ])
+}
+
+/// A bridge event about `channel` (BridgeEnter, BridgeLeave): the bridge, then the channel.
+fn bridge_channel_event(
+    name: &str,
+    bridge: &str,
+    channels: usize,
+    channel: &SimChannel,
+) -> AmiMessage {
+    let mut all = bridge_fields(bridge, channels);
+    channel_fields("", channel, &mut all);
+    event(name, all)
+}
+
+/// `message` with a `Timestamp` after its `Privilege`, as Asterisk sends
+/// when `timestampevents` is on (it was in the Asterisk 22 captures).
+fn stamped(message: &AmiMessage, timestamp: &str) -> AmiMessage {
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(message.len() + 1);
+    for (key, value) in message.headers() {
+        pairs.push((key, value));
+        if key == "Privilege" {
+            pairs.push(("Timestamp", timestamp));
+        }
+    }
+    AmiMessage::from_pairs(pairs)
+}
+
 /// Builds an AMI event.
 pub fn event(name: &str, fields: Vec<(String, String)>) -> AmiMessage {
     let mut pairs: Vec<(&str, &str)> = vec![("Event", name), ("Privilege", privilege(name))];
@@ -300,7 +338,8 @@ impl SimPbx {
         for id in ids {
             self.advance(id, &mut out);
         }
-        out
+        let timestamp = format!("{:.6}", self.epoch as f64 + self.clock);
+        out.iter().map(|m| stamped(m, &timestamp)).collect()
     }
 
     fn caller_arrives(&mut self, out: &mut Vec<AmiMessage>) {
@@ -628,34 +667,11 @@ impl SimPbx {
         ]));
         out.push(event("AgentConnect", connect));
         let bridge = format!("{:08x}-sim-{id:04x}", self.epoch);
-        out.push(event(
-            "BridgeCreate",
-            fields(&[
-                ("BridgeUniqueid", &bridge),
-                ("BridgeType", "basic"),
-                ("BridgeTechnology", "simple_bridge"),
-                ("BridgeCreator", "<unknown>"),
-                ("BridgeName", "<unknown>"),
-                ("BridgeNumChannels", "0"),
-                ("BridgeVideoSourceMode", "none"),
-            ]),
-        ));
+        out.push(event("BridgeCreate", bridge_fields(&bridge, 0)));
         let mut caller = call.caller.clone();
         for (count, joining) in [(1, &mut channel), (2, &mut caller)] {
             joining.bridge = Some(bridge.clone());
-            let count = count.to_string();
-            out.push(event(
-                "BridgeEnter",
-                with_channel(
-                    joining,
-                    &[
-                        ("BridgeUniqueid", &bridge),
-                        ("BridgeType", "basic"),
-                        ("BridgeTechnology", "simple_bridge"),
-                        ("BridgeNumChannels", &count),
-                    ],
-                ),
-            ));
+            out.push(bridge_channel_event("BridgeEnter", &bridge, count, joining));
         }
         self.agents[agent].calls_taken += 1;
         let talk = self.rng.random_range(self.workload.talk_seconds.clone());
@@ -713,17 +729,14 @@ impl SimPbx {
             ("Extension", &target_extension),
         ]));
         out.push(event("BlindTransfer", transfer));
-        self.leave_bridge(&channel, out);
+        self.leave_bridge(&channel, 1, out);
         self.hang_up(&channel, "16", out);
         self.agents[agent].busy_with = None;
-        self.complete_member(&call, agent, out);
+        self.complete_member(&call, agent, &channel, out);
         let mut caller = call.caller.clone();
-        self.leave_bridge(&caller, out);
+        self.leave_bridge(&caller, 0, out);
         caller.bridge = None;
-        out.push(event(
-            "BridgeDestroy",
-            fields(&[("BridgeUniqueid", &bridge), ("BridgeNumChannels", "0")]),
-        ));
+        out.push(event("BridgeDestroy", bridge_fields(&bridge, 0)));
         if let Some(call) = self.calls.get_mut(&id) {
             call.caller = caller;
             call.joined_at = self.clock;
@@ -740,19 +753,25 @@ impl SimPbx {
         }
     }
 
-    fn leave_bridge(&self, channel: &SimChannel, out: &mut Vec<AmiMessage>) {
+    /// `channel` leaves its bridge, leaving `remaining` channels in it.
+    fn leave_bridge(&self, channel: &SimChannel, remaining: usize, out: &mut Vec<AmiMessage>) {
         if let Some(bridge) = &channel.bridge {
-            out.push(event(
+            out.push(bridge_channel_event(
                 "BridgeLeave",
-                with_channel(
-                    channel,
-                    &[("BridgeUniqueid", bridge), ("BridgeType", "basic")],
-                ),
+                bridge,
+                remaining,
+                channel,
             ));
         }
     }
 
-    fn complete_member(&mut self, call: &SimCall, agent: usize, out: &mut Vec<AmiMessage>) {
+    fn complete_member(
+        &mut self,
+        call: &SimCall,
+        agent: usize,
+        member: &SimChannel,
+        out: &mut Vec<AmiMessage>,
+    ) {
         let extension = self.agents[agent].extension.clone();
         let name = self.agents[agent].name.clone();
         let talk = format!(
@@ -760,20 +779,18 @@ impl SimPbx {
             (self.clock - call.answered_at - call.held_seconds).max(0.0) as u64
         );
         let hold = format!("{}", (call.answered_at - call.joined_at).max(0.0) as u64);
-        out.push(event(
-            "AgentComplete",
-            with_channel(
-                &call.caller,
-                &[
-                    ("Queue", &call.queue),
-                    ("Interface", &format!("PJSIP/{extension}")),
-                    ("MemberName", &name),
-                    ("HoldTime", &hold),
-                    ("TalkTime", &talk),
-                    ("Reason", "agent"),
-                ],
-            ),
-        ));
+        let mut complete = Vec::new();
+        channel_fields("", &call.caller, &mut complete);
+        channel_fields("Dest", member, &mut complete);
+        complete.extend(fields(&[
+            ("Queue", &call.queue),
+            ("Interface", &format!("PJSIP/{extension}")),
+            ("MemberName", &name),
+            ("HoldTime", &hold),
+            ("TalkTime", &talk),
+            ("Reason", "agent"),
+        ]));
+        out.push(event("AgentComplete", complete));
         let entry = self.completed.entry(extension).or_default();
         entry.0 += 1;
         let agent_record = self.agents[agent].clone();
@@ -787,15 +804,12 @@ impl SimPbx {
             return;
         };
         let bridge = call.caller.bridge.clone().unwrap_or_default();
-        self.leave_bridge(&channel, out);
+        self.leave_bridge(&channel, 1, out);
         self.hang_up(&channel, "16", out);
         self.agents[agent].busy_with = None;
-        self.complete_member(&call, agent, out);
-        self.leave_bridge(&call.caller, out);
-        out.push(event(
-            "BridgeDestroy",
-            fields(&[("BridgeUniqueid", &bridge), ("BridgeNumChannels", "0")]),
-        ));
+        self.complete_member(&call, agent, &channel, out);
+        self.leave_bridge(&call.caller, 0, out);
+        out.push(event("BridgeDestroy", bridge_fields(&bridge, 0)));
         self.hang_up(&call.caller, "16", out);
         let extension = self.agents[agent].extension.clone();
         if let Some(spy) = self.spies.remove(&extension) {

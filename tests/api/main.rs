@@ -6,6 +6,7 @@ mod load;
 mod raw_socket;
 mod records;
 mod sim;
+mod sim_fidelity;
 
 mod ami_client;
 mod ami_fixtures;

@@ -956,8 +956,23 @@ impl Translator {
             interface: interface.to_owned(),
             wait_seconds: number(event.get("HoldTime")),
         });
-        let answered_by = clean(event.get("DestCallerIDNum"));
         let agent_extension = extension_of(interface);
+        // A Local member channel carries the customer's caller id, not the
+        // agent's: then the agent is the member's extension.
+        let dest_number = clean(event.get("DestCallerIDNum"));
+        let through_local = event
+            .get("DestChannel")
+            .is_some_and(|channel| channel.starts_with("Local/"));
+        let answered_by = match &agent_extension {
+            Some(extension)
+                if through_local
+                    || dest_number.is_empty()
+                    || dest_number == clean(event.get("CallerIDNum")) =>
+            {
+                extension.clone()
+            }
+            _ => dest_number,
+        };
         let party = event.get("DestUniqueid").map(str::to_owned);
         if let Some(track) = self.calls.get_mut(&call_id) {
             track.answered = true;

@@ -97,3 +97,119 @@ async fn every_cacofonisk_capture_replayed_over_tcp_gives_its_expected_outcomes(
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The events of a raw Asterisk capture (greeting and action responses left
+/// out), in wire framing.
+fn events_of_capture(path: &std::path::Path) -> Vec<u8> {
+    use tokio_util::codec::Decoder;
+    let mut buffer = bytes::BytesMut::from(&std::fs::read(path).expect("capture")[..]);
+    let mut codec = switchboard::ami::AmiCodec::default();
+    let mut wire = bytes::BytesMut::new();
+    while let Some(frame) = codec.decode_eof(&mut buffer).expect("decodes") {
+        if let switchboard::ami::AmiFrame::Message(message) = frame
+            && message.event().is_some()
+        {
+            switchboard::ami::codec::encode_message(&message, &mut wire);
+        }
+    }
+    wire.to_vec()
+}
+
+#[tokio::test]
+async fn an_asterisk_22_queue_call_through_local_channels_is_one_answered_queue_call() {
+    let capture = crate::helpers::fixtures_root().join("ami/asterisk-22/queue_call.ami");
+    let (app, _peer) = app_replaying(events_of_capture(&capture)).await;
+    let mut stream = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![
+                    EventKind::CallNew as i32,
+                    EventKind::CallAnswered as i32,
+                    EventKind::CallHangup as i32,
+                    EventKind::CallUpdated as i32,
+                    EventKind::QueueCallerJoined as i32,
+                    EventKind::AgentLogin as i32,
+                ],
+                ..Default::default()
+            },
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let mut seen = Vec::new();
+    loop {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("the capture's call ends")
+            .unwrap()
+            .unwrap();
+        let payload = response.event.unwrap().payload.unwrap();
+        let done = matches!(&payload, Payload::CallUpdated(update) if update.change() == CallChange::Ended);
+        seen.push(payload);
+        if done {
+            break;
+        }
+    }
+    let new_calls: Vec<_> = seen
+        .iter()
+        .filter_map(|p| match p {
+            Payload::CallNew(call) => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(new_calls.len(), 1, "the Local channel pair is one call");
+    assert_eq!(new_calls[0].callerid, "5550001");
+    let joined = seen
+        .iter()
+        .find_map(|p| match p {
+            Payload::QueueCallerJoined(joined) => Some(joined),
+            _ => None,
+        })
+        .expect("queue:caller_joined");
+    assert_eq!(
+        (
+            joined.queue.as_str(),
+            joined.callerid.as_str(),
+            joined.position
+        ),
+        ("sales", "5550001", 1)
+    );
+    let answered = seen
+        .iter()
+        .find_map(|p| match p {
+            Payload::CallAnswered(call) => Some(call),
+            _ => None,
+        })
+        .expect("call:answered");
+    assert_eq!(answered.agent.as_deref(), Some("1002"));
+    let record = seen
+        .iter()
+        .rev()
+        .find_map(|p| match p {
+            Payload::CallUpdated(update) if update.change() == CallChange::Ended => {
+                update.call.clone()
+            }
+            _ => None,
+        })
+        .expect("call_updated ENDED");
+    assert_eq!(record.end_reason(), CallEndReason::Completed);
+    assert_eq!(record.queue, "sales");
+    assert_eq!(record.agent_extension, "1002");
+    assert_eq!(
+        record.answered_by, "1002",
+        "answered by the agent, not the customer id its Local channel carries"
+    );
+    let ended = seen
+        .iter()
+        .find_map(|p| match p {
+            Payload::CallHangup(call) => Some(call),
+            _ => None,
+        })
+        .expect("call:ended");
+    assert_eq!(ended.disposition.as_deref(), Some("ANSWERED"));
+    assert!(
+        seen.iter()
+            .any(|p| matches!(p, Payload::AgentLogin(agent) if agent.extension == "1002")),
+        "the answering member is a logged-in agent"
+    );
+    app.stop().await.unwrap();
+}

@@ -98,9 +98,13 @@ impl AmiMessage {
 
     /// The first value of `key` (case-insensitive).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.headers()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
+        // Compared as bytes, length first: the translator asks many times per event.
+        let text = self.text.as_bytes();
+        let key = key.as_bytes();
+        self.headers
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && text[k.clone()].eq_ignore_ascii_case(key))
+            .map(|(_, v)| &self.text[v.clone()])
     }
 
     /// Every value of `key` (case-insensitive), in order.

@@ -169,9 +169,14 @@ impl Ledger {
                 let started = views::call_updated(&record, pb::CallChange::Started, now);
                 self.calls.insert(call_id, record);
                 self.recent_starts.push_back((now, tenant.clone()));
-                for scope in [None, Some(tenant.clone())] {
-                    let concurrent = self.calls_in(scope.as_deref()).count() as u32;
-                    let counters = self.today.entry(scope).or_default();
+                // Every call counts for the whole; a tenant's calls also for the tenant
+                // (counted only then: the house's calls are the many).
+                let everyone = self.calls.len() as u32;
+                let counters = self.today.entry(None).or_default();
+                counters.peak_concurrent = counters.peak_concurrent.max(everyone);
+                if !tenant.is_empty() {
+                    let concurrent = self.calls_in(Some(&tenant)).count() as u32;
+                    let counters = self.today.entry(Some(tenant.clone())).or_default();
                     counters.peak_concurrent = counters.peak_concurrent.max(concurrent);
                 }
                 self.stale.calls_active = true;

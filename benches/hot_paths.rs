@@ -200,67 +200,43 @@ fn ami_ingest(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    group.bench_function("decode_translate_apply", |b| {
-        b.iter_batched(
-            || {
-                let log = EventLog::new(
-                    Ledger::new("auto"),
-                    LogSettings::default(),
-                    Arc::new(Metrics::new()),
-                );
-                (wire.clone(), log)
-            },
-            |(mut buffer, log)| {
-                let mut codec = AmiCodec::without_greeting(64 * 1024);
-                let mut translator = Translator::new();
-                let mut inputs = Vec::new();
-                let now = chrono::Utc::now();
-                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
-                    if let AmiFrame::Message(message) = frame {
-                        translator.translate(&message, &mut inputs);
-                        for input in inputs.drain(..) {
-                            black_box(log.apply(input, now));
+    // As the AMI source applies events: one batch's inputs together, its
+    // whole lists once. One event per batch when all is quiet; 64 when
+    // events queue up.
+    for batch in [1_usize, 64] {
+        group.bench_function(format!("decode_translate_apply_batches_of_{batch}"), |b| {
+            b.iter_batched(
+                || {
+                    let log = EventLog::new(
+                        Ledger::new("auto"),
+                        LogSettings::default(),
+                        Arc::new(Metrics::new()),
+                    );
+                    (wire.clone(), log)
+                },
+                |(mut buffer, log)| {
+                    let mut codec = AmiCodec::without_greeting(64 * 1024);
+                    let mut translator = Translator::new();
+                    let mut inputs = Vec::new();
+                    let mut batched = 0;
+                    let now = chrono::Utc::now();
+                    while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                        if let AmiFrame::Message(message) = frame {
+                            translator.translate(&message, &mut inputs);
+                            batched += 1;
+                            if batched == batch {
+                                black_box(log.apply_all(inputs.drain(..), now));
+                                batched = 0;
+                            }
                         }
                     }
-                }
-                log
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    // As the AMI source does when events queue up: a batch's whole lists once.
-    group.bench_function("decode_translate_apply_batches_of_64", |b| {
-        b.iter_batched(
-            || {
-                let log = EventLog::new(
-                    Ledger::new("auto"),
-                    LogSettings::default(),
-                    Arc::new(Metrics::new()),
-                );
-                (wire.clone(), log)
-            },
-            |(mut buffer, log)| {
-                let mut codec = AmiCodec::without_greeting(64 * 1024);
-                let mut translator = Translator::new();
-                let mut inputs = Vec::new();
-                let mut batched = 0;
-                let now = chrono::Utc::now();
-                while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
-                    if let AmiFrame::Message(message) = frame {
-                        translator.translate(&message, &mut inputs);
-                        batched += 1;
-                        if batched == 64 {
-                            black_box(log.apply_all(inputs.drain(..), now));
-                            batched = 0;
-                        }
-                    }
-                }
-                black_box(log.apply_all(inputs.drain(..), now));
-                log
-            },
-            BatchSize::LargeInput,
-        )
-    });
+                    black_box(log.apply_all(inputs.drain(..), now));
+                    log
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 

@@ -206,6 +206,10 @@ pub struct AmiCodec {
     greeted: bool,
     skipping: Option<(SkipReason, usize)>,
     scanned: usize,
+    /// Headers of the message being read, found while looking for its end.
+    partial: Vec<(Range<usize>, Range<usize>)>,
+    /// The message being read has a line that is not `Key: Value`.
+    partial_malformed: bool,
 }
 
 impl AmiCodec {
@@ -216,6 +220,8 @@ impl AmiCodec {
             greeted: false,
             skipping: None,
             scanned: 0,
+            partial: Vec::new(),
+            partial_malformed: false,
         }
     }
 
@@ -269,6 +275,96 @@ fn frame_end(buffer: &[u8], from: usize) -> Option<(usize, usize)> {
     }
 }
 
+impl AmiCodec {
+    /// Reads an ordinary message (not `Response: Follows`) in one pass:
+    /// finds its lines, its headers and its blank line together, resuming
+    /// where the last call stopped. `None` when more bytes are needed (or
+    /// the frame outgrew the limit and is now being skipped).
+    fn scan_headers(&mut self, buffer: &mut BytesMut) -> Option<AmiFrame> {
+        let mut start = self.scanned.min(buffer.len());
+        let from = start;
+        let mut newlines = memchr::memchr_iter(b'\n', &buffer[from..]).map(move |i| i + from);
+        loop {
+            let Some(newline) = newlines.next() else {
+                if buffer.len() > self.max_frame {
+                    self.forget_partial();
+                    self.skipping = Some((SkipReason::Oversized, 0));
+                } else {
+                    self.scanned = start;
+                }
+                return None;
+            };
+            let mut end = newline;
+            if end > start && buffer[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let line = &buffer[start..end];
+            // The key: key characters up to the colon, in one pass.
+            let key_length = line
+                .iter()
+                .position(|b| {
+                    !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')'))
+                })
+                .unwrap_or(line.len());
+            if line.get(key_length) == Some(&b':') && key_length > 0 {
+                let value_start =
+                    key_length + 1 + usize::from(line.get(key_length + 1) == Some(&b' '));
+                self.partial
+                    .push((start..start + key_length, start + value_start..end));
+                start = newline + 1;
+                continue;
+            }
+            if !line.iter().all(|b| *b == b' ' || *b == b'\t') {
+                self.partial_malformed = true;
+                start = newline + 1;
+                continue;
+            }
+            // A blank line: the message is complete.
+            let content_end = start;
+            let frame_end = newline + 1;
+            let headers = std::mem::replace(&mut self.partial, Vec::with_capacity(32));
+            let malformed = std::mem::replace(&mut self.partial_malformed, false);
+            self.scanned = 0;
+            if frame_end > self.max_frame {
+                buffer.advance(frame_end);
+                return Some(AmiFrame::Skipped {
+                    reason: SkipReason::Oversized,
+                    bytes: frame_end,
+                });
+            }
+            let frame = buffer.split_to(frame_end);
+            if malformed || headers.is_empty() {
+                return Some(AmiFrame::Skipped {
+                    reason: SkipReason::Malformed,
+                    bytes: frame_end,
+                });
+            }
+            let content = &frame[..content_end];
+            return Some(match std::str::from_utf8(content) {
+                Ok(text) => AmiFrame::Message(AmiMessage {
+                    text: text.to_owned(),
+                    headers,
+                    output: Vec::new(),
+                }),
+                // Lossy repair moves byte offsets: parse the repaired text afresh.
+                Err(_) => match parse_message(content) {
+                    Some(message) => AmiFrame::Message(message),
+                    None => AmiFrame::Skipped {
+                        reason: SkipReason::Malformed,
+                        bytes: frame_end,
+                    },
+                },
+            });
+        }
+    }
+
+    fn forget_partial(&mut self) {
+        self.partial.clear();
+        self.partial_malformed = false;
+        self.scanned = 0;
+    }
+}
+
 impl Decoder for AmiCodec {
     type Item = AmiFrame;
     type Error = AmiCodecError;
@@ -318,6 +414,13 @@ impl Decoder for AmiCodec {
                     break;
                 }
                 buffer.advance(next);
+            }
+            if !buffer.starts_with(b"Response: Follows") {
+                match self.scan_headers(buffer) {
+                    Some(frame) => return Ok(Some(frame)),
+                    None if self.skipping.is_some() => continue,
+                    None => return Ok(None),
+                }
             }
             let Some((content_end, frame_end)) = frame_end(buffer, self.scanned.min(buffer.len()))
             else {

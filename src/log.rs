@@ -295,7 +295,7 @@ impl EventLog {
         let _ = self.live.send(Arc::clone(&event));
         self.metrics
             .events_in
-            .get_or_create(&vec![("kind", kind.as_str_name().to_owned())])
+            .get_or_create(&[("kind", kind.as_str_name())])
             .inc();
         self.metrics.log_head.set(state.last_sequence);
         self.metrics.log_window.set(state.window.len() as i64);

@@ -4,6 +4,7 @@
 
 pub mod ami;
 pub mod app;
+pub mod ari;
 pub mod auth;
 pub mod config;
 pub mod error;

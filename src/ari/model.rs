@@ -1,0 +1,240 @@
+//! ARI models, after the Swagger in `../shared/fixtures/ari/api-docs-*`:
+//! the objects the agent bridge reads (Channel, Bridge, CallerID,
+//! DialplanCEP) and the WebSocket events it acts on. Every property the
+//! Swagger marks required is a field; optional ones are `Option`. Events
+//! the bridge does not act on decode as [`AriEvent::Other`] (their common
+//! fields kept), so a new Asterisk never breaks the stream.
+
+use serde::{Deserialize, Serialize};
+
+/// A caller id (`CallerID`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerId {
+    /// Name.
+    pub name: String,
+    /// Number.
+    pub number: String,
+}
+
+/// Where a channel is in the dialplan (`DialplanCEP`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialplanCep {
+    /// Context.
+    pub context: String,
+    /// Extension.
+    pub exten: String,
+    /// Priority.
+    pub priority: i64,
+    /// The application running (`Stasis`).
+    pub app_name: String,
+    /// Its arguments (`callcenter,inbound`).
+    pub app_data: String,
+}
+
+/// A channel (`Channel`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    /// Unique id (the AMI Uniqueid).
+    pub id: String,
+    /// The protocol's id for it (the SIP Call-ID), often empty.
+    pub protocol_id: String,
+    /// Name (`PJSIP/1001-00000002`).
+    pub name: String,
+    /// State: `Down`, `Ring`, `Ringing`, `Up`, `Busy`, …
+    pub state: String,
+    /// Its caller id.
+    pub caller: CallerId,
+    /// The connected line.
+    pub connected: CallerId,
+    /// Account code.
+    pub accountcode: String,
+    /// Where it is in the dialplan.
+    pub dialplan: DialplanCep,
+    /// Created (ARI date, `2026-11-21T14:11:50.056+0000`).
+    pub creationtime: String,
+    /// Language.
+    pub language: String,
+    /// Channel variables asked for in `ari.conf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channelvars: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The redirecting number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_rdnis: Option<String>,
+    /// The tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenantid: Option<String>,
+}
+
+/// A bridge (`Bridge`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bridge {
+    /// Unique id.
+    pub id: String,
+    /// Technology (`simple_bridge`, `softmix`).
+    pub technology: String,
+    /// Type (`mixing`, `holding`).
+    pub bridge_type: String,
+    /// Class (`stasis`, `base`).
+    pub bridge_class: String,
+    /// Who created it.
+    pub creator: String,
+    /// Name.
+    pub name: String,
+    /// The ids of the channels in it.
+    pub channels: Vec<String>,
+    /// Video mode (`talker`, `sfu`, `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_mode: Option<String>,
+    /// The video source, in `single` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_source_id: Option<String>,
+    /// Created (ARI date).
+    pub creationtime: String,
+    /// Bridge variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridgevars: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One message of the `/ari/events` WebSocket: the fields every `Event`
+/// has, and the event itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AriMessage {
+    /// The Stasis application it is for.
+    pub application: String,
+    /// When it happened (ARI date).
+    pub timestamp: String,
+    /// The Asterisk that sent it (when several share an application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asterisk_id: Option<String>,
+    /// The event, tagged by `type`.
+    #[serde(flatten)]
+    pub event: AriEvent,
+}
+
+/// The events the agent bridge acts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AriEvent {
+    /// A channel entered the application.
+    StasisStart {
+        /// The arguments of `Stasis(app,args…)`.
+        args: Vec<String>,
+        /// The channel.
+        channel: Channel,
+        /// The channel it replaces (after a masquerade).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replace_channel: Option<Channel>,
+    },
+    /// A channel left the application.
+    StasisEnd {
+        /// The channel.
+        channel: Channel,
+    },
+    /// A channel's state changed (`Ring` → `Up`).
+    ChannelStateChange {
+        /// The channel as it is now.
+        channel: Channel,
+    },
+    /// A channel was destroyed.
+    ChannelDestroyed {
+        /// Q.850 cause.
+        cause: i32,
+        /// Its text.
+        cause_txt: String,
+        /// The technology's own cause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tech_cause: Option<i32>,
+        /// The channel.
+        channel: Channel,
+    },
+    /// Someone asked a channel to hang up.
+    ChannelHangupRequest {
+        /// Q.850 cause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<i32>,
+        /// The technology's own cause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tech_cause: Option<i32>,
+        /// A soft hangup.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        soft: Option<bool>,
+        /// The channel.
+        channel: Channel,
+    },
+    /// A channel entered a bridge.
+    ChannelEnteredBridge {
+        /// The bridge.
+        bridge: Bridge,
+        /// The channel.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
+    },
+    /// A channel left a bridge.
+    ChannelLeftBridge {
+        /// The bridge.
+        bridge: Bridge,
+        /// The channel.
+        channel: Channel,
+    },
+    /// A bridge was created.
+    BridgeCreated {
+        /// The bridge.
+        bridge: Bridge,
+    },
+    /// A bridge was destroyed.
+    BridgeDestroyed {
+        /// The bridge.
+        bridge: Bridge,
+    },
+    /// A DTMF digit was received.
+    ChannelDtmfReceived {
+        /// The digit.
+        digit: String,
+        /// How long it was held, in milliseconds.
+        duration_ms: i64,
+        /// The channel.
+        channel: Channel,
+    },
+    /// A dial's progress (an originate to an agent's endpoint ringing, answering…).
+    Dial {
+        /// The calling channel, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller: Option<Channel>,
+        /// The channel dialled.
+        peer: Channel,
+        /// Where the call was forwarded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forward: Option<String>,
+        /// The channel forwarded to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forwarded: Option<Channel>,
+        /// The dial string.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dialstring: Option<String>,
+        /// `RINGING`, `ANSWER`, `BUSY`, `NOANSWER`, `CANCEL`, … (empty while in progress).
+        dialstatus: String,
+    },
+    /// Any other event (`ChannelVarset`, `PlaybackStarted`, …): not acted on.
+    #[serde(other)]
+    Other,
+}
+
+impl AriEvent {
+    /// The channel the event is about, when it is about one.
+    pub fn channel(&self) -> Option<&Channel> {
+        match self {
+            AriEvent::StasisStart { channel, .. }
+            | AriEvent::StasisEnd { channel }
+            | AriEvent::ChannelStateChange { channel }
+            | AriEvent::ChannelDestroyed { channel, .. }
+            | AriEvent::ChannelHangupRequest { channel, .. }
+            | AriEvent::ChannelLeftBridge { channel, .. }
+            | AriEvent::ChannelDtmfReceived { channel, .. } => Some(channel),
+            AriEvent::ChannelEnteredBridge { channel, .. } => channel.as_ref(),
+            AriEvent::Dial { peer, .. } => Some(peer),
+            AriEvent::BridgeCreated { .. } | AriEvent::BridgeDestroyed { .. } | AriEvent::Other => {
+                None
+            }
+        }
+    }
+}

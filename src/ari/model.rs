@@ -123,7 +123,7 @@ pub enum AriEvent {
         channel: Channel,
         /// The channel it replaces (after a masquerade).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        replace_channel: Option<Channel>,
+        replace_channel: Option<Box<Channel>>,
     },
     /// A channel left the application.
     StasisEnd {
@@ -199,15 +199,15 @@ pub enum AriEvent {
     Dial {
         /// The calling channel, when there is one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        caller: Option<Channel>,
+        caller: Option<Box<Channel>>,
         /// The channel dialled.
-        peer: Channel,
+        peer: Box<Channel>,
         /// Where the call was forwarded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         forward: Option<String>,
         /// The channel forwarded to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        forwarded: Option<Channel>,
+        forwarded: Option<Box<Channel>>,
         /// The dial string.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dialstring: Option<String>,
@@ -231,7 +231,7 @@ impl AriEvent {
             | AriEvent::ChannelLeftBridge { channel, .. }
             | AriEvent::ChannelDtmfReceived { channel, .. } => Some(channel),
             AriEvent::ChannelEnteredBridge { channel, .. } => channel.as_ref(),
-            AriEvent::Dial { peer, .. } => Some(peer),
+            AriEvent::Dial { peer, .. } => Some(&**peer),
             AriEvent::BridgeCreated { .. } | AriEvent::BridgeDestroyed { .. } | AriEvent::Other => {
                 None
             }

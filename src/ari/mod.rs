@@ -1,6 +1,6 @@
-//! The Asterisk REST Interface source (issue 4): the Stasis application's
-//! WebSocket events and the REST calls of the agent bridge. So far: the
-//! models ([`model`]), following the ARI Swagger (`events.json`,
-//! `channels.json`, `bridges.json`).
+//! The Asterisk REST Interface source (issue 4, in progress): the models
+//! after the ARI Swagger (`events.json`, `channels.json`, `bridges.json`)
+//! in [`model`], and the REST calls of the agent bridge in [`rest`].
 
 pub mod model;
+pub mod rest;

@@ -13,6 +13,7 @@ mod ami_fixtures;
 mod ami_peer;
 mod ami_replay;
 mod ari_models;
+mod ari_rest;
 mod auth;
 mod browser;
 mod cacofonisk;

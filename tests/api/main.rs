@@ -12,6 +12,7 @@ mod ami_client;
 mod ami_fixtures;
 mod ami_peer;
 mod ami_replay;
+mod ari_events;
 mod ari_models;
 mod ari_rest;
 mod auth;

@@ -85,6 +85,13 @@ impl Application {
                 "AUTH IS DISABLED: every client is treated as an admin; never run like this in production"
             );
         }
+        if let Some(ari) = &settings.ari {
+            tracing::warn!(
+                url = %ari.url,
+                app = %ari.app,
+                "ARI_URL is set, but the ARI source is not built yet; it is ignored"
+            );
+        }
         let metrics = Arc::new(Metrics::new());
         let store = Store::connect(&settings.database_url)
             .await

@@ -73,6 +73,18 @@ pub struct ServeArgs {
     /// The phone a supervisor's spy call rings when their token names none.
     #[arg(long, env = "SUPERVISOR_EXTENSION")]
     pub supervisor_extension: Option<String>,
+    /// The ARI base URL (`http://pbx:8088/ari`); the ARI source runs when it is set.
+    #[arg(long, env = "ARI_URL")]
+    pub ari_url: Option<String>,
+    /// The ARI user (`ari.conf`).
+    #[arg(long, env = "ARI_USERNAME")]
+    pub ari_username: Option<String>,
+    /// Its password.
+    #[arg(long, env = "ARI_PASSWORD", hide_env_values = true)]
+    pub ari_password: Option<String>,
+    /// The Stasis application (`callcenter`).
+    #[arg(long, env = "ARI_APP")]
+    pub ari_app: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -98,6 +110,10 @@ struct FileSettings {
     ami_secret: Option<String>,
     ami_md5: Option<bool>,
     supervisor_extension: Option<String>,
+    ari_url: Option<String>,
+    ari_username: Option<String>,
+    ari_password: Option<String>,
+    ari_app: Option<String>,
 }
 
 /// How to reach the Asterisk Manager Interface.
@@ -114,6 +130,22 @@ pub struct AmiConfig {
     /// MD5 challenge login.
     pub md5: bool,
 }
+
+/// How to reach the Asterisk REST Interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AriConfig {
+    /// Base URL, without a trailing slash (`http://pbx:8088/ari`).
+    pub url: String,
+    /// User.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// The Stasis application.
+    pub app: String,
+}
+
+/// The Stasis application name when `ARI_APP` is not set.
+pub const DEFAULT_ARI_APP: &str = "callcenter";
 
 /// Which browser origins may call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +183,8 @@ pub struct Settings {
     pub system_mode: String,
     /// The AMI source, when `AMI_HOST` is set.
     pub ami: Option<AmiConfig>,
+    /// The ARI source, when `ARI_URL` is set.
+    pub ari: Option<AriConfig>,
     /// The phone a supervisor's spy call rings when their token names none.
     pub supervisor_extension: Option<String>,
 }
@@ -343,6 +377,45 @@ impl Settings {
                 })
             }
         };
+        let ari = match args
+            .ari_url
+            .clone()
+            .or(file.ari_url)
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+        {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError(format!(
+                        "ARI_URL must start with http:// or https://, got {url:?}"
+                    )));
+                }
+                let username = args
+                    .ari_username
+                    .clone()
+                    .or(file.ari_username)
+                    .unwrap_or_default();
+                if username.is_empty() {
+                    return Err(ConfigError("ARI_URL is set but ARI_USERNAME is not".into()));
+                }
+                Some(AriConfig {
+                    url,
+                    username,
+                    password: args
+                        .ari_password
+                        .clone()
+                        .or(file.ari_password)
+                        .unwrap_or_default(),
+                    app: args
+                        .ari_app
+                        .clone()
+                        .or(file.ari_app)
+                        .filter(|a| !a.trim().is_empty())
+                        .unwrap_or_else(|| DEFAULT_ARI_APP.into()),
+                })
+            }
+        };
         let supervisor_extension = args
             .supervisor_extension
             .clone()
@@ -365,6 +438,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(grace),
             system_mode,
             ami,
+            ari,
             supervisor_extension,
         })
     }
@@ -452,6 +526,46 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("bdl-pbx")
+        );
+    }
+
+    #[test]
+    fn the_ari_source_is_configured_by_its_url() {
+        assert_eq!(
+            Settings::resolve(&args()).unwrap().ari,
+            None,
+            "off by default"
+        );
+        let mut ari = args();
+        ari.ari_url = Some("http://pbx:8088/ari/".into());
+        ari.ari_username = Some("switchboard".into());
+        ari.ari_password = Some("secret".into());
+        assert_eq!(
+            Settings::resolve(&ari).unwrap().ari,
+            Some(AriConfig {
+                url: "http://pbx:8088/ari".into(),
+                username: "switchboard".into(),
+                password: "secret".into(),
+                app: DEFAULT_ARI_APP.into(),
+            })
+        );
+        ari.ari_app = Some("agents".into());
+        assert_eq!(Settings::resolve(&ari).unwrap().ari.unwrap().app, "agents");
+        let mut no_user = ari.clone();
+        no_user.ari_username = None;
+        assert!(
+            Settings::resolve(&no_user)
+                .unwrap_err()
+                .to_string()
+                .contains("ARI_USERNAME")
+        );
+        let mut not_http = ari;
+        not_http.ari_url = Some("pbx:8088".into());
+        assert!(
+            Settings::resolve(&not_http)
+                .unwrap_err()
+                .to_string()
+                .contains("ARI_URL")
         );
     }
 

@@ -4,6 +4,7 @@
 //! `CoreShowChannels`, `QueueStatus`, `QueueSummary`, `Agents` and
 //! `Originate`, and streams the workload's events to every logged-in session.
 
+pub mod ari;
 pub mod pbx;
 
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use switchboard::ari::model::{AriEvent, AriMessage};
 use crate::helpers::fixtures_root;
 
 /// The models of one Swagger file.
-fn swagger_models(file: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn swagger_models(file: &str) -> serde_json::Map<String, Value> {
     let path = fixtures_root()
         .join("ari/api-docs-master/api-docs")
         .join(file);
@@ -18,7 +18,7 @@ fn swagger_models(file: &str) -> serde_json::Map<String, Value> {
 }
 
 /// The properties `model` marks required.
-fn required(models: &serde_json::Map<String, Value>, model: &str) -> Vec<String> {
+pub(crate) fn required(models: &serde_json::Map<String, Value>, model: &str) -> Vec<String> {
     models[model]["properties"]
         .as_object()
         .unwrap()

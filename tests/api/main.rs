@@ -15,6 +15,7 @@ mod ami_replay;
 mod ari_events;
 mod ari_models;
 mod ari_rest;
+mod ari_sim;
 mod auth;
 mod browser;
 mod cacofonisk;

@@ -1,0 +1,539 @@
+//! The simulator's ARI side: an ARI server on loopback, REST under `/ari`
+//! and the `/ari/events` WebSocket on the same port, as Asterisk serves
+//! them. It keeps channels and bridges, answers the REST calls the agent
+//! bridge makes with the statuses Asterisk gives (404 unknown channel or
+//! bridge, 422 channel not in the application), and emits the events a
+//! real Asterisk 22 emits for them, shaped after `events.json`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::{SinkExt, StreamExt};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::ari::model::{AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep};
+
+/// The ARI date format (`2026-11-21T14:11:50.056+0000`).
+fn ari_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+        .to_string()
+}
+
+/// Channels and bridges the emulated Asterisk has.
+#[derive(Default)]
+struct AriState {
+    channels: BTreeMap<String, Channel>,
+    bridges: BTreeMap<String, Bridge>,
+    next_id: u64,
+}
+
+struct Shared {
+    app: String,
+    credentials: (String, String),
+    state: Mutex<AriState>,
+    events: broadcast::Sender<String>,
+    epoch: u64,
+}
+
+impl Shared {
+    fn emit(&self, event: AriEvent) {
+        let message = AriMessage {
+            application: self.app.clone(),
+            timestamp: ari_now(),
+            asterisk_id: Some("02:fc:00:00:00:01".into()),
+            event,
+        };
+        if let Ok(text) = serde_json::to_string(&message) {
+            let _ = self.events.send(text);
+        }
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        use base64::Engine;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", self.credentials.0, self.credentials.1))
+        );
+        headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h == expected)
+    }
+}
+
+/// A running ARI emulator.
+#[derive(Clone)]
+pub struct AriSim {
+    /// Where it listens; the ARI base URL is `http://{address}/ari`.
+    pub address: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "message": message }))).into_response()
+}
+
+impl AriSim {
+    /// Starts serving `app` with `username`/`password` on `listen` until `shutdown`.
+    pub async fn start(
+        listen: SocketAddr,
+        app: &str,
+        username: &str,
+        password: &str,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<AriSim> {
+        let listener = TcpListener::bind(listen).await?;
+        let address = listener.local_addr()?;
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            app: app.to_owned(),
+            credentials: (username.to_owned(), password.to_owned()),
+            state: Mutex::new(AriState::default()),
+            events,
+            epoch: 1_795_270_000,
+        });
+        let router = axum::Router::new()
+            .route("/ari/channels", get(list_channels).post(originate))
+            .route("/ari/channels/{id}", axum::routing::delete(hang_up))
+            .route("/ari/channels/{id}/answer", post(answer))
+            .route("/ari/channels/{id}/ring", post(ring))
+            .route("/ari/bridges", get(list_bridges).post(create_bridge))
+            .route("/ari/bridges/{id}", get(read_bridge).delete(destroy_bridge))
+            .route("/ari/bridges/{id}/addChannel", post(add_channel))
+            .route("/ari/bridges/{id}/removeChannel", post(remove_channel))
+            .with_state(Arc::clone(&shared));
+        let serving = Arc::clone(&shared);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = shutdown.cancelled() => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let router = router.clone();
+                let shared = Arc::clone(&serving);
+                let shutdown = shutdown.clone();
+                tokio::spawn(connection(stream, router, shared, shutdown));
+            }
+        });
+        Ok(AriSim { address, shared })
+    }
+
+    /// The ARI base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/ari", self.address)
+    }
+
+    /// A customer's call enters the application (`Stasis(app,args)`): its
+    /// channel rings and `StasisStart` goes out. Returns the channel id.
+    pub fn customer_calls(&self, number: &str, name: &str, exten: &str, args: &[&str]) -> String {
+        let channel = {
+            let mut state = self.shared.state.lock();
+            state.next_id += 1;
+            let id = format!("{}.{}", self.shared.epoch, state.next_id);
+            let channel = Channel {
+                id: id.clone(),
+                protocol_id: String::new(),
+                name: format!("PJSIP/trunk-{:08x}", state.next_id),
+                state: "Ring".into(),
+                caller: CallerId {
+                    name: name.into(),
+                    number: number.into(),
+                },
+                connected: CallerId::default(),
+                accountcode: String::new(),
+                dialplan: DialplanCep {
+                    context: "from-trunk".into(),
+                    exten: exten.into(),
+                    priority: 2,
+                    app_name: "Stasis".into(),
+                    app_data: std::iter::once(self.shared.app.as_str())
+                        .chain(args.iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                },
+                creationtime: ari_now(),
+                language: "en".into(),
+                ..Channel::default()
+            };
+            state.channels.insert(id, channel.clone());
+            channel
+        };
+        let id = channel.id.clone();
+        self.shared.emit(AriEvent::StasisStart {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            channel,
+            replace_channel: None,
+        });
+        id
+    }
+
+    /// The customer hangs up.
+    pub fn customer_hangs_up(&self, channel: &str) {
+        remove_channel_everywhere(&self.shared, channel, 16);
+    }
+
+    /// The channels it has now.
+    pub fn channels(&self) -> Vec<Channel> {
+        self.shared
+            .state
+            .lock()
+            .channels
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Serves one connection: the events WebSocket, or REST through `router`.
+async fn connection(
+    stream: TcpStream,
+    router: axum::Router,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let mut first = [0_u8; 64];
+    let Ok(read) = stream.peek(&mut first).await else {
+        return;
+    };
+    if first[..read].starts_with(b"GET /ari/events") {
+        events_socket(stream, shared, shutdown).await;
+        return;
+    }
+    let service = TowerToHyperService::new(router);
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// The `/ari/events` WebSocket: checks `app` and `api_key`, then streams events.
+async fn events_socket(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let expected_key = format!("api_key={}:{}", shared.credentials.0, shared.credentials.1);
+    let expected_app = format!("app={}", shared.app);
+    #[allow(clippy::result_large_err)] // tungstenite's callback type
+    let check =
+        |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         response: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            let query = request.uri().query().unwrap_or_default();
+            let fields: Vec<&str> = query.split('&').collect();
+            if fields.contains(&expected_key.as_str()) && fields.contains(&expected_app.as_str()) {
+                Ok(response)
+            } else {
+                let mut refusal =
+                    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(
+                        "Authentication required".into(),
+                    ));
+                *refusal.status_mut() = StatusCode::UNAUTHORIZED;
+                Err(refusal)
+            }
+        };
+    let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+        return;
+    };
+    let mut feed = shared.events.subscribe();
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        tokio::select! {
+            event = feed.recv() => match event {
+                Ok(text) => if sink.send(Message::text(text)).await.is_err() { return },
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            message = incoming.next() => if matches!(message, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) { return },
+            () = shutdown.cancelled() => {
+                let _ = sink.close().await;
+                return;
+            }
+        }
+    }
+}
+
+/// The handlers' view of the emulator.
+type SharedState = State<Arc<Shared>>;
+
+async fn list_channels(State(shared): SharedState, headers: HeaderMap) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let channels: Vec<Channel> = shared.state.lock().channels.values().cloned().collect();
+    axum::Json(channels).into_response()
+}
+
+async fn list_bridges(State(shared): SharedState, headers: HeaderMap) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let bridges: Vec<Bridge> = shared.state.lock().bridges.values().cloned().collect();
+    axum::Json(bridges).into_response()
+}
+
+async fn answer(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let channel = {
+        let mut state = shared.state.lock();
+        let Some(channel) = state.channels.get_mut(&id) else {
+            return error(StatusCode::NOT_FOUND, "Channel not found");
+        };
+        if channel.state == "Up" {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        channel.state = "Up".into();
+        channel.clone()
+    };
+    shared.emit(AriEvent::ChannelStateChange { channel });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn ring(State(shared): SharedState, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    if shared.state.lock().channels.contains_key(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "Channel not found")
+    }
+}
+
+async fn hang_up(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    if !shared.state.lock().channels.contains_key(&id) {
+        return error(StatusCode::NOT_FOUND, "Channel not found");
+    }
+    remove_channel_everywhere(&shared, &id, 16);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// A channel hangs up: it leaves its bridge, leaves the application, and is destroyed.
+fn remove_channel_everywhere(shared: &Shared, id: &str, cause: i32) {
+    let (channel, left) = {
+        let mut state = shared.state.lock();
+        let Some(channel) = state.channels.remove(id) else {
+            return;
+        };
+        let mut left = Vec::new();
+        for bridge in state.bridges.values_mut() {
+            if let Some(at) = bridge.channels.iter().position(|c| c == id) {
+                bridge.channels.remove(at);
+                left.push(bridge.clone());
+            }
+        }
+        (channel, left)
+    };
+    shared.emit(AriEvent::ChannelHangupRequest {
+        cause: Some(cause),
+        tech_cause: None,
+        soft: None,
+        channel: channel.clone(),
+    });
+    for bridge in left {
+        shared.emit(AriEvent::ChannelLeftBridge {
+            bridge,
+            channel: channel.clone(),
+        });
+    }
+    shared.emit(AriEvent::StasisEnd {
+        channel: channel.clone(),
+    });
+    shared.emit(AriEvent::ChannelDestroyed {
+        cause,
+        cause_txt: "Normal Clearing".into(),
+        tech_cause: None,
+        channel,
+    });
+}
+
+async fn create_bridge(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let bridge = {
+        let mut state = shared.state.lock();
+        state.next_id += 1;
+        let bridge = Bridge {
+            id: format!("bridge-{:08x}", state.next_id),
+            technology: "simple_bridge".into(),
+            bridge_type: query
+                .get("type")
+                .cloned()
+                .unwrap_or_else(|| "mixing".into()),
+            bridge_class: "stasis".into(),
+            creator: "Stasis".into(),
+            name: query.get("name").cloned().unwrap_or_default(),
+            channels: Vec::new(),
+            video_mode: Some("talker".into()),
+            creationtime: ari_now(),
+            ..Bridge::default()
+        };
+        state.bridges.insert(bridge.id.clone(), bridge.clone());
+        bridge
+    };
+    shared.emit(AriEvent::BridgeCreated {
+        bridge: bridge.clone(),
+    });
+    axum::Json(bridge).into_response()
+}
+
+async fn read_bridge(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    match shared.state.lock().bridges.get(&id) {
+        Some(bridge) => axum::Json(bridge.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Bridge not found"),
+    }
+}
+
+async fn destroy_bridge(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let Some(bridge) = shared.state.lock().bridges.remove(&id) else {
+        return error(StatusCode::NOT_FOUND, "Bridge not found");
+    };
+    shared.emit(AriEvent::BridgeDestroyed { bridge });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_channel(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    change_membership(&shared, &headers, &id, &query, true)
+}
+
+async fn remove_channel(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    change_membership(&shared, &headers, &id, &query, false)
+}
+
+fn change_membership(
+    shared: &Shared,
+    headers: &HeaderMap,
+    bridge_id: &str,
+    query: &BTreeMap<String, String>,
+    add: bool,
+) -> Response {
+    if !shared.authorized(headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let Some(channel_id) = query.get("channel") else {
+        return error(StatusCode::BAD_REQUEST, "field error: channel");
+    };
+    let (bridge, channel) = {
+        let mut state = shared.state.lock();
+        let Some(channel) = state.channels.get(channel_id).cloned() else {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "Channel not found");
+        };
+        let Some(bridge) = state.bridges.get_mut(bridge_id) else {
+            return error(StatusCode::NOT_FOUND, "Bridge not found");
+        };
+        let member = bridge.channels.iter().position(|c| c == channel_id);
+        match (add, member) {
+            (true, None) => bridge.channels.push(channel_id.clone()),
+            (false, Some(at)) => {
+                bridge.channels.remove(at);
+            }
+            (true, Some(_)) => return StatusCode::NO_CONTENT.into_response(),
+            (false, None) => {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "Channel not in bridge");
+            }
+        }
+        (bridge.clone(), channel)
+    };
+    shared.emit(if add {
+        AriEvent::ChannelEnteredBridge {
+            bridge,
+            channel: Some(channel),
+        }
+    } else {
+        AriEvent::ChannelLeftBridge { bridge, channel }
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn originate(
+    State(shared): SharedState,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let Some(endpoint) = query.get("endpoint") else {
+        return error(StatusCode::BAD_REQUEST, "field error: endpoint");
+    };
+    let channel = {
+        let mut state = shared.state.lock();
+        state.next_id += 1;
+        let id = format!("{}.{}", shared.epoch, state.next_id);
+        let args = query.get("appArgs").cloned().unwrap_or_default();
+        let channel = Channel {
+            id: id.clone(),
+            name: format!("{endpoint}-{:08x}", state.next_id),
+            state: "Down".into(),
+            caller: CallerId {
+                name: String::new(),
+                number: query.get("callerId").cloned().unwrap_or_default(),
+            },
+            dialplan: DialplanCep {
+                context: "default".into(),
+                exten: "s".into(),
+                priority: 1,
+                app_name: "Stasis".into(),
+                app_data: format!("{},{args}", shared.app),
+            },
+            creationtime: ari_now(),
+            language: "en".into(),
+            ..Channel::default()
+        };
+        state.channels.insert(id, channel.clone());
+        channel
+    };
+    let value: Value = serde_json::to_value(&channel).unwrap_or_default();
+    axum::Json(value).into_response()
+}

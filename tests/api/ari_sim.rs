@@ -1,0 +1,169 @@
+//! The simulator's ARI side driven by switchboard's own ARI clients: a
+//! customer call enters the application, is answered and bridged, and
+//! hangs up. Every event it emits decodes and carries what `events.json`
+//! requires; the REST refusals have Asterisk's statuses.
+
+use std::time::Duration;
+
+use switchboard::ari::events::{AriEventSettings, AriNotice, run};
+use switchboard::ari::model::AriEvent;
+use switchboard::ari::rest::{AriError, AriRest};
+use switchboard::sim::ari::AriSim;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ari_models::{required, swagger_models};
+
+async fn next_event(notices: &mut mpsc::Receiver<AriNotice>) -> AriEvent {
+    loop {
+        let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv())
+            .await
+            .expect("an event in time")
+            .expect("the client runs");
+        match notice {
+            AriNotice::Event(message) => {
+                // What the Swagger requires is there, for the event and its objects.
+                let events = swagger_models("events.json");
+                let encoded = serde_json::to_value(&*message).unwrap();
+                let kind = encoded["type"].as_str().unwrap().to_owned();
+                for property in required(&events, &kind)
+                    .into_iter()
+                    .chain(required(&events, "Event"))
+                {
+                    assert!(encoded.get(&property).is_some(), "{kind}.{property}");
+                }
+                for (object, file, model) in [
+                    ("channel", "channels.json", "Channel"),
+                    ("bridge", "bridges.json", "Bridge"),
+                ] {
+                    if let Some(value) = encoded.get(object) {
+                        for property in required(&swagger_models(file), model) {
+                            assert!(value.get(&property).is_some(), "{kind}.{object}.{property}");
+                        }
+                    }
+                }
+                return message.event;
+            }
+            AriNotice::Connected => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_customer_call_is_answered_bridged_and_hung_up_with_real_events() {
+    let stop = CancellationToken::new();
+    let sim = AriSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "callcenter",
+        "switchboard",
+        "secret",
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let (tx, mut notices) = mpsc::channel(64);
+    tokio::spawn(run(
+        AriEventSettings {
+            base: sim.url(),
+            app: "callcenter".into(),
+            username: "switchboard".into(),
+            password: "secret".into(),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(200),
+        },
+        tx,
+        stop.clone(),
+    ));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), notices.recv())
+            .await
+            .unwrap(),
+        Some(AriNotice::Connected)
+    );
+    let ari = AriRest::new(&sim.url(), "switchboard", "secret", Duration::from_secs(2));
+
+    let customer = sim.customer_calls("5550004", "Customer Four", "7000", &["inbound"]);
+    let AriEvent::StasisStart { args, channel, .. } = next_event(&mut notices).await else {
+        panic!("StasisStart first");
+    };
+    assert_eq!(
+        (args, channel.id.as_str(), channel.state.as_str()),
+        (vec!["inbound".to_owned()], customer.as_str(), "Ring")
+    );
+    assert_eq!(channel.caller.number, "5550004");
+
+    ari.answer(&customer).await.unwrap();
+    let AriEvent::ChannelStateChange { channel } = next_event(&mut notices).await else {
+        panic!("answered");
+    };
+    assert_eq!(channel.state, "Up");
+
+    let bridge = ari.create_bridge("cc-bridge-1").await.unwrap();
+    assert!(matches!(
+        next_event(&mut notices).await,
+        AriEvent::BridgeCreated { .. }
+    ));
+    ari.add_channel(&bridge.id, &customer).await.unwrap();
+    let AriEvent::ChannelEnteredBridge {
+        bridge: entered, ..
+    } = next_event(&mut notices).await
+    else {
+        panic!("entered the bridge");
+    };
+    assert_eq!(entered.channels, std::slice::from_ref(&customer));
+    let agent = ari
+        .originate("PJSIP/1001", "callcenter", "agent,1001", "5550004")
+        .await
+        .unwrap();
+    assert!(agent.name.starts_with("PJSIP/1001-"));
+    assert_eq!(ari.channels().await.unwrap().len(), 2);
+
+    // Refusals, as Asterisk gives them.
+    assert!(matches!(
+        ari.answer("nope").await,
+        Err(AriError::NotFound(_))
+    ));
+    assert!(matches!(
+        ari.add_channel(&bridge.id, "nope").await,
+        Err(AriError::BadRequest { status: 422, .. })
+    ));
+    assert!(matches!(
+        ari.remove_channel(&bridge.id, &agent.id).await,
+        Err(AriError::BadRequest { status: 422, .. })
+    ));
+    let wrong = AriRest::new(&sim.url(), "switchboard", "wrong", Duration::from_secs(2));
+    assert_eq!(wrong.channels().await, Err(AriError::Refused(401)));
+
+    sim.customer_hangs_up(&customer);
+    let sequence: Vec<&str> = [
+        next_event(&mut notices).await,
+        next_event(&mut notices).await,
+        next_event(&mut notices).await,
+        next_event(&mut notices).await,
+    ]
+    .iter()
+    .map(|event| match event {
+        AriEvent::ChannelHangupRequest { .. } => "ChannelHangupRequest",
+        AriEvent::ChannelLeftBridge { .. } => "ChannelLeftBridge",
+        AriEvent::StasisEnd { .. } => "StasisEnd",
+        AriEvent::ChannelDestroyed { .. } => "ChannelDestroyed",
+        _ => "other",
+    })
+    .collect();
+    assert_eq!(
+        sequence,
+        [
+            "ChannelHangupRequest",
+            "ChannelLeftBridge",
+            "StasisEnd",
+            "ChannelDestroyed"
+        ]
+    );
+    ari.destroy_bridge(&bridge.id).await.unwrap();
+    assert!(matches!(
+        next_event(&mut notices).await,
+        AriEvent::BridgeDestroyed { .. }
+    ));
+    stop.cancel();
+}

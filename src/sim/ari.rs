@@ -115,6 +115,10 @@ impl AriSim {
             .route("/ari/bridges/{id}", get(read_bridge).delete(destroy_bridge))
             .route("/ari/bridges/{id}/addChannel", post(add_channel))
             .route("/ari/bridges/{id}/removeChannel", post(remove_channel))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                require_credentials,
+            ))
             .with_state(Arc::clone(&shared));
         let serving = Arc::clone(&shared);
         tokio::spawn(async move {
@@ -262,33 +266,33 @@ async fn events_socket(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
     }
 }
 
+/// Every REST call needs the ARI user's basic-auth credentials.
+async fn require_credentials(
+    State(shared): SharedState,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if shared.authorized(request.headers()) {
+        next.run(request).await
+    } else {
+        error(StatusCode::UNAUTHORIZED, "Authentication required")
+    }
+}
+
 /// The handlers' view of the emulator.
 type SharedState = State<Arc<Shared>>;
 
-async fn list_channels(State(shared): SharedState, headers: HeaderMap) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn list_channels(State(shared): SharedState) -> Response {
     let channels: Vec<Channel> = shared.state.lock().channels.values().cloned().collect();
     axum::Json(channels).into_response()
 }
 
-async fn list_bridges(State(shared): SharedState, headers: HeaderMap) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn list_bridges(State(shared): SharedState) -> Response {
     let bridges: Vec<Bridge> = shared.state.lock().bridges.values().cloned().collect();
     axum::Json(bridges).into_response()
 }
 
-async fn answer(
-    State(shared): SharedState,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn answer(State(shared): SharedState, Path(id): Path<String>) -> Response {
     let channel = {
         let mut state = shared.state.lock();
         let Some(channel) = state.channels.get_mut(&id) else {
@@ -304,10 +308,7 @@ async fn answer(
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn ring(State(shared): SharedState, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn ring(State(shared): SharedState, Path(id): Path<String>) -> Response {
     if shared.state.lock().channels.contains_key(&id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -315,14 +316,7 @@ async fn ring(State(shared): SharedState, headers: HeaderMap, Path(id): Path<Str
     }
 }
 
-async fn hang_up(
-    State(shared): SharedState,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn hang_up(State(shared): SharedState, Path(id): Path<String>) -> Response {
     if !shared.state.lock().channels.contains_key(&id) {
         return error(StatusCode::NOT_FOUND, "Channel not found");
     }
@@ -371,12 +365,8 @@ fn remove_channel_everywhere(shared: &Shared, id: &str, cause: i32) {
 
 async fn create_bridge(
     State(shared): SharedState,
-    headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
     let bridge = {
         let mut state = shared.state.lock();
         state.next_id += 1;
@@ -404,28 +394,14 @@ async fn create_bridge(
     axum::Json(bridge).into_response()
 }
 
-async fn read_bridge(
-    State(shared): SharedState,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn read_bridge(State(shared): SharedState, Path(id): Path<String>) -> Response {
     match shared.state.lock().bridges.get(&id) {
         Some(bridge) => axum::Json(bridge.clone()).into_response(),
         None => error(StatusCode::NOT_FOUND, "Bridge not found"),
     }
 }
 
-async fn destroy_bridge(
-    State(shared): SharedState,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
+async fn destroy_bridge(State(shared): SharedState, Path(id): Path<String>) -> Response {
     let Some(bridge) = shared.state.lock().bridges.remove(&id) else {
         return error(StatusCode::NOT_FOUND, "Bridge not found");
     };
@@ -435,32 +411,26 @@ async fn destroy_bridge(
 
 async fn add_channel(
     State(shared): SharedState,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    change_membership(&shared, &headers, &id, &query, true)
+    change_membership(&shared, &id, &query, true)
 }
 
 async fn remove_channel(
     State(shared): SharedState,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    change_membership(&shared, &headers, &id, &query, false)
+    change_membership(&shared, &id, &query, false)
 }
 
 fn change_membership(
     shared: &Shared,
-    headers: &HeaderMap,
     bridge_id: &str,
     query: &BTreeMap<String, String>,
     add: bool,
 ) -> Response {
-    if !shared.authorized(headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
     let Some(channel_id) = query.get("channel") else {
         return error(StatusCode::BAD_REQUEST, "field error: channel");
     };
@@ -498,12 +468,8 @@ fn change_membership(
 
 async fn originate(
     State(shared): SharedState,
-    headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if !shared.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "Authentication required");
-    }
     let Some(endpoint) = query.get("endpoint") else {
         return error(StatusCode::BAD_REQUEST, "field error: endpoint");
     };

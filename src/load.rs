@@ -12,7 +12,6 @@
 //! inside the measuring window count; the warm-up and the grace period
 //! after the window are not measured.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -233,17 +232,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     };
     let mut settings = Settings::resolve(&serve)?;
     let server_stop = CancellationToken::new();
-    // The server first, so that subscribers are in place before calls flow.
-    let listen: SocketAddr = "127.0.0.1:0".parse()?;
-    let placeholder = std::net::TcpListener::bind(listen)?;
-    let pbx_address = placeholder.local_addr()?;
-    drop(placeholder);
-    sim.listen = pbx_address;
+    // Calls flow from the start; the warm-up lets the server and the
+    // subscribers connect before the measuring window opens.
+    let credentials = (sim.username.clone(), sim.secret.clone());
+    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
+        .await
+        .context("the simulator could not start")?;
+    let pbx_address = simulator.address;
     settings.ami = Some(crate::config::AmiConfig {
         host: pbx_address.ip().to_string(),
         port: pbx_address.port(),
-        username: sim.username.clone(),
-        secret: sim.secret.clone(),
+        username: credentials.0,
+        secret: credentials.1,
         md5: true,
     });
     let application = Application::build(settings).await?;
@@ -275,10 +275,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             stop.clone(),
         ));
     }
-    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
-        .await
-        .context("the simulator could not start")?;
-    tracing::info!(pbx = %simulator.address, server = %address, "load running");
+    tracing::info!(pbx = %pbx_address, server = %address, "load running");
 
     let run_until = window.to + 3_000_000;
     tokio::time::sleep(Duration::from_micros(

@@ -206,16 +206,20 @@ impl Metrics {
             .inc_by(count);
     }
 
-    /// Records how long one source event took from arrival to publication.
-    pub fn ingested(&self, source: &'static str, took: std::time::Duration) {
+    /// Records a batch of `count` source events that took `took` from
+    /// arrival to publication (each of them is counted as taking that long).
+    pub fn ingested(&self, source: &'static str, count: u64, took: std::time::Duration) {
         use std::sync::atomic::Ordering;
         self.source_messages
             .get_or_create(&vec![("source", source.to_owned())])
-            .inc();
-        self.ingest_seconds.observe(took.as_secs_f64());
+            .inc_by(count);
+        for _ in 0..count {
+            self.ingest_seconds.observe(took.as_secs_f64());
+        }
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.ingest_total_ns.fetch_add(nanos, Ordering::Relaxed);
-        self.ingest_count.fetch_add(1, Ordering::Relaxed);
+        self.ingest_total_ns
+            .fetch_add(nanos.saturating_mul(count), Ordering::Relaxed);
+        self.ingest_count.fetch_add(count, Ordering::Relaxed);
     }
 
     /// The mean ingest time since start, in milliseconds; `None` before the first event.

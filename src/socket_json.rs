@@ -113,6 +113,16 @@ pub fn enum_json(descriptor: &EnumDescriptor, number: i32) -> Json {
     })
 }
 
+/// The JSON spelling of value `number` of the contract's enum `full_name`
+/// (`switchboard.v1.CallEndReason`); `None` for zero and unknown values.
+pub fn enum_text(full_name: &str, number: i32) -> Option<String> {
+    let descriptor = DESCRIPTOR_POOL.get_enum_by_name(full_name)?;
+    match enum_json(&descriptor, number) {
+        Json::String(text) => Some(text),
+        _ => None,
+    }
+}
+
 fn enum_value_name(descriptor: &EnumDescriptor, value_name: &str) -> String {
     let prefix = format!("{}_", to_upper_snake(descriptor.name()));
     value_name

@@ -268,15 +268,13 @@ impl AmiSource {
         self.core
             .log
             .apply_all(self.inputs.drain(..), chrono::Utc::now());
-        let took = started.elapsed();
-        for _ in events {
-            self.core.metrics.ingested("ami", took);
-        }
+        self.core
+            .metrics
+            .ingested("ami", events.len() as u64, started.elapsed());
     }
 
     fn on_notice(&mut self, notice: AmiNotice) {
         match notice {
-            AmiNotice::Event(event) => self.on_events(std::slice::from_ref(&event)),
             AmiNotice::Disconnected { reason, retry_in } => {
                 self.source_changed(SourceLink::Disconnected, reason, retry_in.as_secs() as u32);
             }
@@ -296,8 +294,9 @@ impl AmiSource {
                 );
                 self.core.metrics.source_skipped("ami", reason.as_str());
             }
-            AmiNotice::Connected { .. } => {
-                // `run` rebuilds on every Connected (held ones included) and never passes it here.
+            AmiNotice::Connected { .. } | AmiNotice::Event(_) => {
+                // `run` rebuilds on every Connected (held ones included) and
+                // batches events into `on_events`; neither is passed here.
             }
         }
     }

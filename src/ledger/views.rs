@@ -34,11 +34,11 @@ pub fn end_reason(reason: EndReason) -> pb::CallEndReason {
 }
 
 /// CDR-style disposition of seed 002 for a call that ended this way.
-pub fn disposition(reason: EndReason, answered: bool) -> &'static str {
+pub fn disposition(reason: pb::CallEndReason, answered: bool) -> &'static str {
     match reason {
         _ if answered => "ANSWERED",
-        EndReason::Busy => "BUSY",
-        EndReason::Failed => "FAILED",
+        pb::CallEndReason::Busy => "BUSY",
+        pb::CallEndReason::Failed => "FAILED",
         _ => "NO ANSWER",
     }
 }
@@ -207,7 +207,7 @@ pub fn active_call(record: &CallRecord, now: Instant, ended: Option<EndReason>) 
         duration: whole_seconds_between(duration_from, now),
         agent: record.agent_extension.clone(),
         disposition: ended
-            .map(|reason| disposition(reason, record.answered_at.is_some()).to_owned()),
+            .map(|reason| disposition(end_reason(reason), record.answered_at.is_some()).to_owned()),
     }
 }
 

@@ -17,7 +17,7 @@ use futures::{SinkExt, StreamExt};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
@@ -49,6 +49,45 @@ struct Shared {
 }
 
 impl Shared {
+    /// A new channel of `device` (`PJSIP/trunk`, `PJSIP/1001`) in `state`,
+    /// calling as `caller`, running `Stasis(app,args)` at `context`/`exten`;
+    /// kept and returned.
+    fn new_channel(
+        &self,
+        device: &str,
+        state: &str,
+        caller: CallerId,
+        (context, exten): (&str, &str),
+        args: &str,
+    ) -> Channel {
+        let mut ari = self.state.lock();
+        ari.next_id += 1;
+        let id = format!("{}.{}", self.epoch, ari.next_id);
+        let app_data = if args.is_empty() {
+            self.app.clone()
+        } else {
+            format!("{},{args}", self.app)
+        };
+        let channel = Channel {
+            id: id.clone(),
+            name: format!("{device}-{:08x}", ari.next_id),
+            state: state.into(),
+            caller,
+            dialplan: DialplanCep {
+                context: context.into(),
+                exten: exten.into(),
+                priority: 1,
+                app_name: "Stasis".into(),
+                app_data,
+            },
+            creationtime: ari_now(),
+            language: "en".into(),
+            ..Channel::default()
+        };
+        ari.channels.insert(id, channel.clone());
+        channel
+    }
+
     fn emit(&self, event: AriEvent) {
         let message = AriMessage {
             application: self.app.clone(),
@@ -145,38 +184,17 @@ impl AriSim {
     /// A customer's call enters the application (`Stasis(app,args)`): its
     /// channel rings and `StasisStart` goes out. Returns the channel id.
     pub fn customer_calls(&self, number: &str, name: &str, exten: &str, args: &[&str]) -> String {
-        let channel = {
-            let mut state = self.shared.state.lock();
-            state.next_id += 1;
-            let id = format!("{}.{}", self.shared.epoch, state.next_id);
-            let channel = Channel {
-                id: id.clone(),
-                protocol_id: String::new(),
-                name: format!("PJSIP/trunk-{:08x}", state.next_id),
-                state: "Ring".into(),
-                caller: CallerId {
-                    name: name.into(),
-                    number: number.into(),
-                },
-                connected: CallerId::default(),
-                accountcode: String::new(),
-                dialplan: DialplanCep {
-                    context: "from-trunk".into(),
-                    exten: exten.into(),
-                    priority: 2,
-                    app_name: "Stasis".into(),
-                    app_data: std::iter::once(self.shared.app.as_str())
-                        .chain(args.iter().copied())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                },
-                creationtime: ari_now(),
-                language: "en".into(),
-                ..Channel::default()
-            };
-            state.channels.insert(id, channel.clone());
-            channel
+        let caller = CallerId {
+            name: name.into(),
+            number: number.into(),
         };
+        let channel = self.shared.new_channel(
+            "PJSIP/trunk",
+            "Ring",
+            caller,
+            ("from-trunk", exten),
+            &args.join(","),
+        );
         let id = channel.id.clone();
         self.shared.emit(AriEvent::StasisStart {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -473,33 +491,11 @@ async fn originate(
     let Some(endpoint) = query.get("endpoint") else {
         return error(StatusCode::BAD_REQUEST, "field error: endpoint");
     };
-    let channel = {
-        let mut state = shared.state.lock();
-        state.next_id += 1;
-        let id = format!("{}.{}", shared.epoch, state.next_id);
-        let args = query.get("appArgs").cloned().unwrap_or_default();
-        let channel = Channel {
-            id: id.clone(),
-            name: format!("{endpoint}-{:08x}", state.next_id),
-            state: "Down".into(),
-            caller: CallerId {
-                name: String::new(),
-                number: query.get("callerId").cloned().unwrap_or_default(),
-            },
-            dialplan: DialplanCep {
-                context: "default".into(),
-                exten: "s".into(),
-                priority: 1,
-                app_name: "Stasis".into(),
-                app_data: format!("{},{args}", shared.app),
-            },
-            creationtime: ari_now(),
-            language: "en".into(),
-            ..Channel::default()
-        };
-        state.channels.insert(id, channel.clone());
-        channel
+    let caller = CallerId {
+        name: String::new(),
+        number: query.get("callerId").cloned().unwrap_or_default(),
     };
-    let value: Value = serde_json::to_value(&channel).unwrap_or_default();
-    axum::Json(value).into_response()
+    let args = query.get("appArgs").map_or("", String::as_str);
+    let channel = shared.new_channel(endpoint, "Down", caller, ("default", "s"), args);
+    axum::Json(channel).into_response()
 }

@@ -12,8 +12,10 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{CallRecordRow, OPEN_END_REASON, Store};
+use crate::ledger::views::disposition;
 use crate::log::EventLog;
 use crate::proto::v1::{self as pb, event::Payload};
+use crate::socket_json::enum_text;
 use crate::time::from_timestamp;
 
 /// Unix milliseconds of a protobuf timestamp.
@@ -23,40 +25,10 @@ fn millis(timestamp: Option<&prost_types::Timestamp>) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-/// `CALL_END_REASON_NO_ANSWER` → `no_answer`.
-fn end_reason_name(reason: pb::CallEndReason) -> String {
-    reason
-        .as_str_name()
-        .trim_start_matches("CALL_END_REASON_")
-        .to_ascii_lowercase()
-}
-
-/// The CDR-style disposition of a call that ended with `reason`.
-fn disposition(reason: pb::CallEndReason, answered: bool) -> &'static str {
-    match reason {
-        _ if answered => "ANSWERED",
-        pb::CallEndReason::Busy => "BUSY",
-        pb::CallEndReason::Failed => "FAILED",
-        _ => "NO ANSWER",
-    }
-}
-
-fn direction_name(direction: pb::CallDirection) -> &'static str {
-    match direction {
-        pb::CallDirection::Inbound => "inbound",
-        pb::CallDirection::Outbound => "outbound",
-        pb::CallDirection::Internal => "internal",
-        pb::CallDirection::Unspecified => "unknown",
-    }
-}
-
-fn transfer_kind_name(kind: pb::TransferKind) -> &'static str {
-    match kind {
-        pb::TransferKind::Blind => "blind",
-        pb::TransferKind::Attended => "attended",
-        pb::TransferKind::Blonde => "blonde",
-        pb::TransferKind::Unspecified => "unknown",
-    }
+/// The stored spelling of a contract enum value: its JSON spelling
+/// (`CALL_END_REASON_NO_ANSWER` → `no_answer`), `unknown` when unset.
+fn enum_name(full_name: &str, number: i32) -> String {
+    enum_text(full_name, number).unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The stored row of `call` as it is at `ended_at_ms`: its end reason when
@@ -67,7 +39,7 @@ pub fn call_record_row(call: &pb::Call, ended_at_ms: i64) -> CallRecordRow {
     let ended = call.end_reason() != pb::CallEndReason::Unspecified;
     let (end_reason, disposition) = if ended {
         (
-            end_reason_name(call.end_reason()),
+            enum_name("switchboard.v1.CallEndReason", call.end_reason),
             disposition(call.end_reason(), answered_at_ms.is_some()).to_owned(),
         )
     } else {
@@ -78,7 +50,7 @@ pub fn call_record_row(call: &pb::Call, ended_at_ms: i64) -> CallRecordRow {
         .iter()
         .map(|t| {
             json!({
-                "kind": transfer_kind_name(t.kind()),
+                "kind": enum_name("switchboard.v1.TransferKind", t.kind),
                 "transferer": t.transferer,
                 "target": t.target,
                 "mergedCallId": t.merged_call_id,
@@ -90,7 +62,7 @@ pub fn call_record_row(call: &pb::Call, ended_at_ms: i64) -> CallRecordRow {
     CallRecordRow {
         call_id: call.call_id.clone(),
         tenant: call.tenant.clone(),
-        direction: direction_name(call.direction()).to_owned(),
+        direction: enum_name("switchboard.v1.CallDirection", call.direction),
         customer_number: call.customer_number.clone(),
         caller_name: call.caller_name.clone(),
         destination: call.destination.clone(),

@@ -3,8 +3,11 @@
 //! change causes. No I/O and no clock reads, so a recorded capture replays to
 //! the same events every time.
 
+mod agent_bridge;
 pub mod model;
 pub mod views;
+
+pub use agent_bridge::{finish, priority_rank};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -164,6 +167,10 @@ impl Ledger {
                     held_ms: 0,
                     transfers: Vec::new(),
                     merged_call_ids: Vec::new(),
+                    offered_to: None,
+                    bridged_at: None,
+                    priority: "normal".to_owned(),
+                    finish: None,
                 };
                 let call_new = views::active_call(&record, now, None);
                 let started = views::call_updated(&record, pb::CallChange::Started, now);
@@ -342,6 +349,17 @@ impl Ledger {
                         tenant: call.tenant.clone(),
                     },
                 ];
+                out.extend(self.stasis_call_ended(&call, reason, now));
+                if let Some(queue) = &call.queue
+                    && self.leave_queue(queue, &call_id)
+                {
+                    self.stale.queues_stats = true;
+                }
+                if let Some(extension) = &call.offered_to {
+                    out.extend(self.change_agent(extension, now, |agent| {
+                        agent.ringing.retain(|id| id != &call_id);
+                    }));
+                }
                 if let Some(extension) = &call.agent_extension {
                     out.extend(self.change_agent(extension, now, |agent| {
                         agent.call_ids.retain(|id| id != &call_id);
@@ -367,6 +385,8 @@ impl Ledger {
                         logged_in: false,
                         max_calls,
                         call_ids: Vec::new(),
+                        ringing: Vec::new(),
+                        configured: false,
                         calls_today: 0,
                         queues: queues.clone(),
                         login_time: None,
@@ -379,9 +399,12 @@ impl Ledger {
                 }
                 let previous = agent.availability();
                 agent.logged_in = true;
-                agent.agent_id = agent_id;
-                agent.name = name;
-                agent.max_calls = max_calls.max(1);
+                // The agent directory's id, name and capacity win over what a PBX login says.
+                if !agent.configured {
+                    agent.agent_id = agent_id;
+                    agent.name = name;
+                    agent.max_calls = max_calls.max(1);
+                }
                 agent.queues = queues;
                 agent.login_time = Some(now);
                 agent.status_changed_at = now;
@@ -502,20 +525,28 @@ impl Ledger {
                     }
                     None => String::new(),
                 };
-                self.stale.queues_stats = true;
-                vec![Emitted {
+                self.order_waiting(&queue);
+                let position = self.queues[&queue]
+                    .waiting
+                    .iter()
+                    .position(|w| w.call_id == call_id)
+                    .map_or(count, |i| i as u32 + 1);
+                let supervisors = self.incoming_queue_call(&queue, &call_id, now);
+                let mut out = vec![Emitted {
                     payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {
                         queue,
                         uniqueid: call_id,
                         channel,
                         callerid: caller_number,
                         caller_name,
-                        position: count,
+                        position,
                         count,
                         timestamp: Some(to_timestamp(now)),
                     }),
                     tenant,
-                }]
+                }];
+                out.extend(supervisors);
+                out
             }
             Input::QueueCallerLeft { queue, call_id } => {
                 if !self.leave_queue(&queue, &call_id) {
@@ -584,6 +615,14 @@ impl Ledger {
                     pb::SystemModeUpdate { mode },
                 ))]
             }
+            input @ (Input::AgentConfigured { .. }
+            | Input::CallOffered { .. }
+            | Input::CallOfferWithdrawn { .. }
+            | Input::CallBridged { .. }
+            | Input::CustomerLeft { .. }
+            | Input::AgentHungUp { .. }
+            | Input::ChannelStateChanged { .. }
+            | Input::CallPrioritySet { .. }) => self.apply_agent_bridge(input, now),
             Input::SourceChanged {
                 source,
                 link,

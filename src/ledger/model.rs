@@ -98,6 +98,14 @@ pub struct CallRecord {
     pub transfers: Vec<Transfer>,
     /// Calls merged into this one by attended or blonde transfers.
     pub merged_call_ids: Vec<String>,
+    /// The agent whose phone rings with this call, while it rings (ARI agent bridge).
+    pub offered_to: Option<String>,
+    /// When the customer and the agent were first bridged (ARI agent bridge).
+    pub bridged_at: Option<Instant>,
+    /// The call's priority for the agent bridge: `normal`, `high` or `low`.
+    pub priority: String,
+    /// How an agent-bridge call finished (`customer_hangup`, `agent_hangup`, …), once known.
+    pub finish: Option<String>,
 }
 
 impl CallRecord {
@@ -183,6 +191,11 @@ pub struct AgentRecord {
     pub max_calls: u32,
     /// The calls the agent holds, by call id.
     pub call_ids: Vec<String>,
+    /// Calls ringing on the agent's phone, not yet answered, by call id.
+    pub ringing: Vec<String>,
+    /// Set from the agent directory (file or admin rpc): a PBX login does not
+    /// replace the id, name and capacity configured here.
+    pub configured: bool,
     /// Calls answered since midnight (UTC).
     pub calls_today: u32,
     /// The queues the agent serves.
@@ -202,15 +215,25 @@ impl AgentRecord {
     pub fn availability(&self) -> Availability {
         match (self.logged_in, self.call_ids.len()) {
             (false, _) => Availability::Offline,
+            (true, 0) if !self.ringing.is_empty() => Availability::Ringing,
             (true, 0) => Availability::Available,
             (true, 1) => Availability::OnCall,
             (true, _) => Availability::MultiCall,
         }
     }
 
-    /// Whether one more call may be offered.
+    /// Whether one more call may be offered: calls held and ringing stay under the maximum.
     pub fn can_take_call(&self) -> bool {
-        self.logged_in && (self.call_ids.len() as u32) < self.max_calls
+        self.logged_in && ((self.call_ids.len() + self.ringing.len()) as u32) < self.max_calls
+    }
+
+    /// The 1-based index of `call_id` among the agent's calls, held then ringing; 0 when not one of them.
+    pub fn call_index(&self, call_id: &str) -> u32 {
+        self.call_ids
+            .iter()
+            .chain(&self.ringing)
+            .position(|id| id == call_id)
+            .map_or(0, |i| i as u32 + 1)
     }
 }
 
@@ -360,6 +383,17 @@ pub enum SourceLink {
     Error,
 }
 
+/// Why a customer left an agent-bridge call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The customer hung up.
+    CustomerDisconnected,
+    /// The channel was lost (network or media failure).
+    NetworkIssue,
+    /// Nobody answered in time.
+    Timeout,
+}
+
 /// A source-neutral fact that changes the ledger. Each carries what the
 /// ledger needs and nothing of the wire it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -454,6 +488,74 @@ pub enum Input {
         max_calls: u32,
         /// Queues served.
         queues: Vec<String>,
+    },
+    /// An agent from the agent directory (configuration file or admin rpc).
+    /// A configured agent counts as signed in until a PBX says otherwise.
+    AgentConfigured {
+        /// The agent's id.
+        agent_id: String,
+        /// The extension.
+        extension: String,
+        /// Display name.
+        name: String,
+        /// The most concurrent calls.
+        max_calls: u32,
+    },
+    /// A call is offered to an agent: the agent's phone rings (ARI agent bridge).
+    CallOffered {
+        /// The call.
+        call_id: String,
+        /// The agent's extension.
+        extension: String,
+    },
+    /// A ringing offer ended without a bridge; `rejected` gives the agent's
+    /// reason when the agent turned it down.
+    CallOfferWithdrawn {
+        /// The call.
+        call_id: String,
+        /// The agent's extension.
+        extension: String,
+        /// The agent's reason, when the agent rejected the call.
+        rejected: Option<String>,
+    },
+    /// The customer and the agent were bridged (ARI agent bridge).
+    CallBridged {
+        /// The call.
+        call_id: String,
+        /// The agent's extension.
+        extension: String,
+        /// The bridge.
+        bridge_id: String,
+    },
+    /// The customer of an agent-bridge call hung up or was lost.
+    CustomerLeft {
+        /// The call.
+        call_id: String,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// The agent side ended an agent-bridge call.
+    AgentHungUp {
+        /// The call.
+        call_id: String,
+    },
+    /// A channel of a call changed state (ARI ChannelStateChange).
+    ChannelStateChanged {
+        /// The call.
+        call_id: String,
+        /// The channel (its name).
+        channel: String,
+        /// The new state.
+        state: String,
+        /// The state before.
+        previous_state: String,
+    },
+    /// An agent-bridge call's priority changed (`normal`, `high`, `low`).
+    CallPrioritySet {
+        /// The call.
+        call_id: String,
+        /// The new priority.
+        priority: String,
     },
     /// An agent logged out.
     AgentLoggedOut {

@@ -2,8 +2,8 @@
 //! the one place where domain types become wire types.
 
 use super::model::{
-    Availability, CallRecord, DialOutcome, Direction, EndReason, Source, SourceLink, SpyMode,
-    SpySession, Transfer, TransferKind,
+    Availability, CallRecord, DialOutcome, Direction, EndReason, LeaveReason, Source, SourceLink,
+    SpyMode, SpySession, Transfer, TransferKind,
 };
 use super::{AgentRecord, Ledger, QueueRecord};
 use crate::proto::v1 as pb;
@@ -372,11 +372,8 @@ pub fn system_state(ledger: &Ledger, now: Instant, tenant: Option<&str>) -> pb::
         .values()
         .filter(|c| in_tenant(&c.tenant))
         .map(|c| {
-            let agent = c
-                .agent_extension
-                .as_ref()
-                .and_then(|ext| ledger.agents.get(ext));
-            let (call_type, status) = match (c.answered_at, &c.agent_extension) {
+            let agent = bridge_agent(ledger, c);
+            let (call_type, status) = match (c.answered_at, agent) {
                 (Some(_), _) => ("agent_answered", "connected"),
                 (None, Some(_)) => ("agent_ringing", "ringing"),
                 (None, None) => ("queued", "queued"),
@@ -385,12 +382,10 @@ pub fn system_state(ledger: &Ledger, now: Instant, tenant: Option<&str>) -> pb::
                 session_id: c.call_id.clone(),
                 channel_id: c.ids.channel.clone(),
                 agent_id: agent.map(|a| a.agent_id.clone()).unwrap_or_default(),
-                extension: c.agent_extension.clone().unwrap_or_default(),
+                extension: agent.map(|a| a.extension.clone()).unwrap_or_default(),
                 customer_number: c.customer_number.clone(),
                 call_type: call_type.to_owned(),
-                call_index: agent
-                    .and_then(|a| a.call_ids.iter().position(|id| id == &c.call_id))
-                    .map_or(0, |i| i as u32 + 1),
+                call_index: agent.map_or(0, |a| a.call_index(&c.call_id)),
                 start_time: Some(to_timestamp(c.started_at)),
                 status: status.to_owned(),
             }
@@ -426,5 +421,210 @@ pub fn spy_session(session: &SpySession, ended: Option<Instant>) -> pb::SpySessi
         since: Some(to_timestamp(session.since)),
         ended_at: ended.map(to_timestamp),
         active: ended.is_none(),
+    }
+}
+
+/// The agent an agent-bridge call belongs to: the one who has it, else the one it rings.
+fn bridge_agent<'a>(ledger: &'a Ledger, record: &CallRecord) -> Option<&'a AgentRecord> {
+    record
+        .agent_extension
+        .as_ref()
+        .or(record.offered_to.as_ref())
+        .and_then(|extension| ledger.agents.get(extension))
+}
+
+/// The contract's leave reason.
+pub fn leave_reason(reason: LeaveReason) -> pb::LeaveReason {
+    match reason {
+        LeaveReason::CustomerDisconnected => pb::LeaveReason::CustomerDisconnected,
+        LeaveReason::NetworkIssue => pb::LeaveReason::NetworkIssue,
+        LeaveReason::Timeout => pb::LeaveReason::Timeout,
+    }
+}
+
+/// `call_incoming` for `record` ringing `agent`.
+pub fn call_incoming(
+    ledger: &Ledger,
+    record: &CallRecord,
+    agent: &AgentRecord,
+    now: Instant,
+) -> pb::CallIncoming {
+    let others_free = ledger
+        .agents
+        .values()
+        .any(|a| a.extension != agent.extension && a.can_take_call());
+    pb::CallIncoming {
+        session_id: record.call_id.clone(),
+        channel_id: record.ids.channel.clone(),
+        agent_id: agent.agent_id.clone(),
+        extension: agent.extension.clone(),
+        agent_name: agent.name.clone(),
+        customer_number: record.customer_number.clone(),
+        caller_name: caller_name(record),
+        call_index: agent.call_index(&record.call_id),
+        max_calls: agent.max_calls,
+        call_direction: direction(record.direction) as i32,
+        priority: record.priority.clone(),
+        timestamp: Some(to_timestamp(now)),
+        can_answer: agent.logged_in && (agent.call_ids.len() as u32) < agent.max_calls,
+        can_reject: true,
+        can_transfer: others_free,
+    }
+}
+
+/// The caller-id name, or `Unknown Caller` as the seed writes it.
+fn caller_name(record: &CallRecord) -> String {
+    if record.caller_name.is_empty() {
+        "Unknown Caller".to_owned()
+    } else {
+        record.caller_name.clone()
+    }
+}
+
+/// The controls an agent's desktop may offer on a bridged call: the ones
+/// the agent bridge carries out (recording and conferencing it does not).
+pub fn bridge_controls(transfer: bool) -> pb::CallControls {
+    pb::CallControls {
+        mute: true,
+        hold: true,
+        transfer,
+        hangup: true,
+        record: false,
+        conference: false,
+    }
+}
+
+/// `call_bridged_successfully` for `record` bridged with `agent` at `now`.
+pub fn call_bridged(
+    ledger: &Ledger,
+    record: &CallRecord,
+    agent: &AgentRecord,
+    now: Instant,
+) -> pb::CallBridged {
+    let connected_at = record.bridged_at.unwrap_or(now);
+    let others_free = ledger
+        .agents
+        .values()
+        .any(|a| a.extension != agent.extension && a.can_take_call());
+    pb::CallBridged {
+        session_id: record.call_id.clone(),
+        channel_id: record.ids.channel.clone(),
+        bridge_id: record.ids.ari_bridge_id.clone(),
+        agent_id: agent.agent_id.clone(),
+        extension: agent.extension.clone(),
+        customer_number: record.customer_number.clone(),
+        call_index: agent.call_index(&record.call_id),
+        connected_at: Some(to_timestamp(connected_at)),
+        start_timer: true,
+        timer_start_time: Some(to_timestamp(connected_at)),
+        server_timestamp: now.timestamp_millis(),
+        controls: Some(bridge_controls(others_free)),
+    }
+}
+
+/// Whole seconds from `from` (when set) to `now`; 0 when unset.
+fn seconds_since(from: Option<Instant>, now: Instant) -> u32 {
+    from.map_or(0, |from| whole_seconds_between(from, now))
+}
+
+/// `customer_left_bridge` for `record` as of `now`.
+pub fn customer_left_bridge(
+    ledger: &Ledger,
+    record: &CallRecord,
+    reason: LeaveReason,
+    now: Instant,
+) -> pb::CustomerLeftBridge {
+    let agent = bridge_agent(ledger, record);
+    pb::CustomerLeftBridge {
+        session_id: record.call_id.clone(),
+        channel_id: record.ids.channel.clone(),
+        agent_id: agent.map(|a| a.agent_id.clone()).unwrap_or_default(),
+        extension: agent.map(|a| a.extension.clone()).unwrap_or_default(),
+        customer_number: record.customer_number.clone(),
+        left_at: Some(to_timestamp(now)),
+        reason: leave_reason(reason) as i32,
+        auto_decline: true,
+        call_duration: seconds_since(record.bridged_at, now),
+        total_duration: whole_seconds_between(record.started_at, now),
+        was_connected: record.bridged_at.is_some(),
+        was_answered: record.answered_at.is_some(),
+        call_index: agent.map_or(0, |a| a.call_index(&record.call_id)),
+        bridge_id: (!record.ids.ari_bridge_id.is_empty()).then(|| record.ids.ari_bridge_id.clone()),
+    }
+}
+
+/// The summary of an agent-bridge call (`call_ended_normally`, `call_ended`) as of `now`.
+pub fn call_summary(
+    ledger: &Ledger,
+    record: &CallRecord,
+    reason: &str,
+    now: Instant,
+) -> pb::CallSummary {
+    let agent = bridge_agent(ledger, record);
+    pb::CallSummary {
+        session_id: record.call_id.clone(),
+        channel_id: record.ids.channel.clone(),
+        agent_id: agent.map(|a| a.agent_id.clone()).unwrap_or_default(),
+        extension: agent.map(|a| a.extension.clone()).unwrap_or_default(),
+        customer_number: record.customer_number.clone(),
+        ended_at: Some(to_timestamp(now)),
+        reason: reason.to_owned(),
+        call_duration: seconds_since(record.bridged_at, now),
+        total_duration: whole_seconds_between(record.started_at, now),
+        was_connected: record.bridged_at.is_some(),
+        was_answered: record.answered_at.is_some(),
+        call_index: agent.map_or(0, |a| a.call_index(&record.call_id)),
+        bridge_id: (!record.ids.ari_bridge_id.is_empty()).then(|| record.ids.ari_bridge_id.clone()),
+    }
+}
+
+/// `incoming_queue_call` for `record` waiting in `queue` as of `now`. The
+/// estimated wait is the queue's measured average speed of answer times the
+/// caller's position (0 until the queue has answered a call today).
+pub fn incoming_queue_call(
+    ledger: &Ledger,
+    record: &CallRecord,
+    queue: &QueueRecord,
+    now: Instant,
+) -> pb::IncomingQueueCall {
+    let position = queue
+        .waiting
+        .iter()
+        .position(|w| w.call_id == record.call_id)
+        .map_or(0, |i| i as u32 + 1);
+    let estimated = queue
+        .average_speed_of_answer()
+        .map_or(0, |asa| (asa * f64::from(position)).round() as u32);
+    pb::IncomingQueueCall {
+        session_id: record.call_id.clone(),
+        channel_id: record.ids.channel.clone(),
+        customer_number: record.customer_number.clone(),
+        caller_name: caller_name(record),
+        queue_position: position,
+        estimated_wait_time: estimated,
+        queue_number: if queue.number.is_empty() {
+            queue.name.clone()
+        } else {
+            queue.number.clone()
+        },
+        available_agents: ledger
+            .agents
+            .values()
+            .filter(|a| a.can_take_call())
+            .map(|a| pb::AssignableAgent {
+                agent_id: a.agent_id.clone(),
+                extension: a.extension.clone(),
+                agent_name: a.name.clone(),
+                current_calls: a.call_ids.len() as u32,
+                max_calls: a.max_calls,
+            })
+            .collect(),
+        actions: Some(pb::QueueCallActions {
+            assign_to_agent: true,
+            set_priority: true,
+            transfer: true,
+            hangup: true,
+        }),
+        timestamp: Some(to_timestamp(now)),
     }
 }

@@ -144,23 +144,54 @@ impl AriRest {
         self.fetch(Method::GET, "/bridges", &[]).await
     }
 
-    /// Rings `endpoint` (`PJSIP/1001`) into the Stasis application `app` with `app_args`.
+    /// Rings `endpoint` (`PJSIP/1001`) for up to `timeout_seconds`; once
+    /// answered, the channel enters the Stasis application `app` with
+    /// `app_args`. `variables` are set on the new channel (e.g. a header that
+    /// makes the phone answer by itself).
     pub async fn originate(
         &self,
         endpoint: &str,
         app: &str,
         app_args: &str,
         caller_id: &str,
+        timeout_seconds: u32,
+        variables: &[(&str, &str)],
     ) -> Result<Channel, AriError> {
-        self.fetch(
-            Method::POST,
-            "/channels",
-            &[
-                ("endpoint", endpoint),
-                ("app", app),
-                ("appArgs", app_args),
-                ("callerId", caller_id),
-            ],
+        let timeout = timeout_seconds.to_string();
+        let query = [
+            ("endpoint", endpoint),
+            ("app", app),
+            ("appArgs", app_args),
+            ("callerId", caller_id),
+            ("timeout", timeout.as_str()),
+        ];
+        let body = (!variables.is_empty()).then(|| {
+            let variables: serde_json::Map<String, serde_json::Value> = variables
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            serde_json::json!({ "variables": variables })
+        });
+        let response = self
+            .send_with_body(Method::POST, "/channels", &query, body)
+            .await?;
+        self.decode(response, "/channels").await
+    }
+
+    /// Puts a channel on hold (`on`), or takes it off.
+    pub async fn hold(&self, channel: &str, on: bool) -> Result<(), AriError> {
+        let method = if on { Method::POST } else { Method::DELETE };
+        self.call(method, &format!("/channels/{channel}/hold"), &[])
+            .await
+    }
+
+    /// Mutes what a channel sends (`on`), or unmutes it.
+    pub async fn mute(&self, channel: &str, on: bool) -> Result<(), AriError> {
+        let method = if on { Method::POST } else { Method::DELETE };
+        self.call(
+            method,
+            &format!("/channels/{channel}/mute"),
+            &[("direction", "in")],
         )
         .await
     }
@@ -200,6 +231,14 @@ impl AriRest {
         query: &[(&str, &str)],
     ) -> Result<T, AriError> {
         let response = self.send(method, path, query).await?;
+        self.decode(response, path).await
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        path: &str,
+    ) -> Result<T, AriError> {
         let body = tokio::time::timeout(self.timeout, response.bytes())
             .await
             .map_err(|_| AriError::Timeout(self.timeout))?
@@ -214,12 +253,25 @@ impl AriRest {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<reqwest::Response, AriError> {
-        let request = self
+        self.send_with_body(method, path, query, None).await
+    }
+
+    async fn send_with_body(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<reqwest::Response, AriError> {
+        let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
             .basic_auth(&self.username, Some(&self.password))
-            .query(query)
-            .send();
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let request = request.send();
         let response = tokio::time::timeout(self.timeout, request)
             .await
             .map_err(|_| AriError::Timeout(self.timeout))?

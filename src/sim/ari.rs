@@ -5,7 +5,7 @@
 //! bridge, 422 channel not in the application), and emits the events a
 //! real Asterisk 22 emits for them, shaped after `events.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -37,8 +37,21 @@ fn ari_now() -> String {
 struct AriState {
     channels: BTreeMap<String, Channel>,
     bridges: BTreeMap<String, Bridge>,
+    /// Channels in the application (they get `StasisEnd` when they leave).
+    in_stasis: BTreeSet<String>,
+    /// Originated channels still ringing: id → (endpoint, application arguments).
+    ringing: BTreeMap<String, (String, Vec<String>)>,
+    /// Endpoints whose phone answers by itself.
+    auto_answer: BTreeSet<String>,
+    /// Channels put on hold through `/hold`.
+    held: BTreeSet<String>,
+    /// Channels muted through `/mute`.
+    muted: BTreeSet<String>,
     next_id: u64,
 }
+
+/// The variable that asks a phone to answer by itself (`Call-Info: answer-after=0`).
+pub const AUTO_ANSWER_VARIABLE: &str = "PJSIP_HEADER(add,Call-Info)";
 
 struct Shared {
     app: String,
@@ -150,6 +163,16 @@ impl AriSim {
             .route("/ari/channels/{id}", axum::routing::delete(hang_up))
             .route("/ari/channels/{id}/answer", post(answer))
             .route("/ari/channels/{id}/ring", post(ring))
+            .route(
+                "/ari/channels/{id}/hold",
+                post(|s, p| flag(s, p, Mark::Hold, true))
+                    .delete(|s, p| flag(s, p, Mark::Hold, false)),
+            )
+            .route(
+                "/ari/channels/{id}/mute",
+                post(|s, p| flag(s, p, Mark::Mute, true))
+                    .delete(|s, p| flag(s, p, Mark::Mute, false)),
+            )
             .route("/ari/bridges", get(list_bridges).post(create_bridge))
             .route("/ari/bridges/{id}", get(read_bridge).delete(destroy_bridge))
             .route("/ari/bridges/{id}/addChannel", post(add_channel))
@@ -196,6 +219,7 @@ impl AriSim {
             &args.join(","),
         );
         let id = channel.id.clone();
+        self.shared.state.lock().in_stasis.insert(id.clone());
         self.shared.emit(AriEvent::StasisStart {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             channel,
@@ -207,6 +231,89 @@ impl AriSim {
     /// The customer hangs up.
     pub fn customer_hangs_up(&self, channel: &str) {
         remove_channel_everywhere(&self.shared, channel, 16);
+    }
+
+    /// The customer's line is lost (Q.850 cause 38, network out of order).
+    pub fn customer_is_lost(&self, channel: &str) {
+        remove_channel_everywhere(&self.shared, channel, 38);
+    }
+
+    /// Makes the phone at `endpoint` (`PJSIP/1001`) answer every call by itself, or not.
+    pub fn set_auto_answer(&self, endpoint: &str, on: bool) {
+        let mut state = self.shared.state.lock();
+        if on {
+            state.auto_answer.insert(endpoint.to_owned());
+        } else {
+            state.auto_answer.remove(endpoint);
+        }
+    }
+
+    /// The channel ringing at `endpoint`, if one is.
+    pub fn ringing_at(&self, endpoint: &str) -> Option<String> {
+        let state = self.shared.state.lock();
+        state
+            .ringing
+            .iter()
+            .find(|(_, (e, _))| e == endpoint)
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The phone at `endpoint` picks up its ringing call: the channel goes
+    /// `Up` and enters the application. Returns its id, or `None` when
+    /// nothing rings there.
+    pub fn phone_answers(&self, endpoint: &str) -> Option<String> {
+        let id = self.ringing_at(endpoint)?;
+        answer_originated(&self.shared, &id);
+        Some(id)
+    }
+
+    /// The phone at `endpoint` declines its ringing call (busy, Q.850 cause 21 call rejected).
+    pub fn phone_declines(&self, endpoint: &str) -> Option<String> {
+        let id = self.ringing_at(endpoint)?;
+        let channel = {
+            let mut state = self.shared.state.lock();
+            state.ringing.remove(&id);
+            state.channels.get(&id).cloned()?
+        };
+        self.shared.emit(AriEvent::Dial {
+            caller: None,
+            peer: Box::new(channel),
+            forward: None,
+            forwarded: None,
+            dialstring: Some(endpoint.trim_start_matches("PJSIP/").to_owned()),
+            dialstatus: "BUSY".into(),
+        });
+        remove_channel_everywhere(&self.shared, &id, 21);
+        Some(id)
+    }
+
+    /// The phone at `endpoint` hangs up its answered call. Returns the channel id.
+    pub fn phone_hangs_up(&self, endpoint: &str) -> Option<String> {
+        let prefix = format!("{endpoint}-");
+        let id = {
+            let state = self.shared.state.lock();
+            state
+                .channels
+                .values()
+                .find(|c| c.name.starts_with(&prefix) && c.state == "Up")
+                .map(|c| c.id.clone())?
+        };
+        remove_channel_everywhere(&self.shared, &id, 16);
+        Some(id)
+    }
+
+    /// The bridges it has now.
+    pub fn bridges(&self) -> Vec<Bridge> {
+        self.shared.state.lock().bridges.values().cloned().collect()
+    }
+
+    /// Channels on hold, and muted: what the hold and mute calls changed, by channel id.
+    pub fn held_and_muted(&self) -> (Vec<String>, Vec<String>) {
+        let state = self.shared.state.lock();
+        (
+            state.held.iter().cloned().collect(),
+            state.muted.iter().cloned().collect(),
+        )
     }
 
     /// The channels it has now.
@@ -342,13 +449,91 @@ async fn hang_up(State(shared): SharedState, Path(id): Path<String>) -> Response
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// What `/hold` and `/mute` change.
+#[derive(Clone, Copy)]
+enum Mark {
+    Hold,
+    Mute,
+}
+
+/// Puts a channel on hold or mutes it (`on`), or undoes it.
+async fn flag(
+    State(shared): SharedState,
+    Path(id): Path<String>,
+    mark: Mark,
+    on: bool,
+) -> Response {
+    let mut state = shared.state.lock();
+    if !state.channels.contains_key(&id) {
+        return error(StatusCode::NOT_FOUND, "Channel not found");
+    }
+    let set = match mark {
+        Mark::Hold => &mut state.held,
+        Mark::Mute => &mut state.muted,
+    };
+    if on {
+        set.insert(id);
+    } else {
+        set.remove(&id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// An originated channel is answered: it goes `Up` and enters the application.
+fn answer_originated(shared: &Shared, id: &str) {
+    let (channel, args) = {
+        let mut state = shared.state.lock();
+        let Some((_, args)) = state.ringing.remove(id) else {
+            return;
+        };
+        let Some(channel) = state.channels.get_mut(id) else {
+            return;
+        };
+        channel.state = "Up".into();
+        let channel = channel.clone();
+        state.in_stasis.insert(id.to_owned());
+        (channel, args)
+    };
+    shared.emit(AriEvent::ChannelStateChange {
+        channel: channel.clone(),
+    });
+    shared.emit(AriEvent::Dial {
+        caller: None,
+        peer: Box::new(channel.clone()),
+        forward: None,
+        forwarded: None,
+        dialstring: None,
+        dialstatus: "ANSWER".into(),
+    });
+    shared.emit(AriEvent::StasisStart {
+        args,
+        channel,
+        replace_channel: None,
+    });
+}
+
+/// Q.850 cause texts for the causes the emulator uses.
+fn cause_text(cause: i32) -> &'static str {
+    match cause {
+        16 => "Normal Clearing",
+        19 => "No user responding",
+        21 => "Call Rejected",
+        38 => "Network out of order",
+        _ => "Unknown",
+    }
+}
+
 /// A channel hangs up: it leaves its bridge, leaves the application, and is destroyed.
 fn remove_channel_everywhere(shared: &Shared, id: &str, cause: i32) {
-    let (channel, left) = {
+    let (channel, left, was_in_stasis) = {
         let mut state = shared.state.lock();
         let Some(channel) = state.channels.remove(id) else {
             return;
         };
+        state.ringing.remove(id);
+        state.held.remove(id);
+        state.muted.remove(id);
+        let was_in_stasis = state.in_stasis.remove(id);
         let mut left = Vec::new();
         for bridge in state.bridges.values_mut() {
             if let Some(at) = bridge.channels.iter().position(|c| c == id) {
@@ -356,7 +541,7 @@ fn remove_channel_everywhere(shared: &Shared, id: &str, cause: i32) {
                 left.push(bridge.clone());
             }
         }
-        (channel, left)
+        (channel, left, was_in_stasis)
     };
     shared.emit(AriEvent::ChannelHangupRequest {
         cause: Some(cause),
@@ -370,12 +555,14 @@ fn remove_channel_everywhere(shared: &Shared, id: &str, cause: i32) {
             channel: channel.clone(),
         });
     }
-    shared.emit(AriEvent::StasisEnd {
-        channel: channel.clone(),
-    });
+    if was_in_stasis {
+        shared.emit(AriEvent::StasisEnd {
+            channel: channel.clone(),
+        });
+    }
     shared.emit(AriEvent::ChannelDestroyed {
         cause,
-        cause_txt: "Normal Clearing".into(),
+        cause_txt: cause_text(cause).into(),
         tech_cause: None,
         channel,
     });
@@ -484,18 +671,69 @@ fn change_membership(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// `POST /channels`: the endpoint's phone rings (`Ringing`, a `Dial`
+/// RINGING); it enters the application only when answered — at once when
+/// it answers by itself (the endpoint is set to, or the originate carries
+/// the auto-answer header variable), else when the test picks it up.
 async fn originate(
     State(shared): SharedState,
     Query(query): Query<BTreeMap<String, String>>,
+    body: axum::body::Bytes,
 ) -> Response {
     let Some(endpoint) = query.get("endpoint") else {
         return error(StatusCode::BAD_REQUEST, "field error: endpoint");
+    };
+    let variables: BTreeMap<String, String> = if body.is_empty() {
+        BTreeMap::new()
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(value) => serde_json::from_value(value["variables"].clone()).unwrap_or_default(),
+            Err(_) => return error(StatusCode::BAD_REQUEST, "body is not JSON"),
+        }
     };
     let caller = CallerId {
         name: String::new(),
         number: query.get("callerId").cloned().unwrap_or_default(),
     };
     let args = query.get("appArgs").map_or("", String::as_str);
-    let channel = shared.new_channel(endpoint, "Down", caller, ("default", "s"), args);
+    let mut channel = shared.new_channel(endpoint, "Ringing", caller, ("default", "s"), args);
+    channel.dialplan.app_name = String::new();
+    channel.dialplan.app_data = String::new();
+    let auto_answer = {
+        let mut state = shared.state.lock();
+        if let Some(kept) = state.channels.get_mut(&channel.id) {
+            kept.dialplan = channel.dialplan.clone();
+        }
+        state.ringing.insert(
+            channel.id.clone(),
+            (
+                endpoint.clone(),
+                args.split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        );
+        state.auto_answer.contains(endpoint)
+            || variables
+                .get(AUTO_ANSWER_VARIABLE)
+                .is_some_and(|v| v.contains("answer-after=0"))
+    };
+    shared.emit(AriEvent::Dial {
+        caller: None,
+        peer: Box::new(channel.clone()),
+        forward: None,
+        forwarded: None,
+        dialstring: Some(endpoint.trim_start_matches("PJSIP/").to_owned()),
+        dialstatus: "RINGING".into(),
+    });
+    if auto_answer {
+        let shared = Arc::clone(&shared);
+        let id = channel.id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            answer_originated(&shared, &id);
+        });
+    }
     axum::Json(channel).into_response()
 }

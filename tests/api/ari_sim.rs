@@ -113,11 +113,57 @@ async fn a_customer_call_is_answered_bridged_and_hung_up_with_real_events() {
     };
     assert_eq!(entered.channels, std::slice::from_ref(&customer));
     let agent = ari
-        .originate("PJSIP/1001", "callcenter", "agent,1001", "5550004")
+        .originate(
+            "PJSIP/1001",
+            "callcenter",
+            &format!("agent-leg,{customer}"),
+            "5550004",
+            30,
+            &[],
+        )
         .await
         .unwrap();
     assert!(agent.name.starts_with("PJSIP/1001-"));
     assert_eq!(ari.channels().await.unwrap().len(), 2);
+    // The agent's phone rings; it enters the application only once answered.
+    let AriEvent::Dial {
+        peer, dialstatus, ..
+    } = next_event(&mut notices).await
+    else {
+        panic!("Dial RINGING");
+    };
+    assert_eq!(
+        (peer.id.as_str(), dialstatus.as_str()),
+        (agent.id.as_str(), "RINGING")
+    );
+    assert_eq!(
+        sim.phone_answers("PJSIP/1001").as_deref(),
+        Some(agent.id.as_str())
+    );
+    assert!(matches!(
+        next_event(&mut notices).await,
+        AriEvent::ChannelStateChange { channel } if channel.state == "Up"
+    ));
+    assert!(matches!(
+        next_event(&mut notices).await,
+        AriEvent::Dial { dialstatus, .. } if dialstatus == "ANSWER"
+    ));
+    let AriEvent::StasisStart { args, .. } = next_event(&mut notices).await else {
+        panic!("the answered agent leg enters the application");
+    };
+    assert_eq!(args, ["agent-leg", customer.as_str()]);
+    ari.hold(&customer, true).await.unwrap();
+    ari.mute(&agent.id, true).await.unwrap();
+    assert_eq!(
+        sim.held_and_muted(),
+        (vec![customer.clone()], vec![agent.id.clone()])
+    );
+    ari.hold(&customer, false).await.unwrap();
+    assert_eq!(sim.held_and_muted().0, Vec::<String>::new());
+    assert!(matches!(
+        ari.hold("nope", true).await,
+        Err(AriError::NotFound(_))
+    ));
 
     // Refusals, as Asterisk gives them.
     assert!(matches!(

@@ -16,15 +16,19 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::ami::client::{AmiHandle, AmiInbox, AmiSettings};
+use crate::ari::bridge::{BridgeHandle, CommandInbox};
+use crate::ari::events::AriEventSettings;
 use crate::auth::Authenticator;
 use crate::config::{CorsOrigins, Settings};
+use crate::directory::AgentDirectory;
+use crate::ledger::Input;
 use crate::ledger::Ledger;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
 use crate::stats::StatsSampler;
 use crate::store::Store;
-use crate::{ami, gateway, grpc, stats, store, web};
+use crate::{ami, ari, gateway, grpc, stats, store, web};
 
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
@@ -49,6 +53,10 @@ pub struct Core {
     pub ami: Option<AmiHandle>,
     /// The phone a supervisor's spy call rings when their token names none.
     pub supervisor_extension: Option<String>,
+    /// The agent directory.
+    pub directory: Arc<AgentDirectory>,
+    /// Commands to the ARI agent bridge, when the ARI source is configured.
+    pub agent_bridge: Option<BridgeHandle>,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -68,6 +76,7 @@ pub struct Application {
     settings: Settings,
     outputs: OutputFeeds,
     ami: Option<(AmiSettings, AmiInbox)>,
+    ari: Option<(AriEventSettings, CommandInbox)>,
 }
 
 /// The log subscriptions of the outputs, taken at build time so that no event
@@ -83,13 +92,6 @@ impl Application {
         if settings.auth_disabled {
             tracing::warn!(
                 "AUTH IS DISABLED: every client is treated as an admin; never run like this in production"
-            );
-        }
-        if let Some(ari) = &settings.ari {
-            tracing::warn!(
-                url = %ari.url,
-                app = %ari.app,
-                "ARI_URL is set, but the ARI source is not built yet; it is ignored"
             );
         }
         let metrics = Arc::new(Metrics::new());
@@ -114,6 +116,24 @@ impl Application {
             }
             None => (None, None),
         };
+        let (bridge_handle, ari) = match &settings.ari {
+            Some(config) => {
+                let (handle, inbox) = BridgeHandle::new();
+                (Some(handle), Some((ari::source::settings(config), inbox)))
+            }
+            None => (None, None),
+        };
+        let directory = Arc::new(AgentDirectory::new(settings.agents.clone()));
+        let now = chrono::Utc::now();
+        log.apply_all(
+            settings.agents.iter().map(|agent| Input::AgentConfigured {
+                agent_id: agent.agent_id.clone(),
+                extension: agent.extension.clone(),
+                name: agent.name.clone(),
+                max_calls: agent.max_calls,
+            }),
+            now,
+        );
         let core = Arc::new(Core {
             log,
             auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
@@ -124,6 +144,8 @@ impl Application {
             presence: Arc::new(TenantPresence::default()),
             ami: ami_handle,
             supervisor_extension: settings.supervisor_extension.clone(),
+            directory,
+            agent_bridge: bridge_handle,
             health: Mutex::new(None),
         });
 
@@ -179,6 +201,7 @@ impl Application {
             settings,
             outputs,
             ami,
+            ari,
         })
     }
 
@@ -203,6 +226,7 @@ impl Application {
             settings,
             outputs,
             ami,
+            ari,
         } = self;
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
@@ -233,6 +257,18 @@ impl Application {
             ))),
             _ => None,
         };
+        let ari_source = ari.map(|(ari_settings, inbox)| {
+            tokio::spawn(ari::source::run(
+                ari::source::AriSourceParts {
+                    log: Arc::clone(&core.log),
+                    metrics: Arc::clone(&core.metrics),
+                    directory: Arc::clone(&core.directory),
+                },
+                ari_settings,
+                inbox,
+                core.shutdown.clone(),
+            ))
+        });
         // The recorder stops only after the sources have, so that it sees their last events.
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(store::recorder::record(
@@ -265,7 +301,7 @@ impl Application {
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;
-            if let Some(source) = ami_source {
+            for source in [ami_source, ari_source].into_iter().flatten() {
                 let _ = source.await;
             }
             recorder_stop.cancel();

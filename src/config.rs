@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::directory::{self, AgentEntry};
 use crate::log::LogSettings;
 
 /// Flags and environment variables of `switchboard serve` and `switchboard demo`.
@@ -85,6 +86,9 @@ pub struct ServeArgs {
     /// The Stasis application (`callcenter`).
     #[arg(long, env = "ARI_APP")]
     pub ari_app: Option<String>,
+    /// A TOML file of `[[agents]]` (extension, agent_id, name, max_calls, endpoint).
+    #[arg(long, env = "AGENTS_FILE")]
+    pub agents_file: Option<PathBuf>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -114,6 +118,9 @@ struct FileSettings {
     ari_username: Option<String>,
     ari_password: Option<String>,
     ari_app: Option<String>,
+    agents_file: Option<PathBuf>,
+    #[serde(default)]
+    agents: Vec<AgentEntry>,
 }
 
 /// How to reach the Asterisk Manager Interface.
@@ -187,6 +194,8 @@ pub struct Settings {
     pub ari: Option<AriConfig>,
     /// The phone a supervisor's spy call rings when their token names none.
     pub supervisor_extension: Option<String>,
+    /// The agent directory at start.
+    pub agents: Vec<AgentEntry>,
 }
 
 /// A configuration error: one line saying which setting and why.
@@ -421,6 +430,11 @@ impl Settings {
             .clone()
             .or(file.supervisor_extension)
             .filter(|e| !e.trim().is_empty());
+        let mut agents = file.agents;
+        if let Some(path) = args.agents_file.clone().or(file.agents_file) {
+            agents.extend(directory::read(&path)?);
+        }
+        let agents = directory::validate(agents)?;
         Ok(Settings {
             bind_addr,
             port,
@@ -440,6 +454,7 @@ impl Settings {
             ami,
             ari,
             supervisor_extension,
+            agents,
         })
     }
 }

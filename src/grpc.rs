@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use tower::Layer;
 
 use crate::app::Core;
+use crate::ari::bridge::{Command, CommandError, CommandKind};
 use crate::auth::{Principal, Role};
 use crate::error::Error;
 use crate::events::{Filter, kind_of};
@@ -344,9 +345,134 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
     }
 }
 
-/// `switchboard.v1.CallControlService`: sketched; UNIMPLEMENTED until the ARI issue.
-pub struct CallControl;
-impl pb::call_control_service_server::CallControlService for CallControl {}
+/// `switchboard.v1.CallControlService`: commands to the ARI agent bridge.
+pub struct CallControl {
+    core: Arc<Core>,
+}
+
+impl CallControl {
+    /// Sends `kind` for `session` on behalf of the request's principal.
+    async fn command<T>(
+        &self,
+        request: &Request<T>,
+        session: String,
+        kind: CommandKind,
+    ) -> Result<Option<pb::Call>, Status> {
+        let actor = principal(request);
+        let Some(bridge) = &self.core.agent_bridge else {
+            return Err(Error::from(CommandError::NotRunning).into());
+        };
+        if session.trim().is_empty() {
+            return Err(Error::InvalidArgument("session_id is required".into()).into());
+        }
+        bridge
+            .send(Command {
+                session,
+                kind,
+                actor,
+            })
+            .await
+            .map_err(|e| Error::from(e).into())
+    }
+}
+
+#[tonic::async_trait]
+impl pb::call_control_service_server::CallControlService for CallControl {
+    async fn answer_call(
+        &self,
+        request: Request<pb::AnswerCallRequest>,
+    ) -> Result<Response<pb::AnswerCallResponse>, Status> {
+        let session = request.get_ref().session_id.clone();
+        let call = self.command(&request, session, CommandKind::Answer).await?;
+        Ok(Response::new(pb::AnswerCallResponse { call }))
+    }
+
+    async fn reject_call(
+        &self,
+        request: Request<pb::RejectCallRequest>,
+    ) -> Result<Response<pb::RejectCallResponse>, Status> {
+        let pb::RejectCallRequest { session_id, reason } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::Reject { reason })
+            .await?;
+        Ok(Response::new(pb::RejectCallResponse { call }))
+    }
+
+    async fn hangup_call(
+        &self,
+        request: Request<pb::HangupCallRequest>,
+    ) -> Result<Response<pb::HangupCallResponse>, Status> {
+        let session = request.get_ref().session_id.clone();
+        let call = self.command(&request, session, CommandKind::Hangup).await?;
+        Ok(Response::new(pb::HangupCallResponse { call }))
+    }
+
+    async fn transfer_call(
+        &self,
+        request: Request<pb::TransferCallRequest>,
+    ) -> Result<Response<pb::TransferCallResponse>, Status> {
+        let pb::TransferCallRequest {
+            session_id, target, ..
+        } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::Transfer { target })
+            .await?;
+        Ok(Response::new(pb::TransferCallResponse {
+            transfer: None,
+            call,
+        }))
+    }
+
+    async fn assign_queue_call(
+        &self,
+        request: Request<pb::AssignQueueCallRequest>,
+    ) -> Result<Response<pb::AssignQueueCallResponse>, Status> {
+        let pb::AssignQueueCallRequest {
+            session_id,
+            extension,
+        } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::Assign { extension })
+            .await?;
+        Ok(Response::new(pb::AssignQueueCallResponse { call }))
+    }
+
+    async fn hold_call(
+        &self,
+        request: Request<pb::HoldCallRequest>,
+    ) -> Result<Response<pb::HoldCallResponse>, Status> {
+        let pb::HoldCallRequest { session_id, on } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::Hold(on))
+            .await?;
+        Ok(Response::new(pb::HoldCallResponse { call }))
+    }
+
+    async fn mute_call(
+        &self,
+        request: Request<pb::MuteCallRequest>,
+    ) -> Result<Response<pb::MuteCallResponse>, Status> {
+        let pb::MuteCallRequest { session_id, on } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::Mute(on))
+            .await?;
+        Ok(Response::new(pb::MuteCallResponse { call }))
+    }
+
+    async fn set_call_priority(
+        &self,
+        request: Request<pb::SetCallPriorityRequest>,
+    ) -> Result<Response<pb::SetCallPriorityResponse>, Status> {
+        let pb::SetCallPriorityRequest {
+            session_id,
+            priority,
+        } = request.get_ref().clone();
+        let call = self
+            .command(&request, session_id, CommandKind::SetPriority { priority })
+            .await?;
+        Ok(Response::new(pb::SetCallPriorityResponse { call }))
+    }
+}
 
 /// `switchboard.v1.ChatService`: sketched; UNIMPLEMENTED until the chat issue.
 pub struct Chat;
@@ -443,7 +569,12 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
     );
     router = add(
         router,
-        InterceptedService::new(CallControlServiceServer::new(CallControl), auth.clone()),
+        InterceptedService::new(
+            CallControlServiceServer::new(CallControl {
+                core: Arc::clone(&core),
+            }),
+            auth.clone(),
+        ),
     );
     router = add(
         router,

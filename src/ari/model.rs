@@ -219,6 +219,15 @@ pub enum AriEvent {
     Other,
 }
 
+impl AriMessage {
+    /// When it happened, from its `timestamp` (`2026-11-21T14:11:50.056+0000`).
+    pub fn at(&self) -> Option<crate::time::Instant> {
+        chrono::DateTime::parse_from_str(&self.timestamp, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
 impl AriEvent {
     /// The channel the event is about, when it is about one.
     pub fn channel(&self) -> Option<&Channel> {

@@ -16,6 +16,8 @@ pub mod finish {
     pub const AGENT_HANGUP: &str = "agent_hangup";
     /// The agent rejected it.
     pub const REJECTED: &str = "rejected";
+    /// The agent's phone did not answer in time.
+    pub const NO_ANSWER: &str = "no_answer";
     /// A supervisor hung it up.
     pub const SUPERVISOR_HANGUP: &str = "supervisor_hangup";
     /// It was transferred out of the application.
@@ -53,16 +55,16 @@ impl Ledger {
                 bridge_id,
             } => self.bridged(&call_id, &extension, bridge_id, now),
             Input::CustomerLeft { call_id, reason } => self.customer_left(&call_id, reason, now),
-            Input::AgentHungUp { call_id } => {
+            Input::CallHungUp { call_id, by } => {
                 let Some(call) = self.calls.get_mut(&call_id) else {
                     return Vec::new();
                 };
                 if call.finish.is_some() {
                     return Vec::new();
                 }
-                call.finish = Some(finish::AGENT_HANGUP.to_owned());
+                call.finish = Some(by.to_owned());
                 let call = &self.calls[&call_id];
-                if call.bridged_at.is_none() {
+                if by != finish::AGENT_HANGUP || call.bridged_at.is_none() {
                     return Vec::new();
                 }
                 vec![Emitted {

@@ -620,7 +620,7 @@ impl Ledger {
             | Input::CallOfferWithdrawn { .. }
             | Input::CallBridged { .. }
             | Input::CustomerLeft { .. }
-            | Input::AgentHungUp { .. }
+            | Input::CallHungUp { .. }
             | Input::ChannelStateChanged { .. }
             | Input::CallPrioritySet { .. }) => self.apply_agent_bridge(input, now),
             Input::SourceChanged {

@@ -534,10 +534,14 @@ pub enum Input {
         /// Why.
         reason: LeaveReason,
     },
-    /// The agent side ended an agent-bridge call.
-    AgentHungUp {
+    /// An agent-bridge call was hung up from switchboard's side: `by` is
+    /// [`crate::ledger::finish::AGENT_HANGUP`] or
+    /// [`crate::ledger::finish::SUPERVISOR_HANGUP`].
+    CallHungUp {
         /// The call.
         call_id: String,
+        /// Who hung it up.
+        by: &'static str,
     },
     /// A channel of a call changed state (ARI ChannelStateChange).
     ChannelStateChanged {

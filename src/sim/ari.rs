@@ -50,8 +50,7 @@ struct AriState {
     next_id: u64,
 }
 
-/// The variable that asks a phone to answer by itself (`Call-Info: answer-after=0`).
-pub const AUTO_ANSWER_VARIABLE: &str = "PJSIP_HEADER(add,Call-Info)";
+pub use crate::ari::bridge::{AUTO_ANSWER_VALUE, AUTO_ANSWER_VARIABLE};
 
 struct Shared {
     app: String,
@@ -59,6 +58,10 @@ struct Shared {
     state: Mutex<AriState>,
     events: broadcast::Sender<String>,
     epoch: u64,
+    /// Cancelled to drop every events connection open now.
+    connections: Mutex<CancellationToken>,
+    /// While set, the events WebSocket refuses connections (503).
+    refusing: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -157,6 +160,8 @@ impl AriSim {
             state: Mutex::new(AriState::default()),
             events,
             epoch: 1_795_270_000,
+            connections: Mutex::new(CancellationToken::new()),
+            refusing: std::sync::atomic::AtomicBool::new(false),
         });
         let router = axum::Router::new()
             .route("/ari/channels", get(list_channels).post(originate))
@@ -316,6 +321,29 @@ impl AriSim {
         )
     }
 
+    /// Drops every events connection and, while `refuse` holds, refuses new
+    /// ones: the PBX is unreachable. Events of that time reach nobody.
+    pub fn cut_events(&self, refuse: bool) {
+        self.shared
+            .refusing
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
+        let mut connections = self.shared.connections.lock();
+        connections.cancel();
+        *connections = CancellationToken::new();
+    }
+
+    /// Accepts events connections again after [`AriSim::cut_events`].
+    pub fn restore_events(&self) {
+        self.shared
+            .refusing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many events WebSockets are open now.
+    pub fn listeners(&self) -> usize {
+        self.shared.events.receiver_count()
+    }
+
     /// The channels it has now.
     pub fn channels(&self) -> Vec<Channel> {
         self.shared
@@ -359,6 +387,14 @@ async fn events_socket(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
          response: tokio_tungstenite::tungstenite::handshake::server::Response| {
             let query = request.uri().query().unwrap_or_default();
             let fields: Vec<&str> = query.split('&').collect();
+            if shared.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut refusal =
+                    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(Some(
+                        "Service Unavailable".into(),
+                    ));
+                *refusal.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                return Err(refusal);
+            }
             if fields.contains(&expected_key.as_str()) && fields.contains(&expected_app.as_str()) {
                 Ok(response)
             } else {
@@ -374,9 +410,11 @@ async fn events_socket(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancell
         return;
     };
     let mut feed = shared.events.subscribe();
+    let dropped = shared.connections.lock().clone();
     let (mut sink, mut incoming) = socket.split();
     loop {
         tokio::select! {
+            () = dropped.cancelled() => return,
             event = feed.recv() => match event {
                 Ok(text) => if sink.send(Message::text(text)).await.is_err() { return },
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -717,7 +755,7 @@ async fn originate(
         state.auto_answer.contains(endpoint)
             || variables
                 .get(AUTO_ANSWER_VARIABLE)
-                .is_some_and(|v| v.contains("answer-after=0"))
+                .is_some_and(|v| v == AUTO_ANSWER_VALUE)
     };
     shared.emit(AriEvent::Dial {
         caller: None,

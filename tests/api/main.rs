@@ -8,6 +8,7 @@ mod records;
 mod sim;
 mod sim_fidelity;
 
+mod agent_bridge;
 mod ami_client;
 mod ami_fixtures;
 mod ami_peer;

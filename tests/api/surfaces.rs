@@ -337,7 +337,7 @@ async fn an_oversized_socketio_message_closes_only_that_connection() {
 }
 
 #[tokio::test]
-async fn the_sketched_services_answer_unimplemented_behind_auth() {
+async fn services_answer_behind_auth_and_say_what_is_missing() {
     use switchboard::proto::v1::{
         AnswerCallRequest, MonitorRequest, StartConversationRequest,
         call_control_service_client::CallControlServiceClient,
@@ -355,14 +355,18 @@ async fn the_sketched_services_answer_unimplemented_behind_auth() {
         tonic::Code::Unauthenticated,
         "auth comes first"
     );
-    let sketched = CallControlServiceClient::new(app.channel().await)
+    // Call control without ARI configured: a clear UNAVAILABLE, not a hang.
+    let no_ari = CallControlServiceClient::new(app.channel().await)
         .answer_call(crate::helpers::authed(
-            AnswerCallRequest::default(),
+            AnswerCallRequest {
+                session_id: "ari-1.1".into(),
+            },
             &supervisor,
         ))
         .await
         .unwrap_err();
-    assert_eq!(sketched.code(), tonic::Code::Unimplemented);
+    assert_eq!(no_ari.code(), tonic::Code::Unavailable);
+    assert!(no_ari.message().contains("ARI_URL"), "{no_ari:?}");
     let chat = ChatServiceClient::new(app.channel().await)
         .start_conversation(crate::helpers::authed(
             StartConversationRequest::default(),

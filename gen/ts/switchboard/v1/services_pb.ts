@@ -28,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/services.proto.
  */
 export const file_switchboard_v1_services: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9zZXJ2aWNlcy5wcm90bxIOc3dpdGNoYm9hcmQudjEizQEKEFN1YnNjcmliZVJlcXVlc3QSKAoFa2luZHMYASADKA4yGS5zd2l0Y2hib2FyZC52MS5FdmVudEtpbmQSGAoQYWdlbnRfZXh0ZW5zaW9ucxgCIAMoCRIOCgZxdWV1ZXMYAyADKAkSGAoQY29udmVyc2F0aW9uX2lkcxgEIAMoCRIOCgZ0ZW5hbnQYBSABKAkSFAoMcmVzdW1lX2FmdGVyGAYgASgEEg0KBWVwb2NoGAcgASgJEhYKDnNuYXBzaG90X2ZpcnN0GAggASgIIjkKEVN1YnNjcmliZVJlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc3dpdGNoYm9hcmQudjEuRXZlbnQiJwoVR2V0U3lzdGVtU3RhdGVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSLqAQoWR2V0U3lzdGVtU3RhdGVSZXNwb25zZRIjCgVjYWxscxgBIAMoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwSJQoGYWdlbnRzGAIgAygLMhUuc3dpdGNoYm9hcmQudjEuQWdlbnQSJQoGcXVldWVzGAMgAygLMhUuc3dpdGNoYm9hcmQudjEuUXVldWUSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgFIAEoBBINCgVlcG9jaBgGIAEoCRITCgtzeXN0ZW1fbW9kZRgHIAEoCSIXChVHZXRTeXN0ZW1TdGF0c1JlcXVlc3QiRAoWR2V0U3lzdGVtU3RhdHNSZXNwb25zZRIqCgVzdGF0cxgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlN5c3RlbVN0YXRzIiQKFFNldFN5c3RlbU1vZGVSZXF1ZXN0EgwKBG1vZGUYASABKAkiNwoVU2V0U3lzdGVtTW9kZVJlc3BvbnNlEgwKBG1vZGUYASABKAkSEAoIc2VxdWVuY2UYAiABKAQiXwoOTW9uaXRvclJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhYKDmNhbGxfdW5pcXVlX2lkGAIgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAMgASgJIkMKD01vbml0b3JSZXNwb25zZRIwCgZhY3Rpb24YASABKAsyIC5zd2l0Y2hib2FyZC52MS5TdXBlcnZpc29yQWN0aW9uIkcKDldoaXNwZXJSZXF1ZXN0EhcKD2FnZW50X2V4dGVuc2lvbhgBIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgCIAEoCSJDCg9XaGlzcGVyUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiJFCgxCYXJnZVJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAIgASgJIkEKDUJhcmdlUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiInChFBbnN3ZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjgKEkFuc3dlckNhbGxSZXNwb25zZRIiCgRjYWxsGAEgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCI3ChFSZWplY3RDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI4ChJSZWplY3RDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiJwoRSGFuZ3VwQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI4ChJIYW5ndXBDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiWAoTVHJhbnNmZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnRhcmdldBgCIAEoCRIdChV3aXRoX2N1c3RvbWVyX3Byb2ZpbGUYAyABKAgiSAoUVHJhbnNmZXJDYWxsUmVzcG9uc2USMAoIdHJhbnNmZXIYASABKAsyHi5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlclVwZGF0ZSI/ChZBc3NpZ25RdWV1ZUNhbGxSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJZXh0ZW5zaW9uGAIgASgJIj0KF0Fzc2lnblF1ZXVlQ2FsbFJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsImAKGFN0YXJ0Q29udmVyc2F0aW9uUmVxdWVzdBIVCg1jdXN0b21lcl9uYW1lGAEgASgJEhYKDmN1c3RvbWVyX2VtYWlsGAIgASgJEhUKDWZpcnN0X21lc3NhZ2UYAyABKAkiTwoZU3RhcnRDb252ZXJzYXRpb25SZXNwb25zZRIyCgxjb252ZXJzYXRpb24YASABKAsyHC5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb24ibwoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEi8KC3NlbmRlcl90eXBlGAMgASgOMhouc3dpdGNoYm9hcmQudjEuU2VuZGVyVHlwZSJDChNTZW5kTWVzc2FnZVJlc3BvbnNlEiwKB21lc3NhZ2UYASABKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZSJ1ChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSMgoGc3RhdHVzGAEgASgOMiIuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uU3RhdHVzEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImkKGUxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USMwoNY29udmVyc2F0aW9ucxgBIAMoCzIcLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMQoWR2V0Q29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkifAoXR2V0Q29udmVyc2F0aW9uUmVzcG9uc2USMgoMY29udmVyc2F0aW9uGAEgASgLMhwuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uEi0KCG1lc3NhZ2VzGAIgAygLMhsuc3dpdGNoYm9hcmQudjEuQ2hhdE1lc3NhZ2UiaQocUmVhc3NpZ25Db252ZXJzYXRpb25zUmVxdWVzdBI5Cg1yZWFzc2lnbm1lbnRzGAEgAygLMiIuc3dpdGNoYm9hcmQudjEuVGlja2V0UmVhc3NpZ25tZW50Eg4KBnJlYXNvbhgCIAEoCSJaCh1SZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXNwb25zZRI5Cg1yZWFzc2lnbm1lbnRzGAEgAygLMiIuc3dpdGNoYm9hcmQudjEuVGlja2V0UmVhc3NpZ25tZW50IlEKGUdldEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QSEQoJZXh0ZW5zaW9uGAEgASgJEhAKCGNhbGxfc2lkGAIgASgJEg8KB2NhbGxfaWQYAyABKAkiTgoaR2V0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USMAoHcHJvZmlsZRgBIAEoCzIfLnN3aXRjaGJvYXJkLnYxLkN1c3RvbWVyUHJvZmlsZSJiChlQdXRDdXN0b21lclByb2ZpbGVSZXF1ZXN0EjAKB3Byb2ZpbGUYASABKAsyHy5zd2l0Y2hib2FyZC52MS5DdXN0b21lclByb2ZpbGUSEwoLdHRsX3NlY29uZHMYAiABKA0iKgoaUHV0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USDAoEa2V5cxgBIAMoCTJiCgxFdmVudFNlcnZpY2USUgoJU3Vic2NyaWJlEiAuc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlUmVxdWVzdBohLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZVJlc3BvbnNlMAEyrgIKDFN0YXRlU2VydmljZRJfCg5HZXRTeXN0ZW1TdGF0ZRIlLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRlUmVxdWVzdBomLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRlUmVzcG9uc2USXwoOR2V0U3lzdGVtU3RhdHMSJS5zd2l0Y2hib2FyZC52MS5HZXRTeXN0ZW1TdGF0c1JlcXVlc3QaJi5zd2l0Y2hib2FyZC52MS5HZXRTeXN0ZW1TdGF0c1Jlc3BvbnNlElwKDVNldFN5c3RlbU1vZGUSJC5zd2l0Y2hib2FyZC52MS5TZXRTeXN0ZW1Nb2RlUmVxdWVzdBolLnN3aXRjaGJvYXJkLnYxLlNldFN5c3RlbU1vZGVSZXNwb25zZTLxAQoRU3VwZXJ2aXNvclNlcnZpY2USSgoHTW9uaXRvchIeLnN3aXRjaGJvYXJkLnYxLk1vbml0b3JSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTW9uaXRvclJlc3BvbnNlEkoKB1doaXNwZXISHi5zd2l0Y2hib2FyZC52MS5XaGlzcGVyUmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLldoaXNwZXJSZXNwb25zZRJECgVCYXJnZRIcLnN3aXRjaGJvYXJkLnYxLkJhcmdlUmVxdWVzdBodLnN3aXRjaGJvYXJkLnYxLkJhcmdlUmVzcG9uc2Uy0gMKEkNhbGxDb250cm9sU2VydmljZRJTCgpBbnN3ZXJDYWxsEiEuc3dpdGNoYm9hcmQudjEuQW5zd2VyQ2FsbFJlcXVlc3QaIi5zd2l0Y2hib2FyZC52MS5BbnN3ZXJDYWxsUmVzcG9uc2USUwoKUmVqZWN0Q2FsbBIhLnN3aXRjaGJvYXJkLnYxLlJlamVjdENhbGxSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuUmVqZWN0Q2FsbFJlc3BvbnNlElMKCkhhbmd1cENhbGwSIS5zd2l0Y2hib2FyZC52MS5IYW5ndXBDYWxsUmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkhhbmd1cENhbGxSZXNwb25zZRJZCgxUcmFuc2ZlckNhbGwSIy5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlckNhbGxSZXF1ZXN0GiQuc3dpdGNoYm9hcmQudjEuVHJhbnNmZXJDYWxsUmVzcG9uc2USYgoPQXNzaWduUXVldWVDYWxsEiYuc3dpdGNoYm9hcmQudjEuQXNzaWduUXVldWVDYWxsUmVxdWVzdBonLnN3aXRjaGJvYXJkLnYxLkFzc2lnblF1ZXVlQ2FsbFJlc3BvbnNlMpMECgtDaGF0U2VydmljZRJoChFTdGFydENvbnZlcnNhdGlvbhIoLnN3aXRjaGJvYXJkLnYxLlN0YXJ0Q29udmVyc2F0aW9uUmVxdWVzdBopLnN3aXRjaGJvYXJkLnYxLlN0YXJ0Q29udmVyc2F0aW9uUmVzcG9uc2USVgoLU2VuZE1lc3NhZ2USIi5zd2l0Y2hib2FyZC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEmgKEUxpc3RDb252ZXJzYXRpb25zEiguc3dpdGNoYm9hcmQudjEuTGlzdENvbnZlcnNhdGlvbnNSZXF1ZXN0Gikuc3dpdGNoYm9hcmQudjEuTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRJiCg9HZXRDb252ZXJzYXRpb24SJi5zd2l0Y2hib2FyZC52MS5HZXRDb252ZXJzYXRpb25SZXF1ZXN0Gicuc3dpdGNoYm9hcmQudjEuR2V0Q29udmVyc2F0aW9uUmVzcG9uc2USdAoVUmVhc3NpZ25Db252ZXJzYXRpb25zEiwuc3dpdGNoYm9hcmQudjEuUmVhc3NpZ25Db252ZXJzYXRpb25zUmVxdWVzdBotLnN3aXRjaGJvYXJkLnYxLlJlYXNzaWduQ29udmVyc2F0aW9uc1Jlc3BvbnNlMusBCg9DdXN0b21lclNlcnZpY2USawoSR2V0Q3VzdG9tZXJQcm9maWxlEikuc3dpdGNoYm9hcmQudjEuR2V0Q3VzdG9tZXJQcm9maWxlUmVxdWVzdBoqLnN3aXRjaGJvYXJkLnYxLkdldEN1c3RvbWVyUHJvZmlsZVJlc3BvbnNlEmsKElB1dEN1c3RvbWVyUHJvZmlsZRIpLnN3aXRjaGJvYXJkLnYxLlB1dEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QaKi5zd2l0Y2hib2FyZC52MS5QdXRDdXN0b21lclByb2ZpbGVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_switchboard_v1_agent, file_switchboard_v1_call, file_switchboard_v1_chat, file_switchboard_v1_customer, file_switchboard_v1_event, file_switchboard_v1_queue, file_switchboard_v1_supervisor, file_switchboard_v1_system]);
+  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9zZXJ2aWNlcy5wcm90bxIOc3dpdGNoYm9hcmQudjEizQEKEFN1YnNjcmliZVJlcXVlc3QSKAoFa2luZHMYASADKA4yGS5zd2l0Y2hib2FyZC52MS5FdmVudEtpbmQSGAoQYWdlbnRfZXh0ZW5zaW9ucxgCIAMoCRIOCgZxdWV1ZXMYAyADKAkSGAoQY29udmVyc2F0aW9uX2lkcxgEIAMoCRIOCgZ0ZW5hbnQYBSABKAkSFAoMcmVzdW1lX2FmdGVyGAYgASgEEg0KBWVwb2NoGAcgASgJEhYKDnNuYXBzaG90X2ZpcnN0GAggASgIIjkKEVN1YnNjcmliZVJlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc3dpdGNoYm9hcmQudjEuRXZlbnQiJwoVR2V0U3lzdGVtU3RhdGVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSLqAQoWR2V0U3lzdGVtU3RhdGVSZXNwb25zZRIjCgVjYWxscxgBIAMoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwSJQoGYWdlbnRzGAIgAygLMhUuc3dpdGNoYm9hcmQudjEuQWdlbnQSJQoGcXVldWVzGAMgAygLMhUuc3dpdGNoYm9hcmQudjEuUXVldWUSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgFIAEoBBINCgVlcG9jaBgGIAEoCRITCgtzeXN0ZW1fbW9kZRgHIAEoCSIXChVHZXRTeXN0ZW1TdGF0c1JlcXVlc3QiRAoWR2V0U3lzdGVtU3RhdHNSZXNwb25zZRIqCgVzdGF0cxgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlN5c3RlbVN0YXRzIiQKFFNldFN5c3RlbU1vZGVSZXF1ZXN0EgwKBG1vZGUYASABKAkiNwoVU2V0U3lzdGVtTW9kZVJlc3BvbnNlEgwKBG1vZGUYASABKAkSEAoIc2VxdWVuY2UYAiABKAQiXwoOTW9uaXRvclJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhYKDmNhbGxfdW5pcXVlX2lkGAIgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAMgASgJIkMKD01vbml0b3JSZXNwb25zZRIwCgZhY3Rpb24YASABKAsyIC5zd2l0Y2hib2FyZC52MS5TdXBlcnZpc29yQWN0aW9uIkcKDldoaXNwZXJSZXF1ZXN0EhcKD2FnZW50X2V4dGVuc2lvbhgBIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgCIAEoCSJDCg9XaGlzcGVyUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiJFCgxCYXJnZVJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAIgASgJIkEKDUJhcmdlUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiInChFBbnN3ZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjgKEkFuc3dlckNhbGxSZXNwb25zZRIiCgRjYWxsGAEgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCI3ChFSZWplY3RDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI4ChJSZWplY3RDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiJwoRSGFuZ3VwQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI4ChJIYW5ndXBDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiWAoTVHJhbnNmZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnRhcmdldBgCIAEoCRIdChV3aXRoX2N1c3RvbWVyX3Byb2ZpbGUYAyABKAgibAoUVHJhbnNmZXJDYWxsUmVzcG9uc2USMAoIdHJhbnNmZXIYASABKAsyHi5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlclVwZGF0ZRIiCgRjYWxsGAIgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCIxCg9Ib2xkQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIKCgJvbhgCIAEoCCI2ChBIb2xkQ2FsbFJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIjEKD011dGVDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgoKAm9uGAIgASgIIjYKEE11dGVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiPgoWU2V0Q2FsbFByaW9yaXR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhAKCHByaW9yaXR5GAIgASgJIj0KF1NldENhbGxQcmlvcml0eVJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIj8KFkFzc2lnblF1ZXVlQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkiPQoXQXNzaWduUXVldWVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiYAoYU3RhcnRDb252ZXJzYXRpb25SZXF1ZXN0EhUKDWN1c3RvbWVyX25hbWUYASABKAkSFgoOY3VzdG9tZXJfZW1haWwYAiABKAkSFQoNZmlyc3RfbWVzc2FnZRgDIAEoCSJPChlTdGFydENvbnZlcnNhdGlvblJlc3BvbnNlEjIKDGNvbnZlcnNhdGlvbhgBIAEoCzIcLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbiJvChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSLwoLc2VuZGVyX3R5cGUYAyABKA4yGi5zd2l0Y2hib2FyZC52MS5TZW5kZXJUeXBlIkMKE1NlbmRNZXNzYWdlUmVzcG9uc2USLAoHbWVzc2FnZRgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlInUKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIyCgZzdGF0dXMYASABKA4yIi5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiaQoZTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIxChZHZXRDb252ZXJzYXRpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJ8ChdHZXRDb252ZXJzYXRpb25SZXNwb25zZRIyCgxjb252ZXJzYXRpb24YASABKAsyHC5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb24SLQoIbWVzc2FnZXMYAiADKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZSJpChxSZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXF1ZXN0EjkKDXJlYXNzaWdubWVudHMYASADKAsyIi5zd2l0Y2hib2FyZC52MS5UaWNrZXRSZWFzc2lnbm1lbnQSDgoGcmVhc29uGAIgASgJIloKHVJlYXNzaWduQ29udmVyc2F0aW9uc1Jlc3BvbnNlEjkKDXJlYXNzaWdubWVudHMYASADKAsyIi5zd2l0Y2hib2FyZC52MS5UaWNrZXRSZWFzc2lnbm1lbnQiUQoZR2V0Q3VzdG9tZXJQcm9maWxlUmVxdWVzdBIRCglleHRlbnNpb24YASABKAkSEAoIY2FsbF9zaWQYAiABKAkSDwoHY2FsbF9pZBgDIAEoCSJOChpHZXRDdXN0b21lclByb2ZpbGVSZXNwb25zZRIwCgdwcm9maWxlGAEgASgLMh8uc3dpdGNoYm9hcmQudjEuQ3VzdG9tZXJQcm9maWxlImIKGVB1dEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QSMAoHcHJvZmlsZRgBIAEoCzIfLnN3aXRjaGJvYXJkLnYxLkN1c3RvbWVyUHJvZmlsZRITCgt0dGxfc2Vjb25kcxgCIAEoDSIqChpQdXRDdXN0b21lclByb2ZpbGVSZXNwb25zZRIMCgRrZXlzGAEgAygJMmIKDEV2ZW50U2VydmljZRJSCglTdWJzY3JpYmUSIC5zd2l0Y2hib2FyZC52MS5TdWJzY3JpYmVSZXF1ZXN0GiEuc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlUmVzcG9uc2UwATKuAgoMU3RhdGVTZXJ2aWNlEl8KDkdldFN5c3RlbVN0YXRlEiUuc3dpdGNoYm9hcmQudjEuR2V0U3lzdGVtU3RhdGVSZXF1ZXN0GiYuc3dpdGNoYm9hcmQudjEuR2V0U3lzdGVtU3RhdGVSZXNwb25zZRJfCg5HZXRTeXN0ZW1TdGF0cxIlLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRzUmVxdWVzdBomLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRzUmVzcG9uc2USXAoNU2V0U3lzdGVtTW9kZRIkLnN3aXRjaGJvYXJkLnYxLlNldFN5c3RlbU1vZGVSZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuU2V0U3lzdGVtTW9kZVJlc3BvbnNlMvEBChFTdXBlcnZpc29yU2VydmljZRJKCgdNb25pdG9yEh4uc3dpdGNoYm9hcmQudjEuTW9uaXRvclJlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5Nb25pdG9yUmVzcG9uc2USSgoHV2hpc3BlchIeLnN3aXRjaGJvYXJkLnYxLldoaXNwZXJSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuV2hpc3BlclJlc3BvbnNlEkQKBUJhcmdlEhwuc3dpdGNoYm9hcmQudjEuQmFyZ2VSZXF1ZXN0Gh0uc3dpdGNoYm9hcmQudjEuQmFyZ2VSZXNwb25zZTLUBQoSQ2FsbENvbnRyb2xTZXJ2aWNlElMKCkFuc3dlckNhbGwSIS5zd2l0Y2hib2FyZC52MS5BbnN3ZXJDYWxsUmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkFuc3dlckNhbGxSZXNwb25zZRJTCgpSZWplY3RDYWxsEiEuc3dpdGNoYm9hcmQudjEuUmVqZWN0Q2FsbFJlcXVlc3QaIi5zd2l0Y2hib2FyZC52MS5SZWplY3RDYWxsUmVzcG9uc2USUwoKSGFuZ3VwQ2FsbBIhLnN3aXRjaGJvYXJkLnYxLkhhbmd1cENhbGxSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuSGFuZ3VwQ2FsbFJlc3BvbnNlElkKDFRyYW5zZmVyQ2FsbBIjLnN3aXRjaGJvYXJkLnYxLlRyYW5zZmVyQ2FsbFJlcXVlc3QaJC5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlckNhbGxSZXNwb25zZRJiCg9Bc3NpZ25RdWV1ZUNhbGwSJi5zd2l0Y2hib2FyZC52MS5Bc3NpZ25RdWV1ZUNhbGxSZXF1ZXN0Gicuc3dpdGNoYm9hcmQudjEuQXNzaWduUXVldWVDYWxsUmVzcG9uc2USTQoISG9sZENhbGwSHy5zd2l0Y2hib2FyZC52MS5Ib2xkQ2FsbFJlcXVlc3QaIC5zd2l0Y2hib2FyZC52MS5Ib2xkQ2FsbFJlc3BvbnNlEk0KCE11dGVDYWxsEh8uc3dpdGNoYm9hcmQudjEuTXV0ZUNhbGxSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTXV0ZUNhbGxSZXNwb25zZRJiCg9TZXRDYWxsUHJpb3JpdHkSJi5zd2l0Y2hib2FyZC52MS5TZXRDYWxsUHJpb3JpdHlSZXF1ZXN0Gicuc3dpdGNoYm9hcmQudjEuU2V0Q2FsbFByaW9yaXR5UmVzcG9uc2UykwQKC0NoYXRTZXJ2aWNlEmgKEVN0YXJ0Q29udmVyc2F0aW9uEiguc3dpdGNoYm9hcmQudjEuU3RhcnRDb252ZXJzYXRpb25SZXF1ZXN0Gikuc3dpdGNoYm9hcmQudjEuU3RhcnRDb252ZXJzYXRpb25SZXNwb25zZRJWCgtTZW5kTWVzc2FnZRIiLnN3aXRjaGJvYXJkLnYxLlNlbmRNZXNzYWdlUmVxdWVzdBojLnN3aXRjaGJvYXJkLnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USaAoRTGlzdENvbnZlcnNhdGlvbnMSKC5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaKS5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEmIKD0dldENvbnZlcnNhdGlvbhImLnN3aXRjaGJvYXJkLnYxLkdldENvbnZlcnNhdGlvblJlcXVlc3QaJy5zd2l0Y2hib2FyZC52MS5HZXRDb252ZXJzYXRpb25SZXNwb25zZRJ0ChVSZWFzc2lnbkNvbnZlcnNhdGlvbnMSLC5zd2l0Y2hib2FyZC52MS5SZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXF1ZXN0Gi0uc3dpdGNoYm9hcmQudjEuUmVhc3NpZ25Db252ZXJzYXRpb25zUmVzcG9uc2Uy6wEKD0N1c3RvbWVyU2VydmljZRJrChJHZXRDdXN0b21lclByb2ZpbGUSKS5zd2l0Y2hib2FyZC52MS5HZXRDdXN0b21lclByb2ZpbGVSZXF1ZXN0Giouc3dpdGNoYm9hcmQudjEuR2V0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USawoSUHV0Q3VzdG9tZXJQcm9maWxlEikuc3dpdGNoYm9hcmQudjEuUHV0Q3VzdG9tZXJQcm9maWxlUmVxdWVzdBoqLnN3aXRjaGJvYXJkLnYxLlB1dEN1c3RvbWVyUHJvZmlsZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_agent, file_switchboard_v1_call, file_switchboard_v1_chat, file_switchboard_v1_customer, file_switchboard_v1_event, file_switchboard_v1_queue, file_switchboard_v1_supervisor, file_switchboard_v1_system]);
 
 /**
  * Which events a subscriber wants. Empty lists mean "all"; the filters combine with AND.
@@ -619,11 +619,18 @@ export const TransferCallRequestSchema: GenMessage<TransferCallRequest> = /*@__P
  */
 export type TransferCallResponse = Message<"switchboard.v1.TransferCallResponse"> & {
   /**
-   * The transfer's first state.
+   * The transfer's first state (transfers to a human agent, seed 004).
    *
    * @generated from field: switchboard.v1.TransferUpdate transfer = 1;
    */
   transfer?: TransferUpdate | undefined;
+
+  /**
+   * The call after the transfer (agent-bridge calls, seed 000).
+   *
+   * @generated from field: switchboard.v1.Call call = 2;
+   */
+  call?: Call | undefined;
 };
 
 /**
@@ -632,6 +639,153 @@ export type TransferCallResponse = Message<"switchboard.v1.TransferCallResponse"
  */
 export const TransferCallResponseSchema: GenMessage<TransferCallResponse> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_services, 21);
+
+/**
+ * Holds or resumes a call.
+ *
+ * @generated from message switchboard.v1.HoldCallRequest
+ */
+export type HoldCallRequest = Message<"switchboard.v1.HoldCallRequest"> & {
+  /**
+   * The call's session id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * On hold (true) or back (false).
+   *
+   * @generated from field: bool on = 2;
+   */
+  on: boolean;
+};
+
+/**
+ * Describes the message switchboard.v1.HoldCallRequest.
+ * Use `create(HoldCallRequestSchema)` to create a new message.
+ */
+export const HoldCallRequestSchema: GenMessage<HoldCallRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 22);
+
+/**
+ * The call was held or resumed.
+ *
+ * @generated from message switchboard.v1.HoldCallResponse
+ */
+export type HoldCallResponse = Message<"switchboard.v1.HoldCallResponse"> & {
+  /**
+   * The call after the change.
+   *
+   * @generated from field: switchboard.v1.Call call = 1;
+   */
+  call?: Call | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.HoldCallResponse.
+ * Use `create(HoldCallResponseSchema)` to create a new message.
+ */
+export const HoldCallResponseSchema: GenMessage<HoldCallResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 23);
+
+/**
+ * Mutes or unmutes the agent of a call.
+ *
+ * @generated from message switchboard.v1.MuteCallRequest
+ */
+export type MuteCallRequest = Message<"switchboard.v1.MuteCallRequest"> & {
+  /**
+   * The call's session id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Muted (true) or not (false).
+   *
+   * @generated from field: bool on = 2;
+   */
+  on: boolean;
+};
+
+/**
+ * Describes the message switchboard.v1.MuteCallRequest.
+ * Use `create(MuteCallRequestSchema)` to create a new message.
+ */
+export const MuteCallRequestSchema: GenMessage<MuteCallRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 24);
+
+/**
+ * The agent was muted or unmuted.
+ *
+ * @generated from message switchboard.v1.MuteCallResponse
+ */
+export type MuteCallResponse = Message<"switchboard.v1.MuteCallResponse"> & {
+  /**
+   * The call after the change.
+   *
+   * @generated from field: switchboard.v1.Call call = 1;
+   */
+  call?: Call | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.MuteCallResponse.
+ * Use `create(MuteCallResponseSchema)` to create a new message.
+ */
+export const MuteCallResponseSchema: GenMessage<MuteCallResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 25);
+
+/**
+ * Changes a call's priority.
+ *
+ * @generated from message switchboard.v1.SetCallPriorityRequest
+ */
+export type SetCallPriorityRequest = Message<"switchboard.v1.SetCallPriorityRequest"> & {
+  /**
+   * The call's session id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * `high`, `normal` or `low`.
+   *
+   * @generated from field: string priority = 2;
+   */
+  priority: string;
+};
+
+/**
+ * Describes the message switchboard.v1.SetCallPriorityRequest.
+ * Use `create(SetCallPriorityRequestSchema)` to create a new message.
+ */
+export const SetCallPriorityRequestSchema: GenMessage<SetCallPriorityRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 26);
+
+/**
+ * The priority was changed.
+ *
+ * @generated from message switchboard.v1.SetCallPriorityResponse
+ */
+export type SetCallPriorityResponse = Message<"switchboard.v1.SetCallPriorityResponse"> & {
+  /**
+   * The call after the change.
+   *
+   * @generated from field: switchboard.v1.Call call = 1;
+   */
+  call?: Call | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.SetCallPriorityResponse.
+ * Use `create(SetCallPriorityResponseSchema)` to create a new message.
+ */
+export const SetCallPriorityResponseSchema: GenMessage<SetCallPriorityResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 27);
 
 /**
  * Assigns a queue call.
@@ -659,7 +813,7 @@ export type AssignQueueCallRequest = Message<"switchboard.v1.AssignQueueCallRequ
  * Use `create(AssignQueueCallRequestSchema)` to create a new message.
  */
 export const AssignQueueCallRequestSchema: GenMessage<AssignQueueCallRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 22);
+  messageDesc(file_switchboard_v1_services, 28);
 
 /**
  * The queue call was assigned.
@@ -680,7 +834,7 @@ export type AssignQueueCallResponse = Message<"switchboard.v1.AssignQueueCallRes
  * Use `create(AssignQueueCallResponseSchema)` to create a new message.
  */
 export const AssignQueueCallResponseSchema: GenMessage<AssignQueueCallResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 23);
+  messageDesc(file_switchboard_v1_services, 29);
 
 /**
  * Starts a conversation.
@@ -715,7 +869,7 @@ export type StartConversationRequest = Message<"switchboard.v1.StartConversation
  * Use `create(StartConversationRequestSchema)` to create a new message.
  */
 export const StartConversationRequestSchema: GenMessage<StartConversationRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 24);
+  messageDesc(file_switchboard_v1_services, 30);
 
 /**
  * The conversation was started.
@@ -736,7 +890,7 @@ export type StartConversationResponse = Message<"switchboard.v1.StartConversatio
  * Use `create(StartConversationResponseSchema)` to create a new message.
  */
 export const StartConversationResponseSchema: GenMessage<StartConversationResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 25);
+  messageDesc(file_switchboard_v1_services, 31);
 
 /**
  * Sends a message.
@@ -771,7 +925,7 @@ export type SendMessageRequest = Message<"switchboard.v1.SendMessageRequest"> & 
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 26);
+  messageDesc(file_switchboard_v1_services, 32);
 
 /**
  * The message was stored and emitted.
@@ -792,7 +946,7 @@ export type SendMessageResponse = Message<"switchboard.v1.SendMessageResponse"> 
  * Use `create(SendMessageResponseSchema)` to create a new message.
  */
 export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 27);
+  messageDesc(file_switchboard_v1_services, 33);
 
 /**
  * Lists conversations.
@@ -827,7 +981,7 @@ export type ListConversationsRequest = Message<"switchboard.v1.ListConversations
  * Use `create(ListConversationsRequestSchema)` to create a new message.
  */
 export const ListConversationsRequestSchema: GenMessage<ListConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 28);
+  messageDesc(file_switchboard_v1_services, 34);
 
 /**
  * A page of conversations.
@@ -855,7 +1009,7 @@ export type ListConversationsResponse = Message<"switchboard.v1.ListConversation
  * Use `create(ListConversationsResponseSchema)` to create a new message.
  */
 export const ListConversationsResponseSchema: GenMessage<ListConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 29);
+  messageDesc(file_switchboard_v1_services, 35);
 
 /**
  * Asks for one conversation.
@@ -876,7 +1030,7 @@ export type GetConversationRequest = Message<"switchboard.v1.GetConversationRequ
  * Use `create(GetConversationRequestSchema)` to create a new message.
  */
 export const GetConversationRequestSchema: GenMessage<GetConversationRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 30);
+  messageDesc(file_switchboard_v1_services, 36);
 
 /**
  * One conversation.
@@ -904,7 +1058,7 @@ export type GetConversationResponse = Message<"switchboard.v1.GetConversationRes
  * Use `create(GetConversationResponseSchema)` to create a new message.
  */
 export const GetConversationResponseSchema: GenMessage<GetConversationResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 31);
+  messageDesc(file_switchboard_v1_services, 37);
 
 /**
  * Moves conversations.
@@ -932,7 +1086,7 @@ export type ReassignConversationsRequest = Message<"switchboard.v1.ReassignConve
  * Use `create(ReassignConversationsRequestSchema)` to create a new message.
  */
 export const ReassignConversationsRequestSchema: GenMessage<ReassignConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 32);
+  messageDesc(file_switchboard_v1_services, 38);
 
 /**
  * The conversations were moved.
@@ -953,7 +1107,7 @@ export type ReassignConversationsResponse = Message<"switchboard.v1.ReassignConv
  * Use `create(ReassignConversationsResponseSchema)` to create a new message.
  */
 export const ReassignConversationsResponseSchema: GenMessage<ReassignConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 33);
+  messageDesc(file_switchboard_v1_services, 39);
 
 /**
  * Looks a profile up.
@@ -988,7 +1142,7 @@ export type GetCustomerProfileRequest = Message<"switchboard.v1.GetCustomerProfi
  * Use `create(GetCustomerProfileRequestSchema)` to create a new message.
  */
 export const GetCustomerProfileRequestSchema: GenMessage<GetCustomerProfileRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 34);
+  messageDesc(file_switchboard_v1_services, 40);
 
 /**
  * The profile found.
@@ -1009,7 +1163,7 @@ export type GetCustomerProfileResponse = Message<"switchboard.v1.GetCustomerProf
  * Use `create(GetCustomerProfileResponseSchema)` to create a new message.
  */
 export const GetCustomerProfileResponseSchema: GenMessage<GetCustomerProfileResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 35);
+  messageDesc(file_switchboard_v1_services, 41);
 
 /**
  * Caches a profile.
@@ -1037,7 +1191,7 @@ export type PutCustomerProfileRequest = Message<"switchboard.v1.PutCustomerProfi
  * Use `create(PutCustomerProfileRequestSchema)` to create a new message.
  */
 export const PutCustomerProfileRequestSchema: GenMessage<PutCustomerProfileRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 36);
+  messageDesc(file_switchboard_v1_services, 42);
 
 /**
  * The profile was cached.
@@ -1058,7 +1212,7 @@ export type PutCustomerProfileResponse = Message<"switchboard.v1.PutCustomerProf
  * Use `create(PutCustomerProfileResponseSchema)` to create a new message.
  */
 export const PutCustomerProfileResponseSchema: GenMessage<PutCustomerProfileResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 37);
+  messageDesc(file_switchboard_v1_services, 43);
 
 /**
  * The live event stream. Every rpc needs a bearer token unless the server runs with auth disabled.
@@ -1161,13 +1315,18 @@ export const SupervisorService: GenService<{
   serviceDesc(file_switchboard_v1_services, 2);
 
 /**
- * Agent call control (role `agent` for its own calls, `supervisor`, `admin`).
+ * Agent call control over the ARI agent bridge (seed 000): role `agent` for
+ * the calls ringing or connected at its own extension, `supervisor` and
+ * `admin` for every call. NOT_FOUND: no such call; PERMISSION_DENIED: not
+ * the caller's call or role; FAILED_PRECONDITION: the call is not in a state
+ * that allows it; UNAVAILABLE: ARI is not configured or the PBX failed.
  *
  * @generated from service switchboard.v1.CallControlService
  */
 export const CallControlService: GenService<{
   /**
-   * Answers a ringing call: bridges the customer with the agent.
+   * Answers a call ringing the agent from the desktop: the agent's phone is
+   * rung again with the header that makes it answer by itself, then bridged.
    *
    * @generated from rpc switchboard.v1.CallControlService.AnswerCall
    */
@@ -1197,7 +1356,7 @@ export const CallControlService: GenService<{
     output: typeof HangupCallResponseSchema;
   },
   /**
-   * Transfers a call to another extension or number.
+   * Transfers a call to another agent's extension or a queue number.
    *
    * @generated from rpc switchboard.v1.CallControlService.TransferCall
    */
@@ -1215,6 +1374,36 @@ export const CallControlService: GenService<{
     methodKind: "unary";
     input: typeof AssignQueueCallRequestSchema;
     output: typeof AssignQueueCallResponseSchema;
+  },
+  /**
+   * Puts a connected call's customer on hold, or takes them off.
+   *
+   * @generated from rpc switchboard.v1.CallControlService.HoldCall
+   */
+  holdCall: {
+    methodKind: "unary";
+    input: typeof HoldCallRequestSchema;
+    output: typeof HoldCallResponseSchema;
+  },
+  /**
+   * Mutes the agent towards the customer, or unmutes.
+   *
+   * @generated from rpc switchboard.v1.CallControlService.MuteCall
+   */
+  muteCall: {
+    methodKind: "unary";
+    input: typeof MuteCallRequestSchema;
+    output: typeof MuteCallResponseSchema;
+  },
+  /**
+   * Changes a call's priority in its queue (role `supervisor`).
+   *
+   * @generated from rpc switchboard.v1.CallControlService.SetCallPriority
+   */
+  setCallPriority: {
+    methodKind: "unary";
+    input: typeof SetCallPriorityRequestSchema;
+    output: typeof SetCallPriorityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchboard_v1_services, 3);

@@ -1,0 +1,815 @@
+//! The ARI agent bridge end to end: the server's ARI source against the
+//! simulator's ARI side on loopback (REST + events WebSocket), every flow of
+//! seed 000 seen over gRPC `Subscribe`, commands over `CallControlService`.
+//! Durations and timer fields are checked against the peer's own event
+//! timestamps, read by a second ARI client of the test's.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard::ari::events::{AriEventSettings, AriNotice, run as listen};
+use switchboard::ari::model::{AriEvent, AriMessage};
+use switchboard::auth::Role;
+use switchboard::proto::v1::{
+    self as pb, call_control_service_client::CallControlServiceClient, event::Payload,
+};
+use switchboard::sim::ari::AriSim;
+use switchboard::time::{Instant, to_timestamp};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
+
+use crate::helpers::{TestApp, authed, spawn_app_with, token};
+
+const AGENTS: &str = r#"
+[[agents]]
+agent_id = "agent_uuid_789"
+extension = "1001"
+name = "John Doe"
+max_calls = 1
+
+[[agents]]
+agent_id = "agent_uuid_456"
+extension = "1002"
+name = "Jane Smith"
+max_calls = 3
+
+[[agents]]
+extension = "1003"
+name = "Ann Lee"
+"#;
+
+/// A server whose ARI source runs against the simulator, a gRPC stream of
+/// everything, and the test's own view of the peer's events.
+struct Rig {
+    sim: AriSim,
+    app: TestApp,
+    stream: Streaming<pb::SubscribeResponse>,
+    peer: mpsc::Receiver<AriNotice>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let stop = CancellationToken::new();
+    let sim = AriSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "callcenter",
+        "switchboard",
+        "secret",
+        stop.clone(),
+    )
+    .await
+    .expect("ARI simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.toml");
+    std::fs::write(&agents, AGENTS).unwrap();
+    let url = sim.url();
+    let app = spawn_app_with(|args| {
+        args.ari_url = Some(url);
+        args.ari_username = Some("switchboard".into());
+        args.ari_password = Some("secret".into());
+        args.agents_file = Some(agents);
+    })
+    .await;
+    let stream = app
+        .subscribe(
+            pb::SubscribeRequest::default(),
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let (notices, peer) = mpsc::channel(1024);
+    tokio::spawn(listen(
+        AriEventSettings {
+            base: sim.url(),
+            app: "callcenter".into(),
+            username: "switchboard".into(),
+            password: "secret".into(),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(200),
+        },
+        notices,
+        stop.clone(),
+    ));
+    // Both the server and the test's own client listen before anything happens.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while sim.listeners() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the server's ARI source connects");
+    Rig {
+        sim,
+        app,
+        stream,
+        peer,
+        stop,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    /// The next event the server streams for which `pick` says something.
+    async fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&Payload) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} within 10 s"))
+                .expect("stream open")
+                .expect("no error");
+            if let Some(found) = next
+                .event
+                .and_then(|e| e.payload)
+                .as_ref()
+                .and_then(&mut pick)
+            {
+                return found;
+            }
+        }
+    }
+
+    /// The next event of the peer (as the test's own ARI client sees it) that `pick` accepts.
+    async fn peer_event(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&AriEvent) -> bool,
+    ) -> (AriMessage, Instant) {
+        loop {
+            let notice = tokio::time::timeout(Duration::from_secs(10), self.peer.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the peer sent no {what}"))
+                .expect("listening");
+            if let AriNotice::Event(message) = notice
+                && pick(&message.event)
+            {
+                let at = message.at().expect("ARI timestamp");
+                return (*message, at);
+            }
+        }
+    }
+
+    async fn ringing(&self, endpoint: &str) -> String {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(leg) = self.sim.ringing_at(endpoint) {
+                    return leg;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{endpoint} never rang"))
+    }
+
+    async fn control(&self) -> CallControlServiceClient<tonic::transport::Channel> {
+        CallControlServiceClient::new(self.app.channel().await)
+    }
+
+    /// Waits until the simulator has no channel and no bridge left.
+    async fn all_clear(&self) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !(self.sim.channels().is_empty() && self.sim.bridges().is_empty()) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "channels or bridges left behind: {:?} {:?}",
+                self.sim.channels(),
+                self.sim.bridges()
+            )
+        });
+    }
+
+    async fn finish(self) {
+        self.stop.cancel();
+        self.app.stop().await.unwrap();
+    }
+}
+
+fn status_of(payload: &Payload, extension: &str) -> Option<(pb::AgentStatus, pb::AgentStatus)> {
+    match payload {
+        Payload::AgentStatusUpdated(u) if u.extension == extension => {
+            Some((u.previous_status(), u.status()))
+        }
+        _ => None,
+    }
+}
+
+fn seconds(from: Instant, to: Instant) -> u32 {
+    u32::try_from((to - from).num_seconds()).unwrap()
+}
+
+#[tokio::test]
+async fn answered_bridged_then_left_by_the_customer_timed_by_the_peers_clock() {
+    let mut rig = rig().await;
+    let customer =
+        rig.sim
+            .customer_calls("254712345678", "Customer Name", "1001", &["agent", "1001"]);
+    let (_, started) = rig
+        .peer_event("StasisStart", |e| matches!(e, AriEvent::StasisStart { .. }))
+        .await;
+    let incoming = rig
+        .until("call_incoming", |p| match p {
+            Payload::CallIncoming(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(incoming.session_id, format!("ari-{customer}"));
+    assert_eq!(
+        (
+            incoming.agent_id.as_str(),
+            incoming.agent_name.as_str(),
+            incoming.customer_number.as_str(),
+            incoming.caller_name.as_str()
+        ),
+        (
+            "agent_uuid_789",
+            "John Doe",
+            "254712345678",
+            "Customer Name"
+        )
+    );
+    assert_eq!((incoming.call_index, incoming.max_calls), (1, 1));
+    assert!(incoming.can_answer && incoming.can_reject && incoming.can_transfer);
+    assert_eq!(incoming.timestamp, Some(to_timestamp(started)));
+    assert_eq!(
+        rig.until("ringing", |p| status_of(p, "1001")).await,
+        (pb::AgentStatus::Available, pb::AgentStatus::Ringing)
+    );
+
+    let leg = rig.ringing("PJSIP/1001").await;
+    assert_eq!(rig.sim.phone_answers("PJSIP/1001"), Some(leg.clone()));
+    let (entered, bridged_at) = rig
+        .peer_event("both channels bridged", |e| {
+            matches!(e, AriEvent::ChannelEnteredBridge { bridge, .. } if bridge.channels.len() == 2)
+        })
+        .await;
+    let bridged = rig
+        .until("call_bridged_successfully", |p| match p {
+            Payload::CallBridged(b) => Some(b.clone()),
+            _ => None,
+        })
+        .await;
+    let AriEvent::ChannelEnteredBridge { bridge, .. } = &entered.event else {
+        unreachable!()
+    };
+    assert_eq!(bridged.bridge_id, bridge.id);
+    assert!(bridge.channels.contains(&customer) && bridge.channels.contains(&leg));
+    assert_eq!(bridged.timer_start_time, Some(to_timestamp(bridged_at)));
+    assert_eq!(bridged.connected_at, Some(to_timestamp(bridged_at)));
+    assert_eq!(bridged.server_timestamp, bridged_at.timestamp_millis());
+    assert!(bridged.start_timer);
+    let controls = bridged.controls.unwrap();
+    assert!(controls.mute && controls.hold && controls.hangup && controls.transfer);
+    assert!(
+        !controls.record && !controls.conference,
+        "not carried out, not offered"
+    );
+    assert_eq!(
+        rig.until("on call", |p| status_of(p, "1001")).await,
+        (pb::AgentStatus::Ringing, pb::AgentStatus::OnCall)
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    rig.sim.customer_hangs_up(&customer);
+    let (_, left_at) = rig
+        .peer_event(
+            "StasisEnd",
+            |e| matches!(e, AriEvent::StasisEnd { channel } if channel.id == customer),
+        )
+        .await;
+    let left = rig
+        .until("customer_left_bridge", |p| match p {
+            Payload::CustomerLeftBridge(l) => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left.left_at, Some(to_timestamp(left_at)));
+    assert_eq!(left.call_duration, seconds(bridged_at, left_at));
+    assert_eq!(left.total_duration, seconds(started, left_at));
+    assert!(left.call_duration >= 1);
+    assert!(left.was_connected && left.was_answered && left.auto_decline);
+    assert_eq!(left.reason(), pb::LeaveReason::CustomerDisconnected);
+    assert_eq!(left.bridge_id.as_deref(), Some(bridge.id.as_str()));
+    let ended = rig
+        .until("call_ended", |p| match p {
+            Payload::StasisCallEnded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.reason, "customer_hangup");
+    assert_eq!(ended.call_duration, left.call_duration);
+    assert_eq!(
+        rig.until("available again", |p| status_of(p, "1001")).await,
+        (pb::AgentStatus::OnCall, pb::AgentStatus::Available)
+    );
+    // The agent's leg was hung up and the bridge destroyed: nothing is left on the PBX.
+    rig.all_clear().await;
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn declined_rejected_and_left_before_answer() {
+    let mut rig = rig().await;
+    // The phone declines: agent_rejected_call, and the direct call ends busy.
+    let first = rig
+        .sim
+        .customer_calls("254700000001", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    rig.sim.phone_declines("PJSIP/1001");
+    let rejected = rig
+        .until("agent_rejected_call", |p| match p {
+            Payload::AgentRejectedCall(r) => Some(r.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(rejected.session_id, format!("ari-{first}"));
+    assert_eq!(rejected.reason, "declined on the phone");
+    let ended = rig
+        .until("call_ended", |p| match p {
+            Payload::StasisCallEnded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (ended.reason.as_str(), ended.was_connected),
+        ("rejected", false)
+    );
+    rig.all_clear().await;
+
+    // The desktop rejects; only the agent it rings may.
+    let second = rig
+        .sim
+        .customer_calls("254700000002", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    let mut control = rig.control().await;
+    let refused = control
+        .reject_call(authed(
+            pb::RejectCallRequest {
+                session_id: format!("ari-{second}"),
+                reason: "not mine".into(),
+            },
+            &token(Role::Agent, Some("1002"), None),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    control
+        .reject_call(authed(
+            pb::RejectCallRequest {
+                session_id: format!("ari-{second}"),
+                reason: "wrap-up".into(),
+            },
+            &token(Role::Agent, Some("1001"), None),
+        ))
+        .await
+        .expect("the ringing agent rejects");
+    let rejected = rig
+        .until("agent_rejected_call", |p| match p {
+            Payload::AgentRejectedCall(r) => Some(r.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (rejected.reason.as_str(), rejected.extension.as_str()),
+        ("wrap-up", "1001")
+    );
+    rig.all_clear().await;
+
+    // The customer gives up while the phone rings: auto-decline, never connected.
+    let third = rig
+        .sim
+        .customer_calls("254700000003", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    rig.sim.customer_hangs_up(&third);
+    let left = rig
+        .until("customer_left_bridge", |p| match p {
+            Payload::CustomerLeftBridge(l) => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(left.auto_decline && !left.was_connected && !left.was_answered);
+    assert_eq!((left.call_duration, left.bridge_id.clone()), (0, None));
+    assert!(left.total_duration >= 1);
+    assert_eq!(left.extension, "1001");
+    rig.all_clear().await;
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn the_agent_ends_the_call_and_a_lost_line_is_a_network_issue() {
+    let mut rig = rig().await;
+    let customer = rig
+        .sim
+        .customer_calls("254700000004", "", "1002", &["agent", "1002"]);
+    rig.ringing("PJSIP/1002").await;
+    rig.sim.phone_answers("PJSIP/1002");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+    rig.sim.phone_hangs_up("PJSIP/1002");
+    let normally = rig
+        .until("call_ended_normally", |p| match p {
+            Payload::CallEndedNormally(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(normally.session_id, format!("ari-{customer}"));
+    assert_eq!(normally.reason, "agent_hangup");
+    assert!(normally.was_connected);
+    let ended = rig
+        .until("call_ended", |p| match p {
+            Payload::StasisCallEnded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.reason, "agent_hangup");
+    // The customer was hung up by switchboard, not left hanging.
+    rig.all_clear().await;
+
+    let customer = rig
+        .sim
+        .customer_calls("254700000005", "", "1002", &["agent", "1002"]);
+    rig.ringing("PJSIP/1002").await;
+    rig.sim.phone_answers("PJSIP/1002");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+    rig.sim.customer_is_lost(&customer);
+    let left = rig
+        .until("customer_left_bridge", |p| match p {
+            Payload::CustomerLeftBridge(l) => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left.reason(), pb::LeaveReason::NetworkIssue);
+    rig.all_clear().await;
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn capacity_multi_call_and_the_desktop_controls() {
+    let mut rig = rig().await;
+    let agent = token(Role::Agent, Some("1002"), None);
+    let mut control = rig.control().await;
+    // Jane (three calls at most) answers two calls from the desktop: her
+    // phone is rung with the auto-answer header and picks up by itself.
+    let mut customers = Vec::new();
+    for (n, expected) in [
+        (1, pb::AgentStatus::OnCall),
+        (2, pb::AgentStatus::MultiCall),
+    ] {
+        let customer =
+            rig.sim
+                .customer_calls(&format!("25470000001{n}"), "", "1002", &["agent", "1002"]);
+        let incoming = rig
+            .until("call_incoming", |p| match p {
+                Payload::CallIncoming(c) => Some(c.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!((incoming.call_index, incoming.max_calls), (n, 3));
+        rig.ringing("PJSIP/1002").await;
+        let answered = control
+            .answer_call(authed(
+                pb::AnswerCallRequest {
+                    session_id: incoming.session_id.clone(),
+                },
+                &agent,
+            ))
+            .await
+            .expect("answered from the desktop")
+            .into_inner();
+        assert_eq!(answered.call.unwrap().call_id, incoming.session_id);
+        let bridged = rig
+            .until("bridged", |p| match p {
+                Payload::CallBridged(b) => Some(b.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(bridged.call_index, n);
+        let status = rig.until("status", |p| status_of(p, "1002")).await;
+        assert_eq!(status.1, expected);
+        customers.push(customer);
+    }
+    assert_eq!(
+        rig.sim.ringing_at("PJSIP/1002"),
+        None,
+        "the first ring was replaced"
+    );
+
+    // Hold and mute reach the PBX; hold is in the call's record.
+    let session = format!("ari-{}", customers[0]);
+    let held = control
+        .hold_call(authed(
+            pb::HoldCallRequest {
+                session_id: session.clone(),
+                on: true,
+            },
+            &agent,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.call.unwrap().state(), pb::CallState::Connected);
+    control
+        .mute_call(authed(
+            pb::MuteCallRequest {
+                session_id: session.clone(),
+                on: true,
+            },
+            &agent,
+        ))
+        .await
+        .unwrap();
+    let (held, muted) = rig.sim.held_and_muted();
+    assert_eq!(held, [customers[0].clone()]);
+    assert_eq!(muted.len(), 1);
+    assert!(
+        rig.sim
+            .channels()
+            .iter()
+            .any(|c| c.id == muted[0] && c.name.starts_with("PJSIP/1002-"))
+    );
+
+    // John (one call at most) is busy on a call: a second one is offered
+    // without a ring and cannot be answered.
+    rig.sim
+        .customer_calls("254700000020", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    rig.sim.phone_answers("PJSIP/1001");
+    rig.until("bridged", |p| match p {
+        Payload::CallBridged(b) if b.extension == "1001" => Some(()),
+        _ => None,
+    })
+    .await;
+    let over = rig
+        .sim
+        .customer_calls("254700000021", "", "1001", &["agent", "1001"]);
+    let incoming = rig
+        .until("call_incoming", |p| match p {
+            Payload::CallIncoming(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(!incoming.can_answer && incoming.can_transfer);
+    assert_eq!(incoming.call_index, 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        rig.sim.ringing_at("PJSIP/1001"),
+        None,
+        "not rung at capacity"
+    );
+    let refused = control
+        .answer_call(authed(
+            pb::AnswerCallRequest {
+                session_id: format!("ari-{over}"),
+            },
+            &token(Role::Agent, Some("1001"), None),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(refused.message().contains("at capacity"), "{refused:?}");
+
+    // A supervisor transfers it to Ann, whose phone rings and answers.
+    control
+        .transfer_call(authed(
+            pb::TransferCallRequest {
+                session_id: format!("ari-{over}"),
+                target: "1003".into(),
+                with_customer_profile: false,
+            },
+            &token(Role::Supervisor, None, None),
+        ))
+        .await
+        .unwrap();
+    rig.ringing("PJSIP/1003").await;
+    rig.sim.phone_answers("PJSIP/1003");
+    let bridged = rig
+        .until("bridged with 1003", |p| match p {
+            Payload::CallBridged(b) if b.extension == "1003" => Some(b.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(bridged.session_id, format!("ari-{over}"));
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn a_queue_call_waits_until_a_supervisor_assigns_it() {
+    let mut rig = rig().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut control = rig.control().await;
+    let first =
+        rig.sim
+            .customer_calls("254798765432", "Queue Customer", "8000", &["queue", "8000"]);
+    let waiting = rig
+        .until("incoming_queue_call", |p| match p {
+            Payload::IncomingQueueCall(q) => Some(q.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(waiting.session_id, format!("ari-{first}"));
+    assert_eq!(
+        (waiting.queue_position, waiting.queue_number.as_str()),
+        (1, "8000")
+    );
+    assert_eq!(waiting.estimated_wait_time, 0, "nothing measured yet");
+    let mut agents: Vec<&str> = waiting
+        .available_agents
+        .iter()
+        .map(|a| a.extension.as_str())
+        .collect();
+    agents.sort_unstable();
+    assert_eq!(agents, ["1001", "1002", "1003"]);
+    assert!(waiting.actions.unwrap().assign_to_agent);
+    assert_eq!(
+        rig.sim.ringing_at("PJSIP/1001"),
+        None,
+        "nobody rings before assignment"
+    );
+
+    // A second caller, raised to high priority, goes first.
+    let second = rig
+        .sim
+        .customer_calls("254798765433", "", "8000", &["queue", "8000"]);
+    rig.until("second waits", |p| match p {
+        Payload::IncomingQueueCall(q) if q.session_id == format!("ari-{second}") => {
+            Some(q.queue_position)
+        }
+        _ => None,
+    })
+    .await;
+    let refused = control
+        .set_call_priority(authed(
+            pb::SetCallPriorityRequest {
+                session_id: format!("ari-{second}"),
+                priority: "high".into(),
+            },
+            &token(Role::Agent, Some("1001"), None),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    control
+        .set_call_priority(authed(
+            pb::SetCallPriorityRequest {
+                session_id: format!("ari-{second}"),
+                priority: "high".into(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap();
+    let raised = rig
+        .until("re-announced", |p| match p {
+            Payload::IncomingQueueCall(q) if q.session_id == format!("ari-{second}") => {
+                Some(q.queue_position)
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(raised, 1);
+
+    // Assignment: the agent's flow runs.
+    let assigned = control
+        .assign_queue_call(authed(
+            pb::AssignQueueCallRequest {
+                session_id: format!("ari-{first}"),
+                extension: "1003".into(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(assigned.call.unwrap().queue, "8000");
+    let incoming = rig
+        .until("call_incoming", |p| match p {
+            Payload::CallIncoming(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (incoming.extension.as_str(), incoming.session_id.as_str()),
+        ("1003", format!("ari-{first}").as_str())
+    );
+    rig.ringing("PJSIP/1003").await;
+    rig.sim.phone_answers("PJSIP/1003");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+    let unknown = control
+        .assign_queue_call(authed(
+            pb::AssignQueueCallRequest {
+                session_id: format!("ari-{second}"),
+                extension: "4242".into(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    // The waiting caller hangs up: an abandon, and the queue is empty.
+    rig.sim.customer_hangs_up(&second);
+    let stats = rig
+        .until("queue figures", |p| match p {
+            Payload::QueuesStats(list) => list
+                .queues
+                .iter()
+                .find(|q| q.name == "8000" && q.waiting == 0)
+                .cloned(),
+            _ => None,
+        })
+        .await;
+    // One answered (the assigned call, once bridged), one abandoned.
+    assert_eq!(stats.abandon_rate, Some(50.0));
+    assert_eq!(stats.service_level, Some(100.0));
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn a_lost_ari_connection_is_reconciled_without_ghost_calls() {
+    let mut rig = rig().await;
+    let stays = rig
+        .sim
+        .customer_calls("254700000030", "", "1002", &["agent", "1002"]);
+    rig.ringing("PJSIP/1002").await;
+    rig.sim.phone_answers("PJSIP/1002");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+    let goes = rig
+        .sim
+        .customer_calls("254700000031", "", "8000", &["queue", "8000"]);
+    rig.until("queued", |p| {
+        matches!(p, Payload::IncomingQueueCall(_)).then_some(())
+    })
+    .await;
+
+    // The PBX becomes unreachable; meanwhile one caller hangs up and a new one arrives.
+    rig.sim.cut_events(true);
+    rig.until("ARI disconnected", |p| match p {
+        Payload::SourceStatus(s) if s.source() == pb::SourceKind::Ari => {
+            (s.state() == pb::SourceState::Disconnected).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    rig.sim.customer_hangs_up(&goes);
+    let arrived = rig
+        .sim
+        .customer_calls("254700000032", "", "8000", &["queue", "8000"]);
+    rig.sim.restore_events();
+
+    let snapshot = rig
+        .until("resync", |p| match p {
+            Payload::Resync(r) if r.reason() == pb::ResyncReason::SourceRebuilt => {
+                r.snapshot.clone()
+            }
+            _ => None,
+        })
+        .await;
+    let calls: Vec<&str> = snapshot.calls.iter().map(|c| c.call_id.as_str()).collect();
+    assert!(
+        calls.contains(&format!("ari-{stays}").as_str()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&format!("ari-{arrived}").as_str()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.contains(&format!("ari-{goes}").as_str()),
+        "ghost: {calls:?}"
+    );
+    rig.until("ARI connected", |p| match p {
+        Payload::SourceStatus(s) if s.source() == pb::SourceKind::Ari => {
+            (s.state() == pb::SourceState::Connected).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    // The kept call still works: the customer hangs up and it ends properly.
+    rig.sim.customer_hangs_up(&stays);
+    let left = rig
+        .until("customer_left_bridge", |p| match p {
+            Payload::CustomerLeftBridge(l) => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left.session_id, format!("ari-{stays}"));
+    assert!(left.was_connected);
+    rig.finish().await;
+}

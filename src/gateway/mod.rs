@@ -636,10 +636,34 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             },
         );
     }
+    for name in CALL_COMMANDS {
+        socket.on(
+            *name,
+            async move |socket: SocketRef,
+                        State(core): State<Arc<Core>>,
+                        TryData(data): TryData<Json>,
+                        ack: AckSender| {
+                let outcome = match data {
+                    Ok(data) => call_command(&core, &principal_of(&socket), name, &data).await,
+                    Err(_) => Err(Error::InvalidArgument(format!(
+                        "{name} takes a JSON object with sessionId"
+                    ))),
+                };
+                match outcome {
+                    Ok(call) => {
+                        let answer = pb::AnswerCallResponse { call };
+                        let _ = ack.send(&socket_json::to_json(&answer));
+                    }
+                    Err(error) => refuse(&socket, &core, Some(ack), name, &error),
+                }
+            },
+        );
+    }
     for entry in catalog::CATALOG.iter().filter(|e| {
         e.direction == Direction::ClientToServer
             && !e.name.starts_with("join:")
             && !e.name.starts_with("supervisor:")
+            && !CALL_COMMANDS.contains(&e.name)
     }) {
         socket.on(
             entry.name,
@@ -685,6 +709,61 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             }
         },
     );
+}
+
+/// The agent-bridge commands a socket may send (see the catalog).
+const CALL_COMMANDS: &[&str] = &[
+    "answer_call",
+    "reject_call",
+    "hangup_call",
+    "hold_call",
+    "mute_call",
+    "transfer_call",
+    "assign_queue_call",
+    "set_call_priority",
+];
+
+/// Carries out the agent-bridge command `name` with the JSON `data` (the
+/// rpc request's JSON form) for `actor`; the call afterwards.
+async fn call_command(
+    core: &Core,
+    actor: &crate::auth::Principal,
+    name: &str,
+    data: &Json,
+) -> Result<Option<pb::Call>, Error> {
+    use crate::ari::bridge::{Command, CommandError, CommandKind};
+    let session = text_field(data, "sessionId");
+    if session.is_empty() {
+        return Err(Error::InvalidArgument(format!("{name} needs sessionId")));
+    }
+    let on = data.get("on").and_then(Json::as_bool).unwrap_or(false);
+    let kind = match name {
+        "answer_call" => CommandKind::Answer,
+        "reject_call" => CommandKind::Reject {
+            reason: text_field(data, "reason"),
+        },
+        "hangup_call" => CommandKind::Hangup,
+        "hold_call" => CommandKind::Hold(on),
+        "mute_call" => CommandKind::Mute(on),
+        "transfer_call" => CommandKind::Transfer {
+            target: text_field(data, "target"),
+        },
+        "assign_queue_call" => CommandKind::Assign {
+            extension: text_field(data, "extension"),
+        },
+        "set_call_priority" => CommandKind::SetPriority {
+            priority: text_field(data, "priority"),
+        },
+        other => return Err(Error::InvalidArgument(format!("unknown command {other}"))),
+    };
+    let bridge = core.agent_bridge.as_ref().ok_or(CommandError::NotRunning)?;
+    Ok(bridge
+        .send(Command {
+            session,
+            kind,
+            actor: actor.clone(),
+        })
+        .await?)
 }
 
 /// A stable snake_case name of a disconnect reason, for logs and metrics.

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
-use crate::helpers::{TestApp, authed, spawn_app_with, token};
+use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with, token};
 
 const AGENTS: &str = r#"
 [[agents]]
@@ -51,6 +51,10 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+async fn rig_with(configure: impl FnOnce(&mut switchboard::config::ServeArgs)) -> Rig {
     let stop = CancellationToken::new();
     let sim = AriSim::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -70,6 +74,7 @@ async fn rig() -> Rig {
         args.ari_username = Some("switchboard".into());
         args.ari_password = Some("secret".into());
         args.agents_file = Some(agents);
+        configure(args);
     })
     .await;
     let stream = app
@@ -812,4 +817,297 @@ async fn a_lost_ari_connection_is_reconciled_without_ghost_calls() {
     assert_eq!(left.session_id, format!("ari-{stays}"));
     assert!(left.was_connected);
     rig.finish().await;
+}
+
+/// The top-level fields of each seed-000 example (`../shared/seeds/000_…`),
+/// and the nested objects it spells out.
+const SEED_FIELDS: &[(&str, &[&str])] = &[
+    (
+        "call_incoming",
+        &[
+            "sessionId",
+            "channelId",
+            "agentId",
+            "extension",
+            "agentName",
+            "customerNumber",
+            "callerName",
+            "callIndex",
+            "maxCalls",
+            "callDirection",
+            "priority",
+            "timestamp",
+            "canAnswer",
+            "canReject",
+            "canTransfer",
+        ],
+    ),
+    (
+        "call_bridged_successfully",
+        &[
+            "sessionId",
+            "channelId",
+            "bridgeId",
+            "agentId",
+            "extension",
+            "customerNumber",
+            "callIndex",
+            "connectedAt",
+            "startTimer",
+            "timerStartTime",
+            "serverTimestamp",
+            "controls",
+        ],
+    ),
+    (
+        "customer_left_bridge",
+        &[
+            "sessionId",
+            "channelId",
+            "agentId",
+            "extension",
+            "customerNumber",
+            "leftAt",
+            "reason",
+            "autoDecline",
+            "callDuration",
+            "totalDuration",
+            "wasConnected",
+            "wasAnswered",
+            "callIndex",
+            "bridgeId",
+        ],
+    ),
+    (
+        "system_state",
+        &[
+            "extensionStates",
+            "availableAgents",
+            "agentsWithCapacity",
+            "activeCalls",
+            "timestamp",
+        ],
+    ),
+    (
+        "agent_status_updated",
+        &[
+            "agentId",
+            "extension",
+            "agentName",
+            "status",
+            "previousStatus",
+            "activeCalls",
+            "callCount",
+            "statusChangedAt",
+            "lastUpdate",
+            "capacity",
+        ],
+    ),
+    (
+        "system_stats",
+        &[
+            "totalSessions",
+            "activeAgents",
+            "availableAgents",
+            "avgCallsPerAgent",
+            "systemHealth",
+            "performance",
+            "timestamp",
+        ],
+    ),
+    (
+        "incoming_queue_call",
+        &[
+            "sessionId",
+            "channelId",
+            "customerNumber",
+            "callerName",
+            "queuePosition",
+            "estimatedWaitTime",
+            "queueNumber",
+            "availableAgents",
+            "actions",
+            "timestamp",
+        ],
+    ),
+];
+
+fn keys(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_commands_are_acknowledged()
+ {
+    let mut rig = rig_with(|args| args.stats_interval_seconds = Some("1".into())).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let app = &rig.app;
+    let watcher = app.watch_socket(&supervisor, &["--seconds", "6"]);
+    let sim = rig.sim.clone();
+    let drive = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Answered, bridged, left by the customer.
+        let customer =
+            sim.customer_calls("254712345678", "Customer Name", "1001", &["agent", "1001"]);
+        wait_ringing(&sim, "PJSIP/1001").await;
+        sim.phone_answers("PJSIP/1001");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim.customer_hangs_up(&customer);
+        // Ended by the agent.
+        sim.customer_calls("254700000001", "", "1002", &["agent", "1002"]);
+        wait_ringing(&sim, "PJSIP/1002").await;
+        sim.phone_answers("PJSIP/1002");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim.phone_hangs_up("PJSIP/1002");
+        // Declined on the phone.
+        sim.customer_calls("254700000002", "", "1003", &["agent", "1003"]);
+        wait_ringing(&sim, "PJSIP/1003").await;
+        sim.phone_declines("PJSIP/1003");
+        // A queue call waits.
+        sim.customer_calls("254798765432", "Queue Customer", "8000", &["queue", "8000"])
+    };
+    let (lines, queued) = tokio::join!(watcher, drive);
+    assert_lines_match_schemas(&lines);
+    let first = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == name)
+            .unwrap_or_else(|| {
+                let seen: Vec<_> = lines.iter().map(|l| l["event"].clone()).collect();
+                panic!("{name} not received; saw {seen:?}")
+            })["data"]
+            .clone()
+    };
+    for (event, fields) in SEED_FIELDS {
+        let data = first(event);
+        let expected: std::collections::BTreeSet<String> =
+            fields.iter().map(|f| (*f).to_owned()).collect();
+        assert_eq!(keys(&data), expected, "{event}: {data}");
+    }
+    // The documented aliases carry the same payloads.
+    assert_eq!(first("incoming_call_for_agent"), first("call_incoming"));
+    assert_eq!(first("call_answered"), first("call_bridged_successfully"));
+    for event in [
+        "call_ended_normally",
+        "agent_rejected_call",
+        "call_state_changed",
+        "call_ended",
+    ] {
+        first(event);
+    }
+    // Nested objects as the seed spells them.
+    let bridged = first("call_bridged_successfully");
+    assert_eq!(
+        keys(&bridged["controls"]),
+        ["conference", "hangup", "hold", "mute", "record", "transfer"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert!(
+        bridged["serverTimestamp"].is_number(),
+        "epoch ms is a number: {bridged}"
+    );
+    assert_eq!(bridged["timerStartTime"], bridged["connectedAt"]);
+    let status = first("agent_status_updated");
+    assert_eq!(
+        keys(&status["capacity"]),
+        ["canTakeCall", "current", "max"].map(str::to_owned).into()
+    );
+    let stats = first("system_stats");
+    assert_eq!(
+        keys(&stats["systemHealth"]),
+        ["activeConnections", "memoryUsage", "status", "uptime"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(
+        keys(&stats["performance"]),
+        [
+            "avgResponseTime",
+            "callsPerMinute",
+            "peakConcurrentCalls",
+            "successRate"
+        ]
+        .map(str::to_owned)
+        .into()
+    );
+    let state = first("system_state");
+    assert_eq!(
+        keys(&state["extensionStates"]["1001"]),
+        ["agentId", "agentName", "lastUpdate", "status"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(
+        state["extensionStates"]["1001"]["agentId"],
+        "agent_uuid_789"
+    );
+    let left = first("customer_left_bridge");
+    assert_eq!(left["reason"], "customer_disconnected");
+    assert_eq!(left["autoDecline"], true);
+    assert_eq!(first("incoming_call_for_agent")["callDirection"], "inbound");
+
+    // Commands: an agent socket rejects the call ringing at its extension,
+    // and is refused what it may not do; every answer is an acknowledgement.
+    let ringing = rig
+        .sim
+        .customer_calls("254700000003", "", "1002", &["agent", "1002"]);
+    wait_ringing(&rig.sim, "PJSIP/1002").await;
+    let reject = format!(r#"{{"sessionId":"ari-{ringing}","reason":"wrap-up"}}"#);
+    let assign = format!(r#"{{"sessionId":"ari-{queued}","extension":"1002"}}"#);
+    let lines = rig
+        .app
+        .watch_socket(
+            &token(Role::Agent, Some("1002"), None),
+            &[
+                "--seconds",
+                "2",
+                "--emit",
+                "reject_call",
+                &reject,
+                "--emit",
+                "assign_queue_call",
+                &assign,
+                "--emit",
+                "hangup_call",
+                r#"{"sessionId":"ari-nope"}"#,
+                "--emit",
+                "hold_call",
+                "[1,2]",
+            ],
+        )
+        .await;
+    let ack = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["event"] == format!("ack:{name}"))
+            .unwrap_or_else(|| panic!("ack for {name}: {lines:?}"))["data"]
+            .clone()
+    };
+    assert_eq!(
+        ack("reject_call")["call"]["callId"],
+        format!("ari-{ringing}")
+    );
+    assert_eq!(ack("assign_queue_call")["error"], "permission_denied");
+    assert_eq!(ack("hangup_call")["error"], "not_found");
+    assert_eq!(ack("hold_call")["error"], "invalid_argument");
+    rig.until("agent_rejected_call", |p| match p {
+        Payload::AgentRejectedCall(r) if r.reason == "wrap-up" => Some(()),
+        _ => None,
+    })
+    .await;
+    rig.finish().await;
+}
+
+async fn wait_ringing(sim: &AriSim, endpoint: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while sim.ringing_at(endpoint).is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{endpoint} never rang"));
 }

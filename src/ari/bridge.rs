@@ -292,6 +292,11 @@ impl AgentBridge {
                     );
                 }
             }
+            AriEvent::EndpointStateChange { endpoint } => {
+                for input in self.presence_inputs(&endpoint.name(), endpoint.state.as_deref()) {
+                    self.apply(input, now);
+                }
+            }
             AriEvent::ChannelHangupRequest { cause, channel, .. } => {
                 if let Some(session) = self.sessions.get_mut(&channel.id) {
                     session.hangup_cause = cause.or(session.hangup_cause);
@@ -1022,6 +1027,68 @@ impl AgentBridge {
             self.join_queue(&session.call_id, target, &channel, now);
         }
         Ok(())
+    }
+
+    /// The agents whose phone is `endpoint`, signed in when it is `online`
+    /// and out when `offline`; nothing for `unknown`.
+    fn presence_inputs(&self, endpoint: &str, state: Option<&str>) -> Vec<Input> {
+        let online = match state {
+            Some("online") => true,
+            Some("offline") => false,
+            _ => return Vec::new(),
+        };
+        self.directory
+            .list()
+            .into_iter()
+            .filter(|agent| agent.endpoint() == endpoint)
+            .map(|agent| {
+                if online {
+                    Input::AgentLoggedIn {
+                        extension: agent.extension,
+                        agent_id: agent.agent_id,
+                        name: agent.name,
+                        max_calls: agent.max_calls,
+                        queues: Vec::new(),
+                    }
+                } else {
+                    Input::AgentLoggedOut {
+                        extension: agent.extension,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// After a (re)connect: subscribes the application to every agent's
+    /// endpoint (so that `EndpointStateChange` tells when a phone comes and
+    /// goes) and reads their state now. An endpoint the PBX does not know
+    /// leaves its agent as configured. Returns the inputs for the rebuild.
+    pub async fn sync_endpoints(&mut self) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        let mut endpoints: Vec<String> =
+            self.directory.list().iter().map(|a| a.endpoint()).collect();
+        endpoints.sort();
+        endpoints.dedup();
+        for endpoint in endpoints {
+            match self
+                .rest
+                .subscribe(&self.app, &format!("endpoint:{endpoint}"))
+                .await
+            {
+                Ok(()) => {}
+                Err(error) => {
+                    tracing::debug!(%error, %endpoint, "ari: not subscribed to an agent endpoint");
+                    continue;
+                }
+            }
+            match self.rest.endpoint(&endpoint).await {
+                Ok(model) => inputs.extend(self.presence_inputs(&endpoint, model.state.as_deref())),
+                Err(error) => {
+                    tracing::debug!(%error, %endpoint, "ari: agent endpoint state unknown")
+                }
+            }
+        }
+        inputs
     }
 
     /// The customer channel of a session named by call id or channel id.

@@ -95,6 +95,27 @@ pub struct Bridge {
     pub bridgevars: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// A device that makes and takes calls (`Endpoint`), named by technology and resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Technology (`PJSIP`).
+    pub technology: String,
+    /// The technology's name for it (`1001`).
+    pub resource: String,
+    /// `unknown`, `offline` or `online`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The channels it has now.
+    pub channel_ids: Vec<String>,
+}
+
+impl Endpoint {
+    /// `TECH/resource`, as an originate names it.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.technology, self.resource)
+    }
+}
+
 /// One message of the `/ari/events` WebSocket: the fields every `Event`
 /// has, and the event itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,6 +235,11 @@ pub enum AriEvent {
         /// `RINGING`, `ANSWER`, `BUSY`, `NOANSWER`, `CANCEL`, … (empty while in progress).
         dialstatus: String,
     },
+    /// An endpoint went online or offline (for applications subscribed to it).
+    EndpointStateChange {
+        /// The endpoint as it is now.
+        endpoint: Endpoint,
+    },
     /// Any other event (`ChannelVarset`, `PlaybackStarted`, …): not acted on.
     #[serde(other)]
     Other,
@@ -241,9 +267,10 @@ impl AriEvent {
             | AriEvent::ChannelDtmfReceived { channel, .. } => Some(channel),
             AriEvent::ChannelEnteredBridge { channel, .. } => channel.as_ref(),
             AriEvent::Dial { peer, .. } => Some(&**peer),
-            AriEvent::BridgeCreated { .. } | AriEvent::BridgeDestroyed { .. } | AriEvent::Other => {
-                None
-            }
+            AriEvent::BridgeCreated { .. }
+            | AriEvent::BridgeDestroyed { .. }
+            | AriEvent::EndpointStateChange { .. }
+            | AriEvent::Other => None,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use super::model::{Bridge, Channel};
+use super::model::{Bridge, Channel, Endpoint};
 
 /// Why one ARI call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +137,28 @@ impl AriRest {
     /// Every channel Asterisk has (the reconcile after a reconnect).
     pub async fn channels(&self) -> Result<Vec<Channel>, AriError> {
         self.fetch(Method::GET, "/channels", &[]).await
+    }
+
+    /// One endpoint (`PJSIP/1001`), with its state.
+    pub async fn endpoint(&self, endpoint: &str) -> Result<Endpoint, AriError> {
+        let (tech, resource) = endpoint
+            .split_once('/')
+            .ok_or_else(|| AriError::BadRequest {
+                status: 400,
+                message: format!("{endpoint} is not TECH/resource"),
+            })?;
+        self.fetch(Method::GET, &format!("/endpoints/{tech}/{resource}"), &[])
+            .await
+    }
+
+    /// Subscribes application `app` to `event_source` (`endpoint:PJSIP/1001`).
+    pub async fn subscribe(&self, app: &str, event_source: &str) -> Result<(), AriError> {
+        self.call(
+            Method::POST,
+            &format!("/applications/{app}/subscription"),
+            &[("eventSource", event_source)],
+        )
+        .await
     }
 
     /// Every bridge Asterisk has.

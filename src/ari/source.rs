@@ -89,8 +89,9 @@ pub async fn run(
                         let now = chrono::Utc::now();
                         match rest.channels().await {
                             Ok(channels) => {
-                                let inputs = bridge.reconcile(&channels, now);
+                                let mut inputs = bridge.reconcile(&channels, now);
                                 let lost = inputs.len();
+                                inputs.extend(bridge.sync_endpoints().await);
                                 parts.log.rebuild(inputs, now);
                                 tracing::info!(%host, app = %settings.app, lost, "ari state reconciled with the PBX");
                                 source_changed(

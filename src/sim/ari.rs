@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::ari::model::{AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep};
+use crate::ari::model::{AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep, Endpoint};
 
 /// The ARI date format (`2026-11-21T14:11:50.056+0000`).
 fn ari_now() -> String {
@@ -47,6 +47,10 @@ struct AriState {
     held: BTreeSet<String>,
     /// Channels muted through `/mute`.
     muted: BTreeSet<String>,
+    /// Registered phones: endpoint (`PJSIP/1001`) → online.
+    endpoints: BTreeMap<String, bool>,
+    /// Event sources the application subscribed to (`endpoint:PJSIP/1001`).
+    subscriptions: BTreeSet<String>,
     next_id: u64,
 }
 
@@ -178,6 +182,8 @@ impl AriSim {
                 post(|s, p| flag(s, p, Mark::Mute, true))
                     .delete(|s, p| flag(s, p, Mark::Mute, false)),
             )
+            .route("/ari/endpoints/{tech}/{resource}", get(read_endpoint))
+            .route("/ari/applications/{app}/subscription", post(subscribe))
             .route("/ari/bridges", get(list_bridges).post(create_bridge))
             .route("/ari/bridges/{id}", get(read_bridge).delete(destroy_bridge))
             .route("/ari/bridges/{id}/addChannel", post(add_channel))
@@ -339,6 +345,34 @@ impl AriSim {
             .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Registers the phone at `endpoint` (`PJSIP/1001`) as online or offline;
+    /// an application subscribed to it hears `EndpointStateChange`.
+    pub fn set_phone_online(&self, endpoint: &str, online: bool) {
+        let notify = {
+            let mut state = self.shared.state.lock();
+            let before = state.endpoints.insert(endpoint.to_owned(), online);
+            before != Some(online)
+                && state
+                    .subscriptions
+                    .contains(&format!("endpoint:{endpoint}"))
+        };
+        if notify && let Some(model) = endpoint_model(&self.shared, endpoint) {
+            self.shared
+                .emit(AriEvent::EndpointStateChange { endpoint: model });
+        }
+    }
+
+    /// The event sources the application subscribed to.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.shared
+            .state
+            .lock()
+            .subscriptions
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// How many events WebSockets are open now.
     pub fn listeners(&self) -> usize {
         self.shared.events.receiver_count()
@@ -485,6 +519,68 @@ async fn hang_up(State(shared): SharedState, Path(id): Path<String>) -> Response
     }
     remove_channel_everywhere(&shared, &id, 16);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The model of a registered endpoint, with its channels.
+fn endpoint_model(shared: &Shared, endpoint: &str) -> Option<Endpoint> {
+    let state = shared.state.lock();
+    let online = *state.endpoints.get(endpoint)?;
+    let (technology, resource) = endpoint.split_once('/')?;
+    let prefix = format!("{endpoint}-");
+    Some(Endpoint {
+        technology: technology.to_owned(),
+        resource: resource.to_owned(),
+        state: Some(if online { "online" } else { "offline" }.to_owned()),
+        channel_ids: state
+            .channels
+            .values()
+            .filter(|c| c.name.starts_with(&prefix))
+            .map(|c| c.id.clone())
+            .collect(),
+    })
+}
+
+async fn read_endpoint(
+    State(shared): SharedState,
+    Path((tech, resource)): Path<(String, String)>,
+) -> Response {
+    match endpoint_model(&shared, &format!("{tech}/{resource}")) {
+        Some(endpoint) => axum::Json(endpoint).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Endpoint not found"),
+    }
+}
+
+async fn subscribe(
+    State(shared): SharedState,
+    Path(app): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    if app != shared.app {
+        return error(StatusCode::NOT_FOUND, "Application not found");
+    }
+    let Some(source) = query.get("eventSource") else {
+        return error(StatusCode::BAD_REQUEST, "field error: eventSource");
+    };
+    let known = source
+        .strip_prefix("endpoint:")
+        .is_some_and(|e| shared.state.lock().endpoints.contains_key(e));
+    if !known {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Event source does not exist",
+        );
+    }
+    shared.state.lock().subscriptions.insert(source.clone());
+    let application = json!({
+        "name": shared.app,
+        "channel_ids": [],
+        "bridge_ids": [],
+        "endpoint_ids": shared.state.lock().subscriptions.iter().filter_map(|s| s.strip_prefix("endpoint:")).collect::<Vec<_>>(),
+        "device_names": [],
+        "events_allowed": [],
+        "events_disallowed": [],
+    });
+    axum::Json(application).into_response()
 }
 
 /// What `/hold` and `/mute` change.

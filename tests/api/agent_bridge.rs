@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
+use crate::ari_models::assert_follows_swagger;
 use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with, token};
 
 const AGENTS: &str = r#"
@@ -47,14 +48,19 @@ struct Rig {
     stream: Streaming<pb::SubscribeResponse>,
     peer: mpsc::Receiver<AriNotice>,
     stop: CancellationToken,
+    /// How many of the peer's events were checked against `events.json`.
+    peer_events: usize,
     _dir: tempfile::TempDir,
 }
 
 async fn rig() -> Rig {
-    rig_with(|_| {}).await
+    rig_with(|_| {}, |_| {}).await
 }
 
-async fn rig_with(configure: impl FnOnce(&mut switchboard::config::ServeArgs)) -> Rig {
+async fn rig_with(
+    configure: impl FnOnce(&mut switchboard::config::ServeArgs),
+    prepare: impl FnOnce(&AriSim),
+) -> Rig {
     let stop = CancellationToken::new();
     let sim = AriSim::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -65,6 +71,7 @@ async fn rig_with(configure: impl FnOnce(&mut switchboard::config::ServeArgs)) -
     )
     .await
     .expect("ARI simulator starts");
+    prepare(&sim);
     let dir = tempfile::tempdir().unwrap();
     let agents = dir.path().join("agents.toml");
     std::fs::write(&agents, AGENTS).unwrap();
@@ -110,6 +117,7 @@ async fn rig_with(configure: impl FnOnce(&mut switchboard::config::ServeArgs)) -
         stream,
         peer,
         stop,
+        peer_events: 0,
         _dir: dir,
     }
 }
@@ -146,6 +154,10 @@ impl Rig {
                 .await
                 .unwrap_or_else(|_| panic!("the peer sent no {what}"))
                 .expect("listening");
+            if let AriNotice::Event(message) = &notice {
+                assert_follows_swagger(message);
+                self.peer_events += 1;
+            }
             if let AriNotice::Event(message) = notice
                 && pick(&message.event)
             {
@@ -189,7 +201,17 @@ impl Rig {
         });
     }
 
-    async fn finish(self) {
+    /// Checks every event the peer sent against `events.json`, then stops.
+    async fn finish(mut self) {
+        // Let the last events arrive, then check all of them.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok(notice) = self.peer.try_recv() {
+            if let AriNotice::Event(message) = notice {
+                assert_follows_swagger(&message);
+                self.peer_events += 1;
+            }
+        }
+        assert!(self.peer_events > 0, "the peer's events were checked");
         self.stop.cancel();
         self.app.stop().await.unwrap();
     }
@@ -942,7 +964,11 @@ fn keys(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
 #[tokio::test]
 async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_commands_are_acknowledged()
  {
-    let mut rig = rig_with(|args| args.stats_interval_seconds = Some("1".into())).await;
+    let mut rig = rig_with(
+        |args| args.stats_interval_seconds = Some("1".into()),
+        |_| {},
+    )
+    .await;
     let supervisor = token(Role::Supervisor, None, None);
     let app = &rig.app;
     let watcher = app.watch_socket(&supervisor, &["--seconds", "6"]);
@@ -1110,4 +1136,60 @@ async fn wait_ringing(sim: &AriSim, endpoint: &str) {
     })
     .await
     .unwrap_or_else(|_| panic!("{endpoint} never rang"));
+}
+
+#[tokio::test]
+async fn an_agents_phone_going_offline_and_online_is_their_status() {
+    let rig = rig_with(
+        |_| {},
+        |sim| {
+            sim.set_phone_online("PJSIP/1001", true);
+            sim.set_phone_online("PJSIP/1003", false);
+        },
+    )
+    .await;
+    let logged_in = |extension: &'static str| {
+        rig.app
+            .core
+            .log
+            .read(move |ledger, _| ledger.agents[extension].logged_in)
+    };
+    let settle = |extension: &'static str, wanted: bool| async move {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while logged_in(extension) != wanted {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{extension} never became logged_in={wanted}"));
+    };
+    // Read at connect: 1003's phone is offline; 1001's online; 1002's unknown to the PBX (kept).
+    settle("1003", false).await;
+    assert!(logged_in("1001") && logged_in("1002"));
+    let mut subscribed = rig.sim.subscriptions();
+    subscribed.sort();
+    assert_eq!(subscribed, ["endpoint:PJSIP/1001", "endpoint:PJSIP/1003"]);
+    // Then followed live.
+    rig.sim.set_phone_online("PJSIP/1003", true);
+    settle("1003", true).await;
+    rig.sim.set_phone_online("PJSIP/1001", false);
+    settle("1001", false).await;
+    let mut rig = rig;
+    assert_eq!(
+        rig.until("1001 offline", |p| status_of(p, "1001")).await,
+        (pb::AgentStatus::Available, pb::AgentStatus::Offline)
+    );
+    // An offline agent is offered no ring.
+    rig.sim
+        .customer_calls("254700000040", "", "1001", &["agent", "1001"]);
+    let incoming = rig
+        .until("call_incoming", |p| match p {
+            Payload::CallIncoming(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(!incoming.can_answer);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rig.sim.ringing_at("PJSIP/1001"), None);
+    rig.finish().await;
 }

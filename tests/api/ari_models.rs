@@ -28,6 +28,32 @@ pub(crate) fn required(models: &serde_json::Map<String, Value>, model: &str) -> 
         .collect()
 }
 
+/// Asserts that `message` carries every property the Swagger requires, for
+/// the event and for the channel, bridge, endpoint and peer objects in it.
+pub(crate) fn assert_follows_swagger(message: &switchboard::ari::model::AriMessage) {
+    let events = swagger_models("events.json");
+    let encoded = serde_json::to_value(message).unwrap();
+    let kind = encoded["type"].as_str().unwrap().to_owned();
+    for property in required(&events, &kind)
+        .into_iter()
+        .chain(required(&events, "Event"))
+    {
+        assert!(encoded.get(&property).is_some(), "{kind}.{property}");
+    }
+    for (object, file, model) in [
+        ("channel", "channels.json", "Channel"),
+        ("peer", "channels.json", "Channel"),
+        ("bridge", "bridges.json", "Bridge"),
+        ("endpoint", "endpoints.json", "Endpoint"),
+    ] {
+        if let Some(value) = encoded.get(object) {
+            for property in required(&swagger_models(file), model) {
+                assert!(value.get(&property).is_some(), "{kind}.{object}.{property}");
+            }
+        }
+    }
+}
+
 #[test]
 fn every_event_of_a_real_stasis_call_decodes_and_round_trips() {
     let events = swagger_models("events.json");

@@ -12,7 +12,7 @@ use switchboard::sim::ari::AriSim;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::ari_models::{required, swagger_models};
+use crate::ari_models::assert_follows_swagger;
 
 async fn next_event(notices: &mut mpsc::Receiver<AriNotice>) -> AriEvent {
     loop {
@@ -23,25 +23,7 @@ async fn next_event(notices: &mut mpsc::Receiver<AriNotice>) -> AriEvent {
         match notice {
             AriNotice::Event(message) => {
                 // What the Swagger requires is there, for the event and its objects.
-                let events = swagger_models("events.json");
-                let encoded = serde_json::to_value(&*message).unwrap();
-                let kind = encoded["type"].as_str().unwrap().to_owned();
-                for property in required(&events, &kind)
-                    .into_iter()
-                    .chain(required(&events, "Event"))
-                {
-                    assert!(encoded.get(&property).is_some(), "{kind}.{property}");
-                }
-                for (object, file, model) in [
-                    ("channel", "channels.json", "Channel"),
-                    ("bridge", "bridges.json", "Bridge"),
-                ] {
-                    if let Some(value) = encoded.get(object) {
-                        for property in required(&swagger_models(file), model) {
-                            assert!(value.get(&property).is_some(), "{kind}.{object}.{property}");
-                        }
-                    }
-                }
+                assert_follows_swagger(&message);
                 return message.event;
             }
             AriNotice::Connected => continue,

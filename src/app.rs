@@ -20,7 +20,7 @@ use crate::ari::bridge::{BridgeHandle, CommandInbox};
 use crate::ari::events::AriEventSettings;
 use crate::auth::Authenticator;
 use crate::config::{CorsOrigins, Settings};
-use crate::directory::AgentDirectory;
+use crate::directory::{AgentDirectory, AgentEntry};
 use crate::ledger::Input;
 use crate::ledger::Ledger;
 use crate::log::EventLog;
@@ -123,10 +123,25 @@ impl Application {
             }
             None => (None, None),
         };
-        let directory = Arc::new(AgentDirectory::new(settings.agents.clone()));
+        // The configured agents, with what admins stored since laid over them.
+        let mut agents: std::collections::BTreeMap<String, AgentEntry> = settings
+            .agents
+            .iter()
+            .map(|a| (a.extension.clone(), a.clone()))
+            .collect();
+        for stored in store.stored_agents().await? {
+            match stored.validated() {
+                Ok(agent) => {
+                    agents.insert(agent.extension.clone(), agent);
+                }
+                Err(error) => tracing::warn!(%error, "a stored agent is not valid; skipped"),
+            }
+        }
+        let agents: Vec<AgentEntry> = agents.into_values().collect();
+        let directory = Arc::new(AgentDirectory::new(agents.clone()));
         let now = chrono::Utc::now();
         log.apply_all(
-            settings.agents.iter().map(|agent| Input::AgentConfigured {
+            agents.iter().map(|agent| Input::AgentConfigured {
                 agent_id: agent.agent_id.clone(),
                 extension: agent.extension.clone(),
                 name: agent.name.clone(),

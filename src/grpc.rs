@@ -474,6 +474,89 @@ impl pb::call_control_service_server::CallControlService for CallControl {
     }
 }
 
+/// `switchboard.v1.AgentService`: the agent directory.
+pub struct Agents {
+    core: Arc<Core>,
+}
+
+/// The contract's form of a directory entry.
+fn directory_entry(entry: crate::directory::AgentEntry) -> pb::AgentDirectoryEntry {
+    pb::AgentDirectoryEntry {
+        endpoint: entry.endpoint(),
+        agent_id: entry.agent_id,
+        extension: entry.extension,
+        name: entry.name,
+        max_calls: entry.max_calls,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_service_server::AgentService for Agents {
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        principal(&request).require(&[Role::Supervisor, Role::Admin], "list the agents")?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: self
+                .core
+                .directory
+                .list()
+                .into_iter()
+                .map(directory_entry)
+                .collect(),
+        }))
+    }
+
+    async fn put_agent(
+        &self,
+        request: Request<pb::PutAgentRequest>,
+    ) -> Result<Response<pb::PutAgentResponse>, Status> {
+        principal(&request).require(&[Role::Admin], "change the agent directory")?;
+        let agent = request
+            .into_inner()
+            .agent
+            .ok_or_else(|| Error::InvalidArgument("agent is required".into()))?;
+        let entry = crate::directory::AgentEntry {
+            agent_id: agent.agent_id,
+            extension: agent.extension,
+            name: agent.name,
+            max_calls: agent.max_calls.max(1),
+            endpoint: (!agent.endpoint.trim().is_empty()).then(|| agent.endpoint.trim().to_owned()),
+        };
+        let entry = self
+            .core
+            .directory
+            .put(entry)
+            .map_err(|e| Error::InvalidArgument(e.0))?;
+        let now = chrono::Utc::now();
+        self.core
+            .store
+            .put_agent(&entry, now.timestamp_millis())
+            .await?;
+        self.core.log.apply(
+            crate::ledger::Input::AgentConfigured {
+                agent_id: entry.agent_id.clone(),
+                extension: entry.extension.clone(),
+                name: entry.name.clone(),
+                max_calls: entry.max_calls,
+            },
+            now,
+        );
+        let extension = entry.extension.clone();
+        let state = self.core.log.read(|ledger, _| {
+            ledger
+                .agents
+                .get(&extension)
+                .map(crate::ledger::views::agent)
+        });
+        Ok(Response::new(pb::PutAgentResponse {
+            agent: Some(directory_entry(entry)),
+            state,
+        }))
+    }
+}
+
 /// `switchboard.v1.ChatService`: sketched; UNIMPLEMENTED until the chat issue.
 pub struct Chat;
 impl pb::chat_service_server::ChatService for Chat {}
@@ -524,6 +607,7 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
         "switchboard.v1.StateService",
         "switchboard.v1.SupervisorService",
         "switchboard.v1.CallControlService",
+        "switchboard.v1.AgentService",
         "switchboard.v1.ChatService",
         "switchboard.v1.CustomerService",
     ] {
@@ -571,6 +655,15 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
         router,
         InterceptedService::new(
             CallControlServiceServer::new(CallControl {
+                core: Arc::clone(&core),
+            }),
+            auth.clone(),
+        ),
+    );
+    router = add(
+        router,
+        InterceptedService::new(
+            pb::agent_service_server::AgentServiceServer::new(Agents {
                 core: Arc::clone(&core),
             }),
             auth.clone(),

@@ -293,6 +293,47 @@ impl Store {
         Ok(())
     }
 
+    /// Stores (or replaces) an agent of the directory, changed at `at_ms`.
+    pub async fn put_agent(&self, agent: &crate::directory::AgentEntry, at_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agent_directory (extension, agent_id, name, max_calls, endpoint, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (extension) DO UPDATE SET agent_id = excluded.agent_id, name = excluded.name, \
+             max_calls = excluded.max_calls, endpoint = excluded.endpoint, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&agent.extension)
+        .bind(&agent.agent_id)
+        .bind(&agent.name)
+        .bind(i64::from(agent.max_calls))
+        .bind(agent.endpoint.clone().unwrap_or_default())
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The agents admins stored, by extension.
+    pub async fn stored_agents(&self) -> Result<Vec<crate::directory::AgentEntry>> {
+        let rows = sqlx::query(
+            "SELECT extension, agent_id, name, max_calls, endpoint FROM agent_directory ORDER BY extension",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let endpoint: String = row.try_get(4)?;
+                let max_calls: i64 = row.try_get(3)?;
+                Ok(crate::directory::AgentEntry {
+                    extension: row.try_get(0)?,
+                    agent_id: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                    max_calls: u32::try_from(max_calls).unwrap_or(1),
+                    endpoint: (!endpoint.is_empty()).then_some(endpoint),
+                })
+            })
+            .collect()
+    }
+
     /// The supervisor actions, newest first.
     pub async fn supervisor_actions(&self, limit: i64) -> Result<Vec<SupervisorActionRow>> {
         let rows = sqlx::query(

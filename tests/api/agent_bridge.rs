@@ -1193,3 +1193,93 @@ async fn an_agents_phone_going_offline_and_online_is_their_status() {
     assert_eq!(rig.sim.ringing_at("PJSIP/1001"), None);
     rig.finish().await;
 }
+
+#[tokio::test]
+async fn admins_change_the_agent_directory_and_it_outlives_a_restart() {
+    use switchboard::proto::v1::agent_service_client::AgentServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("agents.db").display());
+    let agents = dir.path().join("agents.toml");
+    std::fs::write(&agents, AGENTS).unwrap();
+    let start = || {
+        let database = database.clone();
+        let agents = agents.clone();
+        spawn_app_with(move |args| {
+            args.database_url = Some(database);
+            args.agents_file = Some(agents);
+        })
+    };
+    let app = start().await;
+    let mut client = AgentServiceClient::new(app.channel().await);
+    let admin = token(Role::Admin, None, None);
+    let listed = client
+        .list_agents(authed(
+            pb::ListAgentsRequest {},
+            &token(Role::Supervisor, None, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let extensions: Vec<&str> = listed.agents.iter().map(|a| a.extension.as_str()).collect();
+    assert_eq!(extensions, ["1001", "1002", "1003"]);
+    assert_eq!(listed.agents[2].endpoint, "PJSIP/1003");
+    let refused = client
+        .put_agent(authed(
+            pb::PutAgentRequest {
+                agent: Some(pb::AgentDirectoryEntry {
+                    extension: "1001".into(),
+                    max_calls: 5,
+                    ..Default::default()
+                }),
+            },
+            &token(Role::Supervisor, None, None),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let bad = client
+        .put_agent(authed(
+            pb::PutAgentRequest {
+                agent: Some(pb::AgentDirectoryEntry {
+                    extension: "1001".into(),
+                    max_calls: 50,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("max_calls"), "{bad:?}");
+    let put = client
+        .put_agent(authed(
+            pb::PutAgentRequest {
+                agent: Some(pb::AgentDirectoryEntry {
+                    agent_id: "agent_uuid_789".into(),
+                    extension: "1001".into(),
+                    name: "John Doe".into(),
+                    max_calls: 4,
+                    endpoint: "PJSIP/desk-1001".into(),
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let state = put.state.unwrap();
+    assert_eq!(state.capacity.unwrap().max, 4, "the ledger has it at once");
+    assert_eq!(put.agent.unwrap().endpoint, "PJSIP/desk-1001");
+    app.stop().await.unwrap();
+
+    // Restarted on the same store: the admin's change wins over the file.
+    let app = start().await;
+    let agent = app.core.log.read(|ledger, _| ledger.agents["1001"].clone());
+    assert_eq!((agent.max_calls, agent.name.as_str()), (4, "John Doe"));
+    assert_eq!(
+        app.core.directory.get("1001").unwrap().endpoint(),
+        "PJSIP/desk-1001"
+    );
+    app.stop().await.unwrap();
+}

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Agent } from "./agent_pb.js";
+import type { Agent, AgentDirectoryEntry } from "./agent_pb.js";
 import { file_switchboard_v1_agent } from "./agent_pb.js";
 import type { Call } from "./call_pb.js";
 import { file_switchboard_v1_call } from "./call_pb.js";
@@ -28,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/services.proto.
  */
 export const file_switchboard_v1_services: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9zZXJ2aWNlcy5wcm90bxIOc3dpdGNoYm9hcmQudjEizQEKEFN1YnNjcmliZVJlcXVlc3QSKAoFa2luZHMYASADKA4yGS5zd2l0Y2hib2FyZC52MS5FdmVudEtpbmQSGAoQYWdlbnRfZXh0ZW5zaW9ucxgCIAMoCRIOCgZxdWV1ZXMYAyADKAkSGAoQY29udmVyc2F0aW9uX2lkcxgEIAMoCRIOCgZ0ZW5hbnQYBSABKAkSFAoMcmVzdW1lX2FmdGVyGAYgASgEEg0KBWVwb2NoGAcgASgJEhYKDnNuYXBzaG90X2ZpcnN0GAggASgIIjkKEVN1YnNjcmliZVJlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc3dpdGNoYm9hcmQudjEuRXZlbnQiJwoVR2V0U3lzdGVtU3RhdGVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSLqAQoWR2V0U3lzdGVtU3RhdGVSZXNwb25zZRIjCgVjYWxscxgBIAMoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwSJQoGYWdlbnRzGAIgAygLMhUuc3dpdGNoYm9hcmQudjEuQWdlbnQSJQoGcXVldWVzGAMgAygLMhUuc3dpdGNoYm9hcmQudjEuUXVldWUSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgFIAEoBBINCgVlcG9jaBgGIAEoCRITCgtzeXN0ZW1fbW9kZRgHIAEoCSIXChVHZXRTeXN0ZW1TdGF0c1JlcXVlc3QiRAoWR2V0U3lzdGVtU3RhdHNSZXNwb25zZRIqCgVzdGF0cxgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlN5c3RlbVN0YXRzIiQKFFNldFN5c3RlbU1vZGVSZXF1ZXN0EgwKBG1vZGUYASABKAkiNwoVU2V0U3lzdGVtTW9kZVJlc3BvbnNlEgwKBG1vZGUYASABKAkSEAoIc2VxdWVuY2UYAiABKAQiXwoOTW9uaXRvclJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhYKDmNhbGxfdW5pcXVlX2lkGAIgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAMgASgJIkMKD01vbml0b3JSZXNwb25zZRIwCgZhY3Rpb24YASABKAsyIC5zd2l0Y2hib2FyZC52MS5TdXBlcnZpc29yQWN0aW9uIkcKDldoaXNwZXJSZXF1ZXN0EhcKD2FnZW50X2V4dGVuc2lvbhgBIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgCIAEoCSJDCg9XaGlzcGVyUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiJFCgxCYXJnZVJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAIgASgJIkEKDUJhcmdlUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiInChFBbnN3ZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjgKEkFuc3dlckNhbGxSZXNwb25zZRIiCgRjYWxsGAEgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCI3ChFSZWplY3RDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI4ChJSZWplY3RDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiJwoRSGFuZ3VwQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI4ChJIYW5ndXBDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiWAoTVHJhbnNmZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnRhcmdldBgCIAEoCRIdChV3aXRoX2N1c3RvbWVyX3Byb2ZpbGUYAyABKAgibAoUVHJhbnNmZXJDYWxsUmVzcG9uc2USMAoIdHJhbnNmZXIYASABKAsyHi5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlclVwZGF0ZRIiCgRjYWxsGAIgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCIxCg9Ib2xkQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIKCgJvbhgCIAEoCCI2ChBIb2xkQ2FsbFJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIjEKD011dGVDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgoKAm9uGAIgASgIIjYKEE11dGVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiPgoWU2V0Q2FsbFByaW9yaXR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhAKCHByaW9yaXR5GAIgASgJIj0KF1NldENhbGxQcmlvcml0eVJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIj8KFkFzc2lnblF1ZXVlQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkiPQoXQXNzaWduUXVldWVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiYAoYU3RhcnRDb252ZXJzYXRpb25SZXF1ZXN0EhUKDWN1c3RvbWVyX25hbWUYASABKAkSFgoOY3VzdG9tZXJfZW1haWwYAiABKAkSFQoNZmlyc3RfbWVzc2FnZRgDIAEoCSJPChlTdGFydENvbnZlcnNhdGlvblJlc3BvbnNlEjIKDGNvbnZlcnNhdGlvbhgBIAEoCzIcLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbiJvChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSLwoLc2VuZGVyX3R5cGUYAyABKA4yGi5zd2l0Y2hib2FyZC52MS5TZW5kZXJUeXBlIkMKE1NlbmRNZXNzYWdlUmVzcG9uc2USLAoHbWVzc2FnZRgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlInUKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIyCgZzdGF0dXMYASABKA4yIi5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiaQoZTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIxChZHZXRDb252ZXJzYXRpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSJ8ChdHZXRDb252ZXJzYXRpb25SZXNwb25zZRIyCgxjb252ZXJzYXRpb24YASABKAsyHC5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb24SLQoIbWVzc2FnZXMYAiADKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZSJpChxSZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXF1ZXN0EjkKDXJlYXNzaWdubWVudHMYASADKAsyIi5zd2l0Y2hib2FyZC52MS5UaWNrZXRSZWFzc2lnbm1lbnQSDgoGcmVhc29uGAIgASgJIloKHVJlYXNzaWduQ29udmVyc2F0aW9uc1Jlc3BvbnNlEjkKDXJlYXNzaWdubWVudHMYASADKAsyIi5zd2l0Y2hib2FyZC52MS5UaWNrZXRSZWFzc2lnbm1lbnQiUQoZR2V0Q3VzdG9tZXJQcm9maWxlUmVxdWVzdBIRCglleHRlbnNpb24YASABKAkSEAoIY2FsbF9zaWQYAiABKAkSDwoHY2FsbF9pZBgDIAEoCSJOChpHZXRDdXN0b21lclByb2ZpbGVSZXNwb25zZRIwCgdwcm9maWxlGAEgASgLMh8uc3dpdGNoYm9hcmQudjEuQ3VzdG9tZXJQcm9maWxlImIKGVB1dEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QSMAoHcHJvZmlsZRgBIAEoCzIfLnN3aXRjaGJvYXJkLnYxLkN1c3RvbWVyUHJvZmlsZRITCgt0dGxfc2Vjb25kcxgCIAEoDSIqChpQdXRDdXN0b21lclByb2ZpbGVSZXNwb25zZRIMCgRrZXlzGAEgAygJMmIKDEV2ZW50U2VydmljZRJSCglTdWJzY3JpYmUSIC5zd2l0Y2hib2FyZC52MS5TdWJzY3JpYmVSZXF1ZXN0GiEuc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlUmVzcG9uc2UwATKuAgoMU3RhdGVTZXJ2aWNlEl8KDkdldFN5c3RlbVN0YXRlEiUuc3dpdGNoYm9hcmQudjEuR2V0U3lzdGVtU3RhdGVSZXF1ZXN0GiYuc3dpdGNoYm9hcmQudjEuR2V0U3lzdGVtU3RhdGVSZXNwb25zZRJfCg5HZXRTeXN0ZW1TdGF0cxIlLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRzUmVxdWVzdBomLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRzUmVzcG9uc2USXAoNU2V0U3lzdGVtTW9kZRIkLnN3aXRjaGJvYXJkLnYxLlNldFN5c3RlbU1vZGVSZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuU2V0U3lzdGVtTW9kZVJlc3BvbnNlMvEBChFTdXBlcnZpc29yU2VydmljZRJKCgdNb25pdG9yEh4uc3dpdGNoYm9hcmQudjEuTW9uaXRvclJlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5Nb25pdG9yUmVzcG9uc2USSgoHV2hpc3BlchIeLnN3aXRjaGJvYXJkLnYxLldoaXNwZXJSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuV2hpc3BlclJlc3BvbnNlEkQKBUJhcmdlEhwuc3dpdGNoYm9hcmQudjEuQmFyZ2VSZXF1ZXN0Gh0uc3dpdGNoYm9hcmQudjEuQmFyZ2VSZXNwb25zZTLUBQoSQ2FsbENvbnRyb2xTZXJ2aWNlElMKCkFuc3dlckNhbGwSIS5zd2l0Y2hib2FyZC52MS5BbnN3ZXJDYWxsUmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkFuc3dlckNhbGxSZXNwb25zZRJTCgpSZWplY3RDYWxsEiEuc3dpdGNoYm9hcmQudjEuUmVqZWN0Q2FsbFJlcXVlc3QaIi5zd2l0Y2hib2FyZC52MS5SZWplY3RDYWxsUmVzcG9uc2USUwoKSGFuZ3VwQ2FsbBIhLnN3aXRjaGJvYXJkLnYxLkhhbmd1cENhbGxSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuSGFuZ3VwQ2FsbFJlc3BvbnNlElkKDFRyYW5zZmVyQ2FsbBIjLnN3aXRjaGJvYXJkLnYxLlRyYW5zZmVyQ2FsbFJlcXVlc3QaJC5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlckNhbGxSZXNwb25zZRJiCg9Bc3NpZ25RdWV1ZUNhbGwSJi5zd2l0Y2hib2FyZC52MS5Bc3NpZ25RdWV1ZUNhbGxSZXF1ZXN0Gicuc3dpdGNoYm9hcmQudjEuQXNzaWduUXVldWVDYWxsUmVzcG9uc2USTQoISG9sZENhbGwSHy5zd2l0Y2hib2FyZC52MS5Ib2xkQ2FsbFJlcXVlc3QaIC5zd2l0Y2hib2FyZC52MS5Ib2xkQ2FsbFJlc3BvbnNlEk0KCE11dGVDYWxsEh8uc3dpdGNoYm9hcmQudjEuTXV0ZUNhbGxSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTXV0ZUNhbGxSZXNwb25zZRJiCg9TZXRDYWxsUHJpb3JpdHkSJi5zd2l0Y2hib2FyZC52MS5TZXRDYWxsUHJpb3JpdHlSZXF1ZXN0Gicuc3dpdGNoYm9hcmQudjEuU2V0Q2FsbFByaW9yaXR5UmVzcG9uc2UykwQKC0NoYXRTZXJ2aWNlEmgKEVN0YXJ0Q29udmVyc2F0aW9uEiguc3dpdGNoYm9hcmQudjEuU3RhcnRDb252ZXJzYXRpb25SZXF1ZXN0Gikuc3dpdGNoYm9hcmQudjEuU3RhcnRDb252ZXJzYXRpb25SZXNwb25zZRJWCgtTZW5kTWVzc2FnZRIiLnN3aXRjaGJvYXJkLnYxLlNlbmRNZXNzYWdlUmVxdWVzdBojLnN3aXRjaGJvYXJkLnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USaAoRTGlzdENvbnZlcnNhdGlvbnMSKC5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaKS5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEmIKD0dldENvbnZlcnNhdGlvbhImLnN3aXRjaGJvYXJkLnYxLkdldENvbnZlcnNhdGlvblJlcXVlc3QaJy5zd2l0Y2hib2FyZC52MS5HZXRDb252ZXJzYXRpb25SZXNwb25zZRJ0ChVSZWFzc2lnbkNvbnZlcnNhdGlvbnMSLC5zd2l0Y2hib2FyZC52MS5SZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXF1ZXN0Gi0uc3dpdGNoYm9hcmQudjEuUmVhc3NpZ25Db252ZXJzYXRpb25zUmVzcG9uc2Uy6wEKD0N1c3RvbWVyU2VydmljZRJrChJHZXRDdXN0b21lclByb2ZpbGUSKS5zd2l0Y2hib2FyZC52MS5HZXRDdXN0b21lclByb2ZpbGVSZXF1ZXN0Giouc3dpdGNoYm9hcmQudjEuR2V0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USawoSUHV0Q3VzdG9tZXJQcm9maWxlEikuc3dpdGNoYm9hcmQudjEuUHV0Q3VzdG9tZXJQcm9maWxlUmVxdWVzdBoqLnN3aXRjaGJvYXJkLnYxLlB1dEN1c3RvbWVyUHJvZmlsZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_switchboard_v1_agent, file_switchboard_v1_call, file_switchboard_v1_chat, file_switchboard_v1_customer, file_switchboard_v1_event, file_switchboard_v1_queue, file_switchboard_v1_supervisor, file_switchboard_v1_system]);
+  fileDesc("Ch1zd2l0Y2hib2FyZC92MS9zZXJ2aWNlcy5wcm90bxIOc3dpdGNoYm9hcmQudjEizQEKEFN1YnNjcmliZVJlcXVlc3QSKAoFa2luZHMYASADKA4yGS5zd2l0Y2hib2FyZC52MS5FdmVudEtpbmQSGAoQYWdlbnRfZXh0ZW5zaW9ucxgCIAMoCRIOCgZxdWV1ZXMYAyADKAkSGAoQY29udmVyc2F0aW9uX2lkcxgEIAMoCRIOCgZ0ZW5hbnQYBSABKAkSFAoMcmVzdW1lX2FmdGVyGAYgASgEEg0KBWVwb2NoGAcgASgJEhYKDnNuYXBzaG90X2ZpcnN0GAggASgIIjkKEVN1YnNjcmliZVJlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc3dpdGNoYm9hcmQudjEuRXZlbnQiJwoVR2V0U3lzdGVtU3RhdGVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSLqAQoWR2V0U3lzdGVtU3RhdGVSZXNwb25zZRIjCgVjYWxscxgBIAMoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwSJQoGYWdlbnRzGAIgAygLMhUuc3dpdGNoYm9hcmQudjEuQWdlbnQSJQoGcXVldWVzGAMgAygLMhUuc3dpdGNoYm9hcmQudjEuUXVldWUSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghzZXF1ZW5jZRgFIAEoBBINCgVlcG9jaBgGIAEoCRITCgtzeXN0ZW1fbW9kZRgHIAEoCSIXChVHZXRTeXN0ZW1TdGF0c1JlcXVlc3QiRAoWR2V0U3lzdGVtU3RhdHNSZXNwb25zZRIqCgVzdGF0cxgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlN5c3RlbVN0YXRzIiQKFFNldFN5c3RlbU1vZGVSZXF1ZXN0EgwKBG1vZGUYASABKAkiNwoVU2V0U3lzdGVtTW9kZVJlc3BvbnNlEgwKBG1vZGUYASABKAkSEAoIc2VxdWVuY2UYAiABKAQiXwoOTW9uaXRvclJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhYKDmNhbGxfdW5pcXVlX2lkGAIgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAMgASgJIkMKD01vbml0b3JSZXNwb25zZRIwCgZhY3Rpb24YASABKAsyIC5zd2l0Y2hib2FyZC52MS5TdXBlcnZpc29yQWN0aW9uIkcKDldoaXNwZXJSZXF1ZXN0EhcKD2FnZW50X2V4dGVuc2lvbhgBIAEoCRIcChRzdXBlcnZpc29yX2V4dGVuc2lvbhgCIAEoCSJDCg9XaGlzcGVyUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiJFCgxCYXJnZVJlcXVlc3QSFwoPYWdlbnRfZXh0ZW5zaW9uGAEgASgJEhwKFHN1cGVydmlzb3JfZXh0ZW5zaW9uGAIgASgJIkEKDUJhcmdlUmVzcG9uc2USMAoGYWN0aW9uGAEgASgLMiAuc3dpdGNoYm9hcmQudjEuU3VwZXJ2aXNvckFjdGlvbiInChFBbnN3ZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjgKEkFuc3dlckNhbGxSZXNwb25zZRIiCgRjYWxsGAEgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCI3ChFSZWplY3RDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI4ChJSZWplY3RDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiJwoRSGFuZ3VwQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI4ChJIYW5ndXBDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiWAoTVHJhbnNmZXJDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnRhcmdldBgCIAEoCRIdChV3aXRoX2N1c3RvbWVyX3Byb2ZpbGUYAyABKAgibAoUVHJhbnNmZXJDYWxsUmVzcG9uc2USMAoIdHJhbnNmZXIYASABKAsyHi5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlclVwZGF0ZRIiCgRjYWxsGAIgASgLMhQuc3dpdGNoYm9hcmQudjEuQ2FsbCIxCg9Ib2xkQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIKCgJvbhgCIAEoCCI2ChBIb2xkQ2FsbFJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIjEKD011dGVDYWxsUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgoKAm9uGAIgASgIIjYKEE11dGVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiPgoWU2V0Q2FsbFByaW9yaXR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhAKCHByaW9yaXR5GAIgASgJIj0KF1NldENhbGxQcmlvcml0eVJlc3BvbnNlEiIKBGNhbGwYASABKAsyFC5zd2l0Y2hib2FyZC52MS5DYWxsIj8KFkFzc2lnblF1ZXVlQ2FsbFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglleHRlbnNpb24YAiABKAkiPQoXQXNzaWduUXVldWVDYWxsUmVzcG9uc2USIgoEY2FsbBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLkNhbGwiEwoRTGlzdEFnZW50c1JlcXVlc3QiSQoSTGlzdEFnZW50c1Jlc3BvbnNlEjMKBmFnZW50cxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkFnZW50RGlyZWN0b3J5RW50cnkiRQoPUHV0QWdlbnRSZXF1ZXN0EjIKBWFnZW50GAEgASgLMiMuc3dpdGNoYm9hcmQudjEuQWdlbnREaXJlY3RvcnlFbnRyeSJsChBQdXRBZ2VudFJlc3BvbnNlEjIKBWFnZW50GAEgASgLMiMuc3dpdGNoYm9hcmQudjEuQWdlbnREaXJlY3RvcnlFbnRyeRIkCgVzdGF0ZRgCIAEoCzIVLnN3aXRjaGJvYXJkLnYxLkFnZW50ImAKGFN0YXJ0Q29udmVyc2F0aW9uUmVxdWVzdBIVCg1jdXN0b21lcl9uYW1lGAEgASgJEhYKDmN1c3RvbWVyX2VtYWlsGAIgASgJEhUKDWZpcnN0X21lc3NhZ2UYAyABKAkiTwoZU3RhcnRDb252ZXJzYXRpb25SZXNwb25zZRIyCgxjb252ZXJzYXRpb24YASABKAsyHC5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb24ibwoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEi8KC3NlbmRlcl90eXBlGAMgASgOMhouc3dpdGNoYm9hcmQudjEuU2VuZGVyVHlwZSJDChNTZW5kTWVzc2FnZVJlc3BvbnNlEiwKB21lc3NhZ2UYASABKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZSJ1ChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSMgoGc3RhdHVzGAEgASgOMiIuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uU3RhdHVzEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImkKGUxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USMwoNY29udmVyc2F0aW9ucxgBIAMoCzIcLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMQoWR2V0Q29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkifAoXR2V0Q29udmVyc2F0aW9uUmVzcG9uc2USMgoMY29udmVyc2F0aW9uGAEgASgLMhwuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uEi0KCG1lc3NhZ2VzGAIgAygLMhsuc3dpdGNoYm9hcmQudjEuQ2hhdE1lc3NhZ2UiaQocUmVhc3NpZ25Db252ZXJzYXRpb25zUmVxdWVzdBI5Cg1yZWFzc2lnbm1lbnRzGAEgAygLMiIuc3dpdGNoYm9hcmQudjEuVGlja2V0UmVhc3NpZ25tZW50Eg4KBnJlYXNvbhgCIAEoCSJaCh1SZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXNwb25zZRI5Cg1yZWFzc2lnbm1lbnRzGAEgAygLMiIuc3dpdGNoYm9hcmQudjEuVGlja2V0UmVhc3NpZ25tZW50IlEKGUdldEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QSEQoJZXh0ZW5zaW9uGAEgASgJEhAKCGNhbGxfc2lkGAIgASgJEg8KB2NhbGxfaWQYAyABKAkiTgoaR2V0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USMAoHcHJvZmlsZRgBIAEoCzIfLnN3aXRjaGJvYXJkLnYxLkN1c3RvbWVyUHJvZmlsZSJiChlQdXRDdXN0b21lclByb2ZpbGVSZXF1ZXN0EjAKB3Byb2ZpbGUYASABKAsyHy5zd2l0Y2hib2FyZC52MS5DdXN0b21lclByb2ZpbGUSEwoLdHRsX3NlY29uZHMYAiABKA0iKgoaUHV0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2USDAoEa2V5cxgBIAMoCTJiCgxFdmVudFNlcnZpY2USUgoJU3Vic2NyaWJlEiAuc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlUmVxdWVzdBohLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZVJlc3BvbnNlMAEyrgIKDFN0YXRlU2VydmljZRJfCg5HZXRTeXN0ZW1TdGF0ZRIlLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRlUmVxdWVzdBomLnN3aXRjaGJvYXJkLnYxLkdldFN5c3RlbVN0YXRlUmVzcG9uc2USXwoOR2V0U3lzdGVtU3RhdHMSJS5zd2l0Y2hib2FyZC52MS5HZXRTeXN0ZW1TdGF0c1JlcXVlc3QaJi5zd2l0Y2hib2FyZC52MS5HZXRTeXN0ZW1TdGF0c1Jlc3BvbnNlElwKDVNldFN5c3RlbU1vZGUSJC5zd2l0Y2hib2FyZC52MS5TZXRTeXN0ZW1Nb2RlUmVxdWVzdBolLnN3aXRjaGJvYXJkLnYxLlNldFN5c3RlbU1vZGVSZXNwb25zZTLxAQoRU3VwZXJ2aXNvclNlcnZpY2USSgoHTW9uaXRvchIeLnN3aXRjaGJvYXJkLnYxLk1vbml0b3JSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTW9uaXRvclJlc3BvbnNlEkoKB1doaXNwZXISHi5zd2l0Y2hib2FyZC52MS5XaGlzcGVyUmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLldoaXNwZXJSZXNwb25zZRJECgVCYXJnZRIcLnN3aXRjaGJvYXJkLnYxLkJhcmdlUmVxdWVzdBodLnN3aXRjaGJvYXJkLnYxLkJhcmdlUmVzcG9uc2Uy1AUKEkNhbGxDb250cm9sU2VydmljZRJTCgpBbnN3ZXJDYWxsEiEuc3dpdGNoYm9hcmQudjEuQW5zd2VyQ2FsbFJlcXVlc3QaIi5zd2l0Y2hib2FyZC52MS5BbnN3ZXJDYWxsUmVzcG9uc2USUwoKUmVqZWN0Q2FsbBIhLnN3aXRjaGJvYXJkLnYxLlJlamVjdENhbGxSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuUmVqZWN0Q2FsbFJlc3BvbnNlElMKCkhhbmd1cENhbGwSIS5zd2l0Y2hib2FyZC52MS5IYW5ndXBDYWxsUmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkhhbmd1cENhbGxSZXNwb25zZRJZCgxUcmFuc2ZlckNhbGwSIy5zd2l0Y2hib2FyZC52MS5UcmFuc2ZlckNhbGxSZXF1ZXN0GiQuc3dpdGNoYm9hcmQudjEuVHJhbnNmZXJDYWxsUmVzcG9uc2USYgoPQXNzaWduUXVldWVDYWxsEiYuc3dpdGNoYm9hcmQudjEuQXNzaWduUXVldWVDYWxsUmVxdWVzdBonLnN3aXRjaGJvYXJkLnYxLkFzc2lnblF1ZXVlQ2FsbFJlc3BvbnNlEk0KCEhvbGRDYWxsEh8uc3dpdGNoYm9hcmQudjEuSG9sZENhbGxSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuSG9sZENhbGxSZXNwb25zZRJNCghNdXRlQ2FsbBIfLnN3aXRjaGJvYXJkLnYxLk11dGVDYWxsUmVxdWVzdBogLnN3aXRjaGJvYXJkLnYxLk11dGVDYWxsUmVzcG9uc2USYgoPU2V0Q2FsbFByaW9yaXR5EiYuc3dpdGNoYm9hcmQudjEuU2V0Q2FsbFByaW9yaXR5UmVxdWVzdBonLnN3aXRjaGJvYXJkLnYxLlNldENhbGxQcmlvcml0eVJlc3BvbnNlMrIBCgxBZ2VudFNlcnZpY2USUwoKTGlzdEFnZW50cxIhLnN3aXRjaGJvYXJkLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEk0KCFB1dEFnZW50Eh8uc3dpdGNoYm9hcmQudjEuUHV0QWdlbnRSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuUHV0QWdlbnRSZXNwb25zZTKTBAoLQ2hhdFNlcnZpY2USaAoRU3RhcnRDb252ZXJzYXRpb24SKC5zd2l0Y2hib2FyZC52MS5TdGFydENvbnZlcnNhdGlvblJlcXVlc3QaKS5zd2l0Y2hib2FyZC52MS5TdGFydENvbnZlcnNhdGlvblJlc3BvbnNlElYKC1NlbmRNZXNzYWdlEiIuc3dpdGNoYm9hcmQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiMuc3dpdGNoYm9hcmQudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJoChFMaXN0Q29udmVyc2F0aW9ucxIoLnN3aXRjaGJvYXJkLnYxLkxpc3RDb252ZXJzYXRpb25zUmVxdWVzdBopLnN3aXRjaGJvYXJkLnYxLkxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USYgoPR2V0Q29udmVyc2F0aW9uEiYuc3dpdGNoYm9hcmQudjEuR2V0Q29udmVyc2F0aW9uUmVxdWVzdBonLnN3aXRjaGJvYXJkLnYxLkdldENvbnZlcnNhdGlvblJlc3BvbnNlEnQKFVJlYXNzaWduQ29udmVyc2F0aW9ucxIsLnN3aXRjaGJvYXJkLnYxLlJlYXNzaWduQ29udmVyc2F0aW9uc1JlcXVlc3QaLS5zd2l0Y2hib2FyZC52MS5SZWFzc2lnbkNvbnZlcnNhdGlvbnNSZXNwb25zZTLrAQoPQ3VzdG9tZXJTZXJ2aWNlEmsKEkdldEN1c3RvbWVyUHJvZmlsZRIpLnN3aXRjaGJvYXJkLnYxLkdldEN1c3RvbWVyUHJvZmlsZVJlcXVlc3QaKi5zd2l0Y2hib2FyZC52MS5HZXRDdXN0b21lclByb2ZpbGVSZXNwb25zZRJrChJQdXRDdXN0b21lclByb2ZpbGUSKS5zd2l0Y2hib2FyZC52MS5QdXRDdXN0b21lclByb2ZpbGVSZXF1ZXN0Giouc3dpdGNoYm9hcmQudjEuUHV0Q3VzdG9tZXJQcm9maWxlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_switchboard_v1_agent, file_switchboard_v1_call, file_switchboard_v1_chat, file_switchboard_v1_customer, file_switchboard_v1_event, file_switchboard_v1_queue, file_switchboard_v1_supervisor, file_switchboard_v1_system]);
 
 /**
  * Which events a subscriber wants. Empty lists mean "all"; the filters combine with AND.
@@ -837,6 +837,91 @@ export const AssignQueueCallResponseSchema: GenMessage<AssignQueueCallResponse> 
   messageDesc(file_switchboard_v1_services, 29);
 
 /**
+ * Lists the directory.
+ *
+ * @generated from message switchboard.v1.ListAgentsRequest
+ */
+export type ListAgentsRequest = Message<"switchboard.v1.ListAgentsRequest"> & {
+};
+
+/**
+ * Describes the message switchboard.v1.ListAgentsRequest.
+ * Use `create(ListAgentsRequestSchema)` to create a new message.
+ */
+export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 30);
+
+/**
+ * The directory.
+ *
+ * @generated from message switchboard.v1.ListAgentsResponse
+ */
+export type ListAgentsResponse = Message<"switchboard.v1.ListAgentsResponse"> & {
+  /**
+   * Every agent, by extension.
+   *
+   * @generated from field: repeated switchboard.v1.AgentDirectoryEntry agents = 1;
+   */
+  agents: AgentDirectoryEntry[];
+};
+
+/**
+ * Describes the message switchboard.v1.ListAgentsResponse.
+ * Use `create(ListAgentsResponseSchema)` to create a new message.
+ */
+export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 31);
+
+/**
+ * Adds or replaces an agent.
+ *
+ * @generated from message switchboard.v1.PutAgentRequest
+ */
+export type PutAgentRequest = Message<"switchboard.v1.PutAgentRequest"> & {
+  /**
+   * The agent; its extension names it.
+   *
+   * @generated from field: switchboard.v1.AgentDirectoryEntry agent = 1;
+   */
+  agent?: AgentDirectoryEntry | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.PutAgentRequest.
+ * Use `create(PutAgentRequestSchema)` to create a new message.
+ */
+export const PutAgentRequestSchema: GenMessage<PutAgentRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 32);
+
+/**
+ * The agent was stored.
+ *
+ * @generated from message switchboard.v1.PutAgentResponse
+ */
+export type PutAgentResponse = Message<"switchboard.v1.PutAgentResponse"> & {
+  /**
+   * The entry as stored, defaults filled in.
+   *
+   * @generated from field: switchboard.v1.AgentDirectoryEntry agent = 1;
+   */
+  agent?: AgentDirectoryEntry | undefined;
+
+  /**
+   * The agent's live state after the change.
+   *
+   * @generated from field: switchboard.v1.Agent state = 2;
+   */
+  state?: Agent | undefined;
+};
+
+/**
+ * Describes the message switchboard.v1.PutAgentResponse.
+ * Use `create(PutAgentResponseSchema)` to create a new message.
+ */
+export const PutAgentResponseSchema: GenMessage<PutAgentResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_services, 33);
+
+/**
  * Starts a conversation.
  *
  * @generated from message switchboard.v1.StartConversationRequest
@@ -869,7 +954,7 @@ export type StartConversationRequest = Message<"switchboard.v1.StartConversation
  * Use `create(StartConversationRequestSchema)` to create a new message.
  */
 export const StartConversationRequestSchema: GenMessage<StartConversationRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 30);
+  messageDesc(file_switchboard_v1_services, 34);
 
 /**
  * The conversation was started.
@@ -890,7 +975,7 @@ export type StartConversationResponse = Message<"switchboard.v1.StartConversatio
  * Use `create(StartConversationResponseSchema)` to create a new message.
  */
 export const StartConversationResponseSchema: GenMessage<StartConversationResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 31);
+  messageDesc(file_switchboard_v1_services, 35);
 
 /**
  * Sends a message.
@@ -925,7 +1010,7 @@ export type SendMessageRequest = Message<"switchboard.v1.SendMessageRequest"> & 
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 32);
+  messageDesc(file_switchboard_v1_services, 36);
 
 /**
  * The message was stored and emitted.
@@ -946,7 +1031,7 @@ export type SendMessageResponse = Message<"switchboard.v1.SendMessageResponse"> 
  * Use `create(SendMessageResponseSchema)` to create a new message.
  */
 export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 33);
+  messageDesc(file_switchboard_v1_services, 37);
 
 /**
  * Lists conversations.
@@ -981,7 +1066,7 @@ export type ListConversationsRequest = Message<"switchboard.v1.ListConversations
  * Use `create(ListConversationsRequestSchema)` to create a new message.
  */
 export const ListConversationsRequestSchema: GenMessage<ListConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 34);
+  messageDesc(file_switchboard_v1_services, 38);
 
 /**
  * A page of conversations.
@@ -1009,7 +1094,7 @@ export type ListConversationsResponse = Message<"switchboard.v1.ListConversation
  * Use `create(ListConversationsResponseSchema)` to create a new message.
  */
 export const ListConversationsResponseSchema: GenMessage<ListConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 35);
+  messageDesc(file_switchboard_v1_services, 39);
 
 /**
  * Asks for one conversation.
@@ -1030,7 +1115,7 @@ export type GetConversationRequest = Message<"switchboard.v1.GetConversationRequ
  * Use `create(GetConversationRequestSchema)` to create a new message.
  */
 export const GetConversationRequestSchema: GenMessage<GetConversationRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 36);
+  messageDesc(file_switchboard_v1_services, 40);
 
 /**
  * One conversation.
@@ -1058,7 +1143,7 @@ export type GetConversationResponse = Message<"switchboard.v1.GetConversationRes
  * Use `create(GetConversationResponseSchema)` to create a new message.
  */
 export const GetConversationResponseSchema: GenMessage<GetConversationResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 37);
+  messageDesc(file_switchboard_v1_services, 41);
 
 /**
  * Moves conversations.
@@ -1086,7 +1171,7 @@ export type ReassignConversationsRequest = Message<"switchboard.v1.ReassignConve
  * Use `create(ReassignConversationsRequestSchema)` to create a new message.
  */
 export const ReassignConversationsRequestSchema: GenMessage<ReassignConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 38);
+  messageDesc(file_switchboard_v1_services, 42);
 
 /**
  * The conversations were moved.
@@ -1107,7 +1192,7 @@ export type ReassignConversationsResponse = Message<"switchboard.v1.ReassignConv
  * Use `create(ReassignConversationsResponseSchema)` to create a new message.
  */
 export const ReassignConversationsResponseSchema: GenMessage<ReassignConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 39);
+  messageDesc(file_switchboard_v1_services, 43);
 
 /**
  * Looks a profile up.
@@ -1142,7 +1227,7 @@ export type GetCustomerProfileRequest = Message<"switchboard.v1.GetCustomerProfi
  * Use `create(GetCustomerProfileRequestSchema)` to create a new message.
  */
 export const GetCustomerProfileRequestSchema: GenMessage<GetCustomerProfileRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 40);
+  messageDesc(file_switchboard_v1_services, 44);
 
 /**
  * The profile found.
@@ -1163,7 +1248,7 @@ export type GetCustomerProfileResponse = Message<"switchboard.v1.GetCustomerProf
  * Use `create(GetCustomerProfileResponseSchema)` to create a new message.
  */
 export const GetCustomerProfileResponseSchema: GenMessage<GetCustomerProfileResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 41);
+  messageDesc(file_switchboard_v1_services, 45);
 
 /**
  * Caches a profile.
@@ -1191,7 +1276,7 @@ export type PutCustomerProfileRequest = Message<"switchboard.v1.PutCustomerProfi
  * Use `create(PutCustomerProfileRequestSchema)` to create a new message.
  */
 export const PutCustomerProfileRequestSchema: GenMessage<PutCustomerProfileRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 42);
+  messageDesc(file_switchboard_v1_services, 46);
 
 /**
  * The profile was cached.
@@ -1212,7 +1297,7 @@ export type PutCustomerProfileResponse = Message<"switchboard.v1.PutCustomerProf
  * Use `create(PutCustomerProfileResponseSchema)` to create a new message.
  */
 export const PutCustomerProfileResponseSchema: GenMessage<PutCustomerProfileResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_services, 43);
+  messageDesc(file_switchboard_v1_services, 47);
 
 /**
  * The live event stream. Every rpc needs a bearer token unless the server runs with auth disabled.
@@ -1409,6 +1494,37 @@ export const CallControlService: GenService<{
   serviceDesc(file_switchboard_v1_services, 3);
 
 /**
+ * The agent directory: `supervisor` and `admin` list it, `admin` changes it.
+ * A change is stored and takes effect at once (the ledger's agent gets the
+ * id, name and capacity; a PBX login does not override them).
+ *
+ * @generated from service switchboard.v1.AgentService
+ */
+export const AgentService: GenService<{
+  /**
+   * Every agent of the directory.
+   *
+   * @generated from rpc switchboard.v1.AgentService.ListAgents
+   */
+  listAgents: {
+    methodKind: "unary";
+    input: typeof ListAgentsRequestSchema;
+    output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * Adds or replaces an agent (role `admin`).
+   *
+   * @generated from rpc switchboard.v1.AgentService.PutAgent
+   */
+  putAgent: {
+    methodKind: "unary";
+    input: typeof PutAgentRequestSchema;
+    output: typeof PutAgentResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_switchboard_v1_services, 4);
+
+/**
  * Chat between the customer widget and the agent dashboard (seed 001).
  *
  * @generated from service switchboard.v1.ChatService
@@ -1465,7 +1581,7 @@ export const ChatService: GenService<{
     output: typeof ReassignConversationsResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_switchboard_v1_services, 4);
+  serviceDesc(file_switchboard_v1_services, 5);
 
 /**
  * Customer profiles shown on transfer (seed 004).
@@ -1494,5 +1610,5 @@ export const CustomerService: GenService<{
     output: typeof PutCustomerProfileResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_switchboard_v1_services, 5);
+  serviceDesc(file_switchboard_v1_services, 6);
 

@@ -7,6 +7,7 @@ pub mod app;
 pub mod ari;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod events;

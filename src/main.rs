@@ -117,8 +117,15 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
             .supervisor_extension
             .get_or_insert_with(|| "2001".into());
     }
+    if demo {
+        switchboard::demo::start_ari_side(&mut settings, stop.child_token()).await?;
+    }
     let application = Application::build(settings).await?;
     if demo {
+        tokio::spawn(switchboard::demo::supervise(
+            application.core(),
+            stop.child_token(),
+        ));
         let address = application.local_addr()?;
         tracing::info!(
             "demo ready: open a wallboard with node clients/socketio/watch.mjs http://{address} --seconds 30"

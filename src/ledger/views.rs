@@ -452,7 +452,7 @@ pub fn call_incoming(
     let others_free = ledger
         .agents
         .values()
-        .any(|a| a.extension != agent.extension && a.can_take_call());
+        .any(|a| a.configured && a.extension != agent.extension && a.can_take_call());
     pb::CallIncoming {
         session_id: record.call_id.clone(),
         channel_id: record.ids.channel.clone(),
@@ -505,7 +505,7 @@ pub fn call_bridged(
     let others_free = ledger
         .agents
         .values()
-        .any(|a| a.extension != agent.extension && a.can_take_call());
+        .any(|a| a.configured && a.extension != agent.extension && a.can_take_call());
     pb::CallBridged {
         session_id: record.call_id.clone(),
         channel_id: record.ids.channel.clone(),
@@ -580,7 +580,9 @@ pub fn call_summary(
 
 /// `incoming_queue_call` for `record` waiting in `queue` as of `now`. The
 /// estimated wait is the queue's measured average speed of answer times the
-/// caller's position (0 until the queue has answered a call today).
+/// caller's position (0 until the queue has answered a call today). The
+/// agents listed are those of the agent directory (the ones the bridge can
+/// ring) with room for one more call.
 pub fn incoming_queue_call(
     ledger: &Ledger,
     record: &CallRecord,
@@ -610,7 +612,7 @@ pub fn incoming_queue_call(
         available_agents: ledger
             .agents
             .values()
-            .filter(|a| a.can_take_call())
+            .filter(|a| a.configured && a.can_take_call())
             .map(|a| pb::AssignableAgent {
                 agent_id: a.agent_id.clone(),
                 extension: a.extension.clone(),

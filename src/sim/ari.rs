@@ -274,28 +274,65 @@ impl AriSim {
     /// nothing rings there.
     pub fn phone_answers(&self, endpoint: &str) -> Option<String> {
         let id = self.ringing_at(endpoint)?;
-        answer_originated(&self.shared, &id);
+        self.answer_leg(&id);
         Some(id)
     }
 
     /// The phone at `endpoint` declines its ringing call (busy, Q.850 cause 21 call rejected).
     pub fn phone_declines(&self, endpoint: &str) -> Option<String> {
         let id = self.ringing_at(endpoint)?;
+        self.decline_leg(&id);
+        Some(id)
+    }
+
+    /// Every ringing originated channel, with its endpoint.
+    pub fn ringing_legs(&self) -> Vec<(String, String)> {
+        let state = self.shared.state.lock();
+        state
+            .ringing
+            .iter()
+            .map(|(id, (endpoint, _))| (id.clone(), endpoint.clone()))
+            .collect()
+    }
+
+    /// The ringing channel `id` is answered by its phone.
+    pub fn answer_leg(&self, id: &str) {
+        answer_originated(&self.shared, id);
+    }
+
+    /// The ringing channel `id` is declined by its phone (Dial BUSY, cause 21).
+    pub fn decline_leg(&self, id: &str) {
         let channel = {
             let mut state = self.shared.state.lock();
-            state.ringing.remove(&id);
-            state.channels.get(&id).cloned()?
+            if state.ringing.remove(id).is_none() {
+                return;
+            }
+            let Some(channel) = state.channels.get(id).cloned() else {
+                return;
+            };
+            channel
         };
         self.shared.emit(AriEvent::Dial {
             caller: None,
+            dialstring: Some(
+                channel
+                    .name
+                    .rsplit_once('-')
+                    .map_or(channel.name.as_str(), |(device, _)| device)
+                    .trim_start_matches("PJSIP/")
+                    .to_owned(),
+            ),
             peer: Box::new(channel),
             forward: None,
             forwarded: None,
-            dialstring: Some(endpoint.trim_start_matches("PJSIP/").to_owned()),
             dialstatus: "BUSY".into(),
         });
-        remove_channel_everywhere(&self.shared, &id, 21);
-        Some(id)
+        remove_channel_everywhere(&self.shared, id, 21);
+    }
+
+    /// Channel `id` hangs up (normal clearing), whoever it is.
+    pub fn hang_up(&self, id: &str) {
+        remove_channel_everywhere(&self.shared, id, 16);
     }
 
     /// The phone at `endpoint` hangs up its answered call. Returns the channel id.

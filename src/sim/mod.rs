@@ -5,6 +5,7 @@
 //! `Originate`, and streams the workload's events to every logged-in session.
 
 pub mod ari;
+pub mod ari_workload;
 pub mod pbx;
 
 use std::net::SocketAddr;

@@ -184,3 +184,64 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
     assert!(log.contains("AUTH IS DISABLED"), "said loudly: {log}");
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[tokio::test]
+async fn the_demo_runs_both_the_ami_wallboard_and_the_ari_agent_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = crate::sim::free_address();
+    let mut demo = binary()
+        .arg("demo")
+        .env("SOCKET_PORT", address.port().to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let url = format!("http://{address}");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while reqwest::get(format!("{url}/healthz")).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the demo serves");
+    let node = crate::helpers::require_tool("node", "install Node.js 20");
+    let output = tokio::process::Command::new(node)
+        .arg(crate::helpers::repo_root().join("clients/socketio/watch.mjs"))
+        .arg(&url)
+        .args(["--seconds", "13"])
+        .output()
+        .await
+        .expect("node runs");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    crate::helpers::assert_lines_match_schemas(&lines);
+    let seen: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    // The AMI side (seed 002) and the ARI side (seed 000) both run.
+    for event in [
+        "calls:active",
+        "call:new",
+        "system_state",
+        "agent_status_updated",
+    ] {
+        assert!(seen.contains(event), "{event} missing; saw {seen:?}");
+    }
+    assert!(
+        seen.contains("call_incoming") || seen.contains("incoming_queue_call"),
+        "an agent-bridge call arrives; saw {seen:?}"
+    );
+    let state = lines.iter().find(|l| l["event"] == "system_state").unwrap();
+    assert_eq!(
+        state["data"]["extensionStates"]["3001"]["agentName"],
+        "Asha Njeri"
+    );
+    demo.start_kill().unwrap();
+    let _ = demo.wait().await;
+}

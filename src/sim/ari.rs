@@ -51,6 +51,8 @@ struct AriState {
     endpoints: BTreeMap<String, bool>,
     /// Event sources the application subscribed to (`endpoint:PJSIP/1001`).
     subscriptions: BTreeSet<String>,
+    /// Failures to give, once each: (method, path fragment, status).
+    faults: Vec<(axum::http::Method, String, StatusCode)>,
     next_id: u64,
 }
 
@@ -399,6 +401,16 @@ impl AriSim {
         }
     }
 
+    /// Makes the next `method` request whose path contains `path_part` fail
+    /// with `status` (a 5xx, a 409 …), once: the PBX misbehaving for one call.
+    pub fn fail_next(&self, method: axum::http::Method, path_part: &str, status: StatusCode) {
+        self.shared
+            .state
+            .lock()
+            .faults
+            .push((method, path_part.to_owned(), status));
+    }
+
     /// The event sources the application subscribed to.
     pub fn subscriptions(&self) -> Vec<String> {
         self.shared
@@ -506,10 +518,20 @@ async fn require_credentials(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if shared.authorized(request.headers()) {
-        next.run(request).await
-    } else {
-        error(StatusCode::UNAUTHORIZED, "Authentication required")
+    if !shared.authorized(request.headers()) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication required");
+    }
+    let fault = {
+        let mut state = shared.state.lock();
+        let path = request.uri().path().to_owned();
+        let found = state.faults.iter().position(|(method, part, _)| {
+            method == request.method() && path.contains(part.as_str())
+        });
+        found.map(|at| state.faults.remove(at).2)
+    };
+    match fault {
+        Some(status) => error(status, "Injected failure"),
+        None => next.run(request).await,
     }
 }
 

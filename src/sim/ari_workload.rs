@@ -70,7 +70,11 @@ pub async fn run(sim: AriSim, workload: AriWorkload, shutdown: CancellationToken
             arrivals -= 1.0;
             caller += 1;
             let number = format!("2547{:08}", rng.random_range(0..100_000_000_u32));
-            let name = if caller.is_multiple_of(3) { "" } else { "Demo Customer" };
+            let name = if caller.is_multiple_of(3) {
+                ""
+            } else {
+                "Demo Customer"
+            };
             let id = if rng.random_bool(0.3) {
                 let queue = workload.queue_number.as_str();
                 sim.customer_calls(&number, name, queue, &["queue", queue])

@@ -1283,3 +1283,115 @@ async fn admins_change_the_agent_directory_and_it_outlives_a_restart() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failing_rest_call_ends_or_refuses_that_call_only() {
+    use axum::http::{Method, StatusCode};
+    let mut rig = rig().await;
+    // Asterisk fails to create the bridge: the offer lapses and the call ends cleanly.
+    rig.sim.fail_next(
+        Method::POST,
+        "/ari/bridges",
+        StatusCode::INTERNAL_SERVER_ERROR,
+    );
+    let first = rig
+        .sim
+        .customer_calls("254700000050", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    rig.sim.phone_answers("PJSIP/1001");
+    let ended = rig
+        .until("call_ended", |p| match p {
+            Payload::StasisCallEnded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.session_id, format!("ari-{first}"));
+    assert!(!ended.was_connected);
+    rig.all_clear().await;
+
+    // The next call goes through as usual.
+    let second = rig
+        .sim
+        .customer_calls("254700000051", "", "1001", &["agent", "1001"]);
+    rig.ringing("PJSIP/1001").await;
+    rig.sim.phone_answers("PJSIP/1001");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+
+    // A refused hold is that command's error, and the call goes on.
+    rig.sim
+        .fail_next(Method::POST, "/hold", StatusCode::CONFLICT);
+    let mut control = rig.control().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let refused = control
+        .hold_call(authed(
+            pb::HoldCallRequest {
+                session_id: format!("ari-{second}"),
+                on: true,
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(refused.message().contains("conflict"), "{refused:?}");
+    control
+        .hold_call(authed(
+            pb::HoldCallRequest {
+                session_id: format!("ari-{second}"),
+                on: true,
+            },
+            &supervisor,
+        ))
+        .await
+        .expect("the second try holds");
+
+    // A supervisor hangs it up: call_ended says who.
+    control
+        .hangup_call(authed(
+            pb::HangupCallRequest {
+                session_id: format!("ari-{second}"),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap();
+    let ended = rig
+        .until("call_ended", |p| match p {
+            Payload::StasisCallEnded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.reason, "supervisor_hangup");
+    rig.all_clear().await;
+
+    // A waiting queue call moved to another queue by a supervisor waits there.
+    let queued = rig
+        .sim
+        .customer_calls("254700000052", "", "8000", &["queue", "8000"]);
+    rig.until("queued", |p| {
+        matches!(p, Payload::IncomingQueueCall(_)).then_some(())
+    })
+    .await;
+    control
+        .transfer_call(authed(
+            pb::TransferCallRequest {
+                session_id: format!("ari-{queued}"),
+                target: "8100".into(),
+                with_customer_profile: false,
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap();
+    let moved = rig
+        .until("in 8100", |p| match p {
+            Payload::IncomingQueueCall(q) if q.queue_number == "8100" => Some(q.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(moved.session_id, format!("ari-{queued}"));
+    rig.finish().await;
+}

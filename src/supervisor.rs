@@ -35,7 +35,48 @@ pub fn context(mode: SpyMode) -> &'static str {
     }
 }
 
-/// Carries out `order` for `principal`: checks, then the `Originate`.
+/// The AMI way: an `Originate` of the supervisor's phone into the `spy-*` context (ChanSpy).
+async fn originate_spy(
+    core: &Core,
+    order: &SpyOrder,
+    agent_extension: &str,
+    supervisor_extension: &str,
+    action_id: &str,
+) -> Result<(), Error> {
+    let Some(ami) = &core.ami else {
+        return Err(Error::Unavailable(
+            "the AMI source is not configured (AMI_HOST)".into(),
+        ));
+    };
+    let channel = format!("PJSIP/{supervisor_extension}");
+    let caller_id = format!("Supervisor <{supervisor_extension}>");
+    let answer = ami
+        .send(
+            "Originate",
+            &[
+                ("Channel", &channel),
+                ("Context", context(order.mode)),
+                ("Exten", agent_extension),
+                ("Priority", "1"),
+                ("CallerID", &caller_id),
+                ("Timeout", "30000"),
+                ("Async", "true"),
+                ("Variable", &format!("SWITCHBOARD_SPY={action_id}")),
+            ],
+        )
+        .await;
+    match answer {
+        Ok(reply) if reply.is_success() => Ok(()),
+        Ok(reply) => Err(Error::FailedPrecondition(format!(
+            "the PBX refused the originate: {}",
+            reply.response.get("Message").unwrap_or("no reason given")
+        ))),
+        Err(error) => Err(Error::Unavailable(format!("AMI is down: {error}"))),
+    }
+}
+
+/// Carries out `order` for `principal`: checks, then the `Originate` (AMI)
+/// or the snoop (a call of the ARI agent bridge).
 /// Answers the action as accepted, or a clear error: not a supervisor, no
 /// such agent, agent not on a call, no supervisor phone, AMI down, PBX refusal.
 pub async fn spy(
@@ -93,37 +134,33 @@ pub async fn spy(
                 Error::NotFound(format!("agent {agent_extension} is not on call {wanted}"))
             })
     })?;
-    let Some(ami) = &core.ami else {
-        return Err(Error::Unavailable(
-            "the AMI source is not configured (AMI_HOST)".into(),
-        ));
-    };
     let action_id = uuid::Uuid::new_v4().simple().to_string();
     let now = chrono::Utc::now();
-    let channel = format!("PJSIP/{supervisor_extension}");
-    let caller_id = format!("Supervisor <{supervisor_extension}>");
-    let answer = ami
-        .send(
-            "Originate",
-            &[
-                ("Channel", &channel),
-                ("Context", context(order.mode)),
-                ("Exten", &agent_extension),
-                ("Priority", "1"),
-                ("CallerID", &caller_id),
-                ("Timeout", "30000"),
-                ("Async", "true"),
-                ("Variable", &format!("SWITCHBOARD_SPY={action_id}")),
-            ],
-        )
-        .await;
-    let outcome = match answer {
-        Ok(reply) if reply.is_success() => Ok(()),
-        Ok(reply) => Err(Error::FailedPrecondition(format!(
-            "the PBX refused the originate: {}",
-            reply.response.get("Message").unwrap_or("no reason given")
-        ))),
-        Err(error) => Err(Error::Unavailable(format!("AMI is down: {error}"))),
+    let outcome = match &core.agent_bridge {
+        // A call of the ARI agent bridge: a snoop on the agent's leg, bridged with the supervisor's phone.
+        Some(bridge) if call_id.starts_with(crate::ari::bridge::CALL_ID_PREFIX) => bridge
+            .send(crate::ari::bridge::Command {
+                session: call_id.clone(),
+                kind: crate::ari::bridge::CommandKind::Spy {
+                    mode: order.mode,
+                    supervisor_extension: supervisor_extension.clone(),
+                    spy_id: action_id.clone(),
+                },
+                actor: principal.clone(),
+            })
+            .await
+            .map(drop)
+            .map_err(Error::from),
+        _ => {
+            originate_spy(
+                core,
+                &order,
+                &agent_extension,
+                &supervisor_extension,
+                &action_id,
+            )
+            .await
+        }
     };
     let mode = crate::ledger::views::spy_mode(order.mode);
     let action = pb::SupervisorAction {

@@ -32,7 +32,9 @@ use super::model::{AriEvent, Channel};
 use super::rest::{AriError, AriRest};
 use crate::auth::{Principal, Role};
 use crate::directory::AgentDirectory;
-use crate::ledger::model::{CallIds, Direction, EndReason, LeaveReason, Transfer, TransferKind};
+use crate::ledger::model::{
+    CallIds, Direction, EndReason, LeaveReason, SpyMode, Transfer, TransferKind,
+};
 use crate::ledger::{Input, finish};
 use crate::log::EventLog;
 use crate::proto::v1 as pb;
@@ -46,6 +48,12 @@ pub const RING_SECONDS: u32 = 30;
 
 /// The application argument of an agent's leg.
 const AGENT_LEG: &str = "agent-leg";
+
+/// The application argument of a supervisor's snoop channel.
+const SPY_SNOOP: &str = "spy-snoop";
+
+/// The application argument of a supervisor's phone leg.
+const SPY_SUPERVISOR: &str = "spy-supervisor";
 
 /// The channel variable whose SIP header asks a phone to answer by itself.
 pub const AUTO_ANSWER_VARIABLE: &str = "PJSIP_HEADER(add,Call-Info)";
@@ -84,6 +92,16 @@ pub enum CommandKind {
     SetPriority {
         /// The new priority.
         priority: String,
+    },
+    /// A supervisor listens in on the agent's side of a bridged call: a
+    /// snoop on the agent's leg, bridged with the supervisor's phone.
+    Spy {
+        /// Monitor (listen), whisper (talk to the agent) or barge (talk to both).
+        mode: SpyMode,
+        /// The supervisor's phone extension (`PJSIP/<extension>` is rung).
+        supervisor_extension: String,
+        /// The spy session's id (the supervisor action's id).
+        spy_id: String,
     },
 }
 
@@ -211,6 +229,17 @@ struct Leg {
     state: String,
 }
 
+/// A supervisor listening in: the snoop on the agent's leg and the
+/// supervisor's phone, bridged once the phone answers.
+#[derive(Debug, Clone)]
+struct Spy {
+    customer: String,
+    supervisor_extension: String,
+    snoop: String,
+    phone: String,
+    bridge: Option<String>,
+}
+
 /// The agent bridge's state: sessions by customer channel id, legs by their channel id.
 pub struct AgentBridge {
     log: Arc<EventLog>,
@@ -219,6 +248,9 @@ pub struct AgentBridge {
     app: String,
     sessions: HashMap<String, Session>,
     legs: HashMap<String, Leg>,
+    /// Spy sessions by id, and their channels (snoop and phone) → id.
+    spies: HashMap<String, Spy>,
+    spy_channels: HashMap<String, String>,
 }
 
 /// The Q.850 causes that mean the line was lost rather than hung up.
@@ -241,6 +273,8 @@ impl AgentBridge {
             app: app.to_owned(),
             sessions: HashMap::new(),
             legs: HashMap::new(),
+            spies: HashMap::new(),
+            spy_channels: HashMap::new(),
         }
     }
 
@@ -250,9 +284,21 @@ impl AgentBridge {
 
     /// Acts on one event that happened at `now` (the PBX's clock).
     pub async fn on_event(&mut self, event: AriEvent, now: Instant) {
+        if let Some(channel) = event.channel()
+            && let Some(spy) = self.spy_channels.get(&channel.id).cloned()
+        {
+            self.on_spy_event(&spy, &event, now).await;
+            return;
+        }
         match event {
             AriEvent::StasisStart { args, channel, .. } => {
-                if args.first().map(String::as_str) == Some(AGENT_LEG) {
+                if matches!(
+                    args.first().map(String::as_str),
+                    Some(SPY_SNOOP | SPY_SUPERVISOR)
+                ) {
+                    // A spy channel switchboard no longer knows (a restart, or already ended).
+                    let _ = self.rest.hang_up(&channel.id, "normal").await;
+                } else if args.first().map(String::as_str) == Some(AGENT_LEG) {
                     self.agent_answered(channel, now).await;
                 } else {
                     self.customer_arrived(&args, channel, now).await;
@@ -682,11 +728,162 @@ impl AgentBridge {
         );
     }
 
+    /// A supervisor's phone answered (bridge it with the snoop), or a spy
+    /// channel went away (the spy session ends).
+    async fn on_spy_event(&mut self, spy_id: &str, event: &AriEvent, now: Instant) {
+        match event {
+            AriEvent::StasisStart { channel, .. } => {
+                let Some(spy) = self.spies.get(spy_id).cloned() else {
+                    return;
+                };
+                if channel.id != spy.phone || spy.bridge.is_some() {
+                    return;
+                }
+                let bridge = match self
+                    .rest
+                    .create_bridge(&format!("switchboard-spy-{spy_id}"))
+                    .await
+                {
+                    Ok(bridge) => bridge.id,
+                    Err(error) => {
+                        tracing::warn!(%error, spy = %spy_id, "ari: could not create the spy bridge");
+                        self.end_spy(spy_id, now).await;
+                        return;
+                    }
+                };
+                if let Some(live) = self.spies.get_mut(spy_id) {
+                    live.bridge = Some(bridge.clone());
+                }
+                for channel in [&spy.snoop, &spy.phone] {
+                    if let Err(error) = self.rest.add_channel(&bridge, channel).await {
+                        tracing::warn!(%error, spy = %spy_id, "ari: could not join the spy bridge");
+                        self.end_spy(spy_id, now).await;
+                        return;
+                    }
+                }
+            }
+            AriEvent::StasisEnd { .. } | AriEvent::ChannelDestroyed { .. } => {
+                self.end_spy(spy_id, now).await;
+            }
+            AriEvent::Dial { dialstatus, .. }
+                if matches!(
+                    dialstatus.as_str(),
+                    "BUSY" | "NOANSWER" | "CHANUNAVAIL" | "CONGESTION" | "CANCEL"
+                ) =>
+            {
+                self.end_spy(spy_id, now).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends a spy session: its channels hung up, its bridge destroyed, the ledger told.
+    async fn end_spy(&mut self, spy_id: &str, now: Instant) {
+        let Some(spy) = self.spies.remove(spy_id) else {
+            return;
+        };
+        for channel in [&spy.snoop, &spy.phone] {
+            self.spy_channels.remove(channel);
+            match self.rest.hang_up(channel, "normal").await {
+                Ok(()) | Err(AriError::NotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%error, %channel, "ari: could not hang up a spy channel")
+                }
+            }
+        }
+        if let Some(bridge) = &spy.bridge {
+            let _ = self.rest.destroy_bridge(bridge).await;
+        }
+        self.apply(
+            Input::SpyEnded {
+                supervisor_extension: spy.supervisor_extension,
+            },
+            now,
+        );
+    }
+
+    /// Starts a spy session on the agent's leg of `customer`'s call.
+    async fn start_spy(
+        &mut self,
+        customer: &str,
+        mode: SpyMode,
+        supervisor_extension: &str,
+        spy_id: &str,
+    ) -> Result<(), CommandError> {
+        let Some((_, agent_leg)) = self.sessions[customer].agent.clone() else {
+            return Err(CommandError::WrongState(
+                "the agent is not connected on this call yet".into(),
+            ));
+        };
+        if supervisor_extension.trim().is_empty() {
+            return Err(CommandError::InvalidArgument(
+                "no supervisor phone to ring".into(),
+            ));
+        }
+        let (spy, whisper) = match mode {
+            SpyMode::Monitor => ("both", "none"),
+            SpyMode::Whisper => ("both", "out"),
+            SpyMode::Barge => ("both", "both"),
+        };
+        let snoop = self
+            .rest
+            .snoop(
+                &agent_leg,
+                spy,
+                whisper,
+                &self.app,
+                &format!("{SPY_SNOOP},{spy_id}"),
+            )
+            .await?;
+        let phone = match self
+            .rest
+            .originate(
+                &format!("PJSIP/{supervisor_extension}"),
+                &self.app,
+                &format!("{SPY_SUPERVISOR},{spy_id}"),
+                &format!("Supervisor <{supervisor_extension}>"),
+                RING_SECONDS,
+                &[],
+            )
+            .await
+        {
+            Ok(phone) => phone,
+            Err(error) => {
+                let _ = self.rest.hang_up(&snoop.id, "normal").await;
+                return Err(error.into());
+            }
+        };
+        self.spy_channels
+            .insert(snoop.id.clone(), spy_id.to_owned());
+        self.spy_channels
+            .insert(phone.id.clone(), spy_id.to_owned());
+        self.spies.insert(
+            spy_id.to_owned(),
+            Spy {
+                customer: customer.to_owned(),
+                supervisor_extension: supervisor_extension.to_owned(),
+                snoop: snoop.id,
+                phone: phone.id,
+                bridge: None,
+            },
+        );
+        Ok(())
+    }
+
     /// The customer left the application: the call ends.
     async fn customer_left(&mut self, customer: &str, now: Instant) {
         let Some(session) = self.sessions.remove(customer) else {
             return;
         };
+        let spies: Vec<String> = self
+            .spies
+            .iter()
+            .filter(|(_, spy)| spy.customer == customer)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for spy in spies {
+            self.end_spy(&spy, now).await;
+        }
         let call_id = session.call_id.clone();
         match session.ended_by {
             Some(by) => self.apply(
@@ -923,6 +1120,19 @@ impl AgentBridge {
                 let call_id = session.call_id.clone();
                 self.apply(Input::QueueCallerLeft { queue, call_id }, now);
                 self.offer(&customer, &extension, now).await;
+            }
+            CommandKind::Spy {
+                mode,
+                supervisor_extension,
+                spy_id,
+            } => {
+                if !staff {
+                    return Err(CommandError::NotAllowed(
+                        "only supervisors listen in".into(),
+                    ));
+                }
+                self.start_spy(&customer, mode, &supervisor_extension, &spy_id)
+                    .await?;
             }
             CommandKind::SetPriority { priority } => {
                 if !staff {

@@ -218,19 +218,27 @@ impl AriRest {
         .await
     }
 
-    /// A snoop channel on `channel` for a supervisor: `spy` and `whisper`
-    /// are `none`, `in`, `out` or `both`.
+    /// A snoop channel on `channel` for a supervisor, entering application
+    /// `app` with `app_args`: `spy` and `whisper` are `none`, `in`, `out`
+    /// or `both` (what the snoop hears of the channel, and where what it
+    /// says goes).
     pub async fn snoop(
         &self,
         channel: &str,
         spy: &str,
         whisper: &str,
         app: &str,
+        app_args: &str,
     ) -> Result<Channel, AriError> {
         self.fetch(
             Method::POST,
             &format!("/channels/{channel}/snoop"),
-            &[("spy", spy), ("whisper", whisper), ("app", app)],
+            &[
+                ("spy", spy),
+                ("whisper", whisper),
+                ("app", app),
+                ("appArgs", app_args),
+            ],
         )
         .await
     }

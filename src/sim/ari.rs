@@ -174,6 +174,7 @@ impl AriSim {
             .route("/ari/channels/{id}", axum::routing::delete(hang_up))
             .route("/ari/channels/{id}/answer", post(answer))
             .route("/ari/channels/{id}/ring", post(ring))
+            .route("/ari/channels/{id}/snoop", post(snoop))
             .route(
                 "/ari/channels/{id}/hold",
                 post(|s, p| flag(s, p, Mark::Hold, true))
@@ -703,6 +704,62 @@ fn answer_originated(shared: &Shared, id: &str) {
         channel,
         replace_channel: None,
     });
+}
+
+/// `POST /channels/{id}/snoop`: a `Snoop/…` channel on the channel, up at
+/// once and in the application with `appArgs`. The spy and whisper
+/// directions are kept as channel variables (`SNOOP_SPY`, `SNOOP_WHISPER`).
+async fn snoop(
+    State(shared): SharedState,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let valid =
+        |v: Option<&String>| v.is_none_or(|v| matches!(v.as_str(), "none" | "in" | "out" | "both"));
+    if !valid(query.get("spy")) || !valid(query.get("whisper")) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "spy and whisper are none, in, out or both",
+        );
+    }
+    if !shared.state.lock().channels.contains_key(&id) {
+        return error(StatusCode::NOT_FOUND, "Channel not found");
+    }
+    let args = query.get("appArgs").map_or("", String::as_str);
+    let mut channel = shared.new_channel(
+        &format!("Snoop/{id}"),
+        "Up",
+        CallerId::default(),
+        ("default", "s"),
+        args,
+    );
+    let mut variables = serde_json::Map::new();
+    for (key, field) in [("SNOOP_SPY", "spy"), ("SNOOP_WHISPER", "whisper")] {
+        variables.insert(
+            key.into(),
+            query
+                .get(field)
+                .cloned()
+                .unwrap_or_else(|| "none".into())
+                .into(),
+        );
+    }
+    channel.channelvars = Some(variables);
+    {
+        let mut state = shared.state.lock();
+        state.channels.insert(channel.id.clone(), channel.clone());
+        state.in_stasis.insert(channel.id.clone());
+    }
+    shared.emit(AriEvent::StasisStart {
+        args: args
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        channel: channel.clone(),
+        replace_channel: None,
+    });
+    axum::Json(channel).into_response()
 }
 
 /// Q.850 cause texts for the causes the emulator uses.

@@ -1395,3 +1395,96 @@ async fn a_failing_rest_call_ends_or_refuses_that_call_only() {
     assert_eq!(moved.session_id, format!("ari-{queued}"));
     rig.finish().await;
 }
+
+#[tokio::test]
+async fn a_supervisor_listens_in_through_a_snoop_on_the_agents_leg() {
+    use switchboard::proto::v1::supervisor_service_client::SupervisorServiceClient;
+    let mut rig = rig().await;
+    let customer = rig
+        .sim
+        .customer_calls("254700000060", "", "1002", &["agent", "1002"]);
+    let leg = rig.ringing("PJSIP/1002").await;
+    rig.sim.phone_answers("PJSIP/1002");
+    rig.until("bridged", |p| {
+        matches!(p, Payload::CallBridged(_)).then_some(())
+    })
+    .await;
+    let mut supervisors = SupervisorServiceClient::new(rig.app.channel().await);
+    let supervisor = token(Role::Supervisor, Some("2001"), None);
+    let action = supervisors
+        .whisper(authed(
+            pb::WhisperRequest {
+                agent_extension: "1002".into(),
+                ..Default::default()
+            },
+            &supervisor,
+        ))
+        .await
+        .expect("accepted")
+        .into_inner()
+        .action
+        .unwrap();
+    assert_eq!(action.status(), pb::SupervisorActionStatus::Accepted);
+    // The snoop sits on the agent's leg and whispers to it; the supervisor's phone rings.
+    let snoop = rig
+        .sim
+        .channels()
+        .into_iter()
+        .find(|c| c.name.starts_with(&format!("Snoop/{leg}-")))
+        .expect("a snoop on the agent's leg");
+    let vars = snoop.channelvars.clone().unwrap();
+    assert_eq!(
+        (vars["SNOOP_SPY"].as_str(), vars["SNOOP_WHISPER"].as_str()),
+        (Some("both"), Some("out"))
+    );
+    rig.ringing("PJSIP/2001").await;
+    let phone = rig.sim.phone_answers("PJSIP/2001").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if rig
+                .sim
+                .bridges()
+                .iter()
+                .any(|b| b.channels.contains(&snoop.id) && b.channels.contains(&phone))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the supervisor's phone is bridged with the snoop");
+    let session = rig
+        .until("spy session", |p| match p {
+            Payload::SpySession(s) if s.active => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (
+            session.agent_extension.as_str(),
+            session.supervisor_extension.as_str(),
+            session.call_id.as_str()
+        ),
+        ("1002", "2001", format!("ari-{customer}").as_str())
+    );
+    // The supervisor hangs up: the session ends and its channels go.
+    rig.sim.phone_hangs_up("PJSIP/2001");
+    let ended = rig
+        .until("spy session ended", |p| match p {
+            Payload::SpySession(s) if !s.active => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.supervisor_extension, "2001");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!rig.sim.channels().iter().any(|c| c.id == snoop.id));
+    // The call itself goes on.
+    rig.sim.customer_hangs_up(&customer);
+    rig.until("customer_left_bridge", |p| {
+        matches!(p, Payload::CustomerLeftBridge(_)).then_some(())
+    })
+    .await;
+    rig.all_clear().await;
+    rig.finish().await;
+}

@@ -1311,11 +1311,19 @@ impl AgentBridge {
         }
     }
 
-    /// After a (re)connect: `channels` is everything the PBX has now. Sessions
-    /// whose customer is gone end as lost; customers in the application that
-    /// switchboard does not know are adopted; legs that are gone are
-    /// forgotten. Returns the inputs for the log's rebuild, in order.
-    pub fn reconcile(&mut self, channels: &[Channel], now: Instant) -> Vec<Input> {
+    /// After a (re)connect: `channels` and `bridges` are everything the PBX
+    /// has now. Sessions whose customer is gone end as lost; customers in the
+    /// application that switchboard does not know are adopted, bridged with
+    /// their agent when an agent leg shares their bridge; legs and bridges
+    /// that are gone are forgotten. Returns the inputs for the log's rebuild,
+    /// in order, and the bridges switchboard made that nobody uses any more
+    /// (to destroy).
+    pub fn reconcile(
+        &mut self,
+        channels: &[Channel],
+        bridges: &[super::model::Bridge],
+        now: Instant,
+    ) -> (Vec<Input>, Vec<String>) {
         let present: std::collections::HashSet<&str> =
             channels.iter().map(|c| c.id.as_str()).collect();
         let mut inputs = Vec::new();
@@ -1367,11 +1375,103 @@ impl AgentBridge {
             if args.first().map(String::as_str) == Some(AGENT_LEG) {
                 continue;
             }
-            // Recorded through the log like any input, then kept as a session.
-            let session = self.adopt(&args, channel, now);
+            // Recorded through the log like any input (started when the PBX
+            // created the channel), then kept as a session.
+            let created = super::model::ari_time(&channel.creationtime).unwrap_or(now);
+            let session = self.adopt(&args, channel, created.min(now));
             self.sessions.insert(channel.id.clone(), session);
         }
-        inputs
+        // Bridges: forget the ones that are gone; re-join adopted customers
+        // with the agent leg that shares their bridge.
+        let bridge_ids: std::collections::HashSet<&str> =
+            bridges.iter().map(|b| b.id.as_str()).collect();
+        for session in self.sessions.values_mut() {
+            if session
+                .bridge
+                .as_deref()
+                .is_some_and(|b| !bridge_ids.contains(b))
+            {
+                session.bridge = None;
+            }
+        }
+        for bridge in bridges {
+            for customer in &bridge.channels {
+                let Some(session) = self.sessions.get(customer) else {
+                    continue;
+                };
+                if session.agent.is_some() {
+                    continue;
+                }
+                let leg_args = format!("{prefix}{AGENT_LEG},{customer}");
+                let Some(leg) = channels
+                    .iter()
+                    .find(|c| bridge.channels.contains(&c.id) && c.dialplan.app_data == leg_args)
+                else {
+                    continue;
+                };
+                let endpoint = leg
+                    .name
+                    .rsplit_once('-')
+                    .map_or(leg.name.as_str(), |(e, _)| e);
+                let Some(agent) = self
+                    .directory
+                    .list()
+                    .into_iter()
+                    .find(|a| a.endpoint() == endpoint)
+                else {
+                    continue;
+                };
+                let call_id = session.call_id.clone();
+                self.legs.insert(
+                    leg.id.clone(),
+                    Leg {
+                        customer: customer.clone(),
+                        extension: agent.extension.clone(),
+                        state: leg.state.clone(),
+                    },
+                );
+                if let Some(session) = self.sessions.get_mut(customer) {
+                    session.agent = Some((agent.extension.clone(), leg.id.clone()));
+                    session.bridge = Some(bridge.id.clone());
+                }
+                // Bridged when the PBX made the bridge: the desktop's timer stays right.
+                let bridged = super::model::ari_time(&bridge.creationtime).unwrap_or(now);
+                self.apply(
+                    Input::CallBridged {
+                        call_id,
+                        extension: agent.extension,
+                        bridge_id: bridge.id.clone(),
+                    },
+                    bridged.min(now),
+                );
+            }
+        }
+        let used: std::collections::HashSet<&str> = self
+            .sessions
+            .values()
+            .filter_map(|s| s.bridge.as_deref())
+            .chain(self.spies.values().filter_map(|s| s.bridge.as_deref()))
+            .collect();
+        let orphans = bridges
+            .iter()
+            .filter(|b| b.name.starts_with("switchboard-") && !used.contains(b.id.as_str()))
+            .map(|b| b.id.clone())
+            .collect();
+        (inputs, orphans)
+    }
+
+    /// Destroys bridges switchboard made that no call uses any more.
+    pub async fn destroy_orphans(&self, bridges: Vec<String>) {
+        for bridge in bridges {
+            match self.rest.destroy_bridge(&bridge).await {
+                Ok(()) | Err(AriError::NotFound(_)) => {
+                    tracing::info!(%bridge, "ari: destroyed a bridge no call uses");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %bridge, "ari: could not destroy an unused bridge")
+                }
+            }
+        }
     }
 }
 

@@ -245,12 +245,17 @@ pub enum AriEvent {
     Other,
 }
 
+/// Parses an ARI date (`2026-11-21T14:11:50.056+0000`).
+pub fn ari_time(text: &str) -> Option<crate::time::Instant> {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 impl AriMessage {
-    /// When it happened, from its `timestamp` (`2026-11-21T14:11:50.056+0000`).
+    /// When it happened, from its `timestamp`.
     pub fn at(&self) -> Option<crate::time::Instant> {
-        chrono::DateTime::parse_from_str(&self.timestamp, "%Y-%m-%dT%H:%M:%S%.f%z")
-            .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
+        ari_time(&self.timestamp)
     }
 }
 

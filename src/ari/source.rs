@@ -87,10 +87,18 @@ pub async fn run(
                 match notice {
                     AriNotice::Connected => {
                         let now = chrono::Utc::now();
-                        match rest.channels().await {
-                            Ok(channels) => {
-                                let mut inputs = bridge.reconcile(&channels, now);
-                                let lost = inputs.len();
+                        let listed = match rest.channels().await {
+                            Ok(channels) => rest.bridges().await.map(|bridges| (channels, bridges)),
+                            Err(error) => Err(error),
+                        };
+                        match listed {
+                            Ok((channels, bridges)) => {
+                                let (mut inputs, orphans) = bridge.reconcile(&channels, &bridges, now);
+                                let lost = inputs
+                                    .iter()
+                                    .filter(|i| matches!(i, Input::CallEnded { .. }))
+                                    .count();
+                                bridge.destroy_orphans(orphans).await;
                                 inputs.extend(bridge.sync_endpoints().await);
                                 parts.log.rebuild(inputs, now);
                                 tracing::info!(%host, app = %settings.app, lost, "ari state reconciled with the PBX");

@@ -684,6 +684,12 @@ fn answer_originated(shared: &Shared, id: &str) {
             return;
         };
         channel.state = "Up".into();
+        // In the application now: its dialplan shows Stasis(app,args).
+        channel.dialplan.app_name = "Stasis".into();
+        channel.dialplan.app_data = std::iter::once(shared.app.clone())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(",");
         let channel = channel.clone();
         state.in_stasis.insert(id.to_owned());
         (channel, args)

@@ -1488,3 +1488,89 @@ async fn a_supervisor_listens_in_through_a_snoop_on_the_agents_leg() {
     rig.all_clear().await;
     rig.finish().await;
 }
+
+#[tokio::test]
+async fn a_restarted_switchboard_adopts_the_calls_in_the_application() {
+    let mut rig = rig().await;
+    let customer = rig
+        .sim
+        .customer_calls("254700000070", "", "1002", &["agent", "1002"]);
+    rig.ringing("PJSIP/1002").await;
+    rig.sim.phone_answers("PJSIP/1002");
+    let first = rig
+        .until("bridged", |p| match p {
+            Payload::CallBridged(b) => Some(b.clone()),
+            _ => None,
+        })
+        .await;
+    // switchboard restarts; the call goes on at the PBX meanwhile.
+    let agents = rig._dir.path().join("agents.toml");
+    let url = rig.sim.url();
+    let Rig { app, sim, stop, .. } = rig;
+    app.stop().await.unwrap();
+    let app = spawn_app_with(|args| {
+        args.ari_url = Some(url);
+        args.ari_username = Some("switchboard".into());
+        args.ari_password = Some("secret".into());
+        args.agents_file = Some(agents);
+    })
+    .await;
+    let call_id = format!("ari-{customer}");
+    let adopted = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let id = call_id.clone();
+            if let Some(call) = app
+                .core
+                .log
+                .read(move |ledger, _| ledger.calls.get(&id).cloned())
+                && call.agent_extension.is_some()
+            {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the call is adopted with its agent");
+    assert_eq!(adopted.agent_extension.as_deref(), Some("1002"));
+    assert_eq!(adopted.ids.ari_bridge_id, first.bridge_id);
+    // Timed by the PBX's own records (bridge creation), not by the restart.
+    let bridge_created = sim
+        .bridges()
+        .into_iter()
+        .find(|b| b.id == first.bridge_id)
+        .map(|b| switchboard::ari::model::ari_time(&b.creationtime).unwrap())
+        .unwrap();
+    assert_eq!(adopted.bridged_at, Some(bridge_created));
+    let agent = app.core.log.read(|ledger, _| ledger.agents["1002"].clone());
+    assert_eq!(agent.call_ids, [call_id.clone()]);
+    let mut stream = app
+        .subscribe(
+            pb::SubscribeRequest::default(),
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    sim.customer_hangs_up(&customer);
+    let left = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = stream.next().await.unwrap().unwrap().event.unwrap();
+            if let Some(Payload::CustomerLeftBridge(left)) = event.payload {
+                return left;
+            }
+        }
+    })
+    .await
+    .expect("customer_left_bridge");
+    assert!(left.was_connected);
+    assert_eq!(left.extension, "1002");
+    // Its agent leg and bridge were cleaned up by the new instance.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !(sim.channels().is_empty() && sim.bridges().is_empty()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("nothing left on the PBX");
+    stop.cancel();
+    app.stop().await.unwrap();
+}

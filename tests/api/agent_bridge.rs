@@ -1543,7 +1543,7 @@ async fn a_restarted_switchboard_adopts_the_calls_in_the_application() {
         .unwrap();
     assert_eq!(adopted.bridged_at, Some(bridge_created));
     let agent = app.core.log.read(|ledger, _| ledger.agents["1002"].clone());
-    assert_eq!(agent.call_ids, [call_id.clone()]);
+    assert_eq!(agent.call_ids, std::slice::from_ref(&call_id));
     let mut stream = app
         .subscribe(
             pb::SubscribeRequest::default(),

@@ -4,7 +4,10 @@
 //! [`recorder`] is the log subscriber that writes call records, agent
 //! sessions and pauses.
 
+mod chat;
 pub mod recorder;
+
+pub use chat::ConversationPage;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -163,6 +166,8 @@ pub struct MessageRow {
     pub content: String,
     /// Stored, Unix ms.
     pub created_at_ms: i64,
+    /// Its place in the conversation (1, 2, …), given by the store.
+    pub seq: i64,
 }
 
 /// A connection pool to the configured database, migrated.
@@ -574,62 +579,6 @@ impl Store {
         })
         .transpose()
         .map_err(Into::into)
-    }
-
-    /// Stores a message and touches its conversation; fails when the conversation does not exist.
-    pub async fn insert_message(&self, row: &MessageRow) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let touched = sqlx::query("UPDATE conversations SET updated_at_ms = $1 WHERE id = $2")
-            .bind(row.created_at_ms)
-            .bind(&row.conversation_id)
-            .execute(&mut *tx)
-            .await?;
-        if touched.rows_affected() == 0 {
-            return Err(crate::error::Error::NotFound(format!(
-                "conversation {}",
-                row.conversation_id
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, sender_type, sender_id, sender_name, content, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&row.id)
-        .bind(&row.conversation_id)
-        .bind(&row.sender_type)
-        .bind(&row.sender_id)
-        .bind(&row.sender_name)
-        .bind(&row.content)
-        .bind(row.created_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// A conversation's messages, oldest first.
-    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(
-            "SELECT id, conversation_id, sender_type, sender_id, sender_name, content, created_at_ms \
-             FROM messages WHERE conversation_id = $1 ORDER BY created_at_ms, id",
-        )
-        .bind(conversation_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MessageRow {
-                    id: r.try_get(0)?,
-                    conversation_id: r.try_get(1)?,
-                    sender_type: r.try_get(2)?,
-                    sender_id: r.try_get(3)?,
-                    sender_name: r.try_get(4)?,
-                    content: r.try_get(5)?,
-                    created_at_ms: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
     }
 
     /// Records a webhook delivery; returns false when it was seen before.

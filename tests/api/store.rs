@@ -160,17 +160,28 @@ async fn suite(store: Store) {
         sender_name: "Ann".into(),
         content: format!("hello {id}"),
         created_at_ms: at,
+        seq: 0,
     };
-    store.insert_message(&message("m2", 1_200)).await.unwrap();
+    let (first, stored) = store.insert_message(&message("m2", 1_200)).await.unwrap();
+    assert!(stored);
+    assert_eq!(first.seq, 1);
     store.insert_message(&message("m1", 1_100)).await.unwrap();
-    let ids: Vec<String> = store
+    // A retry with the same id is recognised and stored once.
+    let (again, stored) = store.insert_message(&message("m2", 1_250)).await.unwrap();
+    assert!(!stored);
+    assert_eq!((again.seq, again.created_at_ms), (1, 1_200));
+    let ids: Vec<(String, i64)> = store
         .messages("conv-789")
         .await
         .unwrap()
         .into_iter()
-        .map(|m| m.id)
+        .map(|m| (m.id, m.seq))
         .collect();
-    assert_eq!(ids, ["m1", "m2"], "oldest first");
+    assert_eq!(
+        ids,
+        [("m2".to_owned(), 1), ("m1".to_owned(), 2)],
+        "in the order stored"
+    );
     assert_eq!(
         store
             .conversation("conv-789")

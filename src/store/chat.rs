@@ -1,0 +1,252 @@
+//! The chat's storage: conversations, messages in the order they were
+//! stored (idempotent by the client's message id), assignments, and the
+//! settings that outlive a restart (the system mode).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{ConversationRow, MessageRow, Result, Store};
+use crate::error::Error;
+
+const CONVERSATION_COLUMNS: &str = "id, tenant, status, channel, customer_name, customer_email, \
+     customer_phone, assigned_agent_id, created_at_ms, updated_at_ms";
+
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, sender_type, sender_id, sender_name, content, created_at_ms, seq";
+
+fn conversation_of(row: &AnyRow) -> std::result::Result<ConversationRow, sqlx::Error> {
+    Ok(ConversationRow {
+        id: row.try_get(0)?,
+        tenant: row.try_get(1)?,
+        status: row.try_get(2)?,
+        channel: row.try_get(3)?,
+        customer_name: row.try_get(4)?,
+        customer_email: row.try_get(5)?,
+        customer_phone: row.try_get(6)?,
+        assigned_agent_id: row.try_get(7)?,
+        created_at_ms: row.try_get(8)?,
+        updated_at_ms: row.try_get(9)?,
+    })
+}
+
+fn message_of(row: &AnyRow) -> std::result::Result<MessageRow, sqlx::Error> {
+    Ok(MessageRow {
+        id: row.try_get(0)?,
+        conversation_id: row.try_get(1)?,
+        sender_type: row.try_get(2)?,
+        sender_id: row.try_get(3)?,
+        sender_name: row.try_get(4)?,
+        content: row.try_get(5)?,
+        created_at_ms: row.try_get(6)?,
+        seq: row.try_get(7)?,
+    })
+}
+
+/// A page of conversations and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationPage {
+    /// Newest activity first.
+    pub conversations: Vec<ConversationRow>,
+    /// The cursor of the next page (`updated_at_ms:id`), empty at the end.
+    pub next: String,
+}
+
+impl Store {
+    /// Stores a message at the end of its conversation and touches the
+    /// conversation. A message whose id is already stored in the same
+    /// conversation is a retry: nothing is written and the stored one comes
+    /// back with `false`. Fails when the conversation does not exist, or the
+    /// id belongs to another conversation's message.
+    pub async fn insert_message(&self, row: &MessageRow) -> Result<(MessageRow, bool)> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(&row.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = existing {
+            let existing = message_of(&existing)?;
+            if existing.conversation_id != row.conversation_id {
+                return Err(Error::InvalidArgument(format!(
+                    "message id {} is taken by another conversation",
+                    row.id
+                )));
+            }
+            return Ok((existing, false));
+        }
+        let touched = sqlx::query("UPDATE conversations SET updated_at_ms = $1 WHERE id = $2")
+            .bind(row.created_at_ms)
+            .bind(&row.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        if touched.rows_affected() == 0 {
+            return Err(Error::NotFound(format!(
+                "conversation {}",
+                row.conversation_id
+            )));
+        }
+        let last: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
+                .bind(&row.conversation_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        let mut stored = row.clone();
+        stored.seq = last + 1;
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, sender_type, sender_id, sender_name, content, created_at_ms, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&stored.id)
+        .bind(&stored.conversation_id)
+        .bind(&stored.sender_type)
+        .bind(&stored.sender_id)
+        .bind(&stored.sender_name)
+        .bind(&stored.content)
+        .bind(stored.created_at_ms)
+        .bind(stored.seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((stored, true))
+    }
+
+    /// A conversation's messages in stored order.
+    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
+        self.messages_after(conversation_id, 0, i64::MAX).await
+    }
+
+    /// Up to `limit` messages of a conversation after place `after_seq`, in stored order.
+    pub async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        ))
+        .bind(conversation_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(message_of)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// A page of conversations, newest activity first: of `status` when
+    /// given; for an agent (`Some(agent_id)`), theirs and the unassigned
+    /// ones; starting after `cursor` (from the previous page).
+    pub async fn conversations_page(
+        &self,
+        status: Option<&str>,
+        agent: Option<&str>,
+        cursor: &str,
+        limit: i64,
+    ) -> Result<ConversationPage> {
+        let (before_ms, before_id) = match cursor.split_once(':') {
+            Some((ms, id)) => (
+                ms.parse::<i64>()
+                    .map_err(|_| Error::InvalidArgument("page token is not valid".into()))?,
+                id.to_owned(),
+            ),
+            None if cursor.is_empty() => (i64::MAX, String::new()),
+            None => return Err(Error::InvalidArgument("page token is not valid".into())),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+             WHERE ($1 = '' OR status = $1) \
+             AND ($2 = '' OR assigned_agent_id = $2 OR assigned_agent_id IS NULL) \
+             AND (updated_at_ms < $3 OR (updated_at_ms = $3 AND ($4 = '' OR id < $4))) \
+             ORDER BY updated_at_ms DESC, id DESC LIMIT $5"
+        ))
+        .bind(status.unwrap_or(""))
+        .bind(agent.unwrap_or(""))
+        .bind(before_ms)
+        .bind(&before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conversations: Vec<ConversationRow> = rows
+            .iter()
+            .map(conversation_of)
+            .collect::<std::result::Result<_, _>>()?;
+        let next = if conversations.len() as i64 > limit {
+            conversations.truncate(limit as usize);
+            conversations
+                .last()
+                .map(|c| format!("{}:{}", c.updated_at_ms, c.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ConversationPage {
+            conversations,
+            next,
+        })
+    }
+
+    /// Gives a conversation to `agent` (or back to the pool with `None`), with its status.
+    pub async fn assign_conversation(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        status: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        let result = sqlx::query(
+            "UPDATE conversations SET assigned_agent_id = $1, status = $2, updated_at_ms = $3 WHERE id = $4",
+        )
+        .bind(agent.map(str::to_owned))
+        .bind(status)
+        .bind(at_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("conversation {id}")));
+        }
+        Ok(())
+    }
+
+    /// The conversations not closed: (id, assigned agent).
+    pub async fn open_conversations(&self) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT id, assigned_agent_id FROM conversations WHERE status <> 'closed' ORDER BY created_at_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// A stored setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Stores a setting.
+    pub async fn put_setting(&self, name: &str, value: &str, at_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -57,6 +57,8 @@ pub struct Core {
     pub directory: Arc<AgentDirectory>,
     /// Commands to the ARI agent bridge, when the ARI source is configured.
     pub agent_bridge: Option<BridgeHandle>,
+    /// The chat's online agents.
+    pub chat: crate::chat::ChatDesk,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -103,8 +105,13 @@ impl Application {
                     redact_url(&settings.database_url)
                 )
             })?;
+        // The system mode an admin set last outlives a restart.
+        let system_mode = store
+            .setting(crate::chat::SYSTEM_MODE_SETTING)
+            .await?
+            .unwrap_or_else(|| settings.system_mode.clone());
         let log = Arc::new(EventLog::new(
-            Ledger::new(settings.system_mode.clone()),
+            Ledger::new(system_mode),
             settings.log.clone(),
             Arc::clone(&metrics),
         ));
@@ -161,6 +168,7 @@ impl Application {
             supervisor_extension: settings.supervisor_extension.clone(),
             directory,
             agent_bridge: bridge_handle,
+            chat: crate::chat::ChatDesk::new(settings.chat_heartbeat_timeout),
             health: Mutex::new(None),
         });
 
@@ -181,7 +189,12 @@ impl Application {
         };
         let cors = CorsLayer::new()
             .allow_origin(cors)
-            .allow_methods([http::Method::GET, http::Method::POST, http::Method::OPTIONS])
+            .allow_methods([
+                http::Method::GET,
+                http::Method::POST,
+                http::Method::PUT,
+                http::Method::OPTIONS,
+            ])
             .allow_headers([
                 http::header::AUTHORIZATION,
                 http::header::CONTENT_TYPE,
@@ -246,7 +259,11 @@ impl Application {
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
 
-        let tasks: [JoinHandle<()>; 2] = [
+        let tasks: [JoinHandle<()>; 3] = [
+            tokio::spawn(crate::chat::expire_silent_agents(
+                Arc::clone(&core),
+                core.shutdown.clone(),
+            )),
             tokio::spawn(gateway::run_fanout(
                 io.clone(),
                 Arc::clone(&core),

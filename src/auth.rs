@@ -21,6 +21,10 @@ pub enum Role {
     Admin,
     /// A tenant's client: its own calls, phone numbers masked.
     Client,
+    /// A chat customer (the widget): one conversation only. Minted by the
+    /// server when the conversation starts, never by `switchboard token`.
+    #[value(skip)]
+    Customer,
 }
 
 impl Role {
@@ -31,6 +35,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
             Role::Client => "client",
+            Role::Customer => "customer",
         }
     }
 }
@@ -48,6 +53,9 @@ pub struct Claims {
     /// The tenant's client id (role `client`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The one conversation a chat customer may use (role `customer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// Issued at, Unix seconds.
@@ -70,6 +78,7 @@ impl Principal {
                 role: Role::Admin,
                 extension: None,
                 client_id: None,
+                conversation_id: None,
                 exp: u64::MAX,
                 iat: 0,
             },
@@ -86,6 +95,25 @@ impl Principal {
         match self.claims.role {
             Role::Client => Some(self.claims.client_id.as_deref().unwrap_or("")),
             _ => None,
+        }
+    }
+
+    /// The conversation a chat customer is held to (role `customer`).
+    pub fn customer_conversation(&self) -> Option<&str> {
+        match self.claims.role {
+            Role::Customer => Some(self.claims.conversation_id.as_deref().unwrap_or("")),
+            _ => None,
+        }
+    }
+
+    /// Refuses chat customers: they see their conversation and nothing else.
+    pub fn refuse_customers(&self, what: &str) -> Result<(), Error> {
+        if self.claims.role == Role::Customer {
+            Err(Error::PermissionDenied(format!(
+                "a chat customer may not {what}"
+            )))
+        } else {
+            Ok(())
         }
     }
 
@@ -166,6 +194,9 @@ impl Authenticator {
             Role::Client if claims.client_id.as_deref().is_none_or(str::is_empty) => Err(
                 Error::Unauthenticated("client token carries no client id".into()),
             ),
+            Role::Customer if claims.conversation_id.as_deref().is_none_or(str::is_empty) => Err(
+                Error::Unauthenticated("customer token carries no conversation".into()),
+            ),
             _ => Ok(Principal { claims }),
         }
     }
@@ -207,6 +238,29 @@ impl Authenticator {
             role,
             extension,
             client_id,
+            conversation_id: None,
+            iat: now_unix,
+            exp: now_unix.saturating_add(ttl.as_secs()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(e.into()))
+    }
+}
+
+impl Authenticator {
+    /// Signs a chat customer's token for `conversation_id`, valid for `ttl` from `now_unix`.
+    pub fn mint_customer(
+        &self,
+        conversation_id: &str,
+        ttl: Duration,
+        now_unix: u64,
+    ) -> Result<String, Error> {
+        let claims = Claims {
+            sub: format!("customer:{conversation_id}"),
+            role: Role::Customer,
+            extension: None,
+            client_id: None,
+            conversation_id: Some(conversation_id.to_owned()),
             iat: now_unix,
             exp: now_unix.saturating_add(ttl.as_secs()),
         };

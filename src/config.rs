@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// A TOML file of `[[agents]]` (extension, agent_id, name, max_calls, endpoint).
     #[arg(long, env = "AGENTS_FILE")]
     pub agents_file: Option<PathBuf>,
+    /// Seconds without a heartbeat after which a chat agent is offline (45).
+    #[arg(long, env = "CHAT_HEARTBEAT_TIMEOUT_SECONDS")]
+    pub chat_heartbeat_timeout_seconds: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -121,6 +124,7 @@ struct FileSettings {
     agents_file: Option<PathBuf>,
     #[serde(default)]
     agents: Vec<AgentEntry>,
+    chat_heartbeat_timeout_seconds: Option<u64>,
 }
 
 /// How to reach the Asterisk Manager Interface.
@@ -196,6 +200,8 @@ pub struct Settings {
     pub supervisor_extension: Option<String>,
     /// The agent directory at start.
     pub agents: Vec<AgentEntry>,
+    /// A chat agent silent this long is offline.
+    pub chat_heartbeat_timeout: Duration,
 }
 
 /// A configuration error: one line saying which setting and why.
@@ -435,6 +441,17 @@ impl Settings {
             agents.extend(directory::read(&path)?);
         }
         let agents = directory::validate(agents)?;
+        let chat_timeout = seconds(
+            "CHAT_HEARTBEAT_TIMEOUT_SECONDS",
+            &args.chat_heartbeat_timeout_seconds,
+            file.chat_heartbeat_timeout_seconds,
+            45,
+        )?;
+        if chat_timeout == 0 {
+            return Err(ConfigError(
+                "CHAT_HEARTBEAT_TIMEOUT_SECONDS must be at least 1".into(),
+            ));
+        }
         Ok(Settings {
             bind_addr,
             port,
@@ -455,6 +472,7 @@ impl Settings {
             ari,
             supervisor_extension,
             agents,
+            chat_heartbeat_timeout: Duration::from_secs(chat_timeout),
         })
     }
 }

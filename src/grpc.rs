@@ -55,6 +55,40 @@ impl tonic::service::Interceptor for Authenticate {
     }
 }
 
+/// Like [`Authenticate`], but lets a request without any credential through
+/// unauthenticated (for `ChatService.StartConversation`, the widget's first
+/// call); a credential that is there must verify.
+#[derive(Clone)]
+pub struct AuthenticateIfPresent {
+    core: Arc<Core>,
+}
+
+impl tonic::service::Interceptor for AuthenticateIfPresent {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let present = request
+            .metadata()
+            .get("authorization")
+            .is_some_and(|v| !v.is_empty());
+        if present || self.core.auth.is_disabled() {
+            Authenticate {
+                core: Arc::clone(&self.core),
+            }
+            .call(request)
+        } else {
+            Ok(request)
+        }
+    }
+}
+
+/// The verified principal of a request that went through [`AuthenticateIfPresent`].
+fn required_principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Error::Unauthenticated("no bearer token".into()).into())
+}
+
 fn principal<T>(request: &Request<T>) -> Principal {
     request
         .extensions()
@@ -87,6 +121,7 @@ impl pb::event_service_server::EventService for Events {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let principal = principal(&request);
+        principal.refuse_customers("subscribe to the event stream")?;
         let request = request.into_inner();
         if let Some(forced) = principal.forced_tenant()
             && !request.tenant.is_empty()
@@ -195,6 +230,7 @@ impl pb::state_service_server::StateService for StateQueries {
         request: Request<pb::GetSystemStateRequest>,
     ) -> Result<Response<pb::GetSystemStateResponse>, Status> {
         let principal = principal(&request);
+        principal.refuse_customers("read the system state")?;
         let request = request.into_inner();
         let tenant = principal
             .forced_tenant()
@@ -239,6 +275,7 @@ impl pb::state_service_server::StateService for StateQueries {
         request: Request<pb::GetSystemStatsRequest>,
     ) -> Result<Response<pb::GetSystemStatsResponse>, Status> {
         let principal = principal(&request);
+        principal.refuse_customers("read the system figures")?;
         let core = &self.core;
         let stats = core.stats.sample(
             &core.log,
@@ -256,16 +293,9 @@ impl pb::state_service_server::StateService for StateQueries {
         &self,
         request: Request<pb::SetSystemModeRequest>,
     ) -> Result<Response<pb::SetSystemModeResponse>, Status> {
-        principal(&request).require(&[Role::Admin], "set the system mode")?;
+        let principal = principal(&request);
         let mode = request.into_inner().mode.trim().to_owned();
-        if mode.is_empty() || mode.chars().count() > 64 {
-            return Err(Error::InvalidArgument("mode must be 1 to 64 characters".into()).into());
-        }
-        let events = self.core.log.apply(
-            crate::ledger::Input::SystemModeSet { mode: mode.clone() },
-            chrono::Utc::now(),
-        );
-        let sequence = events.last().map_or(0, |e| e.sequence);
+        let sequence = crate::chat::set_system_mode(&self.core, &principal, &mode).await?;
         tracing::info!(%mode, sequence, "system mode set");
         Ok(Response::new(pb::SetSystemModeResponse { mode, sequence }))
     }
@@ -557,9 +587,118 @@ impl pb::agent_service_server::AgentService for Agents {
     }
 }
 
-/// `switchboard.v1.ChatService`: sketched; UNIMPLEMENTED until the chat issue.
-pub struct Chat;
-impl pb::chat_service_server::ChatService for Chat {}
+/// `switchboard.v1.ChatService`: the widget's and the dashboards' chat.
+pub struct Chat {
+    core: Arc<Core>,
+}
+
+#[tonic::async_trait]
+impl pb::chat_service_server::ChatService for Chat {
+    async fn start_conversation(
+        &self,
+        request: Request<pb::StartConversationRequest>,
+    ) -> Result<Response<pb::StartConversationResponse>, Status> {
+        let tenant = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(|p| p.forced_tenant().map(str::to_owned))
+            .unwrap_or_default();
+        let request = request.into_inner();
+        let (conversation, token) = crate::chat::start(
+            &self.core,
+            crate::chat::StartRequest {
+                customer_name: request.customer_name,
+                customer_email: request.customer_email,
+                customer_phone: request.customer_phone,
+                first_message: request.first_message,
+                tenant,
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::StartConversationResponse {
+            conversation: Some(conversation),
+            customer_token: token,
+        }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let principal = required_principal(&request)?;
+        let request = request.into_inner();
+        let message = crate::chat::send(
+            &self.core,
+            &principal,
+            &request.conversation_id,
+            &request.content,
+            Some(&request.message_id),
+        )
+        .await?;
+        Ok(Response::new(pb::SendMessageResponse {
+            message: Some(message),
+        }))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let principal = required_principal(&request)?;
+        let request = request.into_inner();
+        let (conversations, next_page_token) = crate::chat::list(
+            &self.core,
+            &principal,
+            request.status(),
+            request.page_size,
+            &request.page_token,
+        )
+        .await?;
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations,
+            next_page_token,
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::GetConversationResponse>, Status> {
+        let principal = required_principal(&request)?;
+        let request = request.into_inner();
+        let (conversation, messages, next_after) = crate::chat::history(
+            &self.core,
+            &principal,
+            &request.conversation_id,
+            request.after,
+            request.limit,
+        )
+        .await?;
+        Ok(Response::new(pb::GetConversationResponse {
+            conversation: Some(conversation),
+            messages,
+            next_after,
+        }))
+    }
+
+    async fn reassign_conversations(
+        &self,
+        request: Request<pb::ReassignConversationsRequest>,
+    ) -> Result<Response<pb::ReassignConversationsResponse>, Status> {
+        let principal = required_principal(&request)?;
+        let request = request.into_inner();
+        let reassignments = crate::chat::reassign(
+            &self.core,
+            &principal,
+            request.reassignments,
+            &request.reason,
+        )
+        .await?;
+        Ok(Response::new(pb::ReassignConversationsResponse {
+            reassignments,
+        }))
+    }
+}
 
 /// `switchboard.v1.CustomerService`: sketched; UNIMPLEMENTED until the transfer issue.
 pub struct Customers;
@@ -671,7 +810,14 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
     );
     router = add(
         router,
-        InterceptedService::new(ChatServiceServer::new(Chat), auth.clone()),
+        InterceptedService::new(
+            ChatServiceServer::new(Chat {
+                core: Arc::clone(&core),
+            }),
+            AuthenticateIfPresent {
+                core: Arc::clone(&core),
+            },
+        ),
     );
     router = add(
         router,

@@ -6,6 +6,7 @@ pub mod ami;
 pub mod app;
 pub mod ari;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod directory;

@@ -35,6 +35,11 @@ pub fn millis_between(earlier: Instant, later: Instant) -> u64 {
     u64::try_from((later - earlier).num_milliseconds()).unwrap_or(0)
 }
 
+/// The instant `millis` Unix milliseconds denote (the epoch when out of range).
+pub fn from_millis(millis: i64) -> Instant {
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

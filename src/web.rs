@@ -61,6 +61,7 @@ async fn state(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Error> {
     let principal = authenticate(&core, &headers)?;
+    principal.refuse_customers("read the system state")?;
     let now = chrono::Utc::now();
     let state = core
         .log
@@ -79,5 +80,6 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/state", get(state))
-        .with_state(core)
+        .with_state(Arc::clone(&core))
+        .merge(crate::chat::http::router(core))
 }

@@ -495,7 +495,15 @@ pub static CATALOG: &[SocketEvent] = &[
         Message,
         "the sender",
         "001",
-        "answer to request-current-state (connected-agents; system-mode answers a SystemModeUpdate)",
+        "answer to request-current-state connected-agents",
+    ),
+    out(
+        "current-state",
+        "switchboard.v1.SystemModeUpdate",
+        Message,
+        "the sender",
+        "001",
+        "answer to request-current-state system-mode",
     ),
     inbound(
         "join-agent-dashboard",

@@ -3,6 +3,7 @@
 //! documented client events. It holds no state of its own.
 
 pub mod catalog;
+mod chat;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -541,12 +542,17 @@ pub fn greeting(core: &Core, principal: &Principal) -> Vec<(&'static str, Json)>
 
 async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     let principal = principal_of(&socket);
-    let presence = match principal.forced_tenant() {
-        Some(client_id) => {
+    let presence = match (principal.customer_conversation(), principal.forced_tenant()) {
+        // A chat customer hears their own conversation and nothing else.
+        (Some(conversation), _) => {
+            socket.join(conversation.to_owned());
+            None
+        }
+        (None, Some(client_id)) => {
             socket.join(client_room(client_id));
             Some(core.presence.enter(client_id))
         }
-        None => {
+        (None, None) => {
             socket.join(STAFF_ROOM);
             None
         }
@@ -556,8 +562,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     let connections = core.metrics.connections("socketio");
     connections.inc();
     tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");
-    for (name, payload) in greeting(&core, &principal) {
-        send_json(&socket, name, &payload);
+    if principal.customer_conversation().is_none() {
+        for (name, payload) in greeting(&core, &principal) {
+            send_json(&socket, name, &payload);
+        }
     }
 
     socket.on(
@@ -636,6 +644,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             },
         );
     }
+    chat::register(&socket);
     for name in CALL_COMMANDS {
         socket.on(
             *name,
@@ -664,6 +673,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             && !e.name.starts_with("join:")
             && !e.name.starts_with("supervisor:")
             && !CALL_COMMANDS.contains(&e.name)
+            && !chat::EVENTS.contains(&e.name)
     }) {
         socket.on(
             entry.name,
@@ -698,6 +708,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     socket.on_disconnect(
         async move |socket: SocketRef, reason: DisconnectReason, State(core): State<Arc<Core>>| {
             connections.dec();
+            crate::chat::socket_left(&core, &socket.id.to_string()).await;
             drop(presence.lock().take());
             let reason_name = disconnect_reason_name(reason);
             core.metrics.disconnected("socketio", reason_name);

@@ -367,14 +367,34 @@ async fn services_answer_behind_auth_and_say_what_is_missing() {
         .unwrap_err();
     assert_eq!(no_ari.code(), tonic::Code::Unavailable);
     assert!(no_ari.message().contains("ARI_URL"), "{no_ari:?}");
-    let chat = ChatServiceClient::new(app.channel().await)
+    // The widget's first call needs no token; a bad one is still refused.
+    let mut chat = ChatServiceClient::new(app.channel().await);
+    chat.start_conversation(StartConversationRequest::default())
+        .await
+        .expect("no token needed to start a conversation");
+    let bad = chat
         .start_conversation(crate::helpers::authed(
             StartConversationRequest::default(),
-            &supervisor,
+            "not-a-token",
         ))
         .await
         .unwrap_err();
-    assert_eq!(chat.code(), tonic::Code::Unimplemented);
+    assert_eq!(bad.code(), tonic::Code::Unauthenticated);
+    let anonymous = chat
+        .list_conversations(switchboard::proto::v1::ListConversationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let sketched = switchboard::proto::v1::customer_service_client::CustomerServiceClient::new(
+        app.channel().await,
+    )
+    .get_customer_profile(crate::helpers::authed(
+        switchboard::proto::v1::GetCustomerProfileRequest::default(),
+        &supervisor,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(sketched.code(), tonic::Code::Unimplemented);
 }
 
 #[tokio::test]

@@ -1,0 +1,216 @@
+//! The chat's HTTP API (JSON, camelCase), for the customer widget and the
+//! agent dashboards:
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `POST /api/conversations` | anyone (the widget) | `{customerName, customerEmail, customerPhone?, firstMessage?}` → `{conversation, customerToken}` |
+//! | `POST /api/conversations/{id}/messages` | the customer's token, or staff | `{content, messageId?}` → the stored message |
+//! | `GET /api/conversations?status=&pageSize=&pageToken=` | agents (theirs and unassigned), supervisors (all) | `{conversations, nextPageToken}` |
+//! | `GET /api/conversations/{id}?after=&limit=` | the customer's token, or staff | `{conversation, messages, nextAfter}` |
+//! | `POST /api/conversations/reassign` | supervisors | `{reassignments: [{conversationId, toAgentId}], reason}` |
+//! | `PUT /api/system-mode` | admins | `{mode}` → `{mode, sequence}` |
+//!
+//! Refusals answer `{error, message}` with the matching status (400, 401, 403, 404).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use crate::app::Core;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::proto::v1 as pb;
+use crate::socket_json::to_json;
+
+fn principal(core: &Core, headers: &HeaderMap) -> Result<Principal, Error> {
+    let credential = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    core.auth
+        .authenticate(credential)
+        .inspect_err(|e| core.metrics.refuse("http", e.code_name()))
+}
+
+/// A JSON body, or a clear 400.
+fn body(raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Value, Error> {
+    match raw {
+        Ok(Json(value)) if value.is_object() => Ok(value),
+        Ok(_) => Err(Error::InvalidArgument(
+            "the body must be a JSON object".into(),
+        )),
+        Err(rejection) => Err(Error::InvalidArgument(rejection.body_text())),
+    }
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn start(
+    State(core): State<Arc<Core>>,
+    headers: HeaderMap,
+    raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Error> {
+    let value = body(raw)?;
+    // A staff or client token may come along (a tenant's widget); none is needed.
+    let tenant = match headers.get(http::header::AUTHORIZATION) {
+        Some(_) => principal(&core, &headers)?
+            .forced_tenant()
+            .unwrap_or_default()
+            .to_owned(),
+        None => String::new(),
+    };
+    let (conversation, token) = crate::chat::start(
+        &core,
+        crate::chat::StartRequest {
+            customer_name: text(&value, "customerName"),
+            customer_email: text(&value, "customerEmail"),
+            customer_phone: text(&value, "customerPhone"),
+            first_message: text(&value, "firstMessage"),
+            tenant,
+        },
+    )
+    .await?;
+    let answer = pb::StartConversationResponse {
+        conversation: Some(conversation),
+        customer_token: token,
+    };
+    Ok((StatusCode::CREATED, Json(to_json(&answer))).into_response())
+}
+
+async fn send(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Error> {
+    let principal = principal(&core, &headers)?;
+    let value = body(raw)?;
+    let message_id = text(&value, "messageId");
+    let message = crate::chat::send(
+        &core,
+        &principal,
+        &id,
+        &text(&value, "content"),
+        Some(&message_id),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(to_json(&message))).into_response())
+}
+
+async fn list(
+    State(core): State<Arc<Core>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Error> {
+    let principal = principal(&core, &headers)?;
+    let status = match query.get("status").map(String::as_str) {
+        None | Some("") => pb::ConversationStatus::Unspecified,
+        Some("open") => pb::ConversationStatus::Open,
+        Some("assigned") => pb::ConversationStatus::Assigned,
+        Some("closed") => pb::ConversationStatus::Closed,
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
+                "status {other:?} is not open, assigned or closed"
+            )));
+        }
+    };
+    let page_size = match query.get("pageSize") {
+        Some(size) => size
+            .parse()
+            .map_err(|_| Error::InvalidArgument("pageSize is not a number".into()))?,
+        None => 0,
+    };
+    let token = query.get("pageToken").cloned().unwrap_or_default();
+    let (conversations, next_page_token) =
+        crate::chat::list(&core, &principal, status, page_size, &token).await?;
+    Ok(Json(to_json(&pb::ListConversationsResponse {
+        conversations,
+        next_page_token,
+    })))
+}
+
+async fn history(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Error> {
+    let principal = principal(&core, &headers)?;
+    let number = |name: &str| -> Result<i64, Error> {
+        query.get(name).map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| Error::InvalidArgument(format!("{name} is not a number")))
+        })
+    };
+    let after = number("after")?;
+    let limit = u32::try_from(number("limit")?.max(0)).unwrap_or(u32::MAX);
+    let (conversation, messages, next_after) =
+        crate::chat::history(&core, &principal, &id, after, limit).await?;
+    Ok(Json(to_json(&pb::GetConversationResponse {
+        conversation: Some(conversation),
+        messages,
+        next_after,
+    })))
+}
+
+async fn reassign(
+    State(core): State<Arc<Core>>,
+    headers: HeaderMap,
+    raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let principal = principal(&core, &headers)?;
+    let value = body(raw)?;
+    let moves = value
+        .get("reassignments")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::InvalidArgument("reassignments must be an array".into()))?
+        .iter()
+        .map(|m| pb::TicketReassignment {
+            conversation_id: text(m, "conversationId"),
+            from_agent_id: String::new(),
+            to_agent_id: text(m, "toAgentId"),
+        })
+        .collect();
+    let reassignments =
+        crate::chat::reassign(&core, &principal, moves, &text(&value, "reason")).await?;
+    Ok(Json(to_json(&pb::ReassignConversationsResponse {
+        reassignments,
+    })))
+}
+
+async fn system_mode(
+    State(core): State<Arc<Core>>,
+    headers: HeaderMap,
+    raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, Error> {
+    let principal = principal(&core, &headers)?;
+    let value = body(raw)?;
+    let mode = text(&value, "mode");
+    let sequence = crate::chat::set_system_mode(&core, &principal, &mode).await?;
+    Ok(Json(to_json(&pb::SetSystemModeResponse {
+        mode: mode.trim().to_owned(),
+        sequence,
+    })))
+}
+
+/// The chat's routes.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/api/conversations", post(start).get(list))
+        .route("/api/conversations/reassign", post(reassign))
+        .route("/api/conversations/{id}", get(history))
+        .route("/api/conversations/{id}/messages", post(send))
+        .route("/api/system-mode", put(system_mode))
+        .with_state(core)
+}

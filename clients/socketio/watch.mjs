@@ -2,7 +2,7 @@
 // prints every event it receives as one JSON line: {"event": name, "data": payload}.
 //
 //   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--emit EVENT JSON]
-//                                   [--emit-big EVENT BYTES]
+//                                   [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON] [--every MS EVENT JSON]
 //
 // URL defaults to http://127.0.0.1:3001. Exits after N events (default: never)
 // or S seconds (default 30). A refused connection prints
@@ -15,6 +15,8 @@ let token = process.env.SWITCHBOARD_TOKEN;
 let count = Infinity;
 let seconds = 30;
 const emits = [];
+const later = [];
+const repeated = [];
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
   if (arg === "--token") token = args[++i];
@@ -22,6 +24,8 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === "--seconds") seconds = Number(args[++i]);
   else if (arg === "--emit") emits.push([args[++i], JSON.parse(args[++i])]);
   else if (arg === "--emit-big") emits.push([args[++i], "x".repeat(Number(args[++i]))]);
+  else if (arg === "--emit-at") later.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
+  else if (arg === "--every") repeated.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
   else url = arg;
 }
 
@@ -34,10 +38,11 @@ socket.onAny((event, data) => {
   print(event, data);
   if (++seen >= count) done(0);
 });
+const send = (event, payload) => socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
 socket.on("connect", () => {
-  for (const [event, payload] of emits) {
-    socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
-  }
+  for (const [event, payload] of emits) send(event, payload);
+  for (const [ms, event, payload] of later) setTimeout(() => send(event, payload), ms);
+  for (const [ms, event, payload] of repeated) setInterval(() => send(event, payload), ms);
 });
 socket.on("disconnect", (reason) => print("disconnect", { reason }));
 socket.on("connect_error", (error) => {

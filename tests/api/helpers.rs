@@ -149,6 +149,20 @@ pub fn token(role: Role, extension: Option<&str>, client_id: Option<&str>) -> St
         .expect("token")
 }
 
+/// A token for `role` with subject `sub` signed with the test secret.
+pub fn token_for(role: Role, sub: &str, extension: Option<&str>) -> String {
+    Authenticator::new(SECRET.as_bytes(), false)
+        .mint(
+            sub,
+            role,
+            extension.map(str::to_owned),
+            None,
+            Duration::from_secs(600),
+            unix_now(),
+        )
+        .expect("token")
+}
+
 /// Attaches a bearer token to a gRPC request.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

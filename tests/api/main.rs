@@ -20,6 +20,7 @@ mod ari_sim;
 mod auth;
 mod browser;
 mod cacofonisk;
+mod chat;
 mod cli;
 mod events;
 mod store;

@@ -1,0 +1,563 @@
+//! The chat of seed 001 end to end: real Socket.IO clients (the npm client)
+//! playing an agent dashboard and a customer widget, the HTTP API the widget
+//! and dashboards call, gRPC for supervisors; on SQLite and on Postgres.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchboard::auth::Role;
+use switchboard::proto::v1::{self as pb, chat_service_client::ChatServiceClient, event::Payload};
+
+use crate::helpers::{
+    Postgres, TestApp, assert_lines_match_schemas, authed, spawn_app_with, token,
+};
+
+/// An agent's token: subject `agent_id`, at `extension`.
+fn agent(agent_id: &str, extension: &str) -> String {
+    crate::helpers::token_for(Role::Agent, agent_id, Some(extension))
+}
+
+async fn http(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, format!("{}{path}", app.url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("http answers");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Waits until `agents` are exactly the online chat agents.
+async fn online(app: &TestApp, agents: &[&str]) {
+    let wanted: Vec<String> = agents.iter().map(|a| (*a).to_owned()).collect();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let now: Vec<String> = app
+                .core
+                .chat
+                .connected_agents()
+                .agents
+                .into_iter()
+                .map(|a| a.agent_id)
+                .collect();
+            if now == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("online agents never became {agents:?}"));
+}
+
+fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["event"] == name)
+        .map(|l| &l["data"])
+        .collect()
+}
+
+async fn the_whole_flow(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("chat.db").display()));
+    let start = || {
+        let database = database.clone();
+        spawn_app_with(move |args| args.database_url = Some(database))
+    };
+    let app = start().await;
+    let ann_agent = agent("agent-123", "1001");
+
+    // The dashboard joins room agents and heartbeats; it asks for the mode.
+    let dashboard = {
+        let app = &app;
+        let token = ann_agent.clone();
+        async move {
+            app.watch_socket(
+                &token,
+                &[
+                    "--seconds",
+                    "6",
+                    "--emit",
+                    "join-agent-dashboard",
+                    r#""agent-123""#,
+                    "--emit-at",
+                    "100",
+                    "request-current-state",
+                    r#""system-mode""#,
+                    "--every",
+                    "1000",
+                    "heartbeat",
+                    r#"{"timestamp": 1705312200000}"#,
+                ],
+            )
+            .await
+        }
+    };
+    let script = async {
+        online(&app, &["agent-123"]).await;
+        // The widget starts a conversation: it goes to the one agent online.
+        let (status, started) = http(
+            &app,
+            reqwest::Method::POST,
+            "/api/conversations",
+            None,
+            Some(json!({"customerName": "Ann", "customerEmail": "ann@example.com", "firstMessage": "Hello, my order is late"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{started}");
+        let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(started["conversation"]["assignedAgentId"], "agent-123");
+        let customer = started["customerToken"].as_str().unwrap().to_owned();
+        let (_, other) = http(
+            &app,
+            reqwest::Method::POST,
+            "/api/conversations",
+            None,
+            Some(json!({"customerName": "Bob"})),
+        )
+        .await;
+        let someone_else = other["conversation"]["id"].as_str().unwrap().to_owned();
+
+        // The widget joins its room (not another's) and types.
+        let widget = {
+            let app = &app;
+            let customer = customer.clone();
+            let join = format!("\"{conversation}\"");
+            let trespass = format!("\"{someone_else}\"");
+            let typing = json!({"conversationId": conversation, "isTyping": true}).to_string();
+            async move {
+                app.watch_socket(
+                    &customer,
+                    &[
+                        "--seconds",
+                        "3",
+                        "--emit",
+                        "join-conversation",
+                        &join,
+                        "--emit",
+                        "join-conversation",
+                        &trespass,
+                        "--emit-at",
+                        "200",
+                        "customer-typing",
+                        &typing,
+                        "--emit-at",
+                        "200",
+                        "heartbeat",
+                        "{}",
+                    ],
+                )
+                .await
+            }
+        };
+        let talk = async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            // The agent types and answers.
+            let typing = json!({"conversationId": conversation, "isTyping": true}).to_string();
+            app.watch_socket(
+                &ann_agent,
+                &[
+                    "--seconds",
+                    "1",
+                    "--emit",
+                    "join-agent-dashboard",
+                    r#""agent-123""#,
+                    "--emit-at",
+                    "100",
+                    "agent-typing",
+                    &typing,
+                ],
+            )
+            .await;
+            let (status, reply) = http(
+                &app,
+                reqwest::Method::POST,
+                &format!("/api/conversations/{conversation}/messages"),
+                Some(&ann_agent),
+                Some(json!({"content": "Sorry! Let me check.", "messageId": "agent-msg-1"})),
+            )
+            .await;
+            assert_eq!(status, 201, "{reply}");
+            // The customer's retry is stored once.
+            for _ in 0..2 {
+                let (status, sent) = http(
+                    &app,
+                    reqwest::Method::POST,
+                    &format!("/api/conversations/{conversation}/messages"),
+                    Some(&customer),
+                    Some(json!({"content": "Thanks", "messageId": "widget-msg-7"})),
+                )
+                .await;
+                assert_eq!(status, 201, "{sent}");
+            }
+            // The customer may not write into another conversation.
+            let (status, refused) = http(
+                &app,
+                reqwest::Method::POST,
+                &format!("/api/conversations/{someone_else}/messages"),
+                Some(&customer),
+                Some(json!({"content": "hi"})),
+            )
+            .await;
+            assert_eq!(
+                (status, refused["error"].as_str()),
+                (403, Some("permission_denied"))
+            );
+            let (status, _) = http(
+                &app,
+                reqwest::Method::POST,
+                &format!("/api/conversations/{conversation}/messages"),
+                Some(&customer),
+                Some(json!({"content": ""})),
+            )
+            .await;
+            assert_eq!(status, 400);
+            // An admin switches the mode.
+            let (status, mode) = http(
+                &app,
+                reqwest::Method::PUT,
+                "/api/system-mode",
+                Some(&token(Role::Admin, None, None)),
+                Some(json!({"mode": "human"})),
+            )
+            .await;
+            assert_eq!((status, mode["mode"].as_str()), (200, Some("human")));
+        };
+        let (widget, ()) = tokio::join!(widget, talk);
+        (conversation, customer, widget)
+    };
+    let (dashboard, (conversation, customer, widget)) = tokio::join!(dashboard, script);
+    assert_lines_match_schemas(&dashboard);
+    assert_lines_match_schemas(&widget);
+
+    // The dashboard heard everything of room agents, each once.
+    let new_conversations = events(&dashboard, "new-conversation");
+    assert_eq!(new_conversations.len(), 2);
+    assert_eq!(new_conversations[0]["conversationId"], conversation);
+    let messages: Vec<&str> = events(&dashboard, "new-message")
+        .iter()
+        .filter(|m| m["conversationId"] == conversation)
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        ["Hello, my order is late", "Sorry! Let me check.", "Thanks"],
+        "in order, the retry once"
+    );
+    let typing = events(&dashboard, "customer-typing-status");
+    assert_eq!(typing.len(), 1);
+    assert_eq!(typing[0]["conversationId"], conversation);
+    assert_eq!(typing[0]["isTyping"], true);
+    let modes: Vec<&Value> = events(&dashboard, "system-mode-update")
+        .into_iter()
+        .map(|m| &m["mode"])
+        .collect();
+    assert_eq!(modes, [&json!("auto"), &json!("human")]);
+    assert_eq!(events(&dashboard, "current-state")[0]["mode"], "auto");
+    assert!(events(&dashboard, "heartbeat-ack").len() >= 4);
+    assert_eq!(
+        events(&dashboard, "heartbeat-ack")[0]["agentId"],
+        "agent-123"
+    );
+    let agents = events(&dashboard, "connected-agents-update");
+    assert_eq!(agents[0]["agents"][0]["agentId"], "agent-123");
+    assert!(
+        events(&dashboard, "agent-message").is_empty(),
+        "that goes to the widget"
+    );
+
+    // The widget heard its conversation only: the agent's reply and typing.
+    let replies = events(&widget, "agent-message");
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0]["content"], "Sorry! Let me check.");
+    assert_eq!(replies[0]["senderType"], "agent");
+    assert_eq!(events(&widget, "agent-typing-status")[0]["isTyping"], true);
+    let seen: BTreeSet<&str> = widget.iter().filter_map(|l| l["event"].as_str()).collect();
+    for staff_only in [
+        "new-message",
+        "new-conversation",
+        "system_state",
+        "calls:active",
+    ] {
+        assert!(
+            !seen.contains(staff_only),
+            "{staff_only} reached the widget"
+        );
+    }
+    let acks = events(&widget, "ack:join-conversation");
+    assert_eq!(acks[0]["ok"], true);
+    assert_eq!(acks[1]["error"], "permission_denied");
+    assert_eq!(
+        events(&widget, "ack:heartbeat")[0]["error"],
+        "failed_precondition"
+    );
+
+    // Everything survives a restart, and the mode with it.
+    app.stop().await.unwrap();
+    let app = start().await;
+    let (status, history) = http(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/conversations/{conversation}"),
+        Some(&customer),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let stored: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        ["Hello, my order is late", "Sorry! Let me check.", "Thanks"]
+    );
+    assert_eq!(app.core.log.read(|l, _| l.system_mode.clone()), "human");
+    // Paging: after the second message, one more.
+    let (_, page) = http(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/conversations/{conversation}?after=2&limit=5"),
+        Some(&customer),
+        None,
+    )
+    .await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(page["nextAfter"], 3);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn widget_and_dashboard_talk_through_every_001_flow_on_sqlite() {
+    the_whole_flow(None).await;
+}
+
+#[tokio::test]
+async fn widget_and_dashboard_talk_through_every_001_flow_on_postgres() {
+    let (database, url) = Postgres::create().await;
+    the_whole_flow(Some(url)).await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn silent_and_disconnected_agents_hand_their_conversations_on() {
+    let app = spawn_app_with(|args| args.chat_heartbeat_timeout_seconds = Some("2".into())).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut stream = app
+        .subscribe(
+            pb::SubscribeRequest {
+                kinds: vec![
+                    pb::EventKind::TicketsReassigned as i32,
+                    pb::EventKind::ConnectedAgentsUpdate as i32,
+                ],
+                ..Default::default()
+            },
+            &supervisor,
+        )
+        .await;
+    // Bob's dashboard never heartbeats; Ann's does.
+    let bob = {
+        let app = &app;
+        async move {
+            app.watch_socket(
+                &agent("agent-bob", "1002"),
+                &[
+                    "--seconds",
+                    "5",
+                    "--emit",
+                    "join-agent-dashboard",
+                    r#""agent-bob""#,
+                ],
+            )
+            .await
+        }
+    };
+    let script = async {
+        online(&app, &["agent-bob"]).await;
+        let mut chat = ChatServiceClient::new(app.channel().await);
+        let started = chat
+            .start_conversation(pb::StartConversationRequest {
+                customer_name: "Cleo".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let conversation = started.conversation.unwrap();
+        assert_eq!(conversation.assigned_agent_id, "agent-bob");
+        let ann = {
+            let app = &app;
+            async move {
+                app.watch_socket(
+                    &agent("agent-ann", "1001"),
+                    &[
+                        "--seconds",
+                        "4",
+                        "--emit",
+                        "join-agent-dashboard",
+                        r#""agent-ann""#,
+                        "--every",
+                        "500",
+                        "heartbeat",
+                        r#"{"timestamp": 1}"#,
+                    ],
+                )
+                .await
+            }
+        };
+        let watch = async {
+            let mut moves = Vec::new();
+            while moves.len() < 2 {
+                let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                    .await
+                    .expect("events in time")
+                    .unwrap()
+                    .unwrap()
+                    .event
+                    .unwrap();
+                if let Some(Payload::TicketsReassigned(moved)) = event.payload {
+                    moves.push(moved);
+                }
+            }
+            moves
+        };
+        let (_, moves) = tokio::join!(ann, watch);
+        (conversation.id, moves)
+    };
+    let (_, (conversation, moves)) = tokio::join!(bob, script);
+    // Bob fell silent: his conversation went to Ann. Then Ann left: back to the pool.
+    assert_eq!(moves[0].reason, "heartbeat_timeout");
+    assert_eq!(
+        (
+            moves[0].reassignments[0].conversation_id.as_str(),
+            moves[0].reassignments[0].from_agent_id.as_str(),
+            moves[0].reassignments[0].to_agent_id.as_str()
+        ),
+        (conversation.as_str(), "agent-bob", "agent-ann")
+    );
+    assert_eq!(moves[1].reason, "agent_disconnected");
+    assert_eq!(moves[1].reassignments[0].from_agent_id, "agent-ann");
+    assert_eq!(moves[1].reassignments[0].to_agent_id, "");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn agents_see_theirs_and_the_unassigned_and_supervisors_move_them() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut chat = ChatServiceClient::new(app.channel().await);
+    let mut ids = Vec::new();
+    for name in ["Dee", "Eve", "Fay"] {
+        let started = chat
+            .start_conversation(pb::StartConversationRequest {
+                customer_name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(started.conversation.unwrap().id);
+    }
+    let supervisor = token(Role::Supervisor, None, None);
+    let moved = chat
+        .reassign_conversations(authed(
+            pb::ReassignConversationsRequest {
+                reassignments: vec![
+                    pb::TicketReassignment {
+                        conversation_id: ids[0].clone(),
+                        to_agent_id: "agent-ann".into(),
+                        ..Default::default()
+                    },
+                    pb::TicketReassignment {
+                        conversation_id: ids[1].clone(),
+                        to_agent_id: "agent-bob".into(),
+                        ..Default::default()
+                    },
+                ],
+                reason: String::new(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.reassignments.len(), 2);
+    let refused = chat
+        .reassign_conversations(authed(
+            pb::ReassignConversationsRequest::default(),
+            &agent("agent-ann", "1001"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let list = |token: String, page_size: u32, page_token: String| {
+        let mut chat = chat.clone();
+        async move {
+            chat.list_conversations(authed(
+                pb::ListConversationsRequest {
+                    page_size,
+                    page_token,
+                    ..Default::default()
+                },
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let ann: BTreeSet<String> = list(agent("agent-ann", "1001"), 0, String::new())
+        .await
+        .conversations
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        ann,
+        [ids[0].clone(), ids[2].clone()].into(),
+        "hers and the unassigned"
+    );
+    // A supervisor pages through all of them, two at a time.
+    let first = list(supervisor.clone(), 2, String::new()).await;
+    assert_eq!(first.conversations.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    let second = list(supervisor.clone(), 2, first.next_page_token).await;
+    assert_eq!(second.conversations.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    let everyone: BTreeSet<String> = first
+        .conversations
+        .into_iter()
+        .chain(second.conversations)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(everyone.len(), 3);
+    // Ann may not read Bob's conversation.
+    let denied = chat
+        .get_conversation(authed(
+            pb::GetConversationRequest {
+                conversation_id: ids[1].clone(),
+                ..Default::default()
+            },
+            &agent("agent-ann", "1001"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    app.stop().await.unwrap();
+}

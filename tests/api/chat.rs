@@ -438,10 +438,23 @@ async fn silent_and_disconnected_agents_hand_their_conversations_on() {
             }
             moves
         };
-        let (_, moves) = tokio::join!(ann, watch);
-        (conversation.id, moves)
+        let (ann_lines, moves) = tokio::join!(ann, watch);
+        (conversation.id, moves, ann_lines)
     };
-    let (_, (conversation, moves)) = tokio::join!(bob, script);
+    let (_, (conversation, moves, ann_lines)) = tokio::join!(bob, script);
+    // Ann's dashboard heard it too: Bob gone from the list, his conversation hers.
+    assert_lines_match_schemas(&ann_lines);
+    let heard = events(&ann_lines, "tickets-reassigned");
+    assert_eq!(heard[0]["reason"], "heartbeat_timeout");
+    assert_eq!(heard[0]["reassignments"][0]["toAgentId"], "agent-ann");
+    let last_list = events(&ann_lines, "connected-agents-update");
+    let names: Vec<&Value> = last_list.last().unwrap()["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["agentId"])
+        .collect();
+    assert_eq!(names, [&json!("agent-ann")]);
     // Bob fell silent: his conversation went to Ann. Then Ann left: back to the pool.
     assert_eq!(moves[0].reason, "heartbeat_timeout");
     assert_eq!(
@@ -547,6 +560,33 @@ async fn agents_see_theirs_and_the_unassigned_and_supervisors_move_them() {
         .map(|c| c.id)
         .collect();
     assert_eq!(everyone.len(), 3);
+    // Ann's dashboard may join her conversation's room, not Bob's; it can
+    // ask who is online.
+    let mine = format!("\"{}\"", ids[0]);
+    let bobs = format!("\"{}\"", ids[1]);
+    let lines = app
+        .watch_socket(
+            &agent("agent-ann", "1001"),
+            &[
+                "--seconds",
+                "1",
+                "--emit",
+                "join-conversation",
+                &mine,
+                "--emit",
+                "join-conversation",
+                &bobs,
+                "--emit",
+                "request-current-state",
+                r#""connected-agents""#,
+            ],
+        )
+        .await;
+    assert_lines_match_schemas(&lines);
+    let acks = events(&lines, "ack:join-conversation");
+    assert_eq!(acks[0]["ok"], true);
+    assert_eq!(acks[1]["error"], "permission_denied");
+    assert_eq!(events(&lines, "current-state")[0]["agents"], json!([]));
     // Ann may not read Bob's conversation.
     let denied = chat
         .get_conversation(authed(

@@ -59,6 +59,8 @@ pub struct Core {
     pub agent_bridge: Option<BridgeHandle>,
     /// The chat's online agents.
     pub chat: crate::chat::ChatDesk,
+    /// The voice-AI provider's tenants (webhook keys and agents).
+    pub voice_ai: Vec<crate::config::VoiceAiTenant>,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -169,6 +171,7 @@ impl Application {
             directory,
             agent_bridge: bridge_handle,
             chat: crate::chat::ChatDesk::new(settings.chat_heartbeat_timeout),
+            voice_ai: settings.voice_ai.clone(),
             health: Mutex::new(None),
         });
 

@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// Seconds without a heartbeat after which a chat agent is offline (45).
     #[arg(long, env = "CHAT_HEARTBEAT_TIMEOUT_SECONDS")]
     pub chat_heartbeat_timeout_seconds: Option<String>,
+    /// The voice-AI provider's API key (signs its webhooks) for the agents of `RETELL_AGENT_CLIENTS`.
+    #[arg(long, env = "RETELL_API_KEY", hide_env_values = true)]
+    pub retell_api_key: Option<String>,
+    /// Which tenant each voice-AI agent serves: `agent_id=client_id,…`.
+    #[arg(long, env = "RETELL_AGENT_CLIENTS")]
+    pub retell_agent_clients: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -125,6 +131,21 @@ struct FileSettings {
     #[serde(default)]
     agents: Vec<AgentEntry>,
     chat_heartbeat_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    voice_ai_tenants: Vec<VoiceAiTenant>,
+}
+
+/// A tenant of the voice-AI provider: its API key (which signs its webhooks)
+/// and the provider's agents that serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceAiTenant {
+    /// The tenant (`client:{client_id}` room, tenant of its events).
+    pub client_id: String,
+    /// The tenant's API key at the provider.
+    pub api_key: String,
+    /// The provider's agent ids whose calls belong to this tenant.
+    pub agent_ids: Vec<String>,
 }
 
 /// How to reach the Asterisk Manager Interface.
@@ -202,6 +223,8 @@ pub struct Settings {
     pub agents: Vec<AgentEntry>,
     /// A chat agent silent this long is offline.
     pub chat_heartbeat_timeout: Duration,
+    /// The voice-AI provider's tenants.
+    pub voice_ai: Vec<VoiceAiTenant>,
 }
 
 /// A configuration error: one line saying which setting and why.
@@ -447,6 +470,40 @@ impl Settings {
             file.chat_heartbeat_timeout_seconds,
             45,
         )?;
+        let mut voice_ai = file.voice_ai_tenants;
+        if let Some(pairs) = args
+            .retell_agent_clients
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            let api_key = args.retell_api_key.clone().unwrap_or_default();
+            if api_key.is_empty() {
+                return Err(ConfigError(
+                    "RETELL_AGENT_CLIENTS is set but RETELL_API_KEY is not".into(),
+                ));
+            }
+            for pair in pairs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let Some((agent, client)) = pair.split_once('=') else {
+                    return Err(ConfigError(format!(
+                        "RETELL_AGENT_CLIENTS entry {pair:?} is not agent_id=client_id"
+                    )));
+                };
+                voice_ai.push(VoiceAiTenant {
+                    client_id: client.trim().to_owned(),
+                    api_key: api_key.clone(),
+                    agent_ids: vec![agent.trim().to_owned()],
+                });
+            }
+        }
+        if let Some(bad) = voice_ai
+            .iter()
+            .find(|t| t.client_id.is_empty() || t.api_key.is_empty())
+        {
+            return Err(ConfigError(format!(
+                "voice-AI tenant {:?} needs a client_id and an api_key",
+                bad.client_id
+            )));
+        }
         if chat_timeout == 0 {
             return Err(ConfigError(
                 "CHAT_HEARTBEAT_TIMEOUT_SECONDS must be at least 1".into(),
@@ -473,6 +530,7 @@ impl Settings {
             supervisor_extension,
             agents,
             chat_heartbeat_timeout: Duration::from_secs(chat_timeout),
+            voice_ai,
         })
     }
 }

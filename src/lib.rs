@@ -27,3 +27,4 @@ pub mod store;
 pub mod supervisor;
 pub mod time;
 pub mod web;
+pub mod webhooks;

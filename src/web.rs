@@ -81,5 +81,6 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/state", get(state))
         .with_state(Arc::clone(&core))
-        .merge(crate::chat::http::router(core))
+        .merge(crate::chat::http::router(Arc::clone(&core)))
+        .merge(crate::webhooks::router(core))
 }

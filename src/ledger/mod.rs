@@ -6,6 +6,7 @@
 mod agent_bridge;
 pub mod model;
 pub mod views;
+pub mod voice;
 
 pub use agent_bridge::{finish, priority_rank};
 
@@ -50,6 +51,8 @@ pub struct Ledger {
     pub system_mode: String,
     /// Supervisors' spy sessions in progress, by supervisor extension.
     pub spy_sessions: BTreeMap<String, model::SpySession>,
+    /// Voice-AI calls (seed 003).
+    pub voice: voice::VoiceCalls,
     sources: HashMap<model::Source, SourceLink>,
     day: Option<NaiveDate>,
     recent_starts: VecDeque<(Instant, String)>,
@@ -84,6 +87,7 @@ impl Ledger {
             queues: BTreeMap::new(),
             system_mode: system_mode.into(),
             spy_sessions: BTreeMap::new(),
+            voice: voice::VoiceCalls::default(),
             sources: HashMap::new(),
             day: None,
             recent_starts: VecDeque::new(),
@@ -623,6 +627,9 @@ impl Ledger {
             | Input::CallHungUp { .. }
             | Input::ChannelStateChanged { .. }
             | Input::CallPrioritySet { .. }) => self.apply_agent_bridge(input, now),
+            input @ (Input::VoiceCallStarted { .. } | Input::VoiceCallEnded { .. }) => {
+                self.apply_voice(input, now)
+            }
             Input::SourceChanged {
                 source,
                 link,

@@ -561,6 +561,30 @@ pub enum Input {
         /// The new priority.
         priority: String,
     },
+    /// The voice-AI provider says a call started (`call_started` webhook).
+    VoiceCallStarted {
+        /// The provider's call id.
+        call_id: String,
+        /// The tenant.
+        client_id: String,
+        /// The caller's number (only its last four digits go out).
+        phone: String,
+        /// Direction.
+        direction: Direction,
+        /// The voice-AI agent.
+        agent_id: String,
+    },
+    /// The voice-AI provider says a call ended (`call_ended` webhook).
+    VoiceCallEnded {
+        /// The provider's call id.
+        call_id: String,
+        /// The tenant.
+        client_id: String,
+        /// Its length, in milliseconds.
+        duration_ms: i64,
+        /// The provider's final status.
+        status: String,
+    },
     /// An agent logged out.
     AgentLoggedOut {
         /// The extension.

@@ -191,6 +191,30 @@ impl Store {
         })
     }
 
+    /// Stores a conversation, or updates the status and last change of the
+    /// one with its id (a voice-AI call seen again).
+    pub async fn put_conversation(&self, row: &ConversationRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversations (id, tenant, status, channel, customer_name, customer_email, \
+             customer_phone, assigned_agent_id, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&row.id)
+        .bind(&row.tenant)
+        .bind(&row.status)
+        .bind(&row.channel)
+        .bind(&row.customer_name)
+        .bind(&row.customer_email)
+        .bind(&row.customer_phone)
+        .bind(row.assigned_agent_id.clone())
+        .bind(row.created_at_ms)
+        .bind(row.updated_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Gives a conversation to `agent` (or back to the pool with `None`), with its status.
     pub async fn assign_conversation(
         &self,

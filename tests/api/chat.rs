@@ -299,9 +299,14 @@ async fn the_whole_flow(database_url: Option<String>) {
             "{staff_only} reached the widget"
         );
     }
+    // The two joins are answered in either order: one allowed, one refused.
     let acks = events(&widget, "ack:join-conversation");
-    assert_eq!(acks[0]["ok"], true);
-    assert_eq!(acks[1]["error"], "permission_denied");
+    assert_eq!(acks.len(), 2);
+    assert!(acks.iter().any(|a| a["ok"] == true), "{acks:?}");
+    assert!(
+        acks.iter().any(|a| a["error"] == "permission_denied"),
+        "{acks:?}"
+    );
     assert_eq!(
         events(&widget, "ack:heartbeat")[0]["error"],
         "failed_precondition"
@@ -584,8 +589,16 @@ async fn agents_see_theirs_and_the_unassigned_and_supervisors_move_them() {
         .await;
     assert_lines_match_schemas(&lines);
     let acks = events(&lines, "ack:join-conversation");
-    assert_eq!(acks[0]["ok"], true);
-    assert_eq!(acks[1]["error"], "permission_denied");
+    assert_eq!(acks.len(), 2);
+    assert!(
+        acks.iter()
+            .any(|a| a["ok"] == true && a["room"] == ids[0].as_str()),
+        "{acks:?}"
+    );
+    assert!(
+        acks.iter().any(|a| a["error"] == "permission_denied"),
+        "{acks:?}"
+    );
     assert_eq!(events(&lines, "current-state")[0]["agents"], json!([]));
     // Ann may not read Bob's conversation.
     let denied = chat

@@ -26,3 +26,4 @@ mod events;
 mod store;
 mod surfaces;
 mod tenants;
+mod webhooks;

@@ -1,0 +1,146 @@
+//! Voice-AI calls (seed 003): `call:started` and `call:ended` per tenant.
+//! Webhooks may come twice or out of order: a call's start is announced
+//! once, its end once, and a start that arrives after its end is not
+//! announced at all (the dashboard would show a call that is over).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::model::{Direction, Input};
+use super::{Emitted, Ledger, views};
+use crate::proto::v1::{self as pb, event::Payload};
+use crate::time::{Instant, to_timestamp};
+
+/// How many ended voice calls are remembered (to drop late starts and repeats).
+const REMEMBERED_ENDS: usize = 10_000;
+
+/// What the ledger knows of voice-AI calls.
+#[derive(Debug, Clone, Default)]
+pub struct VoiceCalls {
+    /// Calls started and not ended: call id → tenant.
+    live: HashMap<String, String>,
+    /// Calls ended, oldest first, bounded.
+    ended: VecDeque<String>,
+}
+
+impl VoiceCalls {
+    /// Calls in progress for `tenant` (every tenant with `None`).
+    pub fn live_count(&self, tenant: Option<&str>) -> usize {
+        self.live
+            .values()
+            .filter(|t| tenant.is_none_or(|wanted| wanted == t.as_str()))
+            .count()
+    }
+}
+
+/// The last four characters of a number, never more.
+pub fn last_four(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(4)..].iter().collect()
+}
+
+impl Ledger {
+    /// Applies a voice-AI input; others change nothing here.
+    pub(super) fn apply_voice(&mut self, input: Input, now: Instant) -> Vec<Emitted> {
+        match input {
+            Input::VoiceCallStarted {
+                call_id,
+                client_id,
+                phone,
+                direction,
+                agent_id,
+            } => {
+                if self.voice.live.contains_key(&call_id) || self.voice.ended.contains(&call_id) {
+                    return Vec::new();
+                }
+                self.voice.live.insert(call_id.clone(), client_id.clone());
+                vec![Emitted {
+                    payload: Payload::VoiceCallStarted(pb::VoiceCallStarted {
+                        call_id,
+                        client_id: client_id.clone(),
+                        phone: last_four(&phone),
+                        direction: match direction {
+                            Direction::Unknown => pb::CallDirection::Inbound,
+                            other => views::direction(other),
+                        } as i32,
+                        agent_id,
+                        timestamp: Some(to_timestamp(now)),
+                    }),
+                    tenant: client_id,
+                }]
+            }
+            Input::VoiceCallEnded {
+                call_id,
+                client_id,
+                duration_ms,
+                status,
+            } => {
+                if self.voice.ended.contains(&call_id) {
+                    return Vec::new();
+                }
+                self.voice.live.remove(&call_id);
+                self.voice.ended.push_back(call_id.clone());
+                if self.voice.ended.len() > REMEMBERED_ENDS {
+                    self.voice.ended.pop_front();
+                }
+                vec![Emitted {
+                    payload: Payload::VoiceCallEnded(pb::VoiceCallEnded {
+                        call_id,
+                        client_id: client_id.clone(),
+                        duration_ms,
+                        status,
+                        timestamp: Some(to_timestamp(now)),
+                    }),
+                    tenant: client_id,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn started(id: &str) -> Input {
+        Input::VoiceCallStarted {
+            call_id: id.into(),
+            client_id: "acme".into(),
+            phone: "+12137771234".into(),
+            direction: Direction::Inbound,
+            agent_id: "oBeD".into(),
+        }
+    }
+
+    fn ended(id: &str) -> Input {
+        Input::VoiceCallEnded {
+            call_id: id.into(),
+            client_id: "acme".into(),
+            duration_ms: 15_791,
+            status: "ended".into(),
+        }
+    }
+
+    #[test]
+    fn each_call_starts_and_ends_once_in_either_order() {
+        let now = Utc.timestamp_opt(1_714_608_475, 0).unwrap();
+        let mut ledger = Ledger::new("auto");
+        let first = ledger.apply(started("c1"), now);
+        let Payload::VoiceCallStarted(call) = &first[0].payload else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            (call.phone.as_str(), first[0].tenant.as_str()),
+            ("1234", "acme")
+        );
+        assert!(ledger.apply(started("c1"), now).is_empty(), "a retry");
+        assert_eq!(ledger.voice.live_count(Some("acme")), 1);
+        assert_eq!(ledger.apply(ended("c1"), now).len(), 1);
+        assert!(ledger.apply(ended("c1"), now).is_empty(), "a retry");
+        // The end comes first: the late start is not announced.
+        assert_eq!(ledger.apply(ended("c2"), now).len(), 1);
+        assert!(ledger.apply(started("c2"), now).is_empty());
+        assert_eq!(ledger.voice.live_count(None), 0);
+    }
+}

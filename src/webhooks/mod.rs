@@ -1,0 +1,195 @@
+//! Webhooks: the voice-AI provider's call lifecycle (seed 003). Every
+//! delivery is verified by its provider's signature before anything is
+//! read from it as true; a refused one emits and stores nothing.
+//!
+//! `POST /webhooks/retell`: `call_started`, `call_ended`, `call_analyzed`.
+//! The call's `agent_id` names the tenant (configured), whose API key must
+//! have signed the raw body (`x-retell-signature`). Each event is taken once
+//! (a retry answers `duplicate`); an end that comes before its start is
+//! kept, and the late start is not announced. The call is stored as a
+//! conversation (`channel = voice_ai`) with its transcript and analysis.
+
+pub mod retell;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::app::Core;
+use crate::error::Error;
+use crate::ledger::Input;
+use crate::ledger::model::Direction;
+use crate::store::{ConversationRow, MessageRow};
+
+/// The voice-AI webhook: verify, take once, record, emit.
+async fn retell_webhook(
+    State(core): State<Arc<Core>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let now = chrono::Utc::now();
+    let refuse = |reason: &str, error: Error| {
+        core.metrics.refuse("webhook", error.code_name());
+        tracing::warn!(provider = "retell", reason, %error, "webhook refused");
+        error
+    };
+    let parsed: Value = serde_json::from_slice(&body).map_err(|_| {
+        refuse(
+            "not json",
+            Error::InvalidArgument("the body is not JSON".into()),
+        )
+    })?;
+    let call = &parsed["call"];
+    let text = |field: &str| call[field].as_str().unwrap_or_default().to_owned();
+    let (call_id, agent_id) = (text("call_id"), text("agent_id"));
+    let tenant = core
+        .voice_ai
+        .iter()
+        .find(|t| t.agent_ids.contains(&agent_id))
+        .ok_or_else(|| {
+            refuse(
+                "unknown agent",
+                Error::PermissionDenied(format!("no tenant for voice-AI agent {agent_id:?}")),
+            )
+        })?;
+    let signature = headers
+        .get("x-retell-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    retell::verify(&tenant.api_key, &body, signature, now.timestamp_millis())
+        .map_err(|e| refuse("signature", Error::PermissionDenied(e.to_string())))?;
+    let event = parsed["event"].as_str().unwrap_or_default().to_owned();
+    if !matches!(
+        event.as_str(),
+        "call_started" | "call_ended" | "call_analyzed"
+    ) {
+        return Err(refuse(
+            "unknown event",
+            Error::InvalidArgument(format!("unknown event {event:?}")),
+        ));
+    }
+    if call_id.is_empty() {
+        return Err(refuse(
+            "no call id",
+            Error::InvalidArgument("call.call_id is missing".into()),
+        ));
+    }
+    let first = core
+        .store
+        .record_webhook_receipt(
+            "retell",
+            &format!("{event}:{call_id}"),
+            now.timestamp_millis(),
+        )
+        .await?;
+    if !first {
+        return Ok(Json(json!({ "status": "duplicate" })).into_response());
+    }
+    let client_id = tenant.client_id.clone();
+    let conversation_id = format!("voice-{call_id}");
+    let millis = |field: &str| call[field].as_i64();
+    let stored = ConversationRow {
+        id: conversation_id.clone(),
+        tenant: client_id.clone(),
+        status: if event == "call_started" {
+            "open"
+        } else {
+            "closed"
+        }
+        .into(),
+        channel: "voice_ai".into(),
+        customer_name: call["retell_llm_dynamic_variables"]["customer_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        customer_email: String::new(),
+        customer_phone: text("from_number"),
+        assigned_agent_id: Some(agent_id.clone()),
+        created_at_ms: millis("start_timestamp").unwrap_or(now.timestamp_millis()),
+        updated_at_ms: now.timestamp_millis(),
+    };
+    core.store.put_conversation(&stored).await?;
+    match event.as_str() {
+        "call_started" => {
+            core.log.apply(
+                Input::VoiceCallStarted {
+                    call_id,
+                    client_id,
+                    phone: text("from_number"),
+                    direction: match text("direction").as_str() {
+                        "outbound" => Direction::Outbound,
+                        _ => Direction::Inbound,
+                    },
+                    agent_id,
+                },
+                now,
+            );
+        }
+        "call_ended" => {
+            let duration_ms = millis("duration_ms").unwrap_or_else(|| {
+                match (millis("start_timestamp"), millis("end_timestamp")) {
+                    (Some(start), Some(end)) => (end - start).max(0),
+                    _ => 0,
+                }
+            });
+            let transcript = text("transcript");
+            if !transcript.is_empty() {
+                keep(&core, &conversation_id, "transcript", &transcript, now).await?;
+            }
+            core.log.apply(
+                Input::VoiceCallEnded {
+                    call_id,
+                    client_id,
+                    duration_ms,
+                    status: text("call_status"),
+                },
+                now,
+            );
+        }
+        _ => {
+            let summary = call["call_analysis"]["call_summary"]
+                .as_str()
+                .unwrap_or_default();
+            if !summary.is_empty() {
+                keep(&core, &conversation_id, "analysis", summary, now).await?;
+            }
+        }
+    }
+    Ok(Json(json!({ "status": "ok" })).into_response())
+}
+
+/// Stores a system message (`kind`: transcript, analysis) of a voice call.
+async fn keep(
+    core: &Core,
+    conversation_id: &str,
+    kind: &str,
+    content: &str,
+    now: crate::time::Instant,
+) -> Result<(), Error> {
+    core.store
+        .insert_message(&MessageRow {
+            id: format!("{conversation_id}-{kind}"),
+            conversation_id: conversation_id.to_owned(),
+            sender_type: "system".into(),
+            sender_id: kind.into(),
+            sender_name: String::new(),
+            content: content.to_owned(),
+            created_at_ms: now.timestamp_millis(),
+            seq: 0,
+        })
+        .await
+        .map(drop)
+}
+
+/// The webhook routes.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/webhooks/retell", post(retell_webhook))
+        .with_state(core)
+}

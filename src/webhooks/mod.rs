@@ -10,6 +10,7 @@
 //! conversation (`channel = voice_ai`) with its transcript and analysis.
 
 pub mod retell;
+pub mod twilio;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard::auth::Role;
 use switchboard::proto::v1::{self as pb, event::Payload};
-use switchboard::webhooks::retell;
+use switchboard::webhooks::{retell, twilio};
 
 use crate::helpers::{TestApp, assert_lines_match_schemas, fixtures_root, spawn_app_with, token};
 
@@ -255,4 +255,61 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     let kinds: Vec<&str> = messages.iter().map(|m| m.sender_id.as_str()).collect();
     assert!(kinds.contains(&"transcript"), "{kinds:?}");
     app.stop().await.unwrap();
+}
+
+#[test]
+fn twilios_signature_vectors_verify_as_its_sdks_do() {
+    let path = fixtures_root().join("twilio/signature_vectors.json");
+    let vectors: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let positives = vectors["positive"].as_array().unwrap();
+    assert!(positives.len() >= 7);
+    for case in positives {
+        let token = case["auth_token"].as_str().unwrap();
+        let url = case["url"].as_str().unwrap();
+        let expected = case["expected_signature"].as_str().unwrap();
+        let mut params = Vec::new();
+        for (name, value) in case["params"].as_object().unwrap() {
+            match value {
+                Value::Array(values) => {
+                    for v in values {
+                        params.push((name.clone(), v.as_str().unwrap().to_owned()));
+                    }
+                }
+                v => params.push((name.clone(), v.as_str().unwrap().to_owned())),
+            }
+        }
+        let signed_url = case["signed_url"].as_str().unwrap();
+        assert_eq!(
+            twilio::signature(token, signed_url, &params),
+            expected,
+            "{}",
+            case["id"]
+        );
+        match case.get("raw_body").and_then(Value::as_str) {
+            Some(body) => {
+                assert!(
+                    twilio::verify_json(token, url, body.as_bytes(), expected),
+                    "{}",
+                    case["id"]
+                );
+                assert!(
+                    !twilio::verify_json(token, url, b"{\"property\": \"other\"}", expected),
+                    "a different body"
+                );
+            }
+            None => {
+                assert!(
+                    twilio::verify_form(token, url, &params, expected),
+                    "{}",
+                    case["id"]
+                );
+                // Tampered, wrong token, or no signature: refused.
+                let mut tampered = params.clone();
+                tampered.push(("Extra".into(), "1".into()));
+                assert!(!twilio::verify_form(token, url, &tampered, expected));
+                assert!(!twilio::verify_form("54321", url, &params, expected));
+                assert!(!twilio::verify_form(token, url, &params, ""));
+            }
+        }
+    }
 }

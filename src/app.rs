@@ -61,6 +61,8 @@ pub struct Core {
     pub chat: crate::chat::ChatDesk,
     /// The voice-AI provider's tenants (webhook keys and agents).
     pub voice_ai: Vec<crate::config::VoiceAiTenant>,
+    /// Twilio's webhook settings, when configured.
+    pub twilio: Option<crate::config::TwilioConfig>,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -172,6 +174,7 @@ impl Application {
             agent_bridge: bridge_handle,
             chat: crate::chat::ChatDesk::new(settings.chat_heartbeat_timeout),
             voice_ai: settings.voice_ai.clone(),
+            twilio: settings.twilio.clone(),
             health: Mutex::new(None),
         });
 

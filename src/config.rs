@@ -98,6 +98,12 @@ pub struct ServeArgs {
     /// Which tenant each voice-AI agent serves: `agent_id=client_id,…`.
     #[arg(long, env = "RETELL_AGENT_CLIENTS")]
     pub retell_agent_clients: Option<String>,
+    /// The URL Twilio calls switchboard at (`https://hub.example.com`), as signed by Twilio.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The Twilio account's auth token (signs its webhooks).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -133,6 +139,17 @@ struct FileSettings {
     chat_heartbeat_timeout_seconds: Option<u64>,
     #[serde(default)]
     voice_ai_tenants: Vec<VoiceAiTenant>,
+    public_url: Option<String>,
+    twilio_auth_token: Option<String>,
+}
+
+/// How Twilio's webhooks are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioConfig {
+    /// The public base URL (no trailing slash) Twilio requests, as it signs it.
+    pub public_url: String,
+    /// The account's auth token.
+    pub auth_token: String,
 }
 
 /// A tenant of the voice-AI provider: its API key (which signs its webhooks)
@@ -225,6 +242,8 @@ pub struct Settings {
     pub chat_heartbeat_timeout: Duration,
     /// The voice-AI provider's tenants.
     pub voice_ai: Vec<VoiceAiTenant>,
+    /// Twilio's webhooks, when `TWILIO_AUTH_TOKEN` is set.
+    pub twilio: Option<TwilioConfig>,
 }
 
 /// A configuration error: one line saying which setting and why.
@@ -504,6 +523,32 @@ impl Settings {
                 bad.client_id
             )));
         }
+        let twilio = match args
+            .twilio_auth_token
+            .clone()
+            .or(file.twilio_auth_token)
+            .filter(|t| !t.is_empty())
+        {
+            None => None,
+            Some(auth_token) => {
+                let public_url = args
+                    .public_url
+                    .clone()
+                    .or(file.public_url)
+                    .map(|u| u.trim().trim_end_matches('/').to_owned())
+                    .unwrap_or_default();
+                if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+                    return Err(ConfigError(
+                        "TWILIO_AUTH_TOKEN is set but PUBLIC_URL (the URL Twilio calls, http(s)://…) is not"
+                            .into(),
+                    ));
+                }
+                Some(TwilioConfig {
+                    public_url,
+                    auth_token,
+                })
+            }
+        };
         if chat_timeout == 0 {
             return Err(ConfigError(
                 "CHAT_HEARTBEAT_TIMEOUT_SECONDS must be at least 1".into(),
@@ -531,6 +576,7 @@ impl Settings {
             agents,
             chat_heartbeat_timeout: Duration::from_secs(chat_timeout),
             voice_ai,
+            twilio,
         })
     }
 }

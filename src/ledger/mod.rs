@@ -627,9 +627,9 @@ impl Ledger {
             | Input::CallHungUp { .. }
             | Input::ChannelStateChanged { .. }
             | Input::CallPrioritySet { .. }) => self.apply_agent_bridge(input, now),
-            input @ (Input::VoiceCallStarted { .. } | Input::VoiceCallEnded { .. }) => {
-                self.apply_voice(input, now)
-            }
+            input @ (Input::VoiceCallStarted { .. }
+            | Input::VoiceCallEnded { .. }
+            | Input::TwilioCallStatus { .. }) => self.apply_voice(input, now),
             Input::SourceChanged {
                 source,
                 link,

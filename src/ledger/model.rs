@@ -585,6 +585,21 @@ pub enum Input {
         /// The provider's final status.
         status: String,
     },
+    /// A Twilio status callback for a call (`CallStatus` at `SequenceNumber`).
+    TwilioCallStatus {
+        /// The Call SID.
+        call_sid: String,
+        /// Its `SequenceNumber`: callbacks older than the newest applied are stale.
+        sequence: i64,
+        /// `queued`, `initiated`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`, `canceled`.
+        status: String,
+        /// Direction.
+        direction: Direction,
+        /// `From`.
+        from: String,
+        /// `To`.
+        to: String,
+    },
     /// An agent logged out.
     AgentLoggedOut {
         /// The extension.

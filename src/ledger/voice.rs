@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::model::{Direction, Input};
+use super::model::{Direction, EndReason, Input};
 use super::{Emitted, Ledger, views};
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp};
@@ -18,8 +18,10 @@ const REMEMBERED_ENDS: usize = 10_000;
 pub struct VoiceCalls {
     /// Calls started and not ended: call id → tenant.
     live: HashMap<String, String>,
-    /// Calls ended, oldest first, bounded.
+    /// Calls ended (voice-AI call ids and Twilio Call SIDs), oldest first, bounded.
     ended: VecDeque<String>,
+    /// The newest `SequenceNumber` applied per Twilio call in progress.
+    twilio_sequences: HashMap<String, i64>,
 }
 
 impl VoiceCalls {
@@ -93,10 +95,110 @@ impl Ledger {
                     tenant: client_id,
                 }]
             }
+            Input::TwilioCallStatus {
+                call_sid,
+                sequence,
+                status,
+                direction,
+                from,
+                to,
+            } => self.twilio_status(call_sid, sequence, &status, direction, from, to, now),
             _ => Vec::new(),
         }
     }
+
+    /// A Twilio status callback: the call starts at its first callback,
+    /// is answered at `in-progress`, ends at a final status; a callback
+    /// older than the newest one applied (or of an ended call) changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn twilio_status(
+        &mut self,
+        call_sid: String,
+        sequence: i64,
+        status: &str,
+        direction: Direction,
+        from: String,
+        to: String,
+        now: Instant,
+    ) -> Vec<Emitted> {
+        if self.voice.ended.contains(&call_sid)
+            || self
+                .voice
+                .twilio_sequences
+                .get(&call_sid)
+                .is_some_and(|last| *last >= sequence)
+        {
+            return Vec::new();
+        }
+        self.voice
+            .twilio_sequences
+            .insert(call_sid.clone(), sequence);
+        let call_id = format!("{TWILIO_CALL_ID_PREFIX}{call_sid}");
+        let mut out = Vec::new();
+        if !self.calls.contains_key(&call_id) {
+            let customer = if direction == Direction::Inbound {
+                &from
+            } else {
+                &to
+            };
+            out.extend(self.apply_one(
+                Input::CallStarted {
+                    call_id: call_id.clone(),
+                    ids: super::model::CallIds {
+                        twilio_call_sid: call_sid.clone(),
+                        ..Default::default()
+                    },
+                    direction,
+                    customer_number: customer.clone(),
+                    caller_name: String::new(),
+                    destination: to.clone(),
+                    context: "twilio".into(),
+                    channel_state: "Ring".into(),
+                    queue: None,
+                    tenant: String::new(),
+                },
+                now,
+            ));
+        }
+        let end = match status {
+            "in-progress" => {
+                out.extend(self.apply_one(
+                    Input::CallAnswered {
+                        call_id,
+                        agent_extension: None,
+                        answered_by: if direction == Direction::Inbound {
+                            to
+                        } else {
+                            from
+                        },
+                    },
+                    now,
+                ));
+                return out;
+            }
+            "completed" => EndReason::Completed,
+            "busy" => EndReason::Busy,
+            "no-answer" => EndReason::NoAnswer,
+            "failed" => EndReason::Failed,
+            "canceled" => EndReason::Abandoned,
+            _ => return out,
+        };
+        let reason = match (end, self.calls.get(&call_id)) {
+            (EndReason::Completed, Some(call)) if call.answered_at.is_none() => EndReason::NoAnswer,
+            (reason, _) => reason,
+        };
+        self.voice.twilio_sequences.remove(&call_sid);
+        self.voice.ended.push_back(call_sid);
+        if self.voice.ended.len() > REMEMBERED_ENDS {
+            self.voice.ended.pop_front();
+        }
+        out.extend(self.apply_one(Input::CallEnded { call_id, reason }, now));
+        out
+    }
 }
+
+/// The prefix of the call ids of Twilio calls (`twilio-<CallSid>`).
+pub const TWILIO_CALL_ID_PREFIX: &str = "twilio-";
 
 #[cfg(test)]
 mod tests {

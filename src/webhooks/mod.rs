@@ -188,9 +188,127 @@ async fn keep(
         .map(drop)
 }
 
+/// Twilio's status callbacks: verified against `PUBLIC_URL` + the path
+/// and query Twilio requested, with `TWILIO_AUTH_TOKEN`; each (CallSid,
+/// SequenceNumber, CallStatus) taken once, in sequence order per call.
+async fn twilio_status(
+    State(core): State<Arc<Core>>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let Some(config) = &core.twilio else {
+        return Err(Error::Unavailable(
+            "Twilio webhooks are not configured (TWILIO_AUTH_TOKEN, PUBLIC_URL)".into(),
+        ));
+    };
+    let refuse = |reason: &str, error: Error| {
+        core.metrics.refuse("webhook", error.code_name());
+        tracing::warn!(provider = "twilio", reason, %error, "webhook refused");
+        error
+    };
+    let url = format!(
+        "{}{}",
+        config.public_url,
+        uri.path_and_query().map_or("", |p| p.as_str())
+    );
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json_body = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let params: Vec<(String, String)> = if json_body {
+        if !twilio::verify_json(&config.auth_token, &url, &body, signature) {
+            return Err(refuse(
+                "signature",
+                Error::PermissionDenied("X-Twilio-Signature does not match".into()),
+            ));
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|_| {
+            refuse(
+                "not json",
+                Error::InvalidArgument("the body is not JSON".into()),
+            )
+        })?;
+        value
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        if !twilio::verify_form(&config.auth_token, &url, &params, signature) {
+            return Err(refuse(
+                "signature",
+                Error::PermissionDenied("X-Twilio-Signature does not match".into()),
+            ));
+        }
+        params
+    };
+    let field = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let call_sid = field("CallSid");
+    if call_sid.is_empty() {
+        return Err(refuse(
+            "no call sid",
+            Error::InvalidArgument("CallSid is missing".into()),
+        ));
+    }
+    let sequence: i64 = field("SequenceNumber").parse().unwrap_or(0);
+    let status = field("CallStatus");
+    let now = chrono::Utc::now();
+    let first = core
+        .store
+        .record_webhook_receipt(
+            "twilio",
+            &format!("{call_sid}:{sequence}:{status}"),
+            now.timestamp_millis(),
+        )
+        .await?;
+    if first {
+        core.log.apply(
+            Input::TwilioCallStatus {
+                call_sid,
+                sequence,
+                status,
+                direction: if field("Direction") == "inbound" {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                },
+                from: field("From"),
+                to: field("To"),
+            },
+            now,
+        );
+    }
+    Ok((
+        [(http::header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+    )
+        .into_response())
+}
+
 /// The webhook routes.
 pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/webhooks/retell", post(retell_webhook))
+        .route("/webhooks/twilio/status", post(twilio_status))
         .with_state(core)
 }

@@ -313,3 +313,123 @@ fn twilios_signature_vectors_verify_as_its_sdks_do() {
         }
     }
 }
+
+async fn status_callback(app: &TestApp, params: &[(&str, &str)], signed_as: Option<&str>) -> u16 {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/webhooks/twilio/status", app.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(url) = signed_as {
+        request = request.header(
+            "x-twilio-signature",
+            twilio::signature("12345", url, &owned),
+        );
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn twilio_status_callbacks_are_call_events_in_sequence_once() {
+    let app = spawn_app_with(|args| {
+        args.twilio_auth_token = Some("12345".into());
+        args.public_url = Some("https://hub.example.com/".into());
+    })
+    .await;
+    let signed = "https://hub.example.com/webhooks/twilio/status";
+    let with_port = "https://hub.example.com:443/webhooks/twilio/status";
+    let mut stream = app
+        .subscribe(
+            pb::SubscribeRequest {
+                kinds: vec![pb::EventKind::CallUpdated as i32],
+                ..Default::default()
+            },
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let callback = |sid: &'static str, seq: &'static str, status: &'static str| {
+        vec![
+            ("CallSid", sid),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+            ("Direction", "outbound-api"),
+            ("From", "+15005550006"),
+            ("To", "+254712345678"),
+        ]
+    };
+    // Forged or unsigned: refused, nothing happens.
+    assert_eq!(
+        status_callback(
+            &app,
+            &callback("CA1", "0", "ringing"),
+            Some("https://evil.example/x")
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_callback(&app, &callback("CA1", "0", "ringing"), None).await,
+        403
+    );
+    // CA1 rings, is answered (the retry counts once), completes; a stale ringing after the end is ignored.
+    for (seq, status, url) in [
+        ("0", "ringing", signed),
+        ("1", "in-progress", with_port),
+        ("1", "in-progress", signed),
+        ("3", "completed", signed),
+        ("0", "ringing", signed),
+    ] {
+        assert_eq!(
+            status_callback(&app, &callback("CA1", seq, status), Some(url)).await,
+            200
+        );
+    }
+    // CA2's final callback overtakes its ringing one: one call, ended busy, no ghost.
+    for (seq, status) in [("2", "busy"), ("0", "ringing")] {
+        assert_eq!(
+            status_callback(&app, &callback("CA2", seq, status), Some(signed)).await,
+            200
+        );
+    }
+    let mut changes = Vec::new();
+    while changes.len() < 5 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("call events")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if let Some(Payload::CallUpdated(update)) = event.payload {
+            let change = update.change();
+            let call = update.call.unwrap();
+            changes.push(format!(
+                "{} {:?} {:?}",
+                call.ids.as_ref().unwrap().twilio_call_sid,
+                change,
+                call.end_reason()
+            ));
+        }
+    }
+    assert_eq!(
+        changes,
+        [
+            "CA1 Started Unspecified",
+            "CA1 Answered Unspecified",
+            "CA1 Ended Completed",
+            "CA2 Started Unspecified",
+            "CA2 Ended Busy",
+        ]
+    );
+    assert!(
+        app.core.log.read(|ledger, _| ledger.calls.is_empty()),
+        "no call left behind"
+    );
+    app.stop().await.unwrap();
+}

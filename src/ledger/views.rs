@@ -527,29 +527,30 @@ fn seconds_since(from: Option<Instant>, now: Instant) -> u32 {
     from.map_or(0, |from| whole_seconds_between(from, now))
 }
 
-/// `customer_left_bridge` for `record` as of `now`.
+/// `customer_left_bridge` for `record` as of `now`: the call's summary, and
+/// why the customer left.
 pub fn customer_left_bridge(
     ledger: &Ledger,
     record: &CallRecord,
     reason: LeaveReason,
     now: Instant,
 ) -> pb::CustomerLeftBridge {
-    let agent = bridge_agent(ledger, record);
+    let summary = call_summary(ledger, record, "", now);
     pb::CustomerLeftBridge {
-        session_id: record.call_id.clone(),
-        channel_id: record.ids.channel.clone(),
-        agent_id: agent.map(|a| a.agent_id.clone()).unwrap_or_default(),
-        extension: agent.map(|a| a.extension.clone()).unwrap_or_default(),
-        customer_number: record.customer_number.clone(),
-        left_at: Some(to_timestamp(now)),
+        session_id: summary.session_id,
+        channel_id: summary.channel_id,
+        agent_id: summary.agent_id,
+        extension: summary.extension,
+        customer_number: summary.customer_number,
+        left_at: summary.ended_at,
         reason: leave_reason(reason) as i32,
         auto_decline: true,
-        call_duration: seconds_since(record.bridged_at, now),
-        total_duration: whole_seconds_between(record.started_at, now),
-        was_connected: record.bridged_at.is_some(),
-        was_answered: record.answered_at.is_some(),
-        call_index: agent.map_or(0, |a| a.call_index(&record.call_id)),
-        bridge_id: (!record.ids.ari_bridge_id.is_empty()).then(|| record.ids.ari_bridge_id.clone()),
+        call_duration: summary.call_duration,
+        total_duration: summary.total_duration,
+        was_connected: summary.was_connected,
+        was_answered: summary.was_answered,
+        call_index: summary.call_index,
+        bridge_id: summary.bridge_id,
     }
 }
 

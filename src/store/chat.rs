@@ -112,6 +112,17 @@ impl Store {
         Ok((stored, true))
     }
 
+    /// One conversation, if it exists.
+    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(conversation_of).transpose()?)
+    }
+
     /// A conversation's messages in stored order.
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
         self.messages_after(conversation_id, 0, i64::MAX).await
@@ -194,12 +205,23 @@ impl Store {
     /// Stores a conversation, or updates the status and last change of the
     /// one with its id (a voice-AI call seen again).
     pub async fn put_conversation(&self, row: &ConversationRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO conversations (id, tenant, status, channel, customer_name, customer_email, \
-             customer_phone, assigned_agent_id, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_ms = excluded.updated_at_ms",
+        self.write_conversation(
+            row,
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_ms = excluded.updated_at_ms",
         )
+        .await
+    }
+
+    /// Inserts `row`; `on_conflict` says what a taken id does (empty: fail).
+    pub(super) async fn write_conversation(
+        &self,
+        row: &ConversationRow,
+        on_conflict: &str,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO conversations ({CONVERSATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10){on_conflict}"
+        ))
         .bind(&row.id)
         .bind(&row.tenant)
         .bind(&row.status)

@@ -532,53 +532,9 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Stores a new conversation.
+    /// Stores a new conversation; fails when its id is taken.
     pub async fn insert_conversation(&self, row: &ConversationRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO conversations (id, tenant, status, channel, customer_name, customer_email, \
-             customer_phone, assigned_agent_id, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&row.id)
-        .bind(&row.tenant)
-        .bind(&row.status)
-        .bind(&row.channel)
-        .bind(&row.customer_name)
-        .bind(&row.customer_email)
-        .bind(&row.customer_phone)
-        .bind(row.assigned_agent_id.clone())
-        .bind(row.created_at_ms)
-        .bind(row.updated_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// One conversation, if it exists.
-    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>> {
-        let row = sqlx::query(
-            "SELECT id, tenant, status, channel, customer_name, customer_email, customer_phone, \
-             assigned_agent_id, created_at_ms, updated_at_ms FROM conversations WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| -> Result<ConversationRow, sqlx::Error> {
-            Ok(ConversationRow {
-                id: r.try_get(0)?,
-                tenant: r.try_get(1)?,
-                status: r.try_get(2)?,
-                channel: r.try_get(3)?,
-                customer_name: r.try_get(4)?,
-                customer_email: r.try_get(5)?,
-                customer_phone: r.try_get(6)?,
-                assigned_agent_id: r.try_get(7)?,
-                created_at_ms: r.try_get(8)?,
-                updated_at_ms: r.try_get(9)?,
-            })
-        })
-        .transpose()
-        .map_err(Into::into)
+        self.write_conversation(row, "").await
     }
 
     /// Records a webhook delivery; returns false when it was seen before.

@@ -63,6 +63,8 @@ pub struct Core {
     pub voice_ai: Vec<crate::config::VoiceAiTenant>,
     /// Twilio's webhook settings, when configured.
     pub twilio: Option<crate::config::TwilioConfig>,
+    /// Customer profiles for transfers: Redis when `REDIS_URL` is set, else in process.
+    pub profiles: crate::profiles::ProfileCache,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -160,6 +162,9 @@ impl Application {
             }),
             now,
         );
+        let profiles = crate::profiles::ProfileCache::connect(settings.redis_url.as_deref())
+            .await
+            .context("cannot reach REDIS_URL")?;
         let core = Arc::new(Core {
             log,
             auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
@@ -175,6 +180,7 @@ impl Application {
             chat: crate::chat::ChatDesk::new(settings.chat_heartbeat_timeout),
             voice_ai: settings.voice_ai.clone(),
             twilio: settings.twilio.clone(),
+            profiles,
             health: Mutex::new(None),
         });
 

@@ -700,9 +700,73 @@ impl pb::chat_service_server::ChatService for Chat {
     }
 }
 
-/// `switchboard.v1.CustomerService`: sketched; UNIMPLEMENTED until the transfer issue.
-pub struct Customers;
-impl pb::customer_service_server::CustomerService for Customers {}
+/// `switchboard.v1.CustomerService`: the customer-profile cache of seed 004.
+pub struct Customers {
+    core: Arc<Core>,
+}
+
+#[tonic::async_trait]
+impl pb::customer_service_server::CustomerService for Customers {
+    async fn get_customer_profile(
+        &self,
+        request: Request<pb::GetCustomerProfileRequest>,
+    ) -> Result<Response<pb::GetCustomerProfileResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let extension = match principal.role() {
+            Role::Agent => {
+                let own = principal.claims.extension.clone().unwrap_or_default();
+                if !request.extension.is_empty() && request.extension != own {
+                    return Err(Error::PermissionDenied(
+                        "an agent reads only their own extension's customer".into(),
+                    )
+                    .into());
+                }
+                own
+            }
+            Role::Supervisor | Role::Admin => request.extension,
+            _ => {
+                return Err(Error::PermissionDenied(
+                    "only agents and supervisors read customer profiles".into(),
+                )
+                .into());
+            }
+        };
+        let found = self
+            .core
+            .profiles
+            .get(&extension, &request.call_sid, &request.call_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("no customer profile for extension {extension}"))
+            })?;
+        Ok(Response::new(pb::GetCustomerProfileResponse {
+            profile: Some(found.1.to_proto()),
+        }))
+    }
+
+    async fn put_customer_profile(
+        &self,
+        request: Request<pb::PutCustomerProfileRequest>,
+    ) -> Result<Response<pb::PutCustomerProfileResponse>, Status> {
+        principal(&request).require(&[Role::Supervisor, Role::Admin], "cache customer profiles")?;
+        let request = request.into_inner();
+        let mut profile = request
+            .profile
+            .ok_or_else(|| Error::InvalidArgument("profile is required".into()))?;
+        profile.cached_at = Some(to_timestamp(chrono::Utc::now()));
+        let ttl = match request.ttl_seconds {
+            0 => crate::profiles::DEFAULT_TTL,
+            seconds => std::time::Duration::from_secs(u64::from(seconds)),
+        };
+        let keys = self
+            .core
+            .profiles
+            .put(&crate::profiles::StoredProfile::from_proto(&profile), ttl)
+            .await?;
+        Ok(Response::new(pb::PutCustomerProfileResponse { keys }))
+    }
+}
 
 /// Adds `service` at its gRPC path, behind grpc-web translation.
 fn add<S, B>(router: Router, service: S) -> Router
@@ -821,7 +885,12 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
     );
     router = add(
         router,
-        InterceptedService::new(CustomerServiceServer::new(Customers), auth),
+        InterceptedService::new(
+            CustomerServiceServer::new(Customers {
+                core: Arc::clone(&core),
+            }),
+            auth,
+        ),
     );
     Ok(router)
 }

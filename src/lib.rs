@@ -19,6 +19,7 @@ pub mod load;
 pub mod log;
 pub mod metrics;
 pub mod presence;
+pub mod profiles;
 pub mod proto;
 pub mod sim;
 pub mod socket_json;

@@ -74,12 +74,64 @@ async fn state(
     Ok(Json(to_json(&state)))
 }
 
+/// `GET /api/customer/data?extension=&call_sid=&call_id=` (seed 004): the
+/// cached profile of the customer transferred to `extension`, looked up by
+/// call SID, then call id, then the extension alone. An agent reads only
+/// their own extension's; a miss is a 404 that says what was tried.
+async fn customer_data(
+    State(core): State<Arc<Core>>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Error> {
+    let principal = authenticate(&core, &headers)?;
+    let field = |name: &str| query.get(name).map_or("", |v| v.trim()).to_owned();
+    let (extension, call_sid, call_id) = (field("extension"), field("call_sid"), field("call_id"));
+    let extension = match (principal.role(), principal.claims.extension.as_deref()) {
+        (Role::Agent, Some(own)) if extension.is_empty() || extension == own => own.to_owned(),
+        (Role::Agent, _) => {
+            return Err(Error::PermissionDenied(
+                "an agent reads only their own extension's customer".into(),
+            ));
+        }
+        (Role::Supervisor | Role::Admin, _) if !extension.is_empty() => extension,
+        (Role::Supervisor | Role::Admin, _) => {
+            return Err(Error::InvalidArgument("extension is required".into()));
+        }
+        _ => {
+            return Err(Error::PermissionDenied(
+                "only agents and supervisors read customer profiles".into(),
+            ));
+        }
+    };
+    match core.profiles.get(&extension, &call_sid, &call_id).await? {
+        Some((key, profile)) => {
+            let mut body = serde_json::to_value(&profile).map_err(|e| Error::Internal(e.into()))?;
+            body["cache_key"] = serde_json::Value::String(key);
+            Ok(Json(body))
+        }
+        None => Err(Error::NotFound(format!(
+            "no customer profile for extension {extension}{}{}",
+            if call_sid.is_empty() {
+                String::new()
+            } else {
+                format!(", call_sid {call_sid}")
+            },
+            if call_id.is_empty() {
+                String::new()
+            } else {
+                format!(", call_id {call_id}")
+            },
+        ))),
+    }
+}
+
 /// The HTTP routes.
 pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/state", get(state))
+        .route("/api/customer/data", get(customer_data))
         .with_state(Arc::clone(&core))
         .merge(crate::chat::http::router(Arc::clone(&core)))
         .merge(crate::webhooks::router(core))

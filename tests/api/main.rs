@@ -3,6 +3,7 @@
 
 mod helpers;
 mod load;
+mod profiles;
 mod raw_socket;
 mod records;
 mod sim;

@@ -394,7 +394,7 @@ async fn services_answer_behind_auth_and_say_what_is_missing() {
     ))
     .await
     .unwrap_err();
-    assert_eq!(sketched.code(), tonic::Code::Unimplemented);
+    assert_eq!(sketched.code(), tonic::Code::NotFound, "{sketched:?}");
 }
 
 #[tokio::test]

@@ -65,6 +65,8 @@ pub struct Core {
     pub twilio: Option<crate::config::TwilioConfig>,
     /// Customer profiles for transfers: Redis when `REDIS_URL` is set, else in process.
     pub profiles: crate::profiles::ProfileCache,
+    /// Transfers to human agents in progress.
+    pub transfers: crate::transfers::Transfers,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -181,6 +183,7 @@ impl Application {
             voice_ai: settings.voice_ai.clone(),
             twilio: settings.twilio.clone(),
             profiles,
+            transfers: crate::transfers::Transfers::default(),
             health: Mutex::new(None),
         });
 

@@ -104,6 +104,18 @@ pub struct ServeArgs {
     /// The Twilio account's auth token (signs its webhooks).
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
+    /// The Twilio account SID (REST calls for transfers).
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// The number transfer calls come from.
+    #[arg(long, env = "TWILIO_TRANSFER_CALLER_ID")]
+    pub twilio_transfer_caller_id: Option<String>,
+    /// Twilio's REST base URL (`https://api.twilio.com`; a local peer in tests).
+    #[arg(long, env = "TWILIO_API_BASE")]
+    pub twilio_api_base: Option<String>,
+    /// The PBX's SIP domain agents' extensions are dialled at (`sip:{extension}@{domain}`).
+    #[arg(long, env = "FREEPBX_DOMAIN")]
+    pub freepbx_domain: Option<String>,
 }
 
 /// The optional TOML file: the same settings, snake_case keys.
@@ -141,6 +153,10 @@ struct FileSettings {
     voice_ai_tenants: Vec<VoiceAiTenant>,
     public_url: Option<String>,
     twilio_auth_token: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_transfer_caller_id: Option<String>,
+    twilio_api_base: Option<String>,
+    freepbx_domain: Option<String>,
 }
 
 /// How Twilio's webhooks are checked.
@@ -150,6 +166,14 @@ pub struct TwilioConfig {
     pub public_url: String,
     /// The account's auth token.
     pub auth_token: String,
+    /// The account SID, for REST calls (transfers).
+    pub account_sid: String,
+    /// The number transfer calls come from.
+    pub transfer_caller_id: String,
+    /// The REST base URL.
+    pub api_base: String,
+    /// The PBX's SIP domain.
+    pub freepbx_domain: String,
 }
 
 /// A tenant of the voice-AI provider: its API key (which signs its webhooks)
@@ -543,9 +567,23 @@ impl Settings {
                             .into(),
                     ));
                 }
+                let text = |arg: &Option<String>, file: Option<String>| {
+                    arg.clone().or(file).unwrap_or_default().trim().to_owned()
+                };
                 Some(TwilioConfig {
                     public_url,
                     auth_token,
+                    account_sid: text(&args.twilio_account_sid, file.twilio_account_sid),
+                    transfer_caller_id: text(
+                        &args.twilio_transfer_caller_id,
+                        file.twilio_transfer_caller_id,
+                    ),
+                    api_base: Some(text(&args.twilio_api_base, file.twilio_api_base))
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| "https://api.twilio.com".into())
+                        .trim_end_matches('/')
+                        .to_owned(),
+                    freepbx_domain: text(&args.freepbx_domain, file.freepbx_domain),
                 })
             }
         };

@@ -766,6 +766,30 @@ impl pb::customer_service_server::CustomerService for Customers {
             .await?;
         Ok(Response::new(pb::PutCustomerProfileResponse { keys }))
     }
+
+    async fn request_transfer(
+        &self,
+        request: Request<pb::RequestTransferRequest>,
+    ) -> Result<Response<pb::RequestTransferResponse>, Status> {
+        let principal = principal(&request);
+        let request = request.into_inner();
+        let (transfer, cache_keys) = crate::transfers::request(
+            &self.core,
+            &principal,
+            crate::transfers::TransferRequest {
+                extension: request.extension,
+                profile: request.profile.unwrap_or_default(),
+                customer_call_sid: request.customer_call_sid,
+                call_id: request.call_id,
+                ttl_seconds: request.ttl_seconds,
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::RequestTransferResponse {
+            transfer: Some(transfer),
+            cache_keys,
+        }))
+    }
 }
 
 /// Adds `service` at its gRPC path, behind grpc-web translation.

@@ -27,5 +27,6 @@ pub mod stats;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod transfers;
 pub mod web;
 pub mod webhooks;

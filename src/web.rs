@@ -125,6 +125,48 @@ async fn customer_data(
     }
 }
 
+/// The body of `POST /api/transfers`: snake_case, the profile in the
+/// cache's own layout (what a Python assistant already writes to Redis).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    extension: String,
+    profile: crate::profiles::StoredProfile,
+    #[serde(default)]
+    customer_call_sid: String,
+    #[serde(default)]
+    call_id: String,
+    #[serde(default)]
+    ttl_seconds: u32,
+}
+
+/// `POST /api/transfers`: [`crate::transfers::request`]; answers `{transfer, cacheKeys}`.
+async fn transfer(
+    State(core): State<Arc<Core>>,
+    headers: HeaderMap,
+    body: Result<Json<TransferBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Error> {
+    let principal = authenticate(&core, &headers)?;
+    let Json(body) = body.map_err(|e| Error::InvalidArgument(e.body_text()))?;
+    let (transfer, cache_keys) = crate::transfers::request(
+        &core,
+        &principal,
+        crate::transfers::TransferRequest {
+            extension: body.extension,
+            profile: body.profile.to_proto(),
+            customer_call_sid: body.customer_call_sid,
+            call_id: body.call_id,
+            ttl_seconds: body.ttl_seconds,
+        },
+    )
+    .await?;
+    let answer = crate::proto::v1::RequestTransferResponse {
+        transfer: Some(transfer),
+        cache_keys,
+    };
+    Ok((StatusCode::CREATED, Json(to_json(&answer))).into_response())
+}
+
 /// The HTTP routes.
 pub fn router(core: Arc<Core>) -> Router {
     Router::new()
@@ -132,6 +174,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/state", get(state))
         .route("/api/customer/data", get(customer_data))
+        .route("/api/transfers", axum::routing::post(transfer))
         .with_state(Arc::clone(&core))
         .merge(crate::chat::http::router(Arc::clone(&core)))
         .merge(crate::webhooks::router(core))

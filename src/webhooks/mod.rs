@@ -11,6 +11,7 @@
 
 pub mod retell;
 pub mod twilio;
+pub mod twilio_rest;
 
 use std::sync::Arc;
 
@@ -188,15 +189,14 @@ async fn keep(
         .map(drop)
 }
 
-/// Twilio's status callbacks: verified against `PUBLIC_URL` + the path
-/// and query Twilio requested, with `TWILIO_AUTH_TOKEN`; each (CallSid,
-/// SequenceNumber, CallStatus) taken once, in sequence order per call.
-async fn twilio_status(
-    State(core): State<Arc<Core>>,
-    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Error> {
+/// A Twilio request verified against `PUBLIC_URL` + the path and query it
+/// requested with `TWILIO_AUTH_TOKEN`; its parameters (form or JSON body).
+fn verified_twilio_params(
+    core: &Core,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, Error> {
     let Some(config) = &core.twilio else {
         return Err(Error::Unavailable(
             "Twilio webhooks are not configured (TWILIO_AUTH_TOKEN, PUBLIC_URL)".into(),
@@ -220,20 +220,20 @@ async fn twilio_status(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
-    let params: Vec<(String, String)> = if json_body {
-        if !twilio::verify_json(&config.auth_token, &url, &body, signature) {
+    if json_body {
+        if !twilio::verify_json(&config.auth_token, &url, body, signature) {
             return Err(refuse(
                 "signature",
                 Error::PermissionDenied("X-Twilio-Signature does not match".into()),
             ));
         }
-        let value: Value = serde_json::from_slice(&body).map_err(|_| {
+        let value: Value = serde_json::from_slice(body).map_err(|_| {
             refuse(
                 "not json",
                 Error::InvalidArgument("the body is not JSON".into()),
             )
         })?;
-        value
+        Ok(value
             .as_object()
             .map(|o| {
                 o.iter()
@@ -245,16 +245,59 @@ async fn twilio_status(
                     })
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default())
     } else {
-        let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         if !twilio::verify_form(&config.auth_token, &url, &params, signature) {
             return Err(refuse(
                 "signature",
                 Error::PermissionDenied("X-Twilio-Signature does not match".into()),
             ));
         }
-        params
+        Ok(params)
+    }
+}
+
+/// TwiML answered to a voice request: join the conference named in the
+/// query (a transfer's legs), or say that there is nothing to join.
+async fn twilio_voice(
+    State(core): State<Arc<Core>>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    verified_twilio_params(&core, &uri, &headers, &body)?;
+    let conference = uri
+        .query()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "conference")
+                .map(|(_, v)| v.into_owned())
+        })
+        .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'));
+    let twiml = match conference {
+        Some(name) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial><Conference>{name}</Conference></Dial></Response>"
+        ),
+        None => "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>This number does not take calls.</Say><Hangup/></Response>".to_owned(),
+    };
+    Ok(([(http::header::CONTENT_TYPE, "text/xml")], twiml).into_response())
+}
+
+/// Twilio's status callbacks: verified against `PUBLIC_URL` + the path
+/// and query Twilio requested, with `TWILIO_AUTH_TOKEN`; each (CallSid,
+/// SequenceNumber, CallStatus) taken once, in sequence order per call.
+async fn twilio_status(
+    State(core): State<Arc<Core>>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let params = verified_twilio_params(&core, &uri, &headers, &body)?;
+    let refuse = |reason: &str, error: Error| {
+        core.metrics.refuse("webhook", error.code_name());
+        tracing::warn!(provider = "twilio", reason, %error, "webhook refused");
+        error
     };
     let field = |name: &str| {
         params
@@ -282,6 +325,7 @@ async fn twilio_status(
         )
         .await?;
     if first {
+        crate::transfers::agent_leg_status(&core, &call_sid, &status);
         core.log.apply(
             Input::TwilioCallStatus {
                 call_sid,
@@ -310,5 +354,6 @@ pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/webhooks/retell", post(retell_webhook))
         .route("/webhooks/twilio/status", post(twilio_status))
+        .route("/webhooks/twilio/voice", post(twilio_voice))
         .with_state(core)
 }

@@ -433,3 +433,271 @@ async fn twilio_status_callbacks_are_call_events_in_sequence_once() {
     );
     app.stop().await.unwrap();
 }
+
+/// One request the Twilio peer saw: its path after the account, and its form fields.
+type SeenRequest = (String, Vec<(String, String)>);
+
+/// A local Twilio REST API: checks basic auth, records every request's form
+/// fields, answers a call resource, or fails once when told to.
+#[derive(Clone, Default)]
+struct TwilioPeer {
+    requests: std::sync::Arc<parking_lot::Mutex<Vec<SeenRequest>>>,
+    fail_next: std::sync::Arc<parking_lot::Mutex<Option<(u16, i64, String)>>>,
+}
+
+impl TwilioPeer {
+    async fn start(self) -> std::net::SocketAddr {
+        use axum::extract::{Path, State};
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        async fn calls(
+            State(peer): State<TwilioPeer>,
+            Path(rest): Path<String>,
+            headers: HeaderMap,
+            body: String,
+        ) -> axum::response::Response {
+            use base64::Engine;
+            let expected = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("AC123:12345")
+            );
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())
+            {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"code": 20003, "message": "Authenticate", "status": 401})),
+                )
+                    .into_response();
+            }
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            peer.requests.lock().push((rest.clone(), form));
+            if let Some((status, code, message)) = peer.fail_next.lock().take() {
+                return (
+                    StatusCode::from_u16(status).unwrap(),
+                    axum::Json(json!({"code": code, "message": message, "status": status})),
+                )
+                    .into_response();
+            }
+            let sid = if rest == "Calls.json" {
+                "CAagentleg0001".to_owned()
+            } else {
+                rest.trim_start_matches("Calls/")
+                    .trim_end_matches(".json")
+                    .to_owned()
+            };
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"sid": sid, "status": "queued"})),
+            )
+                .into_response()
+        }
+        let router = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/AC123/{*rest}",
+                axum::routing::post(calls),
+            )
+            .with_state(self);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        address
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress() {
+    let peer = TwilioPeer::default();
+    let address = peer.clone().start().await;
+    let app = spawn_app_with(move |args| {
+        args.twilio_auth_token = Some("12345".into());
+        args.twilio_account_sid = Some("AC123".into());
+        args.twilio_transfer_caller_id = Some("+15005550006".into());
+        args.twilio_api_base = Some(format!("http://{address}"));
+        args.freepbx_domain = Some("pbx.example.com".into());
+        args.public_url = Some("https://hub.example.com".into());
+    })
+    .await;
+    let mut stream = app
+        .subscribe(
+            pb::SubscribeRequest {
+                kinds: vec![pb::EventKind::TransferUpdate as i32],
+                ..Default::default()
+            },
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let transfer_body = json!({
+        "extension": "2001",
+        "customer_call_sid": "CAcustomer42",
+        "profile": {"name": "Ann", "email": "ann@example.com", "phone": "+254712345678",
+                    "conversation_history": [{"role": "user", "content": "a human, please"}],
+                    "activities": []}
+    });
+    let post = |token: String, body: Value| {
+        let url = format!("{}/api/transfers", app.url());
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, _) = post(
+        token(Role::Agent, Some("2001"), None),
+        transfer_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 403, "agents do not start transfers");
+    let (status, started) = post(token(Role::Admin, None, None), transfer_body.clone()).await;
+    assert_eq!(status, 201, "{started}");
+    let transfer = &started["transfer"];
+    assert_eq!(transfer["status"], "initiated");
+    assert_eq!(transfer["callSid"], "CAagentleg0001");
+    let conference = transfer["conferenceName"].as_str().unwrap().to_owned();
+    assert!(conference.starts_with("transfer-"));
+    let keys: Vec<&str> = started["cacheKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "callcenter:customer:2001",
+            "callcenter:customer:2001:CAcustomer42"
+        ]
+    );
+
+    // What reached Twilio: the agent's call, then the customer's leg sent to the conference.
+    let join = format!("https://hub.example.com/webhooks/twilio/voice?conference={conference}");
+    {
+        let requests = peer.requests.lock();
+        assert_eq!(requests.len(), 2);
+        let (path, form) = &requests[0];
+        assert_eq!(path, "Calls.json");
+        let field = |name: &str| {
+            form.iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("To"), ["sip:2001@pbx.example.com"]);
+        assert_eq!(field("From"), ["+15005550006"]);
+        assert_eq!(field("Url"), [join.as_str()]);
+        assert_eq!(
+            field("StatusCallback"),
+            ["https://hub.example.com/webhooks/twilio/status"]
+        );
+        assert_eq!(
+            field("StatusCallbackEvent"),
+            ["initiated", "ringing", "answered", "completed"]
+        );
+        assert_eq!(requests[1].0, "Calls/CAcustomer42.json");
+        assert!(requests[1].1.contains(&("Url".to_owned(), join.clone())));
+    }
+
+    // Twilio fetches the TwiML: a signed request joins the conference; an unsigned one is refused.
+    let voice = |signature: Option<String>| {
+        let url = format!(
+            "{}/webhooks/twilio/voice?conference={conference}",
+            app.url()
+        );
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("CallSid=CAagentleg0001");
+            if let Some(signature) = signature {
+                request = request.header("x-twilio-signature", signature);
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let signature = twilio::signature(
+        "12345",
+        &join,
+        &[("CallSid".to_owned(), "CAagentleg0001".to_owned())],
+    );
+    let (status, twiml) = voice(Some(signature)).await;
+    assert_eq!(status, 200);
+    assert!(
+        twiml.contains(&format!(
+            "<Dial><Conference>{conference}</Conference></Dial>"
+        )),
+        "{twiml}"
+    );
+    assert_eq!(voice(None).await.0, 403);
+
+    // The agent leg's status callbacks are the transfer's progress.
+    let signed = "https://hub.example.com/webhooks/twilio/status";
+    for (seq, status) in [("0", "ringing"), ("1", "in-progress"), ("2", "completed")] {
+        let params = [
+            ("CallSid", "CAagentleg0001"),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+            ("Direction", "outbound-api"),
+            ("From", "+15005550006"),
+            ("To", "sip:2001@pbx.example.com"),
+        ];
+        assert_eq!(status_callback(&app, &params, Some(signed)).await, 200);
+    }
+    let mut states = Vec::new();
+    while states.len() < 4 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("transfer updates")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if let Some(Payload::TransferUpdate(update)) = event.payload {
+            states.push(update.status());
+        }
+    }
+    assert_eq!(
+        states,
+        [
+            pb::TransferStatus::Initiated,
+            pb::TransferStatus::Ringing,
+            pb::TransferStatus::Answered,
+            pb::TransferStatus::Completed
+        ]
+    );
+
+    // Twilio refuses the agent's call: a clear error, and the transfer is failed.
+    *peer.fail_next.lock() = Some((
+        400,
+        21211,
+        "The 'To' number is not a valid phone number.".into(),
+    ));
+    let (status, refused) = post(token(Role::Admin, None, None), transfer_body).await;
+    assert_eq!(status, 503, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("21211"),
+        "{refused}"
+    );
+    let failed = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .event
+        .unwrap();
+    let Some(Payload::TransferUpdate(failed)) = failed.payload else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(failed.status(), pb::TransferStatus::Failed);
+    app.stop().await.unwrap();
+}

@@ -537,6 +537,25 @@ impl Store {
         self.write_conversation(row, "").await
     }
 
+    /// The delivery ids of `provider` that start with `prefix`.
+    pub async fn webhook_receipts_with_prefix(
+        &self,
+        provider: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT delivery_id FROM webhook_receipts WHERE provider = $1 AND delivery_id LIKE $2",
+        )
+        .bind(provider)
+        .bind(format!("{}%", prefix.replace(['%', '_'], "")))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     /// Records a webhook delivery; returns false when it was seen before.
     pub async fn record_webhook_receipt(
         &self,

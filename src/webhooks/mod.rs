@@ -324,7 +324,22 @@ async fn twilio_status(
             now.timestamp_millis(),
         )
         .await?;
-    if first {
+    // A call whose end was taken before (perhaps before a restart) does not start again.
+    let ended_before = first
+        && core
+            .store
+            .webhook_receipts_with_prefix("twilio", &format!("{call_sid}:"))
+            .await?
+            .iter()
+            .filter_map(|id| id.rsplit_once(':'))
+            .any(|(_, done)| {
+                done != status
+                    && matches!(
+                        done,
+                        "completed" | "busy" | "failed" | "no-answer" | "canceled"
+                    )
+            });
+    if first && !ended_before {
         crate::transfers::agent_leg_status(&core, &call_sid, &status);
         core.log.apply(
             Input::TwilioCallStatus {

@@ -701,3 +701,111 @@ async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress()
     assert_eq!(failed.status(), pb::TransferStatus::Failed);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn twilio_json_callbacks_and_refused_credentials_are_handled() {
+    let peer = TwilioPeer::default();
+    let address = peer.clone().start().await;
+    // The account's token is wrong for the REST API: the transfer fails with Twilio's reason.
+    let app = spawn_app_with(move |args| {
+        args.twilio_auth_token = Some("not-the-token".into());
+        args.twilio_account_sid = Some("AC123".into());
+        args.twilio_transfer_caller_id = Some("+15005550006".into());
+        args.twilio_api_base = Some(format!("http://{address}"));
+        args.freepbx_domain = Some("pbx.example.com".into());
+        args.public_url = Some("https://hub.example.com".into());
+    })
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/transfers", app.url()))
+        .bearer_auth(token(Role::Admin, None, None))
+        .json(&json!({"extension": "2001", "profile": {"name": "Ann"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("20003"),
+        "{body}"
+    );
+    assert!(
+        peer.requests.lock().is_empty(),
+        "refused before anything was recorded"
+    );
+
+    // A JSON status callback is signed through bodySHA256 in the URL.
+    let raw = br#"{"CallSid":"CAjson1","SequenceNumber":"0","CallStatus":"ringing","Direction":"inbound","From":"+254712345678","To":"+15005550006"}"#;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw));
+    let path = format!("/webhooks/twilio/status?bodySHA256={digest}");
+    let signature = twilio::signature(
+        "not-the-token",
+        &format!("https://hub.example.com{path}"),
+        &[],
+    );
+    let send = |signature: String, body: &'static [u8]| {
+        let url = format!("{}{path}", app.url());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-twilio-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send(signature.clone(), raw).await, 200);
+    assert!(
+        app.core
+            .log
+            .read(|l, _| l.calls.contains_key("twilio-CAjson1"))
+    );
+    // The same signature over another body is refused.
+    assert_eq!(send(signature, br#"{"CallSid":"CAjson2"}"#).await, 403);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_late_twilio_callback_after_a_restart_does_not_revive_an_ended_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("twilio.db").display());
+    let start = || {
+        let database = database.clone();
+        spawn_app_with(move |args| {
+            args.database_url = Some(database);
+            args.twilio_auth_token = Some("12345".into());
+            args.public_url = Some("https://hub.example.com".into());
+        })
+    };
+    let signed = Some("https://hub.example.com/webhooks/twilio/status");
+    let callback = |seq: &'static str, status: &'static str| {
+        vec![
+            ("CallSid", "CAlate7"),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+            ("Direction", "inbound"),
+            ("From", "+254712345678"),
+            ("To", "+15005550006"),
+        ]
+    };
+    let app = start().await;
+    assert_eq!(
+        status_callback(&app, &callback("3", "completed"), signed).await,
+        200
+    );
+    app.stop().await.unwrap();
+    let app = start().await;
+    assert_eq!(
+        status_callback(&app, &callback("0", "ringing"), signed).await,
+        200
+    );
+    assert!(
+        app.core.log.read(|ledger, _| ledger.calls.is_empty()),
+        "no ghost call"
+    );
+    app.stop().await.unwrap();
+}

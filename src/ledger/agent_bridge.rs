@@ -284,17 +284,7 @@ impl Ledger {
         let queue = call.queue.clone();
         let waited = whole_seconds_between(call.started_at, now);
         let tenant = call.tenant.clone();
-        let mut out = Vec::new();
-        if first_answer {
-            out.push(Emitted {
-                payload: Payload::CallAnswered(views::active_call(call, now, None)),
-                tenant: tenant.clone(),
-            });
-        }
-        out.push(Emitted {
-            payload: Payload::CallUpdated(views::call_updated(call, pb::CallChange::Answered, now)),
-            tenant: tenant.clone(),
-        });
+        let mut out = super::answered_events(call, first_answer, now);
         if let Some(ringing) = offered_to.filter(|o| o != extension) {
             out.extend(self.change_agent(&ringing, now, |agent| {
                 agent.ringing.retain(|id| id != call_id);

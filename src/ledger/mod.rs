@@ -60,6 +60,23 @@ pub struct Ledger {
     stale: StaleLists,
 }
 
+/// What an answer emits: `call:answered` the first time, and the call's
+/// `call_updated` (ANSWERED) every time.
+fn answered_events(call: &CallRecord, first_answer: bool, now: Instant) -> Vec<Emitted> {
+    let mut out = Vec::new();
+    if first_answer {
+        out.push(Emitted {
+            payload: Payload::CallAnswered(views::active_call(call, now, None)),
+            tenant: call.tenant.clone(),
+        });
+    }
+    out.push(Emitted {
+        payload: Payload::CallUpdated(views::call_updated(call, pb::CallChange::Answered, now)),
+        tenant: call.tenant.clone(),
+    });
+    out
+}
+
 /// Which whole-list events (`calls:active`, `agents:status`, `queues:stats`)
 /// changed since they were last emitted. Lists are emitted once at the end
 /// of an apply, however many inputs of a batch touched them.
@@ -252,22 +269,7 @@ impl Ledger {
                     }
                     _ => None,
                 };
-                let tenant = call.tenant.clone();
-                let mut out = Vec::new();
-                if first_answer {
-                    out.push(Emitted {
-                        payload: Payload::CallAnswered(views::active_call(call, now, None)),
-                        tenant: tenant.clone(),
-                    });
-                }
-                out.push(Emitted {
-                    payload: Payload::CallUpdated(views::call_updated(
-                        call,
-                        pb::CallChange::Answered,
-                        now,
-                    )),
-                    tenant,
-                });
+                let mut out = answered_events(call, first_answer, now);
                 out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
                 self.stale.calls_active = true;
                 out

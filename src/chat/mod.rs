@@ -131,24 +131,36 @@ pub fn message(row: &MessageRow) -> pb::ChatMessage {
     }
 }
 
-/// The online agent with the fewest open conversations (ties: the lowest id), if any is online.
-async fn least_loaded(core: &Core, except: Option<&str>) -> Result<Option<String>, Error> {
+/// Open conversations per online agent (zero for those with none), except `except`.
+async fn loads(core: &Core, except: Option<&str>) -> Result<Vec<(String, usize)>, Error> {
     let online = core.chat.presence.lock().online();
-    let candidates: Vec<String> = online
+    let mut loads: Vec<(String, usize)> = online
         .into_iter()
         .filter(|a| Some(a.as_str()) != except)
+        .map(|a| (a, 0))
         .collect();
-    if candidates.is_empty() {
-        return Ok(None);
+    if loads.is_empty() {
+        return Ok(loads);
     }
-    let open = core.store.open_conversations().await?;
-    Ok(candidates.into_iter().min_by_key(|agent| {
-        let load = open
-            .iter()
-            .filter(|(_, assigned)| assigned.as_deref() == Some(agent.as_str()))
-            .count();
-        (load, agent.clone())
-    }))
+    for (_, assigned) in core.store.open_conversations().await? {
+        if let Some(load) = loads
+            .iter_mut()
+            .find(|(agent, _)| Some(agent.as_str()) == assigned.as_deref())
+        {
+            load.1 += 1;
+        }
+    }
+    Ok(loads)
+}
+
+/// The agent of `loads` with the fewest open conversations (ties: the lowest
+/// id), counted one more for what it is about to get.
+fn take_least_loaded(loads: &mut [(String, usize)]) -> Option<String> {
+    let least = loads
+        .iter_mut()
+        .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))?;
+    least.1 += 1;
+    Some(least.0.clone())
 }
 
 /// Starts a conversation for the widget: stored, assigned to the least loaded
@@ -167,7 +179,7 @@ pub async fn start(
     let now = chrono::Utc::now();
     let id = format!("conv-{}", uuid::Uuid::new_v4().simple());
     let guard = core.chat.assigning.lock().await;
-    let agent = least_loaded(core, None).await?;
+    let agent = take_least_loaded(&mut loads(core, None).await?);
     let row = ConversationRow {
         id: id.clone(),
         tenant: request.tenant.clone(),
@@ -331,14 +343,11 @@ pub async fn list(
         .store
         .conversations_page(status, agent, page_token, size)
         .await?;
-    let mut out = Vec::with_capacity(page.conversations.len());
-    for row in &page.conversations {
-        let last = core.store.messages(&row.id).await?;
-        out.push(conversation(
-            row,
-            last.last().map_or("", |m| m.content.as_str()),
-        ));
-    }
+    let out = page
+        .conversations
+        .iter()
+        .map(|(row, last)| conversation(row, last))
+        .collect();
     Ok((out, page.next))
 }
 
@@ -500,18 +509,20 @@ async fn went_offline(core: &Core, gone: Vec<String>, reason: &str) {
             return;
         }
     };
+    // The agents still online (the gone ones already left the presence), counted once.
+    let mut remaining = match loads(core, None).await {
+        Ok(loads) => loads,
+        Err(error) => {
+            tracing::error!(%error, "cannot count the agents' open conversations");
+            Vec::new()
+        }
+    };
     let mut moves = Vec::new();
     for (id, assigned) in open {
         let Some(from) = assigned.filter(|a| gone.contains(a)) else {
             continue;
         };
-        let to = match least_loaded(core, Some(&from)).await {
-            Ok(to) => to,
-            Err(error) => {
-                tracing::error!(%error, "cannot choose an agent to reassign to");
-                None
-            }
-        };
+        let to = take_least_loaded(&mut remaining);
         let status = if to.is_some() { "assigned" } else { "open" };
         if let Err(error) = core
             .store

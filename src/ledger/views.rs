@@ -442,6 +442,15 @@ pub fn leave_reason(reason: LeaveReason) -> pb::LeaveReason {
     }
 }
 
+/// Whether a directory agent other than `extension` can take one more call
+/// (a transfer has somewhere to go).
+fn another_agent_free(ledger: &Ledger, extension: &str) -> bool {
+    ledger
+        .agents
+        .values()
+        .any(|a| a.configured && a.extension != extension && a.can_take_call())
+}
+
 /// `call_incoming` for `record` ringing `agent`.
 pub fn call_incoming(
     ledger: &Ledger,
@@ -449,10 +458,7 @@ pub fn call_incoming(
     agent: &AgentRecord,
     now: Instant,
 ) -> pb::CallIncoming {
-    let others_free = ledger
-        .agents
-        .values()
-        .any(|a| a.configured && a.extension != agent.extension && a.can_take_call());
+    let others_free = another_agent_free(ledger, &agent.extension);
     pb::CallIncoming {
         session_id: record.call_id.clone(),
         channel_id: record.ids.channel.clone(),
@@ -502,10 +508,7 @@ pub fn call_bridged(
     now: Instant,
 ) -> pb::CallBridged {
     let connected_at = record.bridged_at.unwrap_or(now);
-    let others_free = ledger
-        .agents
-        .values()
-        .any(|a| a.configured && a.extension != agent.extension && a.can_take_call());
+    let others_free = another_agent_free(ledger, &agent.extension);
     pb::CallBridged {
         session_id: record.call_id.clone(),
         channel_id: record.ids.channel.clone(),

@@ -45,8 +45,8 @@ fn message_of(row: &AnyRow) -> std::result::Result<MessageRow, sqlx::Error> {
 /// A page of conversations and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationPage {
-    /// Newest activity first.
-    pub conversations: Vec<ConversationRow>,
+    /// Newest activity first, each with the text of its last message (empty when none).
+    pub conversations: Vec<(ConversationRow, String)>,
     /// The cursor of the next page (`updated_at_ms:id`), empty at the end.
     pub next: String,
 }
@@ -170,7 +170,9 @@ impl Store {
             None => return Err(Error::InvalidArgument("page token is not valid".into())),
         };
         let rows = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+            "SELECT {CONVERSATION_COLUMNS}, COALESCE((SELECT m.content FROM messages m \
+             WHERE m.conversation_id = conversations.id ORDER BY m.seq DESC LIMIT 1), '') \
+             FROM conversations \
              WHERE ($1 = '' OR status = $1) \
              AND ($2 = '' OR assigned_agent_id = $2 OR assigned_agent_id IS NULL) \
              AND (updated_at_ms < $3 OR (updated_at_ms = $3 AND ($4 = '' OR id < $4))) \
@@ -183,15 +185,15 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut conversations: Vec<ConversationRow> = rows
+        let mut conversations: Vec<(ConversationRow, String)> = rows
             .iter()
-            .map(conversation_of)
-            .collect::<std::result::Result<_, _>>()?;
+            .map(|row| Ok((conversation_of(row)?, row.try_get(10)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
         let next = if conversations.len() as i64 > limit {
             conversations.truncate(limit as usize);
             conversations
                 .last()
-                .map(|c| format!("{}:{}", c.updated_at_ms, c.id))
+                .map(|(c, _)| format!("{}:{}", c.updated_at_ms, c.id))
                 .unwrap_or_default()
         } else {
             String::new()

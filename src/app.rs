@@ -33,6 +33,12 @@ use crate::{ami, ari, gateway, grpc, stats, store, web};
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
 
+/// Packets a socket may have waiting to be written before it loses events
+/// (`events-dropped`): a greeting and the events that came while it was
+/// built, or a burst of a busy PBX, fit; a reader that stopped does not
+/// hold memory without bound.
+pub const SOCKET_BUFFER_PACKETS: usize = 4096;
+
 /// What every surface shares.
 pub struct Core {
     /// The ledger and the log.
@@ -67,6 +73,8 @@ pub struct Core {
     pub profiles: crate::profiles::ProfileCache,
     /// Transfers to human agents in progress.
     pub transfers: crate::transfers::Transfers,
+    /// Connecting sockets waiting for the gateway's greeting.
+    pub gateway_joiners: gateway::Joiners,
     health: Mutex<Option<tonic_health::server::HealthReporter>>,
 }
 
@@ -93,6 +101,7 @@ pub struct Application {
 /// published between `build` and `run_until_stopped` is missed.
 struct OutputFeeds {
     gateway: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
+    gateway_joiners: gateway::JoinerInbox,
     store: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
 }
 
@@ -167,6 +176,7 @@ impl Application {
         let profiles = crate::profiles::ProfileCache::connect(settings.redis_url.as_deref())
             .await
             .context("cannot reach REDIS_URL")?;
+        let (gateway_joiners, joiner_inbox) = gateway::joiners();
         let core = Arc::new(Core {
             log,
             auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
@@ -184,12 +194,14 @@ impl Application {
             twilio: settings.twilio.clone(),
             profiles,
             transfers: crate::transfers::Transfers::default(),
+            gateway_joiners,
             health: Mutex::new(None),
         });
 
         let (socket_layer, io) = SocketIo::builder()
             .with_state(Arc::clone(&core))
             .max_payload(MAX_SOCKET_PAYLOAD)
+            .max_buffer_size(SOCKET_BUFFER_PACKETS)
             .ws_max_message_size(MAX_SOCKET_PAYLOAD as usize)
             .build_layer();
         gateway::register(&io);
@@ -234,6 +246,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {address}"))?;
         let outputs = OutputFeeds {
             gateway: core.log.subscribe_live(),
+            gateway_joiners: joiner_inbox,
             store: core.log.subscribe_live(),
         };
         Ok(Application {
@@ -283,6 +296,7 @@ impl Application {
                 io.clone(),
                 Arc::clone(&core),
                 outputs.gateway,
+                outputs.gateway_joiners,
                 core.shutdown.clone(),
             )),
             tokio::spawn(stats::publish_every(

@@ -71,6 +71,10 @@ pub struct TransportReport {
     pub max_ms: f64,
     /// Every message the subscribers read during the run (lists and statistics too), per second.
     pub all_messages_per_second: f64,
+    /// Bytes of those messages, per second.
+    pub all_bytes_per_second: f64,
+    /// What one subscriber read, per event name: messages and bytes per second.
+    pub one_subscriber: Vec<(String, f64, f64)>,
 }
 
 /// What a run measured.
@@ -100,7 +104,8 @@ impl std::fmt::Display for LoadReport {
             writeln!(
                 f,
                 "{name}: {} subscribers, call events offered {:.0}/s delivered {:.0}/s, lost {}, \
-                 latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; all messages read {:.0}/s",
+                 latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; all messages read {:.0}/s \
+                 ({:.1} MB/s)",
                 t.subscribers,
                 t.offered_per_second,
                 t.delivered_per_second,
@@ -108,8 +113,16 @@ impl std::fmt::Display for LoadReport {
                 t.p50_ms,
                 t.p99_ms,
                 t.max_ms,
-                t.all_messages_per_second
+                t.all_messages_per_second,
+                t.all_bytes_per_second / 1e6
             )?;
+            if !t.one_subscriber.is_empty() {
+                write!(f, "  one {name} subscriber read (messages/s, kB/s):")?;
+                for (event, messages, bytes) in &t.one_subscriber {
+                    write!(f, " {event} {messages:.1} {:.1};", bytes / 1e3)?;
+                }
+                writeln!(f)?;
+            }
         }
         Ok(())
     }
@@ -176,6 +189,9 @@ fn sequence_of(uniqueid: &str) -> Option<usize> {
 struct Reads {
     latencies: Vec<u32>,
     messages: u64,
+    bytes: u64,
+    /// Messages and bytes per event name.
+    by_event: std::collections::BTreeMap<String, (u64, u64)>,
 }
 
 /// The measuring window, in microseconds since the origin.
@@ -322,6 +338,22 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
 fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) -> TransportReport {
     let subscribers = reads.len();
     let messages: u64 = reads.iter().map(|r| r.messages).sum();
+    let bytes: u64 = reads.iter().map(|r| r.bytes).sum();
+    let one_subscriber = reads
+        .first()
+        .map(|r| {
+            r.by_event
+                .iter()
+                .map(|(name, (messages, bytes))| {
+                    (
+                        name.clone(),
+                        *messages as f64 / run_seconds,
+                        *bytes as f64 / run_seconds,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut latencies: Vec<u32> = reads.into_iter().flat_map(|r| r.latencies).collect();
     latencies.sort_unstable();
     let delivered = latencies.len() as u64;
@@ -340,6 +372,8 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
         p99_ms: quantile(0.99),
         max_ms: latencies.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
         all_messages_per_second: messages as f64 / run_seconds,
+        all_bytes_per_second: bytes as f64 / run_seconds,
+        one_subscriber,
     }
 }
 
@@ -358,7 +392,14 @@ async fn socketio_subscriber(
 ) -> (Transport, Reads) {
     let mut reads = Reads::default();
     let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
-    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+    // tungstenite zeroes its whole read buffer before every read (128 KiB by
+    // default); a small one keeps a thousand readers from spending the
+    // machine on memset, which would be the load tool measuring itself.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024);
+    let Ok((mut socket, _)) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), false).await
+    else {
         tracing::warn!("a socket.io subscriber could not connect");
         return (Transport::SocketIo, reads);
     };
@@ -384,6 +425,14 @@ async fn socketio_subscriber(
             }
             Some(b'4') => {
                 reads.messages += 1;
+                reads.bytes += text.len() as u64;
+                let name = text
+                    .get(4..)
+                    .and_then(|rest| rest.split_once('"'))
+                    .map_or("?", |(name, _)| name);
+                let entry = reads.by_event.entry(name.to_owned()).or_default();
+                entry.0 += 1;
+                entry.1 += text.len() as u64;
                 let ended = text.starts_with("42[\"call:ended\",");
                 if (ended || text.starts_with("42[\"call:new\","))
                     && let Ok((_, call)) =
@@ -431,6 +480,7 @@ async fn grpc_subscriber(
         };
         let Some(Ok(response)) = item else { break };
         reads.messages += 1;
+        reads.bytes += prost::Message::encoded_len(&response) as u64;
         match response.event.and_then(|e| e.payload) {
             Some(Payload::CallNew(call)) => reads.record(&times, window, false, &call.uniqueid),
             Some(Payload::CallHangup(call)) => reads.record(&times, window, true, &call.uniqueid),

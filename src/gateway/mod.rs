@@ -4,29 +4,28 @@
 
 pub mod catalog;
 mod chat;
+mod fanout;
 
-use std::collections::HashMap;
+use fanout::LostEvents;
+pub use fanout::{
+    GREETING_REUSE, GreetingKind, JoinerInbox, Joiners, LIST_BYTES_PER_SECOND, LIST_INTERVAL,
+    LIST_INTERVAL_MAX, joiners, run_fanout,
+};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
-use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::{SendError, SocketError};
-use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 use crate::app::Core;
 use crate::auth::{Principal, Role};
 use crate::error::Error;
-use crate::events::kind_of;
 use crate::ledger::model::SpyMode;
-use crate::ledger::views;
-use crate::proto::v1::{self as pb, EventKind, event::Payload};
+use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
 use crate::supervisor::SpyOrder;
 use catalog::{Direction, SocketEvent, lookup};
@@ -198,238 +197,6 @@ impl<M: ReflectMessage + Default> ErasedMessage for M {
     }
 }
 
-/// Events a socket lost because its buffer was full, not yet reported to it.
-#[derive(Clone, Default)]
-struct LostEvents(Arc<AtomicU64>);
-
-/// Sends one emission to one socket. A socket whose buffer is full loses the
-/// event (nobody else waits for it); the loss is counted, and reported to the
-/// socket as `events-dropped` before the next event it can take.
-/// Emits one emission's payload, serialized once beforehand, to one socket.
-fn deliver(
-    core: &Core,
-    socket: &SocketRef,
-    emission: &Emission,
-    payload: &RawValue,
-    sequence: u64,
-) {
-    let lost = report_losses(socket, sequence);
-    match socket.emit(emission.name, payload) {
-        Ok(()) => {}
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            lost.0.fetch_add(1, Ordering::Relaxed);
-            core.metrics.dropped("socketio", 1);
-        }
-        Err(error) => {
-            tracing::debug!(socket = %socket.id, event = emission.name, %error, "emit to socket failed");
-        }
-    }
-}
-
-/// Sends `events-dropped` to `socket` when it has unreported losses and room for
-/// the report; `next_sequence` is the first event it will get after the gap.
-fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
-    let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
-    let unreported = lost.0.load(Ordering::Relaxed);
-    if unreported > 0 {
-        let report = socket_json::to_json(&pb::EventsDropped {
-            count: unreported,
-            resumed_at: next_sequence,
-        });
-        if socket.emit("events-dropped", &report).is_ok() {
-            lost.0.fetch_sub(unreported, Ordering::Relaxed);
-        }
-    }
-    lost
-}
-
-/// The shortest time between two sendings of one whole list (`calls:active`,
-/// `agents:status`, `queues:stats`). A change after a quiet spell goes out at
-/// once; changes that come faster are coalesced, and the latest list goes out
-/// when the interval is up. Each list is a full picture, so nothing is lost
-/// by skipping the intermediate ones, and a busy PBX cannot multiply a
-/// list's size by its change rate by the number of sockets.
-pub const LIST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Holds back whole-list events that come faster than [`LIST_INTERVAL`].
-#[derive(Default)]
-struct ListThrottle {
-    last_sent: HashMap<(EventKind, String), tokio::time::Instant>,
-    held: HashMap<(EventKind, String), Arc<pb::Event>>,
-}
-
-impl ListThrottle {
-    /// Whether `event` is a whole list; such events go through [`ListThrottle::offer`].
-    fn is_list(event: &pb::Event) -> bool {
-        matches!(
-            event.payload,
-            Some(Payload::CallsActive(_) | Payload::AgentsStatus(_) | Payload::QueuesStats(_))
-        )
-    }
-
-    /// `event` if it may go out now; otherwise it is held (replacing an older one).
-    fn offer(
-        &mut self,
-        event: Arc<pb::Event>,
-        now: tokio::time::Instant,
-    ) -> Option<Arc<pb::Event>> {
-        let Some(payload) = &event.payload else {
-            return Some(event);
-        };
-        let key = (kind_of(payload), event.tenant.clone());
-        match self.last_sent.get(&key) {
-            Some(last) if now.duration_since(*last) < LIST_INTERVAL => {
-                self.held.insert(key, event);
-                None
-            }
-            _ => {
-                self.last_sent.insert(key, now);
-                Some(event)
-            }
-        }
-    }
-
-    /// The held lists whose interval is up.
-    fn due(&mut self, now: tokio::time::Instant) -> Vec<Arc<pb::Event>> {
-        let ready: Vec<_> = self
-            .held
-            .keys()
-            .filter(|key| {
-                self.last_sent
-                    .get(*key)
-                    .is_none_or(|last| now.duration_since(*last) >= LIST_INTERVAL)
-            })
-            .cloned()
-            .collect();
-        ready
-            .into_iter()
-            .filter_map(|key| {
-                let event = self.held.remove(&key)?;
-                self.last_sent.insert(key, now);
-                Some(event)
-            })
-            .collect()
-    }
-}
-
-/// How often losses are reported to sockets that get no further event.
-const LOSS_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Emits every log event to the sockets, until `shutdown`. When the gateway
-/// itself falls behind the log, it catches up from the replay window, so no
-/// socket loses an event to the gateway's lag while the window holds it.
-pub async fn run_fanout(
-    io: SocketIo,
-    core: Arc<Core>,
-    mut feed: broadcast::Receiver<Arc<pb::Event>>,
-    shutdown: CancellationToken,
-) {
-    let mut last_sequence = 0;
-    let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
-    let mut lists = ListThrottle::default();
-    let mut held_lists = tokio::time::interval(LIST_INTERVAL / 5);
-    held_lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let received = tokio::select! {
-            received = feed.recv() => received,
-            now = held_lists.tick() => {
-                for event in lists.due(now) {
-                    fan_out(&io, &core, &event).await;
-                }
-                continue;
-            }
-            _ = loss_reports.tick() => {
-                let next_sequence = core.log.head() + 1;
-                for socket in io.sockets() {
-                    report_losses(&socket, next_sequence);
-                }
-                continue;
-            }
-            () = shutdown.cancelled() => return,
-        };
-        match received {
-            Ok(event) => {
-                last_sequence = event.sequence;
-                if ListThrottle::is_list(&event) {
-                    if let Some(event) = lists.offer(event, tokio::time::Instant::now()) {
-                        fan_out(&io, &core, &event).await;
-                    }
-                } else {
-                    fan_out(&io, &core, &event).await;
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(lost)) => {
-                tracing::warn!(
-                    lost,
-                    after = last_sequence,
-                    "socket.io gateway fell behind the log; catching up from the replay window"
-                );
-                let catch_up = core.log.catch_up(last_sequence, chrono::Utc::now());
-                feed = catch_up.live;
-                for event in catch_up.backlog {
-                    if let Some(Payload::Resync(resync)) = &event.payload {
-                        // The window no longer holds what was missed: every socket is told.
-                        let missed = event.sequence.saturating_sub(resync.requested_after);
-                        core.metrics.dropped("socketio", missed);
-                        for socket in io.sockets() {
-                            let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
-                            lost.0.fetch_add(missed, Ordering::Relaxed);
-                        }
-                    } else {
-                        fan_out(&io, &core, &event).await;
-                    }
-                    last_sequence = event.sequence;
-                }
-                last_sequence = last_sequence.max(catch_up.live_after);
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-async fn fan_out(io: &SocketIo, core: &Core, event: &pb::Event) {
-    let whole_list = ListThrottle::is_list(event);
-    for emission in route(event) {
-        let sockets = io.to(emission.room.clone()).sockets();
-        if sockets.is_empty() {
-            continue;
-        }
-        // Serialized once.
-        let payload = match serde_json::value::to_raw_value(&emission.payload) {
-            Ok(payload) => payload,
-            Err(error) => {
-                tracing::error!(event = emission.name, %error, "payload not serializable");
-                continue;
-            }
-        };
-        if whole_list {
-            // A whole list is large and replaces the last one, so it is
-            // broadcast as one packet shared by every socket; a socket too
-            // full to take it simply gets the next one.
-            if let Err(error) = io
-                .to(emission.room.clone())
-                .emit(emission.name, &*payload)
-                .await
-            {
-                let full = match &error {
-                    socketioxide::BroadcastError::Socket(errors) => errors.len() as u64,
-                    _ => 0,
-                };
-                core.metrics.dropped("socketio", full);
-                tracing::debug!(event = emission.name, %error, "whole list not sent to every socket");
-            }
-            continue;
-        }
-        for socket in sockets {
-            deliver(core, &socket, &emission, &payload, event.sequence);
-        }
-    }
-    if let Some(payload) = &event.payload {
-        core.metrics
-            .delivered("socketio", kind_of(payload).as_str_name());
-    }
-}
-
 /// Why a socket's connection was refused; its text is the client's `connect_error` message.
 #[derive(Debug)]
 struct Refusal(String);
@@ -507,66 +274,29 @@ fn refuse(socket: &SocketRef, core: &Core, ack: Option<AckSender>, event: &str, 
     }
 }
 
-/// The greeting of a socket that just connected: `system_state`, then the wallboard lists.
-pub fn greeting(core: &Core, principal: &Principal) -> Vec<(&'static str, Json)> {
-    let now = chrono::Utc::now();
-    core.log.read(|ledger, _| {
-        let tenant = principal.forced_tenant();
-        let mut state = views::system_state(ledger, now, tenant);
-        if principal.masks_phone_numbers() {
-            state = masked(&state);
-        }
-        let mut greeting = vec![("system_state", socket_json::to_json(&state))];
-        if tenant.is_none() {
-            let entry = |name| lookup(name, Direction::ServerToClient).next();
-            let calls = pb::ActiveCallList {
-                calls: ledger
-                    .calls
-                    .values()
-                    .map(|c| views::active_call(c, now, None))
-                    .collect(),
-            };
-            let agents = pb::WallboardAgentList {
-                agents: ledger.agents.values().map(views::wallboard_agent).collect(),
-            };
-            if let (Some(calls_entry), Some(agents_entry)) =
-                (entry("calls:active"), entry("agents:status"))
-            {
-                greeting.push(("calls:active", shape_payload(calls_entry, &calls)));
-                greeting.push(("agents:status", shape_payload(agents_entry, &agents)));
-            }
-        }
-        greeting
-    })
-}
-
 async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     let principal = principal_of(&socket);
+    socket.extensions.insert(LostEvents::default());
     let presence = match (principal.customer_conversation(), principal.forced_tenant()) {
         // A chat customer hears their own conversation and nothing else.
         (Some(conversation), _) => {
             socket.join(conversation.to_owned());
             None
         }
-        (None, Some(client_id)) => {
-            socket.join(client_room(client_id));
-            Some(core.presence.enter(client_id))
-        }
-        (None, None) => {
-            socket.join(STAFF_ROOM);
-            None
+        // Others get their greeting, then their room, from the fan-out task.
+        (None, tenant) => {
+            let kind = GreetingKind {
+                tenant: tenant.map(str::to_owned),
+                masked: principal.masks_phone_numbers(),
+            };
+            core.gateway_joiners.enqueue(socket.clone(), kind);
+            tenant.map(|client_id| core.presence.enter(client_id))
         }
     };
     let presence = Arc::new(parking_lot::Mutex::new(presence));
-    socket.extensions.insert(LostEvents::default());
     let connections = core.metrics.connections("socketio");
     connections.inc();
     tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");
-    if principal.customer_conversation().is_none() {
-        for (name, payload) in greeting(&core, &principal) {
-            send_json(&socket, name, &payload);
-        }
-    }
 
     socket.on(
         "join:admin",
@@ -799,50 +529,6 @@ pub fn register(io: &SocketIo) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_lists_faster_than_the_interval_are_coalesced_to_the_latest() {
-        let list = |n: u32, tenant: &str| {
-            Arc::new(pb::Event {
-                sequence: u64::from(n),
-                tenant: tenant.into(),
-                payload: Some(Payload::CallsActive(pb::ActiveCallList::default())),
-                ..Default::default()
-            })
-        };
-        let start = tokio::time::Instant::now();
-        let mut throttle = ListThrottle::default();
-        assert_eq!(
-            throttle.offer(list(1, ""), start).unwrap().sequence,
-            1,
-            "after quiet, at once"
-        );
-        assert!(
-            throttle.offer(list(2, ""), start).is_none(),
-            "too soon: held"
-        );
-        assert!(
-            throttle.offer(list(3, ""), start).is_none(),
-            "replaces the held one"
-        );
-        assert_eq!(
-            throttle.offer(list(4, "acme"), start).unwrap().sequence,
-            4,
-            "another tenant's list has its own interval"
-        );
-        assert!(throttle.due(start + LIST_INTERVAL / 2).is_empty());
-        let due = throttle.due(start + LIST_INTERVAL);
-        assert_eq!(due.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3]);
-        assert!(
-            throttle.due(start + LIST_INTERVAL * 3).is_empty(),
-            "sent once"
-        );
-        let later = start + LIST_INTERVAL * 3;
-        assert!(
-            throttle.offer(list(5, ""), later).is_some(),
-            "quiet again: at once"
-        );
-    }
 
     fn event(tenant: &str, payload: Payload) -> pb::Event {
         pb::Event {

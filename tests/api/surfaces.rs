@@ -410,8 +410,9 @@ async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_
             assert_eq!(socket.next_event().await.expect("greeting").0, greeting);
         }
     }
-    // Large events, many more than a socket's buffer and its TCP window hold.
-    let total = 4000_u64;
+    // Large events, many more than a socket's buffer
+    // (`SOCKET_BUFFER_PACKETS`) and its TCP window hold.
+    let total = 3 * switchboard::app::SOCKET_BUFFER_PACKETS as u64;
     let log = std::sync::Arc::clone(&app.core.log);
     let ingest = tokio::task::spawn_blocking(move || {
         for n in 0..total {
@@ -499,5 +500,143 @@ async fn cors_allows_only_the_configured_origins() {
             .headers()
             .get("access-control-allow-origin")
             .is_none()
+    );
+}
+
+/// Sockets that connect while calls pour in read their greeting and then
+/// every later change exactly once: no `call:new` of a call their greeting
+/// already lists, no `call:ended` of a call they never heard of, and at the
+/// end the calls they know are the ledger's.
+#[tokio::test]
+async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_once() {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+    use switchboard::ledger::Input;
+    use switchboard::ledger::model::{CallIds, Direction, EndReason, Source, SourceLink};
+
+    let app = spawn_app().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let address = app.address;
+    let total = 3000_usize;
+    let overlap = 25;
+    let log = std::sync::Arc::clone(&app.core.log);
+    let ingest = tokio::task::spawn_blocking(move || {
+        for n in 0..total {
+            let now = chrono::Utc::now();
+            let id = format!("burst.{n}");
+            log.apply(
+                Input::CallStarted {
+                    call_id: id.clone(),
+                    ids: CallIds {
+                        ami_uniqueid: id.clone(),
+                        channel: format!("PJSIP/trunk-{n}"),
+                        ..CallIds::default()
+                    },
+                    direction: Direction::Inbound,
+                    customer_number: "+6421436772".into(),
+                    caller_name: String::new(),
+                    destination: "8000".into(),
+                    context: "from-external".into(),
+                    channel_state: "Ring".into(),
+                    queue: None,
+                    tenant: String::new(),
+                },
+                now,
+            );
+            if n >= overlap {
+                log.apply(
+                    Input::CallEnded {
+                        call_id: format!("burst.{}", n - overlap),
+                        reason: EndReason::Completed,
+                    },
+                    now,
+                );
+            }
+            if n % 25 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let readers_count = 12;
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..readers_count {
+        let supervisor = supervisor.clone();
+        let connected = std::sync::Arc::clone(&connected);
+        readers.spawn(async move {
+            let mut socket = crate::raw_socket::RawSocket::connect(address, &supervisor).await;
+            connected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut known = BTreeSet::new();
+            let mut greeted = false;
+            let mut changes = 0;
+            loop {
+                let Ok(next) =
+                    tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await
+                else {
+                    panic!("no end of burst: greeted {greeted}, {changes} changes read");
+                };
+                let (name, payload) = next.expect("still connected");
+                let uniqueid = || payload["uniqueid"].as_str().expect("uniqueid").to_owned();
+                match name.as_str() {
+                    "calls:active" if !greeted => {
+                        greeted = true;
+                        known = payload
+                            .as_array()
+                            .expect("a list")
+                            .iter()
+                            .map(|call| call["uniqueid"].as_str().expect("uniqueid").to_owned())
+                            .collect();
+                    }
+                    "call:new" => {
+                        assert!(greeted, "the greeting comes first");
+                        assert!(known.insert(uniqueid()), "call:new read twice");
+                        changes += 1;
+                    }
+                    "call:ended" => {
+                        assert!(greeted, "the greeting comes first");
+                        assert!(known.remove(&uniqueid()), "call:ended of an unknown call");
+                        changes += 1;
+                    }
+                    // Only the end of the burst connects a source.
+                    "ami:connected" => {
+                        return (known, changes);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    ingest.await.expect("ingest");
+    while connected.load(std::sync::atomic::Ordering::SeqCst) < readers_count {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The end of the burst, for the readers.
+    app.core.log.apply(
+        Input::SourceChanged {
+            source: Source::Ami,
+            link: SourceLink::Connected,
+            host: "pbx:5038".into(),
+            message: "end of burst".into(),
+            retry_in_seconds: 0,
+        },
+        chrono::Utc::now(),
+    );
+    let expected: BTreeSet<String> = app
+        .core
+        .log
+        .read(|ledger, _| ledger.calls.keys().cloned().collect());
+    assert_eq!(expected.len(), overlap);
+    let mut mid_burst = 0;
+    while let Some(result) = readers.join_next().await {
+        let (known, changes) = result.expect("reader");
+        assert_eq!(known, expected, "the socket's calls are the ledger's");
+        if changes > 0 && changes < 2 * total - overlap {
+            mid_burst += 1;
+        }
+    }
+    assert!(
+        mid_burst > 0,
+        "some sockets connected while the burst was under way"
     );
 }

@@ -1,0 +1,736 @@
+//! The gateway's fan-out: one task turns the log's live feed into Socket.IO
+//! emissions, and greets sockets that connect.
+//!
+//! A connecting socket does not join its room by itself: the fan-out task
+//! takes it between two events, sends its greeting (`system_state` and the
+//! wallboard lists) and then the emissions it made since the greeting's
+//! picture was taken, and only then adds it to its room. Every socket so
+//! reads the greeting and then each later event exactly once, in order,
+//! whatever the load. Sockets that connect close together share one greeting,
+//! built at most every [`GREETING_REUSE`] and serialized once, so a thousand
+//! dashboards reconnecting after a restart cost a few greetings, not a
+//! thousand, and never hold the ledger while JSON is written.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::catalog::{Direction, lookup};
+use super::{STAFF_ROOM, client_room, route, shape_payload};
+use crate::app::Core;
+use crate::events::kind_of;
+use crate::ledger::views;
+use crate::proto::v1::{self as pb, EventKind, event::Payload};
+use crate::socket_json::{self, masked};
+
+/// The shortest time between two sendings of one whole list (`calls:active`,
+/// `agents:status`, `queues:stats`). A change after a quiet spell goes out at
+/// once; changes that come faster are coalesced, and the latest list goes out
+/// when the interval is up. Each list is a full picture, so nothing is lost
+/// by skipping the intermediate ones.
+pub const LIST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The bytes per second whole lists may take on the sockets together. A list
+/// of B bytes sent to N sockets waits `B × N / LIST_BYTES_PER_SECOND` (at
+/// least [`LIST_INTERVAL`], at most [`LIST_INTERVAL_MAX`]) before the next
+/// one, so a large call center with many wallboards refreshes its lists less
+/// often instead of spending the machine on them; the single-call events
+/// (`call:new`, `call:ended`, ...) are never held.
+pub const LIST_BYTES_PER_SECOND: f64 = 32_000_000.0;
+
+/// The longest a changed whole list waits.
+pub const LIST_INTERVAL_MAX: Duration = Duration::from_secs(15);
+
+/// How long one greeting picture serves sockets that connect after it.
+pub const GREETING_REUSE: Duration = Duration::from_millis(250);
+
+/// The emissions kept to bring a greeting up to date: at least the events of
+/// [`GREETING_REUSE`] at the highest rate the gateway serves.
+const RECENT_EVENTS: usize = 8192;
+
+/// The most events of the feed taken in one go.
+const MAX_BATCH: usize = 256;
+
+/// How often losses are reported to sockets that get no further event.
+const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The room a batch of sockets is greeted in, left right after.
+const GREETING_ROOM: &str = "switchboard:greeting";
+
+/// The room of sockets a whole list skips because their greeting is newer, left right after.
+const SKIP_ROOM: &str = "switchboard:skip";
+
+/// Events a socket lost because its buffer was full, not yet reported to it.
+#[derive(Clone, Default)]
+pub struct LostEvents(Arc<AtomicU64>);
+
+/// Which greeting a socket gets: a tenant's sockets see only that tenant,
+/// with phone numbers masked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GreetingKind {
+    /// The tenant the socket is held to.
+    pub tenant: Option<String>,
+    /// Whether phone numbers are masked.
+    pub masked: bool,
+}
+
+impl GreetingKind {
+    /// The room sockets of this kind join.
+    fn room(&self) -> String {
+        match &self.tenant {
+            Some(tenant) => client_room(tenant),
+            None => STAFF_ROOM.to_owned(),
+        }
+    }
+}
+
+/// A socket waiting for its greeting.
+pub struct Joiner {
+    /// The socket.
+    pub socket: SocketRef,
+    /// Its greeting.
+    pub kind: GreetingKind,
+}
+
+/// Where connecting sockets queue for the fan-out task.
+#[derive(Clone)]
+pub struct Joiners(mpsc::UnboundedSender<Joiner>);
+
+/// The fan-out task's end of [`Joiners`].
+pub struct JoinerInbox(mpsc::UnboundedReceiver<Joiner>);
+
+/// A new queue of connecting sockets.
+pub fn joiners() -> (Joiners, JoinerInbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Joiners(tx), JoinerInbox(rx))
+}
+
+impl Joiners {
+    /// Queues `socket` for its greeting and its room.
+    pub fn enqueue(&self, socket: SocketRef, kind: GreetingKind) {
+        if self.0.send(Joiner { socket, kind }).is_err() {
+            tracing::debug!("socket.io gateway stopped; socket not greeted");
+        }
+    }
+}
+
+/// One emission as sent: its serialized payload is kept for replay.
+struct Sent {
+    name: &'static str,
+    room: String,
+    payload: Arc<RawValue>,
+}
+
+/// The emissions of the most recent events, oldest first.
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<(u64, Vec<Sent>)>,
+    /// The newest sequence no longer held (0: nothing dropped yet).
+    dropped_through: u64,
+}
+
+impl Recent {
+    fn push(&mut self, sequence: u64, sent: Vec<Sent>) {
+        if sent.is_empty() {
+            return;
+        }
+        if self.events.len() == RECENT_EVENTS
+            && let Some((oldest, _)) = self.events.pop_front()
+        {
+            self.dropped_through = oldest;
+        }
+        self.events.push_back((sequence, sent));
+    }
+
+    /// Whether every emission after `sequence` is still held.
+    fn covers(&self, sequence: u64) -> bool {
+        sequence >= self.dropped_through
+    }
+
+    /// The emissions to `room` of events after `sequence`.
+    fn after<'a>(&'a self, sequence: u64, room: &'a str) -> impl Iterator<Item = &'a Sent> {
+        self.events
+            .iter()
+            .filter(move |(s, _)| *s > sequence)
+            .flat_map(|(_, sent)| sent.iter())
+            .filter(move |sent| sent.room == room)
+    }
+}
+
+/// Consecutive emissions to one room, not yet sent.
+#[derive(Default)]
+struct Run {
+    room: Option<String>,
+    items: Vec<(u64, &'static str, Arc<RawValue>)>,
+}
+
+/// The emissions of one event, each payload serialized once.
+fn emissions(event: &pb::Event) -> Vec<Sent> {
+    route(event)
+        .into_iter()
+        .filter_map(
+            |emission| match serde_json::value::to_raw_value(&emission.payload) {
+                Ok(payload) => Some(Sent {
+                    name: emission.name,
+                    room: emission.room,
+                    payload: payload.into(),
+                }),
+                Err(error) => {
+                    tracing::error!(event = emission.name, %error, "payload not serializable");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// A greeting picture: the ledger at `head`, serialized.
+struct Greeting {
+    head: u64,
+    built: Instant,
+    messages: Vec<(&'static str, Arc<RawValue>)>,
+}
+
+/// Holds back whole-list events that come faster than their interval.
+#[derive(Default)]
+struct ListThrottle {
+    next_allowed: HashMap<(EventKind, String), Instant>,
+    held: HashMap<(EventKind, String), Arc<pb::Event>>,
+}
+
+impl ListThrottle {
+    /// Whether `event` is a whole list; such events go through [`ListThrottle::offer`].
+    fn is_list(event: &pb::Event) -> bool {
+        matches!(
+            event.payload,
+            Some(Payload::CallsActive(_) | Payload::AgentsStatus(_) | Payload::QueuesStats(_))
+        )
+    }
+
+    fn key(event: &pb::Event) -> Option<(EventKind, String)> {
+        Some((kind_of(event.payload.as_ref()?), event.tenant.clone()))
+    }
+
+    /// `event` if it may go out now; otherwise it is held (replacing an older one).
+    fn offer(&mut self, event: Arc<pb::Event>, now: Instant) -> Option<Arc<pb::Event>> {
+        let Some(key) = Self::key(&event) else {
+            return Some(event);
+        };
+        match self.next_allowed.get(&key) {
+            Some(next) if now < *next => {
+                self.held.insert(key, event);
+                None
+            }
+            _ => Some(event),
+        }
+    }
+
+    /// Records that `event` went out at `now`, costing `bytes` on the sockets together.
+    fn sent(&mut self, event: &pb::Event, now: Instant, bytes: u64) {
+        if let Some(key) = Self::key(event) {
+            let cost = Duration::from_secs_f64(bytes as f64 / LIST_BYTES_PER_SECOND);
+            let wait = cost.clamp(LIST_INTERVAL, LIST_INTERVAL_MAX);
+            self.next_allowed.insert(key, now + wait);
+        }
+    }
+
+    /// The held lists whose interval is up.
+    fn due(&mut self, now: Instant) -> Vec<Arc<pb::Event>> {
+        let ready: Vec<_> = self
+            .held
+            .keys()
+            .filter(|key| self.next_allowed.get(*key).is_none_or(|next| now >= *next))
+            .cloned()
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|key| self.held.remove(&key))
+            .collect()
+    }
+
+    /// The oldest sequence held back.
+    fn oldest_held(&self) -> Option<u64> {
+        self.held.values().map(|e| e.sequence).min()
+    }
+}
+
+/// The fan-out task's state.
+struct Fanout {
+    io: SocketIo,
+    core: Arc<Core>,
+    lists: ListThrottle,
+    recent: Recent,
+    greetings: HashMap<GreetingKind, Greeting>,
+    /// Sockets whose greeting is newer than events still to be emitted: the
+    /// greeting's head, at or below which they skip events.
+    greeted_ahead: HashMap<Sid, u64>,
+    /// The sequence of the last event taken from the feed.
+    position: u64,
+    /// Each connected socket's loss counter.
+    lost: HashMap<Sid, LostEvents>,
+}
+
+/// Emits every log event to the sockets and greets connecting sockets, until
+/// `shutdown`. When the gateway itself falls behind the log, it catches up
+/// from the replay window, so no socket loses an event to the gateway's lag
+/// while the window holds it.
+pub async fn run_fanout(
+    io: SocketIo,
+    core: Arc<Core>,
+    mut feed: broadcast::Receiver<Arc<pb::Event>>,
+    mut joiners: JoinerInbox,
+    shutdown: CancellationToken,
+) {
+    let mut fanout = Fanout {
+        io,
+        core,
+        lists: ListThrottle::default(),
+        recent: Recent::default(),
+        greetings: HashMap::new(),
+        greeted_ahead: HashMap::new(),
+        position: 0,
+        lost: HashMap::new(),
+    };
+    let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
+    let mut held_lists = tokio::time::interval(LIST_INTERVAL / 5);
+    held_lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            Some(joiner) = joiners.0.recv() => {
+                let mut batch = vec![joiner];
+                while let Ok(joiner) = joiners.0.try_recv() {
+                    batch.push(joiner);
+                }
+                fanout.greet(batch).await;
+                continue;
+            }
+            now = held_lists.tick() => {
+                for event in fanout.lists.due(now) {
+                    fanout.fan_out_list(&event).await;
+                }
+                fanout.forget_greeted();
+                continue;
+            }
+            _ = loss_reports.tick() => {
+                let next_sequence = fanout.core.log.head() + 1;
+                let sockets = fanout.io.sockets();
+                for socket in &sockets {
+                    report_losses(socket, next_sequence);
+                }
+                let connected: std::collections::HashSet<Sid> =
+                    sockets.iter().map(|s| s.id).collect();
+                fanout.lost.retain(|sid, _| connected.contains(sid));
+                continue;
+            }
+            received = feed.recv() => received,
+        };
+        match received {
+            Ok(event) => {
+                let mut batch = vec![event];
+                let mut lagged = None;
+                while batch.len() < MAX_BATCH {
+                    match feed.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(broadcast::error::TryRecvError::Lagged(lost)) => {
+                            lagged = Some(lost);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                fanout.take(batch).await;
+                if let Some(lost) = lagged {
+                    feed = fanout.catch_up(lost).await;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(lost)) => feed = fanout.catch_up(lost).await,
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+impl Fanout {
+    /// Catches up from the log's replay window after the feed lagged by
+    /// `lost` events, and returns the new feed.
+    async fn catch_up(&mut self, lost: u64) -> broadcast::Receiver<Arc<pb::Event>> {
+        tracing::warn!(
+            lost,
+            after = self.position,
+            "socket.io gateway fell behind the log; catching up from the replay window"
+        );
+        let catch_up = self.core.log.catch_up(self.position, chrono::Utc::now());
+        for event in catch_up.backlog {
+            if let Some(Payload::Resync(resync)) = &event.payload {
+                // The window no longer holds what was missed: every socket is told.
+                let missed = event.sequence.saturating_sub(resync.requested_after);
+                self.core.metrics.dropped("socketio", missed);
+                for socket in self.io.sockets() {
+                    self.lost_events_of(&socket)
+                        .0
+                        .fetch_add(missed, Ordering::Relaxed);
+                }
+                self.position = event.sequence;
+            } else {
+                self.take(vec![event]).await;
+            }
+        }
+        self.position = self.position.max(catch_up.live_after);
+        catch_up.live
+    }
+
+    /// Takes a batch of the feed, in order: single events are emitted socket
+    /// by socket, each socket getting its run of them back to back (one wake
+    /// and one write for the lot); whole lists are broadcast, or held when
+    /// they come too soon.
+    async fn take(&mut self, batch: Vec<Arc<pb::Event>>) {
+        let mut run = Run::default();
+        for event in batch {
+            self.position = event.sequence;
+            if ListThrottle::is_list(&event) {
+                self.deliver_run(&mut run);
+                if let Some(event) = self.lists.offer(event, Instant::now()) {
+                    self.fan_out_list(&event).await;
+                }
+                continue;
+            }
+            let sent = emissions(&event);
+            for item in &sent {
+                if run.room.as_deref() != Some(item.room.as_str()) {
+                    self.deliver_run(&mut run);
+                    run.room = Some(item.room.clone());
+                }
+                run.items
+                    .push((event.sequence, item.name, Arc::clone(&item.payload)));
+            }
+            self.recent.push(event.sequence, sent);
+            self.count_delivered(&event);
+        }
+        self.deliver_run(&mut run);
+    }
+
+    /// Sends a run of emissions to one room, socket by socket.
+    fn deliver_run(&mut self, run: &mut Run) {
+        let Some(room) = run.room.take() else {
+            return;
+        };
+        let items = std::mem::take(&mut run.items);
+        for socket in self.io.to(room).sockets() {
+            let lost = self.lost_events_of(&socket);
+            for (sequence, name, payload) in &items {
+                if !self.skips(&socket, *sequence) {
+                    deliver(&self.core, &socket, &lost, name, payload, *sequence);
+                }
+            }
+        }
+    }
+
+    /// The loss counter of `socket`, kept here so that the hot path does not
+    /// look it up in the socket's extensions for every event.
+    fn lost_events_of(&mut self, socket: &SocketRef) -> LostEvents {
+        self.lost
+            .entry(socket.id)
+            .or_insert_with(|| socket.extensions.get::<LostEvents>().unwrap_or_default())
+            .clone()
+    }
+
+    /// Broadcasts a whole list as one packet shared by every socket of its
+    /// rooms (a socket too full to take it simply gets the next one), and
+    /// keeps it for greetings.
+    async fn fan_out_list(&mut self, event: &pb::Event) {
+        let sent = emissions(event);
+        let mut list_bytes = 0;
+        for item in &sent {
+            let sockets = self.io.to(item.room.clone()).sockets();
+            let skipping: Vec<&SocketRef> = sockets
+                .iter()
+                .filter(|s| self.skips(s, event.sequence))
+                .collect();
+            list_bytes += item.payload.get().len() as u64 * (sockets.len() - skipping.len()) as u64;
+            for socket in &skipping {
+                socket.join(SKIP_ROOM);
+            }
+            if sockets.len() > skipping.len()
+                && let Err(error) = self
+                    .io
+                    .to(item.room.clone())
+                    .except(SKIP_ROOM)
+                    .emit(item.name, &*item.payload)
+                    .await
+            {
+                let full = match &error {
+                    socketioxide::BroadcastError::Socket(errors) => errors.len() as u64,
+                    _ => 0,
+                };
+                self.core.metrics.dropped("socketio", full);
+                tracing::debug!(event = item.name, %error, "whole list not sent to every socket");
+            }
+            for socket in skipping {
+                socket.leave(SKIP_ROOM);
+            }
+        }
+        self.lists.sent(event, Instant::now(), list_bytes);
+        self.recent.push(event.sequence, sent);
+        self.count_delivered(event);
+    }
+
+    fn count_delivered(&self, event: &pb::Event) {
+        if let Some(payload) = &event.payload {
+            self.core
+                .metrics
+                .delivered("socketio", kind_of(payload).as_str_name());
+        }
+    }
+
+    /// Whether `socket`'s greeting already holds event `sequence`.
+    fn skips(&self, socket: &SocketRef, sequence: u64) -> bool {
+        !self.greeted_ahead.is_empty()
+            && self
+                .greeted_ahead
+                .get(&socket.id)
+                .is_some_and(|head| sequence <= *head)
+    }
+
+    /// Drops the greeted sockets that no event still to come could duplicate.
+    fn forget_greeted(&mut self) {
+        let settled = self.lists.oldest_held().map_or(self.position, |held| {
+            held.saturating_sub(1).min(self.position)
+        });
+        self.greeted_ahead.retain(|_, head| *head > settled);
+    }
+
+    /// Greets a batch of connecting sockets and adds them to their rooms.
+    async fn greet(&mut self, batch: Vec<Joiner>) {
+        let mut by_kind: HashMap<GreetingKind, Vec<SocketRef>> = HashMap::new();
+        for joiner in batch {
+            by_kind.entry(joiner.kind).or_default().push(joiner.socket);
+        }
+        for (kind, sockets) in by_kind {
+            let now = Instant::now();
+            let reusable = self.greetings.get(&kind).is_some_and(|g| {
+                now.duration_since(g.built) < GREETING_REUSE && self.recent.covers(g.head)
+            });
+            if !reusable {
+                let greeting = build_greeting(&self.core, &kind);
+                self.greetings.insert(kind.clone(), greeting);
+            }
+            let Some(greeting) = self.greetings.get(&kind) else {
+                continue;
+            };
+            let room = kind.room();
+            for socket in &sockets {
+                socket.join(GREETING_ROOM);
+            }
+            let catch_up = self.recent.after(greeting.head, &room);
+            let messages = greeting
+                .messages
+                .iter()
+                .map(|(name, payload)| (*name, payload))
+                .chain(catch_up.map(|sent| (sent.name, &sent.payload)));
+            for (name, payload) in messages {
+                if let Err(error) = self.io.to(GREETING_ROOM).emit(name, &**payload).await {
+                    tracing::debug!(event = name, %error, "greeting not sent to every socket");
+                }
+            }
+            for socket in sockets {
+                socket.leave(GREETING_ROOM);
+                socket.join(room.clone());
+                // Until no event at or below the greeting's head can still
+                // come (the feed is behind it, or a list of before it is held).
+                self.greeted_ahead.insert(socket.id, greeting.head);
+            }
+        }
+    }
+}
+
+/// Builds a greeting: the picture is taken under the ledger's lock, the JSON
+/// is written after it is released.
+fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
+    let now = chrono::Utc::now();
+    let (head, state, lists) = core.log.read(|ledger, head| {
+        let tenant = kind.tenant.as_deref();
+        let state = views::system_state(ledger, now, tenant);
+        let lists = tenant.is_none().then(|| {
+            let calls = pb::ActiveCallList {
+                calls: ledger
+                    .calls
+                    .values()
+                    .map(|c| views::active_call(c, now, None))
+                    .collect(),
+            };
+            let agents = pb::WallboardAgentList {
+                agents: ledger.agents.values().map(views::wallboard_agent).collect(),
+            };
+            (calls, agents)
+        });
+        (head, state, lists)
+    });
+    let state = if kind.masked { masked(&state) } else { state };
+    let mut messages = vec![("system_state", socket_json::to_json(&state))];
+    let entry = |name| lookup(name, Direction::ServerToClient).next();
+    if let (Some((calls, agents)), Some(calls_entry), Some(agents_entry)) =
+        (lists, entry("calls:active"), entry("agents:status"))
+    {
+        messages.push(("calls:active", shape_payload(calls_entry, &calls)));
+        messages.push(("agents:status", shape_payload(agents_entry, &agents)));
+    }
+    Greeting {
+        head,
+        built: Instant::now(),
+        messages: messages
+            .into_iter()
+            .filter_map(|(name, json)| {
+                serde_json::value::to_raw_value(&json)
+                    .ok()
+                    .map(|raw| (name, Arc::from(raw)))
+            })
+            .collect(),
+    }
+}
+
+/// Sends one emission's payload, serialized once beforehand, to one socket.
+/// A socket whose buffer is full loses the event (nobody else waits for it);
+/// the loss is counted, and reported to the socket as `events-dropped`
+/// before the next event it can take.
+fn deliver(
+    core: &Core,
+    socket: &SocketRef,
+    lost: &LostEvents,
+    name: &'static str,
+    payload: &RawValue,
+    sequence: u64,
+) {
+    if lost.0.load(Ordering::Relaxed) > 0 {
+        report_losses(socket, sequence);
+    }
+    match socket.emit(name, payload) {
+        Ok(()) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            lost.0.fetch_add(1, Ordering::Relaxed);
+            core.metrics.dropped("socketio", 1);
+        }
+        Err(error) => {
+            tracing::debug!(socket = %socket.id, event = name, %error, "emit to socket failed");
+        }
+    }
+}
+
+/// Sends `events-dropped` to `socket` when it has unreported losses and room for
+/// the report; `next_sequence` is the first event it will get after the gap.
+fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
+    let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
+    let unreported = lost.0.load(Ordering::Relaxed);
+    if unreported > 0 {
+        let report = socket_json::to_json(&pb::EventsDropped {
+            count: unreported,
+            resumed_at: next_sequence,
+        });
+        if socket.emit("events-dropped", &report).is_ok() {
+            lost.0.fetch_sub(unreported, Ordering::Relaxed);
+        }
+    }
+    lost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(n: u32, tenant: &str) -> Arc<pb::Event> {
+        Arc::new(pb::Event {
+            sequence: u64::from(n),
+            tenant: tenant.into(),
+            payload: Some(Payload::CallsActive(pb::ActiveCallList::default())),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn whole_lists_faster_than_the_interval_are_coalesced_to_the_latest() {
+        let start = Instant::now();
+        let mut throttle = ListThrottle::default();
+        let first = throttle
+            .offer(list(1, ""), start)
+            .expect("after quiet, at once");
+        throttle.sent(&first, start, 1_000);
+        assert!(
+            throttle.offer(list(2, ""), start).is_none(),
+            "too soon: held"
+        );
+        assert!(
+            throttle.offer(list(3, ""), start).is_none(),
+            "replaces the held one"
+        );
+        assert_eq!(throttle.oldest_held(), Some(3));
+        assert_eq!(
+            throttle.offer(list(4, "acme"), start).unwrap().sequence,
+            4,
+            "another tenant's list has its own interval"
+        );
+        assert!(throttle.due(start + LIST_INTERVAL / 2).is_empty());
+        let due = throttle.due(start + LIST_INTERVAL);
+        assert_eq!(due.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3]);
+        throttle.sent(&due[0], start + LIST_INTERVAL, 1_000);
+        assert!(
+            throttle.due(start + LIST_INTERVAL * 3).is_empty(),
+            "sent once"
+        );
+        let later = start + LIST_INTERVAL * 3;
+        assert!(
+            throttle.offer(list(5, ""), later).is_some(),
+            "quiet again: at once"
+        );
+    }
+
+    #[test]
+    fn large_lists_to_many_sockets_wait_in_proportion_to_their_bytes() {
+        let start = Instant::now();
+        let mut throttle = ListThrottle::default();
+        let first = throttle.offer(list(1, ""), start).expect("at once");
+        // Four seconds of the byte budget.
+        throttle.sent(&first, start, (LIST_BYTES_PER_SECOND * 4.0) as u64);
+        assert!(throttle.offer(list(2, ""), start + LIST_INTERVAL).is_none());
+        assert!(
+            throttle
+                .due(start + Duration::from_millis(3_900))
+                .is_empty()
+        );
+        assert_eq!(throttle.due(start + Duration::from_secs(4)).len(), 1);
+        // Never longer than the cap.
+        throttle.sent(&first, start, u64::MAX);
+        assert!(
+            throttle
+                .offer(list(3, ""), start + LIST_INTERVAL_MAX)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn recent_emissions_cover_a_greeting_until_dropped() {
+        let mut recent = Recent::default();
+        let sent = |room: &str| Sent {
+            name: "call:new",
+            room: room.into(),
+            payload: Arc::from(RawValue::from_string("{}".into()).unwrap()),
+        };
+        for sequence in 1..=RECENT_EVENTS as u64 + 2 {
+            recent.push(sequence, vec![sent(STAFF_ROOM), sent("client:acme")]);
+        }
+        assert!(!recent.covers(1), "the oldest two are gone");
+        assert!(recent.covers(2));
+        let last = RECENT_EVENTS as u64 + 2;
+        assert_eq!(recent.after(last - 3, STAFF_ROOM).count(), 3);
+        assert_eq!(recent.after(last, STAFF_ROOM).count(), 0);
+    }
+}

@@ -102,7 +102,7 @@ pub struct Application {
 struct OutputFeeds {
     gateway: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
     gateway_joiners: gateway::JoinerInbox,
-    store: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
+    store: tokio::sync::mpsc::UnboundedReceiver<Arc<crate::proto::v1::Event>>,
 }
 
 impl Application {
@@ -247,7 +247,7 @@ impl Application {
         let outputs = OutputFeeds {
             gateway: core.log.subscribe_live(),
             gateway_joiners: joiner_inbox,
-            store: core.log.subscribe_live(),
+            store: core.log.subscribe_durable(store::recorder::is_recorded),
         };
         Ok(Application {
             listener,
@@ -334,7 +334,6 @@ impl Application {
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(store::recorder::record(
             core.store.clone(),
-            Arc::clone(&core.log),
             outputs.store,
             recorder_stop.clone(),
         ));

@@ -1,6 +1,8 @@
 //! The event log: the ledger plus an append-only, numbered log with a bounded
 //! replay window. Every output subscribes here. Appends never wait for a
-//! subscriber; a subscriber that falls behind loses events and is told so.
+//! subscriber; a live subscriber that falls behind loses events and is told
+//! so. A durable subscriber (the store) gets every event it wants through an
+//! unbounded queue instead, so that no record is lost to a burst.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::events::kind_of;
 use crate::ledger::{Emitted, Input, Ledger};
@@ -75,6 +77,13 @@ pub struct EventLog {
     epoch: RwLock<String>,
     settings: LogSettings,
     metrics: Arc<Metrics>,
+    durable: Mutex<Vec<DurableSubscriber>>,
+}
+
+/// A subscriber that must not lose the events it wants.
+struct DurableSubscriber {
+    wants: fn(&pb::Event) -> bool,
+    queue: mpsc::UnboundedSender<Arc<pb::Event>>,
 }
 
 impl EventLog {
@@ -92,6 +101,7 @@ impl EventLog {
             head: AtomicU64::new(0),
             settings,
             metrics,
+            durable: Mutex::new(Vec::new()),
         }
     }
 
@@ -254,7 +264,20 @@ impl EventLog {
         })
     }
 
-    /// The live feed alone, for outputs that never resume (the Socket.IO gateway, the store).
+    /// Every later event that `wants` picks, in order, through a queue that
+    /// never drops: for outputs that must not lose what they keep (the
+    /// store's records), whose events are few next to the whole feed. The
+    /// queue grows while the subscriber is slow.
+    pub fn subscribe_durable(
+        &self,
+        wants: fn(&pb::Event) -> bool,
+    ) -> mpsc::UnboundedReceiver<Arc<pb::Event>> {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        self.durable.lock().push(DurableSubscriber { wants, queue });
+        receiver
+    }
+
+    /// The live feed alone, for outputs that never resume (the Socket.IO gateway).
     pub fn subscribe_live(&self) -> broadcast::Receiver<Arc<pb::Event>> {
         self.live.subscribe()
     }
@@ -293,6 +316,14 @@ impl EventLog {
         }
         // A send error only means nobody listens right now; the window keeps the event.
         let _ = self.live.send(Arc::clone(&event));
+        {
+            let mut durable = self.durable.lock();
+            if !durable.is_empty() {
+                durable.retain(|subscriber| {
+                    !(subscriber.wants)(&event) || subscriber.queue.send(Arc::clone(&event)).is_ok()
+                });
+            }
+        }
         self.metrics
             .events_in
             .get_or_create(&[("kind", kind.as_str_name())])

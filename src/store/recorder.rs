@@ -8,12 +8,11 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{CallRecordRow, OPEN_END_REASON, Store};
 use crate::ledger::views::disposition;
-use crate::log::EventLog;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::enum_text;
 use crate::time::from_timestamp;
@@ -101,46 +100,32 @@ pub fn call_record_of(event: &pb::Event) -> Option<CallRecordRow> {
     ))
 }
 
-/// Keeps the records from the log's live feed until `shutdown`, then drains
-/// what the feed already holds so that nothing that happened is lost. When
-/// the writer falls behind the feed (a burst, a slow database), it catches
-/// up from the log's replay window; only what the window no longer holds is
-/// lost, and that is logged.
+/// Whether `event` becomes a stored record (a call's end, an agent's session
+/// change): what the store subscribes to.
+pub fn is_recorded(event: &pb::Event) -> bool {
+    matches!(
+        event.payload,
+        Some(Payload::CallUpdated(_) | Payload::AgentSession(_))
+    )
+}
+
+/// Keeps the records from the log's durable feed (see
+/// [`crate::log::EventLog::subscribe_durable`]) until `shutdown`, then drains what the
+/// feed already holds, so that nothing that happened is lost however far a
+/// burst or a slow database puts the writer behind.
 pub async fn record(
     store: Store,
-    log: Arc<EventLog>,
-    mut feed: broadcast::Receiver<Arc<pb::Event>>,
+    mut feed: mpsc::UnboundedReceiver<Arc<pb::Event>>,
     shutdown: CancellationToken,
 ) {
-    let mut last_sequence = 0;
     loop {
         let event = tokio::select! {
             received = feed.recv() => received,
             () = shutdown.cancelled() => break,
         };
         match event {
-            Ok(event) => {
-                last_sequence = event.sequence;
-                keep(&store, &event).await;
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let catch_up = log.catch_up(last_sequence, chrono::Utc::now());
-                feed = catch_up.live;
-                for event in catch_up.backlog {
-                    if let Some(Payload::Resync(resync)) = &event.payload {
-                        let lost = event.sequence.saturating_sub(resync.requested_after);
-                        tracing::error!(
-                            lost,
-                            "store writer fell behind the replay window; records lost"
-                        );
-                    } else {
-                        keep(&store, &event).await;
-                    }
-                    last_sequence = event.sequence;
-                }
-                last_sequence = last_sequence.max(catch_up.live_after);
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Some(event) => keep(&store, &event).await,
+            None => return,
         }
     }
     while let Ok(event) = feed.try_recv() {

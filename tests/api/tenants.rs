@@ -236,3 +236,44 @@ async fn a_tenant_gets_system_stats_over_its_own_calls_and_staff_get_the_house_w
     );
     assert_lines_match_schemas(&client_lines);
 }
+
+/// A burst far larger than the replay window and the live buffers loses no
+/// call record: the store reads a durable feed of its own.
+#[tokio::test]
+async fn a_burst_beyond_the_replay_window_loses_no_call_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("burst.db").display());
+    let app_url = url.clone();
+    let app = spawn_app_with(move |args| {
+        args.database_url = Some(app_url);
+        args.replay_window_events = Some("20".into());
+        args.subscriber_buffer = Some("8".into());
+    })
+    .await;
+    let calls = 1500;
+    let log = std::sync::Arc::clone(&app.core.log);
+    tokio::task::spawn_blocking(move || {
+        for n in 0..calls {
+            let now = chrono::Utc::now();
+            let id = format!("r.{n}");
+            log.apply(call_started(&id, "", "+6421436772"), now);
+            log.apply(
+                Input::CallEnded {
+                    call_id: id,
+                    reason: EndReason::Completed,
+                },
+                now,
+            );
+        }
+    })
+    .await
+    .expect("burst");
+    app.stop().await.expect("clean stop");
+    let store = Store::connect(&url).await.expect("store");
+    let records = store
+        .recent_call_records(calls + 10)
+        .await
+        .expect("records");
+    assert_eq!(records.len() as i64, calls, "every ended call is stored");
+    store.close().await;
+}

@@ -469,8 +469,12 @@ async fn grpc_subscriber(
         kinds: vec![EventKind::CallNew as i32, EventKind::CallHangup as i32],
         ..Default::default()
     };
-    let Ok(response) = client.subscribe(request).await else {
-        return (Transport::Grpc, reads);
+    let response = match client.subscribe(request).await {
+        Ok(response) => response,
+        Err(status) => {
+            tracing::warn!(%status, "a grpc subscriber could not subscribe");
+            return (Transport::Grpc, reads);
+        }
     };
     let mut stream = response.into_inner();
     loop {
@@ -478,7 +482,14 @@ async fn grpc_subscriber(
             item = stream.next() => item,
             () = stop.cancelled() => break,
         };
-        let Some(Ok(response)) = item else { break };
+        let response = match item {
+            Some(Ok(response)) => response,
+            Some(Err(status)) => {
+                tracing::warn!(%status, "a grpc subscriber's stream failed");
+                break;
+            }
+            None => break,
+        };
         reads.messages += 1;
         reads.bytes += prost::Message::encoded_len(&response) as u64;
         match response.event.and_then(|e| e.payload) {

@@ -29,6 +29,7 @@ use crate::presence::TenantPresence;
 use crate::stats::StatsSampler;
 use crate::store::Store;
 use crate::{ami, ari, gateway, grpc, stats, store, web};
+use axum::serve::ListenerExt;
 
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
@@ -339,6 +340,15 @@ impl Application {
         ));
 
         let shutdown = core.shutdown.clone();
+        // Events are small writes that must leave at once: without
+        // TCP_NODELAY, Nagle's algorithm holds one back until the client
+        // acknowledges the previous one, which a delayed ACK puts off by up
+        // to 40 ms.
+        let listener = listener.tap_io(|connection| {
+            if let Err(error) = connection.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set on a connection");
+            }
+        });
         let serve = axum::serve(listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await });
         let mut server = tokio::spawn(async move { serve.await });
@@ -378,7 +388,11 @@ impl Application {
                 tracing::info!(calls = stored, "calls still up stored as open records");
             }
             for task in tasks {
-                let _ = task.await;
+                if let Err(error) = task.await
+                    && error.is_panic()
+                {
+                    tracing::error!(%error, "an output task crashed before the stop");
+                }
             }
         })
         .await;

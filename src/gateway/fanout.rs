@@ -325,7 +325,7 @@ pub async fn run_fanout(
             }
             _ = loss_reports.tick() => {
                 let next_sequence = fanout.core.log.head() + 1;
-                let sockets = fanout.io.sockets();
+                let sockets = fanout.sockets();
                 for socket in &sockets {
                     report_losses(socket, next_sequence);
                 }
@@ -362,6 +362,17 @@ pub async fn run_fanout(
 }
 
 impl Fanout {
+    /// The default namespace; `None` once the server has closed it (while
+    /// stopping), when there is nobody left to send to.
+    fn root(&self) -> Option<socketioxide::operators::BroadcastOperators> {
+        self.io.of("/")
+    }
+
+    /// Every connected socket (none once the namespace is closed).
+    fn sockets(&self) -> Vec<SocketRef> {
+        self.root().map(|root| root.sockets()).unwrap_or_default()
+    }
+
     /// Catches up from the log's replay window after the feed lagged by
     /// `lost` events, and returns the new feed.
     async fn catch_up(&mut self, lost: u64) -> broadcast::Receiver<Arc<pb::Event>> {
@@ -376,7 +387,7 @@ impl Fanout {
                 // The window no longer holds what was missed: every socket is told.
                 let missed = event.sequence.saturating_sub(resync.requested_after);
                 self.core.metrics.dropped("socketio", missed);
-                for socket in self.io.sockets() {
+                for socket in self.sockets() {
                     self.lost_events_of(&socket)
                         .0
                         .fetch_add(missed, Ordering::Relaxed);
@@ -426,7 +437,10 @@ impl Fanout {
             return;
         };
         let items = std::mem::take(&mut run.items);
-        for socket in self.io.to(room).sockets() {
+        let Some(root) = self.root() else {
+            return;
+        };
+        for socket in root.to(room).sockets() {
             let lost = self.lost_events_of(&socket);
             for (sequence, name, payload) in &items {
                 if !self.skips(&socket, *sequence) {
@@ -452,7 +466,10 @@ impl Fanout {
         let sent = emissions(event);
         let mut list_bytes = 0;
         for item in &sent {
-            let sockets = self.io.to(item.room.clone()).sockets();
+            let Some(root) = self.root() else {
+                return;
+            };
+            let sockets = root.clone().to(item.room.clone()).sockets();
             let skipping: Vec<&SocketRef> = sockets
                 .iter()
                 .filter(|s| self.skips(s, event.sequence))
@@ -462,8 +479,7 @@ impl Fanout {
                 socket.join(SKIP_ROOM);
             }
             if sockets.len() > skipping.len()
-                && let Err(error) = self
-                    .io
+                && let Err(error) = root
                     .to(item.room.clone())
                     .except(SKIP_ROOM)
                     .emit(item.name, &*item.payload)
@@ -539,7 +555,10 @@ impl Fanout {
                 .map(|(name, payload)| (*name, payload))
                 .chain(catch_up.map(|sent| (sent.name, &sent.payload)));
             for (name, payload) in messages {
-                if let Err(error) = self.io.to(GREETING_ROOM).emit(name, &**payload).await {
+                let Some(root) = self.root() else {
+                    return;
+                };
+                if let Err(error) = root.to(GREETING_ROOM).emit(name, &**payload).await {
                     tracing::debug!(event = name, %error, "greeting not sent to every socket");
                 }
             }

@@ -242,9 +242,7 @@ impl Application {
             .layer(cors);
 
         let address = SocketAddr::new(settings.bind_addr, settings.port);
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
+        let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
         let outputs = OutputFeeds {
             gateway: core.log.subscribe_live(),
             gateway_joiners: joiner_inbox,
@@ -407,6 +405,25 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Connections the kernel may hold waiting to be accepted (capped by
+/// `net.core.somaxconn`). A thousand dashboards reconnecting at once after a
+/// restart fit; with the usual 1,024 the last ones lose their SYN and retry
+/// only seconds later.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `address` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, so a restart
+/// does not wait for the old connections' `TIME_WAIT`).
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A database URL without its password, for messages.

@@ -517,11 +517,21 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
     let app = spawn_app().await;
     let supervisor = token(Role::Supervisor, None, None);
     let address = app.address;
-    let total = 3000_usize;
+    let total = 1000_usize;
     let overlap = 25;
     let log = std::sync::Arc::clone(&app.core.log);
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let readers_count = 12;
+    let all_connected = {
+        let connected = std::sync::Arc::clone(&connected);
+        move || connected.load(std::sync::atomic::Ordering::SeqCst) == readers_count
+    };
+    // The burst lasts until every reader has connected (and at least `total` calls).
     let ingest = tokio::task::spawn_blocking(move || {
-        for n in 0..total {
+        for n in 0..100 * total {
+            if n >= total && all_connected() {
+                break;
+            }
             let now = chrono::Utc::now();
             let id = format!("burst.{n}");
             log.apply(
@@ -552,13 +562,12 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
                     now,
                 );
             }
-            if n % 25 == 0 {
+            // A busy PBX, not a flood: the gateway keeps up, so no socket loses events.
+            if n % 4 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
     });
-    let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let readers_count = 12;
     let mut readers = tokio::task::JoinSet::new();
     for _ in 0..readers_count {
         let supervisor = supervisor.clone();
@@ -597,6 +606,7 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
                         assert!(known.remove(&uniqueid()), "call:ended of an unknown call");
                         changes += 1;
                     }
+                    "events-dropped" => panic!("the socket lost events: {payload}"),
                     // Only the end of the burst connects a source.
                     "ami:connected" => {
                         return (known, changes);
@@ -608,9 +618,6 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     ingest.await.expect("ingest");
-    while connected.load(std::sync::atomic::Ordering::SeqCst) < readers_count {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     // The end of the burst, for the readers.
     app.core.log.apply(
         Input::SourceChanged {
@@ -631,7 +638,7 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
     while let Some(result) = readers.join_next().await {
         let (known, changes) = result.expect("reader");
         assert_eq!(known, expected, "the socket's calls are the ledger's");
-        if changes > 0 && changes < 2 * total - overlap {
+        if changes > 0 {
             mid_burst += 1;
         }
     }

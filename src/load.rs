@@ -61,8 +61,11 @@ pub struct TransportReport {
     pub offered_per_second: f64,
     /// Of those, delivered per second.
     pub delivered_per_second: f64,
-    /// Offered but never read.
+    /// Offered but never read: dropped by the server (see
+    /// `reported_dropped`) or read only after the run's grace period.
     pub lost: u64,
+    /// Events the server told the subscribers it dropped (`events-dropped`).
+    pub reported_dropped: u64,
     /// Latency from the simulator's write to the subscriber's read, in milliseconds.
     pub p50_ms: f64,
     /// 99th percentile.
@@ -103,13 +106,15 @@ impl std::fmt::Display for LoadReport {
             }
             writeln!(
                 f,
-                "{name}: {} subscribers, call events offered {:.0}/s delivered {:.0}/s, lost {}, \
+                "{name}: {} subscribers, call events offered {:.0}/s delivered {:.0}/s, lost {} \
+                 (the server reported {} events of any kind dropped), \
                  latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; all messages read {:.0}/s \
                  ({:.1} MB/s)",
                 t.subscribers,
                 t.offered_per_second,
                 t.delivered_per_second,
                 t.lost,
+                t.reported_dropped,
                 t.p50_ms,
                 t.p99_ms,
                 t.max_ms,
@@ -192,6 +197,8 @@ struct Reads {
     bytes: u64,
     /// Messages and bytes per event name.
     by_event: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Events the server reported dropped.
+    reported_dropped: u64,
 }
 
 /// The measuring window, in microseconds since the origin.
@@ -339,6 +346,7 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
     let subscribers = reads.len();
     let messages: u64 = reads.iter().map(|r| r.messages).sum();
     let bytes: u64 = reads.iter().map(|r| r.bytes).sum();
+    let reported_dropped: u64 = reads.iter().map(|r| r.reported_dropped).sum();
     let one_subscriber = reads
         .first()
         .map(|r| {
@@ -368,6 +376,7 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
         offered_per_second: offered_total as f64 / seconds,
         delivered_per_second: delivered as f64 / seconds,
         lost: offered_total.saturating_sub(delivered),
+        reported_dropped,
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
         max_ms: latencies.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
@@ -433,6 +442,12 @@ async fn socketio_subscriber(
                 let entry = reads.by_event.entry(name.to_owned()).or_default();
                 entry.0 += 1;
                 entry.1 += text.len() as u64;
+                if text.starts_with("42[\"events-dropped\",")
+                    && let Ok((_, report)) =
+                        serde_json::from_str::<(String, serde_json::Value)>(&text[2..])
+                {
+                    reads.reported_dropped += report["count"].as_u64().unwrap_or(0);
+                }
                 let ended = text.starts_with("42[\"call:ended\",");
                 if (ended || text.starts_with("42[\"call:new\","))
                     && let Ok((_, call)) =

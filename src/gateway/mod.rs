@@ -7,10 +7,7 @@ mod chat;
 mod fanout;
 
 use fanout::LostEvents;
-pub use fanout::{
-    GREETING_REUSE, GreetingKind, JoinerInbox, Joiners, LIST_BYTES_PER_SECOND, LIST_INTERVAL,
-    LIST_INTERVAL_MAX, joiners, run_fanout,
-};
+pub use fanout::{GreetingKind, JoinerInbox, Joiners, joiners, run_fanout};
 
 use std::sync::Arc;
 

@@ -103,10 +103,11 @@ pub fn call_record_of(event: &pb::Event) -> Option<CallRecordRow> {
 /// Whether `event` becomes a stored record (a call's end, an agent's session
 /// change): what the store subscribes to.
 pub fn is_recorded(event: &pb::Event) -> bool {
-    matches!(
-        event.payload,
-        Some(Payload::CallUpdated(_) | Payload::AgentSession(_))
-    )
+    match &event.payload {
+        Some(Payload::CallUpdated(update)) => update.change() == pb::CallChange::Ended,
+        Some(Payload::AgentSession(_)) => true,
+        _ => false,
+    }
 }
 
 /// Keeps the records from the log's durable feed (see

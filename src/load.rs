@@ -50,6 +50,10 @@ pub struct LoadArgs {
     /// Talk time of an answered call, in seconds (short, so that calls end within the run).
     #[arg(long, default_value_t = 4.0)]
     pub talk_seconds: f64,
+    /// The seeds whose events the Socket.IO subscribers ask for (`auth.seeds`,
+    /// comma-separated, e.g. `002` for AMI wallboards); all when absent.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<String>,
 }
 
 /// What a run measured for one kind of subscriber.
@@ -282,9 +286,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         }
     };
     let mut subscribers = JoinSet::new();
+    let connect_packet = if args.seeds.is_empty() {
+        "40".to_owned()
+    } else {
+        format!("40{}", serde_json::json!({ "seeds": args.seeds }))
+    };
     for _ in 0..args.socketio {
         subscribers.spawn(socketio_subscriber(
             url.clone(),
+            connect_packet.clone(),
             Arc::clone(&times),
             window,
             stop.clone(),
@@ -395,6 +405,7 @@ enum Transport {
 /// message, answers pings, and times `call:new` and `call:ended`.
 async fn socketio_subscriber(
     address: String,
+    connect_packet: String,
     times: Arc<WriteTimes>,
     window: Window,
     stop: CancellationToken,
@@ -427,7 +438,7 @@ async fn socketio_subscriber(
         match text.as_bytes().first() {
             // Engine.IO open: connect to the default namespace.
             Some(b'0') => {
-                let _ = socket.send(Message::text("40")).await;
+                let _ = socket.send(Message::text(connect_packet.as_str())).await;
             }
             Some(b'2') => {
                 let _ = socket.send(Message::text("3")).await;

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{Direction, lookup};
-use super::{STAFF_ROOM, client_room, route, shape_payload};
+use super::{STAFF_ROOM, SeedFilter, client_room, route, shape_payload};
 use crate::app::Core;
 use crate::events::kind_of;
 use crate::ledger::views;
@@ -82,9 +82,16 @@ pub struct GreetingKind {
     pub tenant: Option<String>,
     /// Whether phone numbers are masked.
     pub masked: bool,
+    /// The seeds whose events the socket asked for; `None`: all.
+    pub seeds: Option<SeedFilter>,
 }
 
 impl GreetingKind {
+    /// Whether events of `seed` go to sockets of this kind.
+    fn wants(&self, seed: &str) -> bool {
+        self.seeds.as_ref().is_none_or(|filter| filter.wants(seed))
+    }
+
     /// The room sockets of this kind join.
     fn room(&self) -> String {
         match &self.tenant {
@@ -128,6 +135,7 @@ impl Joiners {
 struct Sent {
     name: &'static str,
     room: String,
+    seed: &'static str,
     payload: Arc<RawValue>,
 }
 
@@ -171,7 +179,15 @@ impl Recent {
 #[derive(Default)]
 struct Run {
     room: Option<String>,
-    items: Vec<(u64, &'static str, Arc<RawValue>)>,
+    items: Vec<RunItem>,
+}
+
+/// One emission of a [`Run`].
+struct RunItem {
+    sequence: u64,
+    name: &'static str,
+    seed: &'static str,
+    payload: Arc<RawValue>,
 }
 
 /// The emissions of one event, each payload serialized once.
@@ -183,6 +199,7 @@ fn emissions(event: &pb::Event) -> Vec<Sent> {
                 Ok(payload) => Some(Sent {
                     name: emission.name,
                     room: emission.room,
+                    seed: emission.seed,
                     payload: payload.into(),
                 }),
                 Err(error) => {
@@ -276,8 +293,21 @@ struct Fanout {
     greeted_ahead: HashMap<Sid, u64>,
     /// The sequence of the last event taken from the feed.
     position: u64,
-    /// Each connected socket's loss counter.
-    lost: HashMap<Sid, LostEvents>,
+    /// What the fan-out keeps of each connected socket.
+    readers: HashMap<Sid, Reader>,
+}
+
+/// What the fan-out keeps of one socket.
+#[derive(Clone)]
+struct Reader {
+    lost: LostEvents,
+    seeds: Option<SeedFilter>,
+}
+
+impl Reader {
+    fn wants(&self, seed: &str) -> bool {
+        self.seeds.as_ref().is_none_or(|filter| filter.wants(seed))
+    }
 }
 
 /// Emits every log event to the sockets and greets connecting sockets, until
@@ -299,7 +329,7 @@ pub async fn run_fanout(
         greetings: HashMap::new(),
         greeted_ahead: HashMap::new(),
         position: 0,
-        lost: HashMap::new(),
+        readers: HashMap::new(),
     };
     let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
     let mut held_lists = tokio::time::interval(LIST_INTERVAL / 5);
@@ -331,7 +361,7 @@ pub async fn run_fanout(
                 }
                 let connected: std::collections::HashSet<Sid> =
                     sockets.iter().map(|s| s.id).collect();
-                fanout.lost.retain(|sid, _| connected.contains(sid));
+                fanout.readers.retain(|sid, _| connected.contains(sid));
                 continue;
             }
             received = feed.recv() => received,
@@ -388,7 +418,8 @@ impl Fanout {
                 let missed = event.sequence.saturating_sub(resync.requested_after);
                 self.core.metrics.dropped("socketio", missed);
                 for socket in self.sockets() {
-                    self.lost_events_of(&socket)
+                    self.reader(&socket)
+                        .lost
                         .0
                         .fetch_add(missed, Ordering::Relaxed);
                 }
@@ -422,8 +453,12 @@ impl Fanout {
                     self.deliver_run(&mut run);
                     run.room = Some(item.room.clone());
                 }
-                run.items
-                    .push((event.sequence, item.name, Arc::clone(&item.payload)));
+                run.items.push(RunItem {
+                    sequence: event.sequence,
+                    name: item.name,
+                    seed: item.seed,
+                    payload: Arc::clone(&item.payload),
+                });
             }
             self.recent.push(event.sequence, sent);
             self.count_delivered(&event);
@@ -441,21 +476,32 @@ impl Fanout {
             return;
         };
         for socket in root.to(room).sockets() {
-            let lost = self.lost_events_of(&socket);
-            for (sequence, name, payload) in &items {
-                if !self.skips(&socket, *sequence) {
-                    deliver(&self.core, &socket, &lost, name, payload, *sequence);
+            let reader = self.reader(&socket);
+            for item in &items {
+                if reader.wants(item.seed) && !self.skips(&socket, item.sequence) {
+                    deliver(
+                        &self.core,
+                        &socket,
+                        &reader.lost,
+                        item.name,
+                        &item.payload,
+                        item.sequence,
+                    );
                 }
             }
         }
     }
 
-    /// The loss counter of `socket`, kept here so that the hot path does not
-    /// look it up in the socket's extensions for every event.
-    fn lost_events_of(&mut self, socket: &SocketRef) -> LostEvents {
-        self.lost
+    /// What the fan-out needs of `socket` (its loss counter, its seed
+    /// filter), kept here so that the hot path does not look them up in the
+    /// socket's extensions for every event.
+    fn reader(&mut self, socket: &SocketRef) -> Reader {
+        self.readers
             .entry(socket.id)
-            .or_insert_with(|| socket.extensions.get::<LostEvents>().unwrap_or_default())
+            .or_insert_with(|| Reader {
+                lost: socket.extensions.get::<LostEvents>().unwrap_or_default(),
+                seeds: socket.extensions.get::<SeedFilter>(),
+            })
             .clone()
     }
 
@@ -470,9 +516,10 @@ impl Fanout {
                 return;
             };
             let sockets = root.clone().to(item.room.clone()).sockets();
-            let skipping: Vec<&SocketRef> = sockets
+            let skipping: Vec<SocketRef> = sockets
                 .iter()
-                .filter(|s| self.skips(s, event.sequence))
+                .filter(|s| self.skips(s, event.sequence) || !self.reader(s).wants(item.seed))
+                .cloned()
                 .collect();
             list_bytes += item.payload.get().len() as u64 * (sockets.len() - skipping.len()) as u64;
             for socket in &skipping {
@@ -548,7 +595,10 @@ impl Fanout {
             for socket in &sockets {
                 socket.join(GREETING_ROOM);
             }
-            let catch_up = self.recent.after(greeting.head, &room);
+            let catch_up = self
+                .recent
+                .after(greeting.head, &room)
+                .filter(|sent| kind.wants(sent.seed));
             let messages = greeting
                 .messages
                 .iter()
@@ -596,13 +646,19 @@ fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
         (head, state, lists)
     });
     let state = if kind.masked { masked(&state) } else { state };
-    let mut messages = vec![("system_state", socket_json::to_json(&state))];
     let entry = |name| lookup(name, Direction::ServerToClient).next();
-    if let (Some((calls, agents)), Some(calls_entry), Some(agents_entry)) =
-        (lists, entry("calls:active"), entry("agents:status"))
-    {
-        messages.push(("calls:active", shape_payload(calls_entry, &calls)));
-        messages.push(("agents:status", shape_payload(agents_entry, &agents)));
+    let wanted = |name| entry(name).filter(|entry| kind.wants(entry.seed));
+    let mut messages = Vec::new();
+    if wanted("system_state").is_some() {
+        messages.push(("system_state", socket_json::to_json(&state)));
+    }
+    if let Some((calls, agents)) = lists {
+        if let Some(calls_entry) = wanted("calls:active") {
+            messages.push(("calls:active", shape_payload(calls_entry, &calls)));
+        }
+        if let Some(agents_entry) = wanted("agents:status") {
+            messages.push(("agents:status", shape_payload(agents_entry, &agents)));
+        }
     }
     Greeting {
         head,
@@ -741,6 +797,7 @@ mod tests {
         let sent = |room: &str| Sent {
             name: "call:new",
             room: room.into(),
+            seed: "002",
             payload: Arc::from(RawValue::from_string("{}".into()).unwrap()),
         };
         for sequence in 1..=RECENT_EVENTS as u64 + 2 {

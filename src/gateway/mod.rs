@@ -46,6 +46,8 @@ pub struct Emission {
     pub name: &'static str,
     /// The room it goes to.
     pub room: String,
+    /// The seed that documents the event (`"002"`).
+    pub seed: &'static str,
     /// The payload.
     pub payload: Json,
 }
@@ -92,12 +94,14 @@ fn emissions_of<M: ReflectMessage + Default>(
         out.push(Emission {
             name: entry.name,
             room: room.to_owned(),
+            seed: entry.seed,
             payload: shape_payload(entry, message),
         });
         if !tenant.is_empty() && room == STAFF_ROOM {
             out.push(Emission {
                 name: entry.name,
                 room: client_room(tenant),
+                seed: entry.seed,
                 payload: shape_payload(entry, &masked(message)),
             });
         }
@@ -210,8 +214,16 @@ async fn authenticate(
     State(core): State<Arc<Core>>,
     TryData(auth): TryData<Json>,
 ) -> Result<(), Refusal> {
+    let auth = auth.ok();
+    match auth.as_ref().map(SeedFilter::from_auth).transpose() {
+        Ok(Some(Some(filter))) => socket.extensions.insert(filter),
+        Ok(_) => None,
+        Err(refusal) => {
+            core.metrics.refuse("socketio", "invalid_argument");
+            return Err(refusal);
+        }
+    };
     let token = auth
-        .ok()
         .and_then(|a| a.get("token").and_then(Json::as_str).map(str::to_owned))
         .or_else(|| {
             socket
@@ -231,6 +243,44 @@ async fn authenticate(
             tracing::info!(socket = %socket.id, %error, "socket.io connection refused");
             Err(Refusal(error.to_string()))
         }
+    }
+}
+
+/// The seeds whose events a socket asked for in its handshake
+/// (`auth: { seeds: ["002"] }`): a wallboard that only shows the AMI watcher's
+/// events need not read the agent desktops' too. Without it a socket gets
+/// every event of its rooms, as the seeds document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeedFilter(Vec<&'static str>);
+
+impl SeedFilter {
+    /// The filter of a handshake's `auth` object: `None` when it names no
+    /// seeds; a refusal when `seeds` is not a list of known seeds.
+    fn from_auth(auth: &Json) -> Result<Option<SeedFilter>, Refusal> {
+        let Some(seeds) = auth.get("seeds") else {
+            return Ok(None);
+        };
+        let known: std::collections::BTreeSet<&'static str> =
+            catalog::CATALOG.iter().map(|entry| entry.seed).collect();
+        let invalid = || {
+            Refusal(format!(
+                "auth.seeds must be a list of seeds among {}",
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            ))
+        };
+        let mut wanted = Vec::new();
+        for seed in seeds.as_array().ok_or_else(invalid)? {
+            let seed = seed.as_str().ok_or_else(invalid)?;
+            wanted.push(*known.get(seed).ok_or_else(invalid)?);
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        Ok((!wanted.is_empty()).then_some(SeedFilter(wanted)))
+    }
+
+    /// Whether events of `seed` go to the socket.
+    pub fn wants(&self, seed: &str) -> bool {
+        self.0.contains(&seed)
     }
 }
 
@@ -285,6 +335,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
             let kind = GreetingKind {
                 tenant: tenant.map(str::to_owned),
                 masked: principal.masks_phone_numbers(),
+                seeds: socket.extensions.get::<SeedFilter>(),
             };
             core.gateway_joiners.enqueue(socket.clone(), kind);
             tenant.map(|client_id| core.presence.enter(client_id))

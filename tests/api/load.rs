@@ -14,6 +14,8 @@ async fn the_load_command_measures_every_offered_call_event() {
         seconds: 3,
         warmup: 3,
         talk_seconds: 1.0,
+        // AMI wallboards: the 002 events only.
+        seeds: vec!["002".into()],
     })
     .await
     .expect("the load runs");
@@ -25,6 +27,7 @@ async fn the_load_command_measures_every_offered_call_event() {
     for transport in [&report.socketio, &report.grpc] {
         assert!(transport.offered_per_second > 0.0, "{report}");
         assert_eq!(transport.lost, 0, "{report}");
+        assert_eq!(transport.reported_dropped, 0, "{report}");
         assert_eq!(
             transport.delivered_per_second, transport.offered_per_second,
             "{report}"
@@ -39,4 +42,17 @@ async fn the_load_command_measures_every_offered_call_event() {
         (report.socketio.subscribers, report.grpc.subscribers),
         (5, 2)
     );
+    let read: Vec<&str> = report
+        .socketio
+        .one_subscriber
+        .iter()
+        .map(|(event, _, _)| event.as_str())
+        .collect();
+    assert!(read.contains(&"call:new"), "{read:?}");
+    for seed_000 in ["system_state", "agent_status_updated", "system_stats"] {
+        assert!(
+            !read.contains(&seed_000),
+            "{seed_000} reached a 002 wallboard: {read:?}"
+        );
+    }
 }

@@ -14,6 +14,17 @@ pub struct RawSocket {
 impl RawSocket {
     /// Connects, authenticates with `token` and waits for the namespace connect.
     pub async fn connect(address: std::net::SocketAddr, token: &str) -> RawSocket {
+        Self::connect_with(address, serde_json::json!({ "token": token }))
+            .await
+            .expect("connected")
+    }
+
+    /// Connects with the handshake's `auth` object; the refusal's message
+    /// when the server refuses the namespace.
+    pub async fn connect_with(
+        address: std::net::SocketAddr,
+        auth: serde_json::Value,
+    ) -> Result<RawSocket, String> {
         let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
@@ -21,7 +32,7 @@ impl RawSocket {
         let mut socket = RawSocket { ws };
         let open = socket.next_text().await.expect("engine.io open");
         assert!(open.starts_with('0'), "{open}");
-        let connect = format!("40{}", serde_json::json!({ "token": token }));
+        let connect = format!("40{auth}");
         socket
             .ws
             .send(Message::text(connect))
@@ -30,9 +41,11 @@ impl RawSocket {
         loop {
             let packet = socket.next_text().await.expect("namespace connect");
             if packet.starts_with("40") {
-                return socket;
+                return Ok(socket);
             }
-            assert!(!packet.starts_with("44"), "refused: {packet}");
+            if let Some(refusal) = packet.strip_prefix("44") {
+                return Err(refusal.to_owned());
+            }
         }
     }
 

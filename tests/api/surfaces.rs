@@ -647,3 +647,94 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
         "some sockets connected while the burst was under way"
     );
 }
+
+/// A socket that names seeds in its handshake (`auth.seeds`) gets only their
+/// events, greeting included; one that names none gets everything; an
+/// unknown seed is refused with the list of known ones.
+#[tokio::test]
+async fn a_socket_can_ask_for_the_events_of_some_seeds_only() {
+    use std::time::Duration;
+    use switchboard::ledger::Input;
+    let app =
+        crate::helpers::spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let connect = |seeds: serde_json::Value| {
+        let auth = serde_json::json!({ "token": supervisor, "seeds": seeds });
+        crate::raw_socket::RawSocket::connect_with(app.address, auth)
+    };
+    let refusal = connect(serde_json::json!(["009"]))
+        .await
+        .err()
+        .expect("an unknown seed is refused");
+    assert!(refusal.contains("000, 001, 002, 003, 004"), "{refusal}");
+    let mut wallboard = connect(serde_json::json!(["002"])).await.expect("002");
+    let mut desktop = connect(serde_json::json!(["000"])).await.expect("000");
+    let mut everything = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
+    // Reads until `last` has been read after `after` (the names read, in order).
+    let read_until = async |socket: &mut crate::raw_socket::RawSocket, after: &str, last: &str| {
+        let mut names: Vec<String> = Vec::new();
+        loop {
+            let (name, _) = tokio::time::timeout(Duration::from_secs(10), socket.next_event())
+                .await
+                .expect("events in time")
+                .expect("connected");
+            let done = name == last && names.iter().any(|n| n == after);
+            names.push(name);
+            if done {
+                return names;
+            }
+        }
+    };
+    app.core.log.apply(
+        Input::AgentLoggedIn {
+            extension: "3001".into(),
+            agent_id: "agent-3001".into(),
+            name: "Ada".into(),
+            max_calls: 1,
+            queues: Vec::new(),
+        },
+        chrono::Utc::now(),
+    );
+    app.core.log.apply(
+        Input::SourceChanged {
+            source: switchboard::ledger::model::Source::Ami,
+            link: switchboard::ledger::model::SourceLink::Connected,
+            host: "pbx:5038".into(),
+            message: "up".into(),
+            retry_in_seconds: 0,
+        },
+        chrono::Utc::now(),
+    );
+    let wallboard_names = read_until(&mut wallboard, "agent:login", "ami:connected").await;
+    assert_eq!(
+        wallboard_names,
+        [
+            "calls:active",
+            "agents:status",
+            "agent:login",
+            "agents:status",
+            "ami:connected"
+        ],
+        "002 only, greeting included"
+    );
+    let everything_names = read_until(&mut everything, "agent:login", "ami:connected").await;
+    for name in [
+        "system_state",
+        "calls:active",
+        "agent:login",
+        "agent_status_updated",
+    ] {
+        assert!(
+            everything_names.iter().any(|n| n == name),
+            "{name} in {everything_names:?}"
+        );
+    }
+    // The desktop hears the agent's status and, from the stats publisher, `system_stats`.
+    let desktop_names = read_until(&mut desktop, "agent_status_updated", "system_stats").await;
+    assert_eq!(desktop_names[0], "system_state");
+    assert!(desktop_names.iter().any(|n| n == "agent_status_updated"));
+    assert!(
+        desktop_names.iter().all(|n| !n.contains(':')),
+        "no 002 event reaches a 000-only socket: {desktop_names:?}"
+    );
+}

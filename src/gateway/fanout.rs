@@ -89,7 +89,7 @@ pub struct GreetingKind {
 impl GreetingKind {
     /// Whether events of `seed` go to sockets of this kind.
     fn wants(&self, seed: &str) -> bool {
-        self.seeds.as_ref().is_none_or(|filter| filter.wants(seed))
+        SeedFilter::admits(self.seeds.as_ref(), seed)
     }
 
     /// The room sockets of this kind join.
@@ -306,7 +306,7 @@ struct Reader {
 
 impl Reader {
     fn wants(&self, seed: &str) -> bool {
-        self.seeds.as_ref().is_none_or(|filter| filter.wants(seed))
+        SeedFilter::admits(self.seeds.as_ref(), seed)
     }
 }
 

@@ -278,9 +278,9 @@ impl SeedFilter {
         Ok((!wanted.is_empty()).then_some(SeedFilter(wanted)))
     }
 
-    /// Whether events of `seed` go to the socket.
-    pub fn wants(&self, seed: &str) -> bool {
-        self.0.contains(&seed)
+    /// Whether a socket with `filter` (`None`: it named no seeds) gets events of `seed`.
+    pub fn admits(filter: Option<&SeedFilter>, seed: &str) -> bool {
+        filter.is_none_or(|filter| filter.0.contains(&seed))
     }
 }
 

@@ -205,39 +205,123 @@ fn ami_ingest(c: &mut Criterion) {
     // events queue up.
     for batch in [1_usize, 64] {
         group.bench_function(format!("decode_translate_apply_batches_of_{batch}"), |b| {
-            b.iter_batched(
-                || {
-                    let log = EventLog::new(
-                        Ledger::new("auto"),
-                        LogSettings::default(),
-                        Arc::new(Metrics::new()),
-                    );
-                    (wire.clone(), log)
-                },
-                |(mut buffer, log)| {
-                    let mut codec = AmiCodec::without_greeting(64 * 1024);
-                    let mut translator = Translator::new();
-                    let mut inputs = Vec::new();
-                    let mut batched = 0;
-                    let now = chrono::Utc::now();
-                    while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
-                        if let AmiFrame::Message(message) = frame {
-                            translator.translate(&message, &mut inputs);
-                            batched += 1;
-                            if batched == batch {
-                                black_box(log.apply_all(inputs.drain(..), now));
-                                batched = 0;
-                            }
-                        }
-                    }
-                    black_box(log.apply_all(inputs.drain(..), now));
-                    log
-                },
-                BatchSize::LargeInput,
-            )
+            ingest(b, &wire, batch)
         });
     }
     group.finish();
+
+    // The same path over what a real Asterisk 22 sends for a queue call and
+    // a plain call, back to back: besides the call events, the VarSet,
+    // Newexten, DeviceStateChange, Cdr, ... a watcher reads and ignores.
+    let repetitions = 400;
+    let (wire, count) = asterisk_22_stream(repetitions);
+    // Each repetition is a fresh set of calls to the ledger, not replays it ignores.
+    let (ended, started) = call_lives(&wire);
+    assert!(
+        started >= 2 * repetitions && ended == started,
+        "{started} calls started and {ended} ended over {repetitions} repetitions"
+    );
+    let mut group = c.benchmark_group("ami_ingest_asterisk_22");
+    group.throughput(Throughput::Elements(count));
+    group.sample_size(20);
+    for batch in [1_usize, 64] {
+        group.bench_function(format!("decode_translate_apply_batches_of_{batch}"), |b| {
+            ingest(b, &wire, batch)
+        });
+    }
+    group.finish();
+}
+
+/// The messages of the Asterisk 22 captures of `../shared/fixtures/ami/`
+/// (or `$SWITCHBOARD_FIXTURES/ami/`), repeated `times` over, re-framed as one
+/// stream; and how many messages it holds.
+fn asterisk_22_stream(times: usize) -> (BytesMut, u64) {
+    let root = std::env::var_os("SWITCHBOARD_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+        });
+    let mut messages = Vec::new();
+    for capture in ["queue_call.ami", "simple_call.ami"] {
+        let path = root.join("ami/asterisk-22").join(capture);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (set SWITCHBOARD_FIXTURES)", path.display()));
+        let mut buffer = BytesMut::from(&bytes[..]);
+        let mut codec = AmiCodec::default();
+        while let Some(frame) = codec.decode_eof(&mut buffer).expect("decodes") {
+            if let AmiFrame::Message(message) = frame {
+                messages.push(message);
+            }
+        }
+    }
+    let mut wire = BytesMut::new();
+    for _ in 0..times {
+        for message in &messages {
+            encode_message(message, &mut wire);
+        }
+    }
+    (wire, (messages.len() * times) as u64)
+}
+
+/// How many calls `wire` starts and ends, applied as the AMI source would.
+fn call_lives(wire: &BytesMut) -> (usize, usize) {
+    let log = EventLog::new(
+        Ledger::new("auto"),
+        LogSettings::default(),
+        Arc::new(Metrics::new()),
+    );
+    let mut buffer = wire.clone();
+    let mut codec = AmiCodec::without_greeting(64 * 1024);
+    let mut translator = Translator::new();
+    let mut inputs = Vec::new();
+    let (mut started, mut ended) = (0, 0);
+    while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+        if let AmiFrame::Message(message) = frame {
+            translator.translate(&message, &mut inputs);
+            for event in log.apply_all(inputs.drain(..), chrono::Utc::now()) {
+                match event.payload {
+                    Some(Payload::CallNew(_)) => started += 1,
+                    Some(Payload::CallHangup(_)) => ended += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (ended, started)
+}
+
+/// Decodes, translates and applies `wire` in batches of `batch` AMI events.
+fn ingest(b: &mut criterion::Bencher, wire: &BytesMut, batch: usize) {
+    b.iter_batched(
+        || {
+            let log = EventLog::new(
+                Ledger::new("auto"),
+                LogSettings::default(),
+                Arc::new(Metrics::new()),
+            );
+            (wire.clone(), log)
+        },
+        |(mut buffer, log)| {
+            let mut codec = AmiCodec::without_greeting(64 * 1024);
+            let mut translator = Translator::new();
+            let mut inputs = Vec::new();
+            let mut batched = 0;
+            let now = chrono::Utc::now();
+            while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+                if let AmiFrame::Message(message) = frame {
+                    translator.translate(&message, &mut inputs);
+                    batched += 1;
+                    if batched == batch {
+                        black_box(log.apply_all(inputs.drain(..), now));
+                        batched = 0;
+                    }
+                }
+            }
+            black_box(log.apply_all(inputs.drain(..), now));
+            log
+        },
+        BatchSize::LargeInput,
+    )
 }
 
 criterion_group!(benches, log_append, socket_encoding, ami_decode, ami_ingest);

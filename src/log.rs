@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::events::kind_of;
@@ -64,6 +65,29 @@ struct State {
     ledger: Ledger,
     window: VecDeque<Arc<pb::Event>>,
     last_sequence: u64,
+    events_in: KindCounters,
+}
+
+/// The `events_in` counter of each kind, looked up once: counting an event
+/// is then an index and an atomic add, not a hash and a lock per event.
+#[derive(Default)]
+struct KindCounters(Vec<Option<Counter>>);
+
+impl KindCounters {
+    fn count(&mut self, kind: pb::EventKind, metrics: &Metrics) {
+        let index = usize::try_from(kind as i32).unwrap_or(0);
+        if index >= self.0.len() {
+            self.0.resize(index + 1, None);
+        }
+        self.0[index]
+            .get_or_insert_with(|| {
+                metrics
+                    .events_in
+                    .get_or_create(&[("kind", kind.as_str_name())])
+                    .clone()
+            })
+            .inc();
+    }
 }
 
 /// The ledger, the log and the live fan-out, behind one lock so that a
@@ -95,6 +119,7 @@ impl EventLog {
                 ledger,
                 window: VecDeque::new(),
                 last_sequence: 0,
+                events_in: KindCounters::default(),
             }),
             epoch: RwLock::new(new_epoch()),
             live,
@@ -324,10 +349,7 @@ impl EventLog {
                 });
             }
         }
-        self.metrics
-            .events_in
-            .get_or_create(&[("kind", kind.as_str_name())])
-            .inc();
+        state.events_in.count(kind, &self.metrics);
         self.metrics.log_head.set(state.last_sequence);
         self.metrics.log_window.set(state.window.len() as i64);
         event

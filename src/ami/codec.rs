@@ -302,9 +302,7 @@ impl AmiCodec {
             // The key: key characters up to the colon, in one pass.
             let key_length = line
                 .iter()
-                .position(|b| {
-                    !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')'))
-                })
+                .position(|b| !KEY_BYTES[usize::from(*b)])
                 .unwrap_or(line.len());
             if line.get(key_length) == Some(&b':') && key_length > 0 {
                 let value_start =
@@ -468,12 +466,22 @@ impl Decoder for AmiCodec {
     }
 }
 
+/// Which bytes a header name may hold: letters, digits, `-`, `_`, `(` and `)`
+/// (a table: the decoder asks for every byte of every key).
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')');
+        byte += 1;
+    }
+    table
+};
+
 /// Whether `key` can be a header name.
 fn is_key(key: &[u8]) -> bool {
-    !key.is_empty()
-        && key
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')'))
+    !key.is_empty() && key.iter().all(|b| KEY_BYTES[usize::from(*b)])
 }
 
 /// Parses one message's content (no trailing blank line).

@@ -97,8 +97,9 @@ impl SimArgs {
     }
 }
 
-/// How often the workload advances.
-const TICK: Duration = Duration::from_millis(100);
+/// How often the workload advances. Short, so that events leave spread over
+/// time as a real PBX sends them, not in clumps of a tick's worth.
+const TICK: Duration = Duration::from_millis(10);
 /// What the simulator greets with (Asterisk 22's AMI version).
 const GREETING: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
 
@@ -185,12 +186,18 @@ async fn drive(
 ) {
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let happened = pbx.lock().tick(TICK.as_secs_f64() * speed);
+        // The time that really passed: a busy machine delays ticks, and the
+        // workload keeps its rate rather than slowing down with them.
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(last).min(Duration::from_secs(1));
+        last = now;
+        let happened = pbx.lock().tick(elapsed.as_secs_f64() * speed);
         if !happened.is_empty() {
             if let Some(observer) = &observer {
                 observer(&happened);

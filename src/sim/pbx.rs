@@ -146,6 +146,29 @@ struct SimCall {
     phase: Phase,
 }
 
+impl SimCall {
+    /// Whether nothing is due for the call at `now`: [`SimPbx::advance`]
+    /// would leave it as it is.
+    fn is_idle(&self, now: f64) -> bool {
+        match &self.phase {
+            Phase::Waiting { .. } => false,
+            Phase::Ringing { until, .. } => now < *until,
+            Phase::Talking {
+                until,
+                hold,
+                transfer_at,
+                ..
+            } => {
+                let hold_due = hold.is_some_and(|(start, end)| {
+                    (now >= start && now < end && !self.on_hold) || (now >= end && self.on_hold)
+                });
+                let transfer_due = transfer_at.is_some_and(|at| now >= at && !self.on_hold);
+                now < *until && !hold_due && !transfer_due
+            }
+        }
+    }
+}
+
 /// The simulated PBX.
 pub struct SimPbx {
     rng: StdRng,
@@ -470,11 +493,24 @@ impl SimPbx {
         (!free.is_empty()).then(|| free[self.rng.random_range(0..free.len())])
     }
 
+    /// Moves call `id` on if something is due for it. Most calls, most
+    /// ticks, are talking or ringing with nothing due: those are looked at
+    /// in place rather than cloned.
     fn advance(&mut self, id: u64, out: &mut Vec<AmiMessage>) {
+        if self
+            .calls
+            .get(&id)
+            .is_some_and(|call| !call.is_idle(self.clock))
+        {
+            self.advance_due(id, out);
+        }
+    }
+
+    fn advance_due(&mut self, id: u64, out: &mut Vec<AmiMessage>) {
+        let now = self.clock;
         let Some(call) = self.calls.get(&id).cloned() else {
             return;
         };
-        let now = self.clock;
         match call.phase.clone() {
             Phase::Waiting { patience } if now >= patience => {
                 let hold = format!("{}", (now - call.joined_at) as u64);
@@ -1004,5 +1040,46 @@ impl SimPbx {
             None => self.hang_up(&spy, "16", out),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call [`SimCall::is_idle`] skips is one that advancing would leave
+    /// as it is, without a word on the wire.
+    #[test]
+    fn an_idle_call_is_one_advancing_would_not_change() {
+        let mut pbx = SimPbx::new(Workload {
+            agents: 12,
+            queues: 2,
+            calls_per_minute: 600.0,
+            seed: 7,
+            ..Workload::default()
+        });
+        let mut idle_seen = 0;
+        for _ in 0..3_000 {
+            pbx.clock += 0.01;
+            let ids: Vec<u64> = pbx.calls.keys().copied().collect();
+            for id in ids {
+                let call = &pbx.calls[&id];
+                if !call.is_idle(pbx.clock) {
+                    continue;
+                }
+                idle_seen += 1;
+                let before = format!("{call:?}");
+                let mut out = Vec::new();
+                pbx.advance_due(id, &mut out);
+                assert!(out.is_empty(), "an idle call spoke: {out:?}");
+                assert_eq!(format!("{:?}", pbx.calls[&id]), before);
+            }
+            pbx.clock -= 0.01;
+            pbx.tick(0.01);
+        }
+        assert!(
+            idle_seen > 5_000,
+            "only {idle_seen} idle calls were checked"
+        );
     }
 }

@@ -16,6 +16,7 @@
 use std::ops::Range;
 
 use bytes::{Buf, BufMut, BytesMut};
+use bytestring::ByteString;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Default largest frame accepted, in bytes.
@@ -62,7 +63,8 @@ impl SkipReason {
 /// `Response: Follows`, the command output lines.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AmiMessage {
-    text: String,
+    /// The message's bytes, shared with the read buffer they came in (no copy).
+    text: ByteString,
     headers: Vec<(Range<usize>, Range<usize>)>,
     output: Vec<Range<usize>>,
 }
@@ -83,7 +85,7 @@ impl AmiMessage {
             text.push('\n');
         }
         AmiMessage {
-            text,
+            text: text.into(),
             headers,
             output: Vec::new(),
         }
@@ -330,22 +332,21 @@ impl AmiCodec {
                     bytes: frame_end,
                 });
             }
-            let frame = buffer.split_to(frame_end);
+            let frame = buffer.split_to(frame_end).freeze();
             if malformed || headers.is_empty() {
                 return Some(AmiFrame::Skipped {
                     reason: SkipReason::Malformed,
                     bytes: frame_end,
                 });
             }
-            let content = &frame[..content_end];
-            return Some(match std::str::from_utf8(content) {
+            return Some(match ByteString::try_from(frame.slice(..content_end)) {
                 Ok(text) => AmiFrame::Message(AmiMessage {
-                    text: text.to_owned(),
+                    text,
                     headers,
                     output: Vec::new(),
                 }),
                 // Lossy repair moves byte offsets: parse the repaired text afresh.
-                Err(_) => match parse_message(content) {
+                Err(_) => match parse_message(&frame[..content_end]) {
                     Some(message) => AmiFrame::Message(message),
                     None => AmiFrame::Skipped {
                         reason: SkipReason::Malformed,
@@ -524,7 +525,7 @@ fn parse_headers(text: String) -> Option<AmiMessage> {
         return None;
     }
     Some(AmiMessage {
-        text,
+        text: text.into(),
         headers,
         output: Vec::new(),
     })
@@ -568,7 +569,7 @@ fn parse_follows(text: String) -> Option<AmiMessage> {
         return None;
     }
     Some(AmiMessage {
-        text,
+        text: text.into(),
         headers,
         output,
     })

@@ -343,7 +343,7 @@ impl Ledger {
     /// Sorts `queue`'s waiting callers by priority, first come first within one.
     pub(super) fn order_waiting(&mut self, queue: &str) {
         let mut waiting = std::mem::take(&mut self.queue_mut(queue).waiting);
-        waiting.sort_by_key(|w| {
+        waiting.sort_by_cached_key(|w| {
             let rank = self
                 .calls
                 .get(&w.call_id)

@@ -9,8 +9,10 @@
 //! `Newchannel` and `Hangup` in a table indexed by the channel's sequence
 //! number (the part of the Uniqueid after the dot); subscribers look their
 //! event up there when they read it. Only calls whose events were written
-//! inside the measuring window count; the warm-up and the grace period
-//! after the window are not measured.
+//! inside the measuring window count; the warm-up is not measured. When the
+//! window closes the PBX stops, and the subscribers read on until every
+//! window event has reached each of them (or nothing more comes), so that
+//! an event that arrives late is measured late rather than counted lost.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +68,8 @@ pub struct TransportReport {
     /// Of those, delivered per second.
     pub delivered_per_second: f64,
     /// Offered but never read: dropped by the server (see
-    /// `reported_dropped`) or read only after the run's grace period.
+    /// `reported_dropped`), or still not read when nothing more came for
+    /// 3 s after the window (30 s at most).
     pub lost: u64,
     /// Events the server told the subscribers it dropped (`events-dropped`).
     pub reported_dropped: u64,
@@ -144,6 +147,9 @@ struct WriteTimes {
     new: Vec<AtomicU64>,
     ended: Vec<AtomicU64>,
     ami_events: Vec<AtomicU64>,
+    /// Window events read so far, by every subscriber together: the run
+    /// ends when they are all in, not at a fixed time.
+    window_reads: AtomicU64,
 }
 
 impl WriteTimes {
@@ -154,6 +160,7 @@ impl WriteTimes {
             new: table(capacity),
             ended: table(capacity),
             ami_events: table(seconds),
+            window_reads: AtomicU64::new(0),
         }
     }
 
@@ -222,10 +229,36 @@ impl Reads {
             return;
         };
         if written >= window.from && written < window.to {
+            times.window_reads.fetch_add(1, Ordering::Relaxed);
             let latency = times.micros().saturating_sub(written);
             self.latencies
                 .push(u32::try_from(latency).unwrap_or(u32::MAX));
         }
+    }
+}
+
+/// How long the subscribers may go without reading a window event, after
+/// the window, before what they have not read counts as lost.
+const DRAIN_QUIET: Duration = Duration::from_secs(3);
+/// The longest the subscribers read on after the window.
+const DRAIN_MAX: Duration = Duration::from_secs(30);
+
+/// Waits until `expected` window events have been read, or none came for
+/// [`DRAIN_QUIET`], or [`DRAIN_MAX`] passed.
+async fn drain(times: &WriteTimes, expected: u64) {
+    let started = Instant::now();
+    let mut last = (times.window_reads.load(Ordering::Relaxed), Instant::now());
+    loop {
+        let read = times.window_reads.load(Ordering::Relaxed);
+        if read >= expected || started.elapsed() > DRAIN_MAX {
+            return;
+        }
+        if read != last.0 {
+            last = (read, Instant::now());
+        } else if last.1.elapsed() > DRAIN_QUIET {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -262,7 +295,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     // Calls flow from the start; the warm-up lets the server and the
     // subscribers connect before the measuring window opens.
     let credentials = (sim.username.clone(), sim.secret.clone());
-    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
+    let offering = stop.child_token();
+    let simulator = Simulator::start_observed(sim, offering.clone(), Some(observer))
         .await
         .context("the simulator could not start")?;
     let pbx_address = simulator.address;
@@ -309,12 +343,26 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         ));
     }
     tracing::info!(pbx = %pbx_address, server = %address, "load running");
+    let in_window = |table: &[AtomicU64]| {
+        table
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|t| *t >= window.from && *t < window.to)
+            .count() as u64
+    };
 
-    let run_until = window.to + 3_000_000;
     tokio::time::sleep(Duration::from_micros(
-        run_until.saturating_sub(times.micros()),
+        window.to.saturating_sub(times.micros()),
     ))
     .await;
+    // The window is over: the PBX stops, and the subscribers read on until
+    // every window event has reached every one of them, or nothing more
+    // comes. A late event is then measured late, not counted lost.
+    offering.cancel();
+    let expected =
+        (in_window(&times.new) + in_window(&times.ended)) * (args.socketio + args.grpc) as u64;
+    drain(&times, expected).await;
+    let run_until = times.micros();
     stop.cancel();
     let mut socketio = Vec::new();
     let mut grpc = Vec::new();
@@ -328,13 +376,6 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&directory);
 
-    let in_window = |table: &[AtomicU64]| {
-        table
-            .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .filter(|t| *t >= window.from && *t < window.to)
-            .count() as u64
-    };
     let started = in_window(&times.new);
     let offered = started + in_window(&times.ended);
     let seconds = args.seconds as f64;

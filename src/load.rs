@@ -578,6 +578,7 @@ async fn grpc_subscriber(
         match response.event.and_then(|e| e.payload) {
             Some(Payload::CallNew(call)) => reads.record(&times, window, false, &call.uniqueid),
             Some(Payload::CallHangup(call)) => reads.record(&times, window, true, &call.uniqueid),
+            Some(Payload::EventsDropped(dropped)) => reads.reported_dropped += dropped.count,
             _ => {}
         }
     }

@@ -270,23 +270,16 @@ fn call_lives(wire: &BytesMut) -> (usize, usize) {
         LogSettings::default(),
         Arc::new(Metrics::new()),
     );
-    let mut buffer = wire.clone();
-    let mut codec = AmiCodec::without_greeting(64 * 1024);
-    let mut translator = Translator::new();
-    let mut inputs = Vec::new();
     let (mut started, mut ended) = (0, 0);
-    while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
-        if let AmiFrame::Message(message) = frame {
-            translator.translate(&message, &mut inputs);
-            for event in log.apply_all(inputs.drain(..), chrono::Utc::now()) {
-                match event.payload {
-                    Some(Payload::CallNew(_)) => started += 1,
-                    Some(Payload::CallHangup(_)) => ended += 1,
-                    _ => {}
-                }
+    apply_stream(&log, wire.clone(), 1, |events| {
+        for event in events {
+            match event.payload {
+                Some(Payload::CallNew(_)) => started += 1,
+                Some(Payload::CallHangup(_)) => ended += 1,
+                _ => {}
             }
         }
-    }
+    });
     (ended, started)
 }
 
@@ -301,27 +294,41 @@ fn ingest(b: &mut criterion::Bencher, wire: &BytesMut, batch: usize) {
             );
             (wire.clone(), log)
         },
-        |(mut buffer, log)| {
-            let mut codec = AmiCodec::without_greeting(64 * 1024);
-            let mut translator = Translator::new();
-            let mut inputs = Vec::new();
-            let mut batched = 0;
-            let now = chrono::Utc::now();
-            while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
-                if let AmiFrame::Message(message) = frame {
-                    translator.translate(&message, &mut inputs);
-                    batched += 1;
-                    if batched == batch {
-                        black_box(log.apply_all(inputs.drain(..), now));
-                        batched = 0;
-                    }
-                }
-            }
-            black_box(log.apply_all(inputs.drain(..), now));
+        |(buffer, log)| {
+            apply_stream(&log, buffer, batch, |events| {
+                black_box(events);
+            });
             log
         },
         BatchSize::LargeInput,
     )
+}
+
+/// Decodes `buffer`, translates its messages and applies them to `log` as
+/// the AMI source does, `batch` AMI events at a time; `each` gets every
+/// batch's events.
+fn apply_stream(
+    log: &EventLog,
+    mut buffer: BytesMut,
+    batch: usize,
+    mut each: impl FnMut(Vec<Arc<pb::Event>>),
+) {
+    let mut codec = AmiCodec::without_greeting(64 * 1024);
+    let mut translator = Translator::new();
+    let mut inputs = Vec::new();
+    let mut batched = 0;
+    let now = chrono::Utc::now();
+    while let Some(frame) = codec.decode(&mut buffer).expect("decodes") {
+        if let AmiFrame::Message(message) = frame {
+            translator.translate(&message, &mut inputs);
+            batched += 1;
+            if batched == batch {
+                each(log.apply_all(inputs.drain(..), now));
+                batched = 0;
+            }
+        }
+    }
+    each(log.apply_all(inputs.drain(..), now));
 }
 
 criterion_group!(benches, log_append, socket_encoding, ami_decode, ami_ingest);

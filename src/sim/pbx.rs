@@ -3,7 +3,9 @@
 //! abandoning and hanging up. Each step emits the AMI events a real
 //! Asterisk 22 emits for it, with the same names, field sets and order
 //! (compare `../shared/fixtures/ami/asterisk-22/`), so the AMI client cannot
-//! tell the difference. Seeded and driven by [`SimPbx::tick`], so a seed
+//! tell the difference: the call events switchboard acts on, and also the
+//! dialplan steps (`Newexten`), channel variables (`VarSet`), device states
+//! and hang-up requests a watcher reads past. Seeded and driven by [`SimPbx::tick`], so a seed
 //! gives the same workload every time.
 
 use std::collections::BTreeMap;
@@ -263,6 +265,7 @@ fn privilege(event: &str) -> &'static str {
     match event {
         e if e.starts_with("Queue") || e.starts_with("Agent") => "agent,all",
         "FullyBooted" => "system,all",
+        "Newexten" | "VarSet" => "dialplan,all",
         _ => "call,all",
     }
 }
@@ -279,6 +282,45 @@ fn with_channel(channel: &SimChannel, extra: &[(&str, &str)]) -> Vec<(String, St
     channel_fields("", channel, &mut out);
     out.extend(fields(extra));
     out
+}
+
+// What a real Asterisk also sends about a call and switchboard reads past:
+// dialplan steps, channel variables and device states. They make a
+// simulated call's stream as long and as varied as a real one.
+
+/// `Newexten`: `channel` runs a dialplan application.
+fn dialplan_step(channel: &SimChannel, application: &str, data: &str) -> AmiMessage {
+    event(
+        "Newexten",
+        with_channel(
+            channel,
+            &[
+                ("Extension", &channel.exten),
+                ("Application", application),
+                ("AppData", data),
+            ],
+        ),
+    )
+}
+
+/// `VarSet`: a channel variable changes.
+fn variable_set(channel: &SimChannel, variable: &str, value: &str) -> AmiMessage {
+    event(
+        "VarSet",
+        with_channel(channel, &[("Variable", variable), ("Value", value)]),
+    )
+}
+
+/// `DeviceStateChange` of the phone behind `channel` (`PJSIP/2001-0000002a` → `PJSIP/2001`).
+fn device_state(channel: &SimChannel, state: &str) -> AmiMessage {
+    let device = channel
+        .name
+        .rsplit_once('-')
+        .map_or(channel.name.as_str(), |(device, _)| device);
+    event(
+        "DeviceStateChange",
+        fields(&[("Device", device), ("State", state)]),
+    )
 }
 
 impl SimPbx {
@@ -378,10 +420,15 @@ impl SimPbx {
         out.push(event("Newchannel", with_channel(&caller, &[])));
         caller.state = RING;
         out.push(event("Newstate", with_channel(&caller, &[])));
+        out.push(device_state(&caller, "RINGING"));
+        out.push(dialplan_step(&caller, "Answer", ""));
         caller.state = UP;
         out.push(event("Newstate", with_channel(&caller, &[])));
+        out.push(device_state(&caller, "INUSE"));
+        out.push(dialplan_step(&caller, "Queue", &queue));
         let waiting = self.calls.values().filter(|c| c.queue == queue).count() + 1;
         let position = waiting.to_string();
+        out.push(variable_set(&caller, "QUEUEPOSITION", &position));
         out.push(event(
             "QueueCallerJoin",
             with_channel(
@@ -555,6 +602,7 @@ impl SimPbx {
                     let mut dial = with_channel(&caller, &[]);
                     channel_fields("Dest", &channel, &mut dial);
                     dial.extend(fields(&[("DialStatus", "NOANSWER")]));
+                    out.push(variable_set(&call.caller, "DIALSTATUS", "NOANSWER"));
                     out.push(event("DialEnd", dial));
                     let ring_ms = format!("{}", ((until - call.joined_at) * 1000.0) as u64);
                     let ext = self.agents[agent].extension.clone();
@@ -635,6 +683,8 @@ impl SimPbx {
         channel.context = "agents".into();
         channel.exten = extension.clone();
         out.push(event("Newchannel", with_channel(&channel, &[])));
+        out.push(variable_set(&channel, "DIALEDPEERNUMBER", &extension));
+        out.push(dialplan_step(&channel, "AppDial", "(Outgoing Line)"));
         let interface = format!("PJSIP/{extension}");
         let mut called = with_channel(&call.caller, &[]);
         channel_fields("Dest", &channel, &mut called);
@@ -650,6 +700,7 @@ impl SimPbx {
         out.push(event("DialBegin", dial));
         channel.state = RINGING;
         out.push(event("Newstate", with_channel(&channel, &[])));
+        out.push(device_state(&channel, "RINGING"));
         let agent_record = self.agents[agent].clone();
         for queue in &agent_record.queues {
             out.push(self.member_event("QueueMemberStatus", &agent_record, queue));
@@ -678,9 +729,16 @@ impl SimPbx {
         };
         channel.state = UP;
         out.push(event("Newstate", with_channel(&channel, &[])));
+        out.push(device_state(&channel, "INUSE"));
         let mut dial = with_channel(&call.caller, &[]);
         channel_fields("Dest", &channel, &mut dial);
         dial.extend(fields(&[("DialStatus", "ANSWER")]));
+        for (variable, value) in [
+            ("DIALSTATUS", "ANSWER"),
+            ("DIALEDPEERNAME", channel.name.as_str()),
+        ] {
+            out.push(variable_set(&call.caller, variable, value));
+        }
         out.push(event("DialEnd", dial));
         out.push(event(
             "QueueCallerLeave",
@@ -709,6 +767,8 @@ impl SimPbx {
             joining.bridge = Some(bridge.clone());
             out.push(bridge_channel_event("BridgeEnter", &bridge, count, joining));
         }
+        out.push(variable_set(&channel, "BRIDGEPEER", &caller.name));
+        out.push(variable_set(&caller, "BRIDGEPEER", &channel.name));
         self.agents[agent].calls_taken += 1;
         let talk = self.rng.random_range(self.workload.talk_seconds.clone());
         let hold = (talk > 20.0 && self.rng.random_bool(0.15)).then(|| {
@@ -867,9 +927,14 @@ impl SimPbx {
             _ => "Unknown",
         };
         out.push(event(
+            "HangupRequest",
+            with_channel(channel, &[("Cause", cause)]),
+        ));
+        out.push(event(
             "Hangup",
             with_channel(channel, &[("Cause", cause), ("Cause-txt", text)]),
         ));
+        out.push(device_state(channel, "NOT_INUSE"));
     }
 
     /// `CoreShowChannel` items for every live channel.

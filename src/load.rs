@@ -10,9 +10,10 @@
 //! number (the part of the Uniqueid after the dot); subscribers look their
 //! event up there when they read it. Only calls whose events were written
 //! inside the measuring window count; the warm-up is not measured. When the
-//! window closes the PBX stops, and the subscribers read on until every
-//! window event has reached each of them (or nothing more comes), so that
-//! an event that arrives late is measured late rather than counted lost.
+//! window closes the PBX's workload stops (what it already sent is still
+//! delivered), and the subscribers read on until every window event has
+//! reached each of them (or nothing more comes), so that an event that
+//! arrives late is measured late rather than counted lost.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -295,8 +296,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     // Calls flow from the start; the warm-up lets the server and the
     // subscribers connect before the measuring window opens.
     let credentials = (sim.username.clone(), sim.secret.clone());
-    let offering = stop.child_token();
-    let simulator = Simulator::start_observed(sim, offering.clone(), Some(observer))
+    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
         .await
         .context("the simulator could not start")?;
     let pbx_address = simulator.address;
@@ -355,10 +355,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         window.to.saturating_sub(times.micros()),
     ))
     .await;
-    // The window is over: the PBX stops, and the subscribers read on until
+    // The window is over: the PBX's workload stops (its AMI session still
+    // delivers what it already sent), and the subscribers read on until
     // every window event has reached every one of them, or nothing more
     // comes. A late event is then measured late, not counted lost.
-    offering.cancel();
+    simulator.stop_workload();
     let expected =
         (in_window(&times.new) + in_window(&times.ended)) * (args.socketio + args.grpc) as u64;
     drain(&times, expected).await;

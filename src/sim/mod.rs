@@ -110,6 +110,8 @@ pub struct Simulator {
     /// The PBX, for tests that look inside.
     pub pbx: Arc<Mutex<SimPbx>>,
     events: broadcast::Sender<Bytes>,
+    /// Stops the workload (not the sessions): see [`Simulator::stop_workload`].
+    workload: CancellationToken,
 }
 
 impl Simulator {
@@ -128,17 +130,19 @@ impl Simulator {
         let address = listener.local_addr()?;
         let pbx = Arc::new(Mutex::new(SimPbx::new(args.workload())));
         let (events, _) = broadcast::channel(16_384);
+        let workload = shutdown.child_token();
         let simulator = Simulator {
             address,
             pbx: Arc::clone(&pbx),
             events: events.clone(),
+            workload: workload.clone(),
         };
         tokio::spawn(drive(
             Arc::clone(&pbx),
             events.clone(),
             args.speed,
             observer,
-            shutdown.clone(),
+            workload,
         ));
         let credentials = Arc::new((args.username, args.secret));
         tokio::spawn(async move {
@@ -160,6 +164,12 @@ impl Simulator {
             }
         });
         Ok(simulator)
+    }
+
+    /// Stops the workload: nothing more happens on the PBX, while its
+    /// sessions stay up and still deliver what it already sent.
+    pub fn stop_workload(&self) {
+        self.workload.cancel();
     }
 
     /// Sends events to every session as if the PBX had emitted them.

@@ -90,7 +90,8 @@ impl Core {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    io: SocketIo,
+    io: gateway::Io,
+    adapter: Arc<gateway::AdapterSlot>,
     core: Arc<Core>,
     settings: Settings,
     outputs: OutputFeeds,
@@ -199,7 +200,9 @@ impl Application {
             health: Mutex::new(None),
         });
 
+        let adapter = Arc::new(gateway::AdapterSlot::default());
         let (socket_layer, io) = SocketIo::builder()
+            .with_adapter::<gateway::GatewayAdapter>(Arc::clone(&adapter))
             .with_state(Arc::clone(&core))
             .max_payload(MAX_SOCKET_PAYLOAD)
             .max_buffer_size(SOCKET_BUFFER_PACKETS)
@@ -252,6 +255,7 @@ impl Application {
             listener,
             router,
             io,
+            adapter,
             core,
             settings,
             outputs,
@@ -277,6 +281,7 @@ impl Application {
             listener,
             router,
             io,
+            adapter,
             core,
             settings,
             outputs,
@@ -293,6 +298,7 @@ impl Application {
             )),
             tokio::spawn(gateway::run_fanout(
                 io.clone(),
+                adapter,
                 Arc::clone(&core),
                 outputs.gateway,
                 outputs.gateway_joiners,
@@ -308,13 +314,16 @@ impl Application {
             )),
         ];
         let ami_source = match (ami, core.ami.clone()) {
-            (Some((ami_settings, inbox)), Some(handle)) => Some(tokio::spawn(ami::source::run(
-                Arc::clone(&core),
-                handle,
-                ami_settings,
-                inbox,
-                core.shutdown.clone(),
-            ))),
+            (Some((ami_settings, inbox)), Some(handle)) => Some(spawn_on_own_thread(
+                "ami source",
+                ami::source::run(
+                    Arc::clone(&core),
+                    handle,
+                    ami_settings,
+                    inbox,
+                    core.shutdown.clone(),
+                ),
+            )),
             _ => None,
         };
         let ari_source = ari.map(|(ari_settings, inbox)| {
@@ -438,4 +447,30 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Runs `task` on a thread of its own, in a single-threaded runtime.
+///
+/// For the few tasks every event passes through (a PBX source reading,
+/// translating and applying): on the shared runtime they queue behind
+/// thousands of socket tasks when the machine is busy, and every event
+/// waits with them. On their own thread the operating system schedules
+/// them as soon as they have work, whatever the sockets do.
+fn spawn_on_own_thread<F>(name: &'static str, task: F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let shared = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(task),
+            Err(error) => {
+                tracing::warn!(task = name, %error, "no runtime of its own; runs on the shared one");
+                shared.block_on(task);
+            }
+        }
+    })
 }

@@ -88,6 +88,34 @@ pub struct TransportReport {
     pub one_subscriber: Vec<(String, f64, f64)>,
 }
 
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Worst.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// The percentiles of `micros`, which it sorts.
+    fn of(micros: &mut [u32]) -> Latency {
+        micros.sort_unstable();
+        let quantile = |q: f64| {
+            micros
+                .get(((micros.len() as f64 * q) as usize).min(micros.len().saturating_sub(1)))
+                .map_or(0.0, |m| f64::from(*m) / 1000.0)
+        };
+        Latency {
+            p50_ms: quantile(0.5),
+            p99_ms: quantile(0.99),
+            max_ms: micros.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        }
+    }
+}
+
 /// What a run measured.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
@@ -95,6 +123,10 @@ pub struct LoadReport {
     pub calls_per_second: f64,
     /// AMI events the simulator wrote inside the window, per second.
     pub ami_events_per_second: f64,
+    /// From the simulator's write to the server's log (read by an
+    /// in-process tap of the log's live feed): the AMI link, decoding and
+    /// the ledger, before any fan-out.
+    pub ingest: Latency,
     /// Socket.IO subscribers' figures.
     pub socketio: TransportReport,
     /// gRPC subscribers' figures.
@@ -107,6 +139,11 @@ impl std::fmt::Display for LoadReport {
             f,
             "offered: {:.0} calls/s, {:.0} AMI events/s",
             self.calls_per_second, self.ami_events_per_second
+        )?;
+        writeln!(
+            f,
+            "ingest (PBX write → server log): p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+            self.ingest.p50_ms, self.ingest.p99_ms, self.ingest.max_ms
         )?;
         for (name, t) in [("socket.io", &self.socketio), ("grpc", &self.grpc)] {
             if t.subscribers == 0 {
@@ -220,22 +257,55 @@ struct Window {
     to: u64,
 }
 
+impl WriteTimes {
+    /// Microseconds since the caller's `Newchannel` (or, `ended`, its
+    /// `Hangup`) was written, if that was inside `window`.
+    fn since_written(&self, window: Window, ended: bool, uniqueid: &str) -> Option<u32> {
+        let table = if ended { &self.ended } else { &self.new };
+        let written = sequence_of(uniqueid)
+            .and_then(|n| table.get(n))
+            .map(|slot| slot.load(Ordering::Relaxed))?;
+        (written >= window.from && written < window.to)
+            .then(|| u32::try_from(self.micros().saturating_sub(written)).unwrap_or(u32::MAX))
+    }
+}
+
 impl Reads {
     fn record(&mut self, times: &WriteTimes, window: Window, ended: bool, uniqueid: &str) {
-        let table = if ended { &times.ended } else { &times.new };
-        let Some(written) = sequence_of(uniqueid)
-            .and_then(|n| table.get(n))
-            .map(|slot| slot.load(Ordering::Relaxed))
-        else {
-            return;
-        };
-        if written >= window.from && written < window.to {
+        if let Some(latency) = times.since_written(window, ended, uniqueid) {
             times.window_reads.fetch_add(1, Ordering::Relaxed);
-            let latency = times.micros().saturating_sub(written);
-            self.latencies
-                .push(u32::try_from(latency).unwrap_or(u32::MAX));
+            self.latencies.push(latency);
         }
     }
+}
+
+/// Times window calls from the simulator's write to their `CallNew` and
+/// `CallHangup` in the server's log, until `stop`.
+async fn ingest_tap(
+    mut feed: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
+    times: Arc<WriteTimes>,
+    window: Window,
+    stop: CancellationToken,
+) -> Vec<u32> {
+    let mut latencies = Vec::new();
+    loop {
+        let event = tokio::select! {
+            event = feed.recv() => event,
+            () = stop.cancelled() => break,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        let (ended, uniqueid) = match &event.payload {
+            Some(Payload::CallNew(call)) => (false, &call.uniqueid),
+            Some(Payload::CallHangup(call)) => (true, &call.uniqueid),
+            _ => continue,
+        };
+        latencies.extend(times.since_written(window, ended, uniqueid));
+    }
+    latencies
 }
 
 /// How long the subscribers may go without reading a window event, after
@@ -296,8 +366,21 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     // Calls flow from the start; the warm-up lets the server and the
     // subscribers connect before the measuring window opens.
     let credentials = (sim.username.clone(), sim.secret.clone());
-    let simulator = Simulator::start_observed(sim, stop.child_token(), Some(observer))
-        .await
+    // The PBX and the log tap run on a runtime of their own, as a PBX on
+    // another machine would: the server's busy runtime must not delay the
+    // simulator's writes, nor the tap's reads, and so bend the timings.
+    let measuring = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("load-pbx")
+        .enable_all()
+        .build()?;
+    let simulator = measuring
+        .spawn(Simulator::start_observed(
+            sim,
+            stop.child_token(),
+            Some(observer),
+        ))
+        .await?
         .context("the simulator could not start")?;
     let pbx_address = simulator.address;
     settings.ami = Some(crate::config::AmiConfig {
@@ -309,6 +392,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     });
     let application = Application::build(settings).await?;
     let address = application.local_addr()?;
+    let log_feed = application.core().log.subscribe_live();
     let server = tokio::spawn(application.run_until_stopped(server_stop.clone()));
     let url = format!("127.0.0.1:{}", address.port());
 
@@ -319,6 +403,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             to: from + args.seconds * 1_000_000,
         }
     };
+    let ingest = measuring.spawn(ingest_tap(
+        log_feed,
+        Arc::clone(&times),
+        window,
+        stop.clone(),
+    ));
     let mut subscribers = JoinSet::new();
     let connect_packet = if args.seeds.is_empty() {
         "40".to_owned()
@@ -373,9 +463,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             (Transport::Grpc, reads) => grpc.push(reads),
         }
     }
+    let mut ingest = ingest.await?;
     server_stop.cancel();
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&directory);
+    measuring.shutdown_background();
 
     let started = in_window(&times.new);
     let offered = started + in_window(&times.ended);
@@ -389,6 +481,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     Ok(LoadReport {
         calls_per_second: started as f64 / seconds,
         ami_events_per_second: ami_events as f64 / seconds,
+        ingest: Latency::of(&mut ingest),
         socketio: summarize(socketio, offered, seconds, run_seconds),
         grpc: summarize(grpc, offered, seconds, run_seconds),
     })
@@ -415,23 +508,18 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
         })
         .unwrap_or_default();
     let mut latencies: Vec<u32> = reads.into_iter().flat_map(|r| r.latencies).collect();
-    latencies.sort_unstable();
     let delivered = latencies.len() as u64;
     let offered_total = offered * subscribers as u64;
-    let quantile = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |micros| f64::from(*micros) / 1000.0)
-    };
+    let latency = Latency::of(&mut latencies);
     TransportReport {
         subscribers,
         offered_per_second: offered_total as f64 / seconds,
         delivered_per_second: delivered as f64 / seconds,
         lost: offered_total.saturating_sub(delivered),
         reported_dropped,
-        p50_ms: quantile(0.5),
-        p99_ms: quantile(0.99),
-        max_ms: latencies.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        p50_ms: latency.p50_ms,
+        p99_ms: latency.p99_ms,
+        max_ms: latency.max_ms,
         all_messages_per_second: messages as f64 / run_seconds,
         all_bytes_per_second: bytes as f64 / run_seconds,
         one_subscriber,

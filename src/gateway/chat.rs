@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{State, TryData};
+
+use super::{Ack, Socket};
 
 use super::{AGENTS_ROOM, principal_of, refuse, send_json, text_field};
 use crate::app::Core;
@@ -33,7 +35,7 @@ struct DashboardAgent(String);
 /// A conversation a socket may write in, checked against the store.
 async fn usable_conversation(
     core: &Core,
-    socket: &SocketRef,
+    socket: &Socket,
     conversation_id: &str,
 ) -> Result<String, Error> {
     if conversation_id.is_empty() {
@@ -46,13 +48,13 @@ async fn usable_conversation(
 }
 
 /// Registers the chat events on a newly connected socket.
-pub fn register(socket: &SocketRef) {
+pub fn register(socket: &Socket) {
     socket.on(
         "join-agent-dashboard",
-        async |socket: SocketRef,
+        async |socket: Socket,
                State(core): State<Arc<Core>>,
                TryData(agent): TryData<String>,
-               ack: AckSender| {
+               ack: Ack| {
             let principal = principal_of(&socket);
             let result = match agent {
                 Err(_) => Err(Error::InvalidArgument(
@@ -99,7 +101,7 @@ pub fn register(socket: &SocketRef) {
     );
     socket.on(
         "heartbeat",
-        async |socket: SocketRef, State(core): State<Arc<Core>>, ack: AckSender| {
+        async |socket: Socket, State(core): State<Arc<Core>>, ack: Ack| {
             let Some(DashboardAgent(agent)) = socket.extensions.get::<DashboardAgent>() else {
                 let error = Error::FailedPrecondition(
                     "join-agent-dashboard before sending heartbeats".into(),
@@ -126,10 +128,10 @@ pub fn register(socket: &SocketRef) {
     );
     socket.on(
         "request-current-state",
-        async |socket: SocketRef,
+        async |socket: Socket,
                State(core): State<Arc<Core>>,
                TryData(kind): TryData<String>,
-               ack: AckSender| {
+               ack: Ack| {
             if let Err(error) = principal_of(&socket).refuse_customers("read the agents' state") {
                 return refuse(&socket, &core, Some(ack), "request-current-state", &error);
             }
@@ -151,10 +153,10 @@ pub fn register(socket: &SocketRef) {
     );
     socket.on(
         "join-conversation",
-        async |socket: SocketRef,
+        async |socket: Socket,
                State(core): State<Arc<Core>>,
                TryData(conversation): TryData<String>,
-               ack: AckSender| {
+               ack: Ack| {
             let conversation = conversation.unwrap_or_default();
             match usable_conversation(&core, &socket, conversation.trim()).await {
                 Ok(_) => {
@@ -169,10 +171,10 @@ pub fn register(socket: &SocketRef) {
     for (name, by_customer) in [("agent-typing", false), ("customer-typing", true)] {
         socket.on(
             name,
-            async move |socket: SocketRef,
+            async move |socket: Socket,
                         State(core): State<Arc<Core>>,
                         TryData(data): TryData<Json>,
-                        ack: AckSender| {
+                        ack: Ack| {
                 let data = data.unwrap_or_default();
                 let conversation = text_field(&data, "conversationId");
                 let is_typing = data

@@ -17,14 +17,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
+use socketioxide::SocketError;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError};
+use socketioxide_core::packet::Packet;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::adapter::{AdapterSlot, Io, Operators, Sender, Socket};
 use super::catalog::{Direction, lookup};
 use super::{STAFF_ROOM, SeedFilter, client_room, route, shape_payload};
 use crate::app::Core;
@@ -104,7 +104,7 @@ impl GreetingKind {
 /// A socket waiting for its greeting.
 pub struct Joiner {
     /// The socket.
-    pub socket: SocketRef,
+    pub socket: Socket,
     /// Its greeting.
     pub kind: GreetingKind,
 }
@@ -124,7 +124,7 @@ pub fn joiners() -> (Joiners, JoinerInbox) {
 
 impl Joiners {
     /// Queues `socket` for its greeting and its room.
-    pub fn enqueue(&self, socket: SocketRef, kind: GreetingKind) {
+    pub fn enqueue(&self, socket: Socket, kind: GreetingKind) {
         if self.0.send(Joiner { socket, kind }).is_err() {
             tracing::debug!("socket.io gateway stopped; socket not greeted");
         }
@@ -283,7 +283,8 @@ impl ListThrottle {
 
 /// The fan-out task's state.
 struct Fanout {
-    io: SocketIo,
+    io: Io,
+    adapter: Arc<AdapterSlot>,
     core: Arc<Core>,
     lists: ListThrottle,
     recent: Recent,
@@ -315,7 +316,8 @@ impl Reader {
 /// from the replay window, so no socket loses an event to the gateway's lag
 /// while the window holds it.
 pub async fn run_fanout(
-    io: SocketIo,
+    io: Io,
+    adapter: Arc<AdapterSlot>,
     core: Arc<Core>,
     mut feed: broadcast::Receiver<Arc<pb::Event>>,
     mut joiners: JoinerInbox,
@@ -323,6 +325,7 @@ pub async fn run_fanout(
 ) {
     let mut fanout = Fanout {
         io,
+        adapter,
         core,
         lists: ListThrottle::default(),
         recent: Recent::default(),
@@ -394,12 +397,12 @@ pub async fn run_fanout(
 impl Fanout {
     /// The default namespace; `None` once the server has closed it (while
     /// stopping), when there is nobody left to send to.
-    fn root(&self) -> Option<socketioxide::operators::BroadcastOperators> {
+    fn root(&self) -> Option<Operators> {
         self.io.of("/")
     }
 
     /// Every connected socket (none once the namespace is closed).
-    fn sockets(&self) -> Vec<SocketRef> {
+    fn sockets(&self) -> Vec<Socket> {
         self.root().map(|root| root.sockets()).unwrap_or_default()
     }
 
@@ -466,27 +469,30 @@ impl Fanout {
         self.deliver_run(&mut run);
     }
 
-    /// Sends a run of emissions to one room, socket by socket.
+    /// Sends a run of emissions to one room, socket by socket, each
+    /// emission's packet written once for them all.
     fn deliver_run(&mut self, run: &mut Run) {
         let Some(room) = run.room.take() else {
             return;
         };
         let items = std::mem::take(&mut run.items);
-        let Some(root) = self.root() else {
+        let (Some(root), Some(sender)) = (self.root(), self.adapter.sender()) else {
             return;
         };
+        let packets: Vec<(&RunItem, Packet)> = items
+            .iter()
+            .filter_map(|item| Some((item, sender.event(item.name, &*item.payload)?)))
+            .collect();
         for socket in root.to(room).sockets() {
             let reader = self.reader(&socket);
-            for item in &items {
+            for (item, packet) in &packets {
                 if reader.wants(item.seed) && !self.skips(&socket, item.sequence) {
-                    deliver(
-                        &self.core,
-                        &socket,
-                        &reader.lost,
-                        item.name,
-                        &item.payload,
-                        item.sequence,
-                    );
+                    let delivery = Delivery {
+                        name: item.name,
+                        packet,
+                        sequence: item.sequence,
+                    };
+                    deliver(&self.core, &sender, &socket, &reader.lost, &delivery);
                 }
             }
         }
@@ -495,7 +501,7 @@ impl Fanout {
     /// What the fan-out needs of `socket` (its loss counter, its seed
     /// filter), kept here so that the hot path does not look them up in the
     /// socket's extensions for every event.
-    fn reader(&mut self, socket: &SocketRef) -> Reader {
+    fn reader(&mut self, socket: &Socket) -> Reader {
         self.readers
             .entry(socket.id)
             .or_insert_with(|| Reader {
@@ -516,7 +522,7 @@ impl Fanout {
                 return;
             };
             let sockets = root.clone().to(item.room.clone()).sockets();
-            let skipping: Vec<SocketRef> = sockets
+            let skipping: Vec<Socket> = sockets
                 .iter()
                 .filter(|s| self.skips(s, event.sequence) || !self.reader(s).wants(item.seed))
                 .cloned()
@@ -557,7 +563,7 @@ impl Fanout {
     }
 
     /// Whether `socket`'s greeting already holds event `sequence`.
-    fn skips(&self, socket: &SocketRef, sequence: u64) -> bool {
+    fn skips(&self, socket: &Socket, sequence: u64) -> bool {
         !self.greeted_ahead.is_empty()
             && self
                 .greeted_ahead
@@ -575,7 +581,7 @@ impl Fanout {
 
     /// Greets a batch of connecting sockets and adds them to their rooms.
     async fn greet(&mut self, batch: Vec<Joiner>) {
-        let mut by_kind: HashMap<GreetingKind, Vec<SocketRef>> = HashMap::new();
+        let mut by_kind: HashMap<GreetingKind, Vec<Socket>> = HashMap::new();
         for joiner in batch {
             by_kind.entry(joiner.kind).or_default().push(joiner.socket);
         }
@@ -674,36 +680,37 @@ fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
     }
 }
 
-/// Sends one emission's payload, serialized once beforehand, to one socket.
-/// A socket whose buffer is full loses the event (nobody else waits for it);
-/// the loss is counted, and reported to the socket as `events-dropped`
-/// before the next event it can take.
-fn deliver(
-    core: &Core,
-    socket: &SocketRef,
-    lost: &LostEvents,
+/// One emission on its way to the sockets of a room.
+struct Delivery<'a> {
     name: &'static str,
-    payload: &RawValue,
+    /// Its packet, serialized once for every socket.
+    packet: &'a Packet,
+    /// The event's sequence in the log.
     sequence: u64,
-) {
+}
+
+/// Hands one emission to one socket. A socket whose buffer is full loses
+/// the event (nobody else waits for it); the loss is counted, and reported
+/// to the socket as `events-dropped` before the next event it can take.
+fn deliver(core: &Core, sender: &Sender, socket: &Socket, lost: &LostEvents, delivery: &Delivery) {
     if lost.0.load(Ordering::Relaxed) > 0 {
-        report_losses(socket, sequence);
+        report_losses(socket, delivery.sequence);
     }
-    match socket.emit(name, payload) {
+    match sender.send(socket.id, delivery.packet) {
         Ok(()) => {}
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+        Err(SocketError::InternalChannelFull) => {
             lost.0.fetch_add(1, Ordering::Relaxed);
             core.metrics.dropped("socketio", 1);
         }
         Err(error) => {
-            tracing::debug!(socket = %socket.id, event = name, %error, "emit to socket failed");
+            tracing::debug!(socket = %socket.id, event = delivery.name, %error, "emit to socket failed");
         }
     }
 }
 
 /// Sends `events-dropped` to `socket` when it has unreported losses and room for
 /// the report; `next_sequence` is the first event it will get after the gap.
-fn report_losses(socket: &SocketRef, next_sequence: u64) -> LostEvents {
+fn report_losses(socket: &Socket, next_sequence: u64) -> LostEvents {
     let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
     let unreported = lost.0.load(Ordering::Relaxed);
     if unreported > 0 {

@@ -2,10 +2,12 @@
 //! JSON events (names, rooms and shapes of `EVENTS.md`), and answers the
 //! documented client events. It holds no state of its own.
 
+mod adapter;
 pub mod catalog;
 mod chat;
 mod fanout;
 
+pub use adapter::{Ack, AdapterSlot, GatewayAdapter, Io, Socket};
 use fanout::LostEvents;
 pub use fanout::{GreetingKind, JoinerInbox, Joiners, joiners, run_fanout};
 
@@ -13,8 +15,7 @@ use std::sync::Arc;
 
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Data, Event as EventName, SocketRef, State, TryData};
+use socketioxide::extract::{Data, Event as EventName, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
@@ -210,7 +211,7 @@ impl std::fmt::Display for Refusal {
 
 /// Checks the handshake credentials: `auth.token`, or an `Authorization` header.
 async fn authenticate(
-    socket: SocketRef,
+    socket: Socket,
     State(core): State<Arc<Core>>,
     TryData(auth): TryData<Json>,
 ) -> Result<(), Refusal> {
@@ -293,21 +294,21 @@ fn text_field(data: &Json, key: &str) -> String {
     }
 }
 
-fn principal_of(socket: &SocketRef) -> Principal {
+fn principal_of(socket: &Socket) -> Principal {
     socket
         .extensions
         .get::<Principal>()
         .unwrap_or_else(Principal::anonymous_admin)
 }
 
-fn send_json(socket: &SocketRef, name: &str, payload: &Json) {
+fn send_json(socket: &Socket, name: &str, payload: &Json) {
     if let Err(error) = socket.emit(name, payload) {
         tracing::debug!(socket = %socket.id, event = name, %error, "emit to socket failed");
     }
 }
 
 /// Refuses what a socket sent: `error-event` to it, and the acknowledgement when asked for.
-fn refuse(socket: &SocketRef, core: &Core, ack: Option<AckSender>, event: &str, error: &Error) {
+fn refuse(socket: &Socket, core: &Core, ack: Option<Ack>, event: &str, error: &Error) {
     core.metrics.bad_input("socketio", error.code_name());
     tracing::info!(socket = %socket.id, event, %error, "socket.io input refused");
     let payload = socket_json::to_json(&pb::ClientError {
@@ -321,7 +322,7 @@ fn refuse(socket: &SocketRef, core: &Core, ack: Option<AckSender>, event: &str, 
     }
 }
 
-async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
+async fn on_connect(socket: Socket, State(core): State<Arc<Core>>) {
     let principal = principal_of(&socket);
     socket.extensions.insert(LostEvents::default());
     let presence = match (principal.customer_conversation(), principal.forced_tenant()) {
@@ -348,10 +349,8 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
 
     socket.on(
         "join:admin",
-        async |socket: SocketRef, State(core): State<Arc<Core>>, ack: AckSender| match principal_of(
-            &socket,
-        )
-        .require(&[Role::Admin], "join the admin room")
+        async |socket: Socket, State(core): State<Arc<Core>>, ack: Ack| match principal_of(&socket)
+            .require(&[Role::Admin], "join the admin room")
         {
             Ok(()) => {
                 socket.join(ADMIN_ROOM);
@@ -362,10 +361,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     );
     socket.on(
         "join:client",
-        async |socket: SocketRef,
+        async |socket: Socket,
                State(core): State<Arc<Core>>,
                TryData(client_id): TryData<String>,
-               ack: AckSender| {
+               ack: Ack| {
             let principal = principal_of(&socket);
             let result = match client_id {
                 Err(_) => Err(Error::InvalidArgument(
@@ -395,10 +394,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     ] {
         socket.on(
             name,
-            async move |socket: SocketRef,
+            async move |socket: Socket,
                         State(core): State<Arc<Core>>,
                         TryData(data): TryData<Json>,
-                        ack: AckSender| {
+                        ack: Ack| {
                 let order = match data {
                     Ok(data) => SpyOrder {
                         mode,
@@ -426,10 +425,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     for name in CALL_COMMANDS {
         socket.on(
             *name,
-            async move |socket: SocketRef,
+            async move |socket: Socket,
                         State(core): State<Arc<Core>>,
                         TryData(data): TryData<Json>,
-                        ack: AckSender| {
+                        ack: Ack| {
                 let outcome = match data {
                     Ok(data) => call_command(&core, &principal_of(&socket), name, &data).await,
                     Err(_) => Err(Error::InvalidArgument(format!(
@@ -455,10 +454,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
     }) {
         socket.on(
             entry.name,
-            async |socket: SocketRef,
+            async |socket: Socket,
                    State(core): State<Arc<Core>>,
                    EventName(name): EventName,
-                   ack: AckSender| {
+                   ack: Ack| {
                 let error =
                     Error::Unimplemented(format!("{name} is documented but not served yet"));
                 refuse(&socket, &core, Some(ack), &name, &error);
@@ -466,10 +465,10 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
         );
     }
     socket.on_fallback(
-        async |socket: SocketRef,
+        async |socket: Socket,
                State(core): State<Arc<Core>>,
                EventName(name): EventName,
-               ack: AckSender,
+               ack: Ack,
                Data(_): Data<Json>| {
             let error = Error::InvalidArgument(format!("unknown event {name:?}"));
             core.metrics.bad_input("socketio", "unknown_event");
@@ -484,7 +483,7 @@ async fn on_connect(socket: SocketRef, State(core): State<Arc<Core>>) {
         },
     );
     socket.on_disconnect(
-        async move |socket: SocketRef, reason: DisconnectReason, State(core): State<Arc<Core>>| {
+        async move |socket: Socket, reason: DisconnectReason, State(core): State<Arc<Core>>| {
             connections.dec();
             crate::chat::socket_left(&core, &socket.id.to_string()).await;
             drop(presence.lock().take());
@@ -570,7 +569,7 @@ pub fn disconnect_reason_name(reason: DisconnectReason) -> &'static str {
 }
 
 /// Registers the default namespace on `io`.
-pub fn register(io: &SocketIo) {
+pub fn register(io: &Io) {
     io.ns("/", on_connect.with(authenticate));
 }
 

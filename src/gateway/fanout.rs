@@ -26,30 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::adapter::{AdapterSlot, Io, Operators, Sender, Socket};
 use super::catalog::{Direction, lookup};
+use super::lists::{ListRounds, PACE_TICK};
 use super::{STAFF_ROOM, SeedFilter, client_room, route, shape_payload};
 use crate::app::Core;
 use crate::events::kind_of;
 use crate::ledger::views;
-use crate::proto::v1::{self as pb, EventKind, event::Payload};
+use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
-
-/// The shortest time between two sendings of one whole list (`calls:active`,
-/// `agents:status`, `queues:stats`). A change after a quiet spell goes out at
-/// once; changes that come faster are coalesced, and the latest list goes out
-/// when the interval is up. Each list is a full picture, so nothing is lost
-/// by skipping the intermediate ones.
-pub const LIST_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The bytes per second whole lists may take on the sockets together. A list
-/// of B bytes sent to N sockets waits `B × N / LIST_BYTES_PER_SECOND` (at
-/// least [`LIST_INTERVAL`], at most [`LIST_INTERVAL_MAX`]) before the next
-/// one, so a large call center with many wallboards refreshes its lists less
-/// often instead of spending the machine on them; the single-call events
-/// (`call:new`, `call:ended`, ...) are never held.
-pub const LIST_BYTES_PER_SECOND: f64 = 32_000_000.0;
-
-/// The longest a changed whole list waits.
-pub const LIST_INTERVAL_MAX: Duration = Duration::from_secs(15);
 
 /// How long one greeting picture serves sockets that connect after it.
 pub const GREETING_REUSE: Duration = Duration::from_millis(250);
@@ -66,9 +49,6 @@ const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The room a batch of sockets is greeted in, left right after.
 const GREETING_ROOM: &str = "switchboard:greeting";
-
-/// The room of sockets a whole list skips because their greeting is newer, left right after.
-const SKIP_ROOM: &str = "switchboard:skip";
 
 /// Events a socket lost because its buffer was full, not yet reported to it.
 #[derive(Clone, Default)]
@@ -132,11 +112,12 @@ impl Joiners {
 }
 
 /// One emission as sent: its serialized payload is kept for replay.
-struct Sent {
-    name: &'static str,
-    room: String,
-    seed: &'static str,
-    payload: Arc<RawValue>,
+#[derive(Clone)]
+pub(super) struct Sent {
+    pub(super) name: &'static str,
+    pub(super) room: String,
+    pub(super) seed: &'static str,
+    pub(super) payload: Arc<RawValue>,
 }
 
 /// The emissions of the most recent events, oldest first.
@@ -191,7 +172,7 @@ struct RunItem {
 }
 
 /// The emissions of one event, each payload serialized once.
-fn emissions(event: &pb::Event) -> Vec<Sent> {
+pub(super) fn emissions(event: &pb::Event) -> Vec<Sent> {
     route(event)
         .into_iter()
         .filter_map(
@@ -218,75 +199,14 @@ struct Greeting {
     messages: Vec<(&'static str, Arc<RawValue>)>,
 }
 
-/// Holds back whole-list events that come faster than their interval.
-#[derive(Default)]
-struct ListThrottle {
-    next_allowed: HashMap<(EventKind, String), Instant>,
-    held: HashMap<(EventKind, String), Arc<pb::Event>>,
-}
-
-impl ListThrottle {
-    /// Whether `event` is a whole list; such events go through [`ListThrottle::offer`].
-    fn is_list(event: &pb::Event) -> bool {
-        matches!(
-            event.payload,
-            Some(Payload::CallsActive(_) | Payload::AgentsStatus(_) | Payload::QueuesStats(_))
-        )
-    }
-
-    fn key(event: &pb::Event) -> Option<(EventKind, String)> {
-        Some((kind_of(event.payload.as_ref()?), event.tenant.clone()))
-    }
-
-    /// `event` if it may go out now; otherwise it is held (replacing an older one).
-    fn offer(&mut self, event: Arc<pb::Event>, now: Instant) -> Option<Arc<pb::Event>> {
-        let Some(key) = Self::key(&event) else {
-            return Some(event);
-        };
-        match self.next_allowed.get(&key) {
-            Some(next) if now < *next => {
-                self.held.insert(key, event);
-                None
-            }
-            _ => Some(event),
-        }
-    }
-
-    /// Records that `event` went out at `now`, costing `bytes` on the sockets together.
-    fn sent(&mut self, event: &pb::Event, now: Instant, bytes: u64) {
-        if let Some(key) = Self::key(event) {
-            let cost = Duration::from_secs_f64(bytes as f64 / LIST_BYTES_PER_SECOND);
-            let wait = cost.clamp(LIST_INTERVAL, LIST_INTERVAL_MAX);
-            self.next_allowed.insert(key, now + wait);
-        }
-    }
-
-    /// The held lists whose interval is up.
-    fn due(&mut self, now: Instant) -> Vec<Arc<pb::Event>> {
-        let ready: Vec<_> = self
-            .held
-            .keys()
-            .filter(|key| self.next_allowed.get(*key).is_none_or(|next| now >= *next))
-            .cloned()
-            .collect();
-        ready
-            .into_iter()
-            .filter_map(|key| self.held.remove(&key))
-            .collect()
-    }
-
-    /// The oldest sequence held back.
-    fn oldest_held(&self) -> Option<u64> {
-        self.held.values().map(|e| e.sequence).min()
-    }
-}
-
 /// The fan-out task's state.
 struct Fanout {
     io: Io,
     adapter: Arc<AdapterSlot>,
     core: Arc<Core>,
-    lists: ListThrottle,
+    lists: ListRounds<Socket>,
+    /// The packets of the lists of running rounds, by sequence and emission.
+    list_packets: HashMap<(u64, usize), Packet>,
     recent: Recent,
     greetings: HashMap<GreetingKind, Greeting>,
     /// Sockets whose greeting is newer than events still to be emitted: the
@@ -327,7 +247,8 @@ pub async fn run_fanout(
         io,
         adapter,
         core,
-        lists: ListThrottle::default(),
+        lists: ListRounds::default(),
+        list_packets: HashMap::new(),
         recent: Recent::default(),
         greetings: HashMap::new(),
         greeted_ahead: HashMap::new(),
@@ -335,8 +256,8 @@ pub async fn run_fanout(
         readers: HashMap::new(),
     };
     let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
-    let mut held_lists = tokio::time::interval(LIST_INTERVAL / 5);
-    held_lists.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut list_pace = tokio::time::interval(PACE_TICK);
+    list_pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             biased;
@@ -349,10 +270,11 @@ pub async fn run_fanout(
                 fanout.greet(batch).await;
                 continue;
             }
-            now = held_lists.tick() => {
+            now = list_pace.tick() => {
                 for event in fanout.lists.due(now) {
-                    fanout.fan_out_list(&event).await;
+                    fanout.start_round(event, now);
                 }
+                fanout.pace_lists(now);
                 fanout.forget_greeted();
                 continue;
             }
@@ -421,7 +343,7 @@ impl Fanout {
                 let missed = event.sequence.saturating_sub(resync.requested_after);
                 self.core.metrics.dropped("socketio", missed);
                 for socket in self.sockets() {
-                    self.reader(&socket)
+                    reader_of(&mut self.readers, &socket)
                         .lost
                         .0
                         .fetch_add(missed, Ordering::Relaxed);
@@ -443,10 +365,11 @@ impl Fanout {
         let mut run = Run::default();
         for event in batch {
             self.position = event.sequence;
-            if ListThrottle::is_list(&event) {
+            if ListRounds::<Socket>::is_list(&event) {
                 self.deliver_run(&mut run);
-                if let Some(event) = self.lists.offer(event, Instant::now()) {
-                    self.fan_out_list(&event).await;
+                let now = Instant::now();
+                if let Some(event) = self.lists.offer(event, now) {
+                    self.start_round(event, now);
                 }
                 continue;
             }
@@ -484,9 +407,11 @@ impl Fanout {
             .filter_map(|item| Some((item, sender.event(item.name, &*item.payload)?)))
             .collect();
         for socket in root.to(room).sockets() {
-            let reader = self.reader(&socket);
+            let reader = reader_of(&mut self.readers, &socket);
+            // Events at or below its greeting's head are in its greeting.
+            let greeted_head = self.greeted_ahead.get(&socket.id).copied();
             for (item, packet) in &packets {
-                if reader.wants(item.seed) && !self.skips(&socket, item.sequence) {
+                if reader.wants(item.seed) && greeted_head.is_none_or(|head| item.sequence > head) {
                     let delivery = Delivery {
                         name: item.name,
                         packet,
@@ -498,60 +423,71 @@ impl Fanout {
         }
     }
 
-    /// What the fan-out needs of `socket` (its loss counter, its seed
-    /// filter), kept here so that the hot path does not look them up in the
-    /// socket's extensions for every event.
-    fn reader(&mut self, socket: &Socket) -> Reader {
-        self.readers
-            .entry(socket.id)
-            .or_insert_with(|| Reader {
-                lost: socket.extensions.get::<LostEvents>().unwrap_or_default(),
-                seeds: socket.extensions.get::<SeedFilter>(),
+    /// Starts the round of a whole list to every socket of its rooms (see
+    /// [`super::lists`]), and keeps it for greetings.
+    fn start_round(&mut self, event: Arc<pb::Event>, now: Instant) {
+        let Some(root) = self.root() else {
+            return;
+        };
+        let sent = emissions(&event);
+        let recipients = sent
+            .iter()
+            .enumerate()
+            .flat_map(|(index, item)| {
+                let sockets = root.clone().to(item.room.clone()).sockets();
+                sockets.into_iter().map(move |socket| (socket, index))
             })
-            .clone()
+            .collect();
+        self.recent.push(event.sequence, sent.clone());
+        self.count_delivered(&event);
+        self.lists.start(event, sent, recipients, now);
+        self.pace_lists(now);
     }
 
-    /// Broadcasts a whole list as one packet shared by every socket of its
-    /// rooms (a socket too full to take it simply gets the next one), and
-    /// keeps it for greetings.
-    async fn fan_out_list(&mut self, event: &pb::Event) {
-        let sent = emissions(event);
-        let mut list_bytes = 0;
-        for item in &sent {
-            let Some(root) = self.root() else {
-                return;
+    /// Hands lists to as many sockets as the list budget allows now. A
+    /// socket too full to take a list simply gets the next one.
+    fn pace_lists(&mut self, now: Instant) {
+        let Some(sender) = self.adapter.sender() else {
+            return;
+        };
+        let packets = &mut self.list_packets;
+        let readers = &mut self.readers;
+        let greeted_ahead = &self.greeted_ahead;
+        let mut full = 0;
+        self.lists.pace(now, |socket, emission| {
+            let greeted_after = greeted_ahead
+                .get(&socket.id)
+                .is_some_and(|head| emission.sequence <= *head);
+            if greeted_after || !reader_of(readers, socket).wants(emission.sent.seed) {
+                return 0;
+            }
+            let key = (emission.sequence, emission.index);
+            let packet = match packets.entry(key) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let Some(packet) = sender.event(emission.sent.name, &*emission.sent.payload)
+                    else {
+                        return 0;
+                    };
+                    entry.insert(packet)
+                }
             };
-            let sockets = root.clone().to(item.room.clone()).sockets();
-            let skipping: Vec<Socket> = sockets
-                .iter()
-                .filter(|s| self.skips(s, event.sequence) || !self.reader(s).wants(item.seed))
-                .cloned()
-                .collect();
-            list_bytes += item.payload.get().len() as u64 * (sockets.len() - skipping.len()) as u64;
-            for socket in &skipping {
-                socket.join(SKIP_ROOM);
+            match sender.send(socket.id, packet) {
+                Ok(()) => emission.sent.payload.get().len(),
+                Err(SocketError::InternalChannelFull) => {
+                    full += 1;
+                    0
+                }
+                Err(_) => 0,
             }
-            if sockets.len() > skipping.len()
-                && let Err(error) = root
-                    .to(item.room.clone())
-                    .except(SKIP_ROOM)
-                    .emit(item.name, &*item.payload)
-                    .await
-            {
-                let full = match &error {
-                    socketioxide::BroadcastError::Socket(errors) => errors.len() as u64,
-                    _ => 0,
-                };
-                self.core.metrics.dropped("socketio", full);
-                tracing::debug!(event = item.name, %error, "whole list not sent to every socket");
-            }
-            for socket in skipping {
-                socket.leave(SKIP_ROOM);
-            }
+        });
+        if full > 0 {
+            self.core.metrics.dropped("socketio", full);
+            tracing::debug!(sockets = full, "a whole list not taken by full sockets");
         }
-        self.lists.sent(event, Instant::now(), list_bytes);
-        self.recent.push(event.sequence, sent);
-        self.count_delivered(event);
+        let lists = &self.lists;
+        self.list_packets
+            .retain(|(sequence, _), _| lists.is_running(*sequence));
     }
 
     fn count_delivered(&self, event: &pb::Event) {
@@ -562,18 +498,9 @@ impl Fanout {
         }
     }
 
-    /// Whether `socket`'s greeting already holds event `sequence`.
-    fn skips(&self, socket: &Socket, sequence: u64) -> bool {
-        !self.greeted_ahead.is_empty()
-            && self
-                .greeted_ahead
-                .get(&socket.id)
-                .is_some_and(|head| sequence <= *head)
-    }
-
     /// Drops the greeted sockets that no event still to come could duplicate.
     fn forget_greeted(&mut self) {
-        let settled = self.lists.oldest_held().map_or(self.position, |held| {
+        let settled = self.lists.oldest_pending().map_or(self.position, |held| {
             held.saturating_sub(1).min(self.position)
         });
         self.greeted_ahead.retain(|_, head| *head > settled);
@@ -627,6 +554,16 @@ impl Fanout {
             }
         }
     }
+}
+
+/// What the fan-out needs of `socket` (its loss counter, its seed filter),
+/// looked up in its extensions once and kept, so that the hot path does not
+/// look them up for every event.
+fn reader_of<'a>(readers: &'a mut HashMap<Sid, Reader>, socket: &Socket) -> &'a Reader {
+    readers.entry(socket.id).or_insert_with(|| Reader {
+        lost: socket.extensions.get::<LostEvents>().unwrap_or_default(),
+        seeds: socket.extensions.get::<SeedFilter>(),
+    })
 }
 
 /// Builds a greeting: the picture is taken under the ledger's lock, the JSON
@@ -728,75 +665,6 @@ fn report_losses(socket: &Socket, next_sequence: u64) -> LostEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn list(n: u32, tenant: &str) -> Arc<pb::Event> {
-        Arc::new(pb::Event {
-            sequence: u64::from(n),
-            tenant: tenant.into(),
-            payload: Some(Payload::CallsActive(pb::ActiveCallList::default())),
-            ..Default::default()
-        })
-    }
-
-    #[test]
-    fn whole_lists_faster_than_the_interval_are_coalesced_to_the_latest() {
-        let start = Instant::now();
-        let mut throttle = ListThrottle::default();
-        let first = throttle
-            .offer(list(1, ""), start)
-            .expect("after quiet, at once");
-        throttle.sent(&first, start, 1_000);
-        assert!(
-            throttle.offer(list(2, ""), start).is_none(),
-            "too soon: held"
-        );
-        assert!(
-            throttle.offer(list(3, ""), start).is_none(),
-            "replaces the held one"
-        );
-        assert_eq!(throttle.oldest_held(), Some(3));
-        assert_eq!(
-            throttle.offer(list(4, "acme"), start).unwrap().sequence,
-            4,
-            "another tenant's list has its own interval"
-        );
-        assert!(throttle.due(start + LIST_INTERVAL / 2).is_empty());
-        let due = throttle.due(start + LIST_INTERVAL);
-        assert_eq!(due.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3]);
-        throttle.sent(&due[0], start + LIST_INTERVAL, 1_000);
-        assert!(
-            throttle.due(start + LIST_INTERVAL * 3).is_empty(),
-            "sent once"
-        );
-        let later = start + LIST_INTERVAL * 3;
-        assert!(
-            throttle.offer(list(5, ""), later).is_some(),
-            "quiet again: at once"
-        );
-    }
-
-    #[test]
-    fn large_lists_to_many_sockets_wait_in_proportion_to_their_bytes() {
-        let start = Instant::now();
-        let mut throttle = ListThrottle::default();
-        let first = throttle.offer(list(1, ""), start).expect("at once");
-        // Four seconds of the byte budget.
-        throttle.sent(&first, start, (LIST_BYTES_PER_SECOND * 4.0) as u64);
-        assert!(throttle.offer(list(2, ""), start + LIST_INTERVAL).is_none());
-        assert!(
-            throttle
-                .due(start + Duration::from_millis(3_900))
-                .is_empty()
-        );
-        assert_eq!(throttle.due(start + Duration::from_secs(4)).len(), 1);
-        // Never longer than the cap.
-        throttle.sent(&first, start, u64::MAX);
-        assert!(
-            throttle
-                .offer(list(3, ""), start + LIST_INTERVAL_MAX)
-                .is_some()
-        );
-    }
 
     #[test]
     fn recent_emissions_cover_a_greeting_until_dropped() {

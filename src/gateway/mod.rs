@@ -6,6 +6,7 @@ mod adapter;
 pub mod catalog;
 mod chat;
 mod fanout;
+mod lists;
 
 pub use adapter::{Ack, AdapterSlot, GatewayAdapter, Io, Socket};
 use fanout::LostEvents;

@@ -314,16 +314,13 @@ impl Application {
             )),
         ];
         let ami_source = match (ami, core.ami.clone()) {
-            (Some((ami_settings, inbox)), Some(handle)) => Some(spawn_on_own_thread(
-                "ami source",
-                ami::source::run(
-                    Arc::clone(&core),
-                    handle,
-                    ami_settings,
-                    inbox,
-                    core.shutdown.clone(),
-                ),
-            )),
+            (Some((ami_settings, inbox)), Some(handle)) => Some(tokio::spawn(ami::source::run(
+                Arc::clone(&core),
+                handle,
+                ami_settings,
+                inbox,
+                core.shutdown.clone(),
+            ))),
             _ => None,
         };
         let ari_source = ari.map(|(ari_settings, inbox)| {
@@ -447,30 +444,4 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// Runs `task` on a thread of its own, in a single-threaded runtime.
-///
-/// For the few tasks every event passes through (a PBX source reading,
-/// translating and applying): on the shared runtime they queue behind
-/// thousands of socket tasks when the machine is busy, and every event
-/// waits with them. On their own thread the operating system schedules
-/// them as soon as they have work, whatever the sockets do.
-fn spawn_on_own_thread<F>(name: &'static str, task: F) -> JoinHandle<()>
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let shared = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime.block_on(task),
-            Err(error) => {
-                tracing::warn!(task = name, %error, "no runtime of its own; runs on the shared one");
-                shared.block_on(task);
-            }
-        }
-    })
 }

@@ -97,6 +97,12 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
         position("calls:active") < position("call:new"),
         "calls:active comes on connect"
     );
+    // ... and again, in the gateway's paced rounds, after calls changed.
+    let after_first_call = lines[position("call:new")..]
+        .iter()
+        .filter(|l| l["event"] == "calls:active")
+        .count();
+    assert!(after_first_call >= 1, "calls:active after a change");
     // Queue statistics carry the seed's fields and the live figures beyond it.
     let stats = lines
         .iter()

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use socketioxide::extract::{State, TryData};
 
-use super::{Ack, Socket};
-
-use super::{AGENTS_ROOM, principal_of, refuse, send_json, text_field};
+use super::{AGENTS_ROOM, Ack, Socket, principal_of, refuse, send_json, text_field};
 use crate::app::Core;
 use crate::auth::Role;
 use crate::error::Error;

@@ -971,10 +971,12 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
     .await;
     let supervisor = token(Role::Supervisor, None, None);
     let app = &rig.app;
-    let watcher = app.watch_socket(&supervisor, &["--seconds", "6"]);
+    let watcher = app.watch_socket(&supervisor, &["--seconds", "8"]);
     let sim = rig.sim.clone();
     let drive = async {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // The calls start once the desktop is connected (its greeting and
+        // everything after it reach it).
+        app.wait_for_sockets(1).await;
         // Answered, bridged, left by the customer.
         let customer =
             sim.customer_calls("254712345678", "Customer Name", "1001", &["agent", "1001"]);

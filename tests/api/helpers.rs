@@ -116,6 +116,18 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits until `count` Socket.IO clients are connected (a watcher's
+    /// Node.js start-up takes a while on a busy machine).
+    pub async fn wait_for_sockets(&self, count: i64) {
+        for _ in 0..300 {
+            if self.core.metrics.connections("socketio").get() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{count} sockets did not connect");
+    }
+
     /// Stops the server and waits for it, as SIGTERM would.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.stop.cancel();

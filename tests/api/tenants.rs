@@ -98,7 +98,7 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
         app.watch_socket(&client_token, &["--count", "2", "--seconds", "15"]),
         app.watch_socket(&staff_token, &["--count", "4", "--seconds", "15"]),
         async {
-            wait_for_sockets(&app, 2).await;
+            app.wait_for_sockets(2).await;
             let call = call_started("a.2", "acme", "254712345678");
             app.core.log.apply(call, chrono::Utc::now());
         },
@@ -115,16 +115,6 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
     assert_eq!(call_new["data"]["answered"], false);
     assert_lines_match_schemas(&client);
     assert_lines_match_schemas(&staff);
-}
-
-async fn wait_for_sockets(app: &crate::helpers::TestApp, count: i64) {
-    for _ in 0..200 {
-        if app.core.metrics.connections("socketio").get() >= count {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{count} sockets did not connect");
 }
 
 async fn finished_call_reaches_the_store(database_url: String) {

@@ -1,11 +1,13 @@
 // A Socket.IO client of switchboard, as an existing dashboard would connect:
 // prints every event it receives as one JSON line: {"event": name, "data": payload}.
 //
-//   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--emit EVENT JSON]
-//                                   [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON] [--every MS EVENT JSON]
+//   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--until E1,E2=n,...]
+//                                   [--emit EVENT JSON] [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON]
+//                                   [--every MS EVENT JSON]
 //
-// URL defaults to http://127.0.0.1:3001. Exits after N events (default: never)
-// or S seconds (default 30). A refused connection prints
+// URL defaults to http://127.0.0.1:3001. Exits after N events (default: never),
+// once each event named by --until has come (E2 n times), or after S seconds
+// (default 30), whichever is first. A refused connection prints
 // {"event": "connect_error", "data": {"message": ...}} and exits with 2.
 import { io } from "socket.io-client";
 
@@ -14,6 +16,7 @@ let url = "http://127.0.0.1:3001";
 let token = process.env.SWITCHBOARD_TOKEN;
 let count = Infinity;
 let seconds = 30;
+const until = new Map();
 const emits = [];
 const later = [];
 const repeated = [];
@@ -22,6 +25,12 @@ for (let i = 0; i < args.length; i++) {
   if (arg === "--token") token = args[++i];
   else if (arg === "--count") count = Number(args[++i]);
   else if (arg === "--seconds") seconds = Number(args[++i]);
+  else if (arg === "--until") {
+    for (const item of args[++i].split(",")) {
+      const [name, times] = item.split("=");
+      until.set(name, Number(times ?? 1));
+    }
+  }
   else if (arg === "--emit") emits.push([args[++i], JSON.parse(args[++i])]);
   else if (arg === "--emit-big") emits.push([args[++i], "x".repeat(Number(args[++i]))]);
   else if (arg === "--emit-at") later.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
@@ -34,8 +43,15 @@ const socket = io(url, { auth: token ? { token } : {}, reconnection: false, tran
 let seen = 0;
 const done = (code) => { socket.close(); process.exit(code); };
 
+const waitsForEvents = until.size > 0;
 socket.onAny((event, data) => {
   print(event, data);
+  if (until.has(event)) {
+    const left = until.get(event) - 1;
+    if (left > 0) until.set(event, left);
+    else until.delete(event);
+    if (waitsForEvents && until.size === 0) done(0);
+  }
   if (++seen >= count) done(0);
 });
 const send = (event, payload) => socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));

@@ -54,13 +54,24 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
     let address = free_address();
     let app = app_on(address, "switchboard").await;
     let supervisor = token(Role::Supervisor, None, None);
+    // The watcher ends once it has every event the test needs (calls:active
+    // on connect and twice more), or after 40 s.
+    let until = "ami:disconnected,ami:connected,call:new,call:answered,call:ended,\
+                 calls:active=3,agent:login,agent:logout,agents:status,\
+                 queue:caller_joined,queues:stats";
     let watcher = {
         let url_token = supervisor.clone();
         let app_ref = &app;
-        async move { app_ref.watch_socket(&url_token, &["--seconds", "12"]).await }
+        async move {
+            app_ref
+                .watch_socket(&url_token, &["--until", until, "--seconds", "40"])
+                .await
+        }
     };
     let stop = CancellationToken::new();
     let start_pbx = async {
+        // Connected, the wallboard sees a failed attempt or two to reach the PBX.
+        app.wait_for_sockets(1).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         Simulator::start(busy(address), stop.clone()).await.unwrap()
     };

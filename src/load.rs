@@ -127,6 +127,9 @@ pub struct LoadReport {
     /// in-process tap of the log's live feed): the AMI link, decoding and
     /// the ledger, before any fan-out.
     pub ingest: Latency,
+    /// Log events the ingest tap did not see because it fell behind the
+    /// log's live feed (its figures then leave those out).
+    pub ingest_unseen: u64,
     /// Socket.IO subscribers' figures.
     pub socketio: TransportReport,
     /// gRPC subscribers' figures.
@@ -140,11 +143,19 @@ impl std::fmt::Display for LoadReport {
             "offered: {:.0} calls/s, {:.0} AMI events/s",
             self.calls_per_second, self.ami_events_per_second
         )?;
-        writeln!(
+        write!(
             f,
             "ingest (PBX write → server log): p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
             self.ingest.p50_ms, self.ingest.p99_ms, self.ingest.max_ms
         )?;
+        if self.ingest_unseen > 0 {
+            write!(
+                f,
+                " ({} log events not seen: the tap fell behind)",
+                self.ingest_unseen
+            )?;
+        }
+        writeln!(f)?;
         for (name, t) in [("socket.io", &self.socketio), ("grpc", &self.grpc)] {
             if t.subscribers == 0 {
                 continue;
@@ -280,14 +291,16 @@ impl Reads {
 }
 
 /// Times window calls from the simulator's write to their `CallNew` and
-/// `CallHangup` in the server's log, until `stop`.
+/// `CallHangup` in the server's log, until `stop`: the latencies, and how
+/// many log events it missed by falling behind.
 async fn ingest_tap(
     mut feed: tokio::sync::broadcast::Receiver<Arc<crate::proto::v1::Event>>,
     times: Arc<WriteTimes>,
     window: Window,
     stop: CancellationToken,
-) -> Vec<u32> {
+) -> (Vec<u32>, u64) {
     let mut latencies = Vec::new();
+    let mut unseen = 0;
     loop {
         let event = tokio::select! {
             event = feed.recv() => event,
@@ -295,7 +308,10 @@ async fn ingest_tap(
         };
         let event = match event {
             Ok(event) => event,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                unseen += missed;
+                continue;
+            }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
         };
         let (ended, uniqueid) = match &event.payload {
@@ -305,7 +321,7 @@ async fn ingest_tap(
         };
         latencies.extend(times.since_written(window, ended, uniqueid));
     }
-    latencies
+    (latencies, unseen)
 }
 
 /// How long the subscribers may go without reading a window event, after
@@ -463,7 +479,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             (Transport::Grpc, reads) => grpc.push(reads),
         }
     }
-    let mut ingest = ingest.await?;
+    let (mut ingest, ingest_unseen) = ingest.await?;
     server_stop.cancel();
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&directory);
@@ -482,6 +498,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         calls_per_second: started as f64 / seconds,
         ami_events_per_second: ami_events as f64 / seconds,
         ingest: Latency::of(&mut ingest),
+        ingest_unseen,
         socketio: summarize(socketio, offered, seconds, run_seconds),
         grpc: summarize(grpc, offered, seconds, run_seconds),
     })

@@ -42,6 +42,13 @@ async fn the_load_command_measures_every_offered_call_event() {
         (report.socketio.subscribers, report.grpc.subscribers),
         (5, 2)
     );
+    // The ingest tap timed the calls' arrival in the log, and missed none.
+    let ingest = report.ingest;
+    assert!(
+        ingest.p50_ms > 0.0 && ingest.p50_ms <= ingest.p99_ms && ingest.p99_ms <= ingest.max_ms,
+        "{report}"
+    );
+    assert_eq!(report.ingest_unseen, 0, "{report}");
     let read: Vec<&str> = report
         .socketio
         .one_subscriber

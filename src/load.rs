@@ -74,12 +74,8 @@ pub struct TransportReport {
     pub lost: u64,
     /// Events the server told the subscribers it dropped (`events-dropped`).
     pub reported_dropped: u64,
-    /// Latency from the simulator's write to the subscriber's read, in milliseconds.
-    pub p50_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Worst.
-    pub max_ms: f64,
+    /// Latency from the simulator's write to the subscriber's read.
+    pub latency: Latency,
     /// Every message the subscribers read during the run (lists and statistics too), per second.
     pub all_messages_per_second: f64,
     /// Bytes of those messages, per second.
@@ -171,9 +167,9 @@ impl std::fmt::Display for LoadReport {
                 t.delivered_per_second,
                 t.lost,
                 t.reported_dropped,
-                t.p50_ms,
-                t.p99_ms,
-                t.max_ms,
+                t.latency.p50_ms,
+                t.latency.p99_ms,
+                t.latency.max_ms,
                 t.all_messages_per_second,
                 t.all_bytes_per_second / 1e6
             )?;
@@ -242,6 +238,17 @@ impl WriteTimes {
             }
         }
     }
+
+    /// Microseconds since the caller's `Newchannel` (or, `ended`, its
+    /// `Hangup`) was written, if that was inside `window`.
+    fn since_written(&self, window: Window, ended: bool, uniqueid: &str) -> Option<u32> {
+        let table = if ended { &self.ended } else { &self.new };
+        let written = sequence_of(uniqueid)
+            .and_then(|n| table.get(n))
+            .map(|slot| slot.load(Ordering::Relaxed))?;
+        (written >= window.from && written < window.to)
+            .then(|| u32::try_from(self.micros().saturating_sub(written)).unwrap_or(u32::MAX))
+    }
 }
 
 /// `1795270123.42` → 42.
@@ -266,19 +273,6 @@ struct Reads {
 struct Window {
     from: u64,
     to: u64,
-}
-
-impl WriteTimes {
-    /// Microseconds since the caller's `Newchannel` (or, `ended`, its
-    /// `Hangup`) was written, if that was inside `window`.
-    fn since_written(&self, window: Window, ended: bool, uniqueid: &str) -> Option<u32> {
-        let table = if ended { &self.ended } else { &self.new };
-        let written = sequence_of(uniqueid)
-            .and_then(|n| table.get(n))
-            .map(|slot| slot.load(Ordering::Relaxed))?;
-        (written >= window.from && written < window.to)
-            .then(|| u32::try_from(self.micros().saturating_sub(written)).unwrap_or(u32::MAX))
-    }
 }
 
 impl Reads {
@@ -534,9 +528,7 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
         delivered_per_second: delivered as f64 / seconds,
         lost: offered_total.saturating_sub(delivered),
         reported_dropped,
-        p50_ms: latency.p50_ms,
-        p99_ms: latency.p99_ms,
-        max_ms: latency.max_ms,
+        latency,
         all_messages_per_second: messages as f64 / run_seconds,
         all_bytes_per_second: bytes as f64 / run_seconds,
         one_subscriber,

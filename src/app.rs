@@ -291,7 +291,11 @@ impl Application {
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
 
-        let tasks: [JoinHandle<()>; 3] = [
+        let tasks: [JoinHandle<()>; 4] = [
+            tokio::spawn(crate::log::flush_lists_every(
+                Arc::clone(&core.log),
+                core.shutdown.clone(),
+            )),
             tokio::spawn(crate::chat::expire_silent_agents(
                 Arc::clone(&core),
                 core.shutdown.clone(),

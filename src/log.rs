@@ -12,6 +12,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::events::kind_of;
 use crate::ledger::{Emitted, Input, Ledger};
@@ -146,7 +147,10 @@ impl EventLog {
         let mut state = self.state.lock();
         state.window.clear();
         let mut events = Vec::new();
-        for emitted in state.ledger.apply_all(inputs, now) {
+        let mut emitted = state.ledger.apply_all(inputs, now);
+        // The rebuilt lists go out with the rebuild, however recent the last ones.
+        emitted.extend(state.ledger.flush_lists(now, true));
+        for emitted in emitted {
             events.push(self.append_locked(&mut state, emitted, now));
         }
         *self.epoch.write() = new_epoch();
@@ -186,6 +190,20 @@ impl EventLog {
     ) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         let emitted = state.ledger.apply_all(inputs, now);
+        emitted
+            .into_iter()
+            .map(|e| self.append_locked(&mut state, e, now))
+            .collect()
+    }
+
+    /// Appends the whole lists the ledger held back (see
+    /// [`crate::ledger::LIST_EVERY`]) whose time is up at `now`.
+    pub fn flush_lists(&self, now: Instant) -> Vec<Arc<pb::Event>> {
+        let mut state = self.state.lock();
+        if !state.ledger.lists_held() {
+            return Vec::new();
+        }
+        let emitted = state.ledger.flush_lists(now, false);
         emitted
             .into_iter()
             .map(|e| self.append_locked(&mut state, e, now))
@@ -357,6 +375,25 @@ impl EventLog {
 }
 
 /// A fresh epoch id.
+/// Emits the whole lists the ledger held back (see [`crate::ledger::LIST_EVERY`])
+/// as their time comes up, until `shutdown`: the last change of a busy spell
+/// reaches clients within about a quarter of that time more.
+pub async fn flush_lists_every(log: Arc<EventLog>, shutdown: CancellationToken) {
+    let every = crate::ledger::LIST_EVERY
+        .to_std()
+        .unwrap_or(Duration::from_millis(100))
+        / 4;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        log.flush_lists(chrono::Utc::now());
+    }
+}
+
 fn new_epoch() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }

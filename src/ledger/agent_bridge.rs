@@ -88,7 +88,7 @@ impl Ledger {
                 };
                 if channel == call.ids.channel {
                     call.channel_state.clone_from(&state);
-                    self.stale.calls_active = true;
+                    self.stale.calls_active.mark();
                 }
                 vec![Emitted {
                     payload: Payload::CallStateChanged(pb::CallStateChanged {
@@ -174,7 +174,7 @@ impl Ledger {
         if agent.availability() != previous {
             agent.status_changed_at = now;
         }
-        self.stale.agents_status = true;
+        self.stale.agents_status.mark();
         let agent = &self.agents[&extension];
         vec![Emitted::house(Payload::AgentStatusUpdated(
             views::agent_status_updated(self, agent, previous),
@@ -208,7 +208,7 @@ impl Ledger {
             tenant: call.tenant.clone(),
         });
         out.extend(status);
-        self.stale.calls_active = true;
+        self.stale.calls_active.mark();
         out
     }
 
@@ -247,7 +247,7 @@ impl Ledger {
         out.extend(self.change_agent(extension, now, |agent| {
             agent.ringing.retain(|id| id != call_id);
         }));
-        self.stale.calls_active = true;
+        self.stale.calls_active.mark();
         out
     }
 
@@ -310,7 +310,7 @@ impl Ledger {
             if waited <= record.service_level_seconds {
                 record.day.answered_within_threshold += 1;
             }
-            self.stale.queues_stats = true;
+            self.stale.queues_stats.mark();
         }
         let call = &self.calls[call_id];
         let agent = &self.agents[extension];
@@ -319,7 +319,7 @@ impl Ledger {
             tenant,
         });
         out.extend(status);
-        self.stale.calls_active = true;
+        self.stale.calls_active.mark();
         out
     }
 
@@ -351,7 +351,7 @@ impl Ledger {
             (rank, w.since)
         });
         self.queue_mut(queue).waiting = waiting;
-        self.stale.queues_stats = true;
+        self.stale.queues_stats.mark();
     }
 
     /// `incoming_queue_call` for a Stasis call waiting in `queue`; none for other calls.

@@ -77,14 +77,54 @@ fn answered_events(call: &CallRecord, first_answer: bool, now: Instant) -> Vec<E
     out
 }
 
+/// The shortest ledger time between two emissions of one whole list while it
+/// keeps changing. A list that changes after a quiet spell goes out with the
+/// change; further changes within this time are held and go out together,
+/// from the next apply or [`Ledger::flush_lists`] once the time is up. The
+/// single events (`call:new`, `agent:login`, ...) still carry every change;
+/// the lists are what a dashboard redraws from, and rebuilding one clones
+/// every call or agent.
+pub const LIST_EVERY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
+
 /// Which whole-list events (`calls:active`, `agents:status`, `queues:stats`)
-/// changed since they were last emitted. Lists are emitted once at the end
-/// of an apply, however many inputs of a batch touched them.
+/// changed since they were last emitted, and when each last went out. Lists
+/// are emitted at the end of an apply, however many inputs of a batch touched
+/// them, and at most once per [`LIST_EVERY`].
 #[derive(Debug, Clone, Copy, Default)]
 struct StaleLists {
-    calls_active: bool,
-    agents_status: bool,
-    queues_stats: bool,
+    calls_active: ListPacing,
+    agents_status: ListPacing,
+    queues_stats: ListPacing,
+}
+
+/// One whole list's pacing: changed since it last went out, and when that was.
+#[derive(Debug, Clone, Copy, Default)]
+struct ListPacing {
+    changed: bool,
+    emitted_at: Option<Instant>,
+}
+
+impl ListPacing {
+    fn mark(&mut self) {
+        self.changed = true;
+    }
+
+    /// Whether the list goes out now: it changed, and it has not gone out
+    /// within [`LIST_EVERY`] (a clock that went back does not hold it).
+    /// Records the emission when it does.
+    fn take_due(&mut self, now: Instant, force: bool) -> bool {
+        let due = self.changed
+            && (force
+                || self.emitted_at.is_none_or(|at| {
+                    let since = now - at;
+                    since >= LIST_EVERY || since < chrono::TimeDelta::zero()
+                }));
+        if due {
+            self.changed = false;
+            self.emitted_at = Some(now);
+        }
+        due
+    }
 }
 
 /// Counters since midnight (UTC) for every call (`None`) or one tenant's calls.
@@ -117,14 +157,15 @@ impl Ledger {
     /// the whole lists it changed come last.
     pub fn apply(&mut self, input: Input, now: Instant) -> Vec<Emitted> {
         let mut out = self.apply_one(input, now);
-        self.emit_stale_lists(now, &mut out);
+        self.emit_stale_lists(now, false, &mut out);
         out
     }
 
     /// Applies a batch of inputs at `now`: each input's own events in order,
     /// then each whole list the batch changed, once, as it stands after the
-    /// batch. Under load this is what keeps `calls:active`, `agents:status`
-    /// and `queues:stats` from being rebuilt and sent for every input.
+    /// batch (unless it went out within [`LIST_EVERY`]; then it is held).
+    /// Under load this is what keeps `calls:active`, `agents:status` and
+    /// `queues:stats` from being rebuilt and sent for every input.
     pub fn apply_all(
         &mut self,
         inputs: impl IntoIterator<Item = Input>,
@@ -134,19 +175,35 @@ impl Ledger {
         for input in inputs {
             out.extend(self.apply_one(input, now));
         }
-        self.emit_stale_lists(now, &mut out);
+        self.emit_stale_lists(now, false, &mut out);
         out
     }
 
-    fn emit_stale_lists(&mut self, now: Instant, out: &mut Vec<Emitted>) {
-        let stale = std::mem::take(&mut self.stale);
-        if stale.agents_status {
+    /// The whole lists held back by [`LIST_EVERY`] whose time is up at `now`
+    /// (all of them with `force`, as after a rebuild). Called periodically so
+    /// that the last change of a busy spell goes out without waiting for the
+    /// next input.
+    pub fn flush_lists(&mut self, now: Instant, force: bool) -> Vec<Emitted> {
+        let mut out = Vec::new();
+        self.emit_stale_lists(now, force, &mut out);
+        out
+    }
+
+    /// Whether a whole list changed and has not gone out yet.
+    pub fn lists_held(&self) -> bool {
+        self.stale.calls_active.changed
+            || self.stale.agents_status.changed
+            || self.stale.queues_stats.changed
+    }
+
+    fn emit_stale_lists(&mut self, now: Instant, force: bool, out: &mut Vec<Emitted>) {
+        if self.stale.agents_status.take_due(now, force) {
             out.push(self.agents_status());
         }
-        if stale.calls_active {
+        if self.stale.calls_active.take_due(now, force) {
             out.push(self.calls_active(now));
         }
-        if stale.queues_stats {
+        if self.stale.queues_stats.take_due(now, force) {
             out.push(self.queues_stats(now));
         }
     }
@@ -207,7 +264,7 @@ impl Ledger {
                     let counters = self.today.entry(Some(tenant.clone())).or_default();
                     counters.peak_concurrent = counters.peak_concurrent.max(concurrent);
                 }
-                self.stale.calls_active = true;
+                self.stale.calls_active.mark();
                 vec![
                     Emitted {
                         payload: Payload::CallNew(call_new),
@@ -271,7 +328,7 @@ impl Ledger {
                 };
                 let mut out = answered_events(call, first_answer, now);
                 out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
-                self.stale.calls_active = true;
+                self.stale.calls_active.mark();
                 out
             }
             Input::CallTransferred {
@@ -307,7 +364,7 @@ impl Ledger {
                     tenant: call.tenant.clone(),
                 }];
                 out.extend(self.hand_over(&call_id, previous_agent, agent_extension, now));
-                self.stale.calls_active = true;
+                self.stale.calls_active.mark();
                 out
             }
             Input::CallHeld { call_id, held } => {
@@ -359,7 +416,7 @@ impl Ledger {
                 if let Some(queue) = &call.queue
                     && self.leave_queue(queue, &call_id)
                 {
-                    self.stale.queues_stats = true;
+                    self.stale.queues_stats.mark();
                 }
                 if let Some(extension) = &call.offered_to {
                     out.extend(self.change_agent(extension, now, |agent| {
@@ -371,7 +428,7 @@ impl Ledger {
                         agent.call_ids.retain(|id| id != &call_id);
                     }));
                 }
-                self.stale.calls_active = true;
+                self.stale.calls_active.mark();
                 out
             }
             Input::AgentLoggedIn {
@@ -416,7 +473,7 @@ impl Ledger {
                 agent.status_changed_at = now;
                 agent.last_update = now;
                 let agent = agent.clone();
-                self.stale.agents_status = true;
+                self.stale.agents_status.mark();
                 vec![
                     Emitted::house(Payload::AgentLogin(views::wallboard_agent(&agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
@@ -444,7 +501,7 @@ impl Ledger {
                 agent.status_changed_at = now;
                 agent.last_update = now;
                 let agent = agent.clone();
-                self.stale.agents_status = true;
+                self.stale.agents_status.mark();
                 vec![
                     Emitted::house(Payload::AgentLogout(views::wallboard_agent(&agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
@@ -470,7 +527,7 @@ impl Ledger {
                     return Vec::new();
                 }
                 record.service_level_seconds = service_level_seconds;
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::QueueMemberSet { queue, member } => {
@@ -494,7 +551,7 @@ impl Ledger {
                     _ => None,
                 };
                 record.members.insert(member.interface.clone(), member);
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 let mut out = Vec::new();
                 if let Some((extension, kind, reason)) = pause_change {
                     out.push(self.agent_session(&extension, kind, &queue, reason, now));
@@ -505,7 +562,7 @@ impl Ledger {
                 if self.queue_mut(&queue).members.remove(&interface).is_none() {
                     return Vec::new();
                 }
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::QueueCallerJoined {
@@ -558,7 +615,7 @@ impl Ledger {
                 if !self.leave_queue(&queue, &call_id) {
                     return Vec::new();
                 }
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::QueueCallerAbandoned { queue, call_id } => {
@@ -566,7 +623,7 @@ impl Ledger {
                     return Vec::new();
                 }
                 self.queue_mut(&queue).day.abandoned += 1;
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::QueueCallAnswered {
@@ -585,7 +642,7 @@ impl Ledger {
                 if let Some(member) = record.members.get_mut(&interface) {
                     member.device_free = false;
                 }
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::QueueCallCompleted {
@@ -596,7 +653,7 @@ impl Ledger {
                 let record = self.queue_mut(&queue);
                 record.day.completed += 1;
                 record.day.talk_seconds += u64::from(talk_seconds);
-                self.stale.queues_stats = true;
+                self.stale.queues_stats.mark();
                 Vec::new()
             }
             Input::SpyStarted { mut session } => {
@@ -767,7 +824,7 @@ impl Ledger {
         }
         agent.status_changed_at = now;
         let agent = agent.clone();
-        self.stale.agents_status = true;
+        self.stale.agents_status.mark();
         vec![Emitted::house(Payload::AgentStatusUpdated(
             views::agent_status_updated(self, &agent, previous),
         ))]
@@ -1059,11 +1116,71 @@ mod tests {
         }
     }
 
+    fn calls_active_lists(events: &[Emitted]) -> Vec<usize> {
+        events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::CallsActive(list) => Some(list.calls.len()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_list_goes_out_at_most_once_per_list_every_and_the_last_change_is_flushed() {
+        let mut ledger = Ledger::new("auto");
+        let t0 = at(0);
+        let millis = |ms: i64| t0 + chrono::TimeDelta::milliseconds(ms);
+        // After a quiet spell the change goes out with its event.
+        assert_eq!(calls_active_lists(&ledger.apply(start("c1"), t0)), [1]);
+        // Within LIST_EVERY the next changes are held; their own events are not.
+        let held = ledger.apply(start("c2"), millis(30));
+        assert_eq!(
+            kinds(&held),
+            ["EVENT_KIND_CALL_NEW", "EVENT_KIND_CALL_UPDATED"]
+        );
+        assert!(calls_active_lists(&ledger.apply(start("c3"), millis(60))).is_empty());
+        assert!(ledger.lists_held());
+        assert!(ledger.flush_lists(millis(99), false).is_empty(), "not yet");
+        // Once the time is up, one list as it stands now.
+        assert_eq!(
+            calls_active_lists(&ledger.flush_lists(millis(100), false)),
+            [3]
+        );
+        assert!(!ledger.lists_held());
+        assert!(
+            ledger.flush_lists(millis(500), false).is_empty(),
+            "nothing changed"
+        );
+        // An input after the time is up carries the list itself.
+        ledger.apply(start("c4"), millis(150));
+        assert_eq!(
+            calls_active_lists(&ledger.apply(start("c5"), millis(200))),
+            [5]
+        );
+        // Forced (a rebuild), the held list goes out at once; a clock that went
+        // back does not hold a list either.
+        ledger.apply(start("c6"), millis(210));
+        assert_eq!(
+            calls_active_lists(&ledger.flush_lists(millis(210), true)),
+            [6]
+        );
+        assert_eq!(
+            calls_active_lists(&ledger.apply(start("c7"), millis(-5000))),
+            [7]
+        );
+    }
+
     #[test]
     fn queue_figures_follow_joins_answers_and_abandons() {
         let mut ledger = Ledger::new("auto");
-        ledger.apply(member("Local/1001@agents/n", true), at(0));
-        let members = ledger.apply(member("Local/1002@agents/n", true), at(0));
+        let members = ledger.apply_all(
+            [
+                member("Local/1001@agents/n", true),
+                member("Local/1002@agents/n", true),
+            ],
+            at(0),
+        );
         let stats = last_queue_stats(&members);
         assert_eq!((stats.members, stats.available, stats.waiting), (2, 2, 0));
         assert_eq!(stats.service_level, None, "nothing answered yet");

@@ -572,15 +572,13 @@ impl Ledger {
                 caller_number,
                 caller_name,
             } => {
-                let record = self.queue_mut(&queue);
-                if record.waiting.iter().any(|w| w.call_id == call_id) {
+                if self
+                    .queues
+                    .get(&queue)
+                    .is_some_and(|q| q.waiting.iter().any(|w| w.call_id == call_id))
+                {
                     return Vec::new();
                 }
-                record.waiting.push(WaitingCaller {
-                    call_id: call_id.clone(),
-                    since: now,
-                });
-                let count = record.waiting.len() as u32;
                 let tenant = match self.calls.get_mut(&call_id) {
                     Some(call) => {
                         call.queue = Some(queue.clone());
@@ -588,12 +586,30 @@ impl Ledger {
                     }
                     None => String::new(),
                 };
-                self.order_waiting(&queue);
-                let position = self.queues[&queue]
+                // The waiting list is kept in order (priority, then arrival): the
+                // newcomer goes behind every caller of its priority or a higher one.
+                let calls = &self.calls;
+                let rank_of = |id: &str| calls.get(id).map_or(1, |c| priority_rank(&c.priority));
+                let rank = rank_of(&call_id);
+                let record = self
+                    .queues
+                    .entry(queue.clone())
+                    .or_insert_with(|| QueueRecord::new(&queue));
+                let index = record
                     .waiting
                     .iter()
-                    .position(|w| w.call_id == call_id)
-                    .map_or(count, |i| i as u32 + 1);
+                    .position(|w| (rank_of(&w.call_id), w.since) > (rank, now))
+                    .unwrap_or(record.waiting.len());
+                record.waiting.insert(
+                    index,
+                    WaitingCaller {
+                        call_id: call_id.clone(),
+                        since: now,
+                    },
+                );
+                let count = record.waiting.len() as u32;
+                let position = index as u32 + 1;
+                self.stale.queues_stats.mark();
                 let supervisors = self.incoming_queue_call(&queue, &call_id, now);
                 let mut out = vec![Emitted {
                     payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {

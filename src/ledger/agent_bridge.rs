@@ -3,8 +3,10 @@
 //! controller in `crate::ari::bridge` decides what happens on the PBX; these
 //! inputs record what did happen and emit the seed's events.
 
+use std::collections::BTreeMap;
+
 use super::model::{Availability, Input, LeaveReason};
-use super::{AgentRecord, Emitted, Ledger, views};
+use super::{AgentRecord, CallRecord, Emitted, Ledger, views};
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp, whole_seconds_between};
 
@@ -31,6 +33,14 @@ pub fn priority_rank(priority: &str) -> u8 {
         "low" => 2,
         _ => 1,
     }
+}
+
+/// The rank a waiting call is ordered by: its priority's, normal for a call
+/// the ledger does not know.
+pub(super) fn waiting_rank(calls: &BTreeMap<String, CallRecord>, call_id: &str) -> u8 {
+    calls
+        .get(call_id)
+        .map_or(1, |call| priority_rank(&call.priority))
 }
 
 impl Ledger {
@@ -343,13 +353,7 @@ impl Ledger {
     /// Sorts `queue`'s waiting callers by priority, first come first within one.
     pub(super) fn order_waiting(&mut self, queue: &str) {
         let mut waiting = std::mem::take(&mut self.queue_mut(queue).waiting);
-        waiting.sort_by_cached_key(|w| {
-            let rank = self
-                .calls
-                .get(&w.call_id)
-                .map_or(1, |c| priority_rank(&c.priority));
-            (rank, w.since)
-        });
+        waiting.sort_by_cached_key(|w| (waiting_rank(&self.calls, &w.call_id), w.since));
         self.queue_mut(queue).waiting = waiting;
         self.stale.queues_stats.mark();
     }

@@ -589,8 +589,7 @@ impl Ledger {
                 // The waiting list is kept in order (priority, then arrival): the
                 // newcomer goes behind every caller of its priority or a higher one.
                 let calls = &self.calls;
-                let rank_of = |id: &str| calls.get(id).map_or(1, |c| priority_rank(&c.priority));
-                let rank = rank_of(&call_id);
+                let rank = agent_bridge::waiting_rank(calls, &call_id);
                 let record = self
                     .queues
                     .entry(queue.clone())
@@ -598,7 +597,9 @@ impl Ledger {
                 let index = record
                     .waiting
                     .iter()
-                    .position(|w| (rank_of(&w.call_id), w.since) > (rank, now))
+                    .position(|w| {
+                        (agent_bridge::waiting_rank(calls, &w.call_id), w.since) > (rank, now)
+                    })
                     .unwrap_or(record.waiting.len());
                 record.waiting.insert(
                     index,

@@ -14,7 +14,7 @@ use switchboard::proto::v1::{
 };
 use switchboard::sim::{SimArgs, Simulator};
 use switchboard::store::{OPEN_END_REASON, Store};
-use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Postgres, spawn_app_with};
@@ -23,6 +23,26 @@ use crate::sim::{busy, free_address};
 fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
     let t = timestamp.expect("a timestamp");
     t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+}
+
+/// Whether `events` hold what the records are checked against: three calls
+/// ended, one of them after a transfer, and an agent's pause.
+fn workload_shown(events: &[Arc<pb::Event>]) -> bool {
+    let ended: Vec<&pb::Call> = events
+        .iter()
+        .filter_map(|event| match &event.payload {
+            Some(Payload::CallUpdated(update)) if update.change() == CallChange::Ended => {
+                update.call.as_ref()
+            }
+            _ => None,
+        })
+        .filter(|call| call.end_reason() != CallEndReason::Transferred)
+        .collect();
+    let paused = events.iter().any(|event| {
+        matches!(&event.payload, Some(Payload::AgentSession(change))
+            if change.kind() == AgentSessionChangeKind::Paused)
+    });
+    ended.len() >= 3 && ended.iter().any(|call| !call.transfers.is_empty()) && paused
 }
 
 async fn every_happening_is_recorded_once(database_url: String) {
@@ -49,21 +69,33 @@ async fn every_happening_is_recorded_once(database_url: String) {
         ..busy(address)
     };
     let _simulator = Simulator::start(workload, pbx_stop.clone()).await.unwrap();
-    // Long enough for calls to end, transfers to happen, agents to pause.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The stop comes once calls have ended, a transferred call among them, and
+    // agents have paused: how long that takes depends on the simulator's dice
+    // and on how busy the machine is (up to 40 s).
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !workload_shown(&seen) {
+        match tokio::time::timeout_at(deadline, feed.recv()).await {
+            Ok(Ok(event)) => seen.push(event),
+            Ok(Err(RecvError::Lagged(lost))) => panic!("the test's feed lost {lost} events"),
+            Ok(Err(RecvError::Closed)) | Err(_) => break,
+        }
+    }
     app.stop().await.expect("a graceful stop");
     pbx_stop.cancel();
+    loop {
+        match feed.try_recv() {
+            Ok(event) => seen.push(event),
+            Err(TryRecvError::Lagged(lost)) => panic!("the test's feed lost {lost} events"),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
 
     let mut ended: BTreeMap<String, pb::Call> = BTreeMap::new();
     let mut merged = BTreeSet::new();
     let mut logins: BTreeMap<String, usize> = BTreeMap::new();
     let mut pauses: BTreeMap<String, usize> = BTreeMap::new();
-    loop {
-        let event = match feed.try_recv() {
-            Ok(event) => event,
-            Err(TryRecvError::Lagged(lost)) => panic!("the test's feed lost {lost} events"),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-        };
+    for event in &seen {
         match &event.payload {
             Some(Payload::CallUpdated(update)) if update.change() == CallChange::Ended => {
                 let call = update.call.clone().unwrap();

@@ -19,6 +19,8 @@ use bytes::{Buf, BufMut, BytesMut};
 use bytestring::ByteString;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::lines::{self, KEY_BYTES};
+
 /// Default largest frame accepted, in bytes.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 
@@ -284,10 +286,8 @@ impl AmiCodec {
     /// the frame outgrew the limit and is now being skipped).
     fn scan_headers(&mut self, buffer: &mut BytesMut) -> Option<AmiFrame> {
         let mut start = self.scanned.min(buffer.len());
-        let from = start;
-        let mut newlines = memchr::memchr_iter(b'\n', &buffer[from..]).map(move |i| i + from);
         loop {
-            let Some(newline) = newlines.next() else {
+            let Some(found) = lines::line_at(buffer, start) else {
                 if buffer.len() > self.max_frame {
                     self.forget_partial();
                     self.skipping = Some((SkipReason::Oversized, 0));
@@ -296,17 +296,13 @@ impl AmiCodec {
                 }
                 return None;
             };
+            let newline = found.newline;
             let mut end = newline;
             if end > start && buffer[end - 1] == b'\r' {
                 end -= 1;
             }
             let line = &buffer[start..end];
-            // The key: key characters up to the colon, in one pass.
-            let key_length = line
-                .iter()
-                .position(|b| !KEY_BYTES[usize::from(*b)])
-                .unwrap_or(line.len());
-            if line.get(key_length) == Some(&b':') && key_length > 0 {
+            if let Some(key_length) = found.key_length {
                 let value_start =
                     key_length + 1 + usize::from(line.get(key_length + 1) == Some(&b' '));
                 self.partial
@@ -466,19 +462,6 @@ impl Decoder for AmiCodec {
         }
     }
 }
-
-/// Which bytes a header name may hold: letters, digits, `-`, `_`, `(` and `)`
-/// (a table: the decoder asks for every byte of every key).
-static KEY_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'(' | b')');
-        byte += 1;
-    }
-    table
-};
 
 /// Whether `key` can be a header name.
 fn is_key(key: &[u8]) -> bool {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod lines;
 pub mod source;
 pub mod translate;
 

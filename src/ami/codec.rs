@@ -102,12 +102,19 @@ impl AmiMessage {
 
     /// The first value of `key` (case-insensitive).
     pub fn get(&self, key: &str) -> Option<&str> {
-        // Compared as bytes, length first: the translator asks many times per event.
+        // Compared as bytes, length and first letter first: the translator
+        // asks many times per event, mostly for keys of the same length as
+        // others (`Channel`, `Context`).
         let text = self.text.as_bytes();
         let key = key.as_bytes();
+        let first = key.first()?.to_ascii_lowercase();
         self.headers
             .iter()
-            .find(|(k, _)| k.len() == key.len() && text[k.clone()].eq_ignore_ascii_case(key))
+            .find(|(k, _)| {
+                k.len() == key.len()
+                    && text[k.start].to_ascii_lowercase() == first
+                    && text[k.clone()].eq_ignore_ascii_case(key)
+            })
             .map(|(_, v)| &self.text[v.clone()])
     }
 

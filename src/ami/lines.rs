@@ -24,6 +24,7 @@ pub struct Line {
 }
 
 /// The line starting at `start` of `buffer`, or `None` when no `\n` ends it yet.
+#[inline]
 pub fn line_at(buffer: &[u8], start: usize) -> Option<Line> {
     let window: Option<&[u8; 32]> = buffer
         .get(start..)

@@ -48,13 +48,23 @@ pub static KEY_BYTES: [bool; 256] = {
 };
 
 /// The line from the masks of its first 32 bytes.
+#[inline(always)]
 fn in_window(buffer: &[u8], start: usize, window: &[u8; 32]) -> Option<Line> {
     let (low, high) = window.split_at(16);
     let low = Masks::of(low);
-    let high = Masks::of(high);
-    let newlines = low.newline | (high.newline << 16);
-    let not_key = low.not_key | (high.not_key << 16);
-    let colons = low.colon | (high.colon << 16);
+    let high_bytes = chunk(high);
+    let newlines = low.newline | (high_bytes.simd_eq(u8x16::splat(b'\n')).to_bitmask() << 16);
+    // Most names end within 16 bytes; only the longer ones (`ConnectedLineName`,
+    // `DestChannelStateDesc`) need the second half classified.
+    let (not_key, colons) = if low.not_key != 0 {
+        (low.not_key, low.colon)
+    } else {
+        let high = Masks::of(high);
+        (
+            low.not_key | (high.not_key << 16),
+            low.colon | (high.colon << 16),
+        )
+    };
     let newline = if newlines != 0 {
         start + newlines.trailing_zeros() as usize
     } else {
@@ -92,6 +102,14 @@ fn key_length(line: &[u8]) -> Option<usize> {
     (length > 0 && line.get(length) == Some(&b':')).then_some(length)
 }
 
+/// 16 bytes as one SIMD vector.
+#[inline(always)]
+fn chunk(bytes: &[u8]) -> u8x16 {
+    let mut array = [0u8; 16];
+    array.copy_from_slice(bytes);
+    u8x16::new(array)
+}
+
 /// Bit `i` set where byte `i` of a 16-byte chunk is a `\n`, a `:`, or a
 /// byte a header name may not hold.
 struct Masks {
@@ -101,10 +119,9 @@ struct Masks {
 }
 
 impl Masks {
-    fn of(chunk: &[u8]) -> Masks {
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(chunk);
-        let bytes = u8x16::new(bytes);
+    #[inline(always)]
+    fn of(bytes: &[u8]) -> Masks {
+        let bytes = chunk(bytes);
         let splat = u8x16::splat;
         // ASCII letters fold to lower case with 0x20; nothing else lands in a..=z.
         let letter = ((bytes | splat(0x20)) - splat(b'a')).simd_lt(splat(26));

@@ -562,11 +562,14 @@ async fn socketio_subscriber(
         tracing::warn!("a socket.io subscriber could not connect");
         return (Transport::SocketIo, reads);
     };
-    // One wait on the stop for the whole run, not a new one per message.
+    // One wait on the stop for the whole run, not a new one per message; looked
+    // at only when the socket has nothing ready (registering its waker on every
+    // message cost the subscribers a few percent).
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     loop {
         let message = tokio::select! {
+            biased;
             message = socket.next() => message,
             () = &mut stopped => break,
         };

@@ -971,7 +971,7 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
     .await;
     let supervisor = token(Role::Supervisor, None, None);
     let app = &rig.app;
-    let watcher = app.watch_socket(&supervisor, &["--seconds", "8"]);
+    let watcher = app.start_socket_watcher(&supervisor, &["--seconds", "60"]);
     let sim = rig.sim.clone();
     let drive = async {
         // The calls start once the desktop is connected (its greeting and
@@ -997,7 +997,20 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
         // A queue call waits.
         sim.customer_calls("254798765432", "Queue Customer", "8000", &["queue", "8000"])
     };
-    let (lines, queued) = tokio::join!(watcher, drive);
+    let queued = drive.await;
+    // The desktop has had every event the checks below read.
+    let awaited = SEED_FIELDS.iter().map(|(event, _)| *event).chain([
+        "incoming_call_for_agent",
+        "call_answered",
+        "call_ended_normally",
+        "agent_rejected_call",
+        "call_state_changed",
+        "call_ended",
+    ]);
+    for event in awaited {
+        watcher.wait_for(event, 1).await;
+    }
+    let lines = watcher.finish().await;
     assert_lines_match_schemas(&lines);
     let first = |name: &str| {
         lines
@@ -1086,28 +1099,34 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
     wait_ringing(&rig.sim, "PJSIP/1002").await;
     let reject = format!(r#"{{"sessionId":"ari-{ringing}","reason":"wrap-up"}}"#);
     let assign = format!(r#"{{"sessionId":"ari-{queued}","extension":"1002"}}"#);
-    let lines = rig
-        .app
-        .watch_socket(
-            &token(Role::Agent, Some("1002"), None),
-            &[
-                "--seconds",
-                "2",
-                "--emit",
-                "reject_call",
-                &reject,
-                "--emit",
-                "assign_queue_call",
-                &assign,
-                "--emit",
-                "hangup_call",
-                r#"{"sessionId":"ari-nope"}"#,
-                "--emit",
-                "hold_call",
-                "[1,2]",
-            ],
-        )
-        .await;
+    let agent_desk = rig.app.start_socket_watcher(
+        &token(Role::Agent, Some("1002"), None),
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "reject_call",
+            &reject,
+            "--emit",
+            "assign_queue_call",
+            &assign,
+            "--emit",
+            "hangup_call",
+            r#"{"sessionId":"ari-nope"}"#,
+            "--emit",
+            "hold_call",
+            "[1,2]",
+        ],
+    );
+    for name in [
+        "reject_call",
+        "assign_queue_call",
+        "hangup_call",
+        "hold_call",
+    ] {
+        agent_desk.wait_for(&format!("ack:{name}"), 1).await;
+    }
+    let lines = agent_desk.finish().await;
     let ack = |name: &str| {
         lines
             .iter()

@@ -83,165 +83,157 @@ async fn the_whole_flow(database_url: Option<String>) {
     let ann_agent = agent("agent-123", "1001");
 
     // The dashboard joins room agents and heartbeats; it asks for the mode.
-    let dashboard = {
-        let app = &app;
-        let token = ann_agent.clone();
-        async move {
-            app.watch_socket(
-                &token,
-                &[
-                    "--seconds",
-                    "6",
-                    "--emit",
-                    "join-agent-dashboard",
-                    r#""agent-123""#,
-                    "--emit-at",
-                    "100",
-                    "request-current-state",
-                    r#""system-mode""#,
-                    "--every",
-                    "1000",
-                    "heartbeat",
-                    r#"{"timestamp": 1705312200000}"#,
-                ],
-            )
-            .await
-        }
-    };
-    let script = async {
-        online(&app, &["agent-123"]).await;
-        // The widget starts a conversation: it goes to the one agent online.
-        let (status, started) = http(
-            &app,
-            reqwest::Method::POST,
-            "/api/conversations",
-            None,
-            Some(json!({"customerName": "Ann", "customerEmail": "ann@example.com", "firstMessage": "Hello, my order is late"})),
-        )
-        .await;
-        assert_eq!(status, 201, "{started}");
-        let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
-        assert_eq!(started["conversation"]["assignedAgentId"], "agent-123");
-        let customer = started["customerToken"].as_str().unwrap().to_owned();
-        let (_, other) = http(
-            &app,
-            reqwest::Method::POST,
-            "/api/conversations",
-            None,
-            Some(json!({"customerName": "Bob"})),
-        )
-        .await;
-        let someone_else = other["conversation"]["id"].as_str().unwrap().to_owned();
+    // Every watcher below runs until the test has what it waits for, so the
+    // steps follow each other, not guessed delays.
+    let dashboard = app.start_socket_watcher(
+        &ann_agent,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-agent-dashboard",
+            r#""agent-123""#,
+            "--emit-at",
+            "100",
+            "request-current-state",
+            r#""system-mode""#,
+            "--every",
+            "1000",
+            "heartbeat",
+            r#"{"timestamp": 1705312200000}"#,
+        ],
+    );
+    online(&app, &["agent-123"]).await;
+    // The widget starts a conversation: it goes to the one agent online.
+    let (status, started) = http(
+        &app,
+        reqwest::Method::POST,
+        "/api/conversations",
+        None,
+        Some(json!({"customerName": "Ann", "customerEmail": "ann@example.com", "firstMessage": "Hello, my order is late"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(started["conversation"]["assignedAgentId"], "agent-123");
+    let customer = started["customerToken"].as_str().unwrap().to_owned();
+    let (_, other) = http(
+        &app,
+        reqwest::Method::POST,
+        "/api/conversations",
+        None,
+        Some(json!({"customerName": "Bob"})),
+    )
+    .await;
+    let someone_else = other["conversation"]["id"].as_str().unwrap().to_owned();
 
-        // The widget joins its room (not another's) and types.
-        let widget = {
-            let app = &app;
-            let customer = customer.clone();
-            let join = format!("\"{conversation}\"");
-            let trespass = format!("\"{someone_else}\"");
-            let typing = json!({"conversationId": conversation, "isTyping": true}).to_string();
-            async move {
-                app.watch_socket(
-                    &customer,
-                    &[
-                        "--seconds",
-                        "3",
-                        "--emit",
-                        "join-conversation",
-                        &join,
-                        "--emit",
-                        "join-conversation",
-                        &trespass,
-                        "--emit-at",
-                        "200",
-                        "customer-typing",
-                        &typing,
-                        "--emit-at",
-                        "200",
-                        "heartbeat",
-                        "{}",
-                    ],
-                )
-                .await
-            }
-        };
-        let talk = async {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            // The agent types and answers.
-            let typing = json!({"conversationId": conversation, "isTyping": true}).to_string();
-            app.watch_socket(
-                &ann_agent,
-                &[
-                    "--seconds",
-                    "1",
-                    "--emit",
-                    "join-agent-dashboard",
-                    r#""agent-123""#,
-                    "--emit-at",
-                    "100",
-                    "agent-typing",
-                    &typing,
-                ],
-            )
-            .await;
-            let (status, reply) = http(
-                &app,
-                reqwest::Method::POST,
-                &format!("/api/conversations/{conversation}/messages"),
-                Some(&ann_agent),
-                Some(json!({"content": "Sorry! Let me check.", "messageId": "agent-msg-1"})),
-            )
-            .await;
-            assert_eq!(status, 201, "{reply}");
-            // The customer's retry is stored once.
-            for _ in 0..2 {
-                let (status, sent) = http(
-                    &app,
-                    reqwest::Method::POST,
-                    &format!("/api/conversations/{conversation}/messages"),
-                    Some(&customer),
-                    Some(json!({"content": "Thanks", "messageId": "widget-msg-7"})),
-                )
-                .await;
-                assert_eq!(status, 201, "{sent}");
-            }
-            // The customer may not write into another conversation.
-            let (status, refused) = http(
-                &app,
-                reqwest::Method::POST,
-                &format!("/api/conversations/{someone_else}/messages"),
-                Some(&customer),
-                Some(json!({"content": "hi"})),
-            )
-            .await;
-            assert_eq!(
-                (status, refused["error"].as_str()),
-                (403, Some("permission_denied"))
-            );
-            let (status, _) = http(
-                &app,
-                reqwest::Method::POST,
-                &format!("/api/conversations/{conversation}/messages"),
-                Some(&customer),
-                Some(json!({"content": ""})),
-            )
-            .await;
-            assert_eq!(status, 400);
-            // An admin switches the mode.
-            let (status, mode) = http(
-                &app,
-                reqwest::Method::PUT,
-                "/api/system-mode",
-                Some(&token(Role::Admin, None, None)),
-                Some(json!({"mode": "human"})),
-            )
-            .await;
-            assert_eq!((status, mode["mode"].as_str()), (200, Some("human")));
-        };
-        let (widget, ()) = tokio::join!(widget, talk);
-        (conversation, customer, widget)
-    };
-    let (dashboard, (conversation, customer, widget)) = tokio::join!(dashboard, script);
+    // The widget joins its room (not another's) and types.
+    let join = format!("\"{conversation}\"");
+    let trespass = format!("\"{someone_else}\"");
+    let typing = json!({"conversationId": conversation, "isTyping": true}).to_string();
+    let widget = app.start_socket_watcher(
+        &customer,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-conversation",
+            &join,
+            "--emit",
+            "join-conversation",
+            &trespass,
+            "--emit-at",
+            "200",
+            "customer-typing",
+            &typing,
+            "--emit-at",
+            "200",
+            "heartbeat",
+            "{}",
+        ],
+    );
+    widget.wait_for("ack:join-conversation", 2).await;
+    dashboard.wait_for("customer-typing-status", 1).await;
+
+    // The agent types and answers.
+    let agent_desk = app.start_socket_watcher(
+        &ann_agent,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-agent-dashboard",
+            r#""agent-123""#,
+            "--emit-at",
+            "100",
+            "agent-typing",
+            &typing,
+        ],
+    );
+    widget.wait_for("agent-typing-status", 1).await;
+    agent_desk.finish().await;
+    let (status, reply) = http(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/conversations/{conversation}/messages"),
+        Some(&ann_agent),
+        Some(json!({"content": "Sorry! Let me check.", "messageId": "agent-msg-1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    // The customer's retry is stored once.
+    for _ in 0..2 {
+        let (status, sent) = http(
+            &app,
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            Some(&customer),
+            Some(json!({"content": "Thanks", "messageId": "widget-msg-7"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{sent}");
+    }
+    // The customer may not write into another conversation.
+    let (status, refused) = http(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/conversations/{someone_else}/messages"),
+        Some(&customer),
+        Some(json!({"content": "hi"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("permission_denied"))
+    );
+    let (status, _) = http(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/conversations/{conversation}/messages"),
+        Some(&customer),
+        Some(json!({"content": ""})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // An admin switches the mode.
+    let (status, mode) = http(
+        &app,
+        reqwest::Method::PUT,
+        "/api/system-mode",
+        Some(&token(Role::Admin, None, None)),
+        Some(json!({"mode": "human"})),
+    )
+    .await;
+    assert_eq!((status, mode["mode"].as_str()), (200, Some("human")));
+
+    // What the sockets wait for has come; a moment more shows nothing comes twice.
+    widget.wait_for("agent-message", 1).await;
+    widget.wait_for("ack:heartbeat", 1).await;
+    dashboard.wait_for("new-message", 3).await;
+    dashboard.wait_for("system-mode-update", 2).await;
+    dashboard.wait_for("heartbeat-ack", 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (dashboard, widget) = (dashboard.finish().await, widget.finish().await);
     assert_lines_match_schemas(&dashboard);
     assert_lines_match_schemas(&widget);
 
@@ -569,24 +561,25 @@ async fn agents_see_theirs_and_the_unassigned_and_supervisors_move_them() {
     // ask who is online.
     let mine = format!("\"{}\"", ids[0]);
     let bobs = format!("\"{}\"", ids[1]);
-    let lines = app
-        .watch_socket(
-            &agent("agent-ann", "1001"),
-            &[
-                "--seconds",
-                "1",
-                "--emit",
-                "join-conversation",
-                &mine,
-                "--emit",
-                "join-conversation",
-                &bobs,
-                "--emit",
-                "request-current-state",
-                r#""connected-agents""#,
-            ],
-        )
-        .await;
+    let watcher = app.start_socket_watcher(
+        &agent("agent-ann", "1001"),
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-conversation",
+            &mine,
+            "--emit",
+            "join-conversation",
+            &bobs,
+            "--emit",
+            "request-current-state",
+            r#""connected-agents""#,
+        ],
+    );
+    watcher.wait_for("ack:join-conversation", 2).await;
+    watcher.wait_for("current-state", 1).await;
+    let lines = watcher.finish().await;
     assert_lines_match_schemas(&lines);
     let acks = events(&lines, "ack:join-conversation");
     assert_eq!(acks.len(), 2);

@@ -116,6 +116,41 @@ impl TestApp {
             .collect()
     }
 
+    /// Starts `clients/socketio/watch.mjs` with `token` and `args`, and hands
+    /// over its lines as they come, so a test can wait for a socket to be ready
+    /// (an acknowledged join, say) instead of sleeping a guessed time.
+    pub fn start_socket_watcher(&self, token: &str, args: &[&str]) -> SocketWatcher {
+        use tokio::io::AsyncBufReadExt;
+        let node = require_tool("node", "install Node.js 20");
+        let mut child = tokio::process::Command::new(node)
+            .arg(repo_root().join("clients/socketio/watch.mjs"))
+            .arg(self.url())
+            .args(["--token", token])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, _) = tokio::sync::watch::channel(Vec::new());
+        let reader = {
+            let lines = lines.clone();
+            tokio::spawn(async move {
+                let mut stdout = tokio::io::BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = stdout.next_line().await {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&line).expect("a JSON line");
+                    lines.send_modify(|seen| seen.push(value));
+                }
+            })
+        };
+        SocketWatcher {
+            child,
+            lines,
+            reader,
+        }
+    }
+
     /// Waits until `count` Socket.IO clients are connected (a watcher's
     /// Node.js start-up takes a while on a busy machine).
     pub async fn wait_for_sockets(&self, count: i64) {
@@ -144,6 +179,47 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// A running `watch.mjs`, its lines readable while it runs.
+pub struct SocketWatcher {
+    child: tokio::process::Child,
+    lines: tokio::sync::watch::Sender<Vec<serde_json::Value>>,
+    reader: JoinHandle<()>,
+}
+
+impl SocketWatcher {
+    /// Waits (at most 30 s) until the watcher has printed `count` lines for `event`.
+    pub async fn wait_for(&self, event: &str, count: usize) {
+        let mut lines = self.lines.subscribe();
+        let seen = tokio::time::timeout(
+            Duration::from_secs(30),
+            lines.wait_for(|lines| lines.iter().filter(|l| l["event"] == event).count() >= count),
+        )
+        .await;
+        assert!(
+            matches!(seen, Ok(Ok(_))),
+            "{count} × {event} did not come: {:?}",
+            self.lines.borrow()
+        );
+    }
+
+    /// How many lines for `event` the watcher has printed so far.
+    pub fn count(&self, event: &str) -> usize {
+        self.lines
+            .borrow()
+            .iter()
+            .filter(|l| l["event"] == event)
+            .count()
+    }
+
+    /// Ends the watcher (if it has not ended itself) and returns every line it printed.
+    pub async fn finish(mut self) -> Vec<serde_json::Value> {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        let _ = (&mut self.reader).await;
+        self.lines.borrow().clone()
     }
 }
 

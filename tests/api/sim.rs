@@ -373,21 +373,22 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     // Socket.IO: whisper and barge with acknowledgements, the seed's payloads.
     let whisper = format!(r#"{{"agentExtension":"{agent}"}}"#);
     let nobody = r#"{"agentExtension":"9999"}"#;
-    let lines = app
-        .watch_socket(
-            &supervisor,
-            &[
-                "--seconds",
-                "2",
-                "--emit",
-                "supervisor:whisper",
-                &whisper,
-                "--emit",
-                "supervisor:barge",
-                nobody,
-            ],
-        )
-        .await;
+    let watcher = app.start_socket_watcher(
+        &supervisor,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "supervisor:whisper",
+            &whisper,
+            "--emit",
+            "supervisor:barge",
+            nobody,
+        ],
+    );
+    watcher.wait_for("ack:supervisor:whisper", 1).await;
+    watcher.wait_for("ack:supervisor:barge", 1).await;
+    let lines = watcher.finish().await;
     let ack = |name: &str| {
         lines
             .iter()

@@ -184,12 +184,15 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
 async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
     let app = spawn_app_with_stats().await;
     let supervisor = token(Role::Supervisor, None, None);
-    let lines = app
-        .watch_socket(
-            &supervisor,
-            &["--seconds", "4", "--emit", "no-such-event", "{\"x\":1}"],
-        )
-        .await;
+    let watcher = app.start_socket_watcher(
+        &supervisor,
+        &["--seconds", "60", "--emit", "no-such-event", "{\"x\":1}"],
+    );
+    watcher.wait_for("ack:no-such-event", 1).await;
+    // Still connected and receiving afterwards: one more stats tick.
+    let stats_so_far = watcher.count("system_stats");
+    watcher.wait_for("system_stats", stats_so_far + 1).await;
+    let lines = watcher.finish().await;
     let refusal = lines
         .iter()
         .find(|l| l["event"] == "error-event")

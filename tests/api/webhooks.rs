@@ -108,15 +108,17 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
         .await;
     let admin_token = token(Role::Admin, None, None);
     let client_token = token(Role::Client, None, Some("acme"));
-    let admin = app.watch_socket(
+    // The watchers run until the test ends them; the deliveries start once
+    // both have their rooms (acknowledged joins), however slow Node's start.
+    let admin = app.start_socket_watcher(
         &admin_token,
-        &["--seconds", "4", "--emit", "join:admin", "null"],
+        &["--seconds", "60", "--emit", "join:admin", "null"],
     );
-    let client = app.watch_socket(
+    let client = app.start_socket_watcher(
         &client_token,
         &[
             "--seconds",
-            "4",
+            "60",
             "--emit",
             "join:client",
             r#""acme""#,
@@ -125,49 +127,54 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
             r#""globex""#,
         ],
     );
-    let script = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        // Forged, unsigned, stale, or for an unknown agent: refused, nothing happens.
-        let (status, _) = deliver(&app, &ended, signed(&ended, "not-the-key", now_ms())).await;
-        assert_eq!(status, 403);
-        let (status, _) = deliver(&app, &ended, None).await;
-        assert_eq!(status, 403);
-        let (status, _) = deliver(&app, &ended, signed(&ended, KEY, now_ms() - 600_000)).await;
-        assert_eq!(status, 403);
-        let mut stranger = ended.clone();
-        stranger["call"]["agent_id"] = json!("someone-else");
-        let (status, _) = deliver(&app, &stranger, signed(&stranger, KEY, now_ms())).await;
-        assert_eq!(status, 403);
-        assert!(
-            app.core
-                .store
-                .conversation(&format!("voice-{first_call}"))
-                .await
-                .unwrap()
-                .is_none(),
-            "a refused delivery stores nothing"
-        );
-        // The end comes before the start: the end goes out, the late start does not.
-        let (status, answer) = deliver(&app, &ended, signed(&ended, KEY, now_ms())).await;
-        assert_eq!((status, answer["status"].as_str()), (200, Some("ok")));
-        let late = &examples["call_started"];
-        let (status, _) = deliver(&app, late, signed(late, KEY, now_ms())).await;
-        assert_eq!(status, 200);
-        // A second call starts; its retry is recognised.
-        for expected in ["ok", "duplicate"] {
-            let (status, answer) = deliver(
-                &app,
-                &second_started,
-                signed(&second_started, KEY, now_ms()),
-            )
-            .await;
-            assert_eq!((status, answer["status"].as_str()), (200, Some(expected)));
-        }
-        let analyzed = &examples["call_analyzed"];
-        let (status, _) = deliver(&app, analyzed, signed(analyzed, KEY, now_ms())).await;
-        assert_eq!(status, 200);
-    };
-    let (admin, client, ()) = tokio::join!(admin, client, script);
+    admin.wait_for("ack:join:admin", 1).await;
+    client.wait_for("ack:join:client", 2).await;
+    // Forged, unsigned, stale, or for an unknown agent: refused, nothing happens.
+    let (status, _) = deliver(&app, &ended, signed(&ended, "not-the-key", now_ms())).await;
+    assert_eq!(status, 403);
+    let (status, _) = deliver(&app, &ended, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = deliver(&app, &ended, signed(&ended, KEY, now_ms() - 600_000)).await;
+    assert_eq!(status, 403);
+    let mut stranger = ended.clone();
+    stranger["call"]["agent_id"] = json!("someone-else");
+    let (status, _) = deliver(&app, &stranger, signed(&stranger, KEY, now_ms())).await;
+    assert_eq!(status, 403);
+    assert!(
+        app.core
+            .store
+            .conversation(&format!("voice-{first_call}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused delivery stores nothing"
+    );
+    // The end comes before the start: the end goes out, the late start does not.
+    let (status, answer) = deliver(&app, &ended, signed(&ended, KEY, now_ms())).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ok")));
+    let late = &examples["call_started"];
+    let (status, _) = deliver(&app, late, signed(late, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+    // A second call starts; its retry is recognised.
+    for expected in ["ok", "duplicate"] {
+        let (status, answer) = deliver(
+            &app,
+            &second_started,
+            signed(&second_started, KEY, now_ms()),
+        )
+        .await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some(expected)));
+    }
+    let analyzed = &examples["call_analyzed"];
+    let (status, _) = deliver(&app, analyzed, signed(analyzed, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+    // Each reaches both sockets; a moment more shows nothing comes twice.
+    for watcher in [&admin, &client] {
+        watcher.wait_for("call:ended", 1).await;
+        watcher.wait_for("call:started", 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (admin, client) = (admin.finish().await, client.finish().await);
     for lines in [&admin, &client] {
         assert_lines_match_schemas(lines);
         let started: Vec<&Value> = lines

@@ -3,12 +3,17 @@
 //
 //   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--until E1,E2=n,...]
 //                                   [--emit EVENT JSON] [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON]
-//                                   [--every MS EVENT JSON]
+//                                   [--every MS EVENT JSON] [--stdin]
 //
 // URL defaults to http://127.0.0.1:3001. Exits after N events (default: never),
 // once each event named by --until has come (E2 n times), or after S seconds
 // (default 30), whichever is first. A refused connection prints
 // {"event": "connect_error", "data": {"message": ...}} and exits with 2.
+//
+// With --stdin, a test steers the client while it runs, one JSON array per
+// line: ["emit", EVENT, PAYLOAD] sends an event, ["quiet"] stops the --every
+// repeats; the end of stdin closes the socket and exits with 0.
+import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
 const args = process.argv.slice(2);
@@ -20,6 +25,7 @@ const until = new Map();
 const emits = [];
 const later = [];
 const repeated = [];
+let steered = false;
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
   if (arg === "--token") token = args[++i];
@@ -35,6 +41,7 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === "--emit-big") emits.push([args[++i], "x".repeat(Number(args[++i]))]);
   else if (arg === "--emit-at") later.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
   else if (arg === "--every") repeated.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
+  else if (arg === "--stdin") steered = true;
   else url = arg;
 }
 
@@ -55,11 +62,22 @@ socket.onAny((event, data) => {
   if (++seen >= count) done(0);
 });
 const send = (event, payload) => socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
+const timers = [];
 socket.on("connect", () => {
   for (const [event, payload] of emits) send(event, payload);
   for (const [ms, event, payload] of later) setTimeout(() => send(event, payload), ms);
-  for (const [ms, event, payload] of repeated) setInterval(() => send(event, payload), ms);
+  for (const [ms, event, payload] of repeated) timers.push(setInterval(() => send(event, payload), ms));
 });
+if (steered) {
+  const commands = createInterface({ input: process.stdin });
+  commands.on("line", (line) => {
+    const [command, event, payload] = JSON.parse(line);
+    if (command === "emit") send(event, payload);
+    else if (command === "quiet") timers.splice(0).forEach(clearInterval);
+    else process.stderr.write(`unknown command: ${line}\n`);
+  });
+  commands.on("close", () => done(0));
+}
 socket.on("disconnect", (reason) => print("disconnect", { reason }));
 socket.on("connect_error", (error) => {
   print("connect_error", { message: error.message });

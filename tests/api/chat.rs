@@ -369,76 +369,57 @@ async fn silent_and_disconnected_agents_hand_their_conversations_on() {
             &supervisor,
         )
         .await;
-    // Bob's dashboard never heartbeats; Ann's does.
-    let bob = {
-        let app = &app;
-        async move {
-            app.watch_socket(
-                &agent("agent-bob", "1002"),
-                &[
-                    "--seconds",
-                    "5",
-                    "--emit",
-                    "join-agent-dashboard",
-                    r#""agent-bob""#,
-                ],
-            )
+    // Bob's dashboard heartbeats until Ann's is online, then falls silent;
+    // Ann's keeps heartbeating until she leaves.
+    let heartbeats = ["--every", "500", "heartbeat", r#"{"timestamp": 1}"#];
+    let dashboard = |agent_id: &str, extension: &str| {
+        let join = format!("\"{agent_id}\"");
+        let mut args = vec!["--seconds", "60", "--emit", "join-agent-dashboard", &join];
+        args.extend(heartbeats);
+        app.start_socket_watcher(&agent(agent_id, extension), &args)
+    };
+    let mut next_move = async || loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
             .await
+            .expect("events in time")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if let Some(Payload::TicketsReassigned(moved)) = event.payload {
+            return moved;
         }
     };
-    let script = async {
-        online(&app, &["agent-bob"]).await;
-        let mut chat = ChatServiceClient::new(app.channel().await);
-        let started = chat
-            .start_conversation(pb::StartConversationRequest {
-                customer_name: "Cleo".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let conversation = started.conversation.unwrap();
-        assert_eq!(conversation.assigned_agent_id, "agent-bob");
-        let ann = {
-            let app = &app;
-            async move {
-                app.watch_socket(
-                    &agent("agent-ann", "1001"),
-                    &[
-                        "--seconds",
-                        "4",
-                        "--emit",
-                        "join-agent-dashboard",
-                        r#""agent-ann""#,
-                        "--every",
-                        "500",
-                        "heartbeat",
-                        r#"{"timestamp": 1}"#,
-                    ],
-                )
-                .await
-            }
-        };
-        let watch = async {
-            let mut moves = Vec::new();
-            while moves.len() < 2 {
-                let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
-                    .await
-                    .expect("events in time")
-                    .unwrap()
-                    .unwrap()
-                    .event
-                    .unwrap();
-                if let Some(Payload::TicketsReassigned(moved)) = event.payload {
-                    moves.push(moved);
-                }
-            }
-            moves
-        };
-        let (ann_lines, moves) = tokio::join!(ann, watch);
-        (conversation.id, moves, ann_lines)
+    let mut bob = dashboard("agent-bob", "1002");
+    online(&app, &["agent-bob"]).await;
+    let mut chat = ChatServiceClient::new(app.channel().await);
+    let started = chat
+        .start_conversation(pb::StartConversationRequest {
+            customer_name: "Cleo".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let conversation = started.conversation.unwrap().id;
+    let ann = dashboard("agent-ann", "1001");
+    online(&app, &["agent-ann", "agent-bob"]).await;
+    bob.command(json!(["quiet"])).await;
+    let first_move = next_move().await;
+    ann.wait_for("tickets-reassigned", 1).await;
+    let lists_only_ann = |lines: &[Value]| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l["event"] == "connected-agents-update")
+            .and_then(|l| l["data"]["agents"].as_array())
+            .is_some_and(|agents| agents.len() == 1 && agents[0]["agentId"] == "agent-ann")
     };
-    let (_, (conversation, moves, ann_lines)) = tokio::join!(bob, script);
+    ann.wait_until("the list without Bob", lists_only_ann).await;
+    let ann_lines = ann.finish().await;
+    let second_move = next_move().await;
+    bob.finish().await;
+    let moves = [first_move, second_move];
     // Ann's dashboard heard it too: Bob gone from the list, his conversation hers.
     assert_lines_match_schemas(&ann_lines);
     let heard = events(&ann_lines, "tickets-reassigned");

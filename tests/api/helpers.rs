@@ -118,20 +118,23 @@ impl TestApp {
 
     /// Starts `clients/socketio/watch.mjs` with `token` and `args`, and hands
     /// over its lines as they come, so a test can wait for a socket to be ready
-    /// (an acknowledged join, say) instead of sleeping a guessed time.
+    /// (an acknowledged join, say) instead of sleeping a guessed time, and
+    /// steer it while it runs.
     pub fn start_socket_watcher(&self, token: &str, args: &[&str]) -> SocketWatcher {
         use tokio::io::AsyncBufReadExt;
         let node = require_tool("node", "install Node.js 20");
         let mut child = tokio::process::Command::new(node)
             .arg(repo_root().join("clients/socketio/watch.mjs"))
             .arg(self.url())
-            .args(["--token", token])
+            .args(["--token", token, "--stdin"])
             .args(args)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("node runs");
         let stdout = child.stdout.take().expect("piped stdout");
+        let commands = child.stdin.take();
         let (lines, _) = tokio::sync::watch::channel(Vec::new());
         let reader = {
             let lines = lines.clone();
@@ -146,6 +149,7 @@ impl TestApp {
         };
         SocketWatcher {
             child,
+            commands,
             lines,
             reader,
         }
@@ -185,6 +189,7 @@ impl Drop for TestApp {
 /// A running `watch.mjs`, its lines readable while it runs.
 pub struct SocketWatcher {
     child: tokio::process::Child,
+    commands: Option<tokio::process::ChildStdin>,
     lines: tokio::sync::watch::Sender<Vec<serde_json::Value>>,
     reader: JoinHandle<()>,
 }
@@ -192,17 +197,35 @@ pub struct SocketWatcher {
 impl SocketWatcher {
     /// Waits (at most 30 s) until the watcher has printed `count` lines for `event`.
     pub async fn wait_for(&self, event: &str, count: usize) {
-        let mut lines = self.lines.subscribe();
-        let seen = tokio::time::timeout(
-            Duration::from_secs(30),
-            lines.wait_for(|lines| lines.iter().filter(|l| l["event"] == event).count() >= count),
-        )
+        self.wait_until(&format!("{count} × {event}"), |lines| {
+            lines.iter().filter(|l| l["event"] == event).count() >= count
+        })
         .await;
+    }
+
+    /// Waits (at most 30 s) until the lines printed so far satisfy `done`.
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
+        let mut lines = self.lines.subscribe();
+        let seen =
+            tokio::time::timeout(Duration::from_secs(30), lines.wait_for(|lines| done(lines)))
+                .await;
         assert!(
             matches!(seen, Ok(Ok(_))),
-            "{count} × {event} did not come: {:?}",
+            "{what} did not come: {:?}",
             self.lines.borrow()
         );
+    }
+
+    /// Sends the client a command: `["emit", EVENT, PAYLOAD]` or `["quiet"]`.
+    pub async fn command(&mut self, command: serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.commands.as_mut().expect("the watcher is running");
+        let line = format!("{command}\n");
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("command sent");
+        stdin.flush().await.expect("command sent");
     }
 
     /// How many lines for `event` the watcher has printed so far.
@@ -214,10 +237,30 @@ impl SocketWatcher {
             .count()
     }
 
-    /// Ends the watcher (if it has not ended itself) and returns every line it printed.
+    /// Waits for the watcher to end by itself (`--until`, `--count`,
+    /// `--seconds`); kills it after 90 s. Returns every line it printed.
+    pub async fn exited(mut self) -> Vec<serde_json::Value> {
+        if tokio::time::timeout(Duration::from_secs(90), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+        }
+        self.finish().await
+    }
+
+    /// Ends the watcher (if it has not ended itself): its socket closes as a
+    /// client's would, or after 10 s the process is killed. Returns every
+    /// line it printed.
     pub async fn finish(mut self) -> Vec<serde_json::Value> {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        drop(self.commands.take());
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
         let _ = (&mut self.reader).await;
         self.lines.borrow().clone()
     }

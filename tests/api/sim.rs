@@ -55,27 +55,16 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
     let app = app_on(address, "switchboard").await;
     let supervisor = token(Role::Supervisor, None, None);
     // The watcher ends once it has every event the test needs (calls:active
-    // on connect and twice more), or after 40 s.
+    // on connect and twice more), or after 60 s.
     let until = "ami:disconnected,ami:connected,call:new,call:answered,call:ended,\
                  calls:active=3,agent:login,agent:logout,agents:status,\
                  queue:caller_joined,queues:stats";
-    let watcher = {
-        let url_token = supervisor.clone();
-        let app_ref = &app;
-        async move {
-            app_ref
-                .watch_socket(&url_token, &["--until", until, "--seconds", "40"])
-                .await
-        }
-    };
+    let watcher = app.start_socket_watcher(&supervisor, &["--until", until, "--seconds", "60"]);
+    // Connected, the wallboard sees a failed attempt to reach the PBX; then the PBX starts.
+    watcher.wait_for("ami:disconnected", 1).await;
     let stop = CancellationToken::new();
-    let start_pbx = async {
-        // Connected, the wallboard sees a failed attempt or two to reach the PBX.
-        app.wait_for_sockets(1).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        Simulator::start(busy(address), stop.clone()).await.unwrap()
-    };
-    let (lines, _simulator) = tokio::join!(watcher, start_pbx);
+    let _simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
+    let lines = watcher.exited().await;
     stop.cancel();
     assert_lines_match_schemas(&lines);
     let seen: BTreeSet<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();

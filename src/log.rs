@@ -146,13 +146,10 @@ impl EventLog {
     pub fn rebuild(&self, inputs: Vec<Input>, now: Instant) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         state.window.clear();
-        let mut events = Vec::new();
         let mut emitted = state.ledger.apply_all(inputs, now);
         // The rebuilt lists go out with the rebuild, however recent the last ones.
         emitted.extend(state.ledger.flush_lists(now, true));
-        for emitted in emitted {
-            events.push(self.append_locked(&mut state, emitted, now));
-        }
+        let mut events = self.append_locked(&mut state, emitted, now);
         *self.epoch.write() = new_epoch();
         let resync = pb::Resync {
             reason: ResyncReason::SourceRebuilt as i32,
@@ -160,12 +157,12 @@ impl EventLog {
             oldest_available: state.last_sequence + 1,
             snapshot: Some(state.ledger.snapshot(now)),
         };
-        events.push(self.append_locked(
+        events.extend(self.append_locked(
             &mut state,
-            Emitted {
+            vec![Emitted {
                 payload: Payload::Resync(resync),
                 tenant: String::new(),
-            },
+            }],
             now,
         ));
         events
@@ -175,10 +172,7 @@ impl EventLog {
     pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         let emitted = state.ledger.apply(input, now);
-        emitted
-            .into_iter()
-            .map(|e| self.append_locked(&mut state, e, now))
-            .collect()
+        self.append_locked(&mut state, emitted, now)
     }
 
     /// Applies a batch of inputs at `now` (see [`Ledger::apply_all`]: whole
@@ -190,10 +184,7 @@ impl EventLog {
     ) -> Vec<Arc<pb::Event>> {
         let mut state = self.state.lock();
         let emitted = state.ledger.apply_all(inputs, now);
-        emitted
-            .into_iter()
-            .map(|e| self.append_locked(&mut state, e, now))
-            .collect()
+        self.append_locked(&mut state, emitted, now)
     }
 
     /// Appends the whole lists the ledger held back (see
@@ -204,16 +195,14 @@ impl EventLog {
             return Vec::new();
         }
         let emitted = state.ledger.flush_lists(now, false);
-        emitted
-            .into_iter()
-            .map(|e| self.append_locked(&mut state, e, now))
-            .collect()
+        self.append_locked(&mut state, emitted, now)
     }
 
     /// Appends an event that does not come from the ledger (statistics, chat, command results).
     pub fn publish(&self, payload: Payload, tenant: String, now: Instant) -> Arc<pb::Event> {
         let mut state = self.state.lock();
-        self.append_locked(&mut state, Emitted { payload, tenant }, now)
+        let mut events = self.append_locked(&mut state, vec![Emitted { payload, tenant }], now);
+        events.pop().expect("one event appended")
     }
 
     /// Reads the ledger together with the sequence number of the last event folded into it.
@@ -330,18 +319,38 @@ impl EventLog {
         self.head.load(Ordering::Acquire)
     }
 
-    fn append_locked(&self, state: &mut State, emitted: Emitted, now: Instant) -> Arc<pb::Event> {
-        state.last_sequence += 1;
-        let kind = kind_of(&emitted.payload);
-        let event = Arc::new(pb::Event {
-            sequence: state.last_sequence,
-            epoch: self.epoch(),
-            time: Some(to_timestamp(now)),
-            tenant: emitted.tenant,
-            payload: Some(emitted.payload),
-        });
-        state.window.push_back(Arc::clone(&event));
-        self.head.store(state.last_sequence, Ordering::Release);
+    /// Numbers `emitted` in order and appends each to the replay window, the
+    /// live feed and the durable subscribers that want it. What is the same
+    /// for the whole batch is done once: the epoch and the time, the window's
+    /// age limit, the durable subscribers' lock, the gauges.
+    fn append_locked(
+        &self,
+        state: &mut State,
+        emitted: Vec<Emitted>,
+        now: Instant,
+    ) -> Vec<Arc<pb::Event>> {
+        if emitted.is_empty() {
+            return Vec::new();
+        }
+        let epoch = self.epoch();
+        let time = to_timestamp(now);
+        let mut events = Vec::with_capacity(emitted.len());
+        for Emitted { payload, tenant } in emitted {
+            state.last_sequence += 1;
+            state.events_in.count(kind_of(&payload), &self.metrics);
+            let event = Arc::new(pb::Event {
+                sequence: state.last_sequence,
+                epoch: epoch.clone(),
+                time: Some(time),
+                tenant,
+                payload: Some(payload),
+            });
+            state.window.push_back(Arc::clone(&event));
+            self.head.store(state.last_sequence, Ordering::Release);
+            // A send error only means nobody listens right now; the window keeps the event.
+            let _ = self.live.send(Arc::clone(&event));
+            events.push(event);
+        }
         let max_age =
             chrono::Duration::from_std(self.settings.window_age).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(max_age);
@@ -357,20 +366,20 @@ impl EventLog {
         {
             state.window.pop_front();
         }
-        // A send error only means nobody listens right now; the window keeps the event.
-        let _ = self.live.send(Arc::clone(&event));
         {
             let mut durable = self.durable.lock();
             if !durable.is_empty() {
-                durable.retain(|subscriber| {
-                    !(subscriber.wants)(&event) || subscriber.queue.send(Arc::clone(&event)).is_ok()
-                });
+                for event in &events {
+                    durable.retain(|subscriber| {
+                        !(subscriber.wants)(event)
+                            || subscriber.queue.send(Arc::clone(event)).is_ok()
+                    });
+                }
             }
         }
-        state.events_in.count(kind, &self.metrics);
         self.metrics.log_head.set(state.last_sequence);
         self.metrics.log_window.set(state.window.len() as i64);
-        event
+        events
     }
 }
 

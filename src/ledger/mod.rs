@@ -171,7 +171,14 @@ impl Ledger {
         inputs: impl IntoIterator<Item = Input>,
         now: Instant,
     ) -> Vec<Emitted> {
-        let mut out = Vec::new();
+        let inputs = inputs.into_iter();
+        // About two events an input, and up to three lists: sized once, as
+        // growing a vector of events this large copied it over and over. No
+        // inputs (an event the translator ignored): nothing allocated.
+        let mut out = match inputs.size_hint().0 {
+            0 => Vec::new(),
+            expected => Vec::with_capacity(2 * expected + 3),
+        };
         for input in inputs {
             out.extend(self.apply_one(input, now));
         }

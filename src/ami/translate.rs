@@ -444,22 +444,22 @@ impl Translator {
             return;
         };
         if let Some(num) = event.get("CallerIDNum") {
-            channel.caller_num = clean(Some(num));
+            refresh(&mut channel.caller_num, cleaned(num));
         }
         if let Some(name) = event.get("CallerIDName") {
-            channel.caller_name = clean(Some(name));
+            refresh(&mut channel.caller_name, cleaned(name));
         }
         if let Some(state) = event.get("ChannelState") {
             channel.state = number(Some(state)) as u8;
         }
         if let Some(desc) = event.get("ChannelStateDesc") {
-            channel.state_desc = desc.to_owned();
+            refresh(&mut channel.state_desc, desc);
         }
         if let Some(exten) = event.get("Exten") {
-            channel.exten = clean(Some(exten));
+            refresh(&mut channel.exten, cleaned(exten));
         }
         if let Some(context) = event.get("Context") {
-            channel.context = clean(Some(context));
+            refresh(&mut channel.context, cleaned(context));
         }
     }
 
@@ -1125,9 +1125,21 @@ fn is_local(name: &str) -> bool {
 
 /// A caller-id field, with Asterisk's `<unknown>` as empty.
 fn clean(value: Option<&str>) -> String {
-    match value {
-        None | Some("<unknown>") => String::new(),
-        Some(value) => value.to_owned(),
+    value.map_or_else(String::new, |value| cleaned(value).to_owned())
+}
+
+/// A caller-ID style field as [`clean`] reads it, borrowed.
+fn cleaned(value: &str) -> &str {
+    if value == "<unknown>" { "" } else { value }
+}
+
+/// Sets `field` to `value` in place: its buffer is reused, and nothing is
+/// written when the value is unchanged, as most fields of a `Newstate` or
+/// `NewCallerid` are.
+fn refresh(field: &mut String, value: &str) {
+    if field != value {
+        field.clear();
+        field.push_str(value);
     }
 }
 

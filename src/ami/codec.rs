@@ -118,6 +118,38 @@ impl AmiMessage {
             .map(|(_, v)| &self.text[v.clone()])
     }
 
+    /// The first value of each of `keys` (case-insensitive), in one pass over
+    /// the headers, for a handler that reads several fields of one event.
+    /// Headers of a length no key has are passed over at a glance. `keys`
+    /// must not repeat.
+    pub fn get_many<const N: usize>(&self, keys: [&str; N]) -> [Option<&str>; N] {
+        let text = self.text.as_bytes();
+        // Bit `n` set when some key is `n` bytes long (63 stands for longer ones).
+        let lengths = keys
+            .iter()
+            .fold(0u64, |bits, key| bits | (1 << key.len().min(63)));
+        let mut found = [None; N];
+        let mut missing = N;
+        for (k, v) in &self.headers {
+            if lengths & (1 << k.len().min(63)) == 0 {
+                continue;
+            }
+            let name = &text[k.clone()];
+            let slot = keys
+                .iter()
+                .zip(found.iter_mut())
+                .find(|(key, slot)| slot.is_none() && name.eq_ignore_ascii_case(key.as_bytes()));
+            if let Some((_, slot)) = slot {
+                *slot = Some(&self.text[v.clone()]);
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
     /// Every value of `key` (case-insensitive), in order.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
         self.headers()
@@ -680,6 +712,40 @@ Event: VarSet\r\nChannel: PJSIP/3001-00000024\r\nValue: sip:3001@10.0.0.1:5060\r
         assert_eq!(
             messages[1].get_all("Variable").collect::<Vec<_>>(),
             ["a=1", "b=2"]
+        );
+    }
+
+    #[test]
+    fn get_many_answers_as_get_does_for_every_key_of_a_real_capture() {
+        let capture = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/fixtures/ami/asterisk-22/queue_call.ami"),
+        )
+        .expect("the Asterisk 22 capture");
+        let frames = decode_all(&mut AmiCodec::default(), &capture, capture.len());
+        let messages = messages(&frames);
+        assert!(messages.len() > 50, "the capture decoded");
+        let long_key = "K".repeat(70);
+        for message in &messages {
+            let mut keys: Vec<String> = message.headers().map(|(k, _)| k.to_owned()).collect();
+            keys.sort();
+            keys.dedup();
+            // Three at a time, in another case than sent, with keys no header has.
+            for names in keys.chunks(3) {
+                let asked = [
+                    names[0].to_lowercase(),
+                    names.get(1).cloned().unwrap_or_else(|| "NoSuchKey".into()),
+                    names.get(2).cloned().unwrap_or_else(|| long_key.clone()),
+                ];
+                let [a, b, c] = message.get_many([&asked[0], &asked[1], &asked[2]]);
+                assert_eq!([a, b, c], asked.each_ref().map(|k| message.get(k)));
+                assert!(a.is_some());
+            }
+        }
+        let repeated = AmiMessage::from_pairs([("Variable", "a=1"), ("Variable", "b=2")]);
+        assert_eq!(
+            repeated.get_many(["variable", "Value"]),
+            [Some("a=1"), None]
         );
     }
 

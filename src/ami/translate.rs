@@ -282,9 +282,8 @@ impl Translator {
             }
             "QueueCallerJoin" | "QueueEntry" => self.queue_caller_join(event, out),
             "QueueCallerLeave" => {
-                if let (Some(queue), Some(call_id)) =
-                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
-                {
+                let [queue, uniqueid] = event.get_many(["Queue", "Uniqueid"]);
+                if let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) {
                     out.push(Input::QueueCallerLeft {
                         queue: queue.to_owned(),
                         call_id,
@@ -292,9 +291,8 @@ impl Translator {
                 }
             }
             "QueueCallerAbandon" => {
-                if let (Some(queue), Some(call_id)) =
-                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
-                {
+                let [queue, uniqueid] = event.get_many(["Queue", "Uniqueid"]);
+                if let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) {
                     if let Some(track) = self.calls.get_mut(&call_id) {
                         track.abandoned_in_queue = true;
                     }
@@ -306,13 +304,13 @@ impl Translator {
             }
             "AgentConnect" => self.agent_connect(event, out),
             "AgentComplete" => {
-                if let (Some(queue), Some(call_id)) =
-                    (event.get("Queue"), self.call_of(event.get("Uniqueid")))
-                {
+                let [queue, uniqueid, talk_time] =
+                    event.get_many(["Queue", "Uniqueid", "TalkTime"]);
+                if let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) {
                     out.push(Input::QueueCallCompleted {
                         queue: queue.to_owned(),
                         call_id,
-                        talk_seconds: number(event.get("TalkTime")),
+                        talk_seconds: number(talk_time),
                     });
                 }
             }
@@ -381,22 +379,40 @@ impl Translator {
     }
 
     fn new_channel(&mut self, event: &AmiMessage) {
-        let (Some(uniqueid), Some(name)) = (event.get("Uniqueid"), event.get("Channel")) else {
+        let [
+            uniqueid,
+            name,
+            context,
+            linkedid,
+            caller_num,
+            caller_name,
+            exten,
+            state,
+            state_desc,
+        ] = event.get_many([
+            "Uniqueid",
+            "Channel",
+            "Context",
+            "Linkedid",
+            "CallerIDNum",
+            "CallerIDName",
+            "Exten",
+            "ChannelState",
+            "ChannelStateDesc",
+        ]);
+        let (Some(uniqueid), Some(name)) = (uniqueid, name) else {
             return;
         };
         if self.channels.contains_key(uniqueid) || self.spy_channels.contains_key(uniqueid) {
             return;
         }
-        if event
-            .get("Context")
-            .is_some_and(|c| c.starts_with(SPY_CONTEXT_PREFIX))
-        {
+        if context.is_some_and(|c| c.starts_with(SPY_CONTEXT_PREFIX)) {
             // A supervisor's phone listening in: part of a spy session, not a call.
             let extension = extension_of(name).unwrap_or_default();
             self.spy_channels.insert(uniqueid.to_owned(), extension);
             return;
         }
-        let linkedid = event.get("Linkedid").unwrap_or(uniqueid);
+        let linkedid = linkedid.unwrap_or(uniqueid);
         let call_id = match self.call_of_linkedid.get(linkedid) {
             Some(call_id) if self.calls.contains_key(call_id) => call_id.clone(),
             _ => {
@@ -410,12 +426,12 @@ impl Translator {
         let channel = Channel {
             name: name.to_owned(),
             linkedid: linkedid.to_owned(),
-            caller_num: clean(event.get("CallerIDNum")),
-            caller_name: clean(event.get("CallerIDName")),
-            exten: clean(event.get("Exten")),
-            context: clean(event.get("Context")),
-            state: number(event.get("ChannelState")) as u8,
-            state_desc: clean(event.get("ChannelStateDesc")),
+            caller_num: clean(caller_num),
+            caller_name: clean(caller_name),
+            exten: clean(exten),
+            context: clean(context),
+            state: number(state) as u8,
+            state_desc: clean(state_desc),
             is_local: is_local(name),
             call_id: call_id.clone(),
             local_partner: None,
@@ -436,36 +452,44 @@ impl Translator {
         }
     }
 
-    fn refresh_channel(&mut self, event: &AmiMessage) {
-        let Some(channel) = event
-            .get("Uniqueid")
-            .and_then(|id| self.channels.get_mut(id))
-        else {
-            return;
+    /// Updates a known channel's caller, state and dialplan place from an
+    /// event's channel fields; returns the event's `Uniqueid`.
+    fn refresh_channel<'e>(&mut self, event: &'e AmiMessage) -> Option<&'e str> {
+        let [uniqueid, num, name, state, desc, exten, context] = event.get_many([
+            "Uniqueid",
+            "CallerIDNum",
+            "CallerIDName",
+            "ChannelState",
+            "ChannelStateDesc",
+            "Exten",
+            "Context",
+        ]);
+        let Some(channel) = uniqueid.and_then(|id| self.channels.get_mut(id)) else {
+            return uniqueid;
         };
-        if let Some(num) = event.get("CallerIDNum") {
+        if let Some(num) = num {
             refresh(&mut channel.caller_num, cleaned(num));
         }
-        if let Some(name) = event.get("CallerIDName") {
+        if let Some(name) = name {
             refresh(&mut channel.caller_name, cleaned(name));
         }
-        if let Some(state) = event.get("ChannelState") {
+        if let Some(state) = state {
             channel.state = number(Some(state)) as u8;
         }
-        if let Some(desc) = event.get("ChannelStateDesc") {
+        if let Some(desc) = desc {
             refresh(&mut channel.state_desc, desc);
         }
-        if let Some(exten) = event.get("Exten") {
+        if let Some(exten) = exten {
             refresh(&mut channel.exten, cleaned(exten));
         }
-        if let Some(context) = event.get("Context") {
+        if let Some(context) = context {
             refresh(&mut channel.context, cleaned(context));
         }
+        uniqueid
     }
 
     fn new_state(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        self.refresh_channel(event);
-        let Some(uniqueid) = event.get("Uniqueid") else {
+        let Some(uniqueid) = self.refresh_channel(event) else {
             return;
         };
         let Some(channel) = self.channels.get(uniqueid) else {
@@ -497,7 +521,7 @@ impl Translator {
     }
 
     fn dial_begin(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let (Some(dialler), Some(dest)) = (event.get("Uniqueid"), event.get("DestUniqueid")) else {
+        let [Some(dialler), Some(dest)] = event.get_many(["Uniqueid", "DestUniqueid"]) else {
             return;
         };
         let Some(call_id) = self.call_of(Some(dialler)) else {
@@ -558,10 +582,12 @@ impl Translator {
     }
 
     fn dial_end(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let (Some(dialler), Some(dest)) = (event.get("Uniqueid"), event.get("DestUniqueid")) else {
+        let [Some(dialler), Some(dest), status] =
+            event.get_many(["Uniqueid", "DestUniqueid", "DialStatus"])
+        else {
             return;
         };
-        let Some(outcome) = dial_outcome(event.get("DialStatus").unwrap_or_default()) else {
+        let Some(outcome) = dial_outcome(status.unwrap_or_default()) else {
             return;
         };
         let Some(channel) = self.channels.get(dest) else {
@@ -611,8 +637,7 @@ impl Translator {
     }
 
     fn bridge_enter(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let (Some(bridge), Some(uniqueid)) = (event.get("BridgeUniqueid"), event.get("Uniqueid"))
-        else {
+        let [Some(bridge), Some(uniqueid)] = event.get_many(["BridgeUniqueid", "Uniqueid"]) else {
             return;
         };
         self.bridges
@@ -645,8 +670,7 @@ impl Translator {
     }
 
     fn bridge_leave(&mut self, event: &AmiMessage) {
-        let (Some(bridge), Some(uniqueid)) = (event.get("BridgeUniqueid"), event.get("Uniqueid"))
-        else {
+        let [Some(bridge), Some(uniqueid)] = event.get_many(["BridgeUniqueid", "Uniqueid"]) else {
             return;
         };
         if let Some(members) = self.bridges.get_mut(bridge) {
@@ -704,7 +728,7 @@ impl Translator {
     }
 
     fn hangup(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let Some(uniqueid) = event.get("Uniqueid") else {
+        let [Some(uniqueid), cause] = event.get_many(["Uniqueid", "Cause"]) else {
             return;
         };
         if let Some(supervisor_extension) = self.spy_channels.remove(uniqueid) {
@@ -754,7 +778,7 @@ impl Translator {
         if track.announced {
             out.push(Input::CallEnded {
                 call_id,
-                reason: end_reason(&track, Some(number(event.get("Cause")))),
+                reason: end_reason(&track, Some(number(cause))),
             });
         }
     }
@@ -934,56 +958,75 @@ impl Translator {
     }
 
     fn queue_caller_join(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let (Some(queue), Some(call_id)) =
-            (event.get("Queue"), self.call_of(event.get("Uniqueid")))
-        else {
+        let [queue, uniqueid, channel, caller_number, caller_name] = event.get_many([
+            "Queue",
+            "Uniqueid",
+            "Channel",
+            "CallerIDNum",
+            "CallerIDName",
+        ]);
+        let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) else {
             return;
         };
         self.announce(&call_id, out);
         out.push(Input::QueueCallerJoined {
             queue: queue.to_owned(),
             call_id,
-            channel: event.get("Channel").unwrap_or_default().to_owned(),
-            caller_number: clean(event.get("CallerIDNum")),
-            caller_name: clean(event.get("CallerIDName")),
+            channel: channel.unwrap_or_default().to_owned(),
+            caller_number: clean(caller_number),
+            caller_name: clean(caller_name),
         });
     }
 
     fn agent_connect(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let (Some(queue), Some(call_id)) =
-            (event.get("Queue"), self.call_of(event.get("Uniqueid")))
-        else {
+        let [
+            queue,
+            uniqueid,
+            interface,
+            member_name,
+            hold_time,
+            dest_number,
+            dest_channel,
+            caller_number,
+            party,
+        ] = event.get_many([
+            "Queue",
+            "Uniqueid",
+            "Interface",
+            "MemberName",
+            "HoldTime",
+            "DestCallerIDNum",
+            "DestChannel",
+            "CallerIDNum",
+            "DestUniqueid",
+        ]);
+        let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) else {
             return;
         };
-        let interface = event
-            .get("Interface")
-            .or_else(|| event.get("MemberName"))
-            .unwrap_or_default();
+        let interface = interface.or(member_name).unwrap_or_default();
         self.announce(&call_id, out);
         out.push(Input::QueueCallAnswered {
             queue: queue.to_owned(),
             call_id: call_id.clone(),
             interface: interface.to_owned(),
-            wait_seconds: number(event.get("HoldTime")),
+            wait_seconds: number(hold_time),
         });
         let agent_extension = extension_of(interface);
         // A Local member channel carries the customer's caller id, not the
         // agent's: then the agent is the member's extension.
-        let dest_number = clean(event.get("DestCallerIDNum"));
-        let through_local = event
-            .get("DestChannel")
-            .is_some_and(|channel| channel.starts_with("Local/"));
+        let dest_number = clean(dest_number);
+        let through_local = dest_channel.is_some_and(|channel| channel.starts_with("Local/"));
         let answered_by = match &agent_extension {
             Some(extension)
                 if through_local
                     || dest_number.is_empty()
-                    || dest_number == clean(event.get("CallerIDNum")) =>
+                    || dest_number == clean(caller_number) =>
             {
                 extension.clone()
             }
             _ => dest_number,
         };
-        let party = event.get("DestUniqueid").map(str::to_owned);
+        let party = party.map(str::to_owned);
         if let Some(track) = self.calls.get_mut(&call_id) {
             track.answered = true;
             track.answered_by = party;
@@ -996,27 +1039,44 @@ impl Translator {
     }
 
     fn queue_member(&mut self, name: &str, event: &AmiMessage, out: &mut Vec<Input>) {
-        let Some(queue) = event.get("Queue") else {
+        let [
+            queue,
+            interface,
+            location,
+            state_interface,
+            member_name,
+            plain_name,
+            paused,
+            pause_reason,
+            status,
+        ] = event.get_many([
+            "Queue",
+            "Interface",
+            "Location",
+            "StateInterface",
+            "MemberName",
+            "Name",
+            "Paused",
+            "PausedReason",
+            "Status",
+        ]);
+        let Some(queue) = queue else {
             return;
         };
-        let Some(interface) = event
-            .get("Interface")
-            .or_else(|| event.get("Location"))
-            .or_else(|| event.get("StateInterface"))
-        else {
+        let Some(interface) = interface.or(location).or(state_interface) else {
             return;
         };
-        let member_name = event.get("MemberName").or_else(|| event.get("Name"));
+        let member_name = member_name.or(plain_name);
         out.push(Input::QueueMemberSet {
             queue: queue.to_owned(),
             member: QueueMember {
                 interface: interface.to_owned(),
                 name: member_name.unwrap_or(interface).to_owned(),
                 extension: extension_of(interface),
-                paused: event.get("Paused") == Some("1"),
-                pause_reason: event.get("PausedReason").unwrap_or_default().to_owned(),
+                paused: paused == Some("1"),
+                pause_reason: pause_reason.unwrap_or_default().to_owned(),
                 // AMI device state 1 is "Not in use".
-                device_free: event.get("Status") == Some("1"),
+                device_free: status == Some("1"),
             },
         });
         let memberships = self

@@ -106,6 +106,9 @@ struct CallTrack {
     abandoned_in_queue: bool,
     /// The caller's channel was answered (by the dialplan, an IVR, a queue).
     caller_up: bool,
+    /// The `Linkedid`s whose channels join this call (more than one after a
+    /// pickup merged calls): what to forget when it ends.
+    linkedids: Vec<String>,
 }
 
 /// AMI events in, ledger inputs out. See the module documentation for what
@@ -135,6 +138,16 @@ impl Translator {
     /// The ids of the calls in progress, announced or not.
     pub fn call_ids(&self) -> impl Iterator<Item = &str> {
         self.calls.keys().map(String::as_str)
+    }
+
+    /// Whether it holds nothing: no channel, call, `Linkedid` or bridge. True
+    /// again once every call the PBX reported has ended and its bridges are
+    /// gone; anything left then is state that would grow without bound.
+    pub fn is_idle(&self) -> bool {
+        self.channels.is_empty()
+            && self.calls.is_empty()
+            && self.call_of_linkedid.is_empty()
+            && self.bridges.is_empty()
     }
 
     /// Forgets everything: the next events start a new picture.
@@ -419,7 +432,10 @@ impl Translator {
                 let call_id = format!("{CALL_ID_PREFIX}{linkedid}");
                 self.call_of_linkedid
                     .insert(linkedid.to_owned(), call_id.clone());
-                self.calls.entry(call_id.clone()).or_default();
+                let track = self.calls.entry(call_id.clone()).or_default();
+                if !track.linkedids.iter().any(|l| l == linkedid) {
+                    track.linkedids.push(linkedid.to_owned());
+                }
                 call_id
             }
         };
@@ -565,13 +581,13 @@ impl Translator {
                 channel.call_id = into.to_owned();
             }
         }
-        for id in self.call_of_linkedid.values_mut() {
-            if id == from {
-                *id = into.to_owned();
-            }
+        for linkedid in &merged.linkedids {
+            self.call_of_linkedid
+                .insert(linkedid.clone(), into.to_owned());
         }
         if let Some(track) = self.calls.get_mut(into) {
             track.members.extend(merged.members);
+            track.linkedids.extend(merged.linkedids);
         }
         if merged.announced {
             out.push(Input::CallEnded {
@@ -774,7 +790,11 @@ impl Translator {
         let Some(track) = self.calls.remove(&call_id) else {
             return;
         };
-        self.call_of_linkedid.retain(|_, id| id != &call_id);
+        for linkedid in &track.linkedids {
+            if self.call_of_linkedid.get(linkedid) == Some(&call_id) {
+                self.call_of_linkedid.remove(linkedid);
+            }
+        }
         if track.announced {
             out.push(Input::CallEnded {
                 call_id,

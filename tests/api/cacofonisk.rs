@@ -308,6 +308,7 @@ fn every_capture_translates_to_its_expected_outcomes_in_process() {
             ));
         }
         assert!(ledger.calls.is_empty(), "{name}: every call ended");
+        assert!(translator.is_idle(), "{name}: the translator forgot them");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -731,6 +731,26 @@ mod tests {
             .map(|w| w.call_id.as_str())
             .collect();
         assert_eq!(order, ["q2", "q1"]);
+
+        // Newcomers: a high-priority one goes behind the high-priority caller
+        // and before the normal one, a normal one last.
+        ledger.apply(stasis_call("q3", Some("8000")), at(43));
+        ledger.apply(
+            Input::CallPrioritySet {
+                call_id: "q3".into(),
+                priority: "high".into(),
+            },
+            at(43),
+        );
+        ledger.apply(join("q3"), at(43));
+        ledger.apply(stasis_call("q4", Some("8000")), at(44));
+        ledger.apply(join("q4"), at(44));
+        let order: Vec<_> = ledger.queues["8000"]
+            .waiting
+            .iter()
+            .map(|w| w.call_id.as_str())
+            .collect();
+        assert_eq!(order, ["q2", "q3", "q1", "q4"]);
     }
 
     fn join(call_id: &str) -> Input {

@@ -595,6 +595,8 @@ impl Ledger {
                 };
                 // The waiting list is kept in order (priority, then arrival): the
                 // newcomer goes behind every caller of its priority or a higher one.
+                // Looked for from the back, where a newcomer of normal priority
+                // belongs: a long queue costs one comparison, not one per caller.
                 let calls = &self.calls;
                 let rank = agent_bridge::waiting_rank(calls, &call_id);
                 let record = self
@@ -604,10 +606,10 @@ impl Ledger {
                 let index = record
                     .waiting
                     .iter()
-                    .position(|w| {
-                        (agent_bridge::waiting_rank(calls, &w.call_id), w.since) > (rank, now)
+                    .rposition(|w| {
+                        (agent_bridge::waiting_rank(calls, &w.call_id), w.since) <= (rank, now)
                     })
-                    .unwrap_or(record.waiting.len());
+                    .map_or(0, |before| before + 1);
                 record.waiting.insert(
                     index,
                     WaitingCaller {

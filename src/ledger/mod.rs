@@ -864,7 +864,9 @@ impl Ledger {
 
     /// Takes `call_id` off `queue`'s waiting list; whether it was there.
     fn leave_queue(&mut self, queue: &str, call_id: &str) -> bool {
-        let record = self.queue_mut(queue);
+        let Some(record) = self.queues.get_mut(queue) else {
+            return false;
+        };
         let before = record.waiting.len();
         record.waiting.retain(|w| w.call_id != call_id);
         record.waiting.len() != before
@@ -992,6 +994,25 @@ mod tests {
             .iter()
             .map(|e| crate::events::kind_of(&e.payload).as_str_name())
             .collect()
+    }
+
+    #[test]
+    fn leaving_or_abandoning_a_queue_it_never_saw_changes_nothing() {
+        let mut ledger = Ledger::new("human");
+        ledger.apply(start("c1"), at(0));
+        for input in [
+            Input::QueueCallerLeft {
+                queue: "9999".into(),
+                call_id: "c1".into(),
+            },
+            Input::QueueCallerAbandoned {
+                queue: "9999".into(),
+                call_id: "c1".into(),
+            },
+        ] {
+            assert!(ledger.apply(input, at(1)).is_empty());
+        }
+        assert!(ledger.queues.is_empty(), "no queue record was made up");
     }
 
     #[test]

@@ -159,7 +159,14 @@ impl AmiMessage {
 
     /// The event name, for events.
     pub fn event(&self) -> Option<&str> {
-        self.get("Event")
+        // Asked several times of every message on its way in; Asterisk sends
+        // `Event` first, so that header is looked at before any search.
+        match self.headers.first() {
+            Some((k, v)) if &self.text.as_bytes()[k.clone()] == b"Event" => {
+                Some(&self.text[v.clone()])
+            }
+            _ => self.get("Event"),
+        }
     }
 
     /// The response status (`Success`, `Error`, `Follows`, `Goodbye`), for responses.
@@ -746,6 +753,18 @@ Event: VarSet\r\nChannel: PJSIP/3001-00000024\r\nValue: sip:3001@10.0.0.1:5060\r
         assert_eq!(
             repeated.get_many(["variable", "Value"]),
             [Some("a=1"), None]
+        );
+    }
+
+    #[test]
+    fn the_event_name_is_found_first_or_anywhere_in_any_case() {
+        let first = AmiMessage::from_pairs([("Event", "Hangup"), ("Uniqueid", "1.1")]);
+        let later = AmiMessage::from_pairs([("Privilege", "call,all"), ("Event", "Hangup")]);
+        let lower = AmiMessage::from_pairs([("event", "Hangup")]);
+        let none = AmiMessage::from_pairs([("Response", "Success")]);
+        assert_eq!(
+            [first.event(), later.event(), lower.event(), none.event()],
+            [Some("Hangup"), Some("Hangup"), Some("Hangup"), None]
         );
     }
 

@@ -123,13 +123,21 @@ impl AmiMessage {
     /// Headers of a length no key has are passed over at a glance. `keys`
     /// must not repeat.
     pub fn get_many<const N: usize>(&self, keys: [&str; N]) -> [Option<&str>; N] {
+        let mut found = [None; N];
+        self.find_each(&keys, &mut found);
+        found
+    }
+
+    /// The search behind [`AmiMessage::get_many`], one copy for every number
+    /// of keys: a copy per handler made the hot code larger than it saved.
+    #[inline(never)]
+    fn find_each<'a>(&'a self, keys: &[&str], found: &mut [Option<&'a str>]) {
         let text = self.text.as_bytes();
         // Bit `n` set when some key is `n` bytes long (63 stands for longer ones).
         let lengths = keys
             .iter()
             .fold(0u64, |bits, key| bits | (1 << key.len().min(63)));
-        let mut found = [None; N];
-        let mut missing = N;
+        let mut missing = keys.len();
         for (k, v) in &self.headers {
             if lengths & (1 << k.len().min(63)) == 0 {
                 continue;
@@ -147,7 +155,6 @@ impl AmiMessage {
                 }
             }
         }
-        found
     }
 
     /// Every value of `key` (case-insensitive), in order.

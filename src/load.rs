@@ -47,8 +47,11 @@ pub struct LoadArgs {
     /// Length of the measuring window, in seconds.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
-    /// Seconds of load before measuring starts.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of load before measuring starts: long enough, by default, for
+    /// the first calls to have ended (ringing takes up to 8 s and talk up to
+    /// 1.5 × `--talk-seconds`), so that the window measures a steady state
+    /// in which calls end as fast as they start.
+    #[arg(long, default_value_t = 20)]
     pub warmup: u64,
     /// Talk time of an answered call, in seconds (short, so that calls end within the run).
     #[arg(long, default_value_t = 4.0)]
@@ -80,7 +83,8 @@ pub struct TransportReport {
     pub all_messages_per_second: f64,
     /// Bytes of those messages, per second.
     pub all_bytes_per_second: f64,
-    /// What one subscriber read, per event name: messages and bytes per second.
+    /// What one subscriber read during the measuring window, per event
+    /// name: messages and bytes per second.
     pub one_subscriber: Vec<(String, f64, f64)>,
 }
 
@@ -117,6 +121,10 @@ impl Latency {
 pub struct LoadReport {
     /// Calls the simulator started inside the window, per second.
     pub calls_per_second: f64,
+    /// Calls the simulator ended inside the window, per second: about
+    /// `calls_per_second` once the warm-up has run the load to a steady
+    /// state, less while calls are still piling up.
+    pub calls_ended_per_second: f64,
     /// AMI events the simulator wrote inside the window, per second.
     pub ami_events_per_second: f64,
     /// From the simulator's write to the server's log (read by an
@@ -136,8 +144,8 @@ impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "offered: {:.0} calls/s, {:.0} AMI events/s",
-            self.calls_per_second, self.ami_events_per_second
+            "offered: {:.0} calls/s (ended {:.0}/s), {:.0} AMI events/s",
+            self.calls_per_second, self.calls_ended_per_second, self.ami_events_per_second
         )?;
         write!(
             f,
@@ -174,7 +182,10 @@ impl std::fmt::Display for LoadReport {
                 t.all_bytes_per_second / 1e6
             )?;
             if !t.one_subscriber.is_empty() {
-                write!(f, "  one {name} subscriber read (messages/s, kB/s):")?;
+                write!(
+                    f,
+                    "  one {name} subscriber read in the window (messages/s, kB/s):"
+                )?;
                 for (event, messages, bytes) in &t.one_subscriber {
                     write!(f, " {event} {messages:.1} {:.1};", bytes / 1e3)?;
                 }
@@ -246,7 +257,8 @@ impl WriteTimes {
         let written = sequence_of(uniqueid)
             .and_then(|n| table.get(n))
             .map(|slot| slot.load(Ordering::Relaxed))?;
-        (written >= window.from && written < window.to)
+        window
+            .contains(written)
             .then(|| u32::try_from(self.micros().saturating_sub(written)).unwrap_or(u32::MAX))
     }
 }
@@ -262,7 +274,7 @@ struct Reads {
     latencies: Vec<u32>,
     messages: u64,
     bytes: u64,
-    /// Messages and bytes per event name.
+    /// Messages and bytes per event name, read during the measuring window.
     by_event: std::collections::BTreeMap<String, (u64, u64)>,
     /// Events the server reported dropped.
     reported_dropped: u64,
@@ -273,6 +285,12 @@ struct Reads {
 struct Window {
     from: u64,
     to: u64,
+}
+
+impl Window {
+    fn contains(&self, micros: u64) -> bool {
+        (self.from..self.to).contains(&micros)
+    }
 }
 
 impl Reads {
@@ -447,7 +465,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         table
             .iter()
             .map(|slot| slot.load(Ordering::Relaxed))
-            .filter(|t| *t >= window.from && *t < window.to)
+            .filter(|t| window.contains(*t))
             .count() as u64
     };
 
@@ -480,7 +498,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     measuring.shutdown_background();
 
     let started = in_window(&times.new);
-    let offered = started + in_window(&times.ended);
+    let ended = in_window(&times.ended);
+    let offered = started + ended;
     let seconds = args.seconds as f64;
     let first = (window.from / 1_000_000) as usize;
     let ami_events: u64 = times.ami_events[first..first + args.seconds as usize]
@@ -490,6 +509,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     let run_seconds = run_until as f64 / 1e6;
     Ok(LoadReport {
         calls_per_second: started as f64 / seconds,
+        calls_ended_per_second: ended as f64 / seconds,
         ami_events_per_second: ami_events as f64 / seconds,
         ingest: Latency::of(&mut ingest),
         ingest_unseen,
@@ -511,8 +531,8 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
                 .map(|(name, (messages, bytes))| {
                     (
                         name.clone(),
-                        *messages as f64 / run_seconds,
-                        *bytes as f64 / run_seconds,
+                        *messages as f64 / seconds,
+                        *bytes as f64 / seconds,
                     )
                 })
                 .collect()
@@ -595,12 +615,14 @@ async fn socketio_subscriber(
                     .get(4..)
                     .and_then(|rest| rest.split_once('"'))
                     .map_or("?", |(name, _)| name);
-                let entry = match reads.by_event.get_mut(name) {
-                    Some(entry) => entry,
-                    None => reads.by_event.entry(name.to_owned()).or_default(),
-                };
-                entry.0 += 1;
-                entry.1 += text.len() as u64;
+                if window.contains(times.micros()) {
+                    let entry = match reads.by_event.get_mut(name) {
+                        Some(entry) => entry,
+                        None => reads.by_event.entry(name.to_owned()).or_default(),
+                    };
+                    entry.0 += 1;
+                    entry.1 += text.len() as u64;
+                }
                 if text.starts_with("42[\"events-dropped\",")
                     && let Ok((_, report)) =
                         serde_json::from_str::<(String, serde_json::Value)>(&text[2..])

@@ -23,6 +23,7 @@ pub mod profiles;
 pub mod proto;
 pub mod sim;
 pub mod socket_json;
+pub mod socketio;
 pub mod stats;
 pub mod store;
 pub mod supervisor;

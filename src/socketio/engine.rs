@@ -1,0 +1,1039 @@
+//! Engine.IO v4 sessions over HTTP long-polling and WebSocket, with the
+//! upgrade from one to the other and the server's heartbeat.
+//!
+//! Every session has one outbox of framed text messages (`4…`, already
+//! encoded, shared between sessions by reference count), bounded in
+//! messages: a sender hands a whole run at once and learns whether this
+//! session took it. The WebSocket writer drains the outbox in one go and
+//! writes each message as a text frame without copying it, with one flush
+//! per drain; a long-poll answers with everything waiting, joined by the
+//! record separator.
+//!
+//! A session's life is one task: it pings every `ping_interval`, closes the
+//! session when no pong comes within `ping_timeout`, and on any close removes
+//! the session and tells the handler once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_util::sync::CancellationToken;
+
+use super::engine_packet::{EnginePacket, Handshake, RECORD_SEPARATOR, split_payload};
+
+/// A framed Engine.IO text message (`4…`), cheap to clone for many sessions.
+pub type Framed = Utf8Bytes;
+
+/// The engine's limits and timers.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Time between the server's pings.
+    pub ping_interval: Duration,
+    /// Time the server waits for a pong before it closes the session.
+    pub ping_timeout: Duration,
+    /// The largest message or polling body a client may send, in bytes.
+    pub max_payload: usize,
+    /// Messages a session's outbox holds before further sends are refused.
+    pub max_buffered: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            max_buffered: 4_096,
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent a close packet.
+    ClientClose,
+    /// The WebSocket closed.
+    TransportClose,
+    /// The WebSocket failed, or a poll came while another was pending.
+    TransportError,
+    /// No pong came within the ping timeout.
+    PingTimeout,
+    /// The client sent something that is not Engine.IO.
+    ProtocolError,
+    /// The server closed it.
+    ServerClose,
+}
+
+impl CloseReason {
+    /// A stable snake_case name, for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientClose => "client_close",
+            Self::TransportClose => "transport_close",
+            Self::TransportError => "transport_error",
+            Self::PingTimeout => "ping_timeout",
+            Self::ProtocolError => "protocol_error",
+            Self::ServerClose => "server_close",
+        }
+    }
+}
+
+/// Why a session refused messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The outbox has no room for the whole run: none of it was taken.
+    #[error("the session's outbox is full")]
+    Full,
+    /// The session has ended.
+    #[error("the session is closed")]
+    Closed,
+}
+
+/// What the layer above (Socket.IO) is told about sessions.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// A session opened; `request` is the request that opened it.
+    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest);
+    /// A text message (without its `4`) arrived.
+    fn on_message(&self, session: &Arc<Session>, text: &str);
+    /// A binary message arrived.
+    fn on_binary(&self, session: &Arc<Session>, data: Bytes);
+    /// The session ended (told once).
+    fn on_close(&self, session: &Arc<Session>, reason: CloseReason);
+}
+
+/// The parts of the opening request the layer above may read (its query and headers).
+#[derive(Debug, Clone)]
+pub struct OpeningRequest {
+    /// The request's URI, with its query.
+    pub uri: Uri,
+    /// The request's headers.
+    pub headers: HeaderMap,
+}
+
+/// How a session currently reaches its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    WebSocket,
+}
+
+/// One client's Engine.IO session.
+pub struct Session {
+    /// The session id.
+    pub id: String,
+    state: Mutex<SessionState>,
+    /// Wakes the writer or the pending poll: messages waiting, an upgrade, or the end.
+    wake: Notify,
+    pong: Notify,
+    closing: CancellationToken,
+    max_buffered: usize,
+}
+
+struct SessionState {
+    outbox: VecDeque<Framed>,
+    transport: Transport,
+    upgrading: bool,
+    polling: bool,
+    posting: bool,
+    close_reason: Option<CloseReason>,
+}
+
+impl Session {
+    fn new(id: String, transport: Transport, max_buffered: usize) -> Self {
+        Self {
+            id,
+            state: Mutex::new(SessionState {
+                outbox: VecDeque::new(),
+                transport,
+                upgrading: false,
+                polling: false,
+                posting: false,
+                close_reason: None,
+            }),
+            wake: Notify::new(),
+            pong: Notify::new(),
+            closing: CancellationToken::new(),
+            max_buffered,
+        }
+    }
+
+    /// Queues a run of framed messages in order, all or none.
+    pub fn send_run(&self, run: &[Framed]) -> Result<(), SendError> {
+        {
+            let mut state = self.state.lock();
+            if state.close_reason.is_some() {
+                return Err(SendError::Closed);
+            }
+            if state.outbox.len() + run.len() > self.max_buffered {
+                return Err(SendError::Full);
+            }
+            state.outbox.extend(run.iter().cloned());
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues one framed message.
+    pub fn send(&self, message: Framed) -> Result<(), SendError> {
+        self.send_run(std::slice::from_ref(&message))
+    }
+
+    /// Queues a control packet (ping, noop) past the bound.
+    fn send_control(&self, packet: &'static str) {
+        let mut state = self.state.lock();
+        if state.close_reason.is_none() {
+            state.outbox.push_back(Utf8Bytes::from_static(packet));
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// How the session reaches its client now.
+    pub fn transport(&self) -> Transport {
+        self.state.lock().transport
+    }
+
+    /// Ends the session; the handler hears of it once, with the first reason given.
+    pub fn close(&self, reason: CloseReason) {
+        {
+            let mut state = self.state.lock();
+            state.close_reason.get_or_insert(reason);
+        }
+        self.closing.cancel();
+        self.wake.notify_one();
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    /// Takes everything waiting in the outbox.
+    fn drain(&self, into: &mut VecDeque<Framed>) {
+        let mut state = self.state.lock();
+        std::mem::swap(&mut state.outbox, into);
+    }
+
+    fn close_reason(&self) -> CloseReason {
+        self.state
+            .lock()
+            .close_reason
+            .unwrap_or(CloseReason::ServerClose)
+    }
+}
+
+/// The Engine.IO server: its sessions and its handler.
+pub struct Engine {
+    config: EngineConfig,
+    handler: Arc<dyn EngineHandler>,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+}
+
+/// An Engine.IO error answer: `{"code": …, "message": …}` with status 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestError {
+    UnknownTransport,
+    UnknownSession,
+    BadHandshakeMethod,
+    BadRequest,
+    UnsupportedProtocolVersion,
+}
+
+impl RequestError {
+    fn response(self) -> Response<axum::body::Body> {
+        let (code, message) = match self {
+            Self::UnknownTransport => (0, "Transport unknown"),
+            Self::UnknownSession => (1, "Session ID unknown"),
+            Self::BadHandshakeMethod => (2, "Bad handshake method"),
+            Self::BadRequest => (3, "Bad request"),
+            Self::UnsupportedProtocolVersion => (5, "Unsupported protocol version"),
+        };
+        let body = serde_json::json!({ "code": code, "message": message }).to_string();
+        Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .unwrap_or_default()
+    }
+}
+
+/// The query parameters Engine.IO reads.
+struct EngineQuery {
+    transport: Transport,
+    sid: Option<String>,
+}
+
+impl EngineQuery {
+    fn parse(uri: &Uri) -> Result<Self, RequestError> {
+        let mut version = None;
+        let mut transport = None;
+        let mut sid = None;
+        for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+            match &*key {
+                "EIO" => version = Some(value.into_owned()),
+                "transport" => transport = Some(value.into_owned()),
+                "sid" => sid = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        if version.as_deref() != Some("4") {
+            return Err(RequestError::UnsupportedProtocolVersion);
+        }
+        let transport = match transport.as_deref() {
+            Some("polling") => Transport::Polling,
+            Some("websocket") => Transport::WebSocket,
+            _ => return Err(RequestError::UnknownTransport),
+        };
+        Ok(Self { transport, sid })
+    }
+}
+
+fn text_response(status: StatusCode, body: String) -> Response<axum::body::Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=UTF-8")
+        .body(body.into())
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// An engine that tells `handler` about its sessions.
+    pub fn new(config: EngineConfig, handler: Arc<dyn EngineHandler>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            handler,
+            sessions: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The session `sid`, while it lasts.
+    pub fn session(&self, sid: &str) -> Option<Arc<Session>> {
+        self.sessions.read().get(sid).cloned()
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().len()
+    }
+
+    /// Answers one HTTP request to the Engine.IO path.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request<axum::body::Body>,
+    ) -> Response<axum::body::Body> {
+        let query = match EngineQuery::parse(request.uri()) {
+            Ok(query) => query,
+            Err(error) => return error.response(),
+        };
+        match (query.transport, query.sid) {
+            (Transport::Polling, None) if request.method() == Method::GET => {
+                self.open_polling(&request)
+            }
+            (Transport::Polling, None) => RequestError::BadHandshakeMethod.response(),
+            (Transport::Polling, Some(sid)) => {
+                let Some(session) = self.session(&sid) else {
+                    return RequestError::UnknownSession.response();
+                };
+                match *request.method() {
+                    Method::GET => self.poll(&session).await,
+                    Method::POST => self.receive_post(&session, request).await,
+                    _ => RequestError::BadRequest.response(),
+                }
+            }
+            (Transport::WebSocket, sid) => self.accept_websocket(request, sid),
+        }
+    }
+
+    fn new_session(self: &Arc<Self>, transport: Transport) -> Arc<Session> {
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>());
+        let session = Arc::new(Session::new(id, transport, self.config.max_buffered));
+        self.sessions
+            .write()
+            .insert(session.id.clone(), Arc::clone(&session));
+        session
+    }
+
+    fn handshake(&self, session: &Session, upgrades: Vec<&'static str>) -> Framed {
+        Handshake {
+            sid: session.id.clone(),
+            upgrades,
+            ping_interval: self.config.ping_interval.as_millis() as u64,
+            ping_timeout: self.config.ping_timeout.as_millis() as u64,
+            max_payload: self.config.max_payload as u64,
+        }
+        .open_packet()
+        .into()
+    }
+
+    /// Starts the session's life: the handler hears of it, the heartbeat runs.
+    fn start(self: &Arc<Self>, session: &Arc<Session>, request: OpeningRequest) {
+        self.handler.on_open(session, &request);
+        let engine = Arc::clone(self);
+        let session = Arc::clone(session);
+        tokio::spawn(async move { engine.live(session).await });
+    }
+
+    /// Pings until the session ends, then removes it and tells the handler.
+    async fn live(self: Arc<Self>, session: Arc<Session>) {
+        loop {
+            tokio::select! {
+                () = session.closing.cancelled() => break,
+                () = tokio::time::sleep(self.config.ping_interval) => {}
+            }
+            session.send_control("2");
+            tokio::select! {
+                () = session.closing.cancelled() => break,
+                () = session.pong.notified() => {}
+                () = tokio::time::sleep(self.config.ping_timeout) => {
+                    session.close(CloseReason::PingTimeout);
+                    break;
+                }
+            }
+        }
+        self.sessions.write().remove(&session.id);
+        self.handler.on_close(&session, session.close_reason());
+    }
+
+    fn open_polling(
+        self: &Arc<Self>,
+        request: &Request<axum::body::Body>,
+    ) -> Response<axum::body::Body> {
+        let session = self.new_session(Transport::Polling);
+        let open = self.handshake(&session, vec!["websocket"]);
+        self.start(
+            &session,
+            OpeningRequest {
+                uri: request.uri().clone(),
+                headers: request.headers().clone(),
+            },
+        );
+        text_response(StatusCode::OK, open.as_str().to_owned())
+    }
+
+    /// A long-poll: answers with what is waiting, or waits for it.
+    async fn poll(&self, session: &Arc<Session>) -> Response<axum::body::Body> {
+        {
+            let mut state = session.state.lock();
+            if state.polling || state.transport != Transport::Polling {
+                drop(state);
+                session.close(CloseReason::TransportError);
+                return RequestError::BadRequest.response();
+            }
+            state.polling = true;
+        }
+        let mut waiting = VecDeque::new();
+        loop {
+            {
+                // Once upgraded, what waits is the WebSocket's: the poll ends with a noop.
+                let mut state = session.state.lock();
+                if state.transport != Transport::Polling {
+                    waiting.push_back(Utf8Bytes::from_static("6"));
+                    break;
+                }
+                std::mem::swap(&mut state.outbox, &mut waiting);
+            }
+            if !waiting.is_empty() || session.is_closed() {
+                break;
+            }
+            session.wake.notified().await;
+        }
+        session.state.lock().polling = false;
+        let mut body = String::new();
+        for (index, message) in waiting.iter().enumerate() {
+            if index > 0 {
+                body.push(RECORD_SEPARATOR);
+            }
+            body.push_str(message.as_str());
+        }
+        if session.is_closed() {
+            if !body.is_empty() {
+                body.push(RECORD_SEPARATOR);
+            }
+            body.push('1');
+        }
+        text_response(StatusCode::OK, body)
+    }
+
+    /// A polling POST: the client's packets, in order.
+    async fn receive_post(
+        &self,
+        session: &Arc<Session>,
+        request: Request<axum::body::Body>,
+    ) -> Response<axum::body::Body> {
+        {
+            let mut state = session.state.lock();
+            if state.posting {
+                drop(state);
+                session.close(CloseReason::TransportError);
+                return RequestError::BadRequest.response();
+            }
+            state.posting = true;
+        }
+        let body = axum::body::to_bytes(request.into_body(), self.config.max_payload).await;
+        session.state.lock().posting = false;
+        let Ok(body) = body else {
+            session.close(CloseReason::ProtocolError);
+            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "payload too large".into());
+        };
+        let Ok(body) = std::str::from_utf8(&body) else {
+            session.close(CloseReason::ProtocolError);
+            return RequestError::BadRequest.response();
+        };
+        for text in split_payload(body) {
+            if !self.receive_packet(session, text) {
+                return RequestError::BadRequest.response();
+            }
+        }
+        text_response(StatusCode::OK, "ok".into())
+    }
+
+    /// Acts on one packet from the client; false (and the session closed) when it is not one.
+    fn receive_packet(&self, session: &Arc<Session>, text: &str) -> bool {
+        match EnginePacket::decode(text) {
+            Ok(EnginePacket::Message(message)) => self.handler.on_message(session, message),
+            Ok(EnginePacket::Pong(_)) => session.pong.notify_one(),
+            Ok(EnginePacket::Close) => session.close(CloseReason::ClientClose),
+            Ok(EnginePacket::Noop) => {}
+            Ok(EnginePacket::Binary64(data)) => {
+                match base64::engine::general_purpose::STANDARD.decode(data) {
+                    Ok(data) => self.handler.on_binary(session, data.into()),
+                    Err(_) => {
+                        session.close(CloseReason::ProtocolError);
+                        return false;
+                    }
+                }
+            }
+            Ok(_) | Err(_) => {
+                tracing::debug!(sid = %session.id, "engine.io: not a client packet, session closed");
+                session.close(CloseReason::ProtocolError);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Answers a WebSocket handshake and runs the socket once upgraded: a new
+    /// session (`sid` none), or the upgrade of a polling one.
+    fn accept_websocket(
+        self: &Arc<Self>,
+        mut request: Request<axum::body::Body>,
+        sid: Option<String>,
+    ) -> Response<axum::body::Body> {
+        let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY) else {
+            return RequestError::BadRequest.response();
+        };
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let upgrading = match sid {
+            Some(sid) => {
+                let Some(session) = self.session(&sid) else {
+                    return RequestError::UnknownSession.response();
+                };
+                {
+                    let mut state = session.state.lock();
+                    if state.transport != Transport::Polling || state.upgrading {
+                        return RequestError::BadRequest.response();
+                    }
+                    state.upgrading = true;
+                }
+                Some(session)
+            }
+            None => None,
+        };
+        let opening = OpeningRequest {
+            uri: request.uri().clone(),
+            headers: request.headers().clone(),
+        };
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => {
+                    tracing::debug!(%error, "engine.io: the websocket upgrade failed");
+                    if let Some(session) = upgrading {
+                        session.state.lock().upgrading = false;
+                    }
+                    return;
+                }
+            };
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(engine.config.max_payload))
+                .max_frame_size(Some(engine.config.max_payload));
+            let socket = WebSocketStream::from_raw_socket(
+                hyper_util::rt::TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
+            match upgrading {
+                Some(session) => engine.upgrade(session, socket).await,
+                None => {
+                    let session = engine.new_session(Transport::WebSocket);
+                    session
+                        .state
+                        .lock()
+                        .outbox
+                        .push_back(engine.handshake(&session, vec![]));
+                    engine.start(&session, opening);
+                    engine.run_websocket(session, socket).await;
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+            .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+            .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+            .body(axum::body::Body::empty())
+            .unwrap_or_default()
+    }
+
+    /// The probe of a polling session's WebSocket (`2probe`, `3probe`, `5`), then the switch.
+    async fn upgrade<S>(&self, session: Arc<Session>, mut socket: WebSocketStream<S>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let probed = async {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2probe" => {}
+                _ => return false,
+            }
+            if socket.send(Message::text("3probe")).await.is_err() {
+                return false;
+            }
+            // Ends a pending poll so that the client can pause polling.
+            session.send_control("6");
+            matches!(socket.next().await, Some(Ok(Message::Text(text))) if text.as_str() == "5")
+        };
+        let probed = tokio::select! {
+            probed = probed => probed,
+            () = session.closing.cancelled() => false,
+            () = tokio::time::sleep(self.config.ping_timeout) => false,
+        };
+        {
+            let mut state = session.state.lock();
+            state.upgrading = false;
+            if probed {
+                state.transport = Transport::WebSocket;
+            }
+        }
+        if probed {
+            // A poll still pending answers with a noop; the writer starts with what waits.
+            session.wake.notify_waiters();
+            session.wake.notify_one();
+            self.run_websocket(session, socket).await;
+        }
+    }
+
+    /// Reads and writes a session's WebSocket until either side ends it.
+    async fn run_websocket<S>(&self, session: Arc<Session>, socket: WebSocketStream<S>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut sink, mut stream) = socket.split();
+        let writer = async {
+            let mut batch = VecDeque::new();
+            loop {
+                session.drain(&mut batch);
+                if batch.is_empty() {
+                    if session.is_closed() {
+                        break;
+                    }
+                    session.wake.notified().await;
+                    continue;
+                }
+                for message in batch.drain(..) {
+                    if sink.feed(Message::Text(message)).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = sink.close().await;
+        };
+        let reader = async {
+            while let Some(message) = stream.next().await {
+                match message {
+                    Ok(Message::Text(text)) => {
+                        if !self.receive_packet(&session, text.as_str()) {
+                            return;
+                        }
+                    }
+                    Ok(Message::Binary(data)) => self.handler.on_binary(&session, data),
+                    Ok(Message::Close(_)) => break,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::debug!(sid = %session.id, %error, "engine.io: websocket error");
+                        session.close(CloseReason::TransportError);
+                        return;
+                    }
+                }
+            }
+            session.close(CloseReason::TransportClose);
+        };
+        tokio::pin!(writer, reader);
+        tokio::select! {
+            () = &mut writer => session.close(CloseReason::TransportClose),
+            () = &mut reader => {
+                // Let the writer say goodbye, briefly.
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    /// What the test handler heard, in order.
+    #[derive(Debug, PartialEq)]
+    enum Heard {
+        Open(String),
+        Message(String),
+        Binary(Vec<u8>),
+        Close(CloseReason),
+    }
+
+    /// Echoes every message back (`echo:` and the text) and reports what it hears.
+    struct Echo(mpsc::UnboundedSender<Heard>);
+
+    impl EngineHandler for Echo {
+        fn on_open(&self, _: &Arc<Session>, request: &OpeningRequest) {
+            let _ = self
+                .0
+                .send(Heard::Open(request.uri.query().unwrap_or("").into()));
+        }
+        fn on_message(&self, session: &Arc<Session>, text: &str) {
+            let _ = self.0.send(Heard::Message(text.into()));
+            let _ = session.send(format!("4echo:{text}").into());
+        }
+        fn on_binary(&self, _: &Arc<Session>, data: Bytes) {
+            let _ = self.0.send(Heard::Binary(data.to_vec()));
+        }
+        fn on_close(&self, _: &Arc<Session>, reason: CloseReason) {
+            let _ = self.0.send(Heard::Close(reason));
+        }
+    }
+
+    struct Server {
+        engine: Arc<Engine>,
+        base: String,
+        heard: mpsc::UnboundedReceiver<Heard>,
+    }
+
+    impl Server {
+        async fn next(&mut self) -> Heard {
+            tokio::time::timeout(Duration::from_secs(5), self.heard.recv())
+                .await
+                .expect("the handler heard nothing")
+                .expect("the handler is gone")
+        }
+    }
+
+    async fn serve(config: EngineConfig) -> Server {
+        let (tell, heard) = mpsc::unbounded_channel();
+        let engine = Engine::new(config, Arc::new(Echo(tell)));
+        let handle = Arc::clone(&engine);
+        let router = axum::Router::new().route(
+            "/socket.io/",
+            axum::routing::any(move |request: Request<axum::body::Body>| {
+                let engine = Arc::clone(&handle);
+                async move { engine.handle(request).await }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Server {
+            engine,
+            base: format!("{address}/socket.io/?EIO=4"),
+            heard,
+        }
+    }
+
+    fn quick() -> EngineConfig {
+        EngineConfig {
+            ping_interval: Duration::from_millis(200),
+            ping_timeout: Duration::from_millis(200),
+            max_payload: 1_000,
+            max_buffered: 8,
+        }
+    }
+
+    type Client = WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn read_text(socket: &mut Client) -> String {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .expect("nothing came")
+                .expect("the socket ended")
+                .expect("the socket failed");
+            if let Message::Text(text) = message {
+                return text.as_str().to_owned();
+            }
+        }
+    }
+
+    fn handshake_of(open: &str) -> serde_json::Value {
+        let Ok(EnginePacket::Open(json)) = EnginePacket::decode(open) else {
+            panic!("not an open packet: {open}");
+        };
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_websocket_session_opens_exchanges_messages_answers_pings_and_closes() {
+        let mut server = serve(quick()).await;
+        let url = format!("ws://{}&transport=websocket&token=t1", server.base);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+        let open = handshake_of(&read_text(&mut socket).await);
+        assert_eq!(open["upgrades"], serde_json::json!([]));
+        assert_eq!(open["pingInterval"], 200);
+        assert_eq!(open["maxPayload"], 1000);
+        let sid = open["sid"].as_str().unwrap().to_owned();
+        assert!(matches!(server.next().await, Heard::Open(query) if query.contains("token=t1")));
+        assert_eq!(
+            server.engine.session(&sid).unwrap().transport(),
+            Transport::WebSocket
+        );
+
+        socket.send(Message::text("4hello")).await.unwrap();
+        assert_eq!(server.next().await, Heard::Message("hello".into()));
+        assert_eq!(read_text(&mut socket).await, "4echo:hello");
+        socket.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+        assert_eq!(server.next().await, Heard::Binary(vec![1, 2, 3]));
+
+        // Three heartbeats answered keep the session past two ping timeouts.
+        for _ in 0..3 {
+            assert_eq!(read_text(&mut socket).await, "2");
+            socket.send(Message::text("3")).await.unwrap();
+        }
+        assert!(server.engine.session(&sid).is_some());
+
+        socket.send(Message::text("1")).await.unwrap();
+        assert_eq!(server.next().await, Heard::Close(CloseReason::ClientClose));
+        assert!(server.engine.session(&sid).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_that_answers_no_ping_is_closed_after_the_timeout() {
+        let mut server = serve(quick()).await;
+        let url = format!("ws://{}&transport=websocket", server.base);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        read_text(&mut socket).await;
+        assert!(matches!(server.next().await, Heard::Open(_)));
+        assert_eq!(read_text(&mut socket).await, "2");
+        assert_eq!(server.next().await, Heard::Close(CloseReason::PingTimeout));
+        assert_eq!(server.engine.session_count(), 0);
+        // The server closes its side too.
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the websocket stayed open");
+    }
+
+    #[tokio::test]
+    async fn a_polling_session_opens_posts_polls_and_upgrades_to_websocket() {
+        let mut server = serve(quick()).await;
+        let http = reqwest::Client::new();
+        let polling = format!("http://{}&transport=polling", server.base);
+
+        let open = http
+            .get(&polling)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let open = handshake_of(&open);
+        assert_eq!(open["upgrades"], serde_json::json!(["websocket"]));
+        let sid = open["sid"].as_str().unwrap().to_owned();
+        assert!(matches!(server.next().await, Heard::Open(_)));
+        let session_url = format!("{polling}&sid={sid}");
+
+        let posted = http
+            .post(&session_url)
+            .body("4one\u{1e}4two\u{1e}bAQID")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 200);
+        assert_eq!(posted.text().await.unwrap(), "ok");
+        assert_eq!(server.next().await, Heard::Message("one".into()));
+        assert_eq!(server.next().await, Heard::Message("two".into()));
+        assert_eq!(server.next().await, Heard::Binary(vec![1, 2, 3]));
+        let polled = http
+            .get(&session_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(polled, "4echo:one\u{1e}4echo:two");
+
+        // A poll waits for the next message (here the heartbeat) and is answered.
+        let polled = http
+            .get(&session_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(polled, "2");
+        http.post(&session_url).body("3").send().await.unwrap();
+
+        // The upgrade: probe, the pending poll ends with a noop, then the switch.
+        let pending = tokio::spawn({
+            let (http, url) = (http.clone(), session_url.clone());
+            async move { http.get(&url).send().await.unwrap().text().await.unwrap() }
+        });
+        let url = format!("ws://{}&transport=websocket&sid={sid}", server.base);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        socket.send(Message::text("2probe")).await.unwrap();
+        assert_eq!(read_text(&mut socket).await, "3probe");
+        assert_eq!(pending.await.unwrap(), "6");
+        socket.send(Message::text("5")).await.unwrap();
+        socket.send(Message::text("4over websocket")).await.unwrap();
+        assert_eq!(server.next().await, Heard::Message("over websocket".into()));
+        assert_eq!(read_text(&mut socket).await, "4echo:over websocket");
+        assert_eq!(
+            server.engine.session(&sid).unwrap().transport(),
+            Transport::WebSocket
+        );
+
+        // Polling is over for this session.
+        let late = http.get(&session_url).send().await.unwrap();
+        assert_eq!(late.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn bad_requests_get_the_engine_io_error_codes_and_bad_bodies_close_the_session() {
+        let mut server = serve(quick()).await;
+        let http = reqwest::Client::new();
+        let code = |response: reqwest::Response| async move {
+            assert_eq!(response.status(), 400);
+            response.json::<serde_json::Value>().await.unwrap()["code"].clone()
+        };
+        let base = format!("http://{}", server.base);
+        let unknown_sid = http
+            .get(format!("{base}&transport=polling&sid=nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(unknown_sid).await, 1);
+        let bad_transport = http
+            .get(format!("{base}&transport=carrier-pigeon"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(bad_transport).await, 0);
+        let bad_version = format!("http://{}", server.base.replace("EIO=4", "EIO=3"));
+        let bad_version = http
+            .get(format!("{bad_version}&transport=polling"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(bad_version).await, 5);
+        let post_handshake = http
+            .post(format!("{base}&transport=polling"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(post_handshake).await, 2);
+
+        // An oversized body and a packet that is not Engine.IO each end their session.
+        for (body, status) in [("4".repeat(2_000), 413), ("9garbage".to_owned(), 400)] {
+            let open = http
+                .get(format!("{base}&transport=polling"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let sid = handshake_of(&open)["sid"].as_str().unwrap().to_owned();
+            assert!(matches!(server.next().await, Heard::Open(_)));
+            let posted = http
+                .post(format!("{base}&transport=polling&sid={sid}"))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(posted.status(), status);
+            assert_eq!(
+                server.next().await,
+                Heard::Close(CloseReason::ProtocolError)
+            );
+        }
+        assert_eq!(server.engine.session_count(), 0);
+    }
+
+    #[test]
+    fn a_full_outbox_refuses_a_whole_run_and_takes_it_once_drained() {
+        let session = Session::new("s".into(), Transport::WebSocket, 8);
+        let run: Vec<Framed> = (0..5).map(|i| format!("4m{i}").into()).collect();
+        assert_eq!(session.send_run(&run), Ok(()));
+        assert_eq!(session.send_run(&run), Err(SendError::Full));
+        assert_eq!(session.send_run(&run[..3]), Ok(()));
+        let mut taken = VecDeque::new();
+        session.drain(&mut taken);
+        let taken: Vec<&str> = taken.iter().map(Utf8Bytes::as_str).collect();
+        assert_eq!(
+            taken,
+            ["4m0", "4m1", "4m2", "4m3", "4m4", "4m0", "4m1", "4m2"]
+        );
+        assert_eq!(session.send_run(&run), Ok(()));
+        session.close(CloseReason::ServerClose);
+        session.close(CloseReason::PingTimeout);
+        assert_eq!(session.close_reason(), CloseReason::ServerClose);
+        assert_eq!(session.send_run(&run), Err(SendError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_run_reaches_the_websocket_in_order_and_a_server_close_ends_it() {
+        let mut server = serve(quick()).await;
+        let url = format!("ws://{}&transport=websocket", server.base);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let sid = handshake_of(&read_text(&mut socket).await)["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(matches!(server.next().await, Heard::Open(_)));
+        let session = server.engine.session(&sid).unwrap();
+        let run: Vec<Framed> = (0..5).map(|i| format!("4m{i}").into()).collect();
+        session.send_run(&run).unwrap();
+        for expected in ["4m0", "4m1", "4m2", "4m3", "4m4"] {
+            assert_eq!(read_text(&mut socket).await, expected);
+        }
+        session.close(CloseReason::ServerClose);
+        assert_eq!(server.next().await, Heard::Close(CloseReason::ServerClose));
+        assert_eq!(session.send_run(&run), Err(SendError::Closed));
+    }
+}

@@ -3,7 +3,7 @@
 //
 //   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--until E1,E2=n,...]
 //                                   [--emit EVENT JSON] [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON]
-//                                   [--every MS EVENT JSON] [--stdin]
+//                                   [--every MS EVENT JSON] [--stdin] [--transports T1,T2]
 //
 // URL defaults to http://127.0.0.1:3001. Exits after N events (default: never),
 // once each event named by --until has come (E2 n times), or after S seconds
@@ -13,6 +13,10 @@
 // With --stdin, a test steers the client while it runs, one JSON array per
 // line: ["emit", EVENT, PAYLOAD] sends an event, ["quiet"] stops the --every
 // repeats; the end of stdin closes the socket and exits with 0.
+//
+// --transports picks the Engine.IO transports in the order tried (default
+// websocket,polling; polling,websocket starts polling and upgrades, as a
+// browser's default client does).
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -26,6 +30,7 @@ const emits = [];
 const later = [];
 const repeated = [];
 let steered = false;
+let transports = ["websocket", "polling"];
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
   if (arg === "--token") token = args[++i];
@@ -42,11 +47,12 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === "--emit-at") later.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
   else if (arg === "--every") repeated.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
   else if (arg === "--stdin") steered = true;
+  else if (arg === "--transports") transports = args[++i].split(",");
   else url = arg;
 }
 
 const print = (event, data) => process.stdout.write(JSON.stringify({ event, data }) + "\n");
-const socket = io(url, { auth: token ? { token } : {}, reconnection: false, transports: ["websocket", "polling"] });
+const socket = io(url, { auth: token ? { token } : {}, reconnection: false, transports });
 let seen = 0;
 const done = (code) => { socket.close(); process.exit(code); };
 

@@ -8,11 +8,14 @@
 //! - `engine`: Engine.IO sessions over long-polling and WebSocket, the
 //!   upgrade, the heartbeat, bounded outboxes of framed messages.
 //! - `packet`: Socket.IO v5 packets and the server's framed messages.
+//! - `server`: the default namespace on the engine: connect with auth or a
+//!   refusal, events with acks, framed events for any number of sockets.
 //!
-//! Not yet serving: the gateway still runs on socketioxide until the
-//! Socket.IO layer (namespaces, connect with auth, events, acks, rooms) is
-//! built on this and passes the whole suite.
+//! Not yet serving: the gateway still runs on socketioxide until its
+//! handlers, rooms and fan-out are moved onto this and the whole suite and
+//! the load comparison pass.
 
 pub mod engine;
 pub mod engine_packet;
 pub mod packet;
+pub mod server;

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod load;
+mod own_socketio;
 mod profiles;
 mod raw_socket;
 mod records;

@@ -1,0 +1,276 @@
+//! The Socket.IO layer on the engine: a client joins the default namespace
+//! with its auth object, which the handler accepts (the socket connects) or
+//! refuses with a message (`connect_error`); then its events reach the
+//! handler with their acknowledgement, and the server's events reach it as
+//! framed messages. Only the default namespace `/` is served; binary
+//! attachments are refused (the gateway's events are JSON).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use serde_json::value::RawValue;
+
+use super::engine::{
+    CloseReason, Engine, EngineConfig, EngineHandler, Framed, OpeningRequest, SendError, Session,
+    Transport,
+};
+use super::packet::{
+    DEFAULT_NAMESPACE, EventCall, PacketKind, SocketPacket, ack_message, connect_error_message,
+    connect_message, disconnect_message, push_event_message,
+};
+
+/// How long a client may take to join a namespace after its session opens.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Why a socket left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The client left the namespace.
+    ClientDisconnect,
+    /// The server disconnected the socket.
+    ServerDisconnect,
+    /// The session under it ended.
+    Transport(CloseReason),
+}
+
+impl DisconnectReason {
+    /// A stable snake_case name, for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientDisconnect => "client_disconnect",
+            Self::ServerDisconnect => "server_disconnect",
+            Self::Transport(reason) => reason.name(),
+        }
+    }
+}
+
+/// What the application does with sockets.
+pub trait SocketHandler: Send + Sync + 'static {
+    /// What the application keeps per socket (the caller's identity, filters).
+    type State: Send + Sync + 'static;
+    /// Accepts a client's `auth` (and its opening request) or refuses it with a message.
+    fn authenticate(
+        &self,
+        auth: Option<&RawValue>,
+        request: &OpeningRequest,
+    ) -> Result<Self::State, String>;
+    /// A socket connected (its connect answer is already queued).
+    fn on_connect(&self, socket: &Arc<Socket<Self::State>>);
+    /// An event arrived; `ack` answers it when the client asked for an answer.
+    fn on_event(&self, socket: &Arc<Socket<Self::State>>, call: EventCall<'_>, ack: Option<Ack>);
+    /// A socket left.
+    fn on_disconnect(&self, socket: &Arc<Socket<Self::State>>, reason: DisconnectReason);
+}
+
+/// A client connected to the default namespace.
+pub struct Socket<S> {
+    /// The socket id (not the session id).
+    pub id: String,
+    /// What the handler made of the client's auth.
+    pub state: S,
+    session: Arc<Session>,
+}
+
+impl<S> Socket<S> {
+    /// Queues a run of framed messages, all or none (see [`event_message`]).
+    pub fn send_run(&self, run: &[Framed]) -> Result<(), SendError> {
+        self.session.send_run(run)
+    }
+
+    /// Queues event `name` with `data` (one JSON value), framed for this socket only.
+    pub fn emit(&self, name: &str, data: &str) -> Result<(), SendError> {
+        self.session.send(event_message(name, data))
+    }
+
+    /// How the socket reaches its client now.
+    pub fn transport(&self) -> Transport {
+        self.session.transport()
+    }
+
+    /// Tells the client it left the namespace and ends the session.
+    pub fn disconnect(&self) {
+        let _ = self
+            .session
+            .send(disconnect_message(DEFAULT_NAMESPACE).into());
+        self.session.close(CloseReason::ServerClose);
+    }
+}
+
+/// The framed message of event `name` with `data` (one JSON value), for any socket.
+pub fn event_message(name: &str, data: &str) -> Framed {
+    let mut out = String::with_capacity(name.len() + data.len() + 8);
+    push_event_message(&mut out, DEFAULT_NAMESPACE, name, data);
+    out.into()
+}
+
+/// The answer to one event that asked for one.
+pub struct Ack {
+    id: u64,
+    session: Weak<Session>,
+}
+
+impl Ack {
+    /// Answers with `args` (JSON values).
+    pub fn send(self, args: &[&str]) -> Result<(), SendError> {
+        let session = self.session.upgrade().ok_or(SendError::Closed)?;
+        session.send(ack_message(DEFAULT_NAMESPACE, self.id, args).into())
+    }
+}
+
+/// The Socket.IO server: the engine and the connected sockets.
+pub struct SocketServer<H: SocketHandler> {
+    handler: H,
+    /// The server itself, for the tasks it spawns.
+    me: Weak<Self>,
+    /// Sockets by session id.
+    sockets: RwLock<HashMap<String, Arc<Socket<H::State>>>>,
+    /// Sessions still to join the namespace, with their opening request.
+    opening: RwLock<HashMap<String, OpeningRequest>>,
+}
+
+impl<H: SocketHandler> SocketServer<H> {
+    /// A server for `handler`, and the engine that carries it (its `handle`
+    /// answers the `/socket.io/` requests).
+    pub fn start(handler: H, config: EngineConfig) -> (Arc<Self>, Arc<Engine>) {
+        let server = Arc::new_cyclic(|me| Self {
+            handler,
+            me: me.clone(),
+            sockets: RwLock::new(HashMap::new()),
+            opening: RwLock::new(HashMap::new()),
+        });
+        let engine = Engine::new(config, Arc::clone(&server) as Arc<dyn EngineHandler>);
+        (server, engine)
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The connected sockets.
+    pub fn sockets(&self) -> Vec<Arc<Socket<H::State>>> {
+        self.sockets.read().values().cloned().collect()
+    }
+
+    fn connect(&self, session: &Arc<Session>, packet: &SocketPacket<'_>) {
+        if packet.namespace != DEFAULT_NAMESPACE {
+            let _ =
+                session.send(connect_error_message(packet.namespace, "Invalid namespace").into());
+            return;
+        }
+        if self.sockets.read().contains_key(&session.id) {
+            return;
+        }
+        let Some(request) = self.opening.write().remove(&session.id) else {
+            return;
+        };
+        match self.handler.authenticate(packet.data, &request) {
+            Ok(state) => {
+                let socket = Arc::new(Socket {
+                    id: new_socket_id(),
+                    state,
+                    session: Arc::clone(session),
+                });
+                let _ = session.send(connect_message(DEFAULT_NAMESPACE, &socket.id).into());
+                self.sockets
+                    .write()
+                    .insert(session.id.clone(), Arc::clone(&socket));
+                self.handler.on_connect(&socket);
+            }
+            Err(message) => {
+                // The client may try again on the same session.
+                self.opening.write().insert(session.id.clone(), request);
+                let _ = session.send(connect_error_message(DEFAULT_NAMESPACE, &message).into());
+            }
+        }
+    }
+
+    fn leave(&self, session: &Session, reason: DisconnectReason) {
+        let socket = self.sockets.write().remove(&session.id);
+        if let Some(socket) = socket {
+            self.handler.on_disconnect(&socket, reason);
+        }
+    }
+}
+
+fn new_socket_id() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
+}
+
+impl<H: SocketHandler> EngineHandler for SocketServer<H> {
+    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest) {
+        self.opening
+            .write()
+            .insert(session.id.clone(), request.clone());
+        let session = Arc::downgrade(session);
+        let server = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CONNECT_TIMEOUT).await;
+            let (Some(session), Some(server)) = (session.upgrade(), server.upgrade()) else {
+                return;
+            };
+            if server.opening.read().contains_key(&session.id) {
+                tracing::debug!(sid = %session.id, "socket.io: no connect in time, session closed");
+                session.close(CloseReason::ServerClose);
+            }
+        });
+    }
+
+    fn on_message(&self, session: &Arc<Session>, text: &str) {
+        let packet = match SocketPacket::decode(text) {
+            Ok(packet) => packet,
+            Err(error) => {
+                tracing::debug!(sid = %session.id, %error, "socket.io: a malformed packet, session closed");
+                session.close(CloseReason::ProtocolError);
+                return;
+            }
+        };
+        match packet.kind {
+            PacketKind::Connect => self.connect(session, &packet),
+            PacketKind::Event => {
+                let socket = self.sockets.read().get(&session.id).cloned();
+                let Some(socket) = socket else {
+                    tracing::debug!(sid = %session.id, "socket.io: an event before connect, ignored");
+                    return;
+                };
+                // `decode` checked the event's shape.
+                if let Ok(call) = packet.event() {
+                    let ack = packet.id.map(|id| Ack {
+                        id,
+                        session: Arc::downgrade(session),
+                    });
+                    self.handler.on_event(&socket, call, ack);
+                }
+            }
+            PacketKind::Disconnect => {
+                self.leave(session, DisconnectReason::ClientDisconnect);
+                session.close(CloseReason::ClientClose);
+            }
+            PacketKind::BinaryEvent | PacketKind::BinaryAck => {
+                tracing::debug!(sid = %session.id, "socket.io: binary packets are not served, session closed");
+                session.close(CloseReason::ProtocolError);
+            }
+            // The server asks for no acks; a client has no errors to send.
+            PacketKind::Ack | PacketKind::ConnectError => {}
+        }
+    }
+
+    fn on_binary(&self, session: &Arc<Session>, _data: Bytes) {
+        tracing::debug!(sid = %session.id, "socket.io: binary messages are not served, session closed");
+        session.close(CloseReason::ProtocolError);
+    }
+
+    fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
+        self.opening.write().remove(&session.id);
+        let reason = match reason {
+            CloseReason::ServerClose => DisconnectReason::ServerDisconnect,
+            CloseReason::ClientClose => DisconnectReason::ClientDisconnect,
+            other => DisconnectReason::Transport(other),
+        };
+        self.leave(session, reason);
+    }
+}

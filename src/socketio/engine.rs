@@ -300,6 +300,11 @@ impl EngineQuery {
     }
 }
 
+/// A fresh id for a session or a socket: 120 random bits, URL-safe.
+pub fn random_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
+}
+
 fn text_response(status: StatusCode, body: String) -> Response<axum::body::Body> {
     Response::builder()
         .status(status)
@@ -357,9 +362,11 @@ impl Engine {
     }
 
     fn new_session(self: &Arc<Self>, transport: Transport) -> Arc<Session> {
-        let id =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>());
-        let session = Arc::new(Session::new(id, transport, self.config.max_buffered));
+        let session = Arc::new(Session::new(
+            random_id(),
+            transport,
+            self.config.max_buffered,
+        ));
         self.sessions
             .write()
             .insert(session.id.clone(), Arc::clone(&session));

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::engine::{
     CloseReason, Engine, EngineConfig, EngineHandler, Framed, OpeningRequest, SendError, Session,
-    Transport,
+    Transport, random_id,
 };
 use super::packet::{
     DEFAULT_NAMESPACE, EventCall, PacketKind, SocketPacket, ack_message, connect_error_message,
@@ -170,7 +170,7 @@ impl<H: SocketHandler> SocketServer<H> {
         match self.handler.authenticate(packet.data, &request) {
             Ok(state) => {
                 let socket = Arc::new(Socket {
-                    id: new_socket_id(),
+                    id: random_id(),
                     state,
                     session: Arc::clone(session),
                 });
@@ -194,11 +194,6 @@ impl<H: SocketHandler> SocketServer<H> {
             self.handler.on_disconnect(&socket, reason);
         }
     }
-}
-
-fn new_socket_id() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
 }
 
 impl<H: SocketHandler> EngineHandler for SocketServer<H> {

@@ -944,36 +944,19 @@ mod tests {
     async fn bad_requests_get_the_engine_io_error_codes_and_bad_bodies_close_the_session() {
         let mut server = serve(quick()).await;
         let http = reqwest::Client::new();
-        let code = |response: reqwest::Response| async move {
-            assert_eq!(response.status(), 400);
-            response.json::<serde_json::Value>().await.unwrap()["code"].clone()
-        };
         let base = format!("http://{}", server.base);
-        let unknown_sid = http
-            .get(format!("{base}&transport=polling&sid=nope"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(code(unknown_sid).await, 1);
-        let bad_transport = http
-            .get(format!("{base}&transport=carrier-pigeon"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(code(bad_transport).await, 0);
-        let bad_version = format!("http://{}", server.base.replace("EIO=4", "EIO=3"));
-        let bad_version = http
-            .get(format!("{bad_version}&transport=polling"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(code(bad_version).await, 5);
-        let post_handshake = http
-            .post(format!("{base}&transport=polling"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(code(post_handshake).await, 2);
+        let old_version = format!("http://{}", server.base.replace("EIO=4", "EIO=3"));
+        for (method, url, code) in [
+            (Method::GET, format!("{base}&transport=polling&sid=nope"), 1),
+            (Method::GET, format!("{base}&transport=carrier-pigeon"), 0),
+            (Method::GET, format!("{old_version}&transport=polling"), 5),
+            (Method::POST, format!("{base}&transport=polling"), 2),
+        ] {
+            let response = http.request(method, &url).send().await.unwrap();
+            assert_eq!(response.status(), 400, "{url}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["code"], code, "{url}");
+        }
 
         // An oversized body and a packet that is not Engine.IO each end their session.
         for (body, status) in [("4".repeat(2_000), 413), ("9garbage".to_owned(), 400)] {

@@ -799,6 +799,11 @@ mod tests {
         }
     }
 
+    /// The body of a GET, as text.
+    async fn get_text(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+        http.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
     fn handshake_of(open: &str) -> serde_json::Value {
         let Ok(EnginePacket::Open(json)) = EnginePacket::decode(open) else {
             panic!("not an open packet: {open}");
@@ -869,14 +874,7 @@ mod tests {
         let http = reqwest::Client::new();
         let polling = format!("http://{}&transport=polling", server.base);
 
-        let open = http
-            .get(&polling)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let open = get_text(&http, &polling).await;
         let open = handshake_of(&open);
         assert_eq!(open["upgrades"], serde_json::json!(["websocket"]));
         let sid = open["sid"].as_str().unwrap().to_owned();
@@ -894,32 +892,18 @@ mod tests {
         assert_eq!(server.next().await, Heard::Message("one".into()));
         assert_eq!(server.next().await, Heard::Message("two".into()));
         assert_eq!(server.next().await, Heard::Binary(vec![1, 2, 3]));
-        let polled = http
-            .get(&session_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let polled = get_text(&http, &session_url).await;
         assert_eq!(polled, "4echo:one\u{1e}4echo:two");
 
         // A poll waits for the next message (here the heartbeat) and is answered.
-        let polled = http
-            .get(&session_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let polled = get_text(&http, &session_url).await;
         assert_eq!(polled, "2");
         http.post(&session_url).body("3").send().await.unwrap();
 
         // The upgrade: probe, the pending poll ends with a noop, then the switch.
         let pending = tokio::spawn({
             let (http, url) = (http.clone(), session_url.clone());
-            async move { http.get(&url).send().await.unwrap().text().await.unwrap() }
+            async move { get_text(&http, &url).await }
         });
         let url = format!("ws://{}&transport=websocket&sid={sid}", server.base);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
@@ -960,14 +944,7 @@ mod tests {
 
         // An oversized body and a packet that is not Engine.IO each end their session.
         for (body, status) in [("4".repeat(2_000), 413), ("9garbage".to_owned(), 400)] {
-            let open = http
-                .get(format!("{base}&transport=polling"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let open = get_text(&http, format!("{base}&transport=polling")).await;
             let sid = handshake_of(&open)["sid"].as_str().unwrap().to_owned();
             assert!(matches!(server.next().await, Heard::Open(_)));
             let posted = http

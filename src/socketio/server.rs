@@ -201,15 +201,19 @@ impl<H: SocketHandler> EngineHandler for SocketServer<H> {
         self.opening
             .write()
             .insert(session.id.clone(), request.clone());
+        let id = session.id.clone();
         let session = Arc::downgrade(session);
         let server = self.me.clone();
         tokio::spawn(async move {
             tokio::time::sleep(CONNECT_TIMEOUT).await;
-            let (Some(session), Some(server)) = (session.upgrade(), server.upgrade()) else {
+            let Some(server) = server.upgrade() else {
                 return;
             };
-            if server.opening.read().contains_key(&session.id) {
-                tracing::debug!(sid = %session.id, "socket.io: no connect in time, session closed");
+            // Removed here whatever became of the session, so that an entry a
+            // refused connect put back as the session closed does not stay.
+            let pending = server.opening.write().remove(&id).is_some();
+            if let Some(session) = session.upgrade().filter(|_| pending) {
+                tracing::debug!(sid = %id, "socket.io: no connect in time, session closed");
                 session.close(CloseReason::ServerClose);
             }
         });

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use parking_lot::Mutex;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +25,7 @@ use crate::ledger::Ledger;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
+use crate::socketio::engine::EngineConfig;
 use crate::stats::StatsSampler;
 use crate::store::Store;
 use crate::{ami, ari, gateway, grpc, stats, store, web};
@@ -34,7 +34,7 @@ use axum::serve::ListenerExt;
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
 
-/// Packets a socket may have waiting to be written before it loses events
+/// Messages a socket may have waiting to be written before it loses events
 /// (`events-dropped`): a greeting and the events that came while it was
 /// built, or a burst of a busy PBX, fit; a reader that stopped does not
 /// hold memory without bound.
@@ -90,8 +90,7 @@ impl Core {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    io: gateway::Io,
-    adapter: Arc<gateway::AdapterSlot>,
+    io: Arc<gateway::Io>,
     core: Arc<Core>,
     settings: Settings,
     outputs: OutputFeeds,
@@ -200,15 +199,18 @@ impl Application {
             health: Mutex::new(None),
         });
 
-        let adapter = Arc::new(gateway::AdapterSlot::default());
-        let (socket_layer, io) = SocketIo::builder()
-            .with_adapter::<gateway::GatewayAdapter>(Arc::clone(&adapter))
-            .with_state(Arc::clone(&core))
-            .max_payload(MAX_SOCKET_PAYLOAD)
-            .max_buffer_size(SOCKET_BUFFER_PACKETS)
-            .ws_max_message_size(MAX_SOCKET_PAYLOAD as usize)
-            .build_layer();
-        gateway::register(&io);
+        let (io, engine) = gateway::Io::start(
+            gateway::Gateway::new(Arc::clone(&core)),
+            EngineConfig {
+                max_payload: MAX_SOCKET_PAYLOAD as usize,
+                max_buffered: SOCKET_BUFFER_PACKETS,
+                ..EngineConfig::default()
+            },
+        );
+        let socket_io = axum::routing::any(move |request: axum::extract::Request| {
+            let engine = Arc::clone(&engine);
+            async move { engine.handle(request).await }
+        });
 
         let cors = match &settings.cors {
             CorsOrigins::Any => AllowOrigin::any(),
@@ -241,7 +243,7 @@ impl Application {
             ]);
         let router = web::router(Arc::clone(&core))
             .merge(grpc::router(Arc::clone(&core))?)
-            .layer(socket_layer)
+            .route("/socket.io/", socket_io)
             .layer(cors);
 
         let address = SocketAddr::new(settings.bind_addr, settings.port);
@@ -255,7 +257,6 @@ impl Application {
             listener,
             router,
             io,
-            adapter,
             core,
             settings,
             outputs,
@@ -281,7 +282,6 @@ impl Application {
             listener,
             router,
             io,
-            adapter,
             core,
             settings,
             outputs,
@@ -301,8 +301,7 @@ impl Application {
                 core.shutdown.clone(),
             )),
             tokio::spawn(gateway::run_fanout(
-                io.clone(),
-                adapter,
+                Arc::clone(&io),
                 Arc::clone(&core),
                 outputs.gateway,
                 outputs.gateway_joiners,
@@ -375,7 +374,7 @@ impl Application {
                 .await;
         }
         core.shutdown.cancel();
-        io.close().await;
+        io.close();
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;

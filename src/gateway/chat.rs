@@ -3,12 +3,10 @@
 //! What they cause goes through the log (typing, presence) or straight back
 //! to the sender (`heartbeat-ack`, `current-state`).
 
-use std::sync::Arc;
-
 use serde_json::Value as Json;
-use socketioxide::extract::{State, TryData};
 
-use super::{AGENTS_ROOM, Ack, Socket, principal_of, refuse, send_json, text_field};
+use super::AGENTS_ROOM;
+use super::sockets::{Received, Socket, send_json, text_field};
 use crate::app::Core;
 use crate::auth::Role;
 use crate::error::Error;
@@ -26,10 +24,6 @@ pub const EVENTS: &[&str] = &[
     "customer-typing",
 ];
 
-/// The chat agent id a socket joined the dashboard as.
-#[derive(Clone)]
-struct DashboardAgent(String);
-
 /// A conversation a socket may write in, checked against the store.
 async fn usable_conversation(
     core: &Core,
@@ -39,184 +33,166 @@ async fn usable_conversation(
     if conversation_id.is_empty() {
         return Err(Error::InvalidArgument("conversationId is required".into()));
     }
-    let principal = principal_of(socket);
-    crate::chat::conversation_for(core, &principal, conversation_id)
+    crate::chat::conversation_for(core, &socket.state.principal, conversation_id)
         .await
         .map(|row| row.tenant)
 }
 
-/// Registers the chat events on a newly connected socket.
-pub fn register(socket: &Socket) {
-    socket.on(
-        "join-agent-dashboard",
-        async |socket: Socket,
-               State(core): State<Arc<Core>>,
-               TryData(agent): TryData<String>,
-               ack: Ack| {
-            let principal = principal_of(&socket);
-            let result = match agent {
-                Err(_) => Err(Error::InvalidArgument(
-                    "join-agent-dashboard takes the agentId string".into(),
-                )),
-                Ok(agent) if agent.trim().is_empty() => {
-                    Err(Error::InvalidArgument("agentId is empty".into()))
-                }
-                Ok(agent) => match principal.role() {
-                    Role::Agent if agent != principal.claims.sub => {
-                        Err(Error::PermissionDenied(format!(
-                            "an agent joins as themselves ({}), not {agent}",
-                            principal.claims.sub
-                        )))
-                    }
-                    Role::Agent | Role::Supervisor | Role::Admin => Ok(agent),
-                    _ => Err(Error::PermissionDenied(
-                        "only agents and supervisors join the agent dashboard".into(),
-                    )),
-                },
-            };
-            let agent = match result {
-                Ok(agent) => agent,
-                Err(error) => {
-                    return refuse(&socket, &core, Some(ack), "join-agent-dashboard", &error);
-                }
-            };
-            socket.join(AGENTS_ROOM);
-            socket.extensions.insert(DashboardAgent(agent.clone()));
-            crate::chat::agent_joined(&core, &agent, &principal.claims.sub, &socket.id.to_string());
-            let mode = core.log.read(|ledger, _| ledger.system_mode.clone());
-            send_json(
-                &socket,
-                "system-mode-update",
-                &to_json(&pb::SystemModeUpdate { mode }),
-            );
-            send_json(
-                &socket,
-                "connected-agents-update",
-                &to_json(&core.chat.connected_agents()),
-            );
-            let _ = ack.send(&serde_json::json!({ "ok": true, "room": AGENTS_ROOM }));
-        },
-    );
-    socket.on(
-        "heartbeat",
-        async |socket: Socket, State(core): State<Arc<Core>>, ack: Ack| {
-            let Some(DashboardAgent(agent)) = socket.extensions.get::<DashboardAgent>() else {
-                let error = Error::FailedPrecondition(
-                    "join-agent-dashboard before sending heartbeats".into(),
-                );
-                return refuse(&socket, &core, Some(ack), "heartbeat", &error);
-            };
-            if !crate::chat::agent_active(&core, &agent) {
-                // Timed out meanwhile: the heartbeat brings the agent back.
-                let principal = principal_of(&socket);
-                crate::chat::agent_joined(
-                    &core,
-                    &agent,
-                    &principal.claims.sub,
-                    &socket.id.to_string(),
-                );
-            }
-            let answer = pb::HeartbeatAck {
-                timestamp: Some(to_timestamp(chrono::Utc::now())),
-                agent_id: agent,
-            };
-            send_json(&socket, "heartbeat-ack", &to_json(&answer));
-            let _ = ack.send(&to_json(&answer));
-        },
-    );
-    socket.on(
-        "request-current-state",
-        async |socket: Socket,
-               State(core): State<Arc<Core>>,
-               TryData(kind): TryData<String>,
-               ack: Ack| {
-            if let Err(error) = principal_of(&socket).refuse_customers("read the agents' state") {
-                return refuse(&socket, &core, Some(ack), "request-current-state", &error);
-            }
-            let state = match kind.as_deref() {
-                Ok("connected-agents") => to_json(&core.chat.connected_agents()),
-                Ok("system-mode") => to_json(&pb::SystemModeUpdate {
-                    mode: core.log.read(|ledger, _| ledger.system_mode.clone()),
-                }),
-                _ => {
-                    let error = Error::InvalidArgument(
-                        "request-current-state takes connected-agents or system-mode".into(),
-                    );
-                    return refuse(&socket, &core, Some(ack), "request-current-state", &error);
-                }
-            };
-            send_json(&socket, "current-state", &state);
-            let _ = ack.send(&state);
-        },
-    );
-    socket.on(
-        "join-conversation",
-        async |socket: Socket,
-               State(core): State<Arc<Core>>,
-               TryData(conversation): TryData<String>,
-               ack: Ack| {
-            let conversation = conversation.unwrap_or_default();
-            match usable_conversation(&core, &socket, conversation.trim()).await {
-                Ok(_) => {
-                    socket.join(conversation.trim().to_owned());
-                    let _ =
-                        ack.send(&serde_json::json!({ "ok": true, "room": conversation.trim() }));
-                }
-                Err(error) => refuse(&socket, &core, Some(ack), "join-conversation", &error),
-            }
-        },
-    );
-    for (name, by_customer) in [("agent-typing", false), ("customer-typing", true)] {
-        socket.on(
-            name,
-            async move |socket: Socket,
-                        State(core): State<Arc<Core>>,
-                        TryData(data): TryData<Json>,
-                        ack: Ack| {
-                let data = data.unwrap_or_default();
-                let conversation = text_field(&data, "conversationId");
-                let is_typing = data
-                    .get("isTyping")
-                    .and_then(Json::as_bool)
-                    .unwrap_or(false);
-                let principal = principal_of(&socket);
-                let role_fits = (principal.role() == Role::Customer) == by_customer;
-                let checked = if role_fits {
-                    usable_conversation(&core, &socket, &conversation).await
-                } else {
-                    Err(Error::PermissionDenied(format!(
-                        "{name} is for the {}",
-                        if by_customer {
-                            "customer widget"
-                        } else {
-                            "agent dashboard"
-                        }
-                    )))
-                };
-                let tenant = match checked {
-                    Ok(tenant) => tenant,
-                    Err(error) => return refuse(&socket, &core, Some(ack), name, &error),
-                };
-                let now = chrono::Utc::now();
-                let payload = if by_customer {
-                    Payload::CustomerTypingStatus(pb::CustomerTypingStatus {
-                        conversation_id: conversation,
-                        is_typing,
-                        timestamp: Some(to_timestamp(now)),
-                    })
-                } else {
-                    if let Some(DashboardAgent(agent)) = socket.extensions.get::<DashboardAgent>() {
-                        crate::chat::agent_active(&core, &agent);
-                    }
-                    Payload::AgentTypingStatus(pb::AgentTypingStatus {
-                        conversation_id: conversation,
-                        is_typing,
-                        timestamp: Some(to_timestamp(now)),
-                    })
-                };
-                core.log.publish(payload, tenant, now);
-                let _ = ack.send(&serde_json::json!({ "ok": true }));
-            },
-        );
+/// Serves one of the chat's [`EVENTS`].
+pub(super) async fn serve(event: Received<'_>) {
+    match event.name {
+        "join-agent-dashboard" => join_agent_dashboard(event),
+        "heartbeat" => heartbeat(event),
+        "request-current-state" => request_current_state(event),
+        "join-conversation" => join_conversation(event).await,
+        "agent-typing" => typing(event, false).await,
+        "customer-typing" => typing(event, true).await,
+        other => {
+            let error = Error::InvalidArgument(format!("{other:?} is not a chat event"));
+            event.refuse(&error);
+        }
     }
+}
+
+fn join_agent_dashboard(event: Received<'_>) {
+    let principal = event.principal();
+    let result = match event.text() {
+        None => Err(Error::InvalidArgument(
+            "join-agent-dashboard takes the agentId string".into(),
+        )),
+        Some(agent) if agent.trim().is_empty() => {
+            Err(Error::InvalidArgument("agentId is empty".into()))
+        }
+        Some(agent) => match principal.role() {
+            Role::Agent if agent != principal.claims.sub => Err(Error::PermissionDenied(format!(
+                "an agent joins as themselves ({}), not {agent}",
+                principal.claims.sub
+            ))),
+            Role::Agent | Role::Supervisor | Role::Admin => Ok(agent.to_owned()),
+            _ => Err(Error::PermissionDenied(
+                "only agents and supervisors join the agent dashboard".into(),
+            )),
+        },
+    };
+    let agent = match result {
+        Ok(agent) => agent,
+        Err(error) => return event.refuse(&error),
+    };
+    let (core, socket) = (event.core, event.socket);
+    socket.join(AGENTS_ROOM);
+    *socket.state.dashboard_agent.lock() = Some(agent.clone());
+    crate::chat::agent_joined(core, &agent, &principal.claims.sub, &socket.id);
+    let mode = core.log.read(|ledger, _| ledger.system_mode.clone());
+    send_json(
+        socket,
+        "system-mode-update",
+        &to_json(&pb::SystemModeUpdate { mode }),
+    );
+    send_json(
+        socket,
+        "connected-agents-update",
+        &to_json(&core.chat.connected_agents()),
+    );
+    event.answer(&serde_json::json!({ "ok": true, "room": AGENTS_ROOM }));
+}
+
+fn heartbeat(event: Received<'_>) {
+    let (core, socket) = (event.core, event.socket);
+    let Some(agent) = socket.state.dashboard_agent.lock().clone() else {
+        let error =
+            Error::FailedPrecondition("join-agent-dashboard before sending heartbeats".into());
+        return event.refuse(&error);
+    };
+    if !crate::chat::agent_active(core, &agent) {
+        // Timed out meanwhile: the heartbeat brings the agent back.
+        crate::chat::agent_joined(core, &agent, &event.principal().claims.sub, &socket.id);
+    }
+    let answer = to_json(&pb::HeartbeatAck {
+        timestamp: Some(to_timestamp(chrono::Utc::now())),
+        agent_id: agent,
+    });
+    send_json(socket, "heartbeat-ack", &answer);
+    event.answer(&answer);
+}
+
+fn request_current_state(event: Received<'_>) {
+    if let Err(error) = event.principal().refuse_customers("read the agents' state") {
+        return event.refuse(&error);
+    }
+    let core = event.core;
+    let state = match event.text() {
+        Some("connected-agents") => to_json(&core.chat.connected_agents()),
+        Some("system-mode") => to_json(&pb::SystemModeUpdate {
+            mode: core.log.read(|ledger, _| ledger.system_mode.clone()),
+        }),
+        _ => {
+            let error = Error::InvalidArgument(
+                "request-current-state takes connected-agents or system-mode".into(),
+            );
+            return event.refuse(&error);
+        }
+    };
+    send_json(event.socket, "current-state", &state);
+    event.answer(&state);
+}
+
+async fn join_conversation(event: Received<'_>) {
+    let conversation = event.text().unwrap_or_default().trim().to_owned();
+    match usable_conversation(event.core, event.socket, &conversation).await {
+        Ok(_) => {
+            event.socket.join(&conversation);
+            event.answer(&serde_json::json!({ "ok": true, "room": conversation }));
+        }
+        Err(error) => event.refuse(&error),
+    }
+}
+
+/// `agent-typing` (`by_customer` false) or `customer-typing`: published to
+/// the log, which takes it to the conversation's other side.
+async fn typing(event: Received<'_>, by_customer: bool) {
+    let (core, socket) = (event.core, event.socket);
+    let data = event.data.clone().unwrap_or_default();
+    let conversation = text_field(&data, "conversationId");
+    let is_typing = data
+        .get("isTyping")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let role_fits = (event.principal().role() == Role::Customer) == by_customer;
+    let checked = if role_fits {
+        usable_conversation(core, socket, &conversation).await
+    } else {
+        Err(Error::PermissionDenied(format!(
+            "{} is for the {}",
+            event.name,
+            if by_customer {
+                "customer widget"
+            } else {
+                "agent dashboard"
+            }
+        )))
+    };
+    let tenant = match checked {
+        Ok(tenant) => tenant,
+        Err(error) => return event.refuse(&error),
+    };
+    let now = chrono::Utc::now();
+    let payload = if by_customer {
+        Payload::CustomerTypingStatus(pb::CustomerTypingStatus {
+            conversation_id: conversation,
+            is_typing,
+            timestamp: Some(to_timestamp(now)),
+        })
+    } else {
+        let agent = socket.state.dashboard_agent.lock().clone();
+        if let Some(agent) = agent {
+            crate::chat::agent_active(core, &agent);
+        }
+        Payload::AgentTypingStatus(pb::AgentTypingStatus {
+            conversation_id: conversation,
+            is_typing,
+            timestamp: Some(to_timestamp(now)),
+        })
+    };
+    core.log.publish(payload, tenant, now);
+    event.answer(&serde_json::json!({ "ok": true }));
 }

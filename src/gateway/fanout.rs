@@ -10,29 +10,32 @@
 //! built at most every [`GREETING_REUSE`] and serialized once, so a thousand
 //! dashboards reconnecting after a restart cost a few greetings, not a
 //! thousand, and never hold the ledger while JSON is written.
+//!
+//! Every emission is framed once (its Socket.IO packet in its Engine.IO
+//! message) and the same bytes go to every socket of its room; each socket
+//! gets the run of consecutive emissions to its room in one hand-over, all
+//! or none, so that one full socket loses whole runs and is told so.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
-use socketioxide::SocketError;
-use socketioxide::socket::Sid;
-use socketioxide_core::packet::Packet;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::adapter::{AdapterSlot, Io, Operators, Sender, Socket};
 use super::catalog::{Direction, lookup};
 use super::lists::{ListRounds, PACE_TICK};
-use super::{STAFF_ROOM, SeedFilter, client_room, route, shape_payload};
+use super::sockets::{Io, SeedFilter, Socket};
+use super::{STAFF_ROOM, client_room, route, shape_payload};
 use crate::app::Core;
 use crate::events::kind_of;
 use crate::ledger::views;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
+use crate::socketio::engine::{Framed, SendError};
+use crate::socketio::server::event_message;
 
 /// How long one greeting picture serves sockets that connect after it.
 pub const GREETING_REUSE: Duration = Duration::from_millis(250);
@@ -47,12 +50,23 @@ const MAX_BATCH: usize = 256;
 /// How often losses are reported to sockets that get no further event.
 const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The room a batch of sockets is greeted in, left right after.
-const GREETING_ROOM: &str = "switchboard:greeting";
-
 /// Events a socket lost because its buffer was full, not yet reported to it.
-#[derive(Clone, Default)]
-pub struct LostEvents(Arc<AtomicU64>);
+#[derive(Default)]
+pub struct LostEvents(std::sync::atomic::AtomicU64);
+
+impl LostEvents {
+    fn add(&self, count: u64) {
+        self.0.fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn unreported(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn reported(&self, count: u64) {
+        self.0.fetch_sub(count, Ordering::Relaxed);
+    }
+}
 
 /// Which greeting a socket gets: a tenant's sockets see only that tenant,
 /// with phone numbers masked.
@@ -111,13 +125,14 @@ impl Joiners {
     }
 }
 
-/// One emission as sent: its serialized payload is kept for replay.
+/// One emission as sent: framed once, kept for replay.
 #[derive(Clone)]
 pub(super) struct Sent {
     pub(super) name: &'static str,
     pub(super) room: String,
     pub(super) seed: &'static str,
-    pub(super) payload: Arc<RawValue>,
+    /// The Engine.IO message that carries it, the same for every socket.
+    pub(super) framed: Framed,
 }
 
 /// The emissions of the most recent events, oldest first.
@@ -166,69 +181,50 @@ struct Run {
 /// One emission of a [`Run`].
 struct RunItem {
     sequence: u64,
-    name: &'static str,
     seed: &'static str,
-    payload: Arc<RawValue>,
+    framed: Framed,
 }
 
-/// The emissions of one event, each payload serialized once.
+/// The emissions of one event, each framed once.
 pub(super) fn emissions(event: &pb::Event) -> Vec<Sent> {
     route(event)
         .into_iter()
-        .filter_map(
-            |emission| match serde_json::value::to_raw_value(&emission.payload) {
-                Ok(payload) => Some(Sent {
-                    name: emission.name,
-                    room: emission.room,
-                    seed: emission.seed,
-                    payload: payload.into(),
-                }),
-                Err(error) => {
-                    tracing::error!(event = emission.name, %error, "payload not serializable");
-                    None
-                }
-            },
-        )
+        .filter_map(|emission| match serde_json::to_string(&emission.payload) {
+            Ok(payload) => Some(Sent {
+                name: emission.name,
+                framed: event_message(emission.name, &payload),
+                room: emission.room,
+                seed: emission.seed,
+            }),
+            Err(error) => {
+                tracing::error!(event = emission.name, %error, "payload not serializable");
+                None
+            }
+        })
         .collect()
 }
 
-/// A greeting picture: the ledger at `head`, serialized.
+/// A greeting picture: the ledger at `head`, framed.
 struct Greeting {
     head: u64,
     built: Instant,
-    messages: Vec<(&'static str, Arc<RawValue>)>,
+    messages: Vec<Framed>,
 }
 
 /// The fan-out task's state.
 struct Fanout {
-    io: Io,
-    adapter: Arc<AdapterSlot>,
+    io: Arc<Io>,
     core: Arc<Core>,
     lists: ListRounds<Socket>,
-    /// The packets of the lists of running rounds, by sequence and emission.
-    list_packets: HashMap<(u64, usize), Packet>,
     recent: Recent,
     greetings: HashMap<GreetingKind, Greeting>,
-    /// Sockets whose greeting is newer than events still to be emitted: the
-    /// greeting's head, at or below which they skip events.
-    greeted_ahead: HashMap<Sid, u64>,
+    /// Sockets whose greeting is newer than events still to be emitted (see
+    /// `Client::greeted_through`), with that greeting's head.
+    greeted_ahead: Vec<(Socket, u64)>,
     /// The sequence of the last event taken from the feed.
     position: u64,
-    /// What the fan-out keeps of each connected socket.
-    readers: HashMap<Sid, Reader>,
-}
-
-/// What the fan-out keeps of one socket.
-#[derive(Clone)]
-struct Reader {
-    lost: LostEvents,
-    seeds: Option<SeedFilter>,
-}
-
-impl Reader {
-    fn wants(&self, seed: &str) -> bool {
-        SeedFilter::admits(self.seeds.as_ref(), seed)
-    }
+    /// The messages of one socket's share of a run (reused).
+    share: Vec<Framed>,
 }
 
 /// Emits every log event to the sockets and greets connecting sockets, until
@@ -236,8 +232,7 @@ impl Reader {
 /// from the replay window, so no socket loses an event to the gateway's lag
 /// while the window holds it.
 pub async fn run_fanout(
-    io: Io,
-    adapter: Arc<AdapterSlot>,
+    io: Arc<Io>,
     core: Arc<Core>,
     mut feed: broadcast::Receiver<Arc<pb::Event>>,
     mut joiners: JoinerInbox,
@@ -245,15 +240,13 @@ pub async fn run_fanout(
 ) {
     let mut fanout = Fanout {
         io,
-        adapter,
         core,
         lists: ListRounds::default(),
-        list_packets: HashMap::new(),
         recent: Recent::default(),
         greetings: HashMap::new(),
-        greeted_ahead: HashMap::new(),
+        greeted_ahead: Vec::new(),
         position: 0,
-        readers: HashMap::new(),
+        share: Vec::new(),
     };
     let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
     let mut list_pace = tokio::time::interval(PACE_TICK);
@@ -267,7 +260,7 @@ pub async fn run_fanout(
                 while let Ok(joiner) = joiners.0.try_recv() {
                     batch.push(joiner);
                 }
-                fanout.greet(batch).await;
+                fanout.greet(batch);
                 continue;
             }
             now = list_pace.tick() => {
@@ -280,13 +273,9 @@ pub async fn run_fanout(
             }
             _ = loss_reports.tick() => {
                 let next_sequence = fanout.core.log.head() + 1;
-                let sockets = fanout.sockets();
-                for socket in &sockets {
-                    report_losses(socket, next_sequence);
+                for socket in fanout.io.sockets() {
+                    report_losses(&socket, next_sequence);
                 }
-                let connected: std::collections::HashSet<Sid> =
-                    sockets.iter().map(|s| s.id).collect();
-                fanout.readers.retain(|sid, _| connected.contains(sid));
                 continue;
             }
             received = feed.recv() => received,
@@ -305,32 +294,21 @@ pub async fn run_fanout(
                         Err(_) => break,
                     }
                 }
-                fanout.take(batch).await;
+                fanout.take(batch);
                 if let Some(lost) = lagged {
-                    feed = fanout.catch_up(lost).await;
+                    feed = fanout.catch_up(lost);
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(lost)) => feed = fanout.catch_up(lost).await,
+            Err(broadcast::error::RecvError::Lagged(lost)) => feed = fanout.catch_up(lost),
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
 
 impl Fanout {
-    /// The default namespace; `None` once the server has closed it (while
-    /// stopping), when there is nobody left to send to.
-    fn root(&self) -> Option<Operators> {
-        self.io.of("/")
-    }
-
-    /// Every connected socket (none once the namespace is closed).
-    fn sockets(&self) -> Vec<Socket> {
-        self.root().map(|root| root.sockets()).unwrap_or_default()
-    }
-
     /// Catches up from the log's replay window after the feed lagged by
     /// `lost` events, and returns the new feed.
-    async fn catch_up(&mut self, lost: u64) -> broadcast::Receiver<Arc<pb::Event>> {
+    fn catch_up(&mut self, lost: u64) -> broadcast::Receiver<Arc<pb::Event>> {
         tracing::warn!(
             lost,
             after = self.position,
@@ -342,15 +320,12 @@ impl Fanout {
                 // The window no longer holds what was missed: every socket is told.
                 let missed = event.sequence.saturating_sub(resync.requested_after);
                 self.core.metrics.dropped("socketio", missed);
-                for socket in self.sockets() {
-                    reader_of(&mut self.readers, &socket)
-                        .lost
-                        .0
-                        .fetch_add(missed, Ordering::Relaxed);
+                for socket in self.io.sockets() {
+                    socket.state.lost.add(missed);
                 }
                 self.position = event.sequence;
             } else {
-                self.take(vec![event]).await;
+                self.take(vec![event]);
             }
         }
         self.position = self.position.max(catch_up.live_after);
@@ -358,10 +333,10 @@ impl Fanout {
     }
 
     /// Takes a batch of the feed, in order: single events are emitted socket
-    /// by socket, each socket getting its run of them back to back (one wake
-    /// and one write for the lot); whole lists are broadcast, or held when
-    /// they come too soon.
-    async fn take(&mut self, batch: Vec<Arc<pb::Event>>) {
+    /// by socket, each socket getting its run of them back to back (one
+    /// hand-over, one wake and one write for the lot); whole lists are
+    /// broadcast, or held when they come too soon.
+    fn take(&mut self, batch: Vec<Arc<pb::Event>>) {
         let mut run = Run::default();
         for event in batch {
             self.position = event.sequence;
@@ -381,9 +356,8 @@ impl Fanout {
                 }
                 run.items.push(RunItem {
                     sequence: event.sequence,
-                    name: item.name,
                     seed: item.seed,
-                    payload: Arc::clone(&item.payload),
+                    framed: item.framed.clone(),
                 });
             }
             self.recent.push(event.sequence, sent);
@@ -392,33 +366,51 @@ impl Fanout {
         self.deliver_run(&mut run);
     }
 
-    /// Sends a run of emissions to one room, socket by socket, each
-    /// emission's packet written once for them all.
+    /// Hands a run of emissions to every socket of its room, each socket
+    /// its share (what its seeds ask for, after its greeting) at once.
     fn deliver_run(&mut self, run: &mut Run) {
         let Some(room) = run.room.take() else {
             return;
         };
         let items = std::mem::take(&mut run.items);
-        let (Some(root), Some(sender)) = (self.root(), self.adapter.sender()) else {
-            return;
-        };
-        let packets: Vec<(&RunItem, Packet)> = items
-            .iter()
-            .filter_map(|item| Some((item, sender.event(item.name, &*item.payload)?)))
-            .collect();
-        for socket in root.to(room).sockets() {
-            let reader = reader_of(&mut self.readers, &socket);
-            // Events at or below its greeting's head are in its greeting.
-            let greeted_head = self.greeted_ahead.get(&socket.id).copied();
-            for (item, packet) in &packets {
-                if reader.wants(item.seed) && greeted_head.is_none_or(|head| item.sequence > head) {
-                    let delivery = Delivery {
-                        name: item.name,
-                        packet,
-                        sequence: item.sequence,
-                    };
-                    deliver(&self.core, &sender, &socket, &reader.lost, &delivery);
+        let whole: Vec<Framed> = items.iter().map(|item| item.framed.clone()).collect();
+        for socket in self.io.sockets_in(&room) {
+            let client = &socket.state;
+            let greeted_through = client.greeted_through.load(Ordering::Relaxed);
+            let takes_all = client.seeds.is_none()
+                && items
+                    .first()
+                    .is_some_and(|item| item.sequence > greeted_through);
+            self.share.clear();
+            let first = items
+                .iter()
+                .find(|item| item.sequence > greeted_through && client.wants(item.seed));
+            let Some(first) = first else {
+                continue;
+            };
+            let unreported = client.lost.unreported();
+            if unreported > 0 {
+                self.share.push(loss_report(unreported, first.sequence));
+            }
+            let share: &[Framed] = if takes_all && unreported == 0 {
+                &whole
+            } else {
+                self.share.extend(
+                    items
+                        .iter()
+                        .filter(|item| item.sequence > greeted_through && client.wants(item.seed))
+                        .map(|item| item.framed.clone()),
+                );
+                &self.share
+            };
+            match socket.send_run(share) {
+                Ok(()) => client.lost.reported(unreported),
+                Err(SendError::Full) => {
+                    let lost = (share.len() - usize::from(unreported > 0)) as u64;
+                    client.lost.add(lost);
+                    self.core.metrics.dropped("socketio", lost);
                 }
+                Err(SendError::Closed) => {}
             }
         }
     }
@@ -426,15 +418,12 @@ impl Fanout {
     /// Starts the round of a whole list to every socket of its rooms (see
     /// [`super::lists`]), and keeps it for greetings.
     fn start_round(&mut self, event: Arc<pb::Event>, now: Instant) {
-        let Some(root) = self.root() else {
-            return;
-        };
         let sent = emissions(&event);
         let recipients = sent
             .iter()
             .enumerate()
             .flat_map(|(index, item)| {
-                let sockets = root.clone().to(item.room.clone()).sockets();
+                let sockets = self.io.sockets_in(&item.room);
                 sockets.into_iter().map(move |socket| (socket, index))
             })
             .collect();
@@ -447,47 +436,26 @@ impl Fanout {
     /// Hands lists to as many sockets as the list budget allows now. A
     /// socket too full to take a list simply gets the next one.
     fn pace_lists(&mut self, now: Instant) {
-        let Some(sender) = self.adapter.sender() else {
-            return;
-        };
-        let packets = &mut self.list_packets;
-        let readers = &mut self.readers;
-        let greeted_ahead = &self.greeted_ahead;
         let mut full = 0;
         self.lists.pace(now, |socket, emission| {
-            let greeted_after = greeted_ahead
-                .get(&socket.id)
-                .is_some_and(|head| emission.sequence <= *head);
-            if greeted_after || !reader_of(readers, socket).wants(emission.sent.seed) {
+            let client = &socket.state;
+            let greeted_after = emission.sequence <= client.greeted_through.load(Ordering::Relaxed);
+            if greeted_after || !client.wants(emission.sent.seed) {
                 return 0;
             }
-            let key = (emission.sequence, emission.index);
-            let packet = match packets.entry(key) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    let Some(packet) = sender.event(emission.sent.name, &*emission.sent.payload)
-                    else {
-                        return 0;
-                    };
-                    entry.insert(packet)
-                }
-            };
-            match sender.send(socket.id, packet) {
-                Ok(()) => emission.sent.payload.get().len(),
-                Err(SocketError::InternalChannelFull) => {
+            match socket.send_run(std::slice::from_ref(&emission.sent.framed)) {
+                Ok(()) => emission.sent.framed.len(),
+                Err(SendError::Full) => {
                     full += 1;
                     0
                 }
-                Err(_) => 0,
+                Err(SendError::Closed) => 0,
             }
         });
         if full > 0 {
             self.core.metrics.dropped("socketio", full);
             tracing::debug!(sockets = full, "a whole list not taken by full sockets");
         }
-        let lists = &self.lists;
-        self.list_packets
-            .retain(|(sequence, _), _| lists.is_running(*sequence));
     }
 
     fn count_delivered(&self, event: &pb::Event) {
@@ -498,16 +466,22 @@ impl Fanout {
         }
     }
 
-    /// Drops the greeted sockets that no event still to come could duplicate.
+    /// Forgets the greetings of sockets that no event still to come could duplicate.
     fn forget_greeted(&mut self) {
         let settled = self.lists.oldest_pending().map_or(self.position, |held| {
             held.saturating_sub(1).min(self.position)
         });
-        self.greeted_ahead.retain(|_, head| *head > settled);
+        self.greeted_ahead.retain(|(socket, head)| {
+            let ahead = *head > settled;
+            if !ahead {
+                socket.state.greeted_through.store(0, Ordering::Relaxed);
+            }
+            ahead
+        });
     }
 
     /// Greets a batch of connecting sockets and adds them to their rooms.
-    async fn greet(&mut self, batch: Vec<Joiner>) {
+    fn greet(&mut self, batch: Vec<Joiner>) {
         let mut by_kind: HashMap<GreetingKind, Vec<Socket>> = HashMap::new();
         for joiner in batch {
             by_kind.entry(joiner.kind).or_default().push(joiner.socket);
@@ -525,45 +499,30 @@ impl Fanout {
                 continue;
             };
             let room = kind.room();
-            for socket in &sockets {
-                socket.join(GREETING_ROOM);
-            }
             let catch_up = self
                 .recent
                 .after(greeting.head, &room)
-                .filter(|sent| kind.wants(sent.seed));
-            let messages = greeting
-                .messages
-                .iter()
-                .map(|(name, payload)| (*name, payload))
-                .chain(catch_up.map(|sent| (sent.name, &sent.payload)));
-            for (name, payload) in messages {
-                let Some(root) = self.root() else {
-                    return;
-                };
-                if let Err(error) = root.to(GREETING_ROOM).emit(name, &**payload).await {
-                    tracing::debug!(event = name, %error, "greeting not sent to every socket");
-                }
-            }
+                .filter(|sent| kind.wants(sent.seed))
+                .map(|sent| sent.framed.clone());
+            let messages: Vec<Framed> = greeting.messages.iter().cloned().chain(catch_up).collect();
             for socket in sockets {
-                socket.leave(GREETING_ROOM);
-                socket.join(room.clone());
+                if let Err(error) = socket.send_run(&messages) {
+                    tracing::debug!(socket = %socket.id, %error, "greeting not sent");
+                    if error == SendError::Closed {
+                        continue;
+                    }
+                }
                 // Until no event at or below the greeting's head can still
                 // come (the feed is behind it, or a list of before it is held).
-                self.greeted_ahead.insert(socket.id, greeting.head);
+                socket
+                    .state
+                    .greeted_through
+                    .store(greeting.head, Ordering::Relaxed);
+                socket.join(&room);
+                self.greeted_ahead.push((socket, greeting.head));
             }
         }
     }
-}
-
-/// What the fan-out needs of `socket` (its loss counter, its seed filter),
-/// looked up in its extensions once and kept, so that the hot path does not
-/// look them up for every event.
-fn reader_of<'a>(readers: &'a mut HashMap<Sid, Reader>, socket: &Socket) -> &'a Reader {
-    readers.entry(socket.id).or_insert_with(|| Reader {
-        lost: socket.extensions.get::<LostEvents>().unwrap_or_default(),
-        seeds: socket.extensions.get::<SeedFilter>(),
-    })
 }
 
 /// Builds a greeting: the picture is taken under the ledger's lock, the JSON
@@ -608,58 +567,32 @@ fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
         built: Instant::now(),
         messages: messages
             .into_iter()
-            .filter_map(|(name, json)| {
-                serde_json::value::to_raw_value(&json)
-                    .ok()
-                    .map(|raw| (name, Arc::from(raw)))
-            })
+            .map(|(name, json)| event_message(name, &json.to_string()))
             .collect(),
     }
 }
 
-/// One emission on its way to the sockets of a room.
-struct Delivery<'a> {
-    name: &'static str,
-    /// Its packet, serialized once for every socket.
-    packet: &'a Packet,
-    /// The event's sequence in the log.
-    sequence: u64,
-}
-
-/// Hands one emission to one socket. A socket whose buffer is full loses
-/// the event (nobody else waits for it); the loss is counted, and reported
-/// to the socket as `events-dropped` before the next event it can take.
-fn deliver(core: &Core, sender: &Sender, socket: &Socket, lost: &LostEvents, delivery: &Delivery) {
-    if lost.0.load(Ordering::Relaxed) > 0 {
-        report_losses(socket, delivery.sequence);
-    }
-    match sender.send(socket.id, delivery.packet) {
-        Ok(()) => {}
-        Err(SocketError::InternalChannelFull) => {
-            lost.0.fetch_add(1, Ordering::Relaxed);
-            core.metrics.dropped("socketio", 1);
-        }
-        Err(error) => {
-            tracing::debug!(socket = %socket.id, event = delivery.name, %error, "emit to socket failed");
-        }
-    }
+/// The framed `events-dropped` report of `count` events lost before `next_sequence`.
+fn loss_report(count: u64, next_sequence: u64) -> Framed {
+    let report = socket_json::to_json(&pb::EventsDropped {
+        count,
+        resumed_at: next_sequence,
+    });
+    event_message("events-dropped", &report.to_string())
 }
 
 /// Sends `events-dropped` to `socket` when it has unreported losses and room for
 /// the report; `next_sequence` is the first event it will get after the gap.
-fn report_losses(socket: &Socket, next_sequence: u64) -> LostEvents {
-    let lost = socket.extensions.get::<LostEvents>().unwrap_or_default();
-    let unreported = lost.0.load(Ordering::Relaxed);
-    if unreported > 0 {
-        let report = socket_json::to_json(&pb::EventsDropped {
-            count: unreported,
-            resumed_at: next_sequence,
-        });
-        if socket.emit("events-dropped", &report).is_ok() {
-            lost.0.fetch_sub(unreported, Ordering::Relaxed);
-        }
+fn report_losses(socket: &Socket, next_sequence: u64) {
+    let lost = &socket.state.lost;
+    let unreported = lost.unreported();
+    if unreported > 0
+        && socket
+            .send_run(&[loss_report(unreported, next_sequence)])
+            .is_ok()
+    {
+        lost.reported(unreported);
     }
-    lost
 }
 
 #[cfg(test)]
@@ -673,7 +606,7 @@ mod tests {
             name: "call:new",
             room: room.into(),
             seed: "002",
-            payload: Arc::from(RawValue::from_string("{}".into()).unwrap()),
+            framed: event_message("call:new", "{}"),
         };
         for sequence in 1..=RECENT_EVENTS as u64 + 2 {
             recent.push(sequence, vec![sent(STAFF_ROOM), sent("client:acme")]);

@@ -50,8 +50,6 @@ pub struct ListEmission<'a> {
     pub sent: &'a Sent,
     /// The list event's sequence in the log.
     pub sequence: u64,
-    /// Which of the event's emissions it is.
-    pub index: usize,
 }
 
 /// One list of one tenant.
@@ -249,7 +247,6 @@ impl<R> ListRounds<R> {
                         let emission = ListEmission {
                             sent,
                             sequence: round.event.sequence,
-                            index,
                         };
                         let bytes = send(&recipient, emission) as f64;
                         round.deficit -= bytes;
@@ -262,13 +259,6 @@ impl<R> ListRounds<R> {
             }
         }
         self.running.retain(|_, round| !round.queue.is_empty());
-    }
-
-    /// Whether a round of the list with `sequence` is running.
-    pub fn is_running(&self, sequence: u64) -> bool {
-        self.running
-            .values()
-            .any(|round| round.event.sequence == sequence)
     }
 
     /// The oldest sequence of a list still to be handed out (running or held).
@@ -311,7 +301,7 @@ mod tests {
         let mut out = Vec::new();
         rounds.pace(now, |socket, emission| {
             out.push((*socket, emission.sequence));
-            emission.sent.payload.get().len()
+            emission.sent.framed.len()
         });
         out
     }
@@ -321,7 +311,7 @@ mod tests {
         let start_at = Instant::now();
         let mut rounds = ListRounds::new(100_000.0);
         let event = list(1, "", 10);
-        let bytes = emissions(&event)[0].payload.get().len();
+        let bytes = emissions(&event)[0].framed.len();
         assert!(bytes > 100, "a list of ten agents is {bytes} bytes");
         let event = rounds.offer(event, start_at).expect("nothing ran: at once");
         start(&mut rounds, event, 1_000, start_at);
@@ -417,8 +407,8 @@ mod tests {
         let mut rounds = ListRounds::new(10_000_000.0);
         start(&mut rounds, list(1, "", 200), 50, start_at);
         start(&mut rounds, list(2, "acme", 1), 50, start_at);
-        let large_bytes = emissions(&list(1, "", 200))[0].payload.get().len();
-        let small_bytes = emissions(&list(2, "acme", 1))[0].payload.get().len();
+        let large_bytes = emissions(&list(1, "", 200))[0].framed.len();
+        let small_bytes = emissions(&list(2, "acme", 1))[0].framed.len();
         let out = pace(&mut rounds, start_at);
         let small = out.iter().filter(|(_, sequence)| *sequence == 2).count();
         let large = out.len() - small;

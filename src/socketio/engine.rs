@@ -70,6 +70,8 @@ pub enum CloseReason {
     PingTimeout,
     /// The client sent something that is not Engine.IO.
     ProtocolError,
+    /// The client sent a message or polling body over the payload limit.
+    TooLarge,
     /// The server closed it.
     ServerClose,
 }
@@ -83,6 +85,7 @@ impl CloseReason {
             Self::TransportError => "transport_error",
             Self::PingTimeout => "ping_timeout",
             Self::ProtocolError => "protocol_error",
+            Self::TooLarge => "message_too_large",
             Self::ServerClose => "server_close",
         }
     }
@@ -492,7 +495,7 @@ impl Engine {
         let body = axum::body::to_bytes(request.into_body(), self.config.max_payload).await;
         session.state.lock().posting = false;
         let Ok(body) = body else {
-            session.close(CloseReason::ProtocolError);
+            session.close(CloseReason::TooLarge);
             return text_response(StatusCode::PAYLOAD_TOO_LARGE, "payload too large".into());
         };
         let Ok(body) = std::str::from_utf8(&body) else {
@@ -684,6 +687,11 @@ impl Engine {
                     Ok(Message::Binary(data)) => self.handler.on_binary(&session, data),
                     Ok(Message::Close(_)) => break,
                     Ok(_) => {}
+                    Err(tokio_tungstenite::tungstenite::Error::Capacity(error)) => {
+                        tracing::debug!(sid = %session.id, %error, "engine.io: websocket message over the limit");
+                        session.close(CloseReason::TooLarge);
+                        return;
+                    }
                     Err(error) => {
                         tracing::debug!(sid = %session.id, %error, "engine.io: websocket error");
                         session.close(CloseReason::TransportError);
@@ -943,7 +951,10 @@ mod tests {
         }
 
         // An oversized body and a packet that is not Engine.IO each end their session.
-        for (body, status) in [("4".repeat(2_000), 413), ("9garbage".to_owned(), 400)] {
+        for (body, status, reason) in [
+            ("4".repeat(2_000), 413, CloseReason::TooLarge),
+            ("9garbage".to_owned(), 400, CloseReason::ProtocolError),
+        ] {
             let open = get_text(&http, format!("{base}&transport=polling")).await;
             let sid = handshake_of(&open)["sid"].as_str().unwrap().to_owned();
             assert!(matches!(server.next().await, Heard::Open(_)));
@@ -954,10 +965,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(posted.status(), status);
-            assert_eq!(
-                server.next().await,
-                Heard::Close(CloseReason::ProtocolError)
-            );
+            assert_eq!(server.next().await, Heard::Close(reason));
         }
         assert_eq!(server.engine.session_count(), 0);
     }

@@ -2,15 +2,17 @@
 //! with its auth object, which the handler accepts (the socket connects) or
 //! refuses with a message (`connect_error`); then its events reach the
 //! handler with their acknowledgement, and the server's events reach it as
-//! framed messages. Only the default namespace `/` is served; binary
-//! attachments are refused (the gateway's events are JSON).
+//! framed messages. Sockets join and leave rooms; a room lists its sockets
+//! for the sender, who frames a message once for all of them. Only the
+//! default namespace `/` is served; binary attachments are refused (the
+//! gateway's events are JSON).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 
 use super::engine::{
@@ -72,9 +74,59 @@ pub struct Socket<S> {
     /// What the handler made of the client's auth.
     pub state: S,
     session: Arc<Session>,
+    rooms: Arc<Rooms<S>>,
+    /// The rooms it is in; `None` once it has left them all for good.
+    joined: Mutex<Option<Vec<String>>>,
 }
 
+/// The sockets of one room, by socket id.
+type Members<S> = HashMap<String, Arc<Socket<S>>>;
+
+/// The rooms of a server: room name to its sockets.
+struct Rooms<S>(RwLock<HashMap<String, Members<S>>>);
+
 impl<S> Socket<S> {
+    /// Adds the socket to `room` (nothing once it has disconnected).
+    pub fn join(self: &Arc<Self>, room: &str) {
+        let mut joined = self.joined.lock();
+        let Some(joined) = joined.as_mut() else {
+            return;
+        };
+        if joined.iter().any(|r| r == room) {
+            return;
+        }
+        joined.push(room.to_owned());
+        self.rooms
+            .0
+            .write()
+            .entry(room.to_owned())
+            .or_default()
+            .insert(self.id.clone(), Arc::clone(self));
+    }
+
+    /// Takes the socket out of `room`.
+    pub fn leave(&self, room: &str) {
+        let mut joined = self.joined.lock();
+        let Some(joined) = joined.as_mut() else {
+            return;
+        };
+        joined.retain(|r| r != room);
+        self.rooms.remove(room, &self.id);
+    }
+
+    /// The rooms the socket is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.joined.lock().clone().unwrap_or_default()
+    }
+
+    /// Leaves every room, and joins none after.
+    fn leave_all(&self) {
+        let joined = self.joined.lock().take().unwrap_or_default();
+        for room in joined {
+            self.rooms.remove(&room, &self.id);
+        }
+    }
+
     /// Queues a run of framed messages, all or none (see [`event_message`]).
     pub fn send_run(&self, run: &[Framed]) -> Result<(), SendError> {
         self.session.send_run(run)
@@ -96,6 +148,18 @@ impl<S> Socket<S> {
             .session
             .send(disconnect_message(DEFAULT_NAMESPACE).into());
         self.session.close(CloseReason::ServerClose);
+    }
+}
+
+impl<S> Rooms<S> {
+    fn remove(&self, room: &str, socket: &str) {
+        let mut rooms = self.0.write();
+        if let Some(members) = rooms.get_mut(room) {
+            members.remove(socket);
+            if members.is_empty() {
+                rooms.remove(room);
+            }
+        }
     }
 }
 
@@ -127,6 +191,9 @@ pub struct SocketServer<H: SocketHandler> {
     me: Weak<Self>,
     /// Sockets by session id.
     sockets: RwLock<HashMap<String, Arc<Socket<H::State>>>>,
+    rooms: Arc<Rooms<H::State>>,
+    /// The engine under it, set once started.
+    engine: OnceLock<Weak<Engine>>,
     /// Sessions still to join the namespace, with their opening request.
     opening: RwLock<HashMap<String, OpeningRequest>>,
 }
@@ -139,9 +206,12 @@ impl<H: SocketHandler> SocketServer<H> {
             handler,
             me: me.clone(),
             sockets: RwLock::new(HashMap::new()),
+            rooms: Arc::new(Rooms(RwLock::new(HashMap::new()))),
+            engine: OnceLock::new(),
             opening: RwLock::new(HashMap::new()),
         });
         let engine = Engine::new(config, Arc::clone(&server) as Arc<dyn EngineHandler>);
+        let _ = server.engine.set(Arc::downgrade(&engine));
         (server, engine)
     }
 
@@ -153,6 +223,31 @@ impl<H: SocketHandler> SocketServer<H> {
     /// The connected sockets.
     pub fn sockets(&self) -> Vec<Arc<Socket<H::State>>> {
         self.sockets.read().values().cloned().collect()
+    }
+
+    /// The sockets in `room`.
+    pub fn sockets_in(&self, room: &str) -> Vec<Arc<Socket<H::State>>> {
+        self.rooms
+            .0
+            .read()
+            .get(room)
+            .map(|members| members.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Disconnects every socket (each client is told) and closes sessions
+    /// that never joined the namespace.
+    pub fn close(&self) {
+        for socket in self.sockets() {
+            socket.disconnect();
+        }
+        let engine = self.engine.get().and_then(Weak::upgrade);
+        let opening: Vec<String> = self.opening.write().drain().map(|(sid, _)| sid).collect();
+        for sid in opening {
+            if let Some(session) = engine.as_ref().and_then(|engine| engine.session(&sid)) {
+                session.close(CloseReason::ServerClose);
+            }
+        }
     }
 
     fn connect(&self, session: &Arc<Session>, packet: &SocketPacket<'_>) {
@@ -173,6 +268,8 @@ impl<H: SocketHandler> SocketServer<H> {
                     id: random_id(),
                     state,
                     session: Arc::clone(session),
+                    rooms: Arc::clone(&self.rooms),
+                    joined: Mutex::new(Some(Vec::new())),
                 });
                 let _ = session.send(connect_message(DEFAULT_NAMESPACE, &socket.id).into());
                 self.sockets
@@ -191,6 +288,7 @@ impl<H: SocketHandler> SocketServer<H> {
     fn leave(&self, session: &Session, reason: DisconnectReason) {
         let socket = self.sockets.write().remove(&session.id);
         if let Some(socket) = socket {
+            socket.leave_all();
             self.handler.on_disconnect(&socket, reason);
         }
     }

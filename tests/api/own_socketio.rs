@@ -1,7 +1,8 @@
-//! Our own Socket.IO server (`switchboard::socketio`, not yet serving the
-//! gateway) against the npm socket.io-client: connect with auth or a
+//! Our own Socket.IO server (`switchboard::socketio`, under the gateway)
+//! against the npm socket.io-client: connect with auth or a
 //! refusal, events with acknowledgements both ways, server events framed
-//! once for many sockets, WebSocket from the start or polling upgraded.
+//! once for the sockets of a room, WebSocket from the start or polling
+//! upgraded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,8 @@ use switchboard::socketio::server::{
 
 use crate::helpers::{repo_root, require_tool};
 
-/// Accepts the token `good`; greets every socket; answers `echo` with an ack,
+/// Accepts the token `good`; greets every socket and puts it in room
+/// `everyone`; answers `echo` with an ack,
 /// then an `echoed` event; records the transport each event came over.
 #[derive(Default)]
 struct Greeter {
@@ -42,6 +44,7 @@ impl SocketHandler for Greeter {
     }
 
     fn on_connect(&self, socket: &Arc<Socket<String>>) {
+        socket.join("everyone");
         let greeting = serde_json::json!({ "user": socket.state, "socket": socket.id });
         socket.emit("welcome", &greeting.to_string()).unwrap();
     }
@@ -174,7 +177,7 @@ async fn the_npm_client_starting_with_polling_upgrades_and_keeps_receiving() {
 }
 
 #[tokio::test]
-async fn a_refused_client_hears_why_and_an_event_framed_once_reaches_every_socket() {
+async fn a_refused_client_hears_why_and_an_event_framed_once_reaches_every_socket_of_a_room() {
     let (server, url) = serve().await;
     let (code, lines) = watch(&url, &["--token", "forged", "--seconds", "10"]).await;
     assert_eq!(code, Some(2), "{lines:?}");
@@ -203,7 +206,11 @@ async fn a_refused_client_hears_why_and_an_event_framed_once_reaches_every_socke
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let news = event_message("news", "{\"headline\":\"framed once\"}");
-    for socket in server.sockets() {
+    let everyone = server.sockets_in("everyone");
+    assert_eq!(everyone.len(), 3);
+    assert_eq!(everyone[0].rooms(), ["everyone"]);
+    drop(everyone);
+    for socket in server.sockets_in("everyone") {
         socket.send_run(std::slice::from_ref(&news)).unwrap();
     }
     for watcher in watchers {
@@ -214,4 +221,13 @@ async fn a_refused_client_hears_why_and_an_event_framed_once_reaches_every_socke
             "framed once"
         );
     }
+    // Sockets that left are in no room any more.
+    while !server.sockets().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three did not leave"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(server.sockets_in("everyone").is_empty());
 }

@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine_packet::{EnginePacket, Handshake, RECORD_SEPARATOR, split_payload};
 
+/// The read buffer of a session's WebSocket, in bytes; a larger message grows it.
+const READ_BUFFER_SIZE: usize = 4096;
+
 /// A framed Engine.IO text message (`4…`), cheap to clone for many sessions.
 pub type Framed = Utf8Bytes;
 
@@ -579,7 +582,10 @@ impl Engine {
                     return;
                 }
             };
+            // Clients send little (pongs, a few events): a small read buffer
+            // (the default is 128 KiB per socket) serves them.
             let config = WebSocketConfig::default()
+                .read_buffer_size(READ_BUFFER_SIZE)
                 .max_message_size(Some(engine.config.max_payload))
                 .max_frame_size(Some(engine.config.max_payload));
             let socket = WebSocketStream::from_raw_socket(
@@ -612,9 +618,9 @@ impl Engine {
     }
 
     /// The probe of a polling session's WebSocket (`2probe`, `3probe`, `5`), then the switch.
-    async fn upgrade<S>(&self, session: Arc<Session>, mut socket: WebSocketStream<S>)
+    async fn upgrade<S>(self: &Arc<Self>, session: Arc<Session>, mut socket: WebSocketStream<S>)
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let probed = async {
             match socket.next().await {
@@ -649,11 +655,25 @@ impl Engine {
     }
 
     /// Reads and writes a session's WebSocket until either side ends it.
-    async fn run_websocket<S>(&self, session: Arc<Session>, socket: WebSocketStream<S>)
+    ///
+    /// The reader runs on a task of its own: polled beside the writer, it
+    /// would be polled at every wake of the writer, and each poll of a
+    /// tungstenite stream readies (zero-fills) its read buffer.
+    async fn run_websocket<S>(self: &Arc<Self>, session: Arc<Session>, socket: WebSocketStream<S>)
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut sink, mut stream) = socket.split();
+        let (mut sink, stream) = socket.split();
+        let reader = tokio::spawn({
+            let engine = Arc::clone(self);
+            let session = Arc::clone(&session);
+            async move {
+                tokio::select! {
+                    () = session.closing.cancelled() => {}
+                    () = engine.read_websocket(&session, stream) => {}
+                }
+            }
+        });
         let writer = async {
             let mut batch = VecDeque::new();
             loop {
@@ -676,39 +696,49 @@ impl Engine {
             }
             let _ = sink.close().await;
         };
-        let reader = async {
-            while let Some(message) = stream.next().await {
-                match message {
-                    Ok(Message::Text(text)) => {
-                        if !self.receive_packet(&session, text.as_str()) {
-                            return;
-                        }
-                    }
-                    Ok(Message::Binary(data)) => self.handler.on_binary(&session, data),
-                    Ok(Message::Close(_)) => break,
-                    Ok(_) => {}
-                    Err(tokio_tungstenite::tungstenite::Error::Capacity(error)) => {
-                        tracing::debug!(sid = %session.id, %error, "engine.io: websocket message over the limit");
-                        session.close(CloseReason::TooLarge);
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::debug!(sid = %session.id, %error, "engine.io: websocket error");
-                        session.close(CloseReason::TransportError);
+        // Once the session has ended, the writer has a moment to say goodbye.
+        let goodbye = async {
+            session.closing.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        tokio::select! {
+            () = writer => session.close(CloseReason::TransportClose),
+            () = goodbye => {}
+        }
+        reader.abort();
+    }
+
+    /// Hands the client's messages to the handler until the WebSocket ends.
+    async fn read_websocket<S>(
+        &self,
+        session: &Arc<Session>,
+        mut stream: futures::stream::SplitStream<WebSocketStream<S>>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        while let Some(message) = stream.next().await {
+            match message {
+                Ok(Message::Text(text)) => {
+                    if !self.receive_packet(session, text.as_str()) {
                         return;
                     }
                 }
-            }
-            session.close(CloseReason::TransportClose);
-        };
-        tokio::pin!(writer, reader);
-        tokio::select! {
-            () = &mut writer => session.close(CloseReason::TransportClose),
-            () = &mut reader => {
-                // Let the writer say goodbye, briefly.
-                let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+                Ok(Message::Binary(data)) => self.handler.on_binary(session, data),
+                Ok(Message::Close(_)) => break,
+                Ok(_) => {}
+                Err(tokio_tungstenite::tungstenite::Error::Capacity(error)) => {
+                    tracing::debug!(sid = %session.id, %error, "engine.io: websocket message over the limit");
+                    session.close(CloseReason::TooLarge);
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(sid = %session.id, %error, "engine.io: websocket error");
+                    session.close(CloseReason::TransportError);
+                    return;
+                }
             }
         }
+        session.close(CloseReason::TransportClose);
     }
 }
 

@@ -1,8 +1,9 @@
-// Bundles main.ts with esbuild, serves it on a loopback port, opens it in
+// Bundles main.ts (or the page of --entry) with esbuild, serves it on a loopback port, opens it in
 // headless Chromium (playwright-core, Debian's /usr/bin/chromium) and prints
 // every report of the page as one JSON line on stdout.
 //
-//   node clients/web/run-in-chromium.mjs --server URL --token JWT [--resume-after N] [--reports N] [--seconds S]
+//   node clients/web/run-in-chromium.mjs --server URL --token JWT [--entry FILE.ts]
+//     [--resume-after N] [--client ID] [--reports N] [--seconds S]
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -19,11 +20,13 @@ const option = (name, fallback) => {
 const server = option("--server", "http://127.0.0.1:3001");
 const token = option("--token", "");
 const resumeAfter = option("--resume-after", "0");
+const entry = option("--entry", "main.ts");
+const client = option("--client", "");
 const wanted = Number(option("--reports", "1"));
 const seconds = Number(option("--seconds", "30"));
 
 const bundle = await build({
-  entryPoints: [path.join(here, "main.ts")],
+  entryPoints: [path.join(here, entry)],
   bundle: true,
   format: "esm",
   target: "es2022",
@@ -44,7 +47,7 @@ const pages = createServer((request, response) => {
 });
 await new Promise((resolve) => pages.listen(0, "127.0.0.1", resolve));
 const pageUrl = `http://127.0.0.1:${pages.address().port}/?` +
-  new URLSearchParams({ server, token, resumeAfter }).toString();
+  new URLSearchParams({ server, token, resumeAfter, client }).toString();
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",

@@ -1,6 +1,7 @@
 //! The TypeScript browser client of `clients/web/` (generated code from
 //! `gen/ts`, grpc-web transport) in headless Chromium: reads the state,
-//! resumes the event stream, then receives a live event.
+//! resumes the event stream, then receives a live event; and the Socket.IO
+//! wallboard page of `clients/web/wallboard.ts`, polling upgraded to WebSocket.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -63,4 +64,80 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
         .map(|r| (r["sequence"].as_str().unwrap(), r["mode"].as_str().unwrap()))
         .collect();
     assert_eq!(events, [("2", "mode-2"), ("3", "mode-3"), ("4", "live")]);
+}
+
+/// The seeds' dashboards are browser pages on another origin: socket.io-client
+/// there starts with long-polling (cross-origin requests) and upgrades to a
+/// WebSocket. The wallboard page of `clients/web/wallboard.ts` in headless
+/// Chromium gets its greeting, an acknowledged `join:client`, the upgrade,
+/// then a live 002 event.
+#[tokio::test]
+async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_events() {
+    use switchboard::proto::v1::{self as pb, event::Payload};
+    let app = spawn_app().await;
+    require_tool("chromium", "apt-get install chromium (make deps does)");
+    let node = require_tool("node", "install Node.js 20");
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut child = tokio::process::Command::new(node)
+        .arg(repo_root().join("clients/web/run-in-chromium.mjs"))
+        .args(["--entry", "wallboard.ts", "--server", &app.url()])
+        .args(["--token", &supervisor, "--client", "acme"])
+        .args(["--reports", "1000", "--seconds", "60"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut reports: Vec<serde_json::Value> = Vec::new();
+    let mut published = false;
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the page reports within a minute")
+            .expect("stdout readable")
+            .unwrap_or_else(|| panic!("the page stopped early: {reports:?}"));
+        let report: serde_json::Value = serde_json::from_str(&line).expect("json report");
+        assert_ne!(report["kind"], "error", "{report}");
+        let live = report["name"] == "ami:connected";
+        reports.push(report);
+        if live {
+            break;
+        }
+        let upgraded = reports.iter().any(|r| r["kind"] == "upgraded");
+        let greeted = reports.iter().any(|r| r["name"] == "system_state");
+        if upgraded && greeted && !published {
+            published = true;
+            let status = pb::SourceStatus {
+                source: pb::SourceKind::Ami as i32,
+                state: pb::SourceState::Connected as i32,
+                host: "pbx.test:5038".into(),
+                ..Default::default()
+            };
+            app.core.log.publish(
+                Payload::SourceStatus(status),
+                String::new(),
+                chrono::Utc::now(),
+            );
+        }
+    }
+    assert_eq!(
+        reports[0],
+        serde_json::json!({ "kind": "connected", "transport": "polling" }),
+        "the browser client's default start"
+    );
+    let upgraded = reports.iter().find(|r| r["kind"] == "upgraded");
+    assert_eq!(upgraded.unwrap()["transport"], "websocket");
+    let ack = reports.iter().find(|r| r["kind"] == "ack").expect("an ack");
+    assert_eq!(
+        ack["data"],
+        serde_json::json!({ "ok": true, "room": "client:acme" })
+    );
+    let greeting: Vec<&str> = reports
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .filter(|name| ["system_state", "calls:active", "agents:status"].contains(name))
+        .collect();
+    assert_eq!(greeting, ["system_state", "calls:active", "agents:status"]);
+    let live = reports.last().unwrap();
+    assert_eq!(live["data"]["host"], "pbx.test:5038", "{live}");
 }

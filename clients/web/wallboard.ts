@@ -1,0 +1,48 @@
+// A browser wallboard of switchboard over Socket.IO, as the seeds'
+// dashboards connect: socket.io-client with its default transports (polling,
+// then the upgrade to WebSocket), the token in the handshake's auth. It
+// reports how it connected, every event it hears, and the answer to the
+// `join:client` it sends.
+//
+// Served by clients/web/run-in-chromium.mjs --entry wallboard.ts, with
+// ?server=http://127.0.0.1:3001&token=JWT&client=acme.
+import { io } from "socket.io-client";
+
+/** One line the page reports about its progress. */
+export type WallboardReport =
+  | { kind: "connected"; transport: string }
+  | { kind: "upgraded"; transport: string }
+  | { kind: "event"; name: string; data: unknown }
+  | { kind: "ack"; event: string; data: unknown }
+  | { kind: "error"; message: string };
+
+/** The test harness's hook, called for every report (see main.ts). */
+const harness = window as unknown as { switchboardReport?: (report: WallboardReport) => void };
+
+const params = new URLSearchParams(location.search);
+const server = params.get("server") ?? "http://127.0.0.1:3001";
+const token = params.get("token") ?? "";
+const client = params.get("client") ?? "";
+
+const list = document.getElementById("events");
+
+function report(line: WallboardReport): void {
+  harness.switchboardReport?.(line);
+  const item = document.createElement("li");
+  item.textContent = JSON.stringify(line);
+  list?.appendChild(item);
+}
+
+const socket = io(server, { auth: { token }, reconnection: false });
+socket.on("connect", () => {
+  report({ kind: "connected", transport: socket.io.engine.transport.name });
+  socket.io.engine.on("upgrade", (transport) => report({ kind: "upgraded", transport: transport.name }));
+  if (client) {
+    socket.emit("join:client", client, (answer: unknown) =>
+      report({ kind: "ack", event: "join:client", data: answer }),
+    );
+  }
+});
+socket.onAny((name: string, data: unknown) => report({ kind: "event", name, data }));
+socket.on("connect_error", (error) => report({ kind: "error", message: `connect_error: ${error.message}` }));
+socket.on("disconnect", (reason) => report({ kind: "error", message: `disconnect: ${reason}` }));

@@ -199,6 +199,12 @@ impl SocketHandler for Gateway {
         });
     }
 
+    /// A refused Engine.IO request is bad input: counted by its reason.
+    fn on_refused_request(&self, reason: &'static str) {
+        self.core.metrics.bad_input("socketio", reason);
+        tracing::info!(reason, "socket.io request refused");
+    }
+
     fn on_disconnect(&self, socket: &Socket, reason: DisconnectReason) {
         let core = Arc::clone(&self.core);
         core.metrics.connections("socketio").dec();

@@ -115,6 +115,11 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_binary(&self, session: &Arc<Session>, data: Bytes);
     /// The session ended (told once).
     fn on_close(&self, session: &Arc<Session>, reason: CloseReason);
+    /// A request was refused with an Engine.IO error (`reason` is its
+    /// snake_case name), before or without closing a session.
+    fn on_refused(&self, reason: &'static str) {
+        let _ = reason;
+    }
 }
 
 /// The parts of the opening request the layer above may read (its query and headers).
@@ -258,6 +263,17 @@ enum RequestError {
 }
 
 impl RequestError {
+    /// A stable snake_case name, for logs and metrics.
+    fn name(self) -> &'static str {
+        match self {
+            Self::UnknownTransport => "unknown_transport",
+            Self::UnknownSession => "unknown_session",
+            Self::BadHandshakeMethod => "bad_handshake_method",
+            Self::BadRequest => "bad_request",
+            Self::UnsupportedProtocolVersion => "unsupported_protocol_version",
+        }
+    }
+
     fn response(self) -> Response<axum::body::Body> {
         let (code, message) = match self {
             Self::UnknownTransport => (0, "Transport unknown"),
@@ -339,6 +355,13 @@ impl Engine {
         self.sessions.read().len()
     }
 
+    /// The error answer to a refused request; the handler hears of it.
+    fn refuse(&self, error: RequestError) -> Response<axum::body::Body> {
+        tracing::debug!(reason = error.name(), "engine.io: request refused");
+        self.handler.on_refused(error.name());
+        error.response()
+    }
+
     /// Answers one HTTP request to the Engine.IO path.
     pub async fn handle(
         self: &Arc<Self>,
@@ -346,21 +369,21 @@ impl Engine {
     ) -> Response<axum::body::Body> {
         let query = match EngineQuery::parse(request.uri()) {
             Ok(query) => query,
-            Err(error) => return error.response(),
+            Err(error) => return self.refuse(error),
         };
         match (query.transport, query.sid) {
             (Transport::Polling, None) if request.method() == Method::GET => {
                 self.open_polling(&request)
             }
-            (Transport::Polling, None) => RequestError::BadHandshakeMethod.response(),
+            (Transport::Polling, None) => self.refuse(RequestError::BadHandshakeMethod),
             (Transport::Polling, Some(sid)) => {
                 let Some(session) = self.session(&sid) else {
-                    return RequestError::UnknownSession.response();
+                    return self.refuse(RequestError::UnknownSession);
                 };
                 match *request.method() {
                     Method::GET => self.poll(&session).await,
                     Method::POST => self.receive_post(&session, request).await,
-                    _ => RequestError::BadRequest.response(),
+                    _ => self.refuse(RequestError::BadRequest),
                 }
             }
             (Transport::WebSocket, sid) => self.accept_websocket(request, sid),
@@ -443,7 +466,7 @@ impl Engine {
             if state.polling || state.transport != Transport::Polling {
                 drop(state);
                 session.close(CloseReason::TransportError);
-                return RequestError::BadRequest.response();
+                return self.refuse(RequestError::BadRequest);
             }
             state.polling = true;
         }
@@ -491,7 +514,7 @@ impl Engine {
             if state.posting {
                 drop(state);
                 session.close(CloseReason::TransportError);
-                return RequestError::BadRequest.response();
+                return self.refuse(RequestError::BadRequest);
             }
             state.posting = true;
         }
@@ -503,11 +526,11 @@ impl Engine {
         };
         let Ok(body) = std::str::from_utf8(&body) else {
             session.close(CloseReason::ProtocolError);
-            return RequestError::BadRequest.response();
+            return self.refuse(RequestError::BadRequest);
         };
         for text in split_payload(body) {
             if !self.receive_packet(session, text) {
-                return RequestError::BadRequest.response();
+                return self.refuse(RequestError::BadRequest);
             }
         }
         text_response(StatusCode::OK, "ok".into())
@@ -546,18 +569,18 @@ impl Engine {
         sid: Option<String>,
     ) -> Response<axum::body::Body> {
         let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY) else {
-            return RequestError::BadRequest.response();
+            return self.refuse(RequestError::BadRequest);
         };
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
         let upgrading = match sid {
             Some(sid) => {
                 let Some(session) = self.session(&sid) else {
-                    return RequestError::UnknownSession.response();
+                    return self.refuse(RequestError::UnknownSession);
                 };
                 {
                     let mut state = session.state.lock();
                     if state.transport != Transport::Polling || state.upgrading {
-                        return RequestError::BadRequest.response();
+                        return self.refuse(RequestError::BadRequest);
                     }
                     state.upgrading = true;
                 }

@@ -65,6 +65,11 @@ pub trait SocketHandler: Send + Sync + 'static {
     fn on_event(&self, socket: &Arc<Socket<Self::State>>, call: EventCall<'_>, ack: Option<Ack>);
     /// A socket left.
     fn on_disconnect(&self, socket: &Arc<Socket<Self::State>>, reason: DisconnectReason);
+    /// An Engine.IO request was refused (`reason`: `unknown_session`,
+    /// `bad_request`, …), which no socket may have seen.
+    fn on_refused_request(&self, reason: &'static str) {
+        let _ = reason;
+    }
 }
 
 /// A client connected to the default namespace.
@@ -295,6 +300,10 @@ impl<H: SocketHandler> SocketServer<H> {
 }
 
 impl<H: SocketHandler> EngineHandler for SocketServer<H> {
+    fn on_refused(&self, reason: &'static str) {
+        self.handler.on_refused_request(reason);
+    }
+
     fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest) {
         self.opening
             .write()

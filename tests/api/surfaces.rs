@@ -216,6 +216,44 @@ async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
     );
 }
 
+#[tokio::test]
+async fn refused_engine_io_requests_get_their_error_code_and_are_counted() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/socket.io/?EIO=4", app.url());
+    for (url, code) in [
+        (format!("{base}&transport=polling&sid=stale"), 1),
+        (format!("{base}&transport=telegraph"), 0),
+        (
+            format!("{}/socket.io/?EIO=3&transport=polling", app.url()),
+            5,
+        ),
+    ] {
+        let response = http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{url}");
+    }
+    let metrics = app.core.metrics.render();
+    for reason in [
+        "unknown_session",
+        "unknown_transport",
+        "unsupported_protocol_version",
+    ] {
+        let line =
+            format!("switchboard_bad_input_total{{surface=\"socketio\",reason=\"{reason}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    // The server still opens sessions.
+    let open = http
+        .get(format!("{base}&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    assert!(open.text().await.unwrap().starts_with("0{\"sid\":"));
+}
+
 async fn spawn_app_with_stats() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await
 }

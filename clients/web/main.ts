@@ -8,19 +8,13 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { EventService, StateService } from "../../gen/ts/switchboard/v1/services_pb.js";
 import type { Event } from "../../gen/ts/switchboard/v1/event_pb.js";
+import { report as show } from "./report.js";
 
 /** One line the page reports about its progress. */
 export type Report =
   | { kind: "state"; systemMode: string; sequence: string; epoch: string }
   | { kind: "event"; sequence: string; payload: string; mode?: string }
   | { kind: "error"; message: string };
-
-declare global {
-  interface Window {
-    /** Called for every report when the page runs under a test harness. */
-    switchboardReport?: (report: Report) => void;
-  }
-}
 
 const params = new URLSearchParams(location.search);
 const server = params.get("server") ?? "http://127.0.0.1:3001";
@@ -35,13 +29,8 @@ const transport = createGrpcWebTransport({ baseUrl: server, interceptors: [withT
 const state = createClient(StateService, transport);
 const events = createClient(EventService, transport);
 
-const list = document.getElementById("events");
-
 function report(line: Report): void {
-  window.switchboardReport?.(line);
-  const item = document.createElement("li");
-  item.textContent = JSON.stringify(line);
-  list?.appendChild(item);
+  show(line);
 }
 
 function describe(event: Event): Report {

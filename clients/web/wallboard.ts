@@ -7,6 +7,7 @@
 // Served by clients/web/run-in-chromium.mjs --entry wallboard.ts, with
 // ?server=http://127.0.0.1:3001&token=JWT&client=acme.
 import { io } from "socket.io-client";
+import { report as show } from "./report.js";
 
 /** One line the page reports about its progress. */
 export type WallboardReport =
@@ -16,21 +17,14 @@ export type WallboardReport =
   | { kind: "ack"; event: string; data: unknown }
   | { kind: "error"; message: string };
 
-/** The test harness's hook, called for every report (see main.ts). */
-const harness = window as unknown as { switchboardReport?: (report: WallboardReport) => void };
 
 const params = new URLSearchParams(location.search);
 const server = params.get("server") ?? "http://127.0.0.1:3001";
 const token = params.get("token") ?? "";
 const client = params.get("client") ?? "";
 
-const list = document.getElementById("events");
-
 function report(line: WallboardReport): void {
-  harness.switchboardReport?.(line);
-  const item = document.createElement("li");
-  item.textContent = JSON.stringify(line);
-  list?.appendChild(item);
+  show(line);
 }
 
 const socket = io(server, { auth: { token }, reconnection: false });

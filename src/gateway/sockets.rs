@@ -129,15 +129,12 @@ impl SocketHandler for Gateway {
         };
         let token = auth
             .as_ref()
-            .and_then(|a| a.get("token").and_then(Json::as_str).map(str::to_owned))
+            .and_then(|auth| auth.get("token")?.as_str())
             .or_else(|| {
-                request
-                    .headers
-                    .get(http::header::AUTHORIZATION)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
+                let header = request.headers.get(http::header::AUTHORIZATION)?;
+                header.to_str().ok()
             });
-        match core.auth.authenticate(token.as_deref()) {
+        match core.auth.authenticate(token) {
             Ok(principal) => Ok(Client {
                 principal,
                 seeds,

@@ -2,7 +2,7 @@
 //! with its auth object, which the handler accepts (the socket connects) or
 //! refuses with a message (`connect_error`); then its events reach the
 //! handler with their acknowledgement, and the server's events reach it as
-//! framed messages. Sockets join and leave rooms; a room lists its sockets
+//! framed messages. Sockets join rooms (and leave them as they go); a room lists its sockets
 //! for the sender, who frames a message once for all of them. Only the
 //! default namespace `/` is served; binary attachments are refused (the
 //! gateway's events are JSON).
@@ -107,16 +107,6 @@ impl<S> Socket<S> {
             .entry(room.to_owned())
             .or_default()
             .insert(self.id.clone(), Arc::clone(self));
-    }
-
-    /// Takes the socket out of `room`.
-    pub fn leave(&self, room: &str) {
-        let mut joined = self.joined.lock();
-        let Some(joined) = joined.as_mut() else {
-            return;
-        };
-        joined.retain(|r| r != room);
-        self.rooms.remove(room, &self.id);
     }
 
     /// The rooms the socket is in.

@@ -377,30 +377,24 @@ impl Fanout {
         for socket in self.io.sockets_in(&room) {
             let client = &socket.state;
             let greeted_through = client.greeted_through.load(Ordering::Relaxed);
-            let takes_all = client.seeds.is_none()
-                && items
-                    .first()
-                    .is_some_and(|item| item.sequence > greeted_through);
-            self.share.clear();
-            let first = items
-                .iter()
-                .find(|item| item.sequence > greeted_through && client.wants(item.seed));
-            let Some(first) = first else {
+            // Events at or below its greeting's head are in its greeting.
+            let takes =
+                |item: &&RunItem| item.sequence > greeted_through && client.wants(item.seed);
+            let Some(first) = items.iter().find(takes) else {
                 continue;
             };
+            // The sequences rise through the run, so only a seed filter can leave gaps.
+            let takes_all = client.seeds.is_none() && first.sequence == items[0].sequence;
             let unreported = client.lost.unreported();
+            self.share.clear();
             if unreported > 0 {
                 self.share.push(loss_report(unreported, first.sequence));
             }
             let share: &[Framed] = if takes_all && unreported == 0 {
                 &whole
             } else {
-                self.share.extend(
-                    items
-                        .iter()
-                        .filter(|item| item.sequence > greeted_through && client.wants(item.seed))
-                        .map(|item| item.framed.clone()),
-                );
+                let taken = items.iter().filter(takes).map(|item| item.framed.clone());
+                self.share.extend(taken);
                 &self.share
             };
             match socket.send_run(share) {

@@ -1,5 +1,6 @@
 //! Hot paths of every event: the log append (ledger + numbering + fan-out),
-//! the Socket.IO routing and JSON encoding, and phone masking.
+//! the Socket.IO routing and JSON encoding, the Socket.IO wire (framing an
+//! emission once for its room, reading a client's event), and phone masking.
 //!
 //!   cargo bench --bench hot_paths
 
@@ -19,6 +20,8 @@ use switchboard::metrics::Metrics;
 use switchboard::proto::v1::{self as pb, event::Payload};
 use switchboard::sim::pbx::{SimPbx, Workload};
 use switchboard::socket_json::{masked, to_json};
+use switchboard::socketio::packet::SocketPacket;
+use switchboard::socketio::server::event_message;
 use switchboard::time::to_timestamp;
 use tokio_util::codec::Decoder;
 
@@ -114,6 +117,23 @@ fn socket_encoding(c: &mut Criterion) {
             |l| black_box(masked(&l)),
             BatchSize::SmallInput,
         )
+    });
+}
+
+/// The Socket.IO wire: an emission is framed once per room (its payload
+/// already JSON); a client's event is read with its name, arguments and ack id.
+fn socketio_wire(c: &mut Criterion) {
+    let payload = serde_json::to_string(&to_json(&call(1))).expect("json");
+    c.bench_function("socketio_frame_call_new", |b| {
+        b.iter(|| black_box(event_message("call:new", black_box(&payload))))
+    });
+    let client_event =
+        r#"27["supervisor:monitor",{"agentExtension":"1001","callUniqueId":"1700000000.1"}]"#;
+    c.bench_function("socketio_decode_client_event", |b| {
+        b.iter(|| {
+            let packet = SocketPacket::decode(black_box(client_event)).expect("a packet");
+            black_box(packet.event().expect("an event").args.len())
+        })
     });
 }
 
@@ -365,5 +385,12 @@ fn apply_stream(
     each(log.flush_lists(now(read) + switchboard::ledger::LIST_EVERY));
 }
 
-criterion_group!(benches, log_append, socket_encoding, ami_decode, ami_ingest);
+criterion_group!(
+    benches,
+    log_append,
+    socket_encoding,
+    socketio_wire,
+    ami_decode,
+    ami_ingest
+);
 criterion_main!(benches);

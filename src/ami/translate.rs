@@ -11,10 +11,11 @@
 //! | event | effect |
 //! |---|---|
 //! | `Newchannel` | a channel is tracked and joins the call of its `Linkedid` (a new call when the `Linkedid` is new). The call is announced later, once its caller-id settled. |
-//! | `Newstate` | the channel's state. A dialled phone reaching `Ringing` → [`Input::CallDialing`]; the caller's channel reaching `Up` announces its call. |
+//! | `Newstate` | the channel's state. A dialled leg that is a party reaching `Ringing` → [`Input::CallDialing`] (a real phone, or a `Local/` pair ringing on its own; a pair that dials on is a way through, and the leg it dials rings instead); the caller's channel reaching `Up` announces its call. |
 //! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id is kept current; no input. |
-//! | `DialBegin` | remembers who dialled whom (to see through `Local/` pairs); the call is announced. |
-//! | `DialEnd` | for a real phone: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that phone. |
+//! | `DialBegin` | remembers who dialled whom (to see through `Local/` pairs; a `Local/` half that dials makes its pair a way through); the call is announced. With no dialling channel, Asterisk itself rings the requester's leg of an `Originate`: nothing is announced until that leg answers. |
+//! | `DialEnd` | for a dialled leg that is a party: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that party. With no dialling channel (an `Originate`'s requester leg): answered, the call is placed, the requester its calling party; not answered, no call was placed. |
+//! | `OriginateResponse` | the extension an originated channel went to is the call's destination (the call is announced); when it went to an application, the originated leg was the call, and a party it reached through a dial answered it. |
 //! | `BridgeCreate`, `BridgeDestroy` | bridges are tracked. |
 //! | `BridgeEnter`, `BridgeLeave` | membership. When the caller is joined (through bridges and `Local/` pairs) to another real phone that has not answered yet, that phone answered: [`Input::CallAnswered`] (pickups, queue members behind `Local/` channels, originated calls). |
 //! | `LocalBridge` | pairs the two halves of a `Local/` channel. |
@@ -58,6 +59,8 @@ pub const CALL_ID_PREFIX: &str = "ami-";
 const STATE_RINGING: u8 = 5;
 /// Asterisk channel state `Up`.
 const STATE_UP: u8 = 6;
+/// Q.850 cause 21, `Call Rejected`: the person declined.
+const CAUSE_CALL_REJECTED: u32 = 21;
 
 /// One channel as the translator knows it.
 #[derive(Debug, Clone)]
@@ -77,12 +80,37 @@ struct Channel {
     local_partner: Option<String>,
     /// The channel that dialled it.
     dialled_by: Option<String>,
-    /// A real phone that some channel dialled.
+    /// A leg some channel of the call dialled: a real phone, or the `;1`
+    /// half of a `Local/` pair (see [`Channel::endpoint`]).
     dial_target: bool,
+    /// For a `Local/` half: its partner dialled on (the leg goes on through
+    /// that dial, so this half is not the party at the end of it).
+    dials_onward: bool,
     /// `CallDialing` was sent for it.
     ring_reported: bool,
     /// The bridge it is in.
     bridge: Option<String>,
+}
+
+impl Channel {
+    /// A dialled leg that is itself the party at its end: a real phone, or a
+    /// `Local/` pair whose other half answers or rings on its own (an
+    /// application, or a person the test PBX plays) instead of dialling on.
+    /// A pair that dials on is a way through: the leg it dials is the party.
+    fn endpoint(&self) -> bool {
+        self.dial_target && !(self.is_local && self.dials_onward)
+    }
+
+    /// The number of the party on this channel: a phone's caller id; for a
+    /// `Local/` channel, the extension it was dialled at (its caller id is
+    /// whoever is connected to it, often the customer).
+    fn number(&self) -> String {
+        if self.is_local || self.caller_num.is_empty() {
+            extension_of(&self.name).unwrap_or_else(|| self.caller_num.clone())
+        } else {
+            self.caller_num.clone()
+        }
+    }
 }
 
 /// One call as the translator knows it.
@@ -102,6 +130,9 @@ struct CallTrack {
     last_dial: Option<DialOutcome>,
     /// A phone rang for it.
     rang: bool,
+    /// The last phone dialled declined it: hung up ringing with cause 21
+    /// (`Call Rejected`; a `Local/` leg's dial reports that as `NOANSWER`).
+    declined: bool,
     /// The caller hung up while waiting in a queue.
     abandoned_in_queue: bool,
     /// The caller's channel was answered (by the dialplan, an IVR, a queue).
@@ -109,6 +140,34 @@ struct CallTrack {
     /// The `Linkedid`s whose channels join this call (more than one after a
     /// pickup merged calls): what to forget when it ends.
     linkedids: Vec<String>,
+    /// The call began with an AMI `Originate` (see [`Originated`]).
+    originated: Option<Originated>,
+}
+
+impl CallTrack {
+    /// An `Originate` whose first leg has not answered yet: no call is placed
+    /// yet, so nothing of it is announced.
+    fn requesting(&self) -> bool {
+        self.originated.as_ref().is_some_and(|o| !o.placed)
+    }
+}
+
+/// A call Asterisk places itself (AMI `Originate`, call files): it rings the
+/// requester's leg first (`DialBegin` with no dialling channel) and, once that
+/// leg answers, connects it to an extension (which dials the destination) or
+/// to an application.
+#[derive(Debug, Clone)]
+struct Originated {
+    /// The channel Asterisk rang first (the requester's leg).
+    channel: String,
+    /// That leg answered: the call is placed.
+    placed: bool,
+    /// The requester's number (the phone at the far end of the leg), the
+    /// calling party's when the originated channel carries no caller id.
+    number: String,
+    /// The channels of the requester's leg when it answered: the requester's
+    /// own phone, which never counts as answering the call.
+    leg: BTreeSet<String>,
 }
 
 /// AMI events in, ledger inputs out. See the module documentation for what
@@ -282,6 +341,7 @@ impl Translator {
             "BridgeLeave" => self.bridge_leave(event),
             "LocalBridge" => self.local_bridge(event),
             "Hangup" => self.hangup(event, out),
+            "OriginateResponse" => self.originate_response(event, out),
             "BlindTransfer" => self.blind_transfer(event, out),
             "AttendedTransfer" => self.attended_transfer(event, out),
             "Hold" | "Unhold" => {
@@ -453,6 +513,7 @@ impl Translator {
             local_partner: None,
             dialled_by: None,
             dial_target: false,
+            dials_onward: false,
             ring_reported: false,
             bridge: None,
         };
@@ -463,7 +524,9 @@ impl Translator {
         // The caller is the first real phone; a call made of `Local/` channels
         // only (an originated test call) takes its first channel until one comes.
         let caller_is_local = self.channels.get(&track.caller).is_none_or(|c| c.is_local);
-        if track.caller.is_empty() || (is_real && caller_is_local && !track.announced) {
+        if track.caller.is_empty()
+            || (is_real && caller_is_local && !track.announced && track.originated.is_none())
+        {
             track.caller = uniqueid.to_owned();
         }
     }
@@ -512,8 +575,8 @@ impl Translator {
             return;
         };
         let call_id = channel.call_id.clone();
-        if channel.state == STATE_RINGING && channel.dial_target && !channel.ring_reported {
-            let target = channel.caller_num.clone();
+        if channel.state == STATE_RINGING && channel.endpoint() && !channel.ring_reported {
+            let target = channel.number();
             if let Some(channel) = self.channels.get_mut(uniqueid) {
                 channel.ring_reported = true;
             }
@@ -537,12 +600,30 @@ impl Translator {
     }
 
     fn dial_begin(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let [Some(dialler), Some(dest)] = event.get_many(["Uniqueid", "DestUniqueid"]) else {
+        let [dialler, Some(dest)] = event.get_many(["Uniqueid", "DestUniqueid"]) else {
             return;
         };
+        let Some(dialler) = dialler else {
+            // No dialling channel: Asterisk itself rings `dest` (an `Originate`).
+            self.originate_begin(dest);
+            return;
+        };
+        // The dialler's place in the dialplan is what it dials now (an
+        // originated channel has moved on to its extension).
+        self.refresh_channel(event);
         let Some(call_id) = self.call_of(Some(dialler)) else {
             return;
         };
+        // A `Local/` half that dials makes its pair a way through, not a party.
+        if let Some(partner) = self
+            .channels
+            .get(dialler)
+            .filter(|c| c.is_local)
+            .and_then(|c| c.local_partner.clone())
+            && let Some(partner) = self.channels.get_mut(&partner)
+        {
+            partner.dials_onward = true;
+        }
         self.announce(&call_id, out);
         // A phone that is a call of its own being dialled into this one is a
         // pickup: the phone's call is merged into the one it picked up.
@@ -559,15 +640,154 @@ impl Translator {
             return;
         };
         channel.dialled_by = Some(dialler.to_owned());
-        channel.dial_target = !channel.is_local && channel.state < STATE_UP;
-        if channel.dial_target && channel.state == STATE_RINGING && !channel.ring_reported {
+        channel.dial_target = channel.state < STATE_UP;
+        if let Some(track) = self.calls.get_mut(&call_id) {
+            track.declined = false;
+        }
+        let Some(channel) = self.channels.get_mut(dest) else {
+            return;
+        };
+        if channel.endpoint() && channel.state == STATE_RINGING && !channel.ring_reported {
             channel.ring_reported = true;
-            let target = channel.caller_num.clone();
+            let target = channel.number();
             if let Some(track) = self.calls.get_mut(&call_id) {
                 track.rang = true;
             }
             out.push(Input::CallDialing { call_id, target });
         }
+    }
+
+    /// Asterisk rings `channel` for an `Originate`: its call is the
+    /// requester's leg until it answers, and is not announced before.
+    fn originate_begin(&mut self, channel: &str) {
+        let Some(call_id) = self.call_of(Some(channel)) else {
+            return;
+        };
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if track.announced || track.originated.is_some() {
+            return;
+        }
+        track.caller = channel.to_owned();
+        track.originated = Some(Originated {
+            channel: channel.to_owned(),
+            placed: false,
+            number: String::new(),
+            leg: BTreeSet::new(),
+        });
+    }
+
+    /// The requester's leg of an `Originate` ended ringing. Answered: the call
+    /// is placed, with the requester as its calling party; what happened on
+    /// the leg so far (its ringing, its answer) was the requester's own phone
+    /// and is forgotten. Not answered: no call was placed, and none is
+    /// announced.
+    fn originate_end(&mut self, channel: &str, outcome: DialOutcome) {
+        let Some(call_id) = self.call_of(Some(channel)) else {
+            return;
+        };
+        if outcome != DialOutcome::Answer {
+            return;
+        }
+        let requester = self.far_end(channel).0;
+        let number = self
+            .channels
+            .get(&requester)
+            .map(Channel::number)
+            .unwrap_or_default();
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(originated) = track
+            .originated
+            .as_mut()
+            .filter(|o| o.channel == channel && !o.placed)
+        else {
+            return;
+        };
+        originated.placed = true;
+        originated.number = number;
+        originated.leg = track.members.clone();
+        track.rang = false;
+        track.last_dial = None;
+        track.answered = false;
+        track.answered_by = None;
+        track.caller_up = true;
+    }
+
+    /// `OriginateResponse`: where the originated channel went once answered.
+    /// An extension is the call's destination. An application means the
+    /// originated leg itself was the call (from the application to whoever
+    /// the leg reached): a party reached through a dial on that leg answered
+    /// it. A failure needs nothing: the leg's `DialEnd` told it.
+    fn originate_response(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let [uniqueid, response, context, exten, application] =
+            event.get_many(["Uniqueid", "Response", "Context", "Exten", "Application"]);
+        let Some(uniqueid) = uniqueid else {
+            return;
+        };
+        let Some(channel) = self.channels.get_mut(uniqueid) else {
+            return;
+        };
+        if let Some(exten) = exten.map(cleaned).filter(|e| !e.is_empty()) {
+            refresh(&mut channel.exten, exten);
+        }
+        if let Some(context) = context.map(cleaned).filter(|c| !c.is_empty()) {
+            refresh(&mut channel.context, context);
+        }
+        let call_id = channel.call_id.clone();
+        let placed = self
+            .calls
+            .get(&call_id)
+            .and_then(|t| t.originated.as_ref())
+            .is_some_and(|o| o.placed && o.channel == uniqueid);
+        if response != Some("Success") || !placed {
+            return;
+        }
+        self.announce(&call_id, out);
+        if application.is_some_and(|a| !a.is_empty()) {
+            let (party, through_a_dial) = self.far_end(uniqueid);
+            if through_a_dial {
+                if let Some(originated) = self
+                    .calls
+                    .get_mut(&call_id)
+                    .and_then(|t| t.originated.as_mut())
+                {
+                    originated.leg.remove(&party);
+                }
+                self.answered_by(&call_id, &party, out);
+            }
+        }
+    }
+
+    /// The party at the far end of the leg that starts at `start`: through
+    /// each `Local/` pair to the answered leg its other half dialled, as far
+    /// as that goes. Also says whether a dial was crossed (else the party is
+    /// `start` itself, or the dialplan behind its `Local/` pair).
+    fn far_end(&self, start: &str) -> (String, bool) {
+        let mut current = start.to_owned();
+        let mut through_a_dial = false;
+        for _ in 0..16 {
+            let Some(partner) = self
+                .channels
+                .get(&current)
+                .filter(|c| c.is_local)
+                .and_then(|c| c.local_partner.as_deref())
+            else {
+                break;
+            };
+            let Some((next, _)) = self
+                .channels
+                .iter()
+                .find(|(_, c)| c.dialled_by.as_deref() == Some(partner) && c.state == STATE_UP)
+            else {
+                break;
+            };
+            current.clone_from(next);
+            through_a_dial = true;
+        }
+        (current, through_a_dial)
     }
 
     /// Moves every channel of call `from` into call `into`; `from` ends as
@@ -598,7 +818,7 @@ impl Translator {
     }
 
     fn dial_end(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let [Some(dialler), Some(dest), status] =
+        let [dialler, Some(dest), status] =
             event.get_many(["Uniqueid", "DestUniqueid", "DialStatus"])
         else {
             return;
@@ -606,12 +826,16 @@ impl Translator {
         let Some(outcome) = dial_outcome(status.unwrap_or_default()) else {
             return;
         };
+        let Some(dialler) = dialler else {
+            self.originate_end(dest, outcome);
+            return;
+        };
         let Some(channel) = self.channels.get(dest) else {
             return;
         };
         let call_id = channel.call_id.clone();
-        let real_target = !channel.is_local;
-        let target = channel.caller_num.clone();
+        let real_target = channel.endpoint();
+        let target = channel.number();
         self.announce(&call_id, out);
         if let Some(track) = self.calls.get_mut(&call_id)
             && (real_target || track.caller == dialler)
@@ -648,7 +872,7 @@ impl Translator {
         out.push(Input::CallAnswered {
             call_id: call_id.to_owned(),
             agent_extension: extension_of(&channel.name),
-            answered_by: channel.caller_num.clone(),
+            answered_by: channel.number(),
         });
     }
 
@@ -672,12 +896,16 @@ impl Translator {
         if caller.is_empty() {
             return;
         }
-        // Which real phones the caller talks to now.
+        // Which real phones the caller talks to now (never the requester's
+        // own phone of an originated call).
+        let requester_leg = track.originated.as_ref().map(|o| &o.leg);
         let parties = self.connected_parties(&caller);
         let Some(party) = parties.into_iter().find(|p| {
-            self.channels
-                .get(p)
-                .is_some_and(|c| c.call_id == call_id && c.state == STATE_UP)
+            requester_leg.is_none_or(|leg| !leg.contains(p))
+                && self
+                    .channels
+                    .get(p)
+                    .is_some_and(|c| c.call_id == call_id && c.state == STATE_UP)
         }) else {
             return;
         };
@@ -767,6 +995,13 @@ impl Translator {
         let Some(channel) = self.channels.remove(uniqueid) else {
             return;
         };
+        if channel.endpoint()
+            && channel.state < STATE_UP
+            && number(cause) == CAUSE_CALL_REJECTED
+            && let Some(track) = self.calls.get_mut(&call_id)
+        {
+            track.declined = true;
+        }
         if let Some(members) = channel
             .bridge
             .as_ref()
@@ -808,13 +1043,17 @@ impl Translator {
         let Some(track) = self.calls.get_mut(call_id) else {
             return;
         };
-        if track.announced {
+        if track.announced || track.requesting() {
             return;
         }
         let Some(caller) = self.channels.get(&track.caller) else {
             return;
         };
         track.announced = true;
+        let caller_num = match &track.originated {
+            Some(originated) if caller.caller_num.is_empty() => &originated.number,
+            _ => &caller.caller_num,
+        };
         out.push(Input::CallStarted {
             call_id: call_id.to_owned(),
             ids: CallIds {
@@ -823,8 +1062,8 @@ impl Translator {
                 channel: caller.name.clone(),
                 ..CallIds::default()
             },
-            direction: direction_of(&caller.caller_num, &caller.exten),
-            customer_number: caller.caller_num.clone(),
+            direction: direction_of(caller_num, &caller.exten),
+            customer_number: caller_num.clone(),
             caller_name: caller.caller_name.clone(),
             destination: caller.exten.clone(),
             context: caller.context.clone(),
@@ -1140,11 +1379,12 @@ impl Translator {
 ///
 /// 1. a party answered (since the last blind transfer): `Completed`;
 /// 2. the caller hung up waiting in a queue: `Abandoned`;
-/// 3. the last dial of a real phone: `BUSY` → `Busy`, `NOANSWER` → `NoAnswer`,
+/// 3. the last phone dialled declined it (hung up ringing, cause 21): `Rejected`;
+/// 4. the last dial of a party: `BUSY` → `Busy`, `NOANSWER` → `NoAnswer`,
 ///    `CANCEL` → `Abandoned` (the caller gave up), `CONGESTION`/`CHANUNAVAIL` → `Failed`;
-/// 4. a phone rang but no dial ended: `Abandoned`;
-/// 5. the caller's channel was answered by the dialplan (IVR, voicemail): `Completed`;
-/// 6. otherwise the last Hangup cause: 17 → `Busy`, 18/19 → `NoAnswer`,
+/// 5. a phone rang but no dial ended: `Abandoned`;
+/// 6. the caller's channel was answered by the dialplan (IVR, voicemail): `Completed`;
+/// 7. otherwise the last Hangup cause: 17 → `Busy`, 18/19 → `NoAnswer`,
 ///    21 → `Rejected`, 16 and 0 → `Abandoned`, anything else → `Failed`.
 fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
     if track.answered {
@@ -1152,6 +1392,9 @@ fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
     }
     if track.abandoned_in_queue {
         return EndReason::Abandoned;
+    }
+    if track.declined {
+        return EndReason::Rejected;
     }
     match track.last_dial {
         Some(DialOutcome::Busy) => return EndReason::Busy,

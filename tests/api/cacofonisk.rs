@@ -188,6 +188,12 @@ impl Outcomes {
     ///   (the transferee's own `DialEnd` says `NOANSWER`). In `a_no_answer`
     ///   the transferer was the caller, so the transferee (202) becomes the
     ///   calling party.
+    /// - `xfer_blind_reject`: the transfer target (203) declines: its phone
+    ///   hangs up ringing with cause 21, `Call Rejected`. cacofonisk takes the
+    ///   caller's last hang-up cause (19, no answer); switchboard's rule is
+    ///   that a call whose last dialled phone declined it ends `rejected`
+    ///   (the `Local/` leg in front of the phone reports the decline as
+    ///   `NOANSWER`, so the phone's own cause is what tells).
     pub fn known_differences(name: &str, mut expected: Outcomes) -> Outcomes {
         let mut rehang = |from: (&str, &str), to: (&str, &str)| {
             let key = (from.0.to_owned(), from.1.to_owned());
@@ -206,6 +212,7 @@ impl Outcomes {
                 rehang(("201", "completed"), ("201", "no_answer"));
                 bump(&mut expected.transfers, "blind".to_owned());
             }
+            "xfer_blind_reject" => rehang(("201", "no_answer"), ("201", "rejected")),
             _ => {}
         }
         expected

@@ -228,6 +228,11 @@ impl SocketWatcher {
         stdin.flush().await.expect("command sent");
     }
 
+    /// Every line the watcher has printed so far.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.lines.borrow().clone()
+    }
+
     /// How many lines for `event` the watcher has printed so far.
     pub fn count(&self, event: &str) -> usize {
         self.lines

@@ -6,6 +6,7 @@ mod load;
 mod own_socketio;
 mod profiles;
 mod raw_socket;
+mod real_pbx;
 mod records;
 mod sim;
 mod sim_fidelity;

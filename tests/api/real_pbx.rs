@@ -1,0 +1,721 @@
+//! Call flows on a real Asterisk 22 (`../shared/asterisk/`, started by each
+//! test on free loopback ports with the PBX configuration of `tests/asterisk/`),
+//! watched by the real server over AMI. Every scenario drives real calls with
+//! AMI actions and checks what switchboard made of them on all three surfaces:
+//! the gRPC `call_updated` stream, the Socket.IO events of seed 002 and the
+//! `call_records` row.
+//!
+//! Each test has its own Asterisk, so scenarios never see each other's calls.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use parking_lot::Mutex;
+use switchboard::ami::client::{AmiHandle, AmiNotice, AmiSettings, spawn};
+use switchboard::auth::Role;
+use switchboard::proto::v1::{
+    Call, CallChange, CallEndReason, CallUpdated, EventKind, SourceState, SubscribeRequest,
+    event::Payload,
+};
+use switchboard::store::CallRecordRow;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{SocketWatcher, TestApp, repo_root, spawn_app_with, token};
+
+/// Where the shared Asterisk package is: `$SWITCHBOARD_ASTERISK`, else
+/// `../shared/asterisk` beside the checkout.
+fn asterisk_package() -> PathBuf {
+    let root = std::env::var_os("SWITCHBOARD_ASTERISK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/asterisk"));
+    assert!(
+        root.join("start.sh").exists(),
+        "the Asterisk test peer is not at {}: check out beside ../shared or set SWITCHBOARD_ASTERISK",
+        root.display()
+    );
+    root
+}
+
+/// A loopback TCP port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// One running Asterisk, private to a test; stopped and deleted when dropped.
+pub struct Pbx {
+    dir: tempfile::TempDir,
+    /// AMI on 127.0.0.1.
+    pub ami_port: u16,
+}
+
+impl Pbx {
+    /// Unpacks and starts an instance with `tests/asterisk/*.conf` over the
+    /// shared configuration. Ports are picked free; a port taken in between
+    /// (start.sh exits 4) is retried with others.
+    pub async fn start() -> Pbx {
+        let package = asterisk_package();
+        // start.sh refuses directories over 77 characters (the control
+        // socket's path must fit): a short one under /tmp.
+        let dir = tempfile::Builder::new()
+            .prefix("sbpbx")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let config = dir.path().join("etc/asterisk");
+        std::fs::create_dir_all(&config).expect("config dir");
+        for entry in std::fs::read_dir(repo_root().join("tests/asterisk")).expect("tests/asterisk")
+        {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                std::fs::copy(&path, config.join(path.file_name().expect("name")))
+                    .expect("config copied");
+            }
+        }
+        for _ in 0..3 {
+            let (ami_port, http_port) = (free_port(), free_port());
+            let output = tokio::process::Command::new(package.join("start.sh"))
+                .arg(dir.path())
+                .args(["--ami-port", &ami_port.to_string()])
+                .args(["--http-port", &http_port.to_string()])
+                .output()
+                .await
+                .expect("start.sh runs");
+            match output.status.code() {
+                Some(0) => return Pbx { dir, ami_port },
+                Some(4) => continue,
+                code => panic!(
+                    "Asterisk did not start ({code:?}): {}",
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            }
+        }
+        panic!("no free ports for Asterisk after three tries");
+    }
+
+    /// Asterisk's own log of the instance, for a failing test's message.
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("var/log/asterisk/messages.log")
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(asterisk_package().join("stop.sh"))
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// A real Asterisk, the real server watching it over AMI, and the three
+/// surfaces read as a dashboard, a service and a report would.
+pub struct Bench {
+    pub pbx: Pbx,
+    pub app: TestApp,
+    /// An AMI connection of the test's own, to place and end calls.
+    pub ami: AmiHandle,
+    /// Every AMI event the test's connection heard (what the PBX sent).
+    pub heard: Arc<Mutex<Vec<switchboard::ami::AmiMessage>>>,
+    updates: Arc<Mutex<Vec<CallUpdated>>>,
+    pub socket: SocketWatcher,
+    stop: CancellationToken,
+}
+
+impl Bench {
+    /// Starts Asterisk, the server (AMI source on it) and the watchers, and
+    /// waits until the server is connected and the socket greeted.
+    pub async fn start() -> Bench {
+        let pbx = Pbx::start().await;
+        let port = pbx.ami_port.to_string();
+        let app = spawn_app_with(|args| {
+            args.ami_host = Some("127.0.0.1".into());
+            args.ami_port = Some(port);
+            args.ami_username = Some("watcher".into());
+            args.ami_secret = Some("watcherpw".into());
+        })
+        .await;
+        let supervisor = token(Role::Supervisor, None, None);
+        let mut stream = app
+            .subscribe(
+                SubscribeRequest {
+                    kinds: vec![
+                        EventKind::CallUpdated as i32,
+                        EventKind::SourceStatus as i32,
+                    ],
+                    ..Default::default()
+                },
+                &supervisor,
+            )
+            .await;
+        let updates = Arc::new(Mutex::new(Vec::new()));
+        let (connected_tx, mut connected) = tokio::sync::watch::channel(false);
+        {
+            let updates = Arc::clone(&updates);
+            tokio::spawn(async move {
+                while let Some(Ok(response)) = stream.next().await {
+                    match response.event.and_then(|e| e.payload) {
+                        Some(Payload::SourceStatus(status))
+                            if status.state() == SourceState::Connected =>
+                        {
+                            let _ = connected_tx.send(true);
+                        }
+                        Some(Payload::CallUpdated(update)) => updates.lock().push(update),
+                        _ => {}
+                    }
+                }
+            });
+        }
+        tokio::time::timeout(Duration::from_secs(20), connected.wait_for(|c| *c))
+            .await
+            .expect("the server connects to Asterisk")
+            .expect("stream open");
+        let stop = CancellationToken::new();
+        let (notices, mut heard_rx) = tokio::sync::mpsc::channel(1024);
+        let (ami, _task) = spawn(
+            AmiSettings::new(
+                format!("127.0.0.1:{}", pbx.ami_port),
+                "watcher",
+                "watcherpw",
+            ),
+            notices,
+            stop.clone(),
+        );
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        {
+            let heard = Arc::clone(&heard);
+            tokio::spawn(async move {
+                while let Some(notice) = heard_rx.recv().await {
+                    if let AmiNotice::Event(message) = notice {
+                        heard.lock().push(message);
+                    }
+                }
+            });
+        }
+        let socket = app.start_socket_watcher(&supervisor, &["--seconds", "600"]);
+        socket.wait_for("calls:active", 1).await;
+        Bench {
+            pbx,
+            app,
+            ami,
+            heard,
+            updates,
+            socket,
+            stop,
+        }
+    }
+
+    /// Sends an AMI action, which must succeed.
+    pub async fn action(&self, name: &str, fields: &[(&str, &str)]) {
+        for _ in 0..50 {
+            match self.ami.send(name, fields).await {
+                Ok(reply) => {
+                    assert!(reply.is_success(), "{name} {fields:?}: {reply:?}");
+                    return;
+                }
+                // The test's own connection may still be logging in.
+                Err(switchboard::ami::client::AmiError::NotConnected) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("{name}: {error}"),
+            }
+        }
+        panic!("{name}: the test's AMI connection did not come up");
+    }
+
+    /// A customer with `number` calls `exten` of `[internal]`: the
+    /// customer's line is up at once, as a trunk's inbound channel is.
+    pub async fn customer_calls(&self, number: &str, exten: &str) {
+        let channel = format!("Local/{number}@customers");
+        let caller = format!("\"Customer\" <{number}>");
+        self.action(
+            "Originate",
+            &[
+                ("Channel", &channel),
+                ("Context", "internal"),
+                ("Exten", exten),
+                ("Priority", "1"),
+                ("CallerID", &caller),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    }
+
+    /// Click-to-dial: Asterisk rings `requester`'s phone first and, when it
+    /// answers, dials `exten` from `[internal]`.
+    pub async fn click_to_dial(&self, requester: &str, exten: &str) {
+        let channel = format!("Local/{requester}@phones");
+        self.action(
+            "Originate",
+            &[
+                ("Channel", &channel),
+                ("Context", "internal"),
+                ("Exten", exten),
+                ("Priority", "1"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    }
+
+    /// Hangs up every channel whose name matches the regular expression.
+    pub async fn hang_up(&self, pattern: &str) {
+        let channel = format!("/{pattern}/");
+        // No channel matched is an error answer; the call may have ended already.
+        let _ = self.ami.send("Hangup", &[("Channel", &channel)]).await;
+    }
+
+    /// Waits until `count` calls have ended (merged consultations not
+    /// counted) and returns them, as the gRPC stream last reported them.
+    pub async fn ended(&self, count: usize) -> Vec<Call> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            let ended: Vec<Call> = self
+                .updates
+                .lock()
+                .iter()
+                .filter(|u| u.change() == CallChange::Ended)
+                .filter_map(|u| u.call.clone())
+                .filter(|c| c.end_reason() != CallEndReason::Transferred)
+                .collect();
+            if ended.len() >= count {
+                return ended;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{count} calls did not end (Asterisk's log: {}): {:#?}",
+                self.pbx.log().display(),
+                self.updates.lock()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every `call_updated` of `call_id` so far.
+    pub fn updates_of(&self, call_id: &str) -> Vec<CallUpdated> {
+        self.updates
+            .lock()
+            .iter()
+            .filter(|u| u.call.as_ref().is_some_and(|c| c.call_id == call_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Every `call_updated` so far.
+    pub fn updates(&self) -> Vec<CallUpdated> {
+        self.updates.lock().clone()
+    }
+
+    /// The stored record of `call_id` (waits for the recorder).
+    pub async fn record(&self, call_id: &str) -> CallRecordRow {
+        for _ in 0..100 {
+            let records = self
+                .app
+                .core
+                .store
+                .recent_call_records(1000)
+                .await
+                .expect("records");
+            if let Some(row) = records.into_iter().find(|r| r.call_id == call_id) {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no call_records row for {call_id}");
+    }
+
+    /// Every record stored so far.
+    pub async fn records(&self) -> Vec<CallRecordRow> {
+        self.app
+            .core
+            .store
+            .recent_call_records(1000)
+            .await
+            .expect("records")
+    }
+
+    /// The Socket.IO `event` payloads about the call with AMI `uniqueid`.
+    pub fn socket_events(&self, event: &str, uniqueid: &str) -> Vec<serde_json::Value> {
+        self.socket
+            .lines()
+            .into_iter()
+            .filter(|l| l["event"] == event && l["data"]["uniqueid"] == uniqueid)
+            .map(|l| l["data"].clone())
+            .collect()
+    }
+
+    /// Waits until the last `calls:active` the socket got is empty.
+    pub async fn no_active_calls(&self) {
+        self.socket
+            .wait_until("an empty calls:active", |lines| {
+                lines
+                    .iter()
+                    .rev()
+                    .find(|l| l["event"] == "calls:active")
+                    .is_some_and(|l| l["data"].as_array().is_some_and(|a| a.is_empty()))
+            })
+            .await;
+    }
+
+    /// Whether the PBX has no channel up (`CoreShowChannels` lists none).
+    pub async fn pbx_idle(&self) -> bool {
+        match self.ami.send("CoreShowChannels", &[]).await {
+            Ok(reply) => reply
+                .events
+                .iter()
+                .all(|e| e.event() != Some("CoreShowChannel")),
+            Err(_) => false,
+        }
+    }
+
+    /// The AMI events the PBX sent so far, by name.
+    pub fn heard(&self, event: &str) -> Vec<switchboard::ami::AmiMessage> {
+        self.heard
+            .lock()
+            .iter()
+            .filter(|m| m.event() == Some(event))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The one call of a scenario, with what every surface said of it.
+pub struct Seen {
+    pub call: Call,
+    pub updates: Vec<CallUpdated>,
+    pub record: CallRecordRow,
+    pub socket_new: Vec<serde_json::Value>,
+    pub socket_answered: Vec<serde_json::Value>,
+    pub socket_ended: Vec<serde_json::Value>,
+}
+
+impl Seen {
+    /// How often the call changed in `change`.
+    pub fn count(&self, change: CallChange) -> usize {
+        self.updates.iter().filter(|u| u.change() == change).count()
+    }
+}
+
+impl Bench {
+    /// Waits for the one call of a scenario to end and for every surface to
+    /// have told it; checks what all three must agree on.
+    pub async fn the_one_call(&self) -> Seen {
+        let ended = self.ended(1).await;
+        assert_eq!(ended.len(), 1, "one call: {ended:#?}");
+        let call = ended[0].clone();
+        self.no_active_calls().await;
+        let uniqueid = call
+            .ids
+            .as_ref()
+            .map(|ids| ids.ami_uniqueid.clone())
+            .unwrap_or_default();
+        self.socket
+            .wait_until("call:ended", |lines| {
+                lines
+                    .iter()
+                    .any(|l| l["event"] == "call:ended" && l["data"]["uniqueid"] == uniqueid)
+            })
+            .await;
+        let record = self.record(&call.call_id).await;
+        let seen = Seen {
+            updates: self.updates_of(&call.call_id),
+            socket_new: self.socket_events("call:new", &uniqueid),
+            socket_answered: self.socket_events("call:answered", &uniqueid),
+            socket_ended: self.socket_events("call:ended", &uniqueid),
+            record,
+            call,
+        };
+        assert_eq!(seen.socket_new.len(), 1, "one call:new");
+        assert_eq!(seen.socket_ended.len(), 1, "one call:ended");
+        assert_eq!(seen.count(CallChange::Started), 1, "one start");
+        assert_eq!(seen.record.customer_number, seen.call.customer_number);
+        assert_eq!(seen.record.answered_by, seen.call.answered_by);
+        assert_eq!(
+            seen.record.end_reason,
+            seen.call
+                .end_reason()
+                .as_str_name()
+                .trim_start_matches("CALL_END_REASON_")
+                .to_lowercase()
+        );
+        assert_eq!(
+            seen.socket_answered.len(),
+            usize::from(seen.call.answered_at.is_some()),
+            "call:answered once when answered, never otherwise"
+        );
+        seen
+    }
+}
+
+#[tokio::test]
+async fn a_customer_call_to_an_extension_that_answers() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1001").await;
+    // The phone answers after a second's ringing; the customer talks, then hangs up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.destination, "1001");
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(seen.count(CallChange::Dialing), 1, "1001 rang once");
+    assert_eq!(seen.count(CallChange::Answered), 1);
+    assert_eq!(seen.socket_ended[0]["disposition"], "ANSWERED");
+    assert_eq!(seen.record.disposition, "ANSWERED");
+}
+
+/// A customer's call to `exten` that nobody answers, as every surface ends it.
+async fn an_unanswered_customer_call(exten: &str) -> Seen {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", exten).await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.destination, exten);
+    assert!(seen.call.answered_at.is_none(), "{:?}", seen.call);
+    assert_eq!(seen.call.answered_by, "");
+    assert_eq!(seen.count(CallChange::Answered), 0);
+    assert_eq!(seen.count(CallChange::DialEnded), 1, "one dial, ended");
+    seen
+}
+
+#[tokio::test]
+async fn a_customer_call_to_a_busy_extension() {
+    let seen = an_unanswered_customer_call("1005").await;
+    assert_eq!(seen.call.end_reason(), CallEndReason::Busy);
+    assert_eq!(seen.socket_ended[0]["disposition"], "BUSY");
+    assert_eq!(seen.record.disposition, "BUSY");
+}
+
+#[tokio::test]
+async fn a_customer_call_nobody_answers() {
+    // 1004 rings for the ten seconds `[internal]` dials it.
+    let seen = an_unanswered_customer_call("1004").await;
+    assert_eq!(seen.call.end_reason(), CallEndReason::NoAnswer);
+    assert_eq!(seen.count(CallChange::Dialing), 1, "1004 rang");
+    assert_eq!(seen.socket_ended[0]["disposition"], "NO ANSWER");
+}
+
+#[tokio::test]
+async fn a_customer_call_into_congestion() {
+    let seen = an_unanswered_customer_call("1006").await;
+    assert_eq!(seen.call.end_reason(), CallEndReason::Failed);
+    assert_eq!(seen.record.disposition, "FAILED");
+}
+
+#[tokio::test]
+async fn a_customer_call_the_person_declines() {
+    let seen = an_unanswered_customer_call("1007").await;
+    assert_eq!(seen.call.end_reason(), CallEndReason::Rejected);
+    assert_eq!(seen.count(CallChange::Dialing), 1, "1007 rang first");
+}
+
+#[tokio::test]
+async fn click_to_dial_an_internal_extension() {
+    let bench = Bench::start().await;
+    // 1001's phone rings first; when it answers, 1002 is dialled and answers.
+    bench.click_to_dial("1001", "1002").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/1002@phones").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(
+        seen.call.customer_number, "1001",
+        "the requester is the caller"
+    );
+    assert_eq!(seen.call.destination, "1002");
+    assert_eq!(seen.call.answered_by, "1002", "answered by the far end");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(
+        seen.count(CallChange::Dialing),
+        1,
+        "only the destination rang as part of the call: {:#?}",
+        seen.updates
+    );
+    assert_eq!(seen.count(CallChange::Answered), 1, "answered once");
+    assert_eq!(seen.record.direction, "internal");
+    assert_eq!(seen.socket_new[0]["callerid"], "1001");
+}
+
+#[tokio::test]
+async fn click_to_dial_an_external_number() {
+    let bench = Bench::start().await;
+    bench.click_to_dial("1001", "0612345678").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/1001@phones").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "1001");
+    assert_eq!(seen.call.destination, "0612345678");
+    assert_eq!(seen.call.answered_by, "0612345678");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(seen.record.direction, "outbound");
+    assert_eq!(seen.count(CallChange::Answered), 1);
+}
+
+/// A click-to-dial whose requester does not take their own phone places no
+/// call: nothing reaches the wallboard, the stream or the records.
+async fn a_click_to_dial_the_requester_does_not_take(requester: &str) {
+    let bench = Bench::start().await;
+    bench
+        .action(
+            "Originate",
+            &[
+                ("Channel", &format!("Local/{requester}@phones")),
+                ("Context", "internal"),
+                ("Exten", "1002"),
+                ("Priority", "1"),
+                ("Timeout", "3000"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    // Asterisk says the origination failed once the requester's leg is gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while bench.heard("OriginateResponse").is_empty() || !bench.pbx_idle().await {
+        assert!(tokio::time::Instant::now() < deadline, "the originate ends");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        bench.heard("OriginateResponse")[0].get("Response"),
+        Some("Failure")
+    );
+    // A call placed and ended in between would have reached every surface by
+    // now; give them the time a call's end takes anyway.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(bench.updates().is_empty(), "{:#?}", bench.updates());
+    assert!(bench.records().await.is_empty());
+    assert_eq!(bench.socket.count("call:new"), 0);
+}
+
+#[tokio::test]
+async fn click_to_dial_declined_by_the_requester_places_no_call() {
+    a_click_to_dial_the_requester_does_not_take("1005").await;
+}
+
+#[tokio::test]
+async fn click_to_dial_unanswered_by_the_requester_places_no_call() {
+    a_click_to_dial_the_requester_does_not_take("1004").await;
+}
+
+#[tokio::test]
+async fn call_me_now_rings_the_customer_then_the_agent() {
+    let bench = Bench::start().await;
+    // The customer's mobile rings first; once they answer, agent 1001 is dialled.
+    bench
+        .action(
+            "Originate",
+            &[
+                ("Channel", "Local/0612345678@phones"),
+                ("Context", "internal"),
+                ("Exten", "1001"),
+                ("Priority", "1"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    bench.hang_up("^Local/1001@phones").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0612345678");
+    assert_eq!(seen.call.destination, "1001");
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(seen.count(CallChange::Dialing), 1, "only the agent rang");
+}
+
+#[tokio::test]
+async fn a_ring_all_group_answered_by_one() {
+    let bench = Bench::start().await;
+    // 1001 answers after one second of ringing, 1002 after two: 1001 takes it.
+    bench
+        .action(
+            "Originate",
+            &[
+                ("Channel", "Local/0611111111@customers"),
+                ("Context", "internal"),
+                ("Exten", "600"),
+                ("Priority", "1"),
+                ("CallerID", "\"Customer\" <0611111111>"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.destination, "600");
+    assert_eq!(seen.count(CallChange::Dialing), 2, "both phones rang");
+    assert_eq!(seen.count(CallChange::Answered), 1, "one answer");
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+}
+
+#[tokio::test]
+async fn a_queue_call_answered_by_an_agent() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "8000").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.queue, "sales");
+    assert_eq!(seen.call.answered_by, "1001", "the first to answer");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(seen.count(CallChange::Answered), 1);
+    assert_eq!(seen.record.queue.as_deref(), Some("sales"));
+    assert!(
+        bench
+            .socket
+            .lines()
+            .iter()
+            .any(|l| l["event"] == "queue:caller_joined" && l["data"]["queue"] == "sales"),
+        "queue:caller_joined"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_call_the_customer_abandons() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "8001").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.queue, "support");
+    assert!(seen.call.answered_at.is_none());
+    assert_eq!(seen.call.end_reason(), CallEndReason::Abandoned);
+    assert_eq!(seen.record.end_reason, "abandoned");
+}
+
+#[tokio::test]
+async fn a_queue_call_one_agent_lets_ring_and_another_answers() {
+    let bench = Bench::start().await;
+    // `service` hunts linearly: 1004 rings 3 s without answering, then 1001 answers.
+    bench.customer_calls("0611111111", "8002").await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.queue, "service");
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(seen.count(CallChange::Answered), 1);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    let rang: Vec<String> = seen
+        .updates
+        .iter()
+        .filter(|u| u.change() == CallChange::Dialing)
+        .map(|u| u.target.clone())
+        .collect();
+    assert_eq!(rang.first().map(String::as_str), Some("1004"), "{rang:?}");
+    assert!(rang.contains(&"1001".to_owned()), "{rang:?}");
+}

@@ -15,7 +15,8 @@
 //! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id is kept current; no input. |
 //! | `DialBegin` | remembers who dialled whom (to see through `Local/` pairs; a `Local/` half that dials makes its pair a way through); the call is announced. With no dialling channel, Asterisk itself rings the requester's leg of an `Originate`: nothing is announced until that leg answers. |
 //! | `DialEnd` | for a dialled leg that is a party: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that party. With no dialling channel (an `Originate`'s requester leg): answered, the call is placed, the requester its calling party; not answered, no call was placed. |
-//! | `OriginateResponse` | the extension an originated channel went to is the call's destination (the call is announced); when it went to an application, the originated leg was the call, and a party it reached through a dial answered it. |
+//! | `OriginateResponse` | the extension an originated channel went to is the call's destination (the call is announced by what it does there first); when it went to an application, the originated leg was the call: it is announced, and a party it reached through a dial answered it. |
+//! | `Pickup` | the picker's own call is merged into the call it picked up, and the picker stands in for the phone it took it from: the `DialEnd` (`ANSWER`) Asterisk then sends names the picker, who answered. |
 //! | `BridgeCreate`, `BridgeDestroy` | bridges are tracked. |
 //! | `BridgeEnter`, `BridgeLeave` | membership. When the caller is joined (through bridges and `Local/` pairs) to another real phone that has not answered yet, that phone answered: [`Input::CallAnswered`] (pickups, queue members behind `Local/` channels, originated calls). |
 //! | `LocalBridge` | pairs the two halves of a `Local/` channel. |
@@ -342,6 +343,7 @@ impl Translator {
             "LocalBridge" => self.local_bridge(event),
             "Hangup" => self.hangup(event, out),
             "OriginateResponse" => self.originate_response(event, out),
+            "Pickup" => self.pickup(event, out),
             "BlindTransfer" => self.blind_transfer(event, out),
             "AttendedTransfer" => self.attended_transfer(event, out),
             "Hold" | "Unhold" => {
@@ -745,8 +747,10 @@ impl Translator {
         if response != Some("Success") || !placed {
             return;
         }
-        self.announce(&call_id, out);
+        // An extension's call is announced by what it does first (dials, joins
+        // a queue, ends), so that a pickup (`Pickup`) is merged unannounced.
         if application.is_some_and(|a| !a.is_empty()) {
+            self.announce(&call_id, out);
             let (party, through_a_dial) = self.far_end(uniqueid);
             if through_a_dial {
                 if let Some(originated) = self
@@ -759,6 +763,48 @@ impl Translator {
                 self.answered_by(&call_id, &party, out);
             }
         }
+    }
+
+    /// `Pickup`: the channel `Uniqueid` took the call ringing at
+    /// `TargetUniqueid` (directed pickup, group pickup). The picker's own call
+    /// is merged into the picked one, and the picker stands in for the phone
+    /// it took the call from, which it answered (Asterisk's `DialEnd`
+    /// `ANSWER` naming the picker comes just before or just after).
+    fn pickup(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let [Some(picker), Some(target)] = event.get_many(["Uniqueid", "TargetUniqueid"]) else {
+            return;
+        };
+        let Some(target_call) = self.call_of(Some(target)) else {
+            return;
+        };
+        let dialled_by = self.channels.get(target).and_then(|t| t.dialled_by.clone());
+        self.picked_up(picker, &target_call, dialled_by, out);
+    }
+
+    /// `picker` took call `into`, which `dialled_by` was dialling: its own
+    /// call is merged in, and it is the dialled party that answered.
+    fn picked_up(
+        &mut self,
+        picker: &str,
+        into: &str,
+        dialled_by: Option<String>,
+        out: &mut Vec<Input>,
+    ) {
+        let Some(picker_call) = self.call_of(Some(picker)) else {
+            return;
+        };
+        if picker_call != into {
+            self.merge_call(&picker_call, into, out);
+        }
+        let target_call = into;
+        if let Some(channel) = self.channels.get_mut(picker) {
+            channel.dial_target = true;
+            channel.dials_onward = false;
+            channel.ring_reported = true;
+            channel.dialled_by = dialled_by;
+        }
+        self.announce(target_call, out);
+        self.answered_by(target_call, picker, out);
     }
 
     /// The party at the far end of the leg that starts at `start`: through
@@ -830,6 +876,15 @@ impl Translator {
             self.originate_end(dest, outcome);
             return;
         };
+        // Asterisk names a picker as the party a dial reached (`Pickup` comes
+        // just before or just after): it took the call.
+        if outcome == DialOutcome::Answer
+            && let (Some(dialler_call), Some(dest_call)) =
+                (self.call_of(Some(dialler)), self.call_of(Some(dest)))
+            && dialler_call != dest_call
+        {
+            self.picked_up(dest, &dialler_call, Some(dialler.to_owned()), out);
+        }
         let Some(channel) = self.channels.get(dest) else {
             return;
         };

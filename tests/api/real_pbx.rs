@@ -719,3 +719,68 @@ async fn a_queue_call_one_agent_lets_ring_and_another_answers() {
     assert_eq!(rang.first().map(String::as_str), Some("1004"), "{rang:?}");
     assert!(rang.contains(&"1001".to_owned()), "{rang:?}");
 }
+
+impl Bench {
+    /// Phone `extension` goes off-hook and dials `exten` of `[internal]`.
+    pub async fn phone_dials(&self, extension: &str, exten: &str) {
+        self.action(
+            "Originate",
+            &[
+                ("Channel", &format!("Local/{extension}@offhook")),
+                ("Context", "internal"),
+                ("Exten", exten),
+                ("Priority", "1"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    }
+}
+
+/// A customer's call rings 1004, which never answers; 1002 picks it up by
+/// dialling `code`: one call, rung at 1004, answered by 1002.
+async fn a_call_picked_up_with(code: &str) {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1004").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bench.phone_dials("1002", code).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        bench.heard("Pickup").len(),
+        1,
+        "Asterisk reported the pickup"
+    );
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.destination, "1004");
+    assert_eq!(seen.call.answered_by, "1002", "the phone that took it");
+    assert_eq!(seen.call.agent_extension, "1002");
+    assert_eq!(seen.count(CallChange::Answered), 1, "{:#?}", seen.updates);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    let rang: Vec<String> = seen
+        .updates
+        .iter()
+        .filter(|u| u.change() == CallChange::Dialing)
+        .map(|u| u.target.clone())
+        .collect();
+    assert_eq!(rang, ["1004"]);
+    // The picker's dialling of the code is not a call of its own.
+    assert_eq!(
+        bench.records().await.len(),
+        1,
+        "{:#?}",
+        bench.records().await
+    );
+    assert_eq!(bench.socket.count("call:new"), 1, "{:#?}", bench.updates());
+}
+
+#[tokio::test]
+async fn a_directed_pickup_is_one_call_answered_by_the_picker() {
+    a_call_picked_up_with("**1004").await;
+}
+
+#[tokio::test]
+async fn a_group_pickup_is_one_call_answered_by_the_picker() {
+    a_call_picked_up_with("*8").await;
+}

@@ -577,7 +577,11 @@ impl Translator {
             return;
         };
         let call_id = channel.call_id.clone();
-        if channel.state == STATE_RINGING && channel.endpoint() && !channel.ring_reported {
+        if channel.state == STATE_RINGING
+            && channel.endpoint()
+            && !channel.ring_reported
+            && self.for_the_caller(channel.dialled_by.as_deref(), &call_id)
+        {
             let target = channel.number();
             if let Some(channel) = self.channels.get_mut(uniqueid) {
                 channel.ring_reported = true;
@@ -650,6 +654,12 @@ impl Translator {
             return;
         };
         if channel.endpoint() && channel.state == STATE_RINGING && !channel.ring_reported {
+            if !self.for_the_caller(Some(dialler), &call_id) {
+                return;
+            }
+            let Some(channel) = self.channels.get_mut(dest) else {
+                return;
+            };
             channel.ring_reported = true;
             let target = channel.number();
             if let Some(track) = self.calls.get_mut(&call_id) {
@@ -807,6 +817,48 @@ impl Translator {
         self.answered_by(target_call, picker, out);
     }
 
+    /// Whether a dial made by `dialler` is made for the caller of `call_id`:
+    /// the dialler is the caller, or is joined to it through `Local/` pairs,
+    /// bridges, and the dials that are still ringing. An agent's consultation
+    /// call (an attended transfer with the feature code, in the same
+    /// `Linkedid`) is joined only to the agent, who has left the caller's
+    /// bridge and holds it. An unknown dialler is taken as the caller's.
+    fn for_the_caller(&self, dialler: Option<&str>, call_id: &str) -> bool {
+        let (Some(dialler), Some(track)) = (dialler, self.calls.get(call_id)) else {
+            return true;
+        };
+        let mut seen = BTreeSet::from([dialler]);
+        let mut pending = vec![dialler];
+        while let Some(current) = pending.pop() {
+            if current == track.caller {
+                return true;
+            }
+            let Some(channel) = self.channels.get(current) else {
+                continue;
+            };
+            let bridged = channel
+                .bridge
+                .as_ref()
+                .and_then(|b| self.bridges.get(b))
+                .into_iter()
+                .flatten()
+                .map(String::as_str);
+            let ringing_for = channel
+                .dialled_by
+                .as_deref()
+                .filter(|_| channel.state < STATE_UP);
+            for next in bridged
+                .chain(channel.local_partner.as_deref())
+                .chain(ringing_for)
+            {
+                if seen.insert(next) {
+                    pending.push(next);
+                }
+            }
+        }
+        false
+    }
+
     /// The party at the far end of the leg that starts at `start`: through
     /// each `Local/` pair to the answered leg its other half dialled, as far
     /// as that goes. Also says whether a dial was crossed (else the party is
@@ -891,6 +943,12 @@ impl Translator {
         let call_id = channel.call_id.clone();
         let real_target = channel.endpoint();
         let target = channel.number();
+        if real_target && !self.for_the_caller(Some(dialler), &call_id) {
+            // A leg of the call dialling for itself (the consultation of an
+            // attended transfer made with the feature code): not the caller's
+            // dial. The transfer, when it completes, says who has the call.
+            return;
+        }
         self.announce(&call_id, out);
         if let Some(track) = self.calls.get_mut(&call_id)
             && (real_target || track.caller == dialler)
@@ -1163,6 +1221,7 @@ impl Translator {
             },
             customer_number,
             agent_extension: None,
+            answered_by: None,
         });
     }
 
@@ -1195,8 +1254,10 @@ impl Translator {
             return;
         };
         let second_transferer = event.get("SecondTransfererUniqueid").unwrap_or_default();
-        // Asterisk 13 leaves the transferee and target out when it merges
-        // bridges (`DestType: Bridge`): they are whom each transferer talked to.
+        // Asterisk leaves the transferee or the target out when it merges
+        // bridges (`DestType: Bridge`; Asterisk 13 both, 22 the target when
+        // the transferer left the consultation first): the target is who
+        // joined the transferee's bridge, else whom each transferer talked to.
         let transferee = event
             .get("TransfereeUniqueid")
             .filter(|id| self.channels.contains_key(*id))
@@ -1206,7 +1267,22 @@ impl Translator {
             .get("TransferTargetUniqueid")
             .filter(|id| self.channels.contains_key(*id))
             .map(str::to_owned)
-            .or_else(|| self.other_party(second_transferer));
+            .or_else(|| {
+                let transferee = transferee.as_deref()?;
+                let bridge = self.channels.get(transferee)?.bridge.as_ref()?;
+                self.bridges
+                    .get(bridge)?
+                    .iter()
+                    .find(|m| {
+                        ![transferee, first_transferer, second_transferer].contains(&m.as_str())
+                    })
+                    .cloned()
+            })
+            .or_else(|| {
+                (second_transferer != first_transferer)
+                    .then(|| self.other_party(second_transferer))
+                    .flatten()
+            });
         let Some(call_id) = self.call_of(Some(first_transferer)) else {
             return;
         };
@@ -1221,7 +1297,7 @@ impl Translator {
         let target_channel = target.as_deref().and_then(|t| self.channels.get(t));
         let target_up = target_channel.is_some_and(|c| c.state == STATE_UP);
         let target_number = target_channel
-            .map(|c| c.caller_num.clone())
+            .map(Channel::number)
             .unwrap_or_else(|| clean(event.get("TransferTargetCallerIDNum")));
         let agent_extension = target_channel
             .filter(|_| target_up)
@@ -1253,6 +1329,7 @@ impl Translator {
             track.answered_by = None;
             track.last_dial = None;
         }
+        let answered_by = target_up.then(|| target_number.clone());
         out.push(Input::CallTransferred {
             call_id,
             transfer: Transfer {
@@ -1268,6 +1345,7 @@ impl Translator {
             },
             customer_number,
             agent_extension,
+            answered_by,
         });
     }
 

@@ -1227,6 +1227,7 @@ impl AgentBridge {
                 },
                 customer_number: None,
                 agent_extension: None,
+                answered_by: None,
             },
             now,
         );

@@ -343,6 +343,7 @@ impl Ledger {
                 mut transfer,
                 customer_number,
                 agent_extension,
+                answered_by,
             } => {
                 let Some(call) = self.calls.get_mut(&call_id) else {
                     return Vec::new();
@@ -350,6 +351,9 @@ impl Ledger {
                 transfer.at = now;
                 if let Some(number) = customer_number {
                     call.customer_number = number;
+                }
+                if let Some(number) = answered_by {
+                    call.answered_by = number;
                 }
                 if let Some(merged) = &transfer.merged_call_id {
                     call.merged_call_ids.push(merged.clone());

@@ -461,6 +461,10 @@ pub enum Input {
         customer_number: Option<String>,
         /// The agent who has the call now, when the transfer changed it.
         agent_extension: Option<String>,
+        /// The number of the party who has the call now, when the transfer
+        /// joined the caller to one who had answered (an attended transfer):
+        /// the party that answered last.
+        answered_by: Option<String>,
     },
     /// A call went on or off hold.
     CallHeld {

@@ -46,6 +46,27 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// `millis` of silence as a WAV file (8 kHz, 16-bit mono PCM), a prompt
+/// Asterisk can play.
+fn silence_wav(millis: u32) -> Vec<u8> {
+    let data_len = 8 * millis * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&2u16.to_le_bytes()); // block align
+    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.resize(44 + data_len as usize, 0);
+    wav
+}
+
 /// One running Asterisk, private to a test; stopped and deleted when dropped.
 pub struct Pbx {
     dir: tempfile::TempDir,
@@ -75,6 +96,11 @@ impl Pbx {
                     .expect("config copied");
             }
         }
+        // The transfer features play `pbx-transfer` before reading the target's
+        // number, and give up without it; the package ships no prompts.
+        let sounds = dir.path().join("var/lib/asterisk/sounds/en");
+        std::fs::create_dir_all(&sounds).expect("sounds dir");
+        std::fs::write(sounds.join("pbx-transfer.wav"), silence_wav(100)).expect("prompt");
         for _ in 0..3 {
             let (ami_port, http_port) = (free_port(), free_port());
             let output = tokio::process::Command::new(package.join("start.sh"))
@@ -385,6 +411,20 @@ impl Bench {
 impl Drop for Bench {
     fn drop(&mut self) {
         self.stop.cancel();
+        // `REAL_PBX_DUMP=DIR`: what the PBX sent in each scenario, in wire
+        // framing, to read or to replay (one file per test).
+        if let Some(dir) = std::env::var_os("REAL_PBX_DUMP") {
+            let mut wire = bytes::BytesMut::new();
+            for message in self.heard.lock().iter() {
+                switchboard::ami::codec::encode_message(message, &mut wire);
+            }
+            let name = std::thread::current()
+                .name()
+                .unwrap_or("scenario")
+                .replace("::", "-");
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(PathBuf::from(dir).join(format!("{name}.ami")), &wire);
+        }
     }
 }
 
@@ -783,4 +823,195 @@ async fn a_directed_pickup_is_one_call_answered_by_the_picker() {
 #[tokio::test]
 async fn a_group_pickup_is_one_call_answered_by_the_picker() {
     a_call_picked_up_with("*8").await;
+}
+
+impl Bench {
+    /// The name of the live channel starting with `prefix` (say
+    /// `Local/1003@phones-` and `;1`: the agent's leg in the caller's bridge).
+    pub async fn channel(&self, prefix: &str, suffix: &str) -> String {
+        for _ in 0..50 {
+            let reply = self
+                .ami
+                .send("CoreShowChannels", &[])
+                .await
+                .expect("CoreShowChannels");
+            if let Some(name) = reply
+                .events
+                .iter()
+                .filter_map(|e| e.get("Channel"))
+                .find(|n| n.starts_with(prefix) && n.ends_with(suffix))
+            {
+                return name.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no channel {prefix}…{suffix}");
+    }
+
+    /// The agent at `extension` transfers its call blindly to `exten`.
+    pub async fn blind_transfer(&self, extension: &str, exten: &str) {
+        let agent = self
+            .channel(&format!("Local/{extension}@phones-"), ";1")
+            .await;
+        self.action(
+            "BlindTransfer",
+            &[
+                ("Channel", &agent),
+                ("Context", "internal"),
+                ("Exten", exten),
+            ],
+        )
+        .await;
+    }
+
+    /// The agent at `extension` starts an attended transfer to `exten` with
+    /// the feature code (the customer is held while the agent consults);
+    /// returns the agent's channel, whose hang-up completes the transfer.
+    pub async fn attended_transfer(&self, extension: &str, exten: &str) -> String {
+        let agent = self
+            .channel(&format!("Local/{extension}@phones-"), ";1")
+            .await;
+        self.action(
+            "Atxfer",
+            &[
+                ("Channel", &agent),
+                ("Context", "internal"),
+                ("Exten", exten),
+            ],
+        )
+        .await;
+        agent
+    }
+
+    /// The transfers on the record of `seen`, as `kind target` strings.
+    pub fn transfers(seen: &Seen) -> Vec<String> {
+        seen.call
+            .transfers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t.kind()
+                        .as_str_name()
+                        .trim_start_matches("TRANSFER_KIND_")
+                        .to_lowercase(),
+                    t.target
+                )
+            })
+            .collect()
+    }
+}
+
+/// A customer's call answered by 1003, blindly transferred to `exten`,
+/// where 1001 or 1002 answers; the customer hangs up after.
+async fn a_blind_transfer_to(exten: &str) -> Seen {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1003").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.blind_transfer("1003", exten).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(Bench::transfers(&seen), [format!("blind {exten}")]);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(
+        seen.socket_answered.len(),
+        1,
+        "call:answered once, for the first answer"
+    );
+    assert_eq!(bench.records().await.len(), 1, "one record");
+    seen
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_an_extension() {
+    let seen = a_blind_transfer_to("1002").await;
+    assert_eq!(seen.call.answered_by, "1002");
+    assert_eq!(seen.call.agent_extension, "1002");
+    assert_eq!(seen.record.transfers.matches("\"kind\"").count(), 1);
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_a_ring_group() {
+    let seen = a_blind_transfer_to("600").await;
+    assert_eq!(seen.call.answered_by, "1001", "the group's first to answer");
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_a_queue() {
+    let seen = a_blind_transfer_to("8000").await;
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.queue, "sales");
+}
+
+#[tokio::test]
+async fn a_blind_transfer_nobody_takes() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1003").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // 1004 rings for the ten seconds `[internal]` gives it, then the customer is gone.
+    bench.blind_transfer("1003", "1004").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(Bench::transfers(&seen), ["blind 1004"]);
+    assert_eq!(seen.call.end_reason(), CallEndReason::NoAnswer);
+}
+
+#[tokio::test]
+async fn an_attended_transfer_to_an_extension() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1003").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // 1003 consults 1002 (rings two seconds), then hangs up: the customer is with 1002.
+    let agent = bench.attended_transfer("1003", "1002").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during: Vec<CallChange> = bench.updates().iter().map(|u| u.change()).collect();
+    assert_eq!(
+        during
+            .iter()
+            .filter(|c| **c == CallChange::Answered)
+            .count(),
+        1,
+        "the consultation does not answer the customer's call: {during:?}"
+    );
+    bench.hang_up(&format!("^{}$", regex_escape(&agent))).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(Bench::transfers(&seen), ["attended 1002"]);
+    assert_eq!(seen.call.agent_extension, "1002");
+    assert_eq!(
+        seen.call.answered_by, "1002",
+        "the party that answered last"
+    );
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(bench.records().await.len(), 1, "one record");
+}
+
+#[tokio::test]
+async fn a_blonde_transfer_to_an_extension() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1001").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // 1001 consults 1003 (rings three seconds) and hangs up while it rings.
+    let agent = bench.attended_transfer("1001", "1003").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bench.hang_up(&format!("^{}$", regex_escape(&agent))).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(Bench::transfers(&seen), ["blonde 1003"]);
+    assert_eq!(seen.call.answered_by, "1003", "the target answered after");
+    assert_eq!(seen.call.agent_extension, "1003");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+}
+
+/// `name` with the characters a POSIX regular expression treats specially escaped.
+fn regex_escape(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            let special = "\\.^$|?*+()[]{}".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }

@@ -38,7 +38,8 @@
 //! | `AgentLogin`, `AgentLogoff` | [`Input::AgentLoggedIn`], [`Input::AgentLoggedOut`] (`app_agent_pool` agents). |
 //! | `Agents` (the `Agents` action's list) | logged in unless `Status: AGENT_LOGGEDOFF`. |
 //! | `FullyBooted` | none: the resync after every login rebuilds the picture. |
-//! | `ChanSpyStop`, and `Hangup` of a channel in a `spy-*` context | [`Input::SpyEnded`] for that supervisor's phone; such channels never form calls. |
+//! | `ChanSpyStart`, an originated channel sent to a `spy-*` context (`OriginateResponse`), a channel created in one | a supervisor listening in: its channels are a spy session, never a call. |
+//! | `ChanSpyStop`, and `Hangup` of a spy channel | [`Input::SpyEnded`] for that supervisor's phone. |
 //!
 //! Anything else is ignored.
 
@@ -401,6 +402,11 @@ impl Translator {
                     });
                 }
             }
+            "ChanSpyStart" => {
+                if let Some(spyer) = event.get("SpyerUniqueid") {
+                    self.becomes_spy(spyer);
+                }
+            }
             "ChanSpyStop" => {
                 if let Some(spyer) = event.get("SpyerUniqueid")
                     && let Some(supervisor_extension) = self.spy_channels.get(spyer)
@@ -669,6 +675,42 @@ impl Translator {
         }
     }
 
+    /// The channel `uniqueid` turned out to be a supervisor listening in
+    /// (`ChanSpy`): its call, unless it was already announced, is no call but
+    /// a spy session, and its channels are followed as such from now on.
+    fn becomes_spy(&mut self, uniqueid: &str) {
+        let Some(call_id) = self.call_of(Some(uniqueid)) else {
+            return;
+        };
+        if self.calls.get(&call_id).is_none_or(|t| t.announced) {
+            return;
+        }
+        let supervisor = self
+            .channels
+            .get(uniqueid)
+            .and_then(|c| extension_of(&c.name))
+            .unwrap_or_default();
+        let Some(track) = self.calls.remove(&call_id) else {
+            return;
+        };
+        for linkedid in &track.linkedids {
+            if self.call_of_linkedid.get(linkedid) == Some(&call_id) {
+                self.call_of_linkedid.remove(linkedid);
+            }
+        }
+        for member in &track.members {
+            if let Some(channel) = self.channels.remove(member)
+                && let Some(members) = channel
+                    .bridge
+                    .as_ref()
+                    .and_then(|b| self.bridges.get_mut(b))
+            {
+                members.remove(member);
+            }
+            self.spy_channels.insert(member.clone(), supervisor.clone());
+        }
+    }
+
     /// Asterisk rings `channel` for an `Originate`: its call is the
     /// requester's leg until it answers, and is not announced before.
     fn originate_begin(&mut self, channel: &str) {
@@ -747,6 +789,11 @@ impl Translator {
         }
         if let Some(context) = context.map(cleaned).filter(|c| !c.is_empty()) {
             refresh(&mut channel.context, context);
+        }
+        if channel.context.starts_with(SPY_CONTEXT_PREFIX) {
+            // A supervisor's phone rung to listen in (`spy-*`): not a call.
+            self.becomes_spy(uniqueid);
+            return;
         }
         let call_id = channel.call_id.clone();
         let placed = self

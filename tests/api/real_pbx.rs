@@ -1015,3 +1015,57 @@ fn regex_escape(name: &str) -> String {
         })
         .collect()
 }
+
+/// A supervisor (phone 1009) listens in on agent 1001's call in `mode`:
+/// a spy session, never a call; the customer's call stays one call.
+async fn a_supervisor_listens_in(mode: &str) {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1001").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bench
+        .action(
+            "Originate",
+            &[
+                ("Channel", "Local/1009@offhook"),
+                ("Context", &format!("spy-{mode}")),
+                ("Exten", "1001"),
+                ("Priority", "1"),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while bench.heard("ChanSpyStart").is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "ChanSpy started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bench.hang_up("^Local/1009@offhook").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.answered_by, "1001");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(
+        bench.socket.count("call:new"),
+        1,
+        "the supervisor's leg is no call"
+    );
+    assert_eq!(bench.records().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_supervisor_monitoring_a_live_call_is_no_call() {
+    a_supervisor_listens_in("monitor").await;
+}
+
+#[tokio::test]
+async fn a_supervisor_whispering_to_an_agent_is_no_call() {
+    a_supervisor_listens_in("whisper").await;
+}
+
+#[tokio::test]
+async fn a_supervisor_barging_into_a_call_is_no_call() {
+    a_supervisor_listens_in("barge").await;
+}

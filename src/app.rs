@@ -316,12 +316,16 @@ impl Application {
                 core.shutdown.clone(),
             )),
         ];
+        // With the agent bridge on the same PBX, its Stasis calls are its own:
+        // the AMI source links its identifiers to them instead.
+        let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
         let ami_source = match (ami, core.ami.clone()) {
             (Some((ami_settings, inbox)), Some(handle)) => Some(tokio::spawn(ami::source::run(
                 Arc::clone(&core),
                 handle,
                 ami_settings,
                 inbox,
+                stasis_app,
                 core.shutdown.clone(),
             ))),
             _ => None,

@@ -178,12 +178,15 @@ pub fn reconcile(
 }
 
 /// Runs the AMI source until `shutdown`: the client for `inbox`, and the
-/// translation of what it reports into the log.
+/// translation of what it reports into the log. `stasis_app` is the ARI
+/// application of the agent bridge watching the same PBX, whose calls the
+/// bridge reports (see [`Translator::handing_stasis_calls_to`]).
 pub async fn run(
     core: Arc<Core>,
     handle: AmiHandle,
     settings: AmiSettings,
     inbox: AmiInbox,
+    stasis_app: Option<String>,
     shutdown: CancellationToken,
 ) {
     let (notices_tx, mut notices) = mpsc::channel(4096);
@@ -192,7 +195,7 @@ pub async fn run(
     let mut source = AmiSource {
         core,
         host,
-        translator: Translator::new(),
+        translator: Translator::new().handing_stasis_calls_to(stasis_app),
         inputs: Vec::new(),
     };
     let mut pending = VecDeque::new();

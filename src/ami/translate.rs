@@ -57,6 +57,10 @@ pub const SPY_CONTEXT_PREFIX: &str = "spy-";
 /// The prefix of call ids made from AMI ids.
 pub const CALL_ID_PREFIX: &str = "ami-";
 
+/// The prefix of the agent bridge's call ids (`ari-` and the customer's
+/// channel id, which is its AMI `Uniqueid`).
+const ARI_CALL_ID_PREFIX: &str = crate::ari::bridge::CALL_ID_PREFIX;
+
 /// Asterisk channel state `Ringing`.
 const STATE_RINGING: u8 = 5;
 /// Asterisk channel state `Up`.
@@ -144,6 +148,9 @@ struct CallTrack {
     linkedids: Vec<String>,
     /// The call began with an AMI `Originate` (see [`Originated`]).
     originated: Option<Originated>,
+    /// The call entered the agent bridge's Stasis application: the bridge's
+    /// call id, under which the bridge reports it.
+    handed_to: Option<String>,
 }
 
 impl CallTrack {
@@ -183,6 +190,9 @@ pub struct Translator {
     queue_memberships: FastMap<String, BTreeSet<String>>,
     /// Supervisors' spy channels (context `spy-*`): Uniqueid → supervisor's extension.
     spy_channels: FastMap<String, String>,
+    /// The ARI application of switchboard's agent bridge on the same PBX:
+    /// calls handed to it (`Stasis`) are the bridge's to report.
+    stasis_app: Option<String>,
 }
 
 /// The translator's tables, looked up several times per AMI event: hashed
@@ -211,9 +221,21 @@ impl Translator {
             && self.bridges.is_empty()
     }
 
+    /// Hands the calls that enter `app` (`Stasis(app,…)`) to switchboard's
+    /// ARI agent bridge, which reports them: their AMI identifiers are linked
+    /// to the bridge's call ([`Input::CallLinked`]) and nothing else of them
+    /// is announced, so that one PBX watched over both interfaces gives one
+    /// call. `None` (no agent bridge): Stasis calls are calls like any other.
+    pub fn handing_stasis_calls_to(mut self, app: Option<String>) -> Self {
+        self.stasis_app = app;
+        self
+    }
+
     /// Forgets everything: the next events start a new picture.
     pub fn clear(&mut self) {
+        let stasis_app = self.stasis_app.take();
         *self = Self::default();
+        self.stasis_app = stasis_app;
     }
 
     /// Rebuilds the picture from the PBX's own answer to `CoreShowChannels`
@@ -229,8 +251,14 @@ impl Translator {
         out: &mut Vec<Input>,
     ) {
         self.clear();
+        let mut in_the_bridge = Vec::new();
         for listed in channels {
             self.new_channel(listed);
+            if let Some(uniqueid) = listed.get("Uniqueid")
+                && self.runs_the_bridge(listed.get("Application"), listed.get("ApplicationData"))
+            {
+                in_the_bridge.push(uniqueid.to_owned());
+            }
             if let (Some(bridge), Some(uniqueid)) = (
                 listed.get("BridgeId").filter(|b| !b.is_empty()),
                 listed.get("Uniqueid"),
@@ -263,6 +291,9 @@ impl Translator {
             if let Some(channel) = self.channels.get_mut(&pair[1]) {
                 channel.local_partner = Some(pair[0].clone());
             }
+        }
+        for uniqueid in &in_the_bridge {
+            self.hand_to_bridge(uniqueid, out);
         }
         let mut call_ids: Vec<String> = self.calls.keys().cloned().collect();
         call_ids.sort();
@@ -319,10 +350,12 @@ impl Translator {
         match name {
             // Half of a real stream: dialplan, variables, device states and
             // CDRs, which change no call. Named first so they leave at once.
-            "VarSet" | "Newexten" | "DeviceStateChange" | "Cdr" | "CEL" | "HangupRequest"
+            "Newexten" if self.stasis_app.is_none() => {}
+            "VarSet" | "DeviceStateChange" | "Cdr" | "CEL" | "HangupRequest"
             | "SoftHangupRequest" | "RTCPSent" | "RTCPReceived" | "MusicOnHoldStart"
             | "MusicOnHoldStop" | "SuccessfulAuth" | "ChallengeSent" => {}
             "Newchannel" => self.new_channel(event),
+            "Newexten" => self.new_exten(event, out),
             "Newstate" => self.new_state(event, out),
             "NewCallerid" | "NewConnectedLine" | "NewAccountCode" => {
                 self.refresh_channel(event);
@@ -673,6 +706,61 @@ impl Translator {
             }
             out.push(Input::CallDialing { call_id, target });
         }
+    }
+
+    /// `Newexten` (read only with an agent bridge on the PBX): a channel
+    /// entering the bridge's Stasis application hands its call to the
+    /// bridge, whose call id is `ari-` and the channel's id.
+    fn new_exten(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let [uniqueid, application, data] = event.get_many(["Uniqueid", "Application", "AppData"]);
+        if let Some(uniqueid) = uniqueid
+            && self.runs_the_bridge(application, data)
+        {
+            self.hand_to_bridge(uniqueid, out);
+        }
+    }
+
+    /// Whether a channel running `application` with `data` is in the agent
+    /// bridge's Stasis application.
+    fn runs_the_bridge(&self, application: Option<&str>, data: Option<&str>) -> bool {
+        application == Some("Stasis")
+            && self.stasis_app.is_some()
+            && data.and_then(|d| d.split(',').next()) == self.stasis_app.as_deref()
+    }
+
+    /// The call of channel `uniqueid` entered the agent bridge: see
+    /// [`Translator::handing_stasis_calls_to`].
+    fn hand_to_bridge(&mut self, uniqueid: &str, out: &mut Vec<Input>) {
+        let Some(channel) = self.channels.get(uniqueid) else {
+            return;
+        };
+        let call_id = channel.call_id.clone();
+        let ids = CallIds {
+            ami_uniqueid: uniqueid.to_owned(),
+            ami_linkedid: channel.linkedid.clone(),
+            channel: channel.name.clone(),
+            ..CallIds::default()
+        };
+        let Some(track) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if track.handed_to.is_some() {
+            return;
+        }
+        let bridge_call = format!("{ARI_CALL_ID_PREFIX}{uniqueid}");
+        track.handed_to = Some(bridge_call.clone());
+        if std::mem::take(&mut track.announced) {
+            // What happened before (an IVR, a queue) was announced as an AMI
+            // call: it goes on as the bridge's.
+            out.push(Input::CallEnded {
+                call_id,
+                reason: EndReason::Transferred,
+            });
+        }
+        out.push(Input::CallLinked {
+            call_id: bridge_call,
+            ids,
+        });
     }
 
     /// The channel `uniqueid` turned out to be a supervisor listening in
@@ -1049,6 +1137,21 @@ impl Translator {
         };
         channel.bridge = Some(bridge.to_owned());
         let call_id = channel.call_id.clone();
+        // A leg joining a call handed to the agent bridge (the agent's phone
+        // the bridge rang) is part of that call.
+        if let Some(handed) = self.bridges.get(bridge).and_then(|members| {
+            members
+                .iter()
+                .filter_map(|m| self.channels.get(m))
+                .map(|c| &c.call_id)
+                .find(|c| {
+                    **c != call_id && self.calls.get(*c).is_some_and(|t| t.handed_to.is_some())
+                })
+                .cloned()
+        }) {
+            self.merge_call(&call_id, &handed, out);
+            return;
+        }
         let Some(track) = self.calls.get(&call_id) else {
             return;
         };
@@ -1203,7 +1306,7 @@ impl Translator {
         let Some(track) = self.calls.get_mut(call_id) else {
             return;
         };
-        if track.announced || track.requesting() {
+        if track.announced || track.requesting() || track.handed_to.is_some() {
             return;
         }
         let Some(caller) = self.channels.get(&track.caller) else {

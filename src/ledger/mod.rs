@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono::NaiveDate;
 
 pub use model::{AgentRecord, CallRecord, Input, LedgerFigures, QueueRecord};
-use model::{Availability, QueueDay, SourceLink, WaitingCaller};
+use model::{Availability, CallIds, QueueDay, SourceLink, WaitingCaller};
 
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp};
@@ -58,7 +58,13 @@ pub struct Ledger {
     recent_starts: VecDeque<(Instant, String)>,
     today: HashMap<Option<String>, DayCounters>,
     stale: StaleLists,
+    /// Identifiers linked to calls not started yet ([`Input::CallLinked`]
+    /// may come before the other source starts the call), oldest first.
+    pending_links: VecDeque<(String, CallIds)>,
 }
+
+/// How many links to calls not started yet are kept.
+const PENDING_LINKS: usize = 256;
 
 /// What an answer emits: `call:answered` the first time, and the call's
 /// `call_updated` (ANSWERED) every time.
@@ -150,6 +156,7 @@ impl Ledger {
             recent_starts: VecDeque::new(),
             today: HashMap::new(),
             stale: StaleLists::default(),
+            pending_links: VecDeque::new(),
         }
     }
 
@@ -220,7 +227,7 @@ impl Ledger {
         match input {
             Input::CallStarted {
                 call_id,
-                ids,
+                mut ids,
                 direction,
                 customer_number,
                 caller_name,
@@ -232,6 +239,11 @@ impl Ledger {
             } => {
                 if self.calls.contains_key(&call_id) {
                     return Vec::new();
+                }
+                if let Some(at) = self.pending_links.iter().position(|(id, _)| id == &call_id)
+                    && let Some((_, linked)) = self.pending_links.remove(at)
+                {
+                    ids.fill_from(linked);
                 }
                 let record = CallRecord {
                     call_id: call_id.clone(),
@@ -702,6 +714,21 @@ impl Ledger {
                 )))],
                 None => Vec::new(),
             },
+            Input::CallLinked { call_id, ids } => {
+                match self.calls.get_mut(&call_id) {
+                    Some(call) => {
+                        call.ids.fill_from(ids);
+                        self.stale.calls_active.mark();
+                    }
+                    None => {
+                        if self.pending_links.len() == PENDING_LINKS {
+                            self.pending_links.pop_front();
+                        }
+                        self.pending_links.push_back((call_id, ids));
+                    }
+                }
+                Vec::new()
+            }
             Input::SystemModeSet { mode } => {
                 self.system_mode.clone_from(&mode);
                 vec![Emitted::house(Payload::SystemModeUpdate(

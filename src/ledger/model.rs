@@ -59,6 +59,25 @@ pub struct CallIds {
     pub webrtc_call_id: String,
 }
 
+impl CallIds {
+    /// Fills each empty identifier with `other`'s.
+    pub fn fill_from(&mut self, other: CallIds) {
+        let fill = |mine: &mut String, theirs: String| {
+            if mine.is_empty() {
+                *mine = theirs;
+            }
+        };
+        fill(&mut self.ami_uniqueid, other.ami_uniqueid);
+        fill(&mut self.ami_linkedid, other.ami_linkedid);
+        fill(&mut self.channel, other.channel);
+        fill(&mut self.ari_channel_id, other.ari_channel_id);
+        fill(&mut self.ari_bridge_id, other.ari_bridge_id);
+        fill(&mut self.twilio_call_sid, other.twilio_call_sid);
+        fill(&mut self.voice_ai_call_id, other.voice_ai_call_id);
+        fill(&mut self.webrtc_call_id, other.webrtc_call_id);
+    }
+}
+
 /// One call the ledger tracks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallRecord {
@@ -397,10 +416,6 @@ pub enum LeaveReason {
 /// A source-neutral fact that changes the ledger. Each carries what the
 /// ledger needs and nothing of the wire it came from.
 #[derive(Debug, Clone, PartialEq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "inputs are moved straight into the ledger, never stored in bulk"
-)]
 pub enum Input {
     /// A call began.
     CallStarted {
@@ -676,6 +691,15 @@ pub enum Input {
         call_id: String,
         /// Talk time, in seconds (AgentComplete `TalkTime`).
         talk_seconds: u32,
+    },
+    /// Another source's identifiers of a call: the AMI side of a call the
+    /// ARI agent bridge reports (one PBX, both interfaces). Filled into the
+    /// call's empty identifiers, now or when it starts.
+    CallLinked {
+        /// The call (as the source that reports it names it).
+        call_id: String,
+        /// The identifiers to add.
+        ids: CallIds,
     },
     /// An admin set the system mode.
     SystemModeSet {

@@ -72,6 +72,8 @@ pub struct Pbx {
     dir: tempfile::TempDir,
     /// AMI on 127.0.0.1.
     pub ami_port: u16,
+    /// HTTP and ARI on 127.0.0.1.
+    pub http_port: u16,
 }
 
 impl Pbx {
@@ -111,7 +113,13 @@ impl Pbx {
                 .await
                 .expect("start.sh runs");
             match output.status.code() {
-                Some(0) => return Pbx { dir, ami_port },
+                Some(0) => {
+                    return Pbx {
+                        dir,
+                        ami_port,
+                        http_port,
+                    };
+                }
                 Some(4) => continue,
                 code => panic!(
                     "Asterisk did not start ({code:?}): {}",
@@ -150,19 +158,64 @@ pub struct Bench {
     stop: CancellationToken,
 }
 
+/// Which of switchboard's sources watch the PBX.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Watching {
+    /// The AMI source only.
+    Ami,
+    /// The ARI agent bridge only.
+    Ari,
+    /// Both, as one PBX.
+    Both,
+}
+
+/// The agent directory of the ARI scenarios: agents whose phones are the
+/// test PBX's Local channels.
+const LOCAL_AGENTS: &str = r#"
+[[agents]]
+agent_id = "agent-1001"
+extension = "1001"
+name = "Agent 1001"
+endpoint = "Local/1001@phones"
+
+[[agents]]
+agent_id = "agent-1002"
+extension = "1002"
+name = "Agent 1002"
+endpoint = "Local/1002@phones"
+"#;
+
 impl Bench {
-    /// Starts Asterisk, the server (AMI source on it) and the watchers, and
-    /// waits until the server is connected and the socket greeted.
+    /// Starts Asterisk, the server (its AMI source on it) and the watchers,
+    /// and waits until the server is connected and the socket greeted.
     pub async fn start() -> Bench {
+        Bench::start_watching(Watching::Ami).await
+    }
+
+    /// As [`Bench::start`], with the sources `watching` the PBX (the ARI
+    /// agent bridge with the agents of [`LOCAL_AGENTS`]).
+    pub async fn start_watching(watching: Watching) -> Bench {
         let pbx = Pbx::start().await;
-        let port = pbx.ami_port.to_string();
+        let ami_port = pbx.ami_port.to_string();
+        let ari_url = format!("http://127.0.0.1:{}/ari", pbx.http_port);
+        let agents = pbx.dir.path().join("agents.toml");
+        std::fs::write(&agents, LOCAL_AGENTS).expect("agents file");
         let app = spawn_app_with(|args| {
-            args.ami_host = Some("127.0.0.1".into());
-            args.ami_port = Some(port);
-            args.ami_username = Some("watcher".into());
-            args.ami_secret = Some("watcherpw".into());
+            if watching != Watching::Ari {
+                args.ami_host = Some("127.0.0.1".into());
+                args.ami_port = Some(ami_port);
+                args.ami_username = Some("watcher".into());
+                args.ami_secret = Some("watcherpw".into());
+            }
+            if watching != Watching::Ami {
+                args.ari_url = Some(ari_url);
+                args.ari_username = Some("ari".into());
+                args.ari_password = Some("aripw".into());
+                args.agents_file = Some(agents);
+            }
         })
         .await;
+        let sources = if watching == Watching::Both { 2 } else { 1 };
         let supervisor = token(Role::Supervisor, None, None);
         let mut stream = app
             .subscribe(
@@ -177,7 +230,7 @@ impl Bench {
             )
             .await;
         let updates = Arc::new(Mutex::new(Vec::new()));
-        let (connected_tx, mut connected) = tokio::sync::watch::channel(false);
+        let (connected_tx, mut connected) = tokio::sync::watch::channel(0);
         {
             let updates = Arc::clone(&updates);
             tokio::spawn(async move {
@@ -186,7 +239,7 @@ impl Bench {
                         Some(Payload::SourceStatus(status))
                             if status.state() == SourceState::Connected =>
                         {
-                            let _ = connected_tx.send(true);
+                            connected_tx.send_modify(|n| *n += 1);
                         }
                         Some(Payload::CallUpdated(update)) => updates.lock().push(update),
                         _ => {}
@@ -194,10 +247,13 @@ impl Bench {
                 }
             });
         }
-        tokio::time::timeout(Duration::from_secs(20), connected.wait_for(|c| *c))
-            .await
-            .expect("the server connects to Asterisk")
-            .expect("stream open");
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            connected.wait_for(|n| *n >= sources),
+        )
+        .await
+        .expect("the server connects to Asterisk")
+        .expect("stream open");
         let stop = CancellationToken::new();
         let (notices, mut heard_rx) = tokio::sync::mpsc::channel(1024);
         let (ami, _task) = spawn(
@@ -1068,4 +1124,57 @@ async fn a_supervisor_whispering_to_an_agent_is_no_call() {
 #[tokio::test]
 async fn a_supervisor_barging_into_a_call_is_no_call() {
     a_supervisor_listens_in("barge").await;
+}
+
+/// A customer calls agent 1001 through the agent bridge: Stasis, the agent's
+/// Local phone rung through ARI, answered, bridged, the customer hangs up.
+/// Returns the bench once every surface has told the call's end.
+async fn a_stasis_call_to_agent_1001(watching: Watching) -> (Bench, Seen) {
+    let bench = Bench::start_watching(watching).await;
+    bench.customer_calls("0611111111", "7001").await;
+    // 1001 rings a second, answers; they talk.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    (bench, seen)
+}
+
+#[tokio::test]
+async fn a_stasis_call_through_the_agent_bridge_to_a_local_agent() {
+    let (bench, seen) = a_stasis_call_to_agent_1001(Watching::Ari).await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert!(seen.call.answered_at.is_some(), "{:?}", seen.call);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    let lines = bench.socket.lines();
+    for event in [
+        "call_incoming",
+        "call_bridged_successfully",
+        "customer_left_bridge",
+    ] {
+        assert!(
+            lines.iter().any(|l| l["event"] == event),
+            "{event}: {lines:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stasis_call_watched_over_ami_and_ari_is_one_call_with_both_ids() {
+    let (bench, seen) = a_stasis_call_to_agent_1001(Watching::Both).await;
+    // Both sources have had their say by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ended = bench.ended(1).await;
+    assert_eq!(ended.len(), 1, "one call, not one per source: {ended:#?}");
+    let ids = seen.call.ids.clone().unwrap_or_default();
+    assert!(!ids.ari_channel_id.is_empty(), "{ids:?}");
+    assert_eq!(
+        ids.ami_uniqueid, ids.ari_channel_id,
+        "the PBX's own channel id"
+    );
+    assert!(!ids.ami_linkedid.is_empty(), "{ids:?}");
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(bench.records().await.len(), 1, "one record");
+    assert_eq!(bench.socket.count("call:new"), 1);
 }

@@ -13,7 +13,7 @@
 //! | `Newchannel` | a channel is tracked and joins the call of its `Linkedid` (a new call when the `Linkedid` is new). The call is announced later, once its caller-id settled. |
 //! | `Newstate` | the channel's state. A dialled leg that is a party reaching `Ringing` → [`Input::CallDialing`] (a real phone, or a `Local/` pair ringing on its own; a pair that dials on is a way through, and the leg it dials rings instead); the caller's channel reaching `Up` announces its call. |
 //! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id is kept current; no input. |
-//! | `DialBegin` | remembers who dialled whom (to see through `Local/` pairs; a `Local/` half that dials makes its pair a way through); the call is announced. With no dialling channel, Asterisk itself rings the requester's leg of an `Originate`: nothing is announced until that leg answers. |
+//! | `DialBegin` | a `Local/` pair counted as the party that answered which now dials on was a way through (a forward's greeting, an acceptance prompt): [`Input::CallAnswerWithdrawn`]. Remembers who dialled whom (to see through `Local/` pairs; a `Local/` half that dials makes its pair a way through); the call is announced. With no dialling channel, Asterisk itself rings the requester's leg of an `Originate`: nothing is announced until that leg answers. |
 //! | `DialEnd` | for a dialled leg that is a party: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that party. With no dialling channel (an `Originate`'s requester leg): answered, the call is placed, the requester its calling party; not answered, no call was placed. |
 //! | `OriginateResponse` | the extension an originated channel went to is the call's destination (the call is announced by what it does there first); when it went to an application, the originated leg was the call: it is announced, and a party it reached through a dial answered it. |
 //! | `Pickup` | the picker's own call is merged into the call it picked up, and the picker stands in for the phone it took it from: the `DialEnd` (`ANSWER`) Asterisk then sends names the picker, who answered. |
@@ -665,9 +665,22 @@ impl Translator {
             .get(dialler)
             .filter(|c| c.is_local)
             .and_then(|c| c.local_partner.clone())
-            && let Some(partner) = self.channels.get_mut(&partner)
+            && let Some(channel) = self.channels.get_mut(&partner)
         {
-            partner.dials_onward = true;
+            channel.dials_onward = true;
+            // It had answered by itself (a forward's greeting, an acceptance
+            // prompt) and was counted as the party: it was not one.
+            if let Some(track) = self.calls.get_mut(&call_id)
+                && track.answered
+                && track.answered_by.as_deref() == Some(partner.as_str())
+            {
+                track.answered = false;
+                track.answered_by = None;
+                track.last_dial = None;
+                out.push(Input::CallAnswerWithdrawn {
+                    call_id: call_id.clone(),
+                });
+            }
         }
         self.announce(&call_id, out);
         // A phone that is a call of its own being dialled into this one is a

@@ -350,6 +350,34 @@ impl Ledger {
                 self.stale.calls_active.mark();
                 out
             }
+            Input::CallAnswerWithdrawn { call_id } => {
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return Vec::new();
+                };
+                if call.answered_at.take().is_none() {
+                    return Vec::new();
+                }
+                call.answered_by.clear();
+                call.channel_state = "Ringing".to_owned();
+                let previous_agent = call.agent_extension.take();
+                let mut out = vec![Emitted {
+                    payload: Payload::CallUpdated(views::call_updated(
+                        call,
+                        pb::CallChange::AnswerWithdrawn,
+                        now,
+                    )),
+                    tenant: call.tenant.clone(),
+                }];
+                if let Some(extension) = previous_agent {
+                    // Nobody at that extension took it after all.
+                    out.extend(self.change_agent(&extension, now, |agent| {
+                        agent.call_ids.retain(|id| id != &call_id);
+                        agent.calls_today = agent.calls_today.saturating_sub(1);
+                    }));
+                }
+                self.stale.calls_active.mark();
+                out
+            }
             Input::CallTransferred {
                 call_id,
                 mut transfer,

@@ -466,6 +466,13 @@ pub enum Input {
         /// The number of the answering party, when known.
         answered_by: String,
     },
+    /// The party a call was counted as answered by turned out to be a way
+    /// through (a `Local/` channel that answered by itself, then dialled on):
+    /// the call is unanswered again until a party behind it answers.
+    CallAnswerWithdrawn {
+        /// The call.
+        call_id: String,
+    },
     /// A call was transferred.
     CallTransferred {
         /// The call that goes on.

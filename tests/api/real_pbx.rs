@@ -543,10 +543,12 @@ impl Bench {
                 .trim_start_matches("CALL_END_REASON_")
                 .to_lowercase()
         );
+        // `call:answered` once for an answered call, never for one nobody
+        // answered; and once more for each answer withdrawn (a forward's own).
         assert_eq!(
             seen.socket_answered.len(),
-            usize::from(seen.call.answered_at.is_some()),
-            "call:answered once when answered, never otherwise"
+            usize::from(seen.call.answered_at.is_some()) + seen.count(CallChange::AnswerWithdrawn),
+            "call:answered once per answer that stood when told"
         );
         seen
     }
@@ -1177,4 +1179,55 @@ async fn a_stasis_call_watched_over_ami_and_ari_is_one_call_with_both_ids() {
     assert_eq!(seen.call.agent_extension, "1001");
     assert_eq!(bench.records().await.len(), 1, "one record");
     assert_eq!(bench.socket.count("call:new"), 1);
+}
+
+/// A customer calls 1008, a forward that answers at once with a greeting and
+/// then rings a mobile (`mobile`): its own answer is no person's.
+async fn a_call_through_a_forward(mobile: &str) -> Seen {
+    let bench = Bench::start().await;
+    bench
+        .action(
+            "Originate",
+            &[
+                ("Channel", "Local/0611111111@customers"),
+                ("Context", "internal"),
+                ("Exten", "1008"),
+                ("Priority", "1"),
+                ("CallerID", "\"Customer\" <0611111111>"),
+                ("Variable", &format!("__MOBILE={mobile}")),
+                ("Async", "true"),
+            ],
+        )
+        .await;
+    if mobile == "0612345678" {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        bench.hang_up("^Local/0611111111@customers").await;
+    }
+    let seen = bench.the_one_call().await;
+    assert_eq!(
+        seen.count(CallChange::AnswerWithdrawn),
+        1,
+        "the forward's own answer is withdrawn: {:#?}",
+        seen.updates
+    );
+    seen
+}
+
+#[tokio::test]
+async fn a_forward_whose_mobile_never_answers_is_not_answered() {
+    let seen = a_call_through_a_forward("0687654321").await;
+    assert!(seen.call.answered_at.is_none(), "{:?}", seen.call);
+    assert_eq!(seen.call.answered_by, "");
+    assert_eq!(seen.call.agent_extension, "");
+    assert_eq!(seen.call.end_reason(), CallEndReason::NoAnswer);
+    assert_eq!(seen.record.disposition, "NO ANSWER");
+    assert_eq!(seen.record.answered_at_ms, None);
+}
+
+#[tokio::test]
+async fn a_forward_whose_mobile_answers_is_answered_by_the_mobile() {
+    let seen = a_call_through_a_forward("0612345678").await;
+    assert!(seen.call.answered_at.is_some());
+    assert_eq!(seen.call.answered_by, "0612345678");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
 }

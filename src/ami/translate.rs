@@ -401,7 +401,9 @@ impl Translator {
             }
             "QueueCallerAbandon" => {
                 let [queue, uniqueid] = event.get_many(["Queue", "Uniqueid"]);
-                if let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) {
+                if let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid))
+                    && self.for_the_caller(uniqueid, &call_id)
+                {
                     if let Some(track) = self.calls.get_mut(&call_id) {
                         track.abandoned_in_queue = true;
                     }
@@ -1457,14 +1459,26 @@ impl Translator {
         if let Some(consult_id) = &consult_id {
             self.merge_call(consult_id, &call_id, out);
         }
+        // The party the caller is with now: the target, or, when the target
+        // is a `Local/` pair that dialled on (a group, a queue, a forward),
+        // whoever answered behind it; nobody yet (blonde) when none has.
         let target_channel = target.as_deref().and_then(|t| self.channels.get(t));
-        let target_up = target_channel.is_some_and(|c| c.state == STATE_UP);
-        let target_number = target_channel
+        let party = target_channel.and_then(|channel| {
+            let id = target.as_deref()?;
+            if channel.is_local && channel.dials_onward {
+                let (party, through_a_dial) = self.far_end(id);
+                through_a_dial.then_some(party)
+            } else {
+                (channel.state == STATE_UP).then(|| id.to_owned())
+            }
+        });
+        let party_channel = party.as_deref().and_then(|p| self.channels.get(p));
+        let target_up = party_channel.is_some();
+        let target_number = party_channel
+            .or(target_channel)
             .map(Channel::number)
             .unwrap_or_else(|| clean(event.get("TransferTargetCallerIDNum")));
-        let agent_extension = target_channel
-            .filter(|_| target_up)
-            .and_then(|c| extension_of(&c.name));
+        let agent_extension = party_channel.and_then(|c| extension_of(&c.name));
         let transferee_number = transferee
             .as_deref()
             .and_then(|t| self.channels.get(t))
@@ -1486,7 +1500,7 @@ impl Translator {
         }
         if target_up {
             track.answered = true;
-            track.answered_by.clone_from(&target);
+            track.answered_by.clone_from(&party);
         } else {
             track.answered = false;
             track.answered_by = None;
@@ -1523,6 +1537,10 @@ impl Translator {
         let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) else {
             return;
         };
+        if !self.for_the_caller(uniqueid, &call_id) {
+            // A consultation queueing for the agent who holds the caller.
+            return;
+        }
         self.announce(&call_id, out);
         out.push(Input::QueueCallerJoined {
             queue: queue.to_owned(),
@@ -1558,6 +1576,9 @@ impl Translator {
         let (Some(queue), Some(call_id)) = (queue, self.call_of(uniqueid)) else {
             return;
         };
+        if !self.for_the_caller(uniqueid, &call_id) {
+            return;
+        }
         let interface = interface.or(member_name).unwrap_or_default();
         self.announce(&call_id, out);
         out.push(Input::QueueCallAnswered {

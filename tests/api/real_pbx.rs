@@ -1231,3 +1231,73 @@ async fn a_forward_whose_mobile_answers_is_answered_by_the_mobile() {
     assert_eq!(seen.call.answered_by, "0612345678");
     assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
 }
+
+/// A customer's call answered by 1003, transferred with the feature code to
+/// `exten`; the agent hangs up `after` the consultation began (before anyone
+/// answered it: blonde; after: attended). The customer hangs up once
+/// `answered_by` has the call.
+async fn a_feature_code_transfer_to(exten: &str, after: Duration, answered_by: &str) -> Seen {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1003").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let agent = bench.attended_transfer("1003", exten).await;
+    tokio::time::sleep(after).await;
+    bench.hang_up(&format!("^{}$", regex_escape(&agent))).await;
+    // Wait until the transfer is done and the party taking the call answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let taken = || {
+        let answered = bench
+            .updates()
+            .last()
+            .and_then(|u| u.call.clone())
+            .is_some_and(|c| c.answered_at.is_some() && c.answered_by == answered_by);
+        answered && !bench.heard("AttendedTransfer").is_empty()
+    };
+    while !taken() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{answered_by} took the call: {:#?}",
+            bench.updates()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.customer_number, "0611111111");
+    assert_eq!(seen.call.answered_by, answered_by);
+    assert_eq!(seen.call.agent_extension, answered_by);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(bench.records().await.len(), 1, "one record");
+    seen
+}
+
+#[tokio::test]
+async fn an_attended_transfer_to_a_ring_group() {
+    let seen = a_feature_code_transfer_to("600", Duration::from_secs(4), "1001").await;
+    assert_eq!(Bench::transfers(&seen), ["attended 1001"]);
+}
+
+#[tokio::test]
+async fn an_attended_transfer_to_a_queue() {
+    let seen = a_feature_code_transfer_to("8000", Duration::from_secs(4), "1001").await;
+    assert_eq!(Bench::transfers(&seen), ["attended 1001"]);
+    assert_eq!(
+        seen.call.queue, "",
+        "the customer never waited in the queue"
+    );
+}
+
+#[tokio::test]
+async fn a_blonde_transfer_to_a_ring_group() {
+    // 1002 answers two seconds into ringing, 1003 three: the agent hangs up before.
+    let seen = a_feature_code_transfer_to("601", Duration::from_millis(1200), "1002").await;
+    assert_eq!(Bench::transfers(&seen), ["blonde 601"]);
+}
+
+#[tokio::test]
+async fn a_blonde_transfer_to_a_queue() {
+    // `service` rings 1004 for three seconds first, then 1001.
+    let seen = a_feature_code_transfer_to("8002", Duration::from_millis(1200), "1001").await;
+    assert_eq!(Bench::transfers(&seen), ["blonde 8002"]);
+}

@@ -1301,3 +1301,24 @@ async fn a_blonde_transfer_to_a_queue() {
     let seen = a_feature_code_transfer_to("8002", Duration::from_millis(1200), "1001").await;
     assert_eq!(Bench::transfers(&seen), ["blonde 8002"]);
 }
+
+#[tokio::test]
+async fn a_click_to_dial_call_the_agent_transfers_blindly() {
+    let bench = Bench::start().await;
+    // 1001 calls a customer with click-to-dial, then hands them to 1002.
+    bench.click_to_dial("1001", "0612345678").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.blind_transfer("1001", "1002").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/0612345678@phones").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(Bench::transfers(&seen), ["blind 1002"]);
+    assert_eq!(
+        seen.call.customer_number, "0612345678",
+        "the transferee is the calling party now"
+    );
+    assert_eq!(seen.call.answered_by, "1002");
+    assert_eq!(seen.call.agent_extension, "1002");
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+    assert_eq!(bench.records().await.len(), 1);
+}

@@ -20,7 +20,7 @@
 //! | `BridgeCreate`, `BridgeDestroy` | bridges are tracked. |
 //! | `BridgeEnter`, `BridgeLeave` | membership. When the caller is joined (through bridges and `Local/` pairs) to another real phone that has not answered yet, that phone answered: [`Input::CallAnswered`] (pickups, queue members behind `Local/` channels, originated calls). |
 //! | `LocalBridge` | pairs the two halves of a `Local/` channel. |
-//! | `Hangup` | the channel leaves its call; when the call's last channel is gone, [`Input::CallEnded`] with a reason (see [`Translator::end_reason`]). |
+//! | `Hangup` | the channel leaves its call; when the call's last channel is gone, [`Input::CallEnded`] with a reason (see `end_reason`). |
 //! | `BlindTransfer` | [`Input::CallTransferred`] (blind) on the transferee's call; when the transferer was the caller, the transferee becomes the calling party. The next answer is the target's. |
 //! | `AttendedTransfer` | the consultation call is merged into the transferee's call: [`Input::CallEnded`] (reason `Transferred`) for the consultation, [`Input::CallTransferred`] (attended, or blonde when the target still rang) for the call that goes on. |
 //! | `Hold`, `Unhold` | [`Input::CallHeld`]. |
@@ -42,6 +42,15 @@
 //! | `ChanSpyStop`, and `Hangup` of a spy channel | [`Input::SpyEnded`] for that supervisor's phone. |
 //!
 //! Anything else is ignored.
+//!
+//! Together these make the rules of the README's "How switchboard counts
+//! calls": a `Local/` pair is one leg, and a way through once its `;2` dials
+//! on (`Channel::endpoint`); only dials made for the caller count
+//! (`Translator::for_the_caller`); an `Originate` is no call until the
+//! requester's leg answers (`Originated`); a pickup, a ring group and a
+//! transfer stay one call; a supervisor's spy leg is none; a call handed to
+//! the agent bridge is the bridge's. Each is checked on a real Asterisk in
+//! `tests/api/real_pbx.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -377,6 +377,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     sim.queues = 4;
     sim.talk_min = (args.talk_seconds * 0.5).max(0.5);
     sim.talk_max = args.talk_seconds * 1.5;
+    // Queue calls only: the latency clock starts at the caller channel's
+    // `Newchannel`, which for a click-to-dial or a pickup is not when the
+    // call is announced (the requester's own ring comes first; a picker's
+    // channel is never a call of its own).
+    sim.other_rate = Some(0.0);
     let observer: Observer = {
         let times = Arc::clone(&times);
         Arc::new(move |batch| times.observe(batch))

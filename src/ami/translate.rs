@@ -160,6 +160,9 @@ struct CallTrack {
     /// The call entered the agent bridge's Stasis application: the bridge's
     /// call id, under which the bridge reports it.
     handed_to: Option<String>,
+    /// The caller is dialling a pickup code: no call of its own (it is
+    /// merged into the call it picks up, or ends unannounced).
+    picking: bool,
 }
 
 impl CallTrack {
@@ -359,7 +362,6 @@ impl Translator {
         match name {
             // Half of a real stream: dialplan, variables, device states and
             // CDRs, which change no call. Named first so they leave at once.
-            "Newexten" if self.stasis_app.is_none() => {}
             "VarSet" | "DeviceStateChange" | "Cdr" | "CEL" | "HangupRequest"
             | "SoftHangupRequest" | "RTCPSent" | "RTCPReceived" | "MusicOnHoldStart"
             | "MusicOnHoldStop" | "SuccessfulAuth" | "ChallengeSent" => {}
@@ -732,15 +734,28 @@ impl Translator {
         }
     }
 
-    /// `Newexten` (read only with an agent bridge on the PBX): a channel
-    /// entering the bridge's Stasis application hands its call to the
-    /// bridge, whose call id is `ari-` and the channel's id.
+    /// `Newexten`, a dialplan step: a channel about to pick up a call
+    /// (`Pickup`, `PickupChan`) is not a call of its own; a channel entering
+    /// the agent bridge's Stasis application hands its call to the bridge,
+    /// whose call id is `ari-` and the channel's id.
     fn new_exten(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let [uniqueid, application, data] = event.get_many(["Uniqueid", "Application", "AppData"]);
-        if let Some(uniqueid) = uniqueid
-            && self.runs_the_bridge(application, data)
-        {
-            self.hand_to_bridge(uniqueid, out);
+        let [application, uniqueid] = event.get_many(["Application", "Uniqueid"]);
+        let Some(uniqueid) = uniqueid else {
+            return;
+        };
+        match application {
+            Some("Pickup" | "PickupChan") => {
+                if let Some(call_id) = self.call_of(Some(uniqueid))
+                    && let Some(track) = self.calls.get_mut(&call_id)
+                    && !track.announced
+                {
+                    track.picking = true;
+                }
+            }
+            Some("Stasis") if self.runs_the_bridge(application, event.get("AppData")) => {
+                self.hand_to_bridge(uniqueid, out);
+            }
+            _ => {}
         }
     }
 
@@ -1330,7 +1345,7 @@ impl Translator {
         let Some(track) = self.calls.get_mut(call_id) else {
             return;
         };
-        if track.announced || track.requesting() || track.handed_to.is_some() {
+        if track.announced || track.requesting() || track.handed_to.is_some() || track.picking {
             return;
         }
         let Some(caller) = self.channels.get(&track.caller) else {

@@ -61,6 +61,10 @@ pub struct SimArgs {
     /// Longest talk time of an answered call, in simulated seconds.
     #[arg(long, default_value_t = 150.0)]
     pub talk_max: f64,
+    /// Calls per minute beside the queue callers: click-to-dial, pickups by
+    /// a colleague, forwards to a mobile (default: a quarter of `--rate`).
+    #[arg(long)]
+    pub other_rate: Option<f64>,
 }
 
 /// Sees every batch of events the simulator writes, just before it writes
@@ -81,6 +85,7 @@ impl SimArgs {
             speed: 1.0,
             talk_min: 20.0,
             talk_max: 150.0,
+            other_rate: None,
         }
     }
 
@@ -93,6 +98,7 @@ impl SimArgs {
             calls_per_minute: self.rate,
             seed: self.seed,
             talk_seconds: talk_min..self.talk_max.max(talk_min + 0.1),
+            other_calls_per_minute: self.other_rate.unwrap_or(self.rate / 4.0),
         }
     }
 }

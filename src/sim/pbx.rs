@@ -15,6 +15,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::ami::AmiMessage;
 
+mod flows;
+
 /// Channel state `Ring`.
 const RING: (&str, &str) = ("4", "Ring");
 /// Channel state `Ringing`.
@@ -37,6 +39,9 @@ pub struct Workload {
     pub seed: u64,
     /// How long an answered call talks, in seconds (drawn uniformly).
     pub talk_seconds: std::ops::Range<f64>,
+    /// Calls per minute beside the queue calls: click-to-dial, a colleague's
+    /// pickup, a forward to a mobile (see `flows`).
+    pub other_calls_per_minute: f64,
 }
 
 impl Default for Workload {
@@ -47,6 +52,7 @@ impl Default for Workload {
             calls_per_minute: 12.0,
             seed: 1,
             talk_seconds: 20.0..150.0,
+            other_calls_per_minute: 3.0,
         }
     }
 }
@@ -188,6 +194,8 @@ pub struct SimPbx {
     /// Supervisors' spy channels, by agent extension listened to.
     pub spies: BTreeMap<String, SimChannel>,
     completed: BTreeMap<String, (u32, u32)>,
+    /// The steps of the flows under way beside the queue calls, by time.
+    scripted: Vec<flows::Scripted>,
 }
 
 /// A channel's standard AMI fields, with `prefix` (`Dest`, `Transferee`, …).
@@ -362,6 +370,7 @@ impl SimPbx {
             calls: BTreeMap::new(),
             spies: BTreeMap::new(),
             completed: BTreeMap::new(),
+            scripted: Vec::new(),
         }
     }
 
@@ -396,6 +405,15 @@ impl SimPbx {
         for _ in 0..count {
             self.caller_arrives(&mut out);
         }
+        let others = (self.workload.other_calls_per_minute / 60.0 * seconds).max(0.0);
+        let mut count = others.floor() as u64;
+        if self.rng.random_bool(others.fract()) {
+            count += 1;
+        }
+        for _ in 0..count {
+            self.start_flow();
+        }
+        self.due_script(&mut out);
         if self.rng.random_bool((0.05 * seconds).clamp(0.0, 1.0)) {
             self.toggle_pause(&mut out);
         }

@@ -1322,3 +1322,85 @@ async fn a_click_to_dial_call_the_agent_transfers_blindly() {
     assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
     assert_eq!(bench.records().await.len(), 1);
 }
+
+/// The simulator's click-to-dial, pickup and forward (section 5 of issue
+/// 24) speak as the real Asterisk spoke in the same flows: every event the
+/// simulator sends in them carries a set of fields the real one sent for
+/// that event.
+#[tokio::test]
+async fn the_simulators_flows_carry_the_fields_the_real_asterisk_sent() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use switchboard::sim::pbx::{SimPbx, Workload};
+
+    let bench = Bench::start().await;
+    bench.click_to_dial("1001", "0612345678").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/1001@phones").await;
+    bench.click_to_dial("1005", "1002").await;
+    bench.customer_calls("0611111111", "1004").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bench.phone_dials("1002", "**1004").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    bench.customer_calls("0622222222", "1008").await;
+    bench.ended(3).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut real: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
+    for message in bench.heard.lock().iter() {
+        let name = message.event().unwrap_or_default().to_owned();
+        real.entry(name)
+            .or_default()
+            .insert(message.headers().map(|(k, _)| k.to_owned()).collect());
+    }
+    let mut pbx = SimPbx::new(Workload {
+        agents: 6,
+        queues: 1,
+        calls_per_minute: 0.0,
+        other_calls_per_minute: 20.0,
+        seed: 9,
+        talk_seconds: 5.0..30.0,
+    });
+    let names = [
+        "Newchannel",
+        "Newstate",
+        "DialBegin",
+        "DialEnd",
+        "OriginateResponse",
+        "Pickup",
+        "LocalBridge",
+        "BridgeCreate",
+        "BridgeEnter",
+        "BridgeLeave",
+        "BridgeDestroy",
+        "Hangup",
+    ];
+    let mut differences = BTreeSet::new();
+    let mut compared = BTreeSet::new();
+    for _ in 0..7_200 {
+        for message in pbx.tick(0.5) {
+            let name = message.event().unwrap_or_default();
+            if !names.contains(&name) {
+                continue;
+            }
+            let fields: BTreeSet<String> = message.headers().map(|(k, _)| k.to_owned()).collect();
+            let sets = real
+                .get(name)
+                .unwrap_or_else(|| panic!("the real PBX sent no {name}"));
+            compared.insert(name.to_owned());
+            if !sets.contains(&fields) {
+                let nearest = sets
+                    .iter()
+                    .min_by_key(|set| set.symmetric_difference(&fields).count())
+                    .unwrap();
+                differences.insert(format!(
+                    "{name}: missing {:?}, extra {:?}",
+                    nearest.difference(&fields).collect::<Vec<_>>(),
+                    fields.difference(nearest).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{differences:#?}");
+    assert_eq!(compared.len(), names.len(), "compared {compared:?}");
+}

@@ -292,6 +292,27 @@ fn with_channel(channel: &SimChannel, extra: &[(&str, &str)]) -> Vec<(String, St
     out
 }
 
+/// `HangupRequest` and `Hangup` of `channel` with `cause`, and its phone's
+/// device state.
+fn hang_up_with(channel: &SimChannel, cause: &str, out: &mut Vec<AmiMessage>) {
+    let text = match cause {
+        "16" => "Normal Clearing",
+        "17" => "User busy",
+        "19" => "No answer",
+        "26" => "Answered elsewhere",
+        _ => "Unknown",
+    };
+    out.push(event(
+        "HangupRequest",
+        with_channel(channel, &[("Cause", cause)]),
+    ));
+    out.push(event(
+        "Hangup",
+        with_channel(channel, &[("Cause", cause), ("Cause-txt", text)]),
+    ));
+    out.push(device_state(channel, "NOT_INUSE"));
+}
+
 // What a real Asterisk also sends about a call and switchboard reads past:
 // dialplan steps, channel variables and device states. They make a
 // simulated call's stream as long and as varied as a real one.
@@ -938,21 +959,7 @@ impl SimPbx {
     }
 
     fn hang_up(&self, channel: &SimChannel, cause: &str, out: &mut Vec<AmiMessage>) {
-        let text = match cause {
-            "16" => "Normal Clearing",
-            "17" => "User busy",
-            "19" => "No answer",
-            _ => "Unknown",
-        };
-        out.push(event(
-            "HangupRequest",
-            with_channel(channel, &[("Cause", cause)]),
-        ));
-        out.push(event(
-            "Hangup",
-            with_channel(channel, &[("Cause", cause), ("Cause-txt", text)]),
-        ));
-        out.push(device_state(channel, "NOT_INUSE"));
+        hang_up_with(channel, cause, out);
     }
 
     /// `CoreShowChannel` items for every live channel.

@@ -307,40 +307,46 @@ impl Bench {
         panic!("{name}: the test's AMI connection did not come up");
     }
 
+    /// An AMI `Originate` of `channel` into `exten` of `context`, with
+    /// `extra` fields (`CallerID`, `Variable`, `Timeout`).
+    pub async fn originate(
+        &self,
+        channel: &str,
+        context: &str,
+        exten: &str,
+        extra: &[(&str, &str)],
+    ) {
+        let mut fields = vec![
+            ("Channel", channel),
+            ("Context", context),
+            ("Exten", exten),
+            ("Priority", "1"),
+            ("Async", "true"),
+        ];
+        fields.extend_from_slice(extra);
+        self.action("Originate", &fields).await;
+    }
+
     /// A customer with `number` calls `exten` of `[internal]`: the
     /// customer's line is up at once, as a trunk's inbound channel is.
     pub async fn customer_calls(&self, number: &str, exten: &str) {
+        self.customer_calls_with(number, exten, &[]).await;
+    }
+
+    /// [`Bench::customer_calls`] with `extra` fields (`Variable`).
+    pub async fn customer_calls_with(&self, number: &str, exten: &str, extra: &[(&str, &str)]) {
         let channel = format!("Local/{number}@customers");
         let caller = format!("\"Customer\" <{number}>");
-        self.action(
-            "Originate",
-            &[
-                ("Channel", &channel),
-                ("Context", "internal"),
-                ("Exten", exten),
-                ("Priority", "1"),
-                ("CallerID", &caller),
-                ("Async", "true"),
-            ],
-        )
-        .await;
+        let mut fields = vec![("CallerID", caller.as_str())];
+        fields.extend_from_slice(extra);
+        self.originate(&channel, "internal", exten, &fields).await;
     }
 
     /// Click-to-dial: Asterisk rings `requester`'s phone first and, when it
     /// answers, dials `exten` from `[internal]`.
     pub async fn click_to_dial(&self, requester: &str, exten: &str) {
         let channel = format!("Local/{requester}@phones");
-        self.action(
-            "Originate",
-            &[
-                ("Channel", &channel),
-                ("Context", "internal"),
-                ("Exten", exten),
-                ("Priority", "1"),
-                ("Async", "true"),
-            ],
-        )
-        .await;
+        self.originate(&channel, "internal", exten, &[]).await;
     }
 
     /// Hangs up every channel whose name matches the regular expression.
@@ -663,18 +669,9 @@ async fn click_to_dial_an_external_number() {
 /// call: nothing reaches the wallboard, the stream or the records.
 async fn a_click_to_dial_the_requester_does_not_take(requester: &str) {
     let bench = Bench::start().await;
+    let phone = format!("Local/{requester}@phones");
     bench
-        .action(
-            "Originate",
-            &[
-                ("Channel", &format!("Local/{requester}@phones")),
-                ("Context", "internal"),
-                ("Exten", "1002"),
-                ("Priority", "1"),
-                ("Timeout", "3000"),
-                ("Async", "true"),
-            ],
-        )
+        .originate(&phone, "internal", "1002", &[("Timeout", "3000")])
         .await;
     // Asterisk says the origination failed once the requester's leg is gone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -709,16 +706,7 @@ async fn call_me_now_rings_the_customer_then_the_agent() {
     let bench = Bench::start().await;
     // The customer's mobile rings first; once they answer, agent 1001 is dialled.
     bench
-        .action(
-            "Originate",
-            &[
-                ("Channel", "Local/0612345678@phones"),
-                ("Context", "internal"),
-                ("Exten", "1001"),
-                ("Priority", "1"),
-                ("Async", "true"),
-            ],
-        )
+        .originate("Local/0612345678@phones", "internal", "1001", &[])
         .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     bench.hang_up("^Local/1001@phones").await;
@@ -735,19 +723,7 @@ async fn call_me_now_rings_the_customer_then_the_agent() {
 async fn a_ring_all_group_answered_by_one() {
     let bench = Bench::start().await;
     // 1001 answers after one second of ringing, 1002 after two: 1001 takes it.
-    bench
-        .action(
-            "Originate",
-            &[
-                ("Channel", "Local/0611111111@customers"),
-                ("Context", "internal"),
-                ("Exten", "600"),
-                ("Priority", "1"),
-                ("CallerID", "\"Customer\" <0611111111>"),
-                ("Async", "true"),
-            ],
-        )
-        .await;
+    bench.customer_calls("0611111111", "600").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     bench.hang_up("^Local/0611111111@customers").await;
     let seen = bench.the_one_call().await;
@@ -821,17 +797,8 @@ async fn a_queue_call_one_agent_lets_ring_and_another_answers() {
 impl Bench {
     /// Phone `extension` goes off-hook and dials `exten` of `[internal]`.
     pub async fn phone_dials(&self, extension: &str, exten: &str) {
-        self.action(
-            "Originate",
-            &[
-                ("Channel", &format!("Local/{extension}@offhook")),
-                ("Context", "internal"),
-                ("Exten", exten),
-                ("Priority", "1"),
-                ("Async", "true"),
-            ],
-        )
-        .await;
+        let phone = format!("Local/{extension}@offhook");
+        self.originate(&phone, "internal", exten, &[]).await;
     }
 }
 
@@ -1080,17 +1047,9 @@ async fn a_supervisor_listens_in(mode: &str) {
     let bench = Bench::start().await;
     bench.customer_calls("0611111111", "1001").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let context = format!("spy-{mode}");
     bench
-        .action(
-            "Originate",
-            &[
-                ("Channel", "Local/1009@offhook"),
-                ("Context", &format!("spy-{mode}")),
-                ("Exten", "1001"),
-                ("Priority", "1"),
-                ("Async", "true"),
-            ],
-        )
+        .originate("Local/1009@offhook", &context, "1001", &[])
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while bench.heard("ChanSpyStart").is_empty() {
@@ -1185,19 +1144,9 @@ async fn a_stasis_call_watched_over_ami_and_ari_is_one_call_with_both_ids() {
 /// then rings a mobile (`mobile`): its own answer is no person's.
 async fn a_call_through_a_forward(mobile: &str) -> Seen {
     let bench = Bench::start().await;
+    let variable = format!("__MOBILE={mobile}");
     bench
-        .action(
-            "Originate",
-            &[
-                ("Channel", "Local/0611111111@customers"),
-                ("Context", "internal"),
-                ("Exten", "1008"),
-                ("Priority", "1"),
-                ("CallerID", "\"Customer\" <0611111111>"),
-                ("Variable", &format!("__MOBILE={mobile}")),
-                ("Async", "true"),
-            ],
-        )
+        .customer_calls_with("0611111111", "1008", &[("Variable", &variable)])
         .await;
     if mobile == "0612345678" {
         tokio::time::sleep(Duration::from_secs(5)).await;

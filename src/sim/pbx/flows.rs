@@ -77,25 +77,6 @@ fn new_state(channel: &mut SimChannel, state: (&'static str, &'static str)) -> A
     event("Newstate", with_channel(channel, &[]))
 }
 
-/// `Hangup` with `cause` (and its `HangupRequest`), as [`SimPbx::hang_up`].
-fn hang_up(channel: &SimChannel, cause: &str, out: &mut Vec<AmiMessage>) {
-    let text = match cause {
-        "16" => "Normal Clearing",
-        "17" => "User busy",
-        "19" => "No answer",
-        "26" => "Answered elsewhere",
-        _ => "Unknown",
-    };
-    out.push(event(
-        "HangupRequest",
-        with_channel(channel, &[("Cause", cause)]),
-    ));
-    out.push(event(
-        "Hangup",
-        with_channel(channel, &[("Cause", cause), ("Cause-txt", text)]),
-    ));
-}
-
 /// `a` and `b` join a new bridge `bridge`.
 fn bridged(bridge: &str, a: &mut SimChannel, b: &mut SimChannel) -> Vec<AmiMessage> {
     let mut out = vec![event("BridgeCreate", bridge_fields(bridge, 0))];
@@ -110,10 +91,10 @@ fn bridged(bridge: &str, a: &mut SimChannel, b: &mut SimChannel) -> Vec<AmiMessa
 fn torn_down(first: &SimChannel, second: &SimChannel, out: &mut Vec<AmiMessage>) {
     let bridge = first.bridge.clone().unwrap_or_default();
     out.push(bridge_channel_event("BridgeLeave", &bridge, 1, first));
-    hang_up(first, "16", out);
+    hang_up_with(first, "16", out);
     out.push(bridge_channel_event("BridgeLeave", &bridge, 0, second));
     out.push(event("BridgeDestroy", bridge_fields(&bridge, 0)));
-    hang_up(second, "16", out);
+    hang_up_with(second, "16", out);
 }
 
 impl SimPbx {
@@ -160,6 +141,23 @@ impl SimPbx {
         phone.caller_name = self.agents[agent].name.clone();
         phone.exten = extension;
         phone
+    }
+
+    /// A customer calling in from `number` to `exten`, whose dialplan dials
+    /// `dials`: the trunk channel, and the events so far.
+    fn incoming(
+        &mut self,
+        number: &str,
+        exten: &str,
+        dials: &str,
+    ) -> (SimChannel, Vec<AmiMessage>) {
+        let mut customer = self.trunk(number, None);
+        customer.context = "from-external".into();
+        customer.exten = exten.to_owned();
+        let mut events = vec![event("Newchannel", with_channel(&customer, &[]))];
+        events.push(new_state(&mut customer, RING));
+        events.push(dialplan_step(&customer, "Dial", dials));
+        (customer, events)
     }
 
     /// A line to the outside world, calling or called at `number`.
@@ -212,7 +210,7 @@ impl SimPbx {
                     ("CallerIDName", "<unknown>"),
                 ]),
             ));
-            hang_up(&phone, "17", &mut declined);
+            hang_up_with(&phone, "17", &mut declined);
             script.end(rings, declined, vec![agent]);
             return script;
         }
@@ -257,8 +255,8 @@ impl SimPbx {
                 &customer,
                 &[("DialStatus", "NOANSWER")],
             )];
-            hang_up(&customer, "19", &mut unanswered);
-            hang_up(&phone, "16", &mut unanswered);
+            hang_up_with(&customer, "19", &mut unanswered);
+            hang_up_with(&phone, "16", &mut unanswered);
             script.end(rings + 20.0, unanswered, vec![agent]);
             return script;
         }
@@ -286,16 +284,8 @@ impl SimPbx {
         let mut script = Script::new(self.clock);
         let number = self.customer_number();
         let extension = self.agents[rings].extension.clone();
-        let mut customer = self.trunk(&number, None);
-        customer.context = "from-external".into();
-        customer.exten.clone_from(&extension);
-        let mut start = vec![event("Newchannel", with_channel(&customer, &[]))];
-        start.push(new_state(&mut customer, RING));
-        start.push(dialplan_step(
-            &customer,
-            "Dial",
-            &format!("PJSIP/{extension},30"),
-        ));
+        let (mut customer, mut start) =
+            self.incoming(&number, &extension, &format!("PJSIP/{extension},30"));
         let mut phone = self.agent_phone(rings, Some(&customer.linkedid));
         phone.connected.clone_from(&number);
         start.push(event("Newchannel", with_channel(&phone, &[])));
@@ -329,7 +319,7 @@ impl SimPbx {
             &taker,
             &[("DialStatus", "ANSWER")],
         ));
-        hang_up(&phone, "26", &mut pickup);
+        hang_up_with(&phone, "26", &mut pickup);
         let bridge = format!("{:08x}-pick-{:04x}", self.epoch, self.next_call);
         pickup.push(new_state(&mut customer, UP));
         pickup.extend(bridged(&bridge, &mut taker, &mut customer));
@@ -350,16 +340,11 @@ impl SimPbx {
         let number = self.customer_number();
         let extension = self.agents[agent].extension.clone();
         let mobile = self.customer_number();
-        let mut customer = self.trunk(&number, None);
-        customer.context = "from-external".into();
-        customer.exten.clone_from(&extension);
-        let mut start = vec![event("Newchannel", with_channel(&customer, &[]))];
-        start.push(new_state(&mut customer, RING));
-        start.push(dialplan_step(
-            &customer,
-            "Dial",
+        let (mut customer, mut start) = self.incoming(
+            &number,
+            &extension,
             &format!("Local/{extension}@forward/n,30"),
-        ));
+        );
         let base = format!("Local/{extension}@forward-{:08x}", self.next_id);
         let mut one = self.new_channel("forward", Some(&customer.linkedid));
         one.name = format!("{base};1");
@@ -442,8 +427,8 @@ impl SimPbx {
                 &cell,
                 &[("DialStatus", "NOANSWER")],
             ));
-            hang_up(&cell, "19", &mut ended);
-            hang_up(&two, "16", &mut ended);
+            hang_up_with(&cell, "19", &mut ended);
+            hang_up_with(&two, "16", &mut ended);
             torn_down(&one, &customer, &mut ended);
             script.end(23.0, ended, vec![agent]);
         }

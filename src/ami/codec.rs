@@ -118,6 +118,19 @@ impl AmiMessage {
             .map(|(_, v)| &self.text[v.clone()])
     }
 
+    /// The last value of `key` (case-insensitive), searched from the end: for
+    /// a field Asterisk puts last in an event (a `Newexten`'s `Application`),
+    /// found in a step or two instead of a walk past every channel field.
+    pub fn get_last(&self, key: &str) -> Option<&str> {
+        let text = self.text.as_bytes();
+        let key = key.as_bytes();
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.len() == key.len() && text[k.clone()].eq_ignore_ascii_case(key))
+            .map(|(_, v)| &self.text[v.clone()])
+    }
+
     /// The first value of each of `keys` (case-insensitive), in one pass over
     /// the headers, for a handler that reads several fields of one event.
     /// Headers of a length no key has are passed over at a glance. `keys`

@@ -667,12 +667,18 @@ impl Translator {
             self.originate_begin(dest);
             return;
         };
-        // The dialler's place in the dialplan is what it dials now (an
-        // originated channel has moved on to its extension).
-        self.refresh_channel(event);
         let Some(call_id) = self.call_of(Some(dialler)) else {
             return;
         };
+        // An originated channel has moved on to its extension, the call's
+        // destination: its place in the dialplan is what it dials now.
+        if self
+            .calls
+            .get(&call_id)
+            .is_some_and(|t| t.originated.is_some() && !t.announced)
+        {
+            self.refresh_channel(event);
+        }
         // A `Local/` half that dials makes its pair a way through, not a party.
         if let Some(partner) = self
             .channels
@@ -740,8 +746,12 @@ impl Translator {
     /// the agent bridge's Stasis application hands its call to the bridge,
     /// whose call id is `ari-` and the channel's id.
     fn new_exten(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let [application, uniqueid] = event.get_many(["Application", "Uniqueid"]);
-        let Some(uniqueid) = uniqueid else {
+        // Most steps are none of these: decided on the last fields alone.
+        let application = event.get_last("Application");
+        if !matches!(application, Some("Pickup" | "PickupChan" | "Stasis")) {
+            return;
+        }
+        let Some(uniqueid) = event.get("Uniqueid") else {
             return;
         };
         match application {
@@ -1002,7 +1012,10 @@ impl Translator {
         let (Some(dialler), Some(track)) = (dialler, self.calls.get(call_id)) else {
             return true;
         };
-        let mut seen = BTreeSet::from([dialler]);
+        if dialler == track.caller {
+            return true;
+        }
+        let mut seen = vec![dialler];
         let mut pending = vec![dialler];
         while let Some(current) = pending.pop() {
             if current == track.caller {
@@ -1026,7 +1039,8 @@ impl Translator {
                 .chain(channel.local_partner.as_deref())
                 .chain(ringing_for)
             {
-                if seen.insert(next) {
+                if !seen.contains(&next) {
+                    seen.push(next);
                     pending.push(next);
                 }
             }

@@ -22,6 +22,7 @@
 //! | `BridgeEnter`, `BridgeLeave` | membership. When the caller is joined (through bridges and `Local/` pairs) to another real phone that has not answered yet, that phone answered: [`Input::CallAnswered`] (pickups, queue members behind `Local/` channels, originated calls). |
 //! | `LocalBridge` | pairs the two halves of a `Local/` channel. |
 //! | `Hangup` | the channel leaves its call; when the call's last channel is gone, [`Input::CallEnded`] with a reason (see `end_reason`). |
+//! | `DialBegin` by the caller of an answered call that left its bridge | it was sent on without a transfer event (AMI `Redirect`): [`Input::CallTransferred`] (blind) by whoever had it, to what it dials now. |
 //! | `BlindTransfer` | [`Input::CallTransferred`] (blind) on the transferee's call; when the transferer was the caller, the transferee becomes the calling party. The next answer is the target's. |
 //! | `AttendedTransfer` | the consultation call is merged into the transferee's call: [`Input::CallEnded`] (reason `Transferred`) for the consultation, [`Input::CallTransferred`] (attended, or blonde when the target still rang) for the call that goes on. |
 //! | `Hold`, `Unhold` | [`Input::CallHeld`]. |
@@ -702,6 +703,7 @@ impl Translator {
                 });
             }
         }
+        self.sent_on(&call_id, dialler, event, out);
         self.announce(&call_id, out);
         // A phone that is a call of its own being dialled into this one is a
         // pickup: the phone's call is merged into the one it picked up.
@@ -1000,6 +1002,56 @@ impl Translator {
         }
         self.announce(target_call, out);
         self.answered_by(target_call, picker, out);
+    }
+
+    /// The caller of an answered call, out of any bridge, dials again: it
+    /// was sent on without a transfer event (AMI `Redirect`, a desktop's
+    /// "transfer" through the dialplan): a blind transfer by whoever had the
+    /// call, to the extension the caller dials from now.
+    fn sent_on(&mut self, call_id: &str, dialler: &str, event: &AmiMessage, out: &mut Vec<Input>) {
+        let Some(track) = self.calls.get(call_id) else {
+            return;
+        };
+        if !(track.announced && track.answered && track.caller == dialler)
+            || self
+                .channels
+                .get(dialler)
+                .is_none_or(|c| c.bridge.is_some())
+        {
+            return;
+        }
+        let transferer = track
+            .answered_by
+            .as_deref()
+            .and_then(|p| self.channels.get(p))
+            .map(Channel::number)
+            .unwrap_or_default();
+        self.refresh_channel(event);
+        let target = self
+            .channels
+            .get(dialler)
+            .map(|c| c.exten.clone())
+            .unwrap_or_default();
+        let Some(track) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        track.answered = false;
+        track.answered_by = None;
+        track.last_dial = None;
+        track.rang = false;
+        out.push(Input::CallTransferred {
+            call_id: call_id.to_owned(),
+            transfer: Transfer {
+                kind: TransferKind::Blind,
+                transferer,
+                target,
+                merged_call_id: None,
+                at: Instant::UNIX_EPOCH,
+            },
+            customer_number: None,
+            agent_extension: None,
+            answered_by: None,
+        });
     }
 
     /// Whether a dial made by `dialler` is made for the caller of `call_id`:

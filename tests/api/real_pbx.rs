@@ -1353,3 +1353,31 @@ async fn the_simulators_flows_carry_the_fields_the_real_asterisk_sent() {
     assert!(differences.is_empty(), "{differences:#?}");
     assert_eq!(compared.len(), names.len(), "compared {compared:?}");
 }
+
+#[tokio::test]
+async fn a_call_redirected_to_another_extension() {
+    let bench = Bench::start().await;
+    bench.customer_calls("0611111111", "1003").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // A desktop sends the customer elsewhere with AMI Redirect: no transfer
+    // event, the customer's channel just leaves the bridge and dials 1002.
+    let customer = bench.channel("Local/0611111111@customers-", ";1").await;
+    bench
+        .action(
+            "Redirect",
+            &[
+                ("Channel", &customer),
+                ("Context", "internal"),
+                ("Exten", "1002"),
+                ("Priority", "1"),
+            ],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.answered_by, "1002", "{:#?}", seen.updates);
+    assert_eq!(seen.call.agent_extension, "1002");
+    assert_eq!(Bench::transfers(&seen), ["blind 1002"]);
+    assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
+}

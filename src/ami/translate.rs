@@ -266,8 +266,17 @@ impl Translator {
     ) {
         self.clear();
         let mut in_the_bridge = Vec::new();
+        let mut requesting = Vec::new();
         for listed in channels {
             self.new_channel(listed);
+            // `AppDial2` runs on a channel Asterisk rings for an `Originate`:
+            // still ringing, it is a requester's leg, no call yet.
+            if let Some(uniqueid) = listed.get("Uniqueid")
+                && listed.get("Application") == Some("AppDial2")
+                && number(listed.get("ChannelState")) < u32::from(STATE_UP)
+            {
+                requesting.push(uniqueid.to_owned());
+            }
             if let Some(uniqueid) = listed.get("Uniqueid")
                 && self.runs_the_bridge(listed.get("Application"), listed.get("ApplicationData"))
             {
@@ -308,6 +317,9 @@ impl Translator {
         }
         for uniqueid in &in_the_bridge {
             self.hand_to_bridge(uniqueid, out);
+        }
+        for uniqueid in &requesting {
+            self.originate_begin(uniqueid);
         }
         let mut call_ids: Vec<String> = self.calls.keys().cloned().collect();
         call_ids.sort();

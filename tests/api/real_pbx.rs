@@ -1381,3 +1381,64 @@ async fn a_call_redirected_to_another_extension() {
     assert_eq!(Bench::transfers(&seen), ["blind 1002"]);
     assert_eq!(seen.call.end_reason(), CallEndReason::Completed);
 }
+
+/// A switchboard that connects while a click-to-dial still rings the
+/// requester's own phone (a restart, a reconnect) rebuilds it from the PBX as
+/// what it is: no call yet; and when the requester answers, one call from
+/// them, answered by the destination.
+#[tokio::test]
+async fn a_click_to_dial_ringing_the_requester_at_a_reconnect_is_no_call_yet() {
+    let bench = Bench::start().await;
+    // 1003 rings three seconds before answering; then 1002 is dialled.
+    bench.click_to_dial("1003", "1002").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let port = bench.pbx.ami_port.to_string();
+    let late = spawn_app_with(|args| {
+        args.ami_host = Some("127.0.0.1".into());
+        args.ami_port = Some(port);
+        args.ami_username = Some("watcher".into());
+        args.ami_secret = Some("watcherpw".into());
+    })
+    .await;
+    let mut stream = late
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![EventKind::CallUpdated as i32],
+                ..Default::default()
+            },
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let mut updates = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while let Ok(Some(Ok(response))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        if let Some(Payload::CallUpdated(update)) = response.event.and_then(|e| e.payload) {
+            updates.push(update);
+        }
+    }
+    bench.hang_up("^Local/1002@phones").await;
+    let seen = bench.the_one_call().await;
+    while let Ok(Some(Ok(response))) =
+        tokio::time::timeout(Duration::from_secs(3), stream.next()).await
+    {
+        if let Some(Payload::CallUpdated(update)) = response.event.and_then(|e| e.payload) {
+            updates.push(update);
+        }
+    }
+    let started: Vec<&Call> = updates
+        .iter()
+        .filter(|u| u.change() == CallChange::Started)
+        .filter_map(|u| u.call.as_ref())
+        .collect();
+    assert_eq!(started.len(), 1, "{updates:#?}");
+    assert_eq!(started[0].customer_number, "1003", "the requester");
+    let ended = updates
+        .iter()
+        .rev()
+        .find(|u| u.change() == CallChange::Ended)
+        .and_then(|u| u.call.clone())
+        .expect("the call ended");
+    assert_eq!(ended.answered_by, "1002");
+    assert_eq!(ended.answered_by, seen.call.answered_by);
+    assert_eq!(ended.end_reason(), CallEndReason::Completed);
+}

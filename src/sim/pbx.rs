@@ -196,6 +196,8 @@ pub struct SimPbx {
     completed: BTreeMap<String, (u32, u32)>,
     /// The steps of the flows under way beside the queue calls, by time.
     scripted: Vec<flows::Scripted>,
+    /// The flows' live channels, by `Uniqueid`, with the application each runs.
+    flow_channels: BTreeMap<String, (SimChannel, String)>,
 }
 
 /// A channel's standard AMI fields, with `prefix` (`Dest`, `Transferee`, …).
@@ -392,6 +394,7 @@ impl SimPbx {
             spies: BTreeMap::new(),
             completed: BTreeMap::new(),
             scripted: Vec::new(),
+            flow_channels: BTreeMap::new(),
         }
     }
 
@@ -976,6 +979,9 @@ impl SimPbx {
         }
         for spy in self.spies.values() {
             channels.push((spy.clone(), "ChanSpy"));
+        }
+        for (channel, application) in self.flow_channels.values() {
+            channels.push((channel.clone(), application.as_str()));
         }
         channels
             .into_iter()

@@ -54,6 +54,66 @@ impl Script {
     }
 }
 
+/// The live channels of the flows, by `Uniqueid`, with the application each
+/// runs, as `message` changes them.
+fn follow(channels: &mut BTreeMap<String, (SimChannel, String)>, message: &AmiMessage) {
+    let field = |key: &str| message.get(key).unwrap_or_default().to_owned();
+    let uniqueid = field("Uniqueid");
+    match message.event() {
+        Some("Newchannel") => {
+            let channel = SimChannel {
+                name: field("Channel"),
+                uniqueid: uniqueid.clone(),
+                linkedid: field("Linkedid"),
+                number: field("CallerIDNum"),
+                caller_name: field("CallerIDName"),
+                connected: field("ConnectedLineNum").replace("<unknown>", ""),
+                context: field("Context"),
+                exten: field("Exten"),
+                state: state_of(message.get("ChannelState")),
+                bridge: None,
+            };
+            channels.insert(uniqueid, (channel, "AppDial".to_owned()));
+        }
+        Some("Newstate") => {
+            if let Some((channel, _)) = channels.get_mut(&uniqueid) {
+                channel.state = state_of(message.get("ChannelState"));
+            }
+        }
+        Some("Newexten") => {
+            if let Some((channel, application)) = channels.get_mut(&uniqueid) {
+                *application = field("Application");
+                channel.context = field("Context");
+                channel.exten = field("Exten");
+            }
+        }
+        Some("BridgeEnter") => {
+            if let Some((channel, _)) = channels.get_mut(&uniqueid) {
+                channel.bridge = Some(field("BridgeUniqueid"));
+            }
+        }
+        Some("BridgeLeave") => {
+            if let Some((channel, _)) = channels.get_mut(&uniqueid) {
+                channel.bridge = None;
+            }
+        }
+        Some("Hangup") => {
+            channels.remove(&uniqueid);
+        }
+        _ => {}
+    }
+}
+
+/// The channel state constant of an AMI `ChannelState` code.
+fn state_of(code: Option<&str>) -> (&'static str, &'static str) {
+    match code {
+        Some("4") => RING,
+        Some("5") => RINGING,
+        Some("6") => UP,
+        _ => DOWN,
+    }
+}
+
 /// `DialBegin` / `DialEnd` by `caller` (none: Asterisk itself, an
 /// `Originate`) of `dest`, with `extra` fields.
 fn dial(
@@ -122,10 +182,14 @@ impl SimPbx {
         self.scripted.sort_by(|a, b| a.at.total_cmp(&b.at));
     }
 
-    /// The steps of the script due by now, in order.
+    /// The steps of the script due by now, in order. The channels they
+    /// create live on in [`SimPbx::show_channels`] until they hang up.
     pub(super) fn due_script(&mut self, out: &mut Vec<AmiMessage>) {
         let due = self.scripted.partition_point(|s| s.at <= self.clock);
         for step in self.scripted.drain(..due).collect::<Vec<_>>() {
+            for message in &step.events {
+                follow(&mut self.flow_channels, message);
+            }
             out.extend(step.events);
             for agent in step.frees {
                 self.agents[agent].busy_with = None;
@@ -433,5 +497,57 @@ impl SimPbx {
             script.end(23.0, ended, vec![agent]);
         }
         script
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ami::translate::Translator;
+    use crate::ledger::Ledger;
+
+    /// A watcher that connects in the middle of the flows rebuilds them from
+    /// `CoreShowChannels` and, once they are over, holds no call: every call
+    /// the rebuild found ends, none is left as a ghost.
+    #[test]
+    fn the_flows_channels_are_listed_and_a_rebuild_leaves_no_ghost() {
+        let mut pbx = SimPbx::new(Workload {
+            agents: 8,
+            queues: 1,
+            calls_per_minute: 0.0,
+            other_calls_per_minute: 30.0,
+            seed: 4,
+            talk_seconds: 5.0..30.0,
+        });
+        for _ in 0..1_200 {
+            pbx.tick(0.5);
+        }
+        let listed = pbx.show_channels();
+        assert!(
+            listed.len() >= 4,
+            "the flows' channels are listed: {}",
+            listed.len()
+        );
+        let mut translator = Translator::new();
+        let mut ledger = Ledger::new("human");
+        let now = chrono::Utc::now();
+        let mut inputs = Vec::new();
+        translator.rebuild(&listed, &std::collections::HashMap::new(), &mut inputs);
+        pbx.workload.other_calls_per_minute = 0.0;
+        for _ in 0..400 {
+            for message in pbx.tick(0.5) {
+                translator.translate(&message, &mut inputs);
+            }
+        }
+        for input in inputs.drain(..) {
+            ledger.apply(input, now);
+        }
+        assert!(pbx.flow_channels.is_empty(), "the flows are over");
+        assert!(
+            ledger.calls.is_empty(),
+            "ghost calls: {:?}",
+            ledger.calls.keys()
+        );
+        assert!(translator.is_idle(), "the translator forgot them");
     }
 }

@@ -197,11 +197,19 @@ impl std::fmt::Display for LoadReport {
 }
 
 /// Write times of caller channels' `Newchannel` and `Hangup`, in
-/// microseconds since the run's origin (0: not written).
+/// microseconds since the run's origin (0: not written). A call Asterisk
+/// places itself (click-to-dial) starts when the requester's leg answers
+/// (its `DialEnd` with no dialling channel), so that is its write time, and
+/// one still ringing the requester is none yet; a first channel that never
+/// becomes a call (a declined click-to-dial, a colleague dialling a pickup
+/// code) is struck out, as switchboard's rules have it (README, "How
+/// switchboard counts calls").
 struct WriteTimes {
     origin: Instant,
     new: Vec<AtomicU64>,
     ended: Vec<AtomicU64>,
+    /// Struck out: not a call.
+    no_call: Vec<std::sync::atomic::AtomicBool>,
     ami_events: Vec<AtomicU64>,
     /// Window events read so far, by every subscriber together: the run
     /// ends when they are all in, not at a fixed time.
@@ -215,6 +223,9 @@ impl WriteTimes {
             origin: Instant::now(),
             new: table(capacity),
             ended: table(capacity),
+            no_call: (0..capacity)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
             ami_events: table(seconds),
             window_reads: AtomicU64::new(0),
         }
@@ -231,21 +242,41 @@ impl WriteTimes {
             counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         for message in batch {
-            let table = match message.event() {
-                Some("Newchannel") => &self.new,
-                Some("Hangup") => &self.ended,
+            let event = message.event();
+            const CHANNEL: [&str; 2] = ["Uniqueid", "Linkedid"];
+            const DEST: [&str; 2] = ["DestUniqueid", "DestLinkedid"];
+            let (keys, table) = match event {
+                Some("Newchannel") => (CHANNEL, &self.new),
+                Some("Hangup") => (CHANNEL, &self.ended),
+                Some("DialBegin" | "DialEnd") if message.get("Uniqueid").is_none() => {
+                    (DEST, &self.new)
+                }
+                Some("Newexten") if message.get_last("Application") == Some("Pickup") => {
+                    (CHANNEL, &self.new)
+                }
                 _ => continue,
             };
-            let (Some(uniqueid), Some(linkedid)) =
-                (message.get("Uniqueid"), message.get("Linkedid"))
-            else {
+            let [Some(uniqueid), Some(linkedid)] = message.get_many(keys) else {
                 continue;
             };
-            if uniqueid != linkedid {
+            let Some(n) = sequence_of(uniqueid).filter(|_| uniqueid == linkedid) else {
                 continue;
-            }
-            if let Some(slot) = sequence_of(uniqueid).and_then(|n| table.get(n)) {
-                slot.store(now, Ordering::Relaxed);
+            };
+            let (Some(slot), Some(no_call)) = (table.get(n), self.no_call.get(n)) else {
+                continue;
+            };
+            match (event, message.get("DialStatus")) {
+                // The requester's leg rings: not a call (yet).
+                (Some("DialBegin"), _) => slot.store(0, Ordering::Relaxed),
+                (Some("Newexten"), _) => {
+                    no_call.store(true, Ordering::Relaxed);
+                    slot.store(0, Ordering::Relaxed);
+                }
+                (Some("DialEnd"), status) if status != Some("ANSWER") => {
+                    no_call.store(true, Ordering::Relaxed);
+                }
+                _ if !no_call.load(Ordering::Relaxed) => slot.store(now, Ordering::Relaxed),
+                _ => {}
             }
         }
     }
@@ -371,17 +402,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
 
     // The PBX: enough agents that most callers are answered quickly.
     let mut sim = SimArgs::on("127.0.0.1:0".parse()?);
-    sim.rate = args.calls_per_second * 60.0;
+    // Four in five calls are queue callers; the fifth a click-to-dial, a
+    // colleague's pickup or a forward to a mobile.
+    sim.rate = args.calls_per_second * 60.0 * 0.8;
+    sim.other_rate = Some(args.calls_per_second * 60.0 * 0.2);
     // Ringing takes 2–8 s in the simulator, talk about `talk_seconds`.
     sim.agents = ((args.calls_per_second * (args.talk_seconds + 5.0) * 1.1) as u32).max(6);
     sim.queues = 4;
     sim.talk_min = (args.talk_seconds * 0.5).max(0.5);
     sim.talk_max = args.talk_seconds * 1.5;
-    // Queue calls only: the latency clock starts at the caller channel's
-    // `Newchannel`, which for a click-to-dial or a pickup is not when the
-    // call is announced (the requester's own ring comes first; a picker's
-    // channel is never a call of its own).
-    sim.other_rate = Some(0.0);
     let observer: Observer = {
         let times = Arc::clone(&times);
         Arc::new(move |batch| times.observe(batch))

@@ -813,17 +813,13 @@ impl Translator {
         }
         let bridge_call = format!("{ARI_CALL_ID_PREFIX}{uniqueid}");
         track.handed_to = Some(bridge_call.clone());
-        if std::mem::take(&mut track.announced) {
-            // What happened before (an IVR, a queue) was announced as an AMI
-            // call: it goes on as the bridge's.
-            out.push(Input::CallEnded {
-                call_id,
-                reason: EndReason::Transferred,
-            });
-        }
+        // What happened before (an IVR, a queue) may have been announced as
+        // an AMI call: it goes on as the bridge's.
+        let continues = std::mem::take(&mut track.announced).then_some(call_id);
         out.push(Input::CallLinked {
             call_id: bridge_call,
             ids,
+            continues,
         });
     }
 

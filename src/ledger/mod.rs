@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono::NaiveDate;
 
 pub use model::{AgentRecord, CallRecord, Input, LedgerFigures, QueueRecord};
-use model::{Availability, CallIds, QueueDay, SourceLink, WaitingCaller};
+use model::{Availability, CallIds, EndReason, QueueDay, SourceLink, WaitingCaller};
 
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::time::{Instant, to_timestamp};
@@ -60,8 +60,12 @@ pub struct Ledger {
     stale: StaleLists,
     /// Identifiers linked to calls not started yet ([`Input::CallLinked`]
     /// may come before the other source starts the call), oldest first.
-    pending_links: VecDeque<(String, CallIds)>,
+    pending_links: VecDeque<PendingLink>,
 }
+
+/// A link to a call not started yet: its identifiers, and the start of the
+/// call it goes on from, if any ([`Input::CallLinked`]).
+type PendingLink = (String, CallIds, Option<Instant>);
 
 /// How many links to calls not started yet are kept.
 const PENDING_LINKS: usize = 256;
@@ -240,10 +244,30 @@ impl Ledger {
                 if self.calls.contains_key(&call_id) {
                     return Vec::new();
                 }
-                if let Some(at) = self.pending_links.iter().position(|(id, _)| id == &call_id)
-                    && let Some((_, linked)) = self.pending_links.remove(at)
+                let mut continued_from = None;
+                let mut taken_over = Vec::new();
+                // The AMI call of the same channel, announced before it entered
+                // the agent bridge (whose source was quicker than AMI's link).
+                if !ids.ari_channel_id.is_empty()
+                    && let Some(previous) = self
+                        .calls
+                        .values()
+                        .find(|c| c.call_id != call_id && c.ids.ami_uniqueid == ids.ari_channel_id)
+                        .map(|c| c.call_id.clone())
+                        .and_then(|id| self.calls.remove(&id))
+                {
+                    continued_from = Some(previous.started_at);
+                    ids.fill_from(previous.ids.clone());
+                    taken_over = self.continued(previous, now);
+                }
+                if let Some(at) = self
+                    .pending_links
+                    .iter()
+                    .position(|(id, _, _)| id == &call_id)
+                    && let Some((_, linked, since)) = self.pending_links.remove(at)
                 {
                     ids.fill_from(linked);
+                    continued_from = since;
                 }
                 let record = CallRecord {
                     call_id: call_id.clone(),
@@ -257,7 +281,7 @@ impl Ledger {
                     agent_extension: None,
                     queue,
                     tenant: tenant.clone(),
-                    started_at: now,
+                    started_at: continued_from.unwrap_or(now),
                     answered_at: None,
                     answered_by: String::new(),
                     held_since: None,
@@ -272,6 +296,16 @@ impl Ledger {
                 let call_new = views::active_call(&record, now, None);
                 let started = views::call_updated(&record, pb::CallChange::Started, now);
                 self.calls.insert(call_id, record);
+                if continued_from.is_some() {
+                    // The wallboard has had this call's `call:new` (as the
+                    // call it goes on from).
+                    self.stale.calls_active.mark();
+                    taken_over.push(Emitted {
+                        payload: Payload::CallUpdated(started),
+                        tenant,
+                    });
+                    return taken_over;
+                }
                 self.recent_starts.push_back((now, tenant.clone()));
                 // Every call counts for the whole; a tenant's calls also for the tenant
                 // (counted only then: the house's calls are the many).
@@ -742,7 +776,18 @@ impl Ledger {
                 )))],
                 None => Vec::new(),
             },
-            Input::CallLinked { call_id, ids } => {
+            Input::CallLinked {
+                call_id,
+                mut ids,
+                continues,
+            } => {
+                let mut out = Vec::new();
+                let mut since = None;
+                if let Some(previous) = continues.and_then(|id| self.calls.remove(&id)) {
+                    since = Some(previous.started_at);
+                    ids.fill_from(previous.ids.clone());
+                    out = self.continued(previous, now);
+                }
                 match self.calls.get_mut(&call_id) {
                     Some(call) => {
                         call.ids.fill_from(ids);
@@ -752,10 +797,10 @@ impl Ledger {
                         if self.pending_links.len() == PENDING_LINKS {
                             self.pending_links.pop_front();
                         }
-                        self.pending_links.push_back((call_id, ids));
+                        self.pending_links.push_back((call_id, ids, since));
                     }
                 }
-                Vec::new()
+                out
             }
             Input::SystemModeSet { mode } => {
                 self.system_mode.clone_from(&mode);
@@ -868,6 +913,33 @@ impl Ledger {
 
     /// Moves `call_id` from the `previous` agent (if any) to `next` (if any),
     /// counting it once more among `next`'s calls of the day.
+    /// `previous`, taken out of the calls, goes on as another source's call
+    /// of the same channel: it ends as merged (`TRANSFERRED`, no record) on
+    /// the gRPC stream only, and leaves its queue and agent; the wallboard's
+    /// row (its `uniqueid`) goes on as the other call.
+    fn continued(&mut self, previous: CallRecord, now: Instant) -> Vec<Emitted> {
+        let mut out = vec![Emitted {
+            payload: Payload::CallUpdated(views::call_ended(
+                &previous,
+                EndReason::Transferred,
+                now,
+            )),
+            tenant: previous.tenant.clone(),
+        }];
+        if let Some(queue) = &previous.queue
+            && self.leave_queue(queue, &previous.call_id)
+        {
+            self.stale.queues_stats.mark();
+        }
+        if let Some(extension) = &previous.agent_extension {
+            out.extend(self.change_agent(extension, now, |agent| {
+                agent.call_ids.retain(|id| id != &previous.call_id);
+            }));
+        }
+        self.stale.calls_active.mark();
+        out
+    }
+
     fn hand_over(
         &mut self,
         call_id: &str,

@@ -707,6 +707,12 @@ pub enum Input {
         call_id: String,
         /// The identifiers to add.
         ids: CallIds,
+        /// The call it goes on from, announced by the other source before
+        /// (an IVR, a queue, then the agent bridge): that one ends on the
+        /// gRPC stream as merged (`TRANSFERRED`, no record), and the linked
+        /// call takes over its place on the wallboard (its `uniqueid` and
+        /// start), with no second `call:new`.
+        continues: Option<String>,
     },
     /// An admin set the system mode.
     SystemModeSet {

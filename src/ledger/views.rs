@@ -191,7 +191,13 @@ pub fn call_ended(record: &CallRecord, reason: EndReason, now: Instant) -> pb::C
 pub fn active_call(record: &CallRecord, now: Instant, ended: Option<EndReason>) -> pb::ActiveCall {
     let duration_from = record.answered_at.unwrap_or(record.started_at);
     pb::ActiveCall {
-        uniqueid: record.ids.ami_uniqueid.clone(),
+        // The PBX's id of the caller's channel: AMI's Uniqueid, or for a call
+        // only the agent bridge reports, its ARI channel id (the same id).
+        uniqueid: if record.ids.ami_uniqueid.is_empty() {
+            record.ids.ari_channel_id.clone()
+        } else {
+            record.ids.ami_uniqueid.clone()
+        },
         channel: record.ids.channel.clone(),
         callerid: record.customer_number.clone(),
         destination: record.destination.clone(),

@@ -515,10 +515,18 @@ impl Bench {
         assert_eq!(ended.len(), 1, "one call: {ended:#?}");
         let call = ended[0].clone();
         self.no_active_calls().await;
+        // The wallboard's key: the caller channel's PBX id (AMI Uniqueid, or
+        // the ARI channel id of a call only the agent bridge reports).
         let uniqueid = call
             .ids
             .as_ref()
-            .map(|ids| ids.ami_uniqueid.clone())
+            .map(|ids| {
+                if ids.ami_uniqueid.is_empty() {
+                    ids.ari_channel_id.clone()
+                } else {
+                    ids.ami_uniqueid.clone()
+                }
+            })
             .unwrap_or_default();
         self.socket
             .wait_until("call:ended", |lines| {
@@ -1441,4 +1449,37 @@ async fn a_click_to_dial_ringing_the_requester_at_a_reconnect_is_no_call_yet() {
     assert_eq!(ended.answered_by, "1002");
     assert_eq!(ended.answered_by, seen.call.answered_by);
     assert_eq!(ended.end_reason(), CallEndReason::Completed);
+}
+
+#[tokio::test]
+async fn a_call_announced_over_ami_before_it_enters_stasis_stays_one_call_on_the_wallboard() {
+    let bench = Bench::start_watching(Watching::Both).await;
+    // Two seconds in a queue (an AMI call by then), then the agent bridge.
+    bench.customer_calls("0611111111", "7003").await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    let ids = seen.call.ids.clone().unwrap_or_default();
+    assert!(
+        seen.call.call_id.starts_with("ari-"),
+        "the bridge's: {ids:?}"
+    );
+    assert_eq!(ids.ami_uniqueid, ids.ari_channel_id);
+    assert_eq!(seen.call.agent_extension, "1001");
+    assert_eq!(
+        bench.socket.count("call:new"),
+        1,
+        "one row on the wallboard"
+    );
+    assert_eq!(bench.socket.count("call:ended"), 1);
+    assert_eq!(bench.records().await.len(), 1, "one record");
+    // gRPC tells the queue part as a call merged into the bridge's.
+    let merged = bench
+        .updates()
+        .iter()
+        .filter(|u| u.change() == CallChange::Ended)
+        .filter_map(|u| u.call.clone())
+        .filter(|c| c.end_reason() == CallEndReason::Transferred)
+        .count();
+    assert_eq!(merged, 1);
 }

@@ -733,19 +733,15 @@ impl Translator {
         };
         channel.dialled_by = Some(dialler.to_owned());
         channel.dial_target = channel.state < STATE_UP;
+        let rings_now =
+            channel.endpoint() && channel.state == STATE_RINGING && !channel.ring_reported;
         if let Some(track) = self.calls.get_mut(&call_id) {
             track.declined = false;
         }
-        let Some(channel) = self.channels.get_mut(dest) else {
-            return;
-        };
-        if channel.endpoint() && channel.state == STATE_RINGING && !channel.ring_reported {
-            if !self.for_the_caller(Some(dialler), &call_id) {
-                return;
-            }
-            let Some(channel) = self.channels.get_mut(dest) else {
-                return;
-            };
+        if rings_now
+            && self.for_the_caller(Some(dialler), &call_id)
+            && let Some(channel) = self.channels.get_mut(dest)
+        {
             channel.ring_reported = true;
             let target = channel.number();
             if let Some(track) = self.calls.get_mut(&call_id) {
@@ -889,7 +885,12 @@ impl Translator {
         let Some(call_id) = self.call_of(Some(channel)) else {
             return;
         };
-        if outcome != DialOutcome::Answer {
+        let ringing = self
+            .calls
+            .get(&call_id)
+            .and_then(|t| t.originated.as_ref())
+            .is_some_and(|o| o.channel == channel && !o.placed);
+        if outcome != DialOutcome::Answer || !ringing {
             return;
         }
         let requester = self.far_end(channel).0;
@@ -901,11 +902,7 @@ impl Translator {
         let Some(track) = self.calls.get_mut(&call_id) else {
             return;
         };
-        let Some(originated) = track
-            .originated
-            .as_mut()
-            .filter(|o| o.channel == channel && !o.placed)
-        else {
+        let Some(originated) = track.originated.as_mut() else {
             return;
         };
         originated.placed = true;

@@ -498,22 +498,7 @@ impl Ledger {
                     },
                 ];
                 out.extend(self.stasis_call_ended(&call, reason, now));
-                if let Some(queue) = &call.queue
-                    && self.leave_queue(queue, &call_id)
-                {
-                    self.stale.queues_stats.mark();
-                }
-                if let Some(extension) = &call.offered_to {
-                    out.extend(self.change_agent(extension, now, |agent| {
-                        agent.ringing.retain(|id| id != &call_id);
-                    }));
-                }
-                if let Some(extension) = &call.agent_extension {
-                    out.extend(self.change_agent(extension, now, |agent| {
-                        agent.call_ids.retain(|id| id != &call_id);
-                    }));
-                }
-                self.stale.calls_active.mark();
+                out.extend(self.release(&call, now));
                 out
             }
             Input::AgentLoggedIn {
@@ -926,14 +911,28 @@ impl Ledger {
             )),
             tenant: previous.tenant.clone(),
         }];
-        if let Some(queue) = &previous.queue
-            && self.leave_queue(queue, &previous.call_id)
+        out.extend(self.release(&previous, now));
+        out
+    }
+
+    /// What a call that is gone from the calls held: its place in a queue,
+    /// the agent it was offered to, the agent who had it.
+    fn release(&mut self, call: &CallRecord, now: Instant) -> Vec<Emitted> {
+        let mut out = Vec::new();
+        let call_id = &call.call_id;
+        if let Some(queue) = &call.queue
+            && self.leave_queue(queue, call_id)
         {
             self.stale.queues_stats.mark();
         }
-        if let Some(extension) = &previous.agent_extension {
+        if let Some(extension) = &call.offered_to {
             out.extend(self.change_agent(extension, now, |agent| {
-                agent.call_ids.retain(|id| id != &previous.call_id);
+                agent.ringing.retain(|id| id != call_id);
+            }));
+        }
+        if let Some(extension) = &call.agent_extension {
+            out.extend(self.change_agent(extension, now, |agent| {
+                agent.call_ids.retain(|id| id != call_id);
             }));
         }
         self.stale.calls_active.mark();

@@ -66,6 +66,8 @@ async fn every_happening_is_recorded_once(database_url: String) {
         rate: 4.0,
         speed: 60.0,
         agents: 10,
+        // With the click-to-dials, pickups and forwards: their records too.
+        other_rate: None,
         ..busy(address)
     };
     let _simulator = Simulator::start(workload, pbx_stop.clone()).await.unwrap();

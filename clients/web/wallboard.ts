@@ -11,12 +11,12 @@ import { report as show } from "./report.js";
 
 /** One line the page reports about its progress. */
 export type WallboardReport =
+  | { kind: "opened"; transport: string }
   | { kind: "connected"; transport: string }
   | { kind: "upgraded"; transport: string }
   | { kind: "event"; name: string; data: unknown }
   | { kind: "ack"; event: string; data: unknown }
   | { kind: "error"; message: string };
-
 
 const params = new URLSearchParams(location.search);
 const server = params.get("server") ?? "http://127.0.0.1:3001";
@@ -28,9 +28,16 @@ function report(line: WallboardReport): void {
 }
 
 const socket = io(server, { auth: { token }, reconnection: false });
+// The Engine.IO session opens (on polling) before the Socket.IO CONNECT is
+// answered, and its upgrade may finish on either side of that answer: both
+// are watched from the session's opening, so neither is missed.
+socket.io.on("open", () => {
+  const engine = socket.io.engine;
+  report({ kind: "opened", transport: engine.transport.name });
+  engine.on("upgrade", (transport) => report({ kind: "upgraded", transport: transport.name }));
+});
 socket.on("connect", () => {
   report({ kind: "connected", transport: socket.io.engine.transport.name });
-  socket.io.engine.on("upgrade", (transport) => report({ kind: "upgraded", transport: transport.name }));
   if (client) {
     socket.emit("join:client", client, (answer: unknown) =>
       report({ kind: "ack", event: "join:client", data: answer }),

@@ -27,12 +27,15 @@ gen: $(BUF)
 	cargo run --quiet --bin switchboard-codegen -- gen
 	$(BUF) generate
 
-## gen-check: fails when gen/ is not what `make gen` writes.
+## gen-check: fails when gen/ is not what `make gen` writes, or when its
+## AsyncAPI document or JSON Schemas do not load in the standard tools
+## (AsyncAPI's parser and Modelina, Ajv against the 2020-12 meta-schema).
 gen-check: gen
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  git status --porcelain -- gen; \
 	  echo "gen/ is stale: run 'make gen' and commit the result"; exit 1; \
 	fi
+	node clients/contract/check.mjs gen
 
 lint: $(BUF)
 	cargo fmt --all -- --check

@@ -143,7 +143,9 @@ fn to_upper_snake(camel: &str) -> String {
 }
 
 /// The JSON Schema (draft 2020-12) of a message's Socket.IO JSON form. Nested
-/// messages go to `$defs` and are referenced by their full name.
+/// messages go to `$defs`, named as in their package (`ActiveCall`), and are
+/// referenced from there; a message field that may be unset is `anyOf` the
+/// reference and `null`, an element of a list or a map's value is never null.
 pub fn json_schema(descriptor: &MessageDescriptor) -> Json {
     let mut defs = Map::new();
     let mut root = message_schema(descriptor, &mut defs);
@@ -242,13 +244,26 @@ fn kind_schema(kind: &Kind, nullable: bool, defs: &mut Map<String, Json>) -> Jso
             json!({"type": ["string", "null"], "format": "date-time"})
         }
         Kind::Message(descriptor) => {
-            let name = descriptor.full_name().to_owned();
+            // Named as the proto message is within its package (the name code
+            // generators give the model), the package kept only for a
+            // message from another one.
+            let full_name = descriptor.full_name();
+            let name = full_name
+                .strip_prefix("switchboard.v1.")
+                .unwrap_or(full_name)
+                .to_owned();
             if !defs.contains_key(&name) {
                 defs.insert(name.clone(), Json::Null);
-                let schema = message_schema(descriptor, defs);
+                let mut schema = message_schema(descriptor, defs);
+                schema["title"] = json!(name);
                 defs.insert(name.clone(), schema);
             }
-            json!({"anyOf": [{"$ref": format!("#/$defs/{name}")}, {"type": "null"}]})
+            let reference = json!({"$ref": format!("#/$defs/{name}")});
+            if nullable {
+                json!({"anyOf": [reference, {"type": "null"}]})
+            } else {
+                reference
+            }
         }
     }
 }

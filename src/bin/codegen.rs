@@ -70,6 +70,46 @@ fn payload_schema(entry: &SocketEvent) -> Result<Value, String> {
     Ok(schema)
 }
 
+/// A payload's schema as an AsyncAPI message carries it: the shared message
+/// schemas of its `$defs` moved to `components.schemas` (where every
+/// reference of the document can reach them, and where generators take their
+/// model names from), its references rewritten to point there, and the
+/// stand-alone file's `$schema` and `$id` left out (a `$id` inside the
+/// document would change the base its references resolve against).
+fn into_components(mut schema: Value, schemas: &mut Map<String, Value>) -> Value {
+    if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|o| o.remove("$defs")) {
+        for (name, mut def) in defs {
+            point_refs_at_components(&mut def);
+            schemas.insert(name, def);
+        }
+    }
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        object.remove("$id");
+    }
+    point_refs_at_components(&mut schema);
+    schema
+}
+
+fn point_refs_at_components(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object.iter_mut() {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => {
+                        if let Some(name) = target.strip_prefix("#/$defs/") {
+                            *target = format!("#/components/schemas/{name}");
+                        }
+                    }
+                    (_, inner) => point_refs_at_components(inner),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(point_refs_at_components),
+        _ => {}
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -98,11 +138,13 @@ fn run(out: &Path) -> Result<(), String> {
     let mut messages = Map::new();
     let mut operations = Map::new();
     let mut channel_messages = Map::new();
+    let mut schemas = Map::new();
     for entry in CATALOG {
         let file = entry.schema_file();
         let schema = payload_schema(entry)?;
         write(&schema_dir.join(&file), &pretty(&schema))?;
         let id = file.trim_end_matches(".schema.json").replace('.', "_");
+        let payload = into_components(schema, &mut schemas);
         messages.insert(
             id.clone(),
             json!({
@@ -115,7 +157,7 @@ fn run(out: &Path) -> Result<(), String> {
                     entry.rooms,
                     if entry.message.is_empty() { "see the schema".to_owned() } else { format!("JSON form of `{}`", entry.message) }),
                 "contentType": "application/json",
-                "payload": schema,
+                "payload": payload,
                 "x-rooms": entry.rooms,
                 "x-proto-message": (!entry.message.is_empty()).then_some(entry.message),
             }),
@@ -159,7 +201,7 @@ fn run(out: &Path) -> Result<(), String> {
             }
         },
         "operations": operations,
-        "components": { "messages": messages },
+        "components": { "schemas": schemas, "messages": messages },
     });
     write(
         &out.join("asyncapi/socketio.asyncapi.json"),

@@ -222,13 +222,18 @@ impl Metrics {
         self.ingest_count.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// The mean ingest time since start, in milliseconds; `None` before the first event.
-    pub fn average_ingest_ms(&self) -> Option<f64> {
+    /// The mean ingest time since start, in milliseconds (0 before the first
+    /// event), and the number of events it is the mean of.
+    pub fn average_ingest_ms(&self) -> (f64, u64) {
         use std::sync::atomic::Ordering;
         let count = self.ingest_count.load(Ordering::Relaxed);
-        (count > 0).then(|| {
-            self.ingest_total_ns.load(Ordering::Relaxed) as f64 / count as f64 / 1_000_000.0
-        })
+        let total_ns = self.ingest_total_ns.load(Ordering::Relaxed);
+        let mean = if count == 0 {
+            0.0
+        } else {
+            total_ns as f64 / count as f64 / 1_000_000.0
+        };
+        (mean, count)
     }
 
     /// Counts a skipped source frame.

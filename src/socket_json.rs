@@ -199,7 +199,17 @@ fn field_schema(field: &FieldDescriptor, defs: &mut Map<String, Json>) -> Json {
         let value = entry.map_entry_value_field();
         return json!({"type": "object", "additionalProperties": kind_schema(&value.kind(), false, defs)});
     }
-    let item = kind_schema(&field.kind(), nullable, defs);
+    let mut item = kind_schema(&field.kind(), nullable, defs);
+    if has_flag(field, &TIME_AS_ASKED) {
+        item = json!({"anyOf": [item, {"type": "integer"}]});
+    }
+    if let Some(values) = listed_values(field) {
+        let mut values: Vec<Json> = values.into_iter().map(Json::from).collect();
+        if nullable {
+            values.push(Json::Null);
+        }
+        item["enum"] = Json::Array(values);
+    }
     if field.is_list() {
         json!({"type": "array", "items": item})
     } else {
@@ -289,12 +299,54 @@ fn leading_comment(file: &prost_types::FileDescriptorProto, path: &[i32]) -> Opt
 static PHONE_NUMBER: LazyLock<Option<ExtensionDescriptor>> =
     LazyLock::new(|| DESCRIPTOR_POOL.get_extension_by_name("switchboard.v1.phone_number"));
 
-/// Whether a field carries the `(switchboard.v1.phone_number)` option.
-pub fn is_phone_number(field: &FieldDescriptor) -> bool {
-    PHONE_NUMBER.as_ref().is_some_and(|ext| {
+static VALUES: LazyLock<Option<ExtensionDescriptor>> =
+    LazyLock::new(|| DESCRIPTOR_POOL.get_extension_by_name("switchboard.v1.values"));
+
+static TIME_AS_ASKED: LazyLock<Option<ExtensionDescriptor>> =
+    LazyLock::new(|| DESCRIPTOR_POOL.get_extension_by_name("switchboard.v1.time_as_asked"));
+
+fn has_flag(field: &FieldDescriptor, flag: &LazyLock<Option<ExtensionDescriptor>>) -> bool {
+    flag.as_ref().is_some_and(|ext| {
         let options = field.options();
         options.has_extension(ext) && options.get_extension(ext).as_bool() == Some(true)
     })
+}
+
+/// `json` (the Socket.IO form of `message`) answering a client's request
+/// `asked`: each timestamp field marked `(switchboard.v1.time_as_asked)`
+/// becomes epoch milliseconds when the request's field of the same name is
+/// a number.
+pub fn times_as_asked(message: &impl ReflectMessage, json: &mut Json, asked: &Json) {
+    for field in message.descriptor().fields() {
+        let name = field.json_name();
+        if has_flag(&field, &TIME_AS_ASKED)
+            && asked.get(name).is_some_and(Json::is_number)
+            && let Some(millis) = json
+                .get(name)
+                .and_then(Json::as_str)
+                .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+                .map(|time| time.timestamp_millis())
+        {
+            json[name] = json!(millis);
+        }
+    }
+}
+
+/// The values a string field carrying `(switchboard.v1.values)` takes.
+pub fn listed_values(field: &FieldDescriptor) -> Option<Vec<String>> {
+    let ext = VALUES.as_ref()?;
+    let options = field.options();
+    if !options.has_extension(ext) {
+        return None;
+    }
+    let listed = options.get_extension(ext);
+    let text = listed.as_str()?;
+    Some(text.split('|').map(str::to_owned).collect())
+}
+
+/// Whether a field carries the `(switchboard.v1.phone_number)` option.
+pub fn is_phone_number(field: &FieldDescriptor) -> bool {
+    has_flag(field, &PHONE_NUMBER)
 }
 
 /// `254712345678` → `********5678`: every digit but the last four becomes `*`.
@@ -367,6 +419,29 @@ pub fn masked<M: ReflectMessage + Default>(message: &M) -> M {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_time_is_answered_in_the_type_it_was_asked_in() {
+        let ack = pb::HeartbeatAck {
+            timestamp: Some(prost_types::Timestamp {
+                seconds: 1_705_312_200,
+                nanos: 5_000_000,
+            }),
+            agent_id: "a".into(),
+        };
+        let mut as_number = to_json(&ack);
+        times_as_asked(&ack, &mut as_number, &json!({"timestamp": 1}));
+        assert_eq!(as_number["timestamp"], json!(1_705_312_200_005_i64));
+        for asked in [
+            json!({"timestamp": "2024-01-15T10:30:00Z"}),
+            json!({}),
+            json!("x"),
+        ] {
+            let mut as_text = to_json(&ack);
+            times_as_asked(&ack, &mut as_text, &asked);
+            assert_eq!(as_text["timestamp"], "2024-01-15T09:50:00.005Z");
+        }
+    }
+
     use super::*;
     use crate::proto::v1 as pb;
     use crate::time::to_timestamp;

@@ -97,11 +97,16 @@ impl StatsSampler {
                 }),
                 active_connections: u32::try_from(connections.max(0)).unwrap_or(u32::MAX),
             }),
-            performance: Some(pb::Performance {
-                avg_response_time: metrics.average_ingest_ms(),
-                calls_per_minute: figures.calls_per_minute,
-                peak_concurrent_calls: figures.peak_concurrent_calls,
-                success_rate: figures.success_rate,
+            performance: Some({
+                let (avg_response_time, responses_measured) = metrics.average_ingest_ms();
+                pb::Performance {
+                    avg_response_time,
+                    responses_measured,
+                    calls_per_minute: figures.calls_per_minute,
+                    peak_concurrent_calls: figures.peak_concurrent_calls,
+                    success_rate: figures.success_rate,
+                    calls_ended_today: figures.calls_ended_today,
+                }
             }),
             timestamp: Some(to_timestamp(now)),
         }

@@ -127,7 +127,7 @@ pub async fn spy(
                 ledger
                     .calls
                     .get(*id)
-                    .is_some_and(|c| c.ids.ami_uniqueid == wanted || c.call_id == wanted)
+                    .is_some_and(|c| c.uniqueid() == wanted || c.call_id == wanted)
             })
             .cloned()
             .ok_or_else(|| {

@@ -443,8 +443,9 @@ pub async fn reassign(
     Ok(applied)
 }
 
-/// An agent's dashboard joined room `agents` from `socket`.
-pub fn agent_joined(core: &Core, agent: &str, name: &str, socket: &str) {
+/// An agent's dashboard joined room `agents` from `socket`; whether the agent
+/// came online by it (and the new list was announced to the room).
+pub fn agent_joined(core: &Core, agent: &str, name: &str, socket: &str) -> bool {
     let now = chrono::Utc::now();
     let update = {
         let mut presence = core.chat.presence.lock();
@@ -452,11 +453,13 @@ pub fn agent_joined(core: &Core, agent: &str, name: &str, socket: &str) {
             .join(agent, name, socket, now)
             .then(|| presence.update())
     };
-    if let Some(update) = update {
-        tracing::info!(%agent, "chat agent online");
-        core.log
-            .publish(Payload::ConnectedAgentsUpdate(update), String::new(), now);
-    }
+    let Some(update) = update else {
+        return false;
+    };
+    tracing::info!(%agent, "chat agent online");
+    core.log
+        .publish(Payload::ConnectedAgentsUpdate(update), String::new(), now);
+    true
 }
 
 /// A heartbeat (or other activity) of `agent`; whether the agent is online.

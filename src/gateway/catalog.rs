@@ -631,10 +631,29 @@ pub fn lookup(name: &str, direction: Direction) -> impl Iterator<Item = &'static
         .filter(move |e| e.name == name && e.direction == direction)
 }
 
+/// Whether several seeds emit events named `name` in different shapes (the
+/// AMI watcher's and the voice-AI webhooks' `call:ended`).
+pub fn name_is_shared(name: &str) -> bool {
+    let mut seeds = lookup(name, Direction::ServerToClient).map(|entry| entry.seed);
+    seeds
+        .next()
+        .is_some_and(|first| seeds.any(|seed| seed != first))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::DESCRIPTOR_POOL;
+
+    #[test]
+    fn call_ended_is_the_one_name_two_seeds_share() {
+        let shared: std::collections::BTreeSet<&str> = CATALOG
+            .iter()
+            .filter(|entry| name_is_shared(entry.name))
+            .map(|entry| entry.name)
+            .collect();
+        assert_eq!(shared.into_iter().collect::<Vec<_>>(), ["call:ended"]);
+    }
 
     #[test]
     fn every_entry_names_a_real_message_and_field() {

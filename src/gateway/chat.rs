@@ -81,18 +81,22 @@ fn join_agent_dashboard(event: Received<'_>) {
     let (core, socket) = (event.core, event.socket);
     socket.join(AGENTS_ROOM);
     *socket.state.dashboard_agent.lock() = Some(agent.clone());
-    crate::chat::agent_joined(core, &agent, &principal.claims.sub, &socket.id);
     let mode = core.log.read(|ledger, _| ledger.system_mode.clone());
     send_json(
         socket,
         "system-mode-update",
         &to_json(&pb::SystemModeUpdate { mode }),
     );
-    send_json(
-        socket,
-        "connected-agents-update",
-        &to_json(&core.chat.connected_agents()),
-    );
+    // An agent coming online is announced to room `agents`, this socket
+    // included; one already online (another tab) is not, so this socket is
+    // told the list itself. Either way it hears the list once.
+    if !crate::chat::agent_joined(core, &agent, &principal.claims.sub, &socket.id) {
+        send_json(
+            socket,
+            "connected-agents-update",
+            &to_json(&core.chat.connected_agents()),
+        );
+    }
     event.answer(&serde_json::json!({ "ok": true, "room": AGENTS_ROOM }));
 }
 
@@ -107,10 +111,14 @@ fn heartbeat(event: Received<'_>) {
         // Timed out meanwhile: the heartbeat brings the agent back.
         crate::chat::agent_joined(core, &agent, &event.principal().claims.sub, &socket.id);
     }
-    let answer = to_json(&pb::HeartbeatAck {
+    let ack = pb::HeartbeatAck {
         timestamp: Some(to_timestamp(chrono::Utc::now())),
         agent_id: agent,
-    });
+    };
+    let mut answer = to_json(&ack);
+    if let Some(asked) = &event.data {
+        crate::socket_json::times_as_asked(&ack, &mut answer, asked);
+    }
     send_json(socket, "heartbeat-ack", &answer);
     event.answer(&answer);
 }

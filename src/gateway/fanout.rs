@@ -181,6 +181,7 @@ struct Run {
 /// One emission of a [`Run`].
 struct RunItem {
     sequence: u64,
+    name: &'static str,
     seed: &'static str,
     framed: Framed,
 }
@@ -356,6 +357,7 @@ impl Fanout {
                 }
                 run.items.push(RunItem {
                     sequence: event.sequence,
+                    name: item.name,
                     seed: item.seed,
                     framed: item.framed.clone(),
                 });
@@ -378,13 +380,14 @@ impl Fanout {
             let client = &socket.state;
             let greeted_through = client.greeted_through.load(Ordering::Relaxed);
             // Events at or below its greeting's head are in its greeting.
-            let takes =
-                |item: &&RunItem| item.sequence > greeted_through && client.wants(item.seed);
+            let takes = |item: &&RunItem| {
+                item.sequence > greeted_through && client.wants(item.seed, item.name)
+            };
             let Some(first) = items.iter().find(takes) else {
                 continue;
             };
             // The sequences rise through the run, so only a seed filter can leave gaps.
-            let takes_all = client.seeds.is_none() && first.sequence == items[0].sequence;
+            let takes_all = client.wants_all() && first.sequence == items[0].sequence;
             let unreported = client.lost.unreported();
             self.share.clear();
             if unreported > 0 {
@@ -434,7 +437,7 @@ impl Fanout {
         self.lists.pace(now, |socket, emission| {
             let client = &socket.state;
             let greeted_after = emission.sequence <= client.greeted_through.load(Ordering::Relaxed);
-            if greeted_after || !client.wants(emission.sent.seed) {
+            if greeted_after || !client.wants(emission.sent.seed, emission.sent.name) {
                 return 0;
             }
             match socket.send_run(std::slice::from_ref(&emission.sent.framed)) {
@@ -535,9 +538,14 @@ fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
                     .collect(),
             };
             let agents = pb::WallboardAgentList {
-                agents: ledger.agents.values().map(views::wallboard_agent).collect(),
+                agents: ledger
+                    .agents
+                    .values()
+                    .map(|agent| views::wallboard_agent(ledger, agent))
+                    .collect(),
             };
-            (calls, agents)
+            let sources: Vec<pb::SourceStatus> = ledger.source_statuses().cloned().collect();
+            (calls, agents, sources)
         });
         (head, state, lists)
     });
@@ -548,7 +556,17 @@ fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
     if wanted("system_state").is_some() {
         messages.push(("system_state", socket_json::to_json(&state)));
     }
-    if let Some((calls, agents)) = lists {
+    if let Some((calls, agents, sources)) = lists {
+        // Where each source stands now: a dashboard that connects after the
+        // PBX link came up still learns it is up.
+        for status in &sources {
+            let Some(name) = super::source_status_event(status) else {
+                continue;
+            };
+            if let Some(status_entry) = wanted(name) {
+                messages.push((name, shape_payload(status_entry, status)));
+            }
+        }
         if let Some(calls_entry) = wanted("calls:active") {
             messages.push(("calls:active", shape_payload(calls_entry, &calls)));
         }

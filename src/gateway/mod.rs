@@ -130,13 +130,9 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
         Payload::SystemStats(m) => emit("system_stats", m, &client_room(tenant)),
         Payload::IncomingQueueCall(m) => emit("incoming_queue_call", m, staff),
         Payload::SourceStatus(m) => {
-            let name = match (m.source(), m.state()) {
-                (pb::SourceKind::Ami, pb::SourceState::Connected) => "ami:connected",
-                (pb::SourceKind::Ami, pb::SourceState::Disconnected) => "ami:disconnected",
-                (pb::SourceKind::Ami, pb::SourceState::Error) => "ami:error",
-                _ => return out,
-            };
-            emit(name, m, staff);
+            if let Some(name) = source_status_event(m) {
+                emit(name, m, staff);
+            }
         }
         Payload::CallNew(m) => emit("call:new", m, staff),
         Payload::CallAnswered(m) => emit("call:answered", m, staff),
@@ -176,6 +172,17 @@ pub fn route(event: &pb::Event) -> Vec<Emission> {
         | Payload::EventsDropped(_) => {}
     }
     out
+}
+
+/// The Socket.IO event of a source's status (`ami:connected`, …), for the
+/// sources the seeds report on.
+pub fn source_status_event(status: &pb::SourceStatus) -> Option<&'static str> {
+    match (status.source(), status.state()) {
+        (pb::SourceKind::Ami, pb::SourceState::Connected) => Some("ami:connected"),
+        (pb::SourceKind::Ami, pb::SourceState::Disconnected) => Some("ami:disconnected"),
+        (pb::SourceKind::Ami, pb::SourceState::Error) => Some("ami:error"),
+        _ => None,
+    }
 }
 
 /// Object-safe access to [`emissions_of`] for every generated message type.

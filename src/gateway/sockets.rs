@@ -3,8 +3,8 @@
 //! socket, and the client events the seeds document, each answered with its
 //! acknowledgement or a documented `error-event`.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde_json::Value as Json;
@@ -49,12 +49,26 @@ pub struct Client {
     presence: Mutex<Option<PresenceGuard>>,
     /// The chat agent it joined the agent dashboard as.
     pub(super) dashboard_agent: Mutex<Option<String>>,
+    /// The seed whose rooms it joined by that seed's own client events
+    /// (`join:admin` / `join:client` of the voice-AI dashboard, 003): of an
+    /// event name several seeds emit, it gets that seed's shape only.
+    pub(super) dashboard_of: OnceLock<&'static str>,
 }
 
 impl Client {
-    /// Whether the client gets events of `seed`.
-    pub(super) fn wants(&self, seed: &str) -> bool {
+    /// Whether the client gets event `name` as `seed` emits it.
+    pub(super) fn wants(&self, seed: &str, name: &str) -> bool {
         SeedFilter::admits(self.seeds.as_ref(), seed)
+            && self
+                .dashboard_of
+                .get()
+                .is_none_or(|own| *own == seed || !catalog::name_is_shared(name))
+    }
+
+    /// Whether the client gets every event of its rooms, so that a run of
+    /// them can go to it whole.
+    pub(super) fn wants_all(&self) -> bool {
+        self.seeds.is_none() && self.dashboard_of.get().is_none()
     }
 }
 
@@ -142,6 +156,7 @@ impl SocketHandler for Gateway {
                 greeted_through: AtomicU64::new(0),
                 presence: Mutex::new(None),
                 dashboard_agent: Mutex::new(None),
+                dashboard_of: OnceLock::new(),
             }),
             Err(error) => {
                 core.metrics.refuse("socketio", error.code_name());
@@ -333,12 +348,16 @@ async fn serve_event(event: Received<'_>) {
     }
 }
 
+/// The seed whose dashboards send `join:admin` and `join:client`.
+const VOICE_AI_SEED: &str = "003";
+
 fn join_admin(event: Received<'_>) {
     match event
         .principal()
         .require(&[Role::Admin], "join the admin room")
     {
         Ok(()) => {
+            let _ = event.socket.state.dashboard_of.set(VOICE_AI_SEED);
             event.socket.join(ADMIN_ROOM);
             event.answer(&serde_json::json!({ "ok": true, "room": ADMIN_ROOM }));
         }
@@ -361,6 +380,7 @@ fn join_client(event: Received<'_>) {
     };
     match result {
         Ok(room) => {
+            let _ = event.socket.state.dashboard_of.set(VOICE_AI_SEED);
             event.socket.join(&room);
             event.answer(&serde_json::json!({ "ok": true, "room": room }));
         }

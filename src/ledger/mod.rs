@@ -53,7 +53,8 @@ pub struct Ledger {
     pub spy_sessions: BTreeMap<String, model::SpySession>,
     /// Voice-AI calls (seed 003).
     pub voice: voice::VoiceCalls,
-    sources: HashMap<model::Source, SourceLink>,
+    /// Each source's link, with the status it last reported.
+    sources: HashMap<model::Source, (SourceLink, pb::SourceStatus)>,
     day: Option<NaiveDate>,
     recent_starts: VecDeque<(Instant, String)>,
     today: HashMap<Option<String>, DayCounters>,
@@ -545,7 +546,7 @@ impl Ledger {
                 let agent = agent.clone();
                 self.stale.agents_status.mark();
                 vec![
-                    Emitted::house(Payload::AgentLogin(views::wallboard_agent(&agent))),
+                    Emitted::house(Payload::AgentLogin(views::wallboard_agent(self, &agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
                         self, &agent, previous,
                     ))),
@@ -573,7 +574,7 @@ impl Ledger {
                 let agent = agent.clone();
                 self.stale.agents_status.mark();
                 vec![
-                    Emitted::house(Payload::AgentLogout(views::wallboard_agent(&agent))),
+                    Emitted::house(Payload::AgentLogout(views::wallboard_agent(self, &agent))),
                     Emitted::house(Payload::AgentStatusUpdated(views::agent_status_updated(
                         self, &agent, previous,
                     ))),
@@ -649,12 +650,12 @@ impl Ledger {
                 {
                     return Vec::new();
                 }
-                let tenant = match self.calls.get_mut(&call_id) {
+                let (tenant, uniqueid) = match self.calls.get_mut(&call_id) {
                     Some(call) => {
                         call.queue = Some(queue.clone());
-                        call.tenant.clone()
+                        (call.tenant.clone(), call.uniqueid().to_owned())
                     }
-                    None => String::new(),
+                    None => (String::new(), call_id.clone()),
                 };
                 // The waiting list is kept in order (priority, then arrival): the
                 // newcomer goes behind every caller of its priority or a higher one.
@@ -687,7 +688,7 @@ impl Ledger {
                 let mut out = vec![Emitted {
                     payload: Payload::QueueCallerJoined(pb::QueueCallerJoined {
                         queue,
-                        uniqueid: call_id,
+                        uniqueid,
                         channel,
                         callerid: caller_number,
                         caller_name,
@@ -811,17 +812,23 @@ impl Ledger {
                 message,
                 retry_in_seconds,
             } => {
-                self.sources.insert(source, link);
-                vec![Emitted::house(Payload::SourceStatus(pb::SourceStatus {
+                let status = pb::SourceStatus {
                     source: views::source_kind(source) as i32,
                     state: views::source_state(link) as i32,
                     host,
                     message,
                     retry_in_seconds,
                     timestamp: Some(to_timestamp(now)),
-                }))]
+                };
+                self.sources.insert(source, (link, status.clone()));
+                vec![Emitted::house(Payload::SourceStatus(status))]
             }
         }
+    }
+
+    /// The status each source last reported (none for a source that never did).
+    pub fn source_statuses(&self) -> impl Iterator<Item = &pb::SourceStatus> {
+        self.sources.values().map(|(_, status)| status)
     }
 
     /// Calls in progress, of every tenant (`None`) or of one.
@@ -873,10 +880,16 @@ impl Ledger {
                 .filter(|(at, t)| *at > minute_ago && tenant.is_none_or(|wanted| wanted == t))
                 .count() as u32,
             peak_concurrent_calls: today.peak_concurrent,
-            success_rate: (today.ended > 0).then(|| {
+            success_rate: if today.ended == 0 {
+                0.0
+            } else {
                 (f64::from(today.answered_ended) / f64::from(today.ended) * 1000.0).round() / 10.0
-            }),
-            sources_healthy: self.sources.values().all(|l| *l == SourceLink::Connected),
+            },
+            calls_ended_today: today.ended,
+            sources_healthy: self
+                .sources
+                .values()
+                .all(|(link, _)| *link == SourceLink::Connected),
         }
     }
 
@@ -1047,7 +1060,11 @@ impl Ledger {
 
     fn agents_status(&self) -> Emitted {
         Emitted::house(Payload::AgentsStatus(pb::WallboardAgentList {
-            agents: self.agents.values().map(views::wallboard_agent).collect(),
+            agents: self
+                .agents
+                .values()
+                .map(|agent| views::wallboard_agent(self, agent))
+                .collect(),
         }))
     }
 
@@ -1213,7 +1230,8 @@ mod tests {
     #[test]
     fn figures_are_measured_from_the_calls_seen() {
         let mut ledger = Ledger::new("auto");
-        assert_eq!(ledger.figures(at(0), None).success_rate, None);
+        assert_eq!(ledger.figures(at(0), None).success_rate, 0.0);
+        assert_eq!(ledger.figures(at(0), None).calls_ended_today, 0);
         ledger.apply(login("1001", 3), at(0));
         for id in ["a", "b", "c"] {
             ledger.apply(start(id), at(1));
@@ -1244,7 +1262,8 @@ mod tests {
         assert_eq!(figures.total_sessions, 1);
         assert_eq!(figures.peak_concurrent_calls, 3);
         assert_eq!(figures.calls_per_minute, 3);
-        assert_eq!(figures.success_rate, Some(50.0));
+        assert_eq!(figures.success_rate, 50.0);
+        assert_eq!(figures.calls_ended_today, 2);
         assert_eq!(figures.available_agents, 1);
         assert_eq!(
             ledger.figures(at(120), None).calls_per_minute,

@@ -128,6 +128,25 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// The id a seed-002 wallboard keys the call by (`uniqueid` in its events,
+    /// `currentCall` of its agent, `queue:caller_joined`): the PBX's id of the
+    /// caller's channel — AMI's Uniqueid, or for a call only the agent bridge
+    /// reports its ARI channel id (the same id) — else the id of the source
+    /// that reported the call, else switchboard's own. Unique and stable for
+    /// the call's life.
+    pub fn uniqueid(&self) -> &str {
+        [
+            &self.ids.ami_uniqueid,
+            &self.ids.ari_channel_id,
+            &self.ids.twilio_call_sid,
+            &self.ids.voice_ai_call_id,
+            &self.ids.webrtc_call_id,
+        ]
+        .into_iter()
+        .find(|id| !id.is_empty())
+        .unwrap_or(&self.call_id)
+    }
+
     /// Milliseconds on hold up to `now`.
     pub fn hold_ms(&self, now: Instant) -> u64 {
         self.held_ms
@@ -789,8 +808,10 @@ pub struct LedgerFigures {
     pub calls_per_minute: u32,
     /// Most concurrent calls since midnight (UTC).
     pub peak_concurrent_calls: u32,
-    /// Percentage of ended calls that were answered, since midnight; `None` before the first.
-    pub success_rate: Option<f64>,
+    /// Percentage of ended calls that were answered, since midnight; 0 before the first.
+    pub success_rate: f64,
+    /// Calls ended since midnight.
+    pub calls_ended_today: u32,
     /// Whether every source that ever reported is connected now.
     pub sources_healthy: bool,
 }

@@ -191,13 +191,7 @@ pub fn call_ended(record: &CallRecord, reason: EndReason, now: Instant) -> pb::C
 pub fn active_call(record: &CallRecord, now: Instant, ended: Option<EndReason>) -> pb::ActiveCall {
     let duration_from = record.answered_at.unwrap_or(record.started_at);
     pb::ActiveCall {
-        // The PBX's id of the caller's channel: AMI's Uniqueid, or for a call
-        // only the agent bridge reports, its ARI channel id (the same id).
-        uniqueid: if record.ids.ami_uniqueid.is_empty() {
-            record.ids.ari_channel_id.clone()
-        } else {
-            record.ids.ami_uniqueid.clone()
-        },
+        uniqueid: record.uniqueid().to_owned(),
         channel: record.ids.channel.clone(),
         callerid: record.customer_number.clone(),
         destination: record.destination.clone(),
@@ -244,13 +238,19 @@ pub fn capacity(record: &AgentRecord) -> pb::AgentCapacity {
     }
 }
 
-/// The Agent Status object of seed 002.
-pub fn wallboard_agent(record: &AgentRecord) -> pb::WallboardAgent {
+/// The Agent Status object of seed 002; its current call is named by the
+/// `uniqueid` the call carries on the wallboard.
+pub fn wallboard_agent(ledger: &Ledger, record: &AgentRecord) -> pb::WallboardAgent {
     pb::WallboardAgent {
         extension: record.extension.clone(),
         status: wallboard_status(record.availability()) as i32,
         calls_today: record.calls_today,
-        current_call: record.call_ids.first().cloned(),
+        current_call: record.call_ids.first().map(|call_id| {
+            ledger
+                .calls
+                .get(call_id)
+                .map_or_else(|| call_id.clone(), |call| call.uniqueid().to_owned())
+        }),
         login_time: record.login_time.map(to_timestamp),
         last_update: Some(to_timestamp(record.last_update)),
         queue: record.queues.first().cloned(),
@@ -578,6 +578,7 @@ pub fn call_summary(
         extension: agent.map(|a| a.extension.clone()).unwrap_or_default(),
         customer_number: record.customer_number.clone(),
         ended_at: Some(to_timestamp(now)),
+        left_at: Some(to_timestamp(now)),
         reason: reason.to_owned(),
         call_duration: seconds_since(record.bridged_at, now),
         total_duration: whole_seconds_between(record.started_at, now),

@@ -1068,13 +1068,20 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
         keys(&stats["performance"]),
         [
             "avgResponseTime",
+            "callsEndedToday",
             "callsPerMinute",
             "peakConcurrentCalls",
+            "responsesMeasured",
             "successRate"
         ]
         .map(str::to_owned)
         .into()
     );
+    // The seed types every figure as a number and formats them at once
+    // (`successRate.toFixed(1)`).
+    for figure in keys(&stats["performance"]) {
+        assert!(stats["performance"][&figure].is_number(), "{stats}");
+    }
     let state = first("system_state");
     assert_eq!(
         keys(&state["extensionStates"]["1001"]),
@@ -1086,6 +1093,18 @@ async fn a_desktop_over_socket_io_sees_every_000_event_in_the_seeds_shape_and_co
         state["extensionStates"]["1001"]["agentId"],
         "agent_uuid_789"
     );
+    // The seed's desktop stops its call timer on `customer_left_bridge` or
+    // `call_ended_normally` with one handler reading `leftAt`.
+    for event in ["customer_left_bridge", "call_ended_normally"] {
+        let data = first(event);
+        let left_at = data["leftAt"].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(left_at).is_ok(),
+            "{event}: {data}"
+        );
+    }
+    let ended = first("call_ended_normally");
+    assert_eq!(ended["leftAt"], ended["endedAt"]);
     let left = first("customer_left_bridge");
     assert_eq!(left["reason"], "customer_disconnected");
     assert_eq!(left["autoDecline"], true);

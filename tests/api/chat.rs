@@ -266,7 +266,15 @@ async fn the_whole_flow(database_url: Option<String>) {
         events(&dashboard, "heartbeat-ack")[0]["agentId"],
         "agent-123"
     );
+    // The seed's dashboard sends `Date.now()`: the acknowledgement's time
+    // is a number too (the server's clock, in epoch milliseconds).
+    let acked = events(&dashboard, "heartbeat-ack")[0]["timestamp"].clone();
+    assert!(
+        acked.as_i64().is_some_and(|ms| ms > 1_705_312_200_000),
+        "{acked}"
+    );
     let agents = events(&dashboard, "connected-agents-update");
+    assert_eq!(agents.len(), 1, "one list per join: {agents:?}");
     assert_eq!(agents[0]["agents"][0]["agentId"], "agent-123");
     assert!(
         events(&dashboard, "agent-message").is_empty(),

@@ -227,7 +227,16 @@ async fn system_stats_are_published_on_the_interval_with_measured_figures() {
     assert_eq!(health.active_connections, 1, "this stream");
     let performance = stats.performance.expect("performance");
     assert_eq!(
-        performance.success_rate, None,
-        "no call ended, nothing to measure"
+        (performance.success_rate, performance.calls_ended_today),
+        (0.0, 0),
+        "no call ended: 0, and the count says nothing was measured"
+    );
+    assert_eq!(
+        (
+            performance.avg_response_time,
+            performance.responses_measured
+        ),
+        (0.0, 0),
+        "no source event yet"
     );
 }

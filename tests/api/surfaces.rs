@@ -293,6 +293,46 @@ fn the_generated_schemas_reject_a_payload_of_the_wrong_shape() {
     );
 }
 
+/// Every `enum` of the Socket.IO payload schemas, with its whole list of
+/// values, is a row of the README's table of value lists.
+#[test]
+fn the_readme_lists_every_value_list_of_the_socket_io_payloads() {
+    fn enums(schema: &serde_json::Value, out: &mut std::collections::BTreeSet<Vec<String>>) {
+        match schema {
+            serde_json::Value::Object(object) => {
+                if let Some(serde_json::Value::Array(values)) = object.get("enum") {
+                    let listed: Vec<String> = values
+                        .iter()
+                        .filter_map(|v| v.as_str().map(|v| format!("`{v}`")))
+                        .collect();
+                    out.insert(listed);
+                }
+                object.values().for_each(|inner| enums(inner, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|inner| enums(inner, out)),
+            _ => {}
+        }
+    }
+    let root = crate::helpers::repo_root();
+    let mut lists = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("gen/jsonschema")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        enums(&serde_json::from_str(&text).unwrap(), &mut lists);
+    }
+    assert!(lists.len() > 10, "{lists:?}");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for list in lists {
+        let row = list.join(" ");
+        assert!(
+            readme
+                .lines()
+                .any(|line| line.starts_with('|')
+                    && line.trim_end_matches([' ', '|']).ends_with(&row)),
+            "the README's value lists lack {row}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_grpcurl_client_script_reads_sets_and_watches() {
     let app = spawn_app().await;

@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file switchboard/v1/options.proto.
  */
 export const file_switchboard_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Chxzd2l0Y2hib2FyZC92MS9vcHRpb25zLnByb3RvEg5zd2l0Y2hib2FyZC52MTpCCgxwaG9uZV9udW1iZXISHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNGGAyABKAhSC3Bob25lTnVtYmVyYgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("Chxzd2l0Y2hib2FyZC92MS9vcHRpb25zLnByb3RvEg5zd2l0Y2hib2FyZC52MTpCCgxwaG9uZV9udW1iZXISHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNGGAyABKAhSC3Bob25lTnVtYmVyOjcKBnZhbHVlcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY0oYDIAEoCVIGdmFsdWVzOkMKDXRpbWVfYXNfYXNrZWQSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNOGAyABKAhSC3RpbWVBc0Fza2VkYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * The field holds a phone number. Subscribers with the `client` role see
@@ -21,4 +21,24 @@ export const file_switchboard_v1_options: GenFile = /*@__PURE__*/
  */
 export const phone_number: GenExtension<FieldOptions, boolean> = /*@__PURE__*/
   extDesc(file_switchboard_v1_options, 0);
+
+/**
+ * The string field takes one of these values, separated by `|`
+ * (`"agent_answered|agent_ringing|queued"`): the JSON Schemas and the
+ * AsyncAPI document list them as the field's `enum`.
+ *
+ * @generated from extension: string values = 50002;
+ */
+export const values: GenExtension<FieldOptions, string> = /*@__PURE__*/
+  extDesc(file_switchboard_v1_options, 1);
+
+/**
+ * The timestamp field answers a client's request in the type the client
+ * gave its own time in: epoch milliseconds (a JSON number) to a client that
+ * sent a number (`Date.now()`), the ISO-8601 string otherwise.
+ *
+ * @generated from extension: bool time_as_asked = 50003;
+ */
+export const time_as_asked: GenExtension<FieldOptions, boolean> = /*@__PURE__*/
+  extDesc(file_switchboard_v1_options, 2);
 

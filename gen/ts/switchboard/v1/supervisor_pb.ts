@@ -105,7 +105,8 @@ export type SpyRequest = Message<"switchboard.v1.SpyRequest"> & {
   agentExtension: string;
 
   /**
-   * The AMI Uniqueid of the call (monitor only; optional).
+   * The call as the wallboard names it, its `uniqueid` (or switchboard's call
+   * id); optional: the agent's first call when empty.
    *
    * @generated from field: string call_unique_id = 2;
    */

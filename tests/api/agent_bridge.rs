@@ -22,7 +22,7 @@ use tonic::Streaming;
 use crate::ari_models::assert_follows_swagger;
 use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with, token};
 
-const AGENTS: &str = r#"
+pub(crate) const AGENTS: &str = r#"
 [[agents]]
 agent_id = "agent_uuid_789"
 extension = "1001"

@@ -12,10 +12,10 @@ use switchboard::webhooks::{retell, twilio};
 
 use crate::helpers::{TestApp, assert_lines_match_schemas, fixtures_root, spawn_app_with, token};
 
-const KEY: &str = "retell-test-key";
-const AGENT: &str = "oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD";
+pub(crate) const KEY: &str = "retell-test-key";
+pub(crate) const AGENT: &str = "oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = fixtures_root().join("retell").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).unwrap()
 }
@@ -64,7 +64,11 @@ fn the_providers_signature_vectors_verify_as_its_sdk_does() {
     }
 }
 
-async fn deliver(app: &TestApp, body: &Value, signature: Option<String>) -> (u16, Value) {
+pub(crate) async fn deliver(
+    app: &TestApp,
+    body: &Value,
+    signature: Option<String>,
+) -> (u16, Value) {
     let raw = serde_json::to_vec(body).unwrap();
     let mut request = reqwest::Client::new()
         .post(format!("{}/webhooks/retell", app.url()))
@@ -78,11 +82,11 @@ async fn deliver(app: &TestApp, body: &Value, signature: Option<String>) -> (u16
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn signed(body: &Value, key: &str, at_ms: i64) -> Option<String> {
+pub(crate) fn signed(body: &Value, key: &str, at_ms: i64) -> Option<String> {
     Some(retell::sign(key, &serde_json::to_vec(body).unwrap(), at_ms))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -472,6 +472,7 @@ impl Settings {
                         "ARI_URL must start with http:// or https://, got {url:?}"
                     )));
                 }
+                let url = ari_base(&url);
                 let username = args
                     .ari_username
                     .clone()
@@ -657,6 +658,24 @@ pub fn log_filter(
     }
 }
 
+/// The ARI base of an `ARI_URL` written either way ARI libraries take it:
+/// the HTTP server (`http://pbx:8088`, as Node's `ari-client` is given it,
+/// which adds `/ari` itself) or the ARI base (`http://pbx:8088/ari`, or behind
+/// an http.conf `prefix`, `http://pbx:8088/asterisk/ari`). A path that does
+/// not end in `/ari` gets it.
+fn ari_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let authority = url.find("://").map_or(0, |scheme| scheme + 3);
+    let path = url[authority..]
+        .find('/')
+        .map_or("", |slash| &url[authority + slash..]);
+    if path.ends_with("/ari") {
+        url.to_owned()
+    } else {
+        format!("{url}/ari")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,6 +743,24 @@ mod tests {
                 app: DEFAULT_ARI_APP.into(),
             })
         );
+        // The HTTP server's URL, as Node's ari-client takes it, or the ARI
+        // base, behind a prefix or not.
+        for (given, base) in [
+            ("http://pbx:8088", "http://pbx:8088/ari"),
+            ("http://pbx:8088/", "http://pbx:8088/ari"),
+            (
+                "https://pbx.example.com/asterisk",
+                "https://pbx.example.com/asterisk/ari",
+            ),
+            (
+                "http://pbx:8088/asterisk/ari/",
+                "http://pbx:8088/asterisk/ari",
+            ),
+        ] {
+            let mut written = ari.clone();
+            written.ari_url = Some(given.into());
+            assert_eq!(Settings::resolve(&written).unwrap().ari.unwrap().url, base);
+        }
         ari.ari_app = Some("agents".into());
         assert_eq!(Settings::resolve(&ari).unwrap().ari.unwrap().app, "agents");
         let mut no_user = ari.clone();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::model::AriMessage;
@@ -46,6 +46,34 @@ impl AriEventSettings {
             encode(&self.username),
             encode(&self.password)
         )
+    }
+
+    /// The WebSocket URL as logs and status messages may show it: without the
+    /// credentials.
+    pub fn shown_url(&self) -> String {
+        let base = self.base.trim_end_matches('/');
+        format!("{base}/events?app={}", encode(&self.app))
+    }
+}
+
+/// Why the PBX's HTTP server refused the events WebSocket at `shown`, in
+/// words that say what to change.
+fn refusal(shown: &str, status: http::StatusCode) -> String {
+    match status.as_u16() {
+        404 => format!(
+            "{shown} answered 404 Not Found: no ARI there; ARI_URL should be the ARI base, \
+             http://host:8088 or http://host:8088/ari (http.conf prefix included), with ARI \
+             enabled in ari.conf"
+        ),
+        401 | 403 => format!(
+            "{shown} refused the ARI user ({status}): check ARI_USERNAME and ARI_PASSWORD \
+             against ari.conf"
+        ),
+        400 => format!(
+            "{shown} refused the events WebSocket (400): is the Stasis application name \
+             ARI_APP valid?"
+        ),
+        _ => format!("{shown} refused the events WebSocket: {status}"),
     }
 }
 
@@ -90,10 +118,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let url = settings.url();
+    let shown = settings.shown_url();
     let mut attempt = 0_u32;
     loop {
         let reason = tokio::select! {
-            reason = session(&url, &notices, &mut attempt) => reason,
+            reason = session(&url, &shown, &notices, &mut attempt) => reason,
             () = shutdown.cancelled() => return,
         };
         let retry_in = backoff(
@@ -118,11 +147,18 @@ pub async fn run(
     }
 }
 
-/// One connection, until it ends; returns why. `attempt` restarts at 0 once connected.
-async fn session(url: &str, notices: &mpsc::Sender<AriNotice>, attempt: &mut u32) -> String {
+/// One connection, until it ends; returns why. `attempt` restarts at 0 once
+/// connected. `shown` is the URL as it may be logged (no credentials).
+async fn session(
+    url: &str,
+    shown: &str,
+    notices: &mpsc::Sender<AriNotice>,
+    attempt: &mut u32,
+) -> String {
     let mut socket = match tokio_tungstenite::connect_async(url).await {
         Ok((socket, _)) => socket,
-        Err(error) => return format!("cannot connect: {error}"),
+        Err(tungstenite::Error::Http(response)) => return refusal(shown, response.status()),
+        Err(error) => return format!("cannot connect to {shown}: {error}"),
     };
     *attempt = 0;
     if notices.send(AriNotice::Connected).await.is_err() {

@@ -197,7 +197,9 @@ impl Bench {
     pub async fn start_watching(watching: Watching) -> Bench {
         let pbx = Pbx::start().await;
         let ami_port = pbx.ami_port.to_string();
-        let ari_url = format!("http://127.0.0.1:{}/ari", pbx.http_port);
+        // The HTTP server's address, as Node's ari-client is given it
+        // (switchboard adds `/ari`).
+        let ari_url = format!("http://127.0.0.1:{}", pbx.http_port);
         let agents = pbx.dir.path().join("agents.toml");
         std::fs::write(&agents, LOCAL_AGENTS).expect("agents file");
         let app = spawn_app_with(|args| {
@@ -1482,4 +1484,43 @@ async fn a_call_announced_over_ami_before_it_enters_stasis_stays_one_call_on_the
         .filter(|c| c.end_reason() == CallEndReason::Transferred)
         .count();
     assert_eq!(merged, 1);
+}
+
+/// An `ARI_URL` that is no ARI base: the source says so, naming the URL it
+/// tried (without the credentials), instead of retrying a bare 404.
+#[tokio::test]
+async fn a_wrong_ari_base_is_reported_with_the_url_tried() {
+    let pbx = Pbx::start().await;
+    let base = format!("http://127.0.0.1:{}/nowhere", pbx.http_port);
+    let app = spawn_app_with(|args| {
+        args.ari_url = Some(base.clone());
+        args.ari_username = Some("ari".into());
+        args.ari_password = Some("aripw".into());
+    })
+    .await;
+    let status = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let found = app.core.log.read(|ledger, _| {
+                ledger
+                    .source_statuses()
+                    .find(|s| s.source() == switchboard::proto::v1::SourceKind::Ari)
+                    .cloned()
+            });
+            if let Some(status) = found {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the ARI source reports");
+    assert_eq!(status.state(), SourceState::Disconnected, "{status:?}");
+    let tried = format!("{base}/ari/events?app=callcenter");
+    assert!(
+        status.message.contains(&format!("{tried} answered 404")),
+        "{}",
+        status.message
+    );
+    assert!(status.message.contains("ARI_URL"), "{}", status.message);
+    assert!(!status.message.contains("aripw"), "{}", status.message);
 }

@@ -4,8 +4,26 @@
 //! Swagger marks required is a field; optional ones are `Option`. Events
 //! the bridge does not act on decode as [`AriEvent::Other`] (their common
 //! fields kept), so a new Asterisk never breaks the stream.
+//!
+//! An older one does not either: Asterisk 16 to 22 are read alike. A
+//! property that a version in that range added (see [`ADDED_SINCE`], from
+//! the history of `rest-api/api-docs/` in asterisk/asterisk) is filled with
+//! its empty value when it is missing, never a reason to drop an event.
 
 use serde::{Deserialize, Serialize};
+
+/// The properties the models read that Asterisk 16.0 did not send yet: the
+/// model object, the property, and the first release of each series that
+/// sends it (16, 18, 20; every 22 does). Such a property defaults to empty
+/// when missing. (`caller_rdnis`, `tenantid`, `bridgevars` and `tech_cause`,
+/// added later still, are `Option`s.)
+pub const ADDED_SINCE: &[(&str, &str, &[&str])] = &[
+    ("Event", "timestamp", &["16.3.0", "18.0.0", "20.0.0"]),
+    ("Bridge", "creationtime", &["16.3.0", "18.0.0", "20.0.0"]),
+    ("DialplanCEP", "app_name", &["16.4.0", "18.0.0", "20.0.0"]),
+    ("DialplanCEP", "app_data", &["16.4.0", "18.0.0", "20.0.0"]),
+    ("Channel", "protocol_id", &["16.27.0", "18.13.0", "20.0.0"]),
+];
 
 /// A caller id (`CallerID`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +43,11 @@ pub struct DialplanCep {
     pub exten: String,
     /// Priority.
     pub priority: i64,
-    /// The application running (`Stasis`).
+    /// The application running (`Stasis`); absent before Asterisk 16.4.
+    #[serde(default)]
     pub app_name: String,
-    /// Its arguments (`callcenter,inbound`).
+    /// Its arguments (`callcenter,inbound`); absent before Asterisk 16.4.
+    #[serde(default)]
     pub app_data: String,
 }
 
@@ -36,7 +56,9 @@ pub struct DialplanCep {
 pub struct Channel {
     /// Unique id (the AMI Uniqueid).
     pub id: String,
-    /// The protocol's id for it (the SIP Call-ID), often empty.
+    /// The protocol's id for it (the SIP Call-ID), often empty (and absent
+    /// before Asterisk 16.27 / 18.13 / 20.0).
+    #[serde(default)]
     pub protocol_id: String,
     /// Name (`PJSIP/1001-00000002`).
     pub name: String,
@@ -88,7 +110,8 @@ pub struct Bridge {
     /// The video source, in `single` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_source_id: Option<String>,
-    /// Created (ARI date).
+    /// Created (ARI date); absent before Asterisk 16.3.
+    #[serde(default)]
     pub creationtime: String,
     /// Bridge variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,7 +145,9 @@ impl Endpoint {
 pub struct AriMessage {
     /// The Stasis application it is for.
     pub application: String,
-    /// When it happened (ARI date).
+    /// When it happened (ARI date); absent before Asterisk 16.3, when the
+    /// event is dated on arrival.
+    #[serde(default)]
     pub timestamp: String,
     /// The Asterisk that sent it (when several share an application).
     #[serde(default, skip_serializing_if = "Option::is_none")]

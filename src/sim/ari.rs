@@ -3,7 +3,9 @@
 //! them. It keeps channels and bridges, answers the REST calls the agent
 //! bridge makes with the statuses Asterisk gives (404 unknown channel or
 //! bridge, 422 channel not in the application), and emits the events a
-//! real Asterisk 22 emits for them, shaped after `events.json`.
+//! real Asterisk 22 emits for them, shaped after `events.json` — or, after
+//! [`AriSim::speak_as`], as an older release sends them (without the
+//! properties it did not have yet, [`crate::ari::model::ADDED_SINCE`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -23,7 +25,63 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::ari::model::{AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep, Endpoint};
+use crate::ari::model::{
+    ADDED_SINCE, AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep, Endpoint,
+};
+
+/// An Asterisk release, `(major, minor, patch)`: `(16, 0, 0)`.
+pub type Release = (u32, u32, u32);
+
+/// Whether `release` sends `property` of model `object` (every property
+/// the models read is sent by every 22, and by the releases of
+/// [`ADDED_SINCE`] from the one listed for their series on).
+pub fn release_sends(release: Release, object: &str, property: &str) -> bool {
+    let Some((_, _, since)) = ADDED_SINCE
+        .iter()
+        .find(|(o, p, _)| *o == object && *p == property)
+    else {
+        return true;
+    };
+    since
+        .iter()
+        .filter_map(|text| {
+            let mut parts = text.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .find(|first| first.0 == release.0)
+        .is_none_or(|first| release >= first)
+}
+
+/// `value`, an ARI message or REST body, as `release` sends it: the
+/// properties it did not have yet taken out, wherever they are nested.
+pub fn as_sent_by(release: Release, value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            // The model an object is, told by the properties only it has.
+            let model = if object.contains_key("type") && object.contains_key("application") {
+                Some("Event")
+            } else if object.contains_key("bridge_class") {
+                Some("Bridge")
+            } else if object.contains_key("exten") && object.contains_key("priority") {
+                Some("DialplanCEP")
+            } else if object.contains_key("dialplan") && object.contains_key("caller") {
+                Some("Channel")
+            } else {
+                None
+            };
+            if let Some(model) = model {
+                object.retain(|property, _| release_sends(release, model, property));
+            }
+            object
+                .values_mut()
+                .for_each(|inner| as_sent_by(release, inner));
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|inner| as_sent_by(release, inner)),
+        _ => {}
+    }
+}
 
 /// The ARI date format (`2026-11-21T14:11:50.056+0000`).
 fn ari_now() -> String {
@@ -68,6 +126,8 @@ struct Shared {
     connections: Mutex<CancellationToken>,
     /// While set, the events WebSocket refuses connections (503).
     refusing: std::sync::atomic::AtomicBool,
+    /// The release whose shapes it sends (`None`: 22, every property).
+    release: Mutex<Option<Release>>,
 }
 
 impl Shared {
@@ -117,9 +177,21 @@ impl Shared {
             asterisk_id: Some("02:fc:00:00:00:01".into()),
             event,
         };
-        if let Ok(text) = serde_json::to_string(&message) {
-            let _ = self.events.send(text);
+        if let Ok(mut value) = serde_json::to_value(&message) {
+            if let Some(release) = *self.release.lock() {
+                as_sent_by(release, &mut value);
+            }
+            let _ = self.events.send(value.to_string());
         }
+    }
+
+    /// A REST body, as the emulated release sends it.
+    fn body(&self, body: &impl serde::Serialize) -> Response {
+        let mut value = serde_json::to_value(body).unwrap_or_default();
+        if let Some(release) = *self.release.lock() {
+            as_sent_by(release, &mut value);
+        }
+        axum::Json(value).into_response()
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -168,6 +240,7 @@ impl AriSim {
             epoch: 1_795_270_000,
             connections: Mutex::new(CancellationToken::new()),
             refusing: std::sync::atomic::AtomicBool::new(false),
+            release: Mutex::new(None),
         });
         let router = axum::Router::new()
             .route("/ari/channels", get(list_channels).post(originate))
@@ -211,6 +284,11 @@ impl AriSim {
             }
         });
         Ok(AriSim { address, shared })
+    }
+
+    /// From now on, sends events and REST bodies as Asterisk `release` does.
+    pub fn speak_as(&self, release: Release) {
+        *self.shared.release.lock() = Some(release);
     }
 
     /// The ARI base URL.
@@ -541,12 +619,12 @@ type SharedState = State<Arc<Shared>>;
 
 async fn list_channels(State(shared): SharedState) -> Response {
     let channels: Vec<Channel> = shared.state.lock().channels.values().cloned().collect();
-    axum::Json(channels).into_response()
+    shared.body(&channels)
 }
 
 async fn list_bridges(State(shared): SharedState) -> Response {
     let bridges: Vec<Bridge> = shared.state.lock().bridges.values().cloned().collect();
-    axum::Json(bridges).into_response()
+    shared.body(&bridges)
 }
 
 async fn answer(State(shared): SharedState, Path(id): Path<String>) -> Response {
@@ -765,7 +843,7 @@ async fn snoop(
         channel: channel.clone(),
         replace_channel: None,
     });
-    axum::Json(channel).into_response()
+    shared.body(&channel)
 }
 
 /// Q.850 cause texts for the causes the emulator uses.
@@ -852,12 +930,13 @@ async fn create_bridge(
     shared.emit(AriEvent::BridgeCreated {
         bridge: bridge.clone(),
     });
-    axum::Json(bridge).into_response()
+    shared.body(&bridge)
 }
 
 async fn read_bridge(State(shared): SharedState, Path(id): Path<String>) -> Response {
-    match shared.state.lock().bridges.get(&id) {
-        Some(bridge) => axum::Json(bridge.clone()).into_response(),
+    let bridge = shared.state.lock().bridges.get(&id).cloned();
+    match bridge {
+        Some(bridge) => shared.body(&bridge),
         None => error(StatusCode::NOT_FOUND, "Bridge not found"),
     }
 }
@@ -991,5 +1070,5 @@ async fn originate(
             answer_originated(&shared, &id);
         });
     }
-    axum::Json(channel).into_response()
+    shared.body(&channel)
 }

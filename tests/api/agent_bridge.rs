@@ -339,6 +339,50 @@ async fn answered_bridged_then_left_by_the_customer_timed_by_the_peers_clock() {
     rig.finish().await;
 }
 
+/// Asterisk 16 and 18 (FreePBX 15 and 16) send the events without the
+/// properties later releases added (`protocol_id`, and before 16.4 the
+/// dialplan's `app_name`/`app_data`, before 16.3 the events' `timestamp`):
+/// the agent bridge runs a call through them as through 22.
+#[tokio::test]
+async fn an_older_asterisk_drives_the_agent_bridge_as_22_does() {
+    for release in [(16, 0, 0), (16, 4, 0), (18, 0, 0)] {
+        let mut rig = rig_with(|_| {}, |sim| sim.speak_as(release)).await;
+        let customer =
+            rig.sim
+                .customer_calls("254712345678", "Customer Name", "1001", &["agent", "1001"]);
+        let incoming = rig
+            .until("call_incoming", |p| match p {
+                Payload::CallIncoming(c) => Some(c.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(
+            incoming.session_id,
+            format!("ari-{customer}"),
+            "{release:?}"
+        );
+        assert!(incoming.timestamp.is_some(), "{release:?}");
+        rig.ringing("PJSIP/1001").await;
+        rig.sim.phone_answers("PJSIP/1001");
+        let bridged = rig
+            .until("call_bridged_successfully", |p| match p {
+                Payload::CallBridged(b) => Some(b.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(bridged.session_id, incoming.session_id, "{release:?}");
+        rig.sim.customer_hangs_up(&customer);
+        let left = rig
+            .until("customer_left_bridge", |p| match p {
+                Payload::CustomerLeftBridge(l) => Some(l.clone()),
+                _ => None,
+            })
+            .await;
+        assert!(left.was_connected && left.was_answered, "{release:?}");
+        rig.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn declined_rejected_and_left_before_answer() {
     let mut rig = rig().await;

@@ -64,6 +64,72 @@ fn the_providers_signature_vectors_verify_as_its_sdk_does() {
     }
 }
 
+/// Twilio's Node library (`clients/contract/twilio-signatures.mjs`) judges
+/// signatures over request URLs that tell validators apart (an apostrophe,
+/// which `new URL()` turns into `%27`; `+` and `%20`; ports; IPv6; repeated
+/// keys), each signed over the forms a sender may use and over wrong ones:
+/// switchboard's verdict is Twilio's on every case, both ways.
+#[test]
+fn twilio_signatures_are_judged_as_twilios_node_library_judges_them() {
+    let node = crate::helpers::require_tool("node", "install Node.js 20");
+    let output = std::process::Command::new(node)
+        .arg(crate::helpers::repo_root().join("clients/contract/twilio-signatures.mjs"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut verdicts = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let (token, url, signature) = (
+            case["token"].as_str().unwrap(),
+            case["url"].as_str().unwrap(),
+            case["signature"].as_str().unwrap(),
+        );
+        let ours = if case["kind"] == "json" {
+            twilio::verify_json(
+                token,
+                url,
+                case["body"].as_str().unwrap().as_bytes(),
+                signature,
+            )
+        } else {
+            let mut params = Vec::new();
+            for (name, value) in case["params"].as_object().unwrap() {
+                match value {
+                    Value::Array(values) => params.extend(
+                        values
+                            .iter()
+                            .map(|v| (name.clone(), v.as_str().unwrap().to_owned())),
+                    ),
+                    value => params.push((name.clone(), value.as_str().unwrap().to_owned())),
+                }
+            }
+            twilio::verify_form(token, url, &params, signature)
+        };
+        let theirs = case["valid"].as_bool().unwrap();
+        assert_eq!(ours, theirs, "{case}");
+        *verdicts
+            .entry((case["kind"].as_str().unwrap().to_owned(), theirs))
+            .or_insert(0) += 1;
+    }
+    for kind in ["form", "json"] {
+        for valid in [true, false] {
+            assert!(
+                verdicts
+                    .get(&(kind.to_owned(), valid))
+                    .copied()
+                    .unwrap_or(0)
+                    >= 5,
+                "{verdicts:?}"
+            );
+        }
+    }
+}
+
 pub(crate) async fn deliver(
     app: &TestApp,
     body: &Value,

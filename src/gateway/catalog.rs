@@ -243,7 +243,7 @@ pub static CATALOG: &[SocketEvent] = &[
         Message,
         EVERYONE,
         "002",
-        "a call ended (AMI); for voice-AI calls see call:ended in seed 003",
+        "a call ended (AMI); not sent to a socket that joined the 003 rooms (join:admin, join:client), which gets the 003 call:ended only",
     ),
     out(
         "calls:active",
@@ -568,7 +568,7 @@ pub static CATALOG: &[SocketEvent] = &[
         Message,
         "admin, client:{clientId}",
         "003",
-        "the voice-AI provider reported call_ended (same name as the AMI call:ended, other rooms)",
+        "the voice-AI provider reported call_ended (same name as the AMI call:ended, another shape: a socket that joined these rooms gets this one only)",
     ),
     inbound(
         "join:admin",

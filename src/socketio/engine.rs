@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine_packet::{EnginePacket, Handshake, RECORD_SEPARATOR, split_payload};
 
+/// How long a poll that comes while an upgrade finishes waits for it.
+const UPGRADE_GRACE: Duration = Duration::from_millis(100);
+
 /// The read buffer of a session's WebSocket, in bytes; a larger message grows it.
 const READ_BUFFER_SIZE: usize = 4096;
 
@@ -156,6 +159,9 @@ struct SessionState {
     outbox: VecDeque<Framed>,
     transport: Transport,
     upgrading: bool,
+    /// An upgrade's probe has been answered: polls end at once with a noop,
+    /// so that the client can pause polling and finish the upgrade.
+    probed: bool,
     polling: bool,
     posting: bool,
     close_reason: Option<CloseReason>,
@@ -169,6 +175,7 @@ impl Session {
                 outbox: VecDeque::new(),
                 transport,
                 upgrading: false,
+                probed: false,
                 polling: false,
                 posting: false,
                 close_reason: None,
@@ -199,6 +206,15 @@ impl Session {
     /// Queues one framed message.
     pub fn send(&self, message: Framed) -> Result<(), SendError> {
         self.send_run(std::slice::from_ref(&message))
+    }
+
+    /// Queues a binary message: kept as a polling body carries it (`b` and
+    /// its base64), sent as a binary frame over WebSocket.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
+        let mut framed = String::with_capacity(1 + data.len().div_ceil(3) * 4);
+        framed.push('b');
+        base64::engine::general_purpose::STANDARD.encode_string(data, &mut framed);
+        self.send(framed.into())
     }
 
     /// Queues a control packet (ping, noop) past the bound.
@@ -327,6 +343,46 @@ pub fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>())
 }
 
+/// The bytes of a queued binary message (`b…`, see [`Session::send_binary`]).
+fn binary_of(message: &Framed) -> Option<Bytes> {
+    let encoded = message.as_str().strip_prefix('b')?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .map(Bytes::from)
+}
+
+/// The answer that switches a request to the WebSocket protocol.
+fn switching_protocols(accept: String) -> Response<axum::body::Body> {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+        .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .unwrap_or_default()
+}
+
+/// Accepts a WebSocket that has no session to serve and closes it at once.
+fn close_at_once(
+    mut request: Request<axum::body::Body>,
+    accept: String,
+) -> Response<axum::body::Body> {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut socket = WebSocketStream::from_raw_socket(
+                hyper_util::rt::TokioIo::new(upgraded),
+                Role::Server,
+                None,
+            )
+            .await;
+            let _ = socket.close(None).await;
+        }
+    });
+    switching_protocols(accept)
+}
+
 fn text_response(status: StatusCode, body: String) -> Response<axum::body::Body> {
     Response::builder()
         .status(status)
@@ -423,17 +479,22 @@ impl Engine {
     }
 
     /// Pings until the session ends, then removes it and tells the handler.
+    /// Each ping is due `ping_interval` after the session opened or the last
+    /// pong came, and the session ends `ping_timeout` after the ping (both
+    /// measured from those instants, so that the timers do not drift).
     async fn live(self: Arc<Self>, session: Arc<Session>) {
+        let mut since = tokio::time::Instant::now();
         loop {
+            let ping_at = since + self.config.ping_interval;
             tokio::select! {
                 () = session.closing.cancelled() => break,
-                () = tokio::time::sleep(self.config.ping_interval) => {}
+                () = tokio::time::sleep_until(ping_at) => {}
             }
             session.send_control("2");
             tokio::select! {
                 () = session.closing.cancelled() => break,
-                () = session.pong.notified() => {}
-                () = tokio::time::sleep(self.config.ping_timeout) => {
+                () = session.pong.notified() => since = tokio::time::Instant::now(),
+                () = tokio::time::sleep_until(ping_at + self.config.ping_timeout) => {
                     session.close(CloseReason::PingTimeout);
                     break;
                 }
@@ -461,21 +522,43 @@ impl Engine {
 
     /// A long-poll: answers with what is waiting, or waits for it.
     async fn poll(&self, session: &Arc<Session>) -> Response<axum::body::Body> {
-        {
+        let upgrading = {
             let mut state = session.state.lock();
-            if state.polling || state.transport != Transport::Polling {
+            if session.is_closed() {
+                drop(state);
+                return self.refuse(RequestError::UnknownSession);
+            }
+            if state.transport != Transport::Polling {
+                // A poll after the upgrade is refused; the session goes on
+                // over its WebSocket.
+                drop(state);
+                return self.refuse(RequestError::BadRequest);
+            }
+            if state.polling {
                 drop(state);
                 session.close(CloseReason::TransportError);
                 return self.refuse(RequestError::BadRequest);
             }
-            state.polling = true;
+            if !state.probed {
+                state.polling = true;
+            }
+            state.probed
+        };
+        if upgrading {
+            // A new poll while an upgrade finishes (a client that paused
+            // polling sends none): given a moment, the upgrade usually
+            // completes and the poll is refused as after it; otherwise it
+            // ends with a noop, as a pending poll does.
+            return self.poll_while_upgrading(session).await;
         }
         let mut waiting = VecDeque::new();
         loop {
             {
-                // Once upgraded, what waits is the WebSocket's: the poll ends with a noop.
+                // Once the upgrade's probe is answered (or the upgrade is
+                // done), what waits is the WebSocket's: the poll ends with a noop.
                 let mut state = session.state.lock();
-                if state.transport != Transport::Polling {
+                if state.probed || state.transport != Transport::Polling {
+                    waiting.clear();
                     waiting.push_back(Utf8Bytes::from_static("6"));
                     break;
                 }
@@ -486,7 +569,11 @@ impl Engine {
             }
             session.wake.notified().await;
         }
-        session.state.lock().polling = false;
+        let close_reason = {
+            let mut state = session.state.lock();
+            state.polling = false;
+            state.close_reason
+        };
         let mut body = String::new();
         for (index, message) in waiting.iter().enumerate() {
             if index > 0 {
@@ -494,13 +581,42 @@ impl Engine {
             }
             body.push_str(message.as_str());
         }
-        if session.is_closed() {
-            if !body.is_empty() {
-                body.push(RECORD_SEPARATOR);
+        match close_reason {
+            // The client closed the session: its pending poll ends with a noop.
+            Some(CloseReason::ClientClose) if body.is_empty() => body.push('6'),
+            Some(CloseReason::ClientClose) | None => {}
+            // The server closed it: the client is told so.
+            Some(_) => {
+                if !body.is_empty() {
+                    body.push(RECORD_SEPARATOR);
+                }
+                body.push('1');
             }
-            body.push('1');
         }
         text_response(StatusCode::OK, body)
+    }
+
+    /// A poll that came after an upgrade's probe was answered: refused if
+    /// the upgrade completes within [`UPGRADE_GRACE`], a noop otherwise.
+    async fn poll_while_upgrading(&self, session: &Arc<Session>) -> Response<axum::body::Body> {
+        let deadline = tokio::time::Instant::now() + UPGRADE_GRACE;
+        loop {
+            let notified = session.wake.notified();
+            {
+                let state = session.state.lock();
+                if state.transport != Transport::Polling {
+                    drop(state);
+                    return self.refuse(RequestError::BadRequest);
+                }
+                if !state.probed || session.is_closed() {
+                    break;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        text_response(StatusCode::OK, "6".into())
     }
 
     /// A polling POST: the client's packets, in order.
@@ -577,13 +693,16 @@ impl Engine {
                 let Some(session) = self.session(&sid) else {
                     return self.refuse(RequestError::UnknownSession);
                 };
-                {
-                    let mut state = session.state.lock();
-                    if state.transport != Transport::Polling || state.upgrading {
-                        return self.refuse(RequestError::BadRequest);
-                    }
-                    state.upgrading = true;
+                let mut state = session.state.lock();
+                if state.transport != Transport::Polling || state.upgrading {
+                    // Already upgraded, or upgrading: this WebSocket is
+                    // accepted and closed at once; the session goes on.
+                    drop(state);
+                    self.handler.on_refused("transport_already_upgraded");
+                    return close_at_once(request, accept);
                 }
+                state.upgrading = true;
+                drop(state);
                 Some(session)
             }
             None => None,
@@ -631,13 +750,7 @@ impl Engine {
                 }
             }
         });
-        Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
-            .header(header::UPGRADE, HeaderValue::from_static("websocket"))
-            .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-            .body(axum::body::Body::empty())
-            .unwrap_or_default()
+        switching_protocols(accept)
     }
 
     /// The probe of a polling session's WebSocket (`2probe`, `3probe`, `5`), then the switch.
@@ -653,8 +766,11 @@ impl Engine {
             if socket.send(Message::text("3probe")).await.is_err() {
                 return false;
             }
-            // Ends a pending poll so that the client can pause polling.
-            session.send_control("6");
+            // A pending poll, and any poll until the upgrade, ends with a
+            // noop so that the client can pause polling.
+            session.state.lock().probed = true;
+            session.wake.notify_waiters();
+            session.wake.notify_one();
             matches!(socket.next().await, Some(Ok(Message::Text(text))) if text.as_str() == "5")
         };
         let probed = tokio::select! {
@@ -665,6 +781,7 @@ impl Engine {
         {
             let mut state = session.state.lock();
             state.upgrading = false;
+            state.probed = false;
             if probed {
                 state.transport = Transport::WebSocket;
             }
@@ -709,7 +826,11 @@ impl Engine {
                     continue;
                 }
                 for message in batch.drain(..) {
-                    if sink.feed(Message::Text(message)).await.is_err() {
+                    let frame = match binary_of(&message) {
+                        Some(data) => Message::Binary(data),
+                        None => Message::Text(message),
+                    };
+                    if sink.feed(frame).await.is_err() {
                         return;
                     }
                 }
@@ -980,9 +1101,56 @@ mod tests {
             Transport::WebSocket
         );
 
-        // Polling is over for this session.
+        // Polling is over for this session: a poll is refused, a second
+        // WebSocket is accepted and closed at once; the session goes on.
         let late = http.get(&session_url).send().await.unwrap();
         assert_eq!(late.status(), 400);
+        let url = format!("ws://{}&transport=websocket&sid={sid}", server.base);
+        let (mut second, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert!(matches!(
+            second.next().await,
+            Some(Ok(Message::Close(_))) | None
+        ));
+        socket.send(Message::text("4still here")).await.unwrap();
+        assert_eq!(read_text(&mut socket).await, "4echo:still here");
+        // A binary message goes out as a binary frame.
+        let session = server.engine.session(&sid).unwrap();
+        session.send_binary(&[7, 8]).unwrap();
+        assert_eq!(
+            socket.next().await.unwrap().unwrap(),
+            Message::binary(vec![7, 8])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pending_poll_ends_with_a_noop_when_the_client_closes_and_a_close_when_the_server_does()
+     {
+        let server = serve(quick()).await;
+        let http = reqwest::Client::new();
+        let polling = format!("http://{}&transport=polling", server.base);
+        for (closer, answer) in [("client", "6"), ("server", "1")] {
+            let open = handshake_of(&get_text(&http, &polling).await);
+            let url = format!("{polling}&sid={}", open["sid"].as_str().unwrap());
+            let pending = tokio::spawn({
+                let (http, url) = (http.clone(), url.clone());
+                async move { get_text(&http, &url).await }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if closer == "client" {
+                http.post(&url).body("1").send().await.unwrap();
+            } else {
+                let sid = open["sid"].as_str().unwrap();
+                server
+                    .engine
+                    .session(sid)
+                    .unwrap()
+                    .close(CloseReason::ServerClose);
+            }
+            assert_eq!(pending.await.unwrap(), answer, "{closer} close");
+            // The session is gone.
+            let after = http.get(&url).send().await.unwrap();
+            assert_eq!(after.status(), 400, "{closer} close");
+        }
     }
 
     #[tokio::test]

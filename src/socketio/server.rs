@@ -24,13 +24,14 @@ use super::packet::{
     connect_message, disconnect_message, push_event_message,
 };
 
-/// How long a client may take to join a namespace after its session opens.
+/// How long a client may take, by default, to join a namespace after its
+/// session opens.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Why a socket left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
-    /// The client left the namespace.
+    /// The client left the namespace (its session may stay open, to join again).
     ClientDisconnect,
     /// The server disconnected the socket.
     ServerDisconnect,
@@ -82,6 +83,8 @@ pub struct Socket<S> {
     rooms: Arc<Rooms<S>>,
     /// The rooms it is in; `None` once it has left them all for good.
     joined: Mutex<Option<Vec<String>>>,
+    /// The request that opened its session, for a connect after it leaves.
+    request: OpeningRequest,
 }
 
 /// The sockets of one room, by socket id.
@@ -191,12 +194,24 @@ pub struct SocketServer<H: SocketHandler> {
     engine: OnceLock<Weak<Engine>>,
     /// Sessions still to join the namespace, with their opening request.
     opening: RwLock<HashMap<String, OpeningRequest>>,
+    /// How long a session may stay without joining the namespace.
+    connect_timeout: Duration,
 }
 
 impl<H: SocketHandler> SocketServer<H> {
     /// A server for `handler`, and the engine that carries it (its `handle`
     /// answers the `/socket.io/` requests).
     pub fn start(handler: H, config: EngineConfig) -> (Arc<Self>, Arc<Engine>) {
+        Self::start_with_connect_timeout(handler, config, CONNECT_TIMEOUT)
+    }
+
+    /// As [`SocketServer::start`], closing a session that has not joined
+    /// the namespace within `connect_timeout` (rather than [`CONNECT_TIMEOUT`]).
+    pub fn start_with_connect_timeout(
+        handler: H,
+        config: EngineConfig,
+        connect_timeout: Duration,
+    ) -> (Arc<Self>, Arc<Engine>) {
         let server = Arc::new_cyclic(|me| Self {
             handler,
             me: me.clone(),
@@ -204,6 +219,7 @@ impl<H: SocketHandler> SocketServer<H> {
             rooms: Arc::new(Rooms(RwLock::new(HashMap::new()))),
             engine: OnceLock::new(),
             opening: RwLock::new(HashMap::new()),
+            connect_timeout,
         });
         let engine = Engine::new(config, Arc::clone(&server) as Arc<dyn EngineHandler>);
         let _ = server.engine.set(Arc::downgrade(&engine));
@@ -265,6 +281,7 @@ impl<H: SocketHandler> SocketServer<H> {
                     session: Arc::clone(session),
                     rooms: Arc::clone(&self.rooms),
                     joined: Mutex::new(Some(Vec::new())),
+                    request,
                 });
                 let _ = session.send(connect_message(DEFAULT_NAMESPACE, &socket.id).into());
                 self.sockets
@@ -280,29 +297,26 @@ impl<H: SocketHandler> SocketServer<H> {
         }
     }
 
-    fn leave(&self, session: &Session, reason: DisconnectReason) {
+    /// The socket of `session` leaves the namespace; returns it.
+    fn leave(&self, session: &Session, reason: DisconnectReason) -> Option<Arc<Socket<H::State>>> {
         let socket = self.sockets.write().remove(&session.id);
-        if let Some(socket) = socket {
+        if let Some(socket) = &socket {
             socket.leave_all();
-            self.handler.on_disconnect(&socket, reason);
+            self.handler.on_disconnect(socket, reason);
         }
-    }
-}
-
-impl<H: SocketHandler> EngineHandler for SocketServer<H> {
-    fn on_refused(&self, reason: &'static str) {
-        self.handler.on_refused_request(reason);
+        socket
     }
 
-    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest) {
-        self.opening
-            .write()
-            .insert(session.id.clone(), request.clone());
+    /// Waits for `session` (opened by `request`) to join the namespace,
+    /// and closes it when it has not within the connect timeout.
+    fn await_connect(&self, session: &Arc<Session>, request: OpeningRequest) {
+        self.opening.write().insert(session.id.clone(), request);
         let id = session.id.clone();
         let session = Arc::downgrade(session);
         let server = self.me.clone();
+        let timeout = self.connect_timeout;
         tokio::spawn(async move {
-            tokio::time::sleep(CONNECT_TIMEOUT).await;
+            tokio::time::sleep(timeout).await;
             let Some(server) = server.upgrade() else {
                 return;
             };
@@ -315,6 +329,16 @@ impl<H: SocketHandler> EngineHandler for SocketServer<H> {
             }
         });
     }
+}
+
+impl<H: SocketHandler> EngineHandler for SocketServer<H> {
+    fn on_refused(&self, reason: &'static str) {
+        self.handler.on_refused_request(reason);
+    }
+
+    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest) {
+        self.await_connect(session, request.clone());
+    }
 
     fn on_message(&self, session: &Arc<Session>, text: &str) {
         let packet = match SocketPacket::decode(text) {
@@ -325,6 +349,12 @@ impl<H: SocketHandler> EngineHandler for SocketServer<H> {
                 return;
             }
         };
+        if packet.namespace != DEFAULT_NAMESPACE && packet.kind != PacketKind::Connect {
+            // Only `/` is served: its connect was refused, so its other
+            // packets have no socket to reach.
+            tracing::debug!(sid = %session.id, namespace = packet.namespace, "socket.io: a packet for a namespace not served, ignored");
+            return;
+        }
         match packet.kind {
             PacketKind::Connect => self.connect(session, &packet),
             PacketKind::Event => {
@@ -343,8 +373,11 @@ impl<H: SocketHandler> EngineHandler for SocketServer<H> {
                 }
             }
             PacketKind::Disconnect => {
-                self.leave(session, DisconnectReason::ClientDisconnect);
-                session.close(CloseReason::ClientClose);
+                // The client left the namespace; its session stays open (it
+                // may join again, or close it) as the protocol has it.
+                if let Some(socket) = self.leave(session, DisconnectReason::ClientDisconnect) {
+                    self.await_connect(session, socket.request.clone());
+                }
             }
             PacketKind::BinaryEvent | PacketKind::BinaryAck => {
                 tracing::debug!(sid = %session.id, "socket.io: binary packets are not served, session closed");

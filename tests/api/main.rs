@@ -26,6 +26,7 @@ mod browser;
 mod cacofonisk;
 mod chat;
 mod cli;
+mod conformance;
 mod events;
 mod store;
 mod surfaces;

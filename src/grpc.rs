@@ -80,21 +80,15 @@ impl tonic::service::Interceptor for AuthenticateIfPresent {
     }
 }
 
-/// The verified principal of a request that went through [`AuthenticateIfPresent`].
-fn required_principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+/// The verified principal the authenticating interceptor attached to a
+/// request. Fails closed: a request without one (a service mounted without
+/// the interceptor) is refused, never taken for anyone.
+fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
     request
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| Error::Unauthenticated("no bearer token".into()).into())
-}
-
-fn principal<T>(request: &Request<T>) -> Principal {
-    request
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .unwrap_or_else(Principal::anonymous_admin)
+        .ok_or_else(|| Error::Unauthenticated("no verified credential".into()).into())
 }
 
 /// `switchboard.v1.EventService`.
@@ -120,7 +114,7 @@ impl pb::event_service_server::EventService for Events {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         principal.refuse_customers("subscribe to the event stream")?;
         let request = request.into_inner();
         if let Some(forced) = principal.forced_tenant()
@@ -229,7 +223,7 @@ impl pb::state_service_server::StateService for StateQueries {
         &self,
         request: Request<pb::GetSystemStateRequest>,
     ) -> Result<Response<pb::GetSystemStateResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         principal.refuse_customers("read the system state")?;
         let request = request.into_inner();
         let tenant = principal
@@ -274,7 +268,7 @@ impl pb::state_service_server::StateService for StateQueries {
         &self,
         request: Request<pb::GetSystemStatsRequest>,
     ) -> Result<Response<pb::GetSystemStatsResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         principal.refuse_customers("read the system figures")?;
         let core = &self.core;
         let stats = core.stats.sample(
@@ -293,7 +287,7 @@ impl pb::state_service_server::StateService for StateQueries {
         &self,
         request: Request<pb::SetSystemModeRequest>,
     ) -> Result<Response<pb::SetSystemModeResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let mode = request.into_inner().mode.trim().to_owned();
         let sequence = crate::chat::set_system_mode(&self.core, &principal, &mode).await?;
         tracing::info!(%mode, sequence, "system mode set");
@@ -324,7 +318,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         &self,
         request: Request<pb::MonitorRequest>,
     ) -> Result<Response<pb::MonitorResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let order = crate::supervisor::SpyOrder {
             mode: crate::ledger::model::SpyMode::Monitor,
@@ -342,7 +336,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         &self,
         request: Request<pb::WhisperRequest>,
     ) -> Result<Response<pb::WhisperResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let order = crate::supervisor::SpyOrder {
             mode: crate::ledger::model::SpyMode::Whisper,
@@ -360,7 +354,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         &self,
         request: Request<pb::BargeRequest>,
     ) -> Result<Response<pb::BargeResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let order = crate::supervisor::SpyOrder {
             mode: crate::ledger::model::SpyMode::Barge,
@@ -388,7 +382,7 @@ impl CallControl {
         session: String,
         kind: CommandKind,
     ) -> Result<Option<pb::Call>, Status> {
-        let actor = principal(request);
+        let actor = principal(request)?;
         let Some(bridge) = &self.core.agent_bridge else {
             return Err(Error::from(CommandError::NotRunning).into());
         };
@@ -526,7 +520,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        principal(&request).require(&[Role::Supervisor, Role::Admin], "list the agents")?;
+        principal(&request)?.require(&[Role::Supervisor, Role::Admin], "list the agents")?;
         Ok(Response::new(pb::ListAgentsResponse {
             agents: self
                 .core
@@ -542,7 +536,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::PutAgentRequest>,
     ) -> Result<Response<pb::PutAgentResponse>, Status> {
-        principal(&request).require(&[Role::Admin], "change the agent directory")?;
+        principal(&request)?.require(&[Role::Admin], "change the agent directory")?;
         let agent = request
             .into_inner()
             .agent
@@ -625,7 +619,7 @@ impl pb::chat_service_server::ChatService for Chat {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
-        let principal = required_principal(&request)?;
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let message = crate::chat::send(
             &self.core,
@@ -644,7 +638,7 @@ impl pb::chat_service_server::ChatService for Chat {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        let principal = required_principal(&request)?;
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let (conversations, next_page_token) = crate::chat::list(
             &self.core,
@@ -664,7 +658,7 @@ impl pb::chat_service_server::ChatService for Chat {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::GetConversationResponse>, Status> {
-        let principal = required_principal(&request)?;
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let (conversation, messages, next_after) = crate::chat::history(
             &self.core,
@@ -685,7 +679,7 @@ impl pb::chat_service_server::ChatService for Chat {
         &self,
         request: Request<pb::ReassignConversationsRequest>,
     ) -> Result<Response<pb::ReassignConversationsResponse>, Status> {
-        let principal = required_principal(&request)?;
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let reassignments = crate::chat::reassign(
             &self.core,
@@ -711,7 +705,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::GetCustomerProfileRequest>,
     ) -> Result<Response<pb::GetCustomerProfileResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let extension = match principal.role() {
             Role::Agent => {
@@ -749,7 +743,8 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::PutCustomerProfileRequest>,
     ) -> Result<Response<pb::PutCustomerProfileResponse>, Status> {
-        principal(&request).require(&[Role::Supervisor, Role::Admin], "cache customer profiles")?;
+        principal(&request)?
+            .require(&[Role::Supervisor, Role::Admin], "cache customer profiles")?;
         let request = request.into_inner();
         let mut profile = request
             .profile
@@ -771,7 +766,7 @@ impl pb::customer_service_server::CustomerService for Customers {
         &self,
         request: Request<pb::RequestTransferRequest>,
     ) -> Result<Response<pb::RequestTransferResponse>, Status> {
-        let principal = principal(&request);
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let (transfer, cache_keys) = crate::transfers::request(
             &self.core,
@@ -917,4 +912,23 @@ pub fn router(core: Arc<Core>) -> anyhow::Result<Router> {
         ),
     );
     Ok(router)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_without_a_verified_principal_is_refused() {
+        let bare = Request::new(());
+        assert_eq!(
+            principal(&bare).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        let mut verified = Request::new(());
+        verified
+            .extensions_mut()
+            .insert(Principal::anonymous_admin());
+        assert!(principal(&verified).is_ok());
+    }
 }

@@ -1,5 +1,7 @@
 //! The one error type of the service, mapped once to gRPC codes, HTTP statuses
-//! and Socket.IO acknowledgements. Clients get a clear message, never an internal one.
+//! and Socket.IO acknowledgements. Clients get a clear message, never an
+//! internal one and never a dependency's own text (an upstream URL, a
+//! transport error): that cause is logged once, by the surface that answers.
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -28,6 +30,17 @@ pub enum Error {
     /// The server is shutting down or a dependency is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A dependency (the phone system, Twilio, Redis, the database) failed:
+    /// the client is told `message`; `cause`, which may name upstream URLs
+    /// or carry their text, is only logged.
+    #[error("unavailable: {message}")]
+    DependencyFailed {
+        /// What the client is told.
+        message: String,
+        /// What went wrong, for the log.
+        #[source]
+        cause: anyhow::Error,
+    },
     /// Anything else; the detail is logged, the client sees a generic message.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -43,7 +56,9 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::FailedPrecondition(_) => StatusCode::CONFLICT,
             Error::Unimplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::DependencyFailed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,7 +72,7 @@ impl Error {
             Error::NotFound(_) => tonic::Code::NotFound,
             Error::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
             Error::Unimplemented(_) => tonic::Code::Unimplemented,
-            Error::Unavailable(_) => tonic::Code::Unavailable,
+            Error::Unavailable(_) | Error::DependencyFailed { .. } => tonic::Code::Unavailable,
             Error::Internal(_) => tonic::Code::Internal,
         }
     }
@@ -72,7 +87,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::FailedPrecondition(_) => "failed_precondition",
             Error::Unimplemented(_) => "unimplemented",
-            Error::Unavailable(_) => "unavailable",
+            Error::Unavailable(_) | Error::DependencyFailed { .. } => "unavailable",
             Error::Internal(_) => "internal",
         }
     }
@@ -82,23 +97,40 @@ impl Error {
         serde_json::json!({ "error": self.code_name(), "message": self.to_string() })
     }
 
-    fn log_if_internal(&self) {
-        if let Error::Internal(source) = self {
-            tracing::error!(error = ?source, "internal error");
+    /// A dependency's failure: the client is told `message`, the log gets `cause`.
+    pub fn dependency(message: impl Into<String>, cause: impl Into<anyhow::Error>) -> Self {
+        Error::DependencyFailed {
+            message: message.into(),
+            cause: cause.into(),
+        }
+    }
+
+    /// Logs the cause a client is not told (an internal error's, a
+    /// dependency's), at error level; every surface calls it once, as it
+    /// answers. `surface` names it (`grpc`, `http`, `socketio`).
+    pub fn log_cause(&self, surface: &'static str) {
+        match self {
+            Error::Internal(cause) => {
+                tracing::error!(surface, error = ?cause, "internal error");
+            }
+            Error::DependencyFailed { message, cause } => {
+                tracing::error!(surface, error = ?cause, "{message}");
+            }
+            _ => {}
         }
     }
 }
 
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
-        error.log_if_internal();
+        error.log_cause("grpc");
         tonic::Status::new(error.grpc_code(), error.to_string())
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        self.log_if_internal();
+        self.log_cause("http");
         (self.http_status(), axum::Json(self.to_json())).into_response()
     }
 }
@@ -111,3 +143,81 @@ impl From<sqlx::Error> for Error {
 
 /// Result with the service's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependencys_text_reaches_no_client() {
+        let cause = anyhow::anyhow!(
+            "error sending request for url (http://pbx.internal:8088/ari/channels)"
+        );
+        let error = Error::dependency("the phone system cannot be reached", cause);
+        assert_eq!(error.code_name(), "unavailable");
+        assert_eq!(error.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.grpc_code(), tonic::Code::Unavailable);
+        let json = error.to_json().to_string();
+        assert!(!json.contains("pbx.internal"), "{json}");
+        assert!(
+            json.contains("the phone system cannot be reached"),
+            "{json}"
+        );
+        let status = tonic::Status::from(error);
+        assert!(!status.message().contains("pbx.internal"), "{status:?}");
+    }
+
+    #[test]
+    fn an_internal_error_says_only_that() {
+        let error = Error::Internal(anyhow::anyhow!("disk full at /var/lib/switchboard"));
+        assert_eq!(error.to_string(), "internal error");
+        assert_eq!(error.to_json()["message"], "internal error");
+        assert_eq!(error.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn every_error_maps_to_one_code_status_and_name() {
+        let errors = [
+            (
+                Error::Unauthenticated(String::new()),
+                401,
+                tonic::Code::Unauthenticated,
+            ),
+            (
+                Error::PermissionDenied(String::new()),
+                403,
+                tonic::Code::PermissionDenied,
+            ),
+            (
+                Error::InvalidArgument(String::new()),
+                400,
+                tonic::Code::InvalidArgument,
+            ),
+            (Error::NotFound(String::new()), 404, tonic::Code::NotFound),
+            (
+                Error::FailedPrecondition(String::new()),
+                409,
+                tonic::Code::FailedPrecondition,
+            ),
+            (
+                Error::Unimplemented(String::new()),
+                501,
+                tonic::Code::Unimplemented,
+            ),
+            (
+                Error::Unavailable(String::new()),
+                503,
+                tonic::Code::Unavailable,
+            ),
+        ];
+        for (error, status, code) in errors {
+            assert_eq!(error.http_status().as_u16(), status, "{error}");
+            assert_eq!(error.grpc_code(), code, "{error}");
+            assert!(
+                error.to_json()["error"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+            );
+        }
+    }
+}

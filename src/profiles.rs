@@ -202,7 +202,7 @@ impl std::fmt::Debug for ProfileCache {
 }
 
 fn redis_error(error: redis::RedisError) -> Error {
-    Error::Unavailable(format!("redis: {error}"))
+    Error::dependency("the customer profile cache is unavailable", error)
 }
 
 impl ProfileCache {

@@ -5,6 +5,7 @@
 //! outcome is published as `supervisor_action`, an accepted one opens a spy
 //! session in the ledger, and all of them go to the audit table.
 
+use crate::ami::client::AmiError;
 use crate::app::Core;
 use crate::auth::{Principal, Role};
 use crate::error::Error;
@@ -71,7 +72,12 @@ async fn originate_spy(
             "the PBX refused the originate: {}",
             reply.response.get("Message").unwrap_or("no reason given")
         ))),
-        Err(error) => Err(Error::Unavailable(format!("AMI is down: {error}"))),
+        // A field the PBX could not take (a line break in it) is the
+        // request's fault, not a PBX outage.
+        Err(AmiError::Invalid(reason)) => Err(Error::InvalidArgument(format!(
+            "the supervisor's phone or the call cannot be dialled: {reason}"
+        ))),
+        Err(error) => Err(Error::dependency("the phone system did not answer", error)),
     }
 }
 

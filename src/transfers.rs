@@ -154,14 +154,17 @@ pub async fn request(
     {
         Ok(call) => call,
         Err(error) => {
-            tracing::warn!(%error, %extension, "transfer: the agent's call was not placed");
             publish(
                 core,
                 &update(&transfer, "", pb::TransferStatus::Failed, "failed"),
             );
-            return Err(Error::Unavailable(format!(
-                "the agent's call was not placed: {error}"
-            )));
+            return Err(Error::dependency(
+                format!(
+                    "the agent's call was not placed ({})",
+                    error.public_detail()
+                ),
+                error,
+            ));
         }
     };
     // The desktop looks the profile up by the call it receives: the agent leg's SID.
@@ -178,7 +181,6 @@ pub async fn request(
     if !request.customer_call_sid.is_empty()
         && let Err(error) = rest.redirect_call(&request.customer_call_sid, &join).await
     {
-        tracing::warn!(%error, "transfer: the customer's leg was not sent to the conference");
         publish(
             core,
             &update(
@@ -188,9 +190,13 @@ pub async fn request(
                 "failed",
             ),
         );
-        return Err(Error::Unavailable(format!(
-            "the customer's call was not moved: {error}"
-        )));
+        return Err(Error::dependency(
+            format!(
+                "the customer's call was not moved to the conference ({})",
+                error.public_detail()
+            ),
+            error,
+        ));
     }
     core.transfers
         .by_agent_leg

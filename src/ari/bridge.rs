@@ -143,6 +143,8 @@ pub enum CommandError {
 }
 
 impl From<CommandError> for crate::error::Error {
+    /// The client is told what the PBX's refusal means; ARI's own text (and
+    /// a transport error's, which can name `ARI_URL`) goes to the log.
     fn from(error: CommandError) -> Self {
         use crate::error::Error;
         let text = error.to_string();
@@ -151,7 +153,25 @@ impl From<CommandError> for crate::error::Error {
             CommandError::NotAllowed(_) => Error::PermissionDenied(text),
             CommandError::WrongState(_) => Error::FailedPrecondition(text),
             CommandError::InvalidArgument(_) => Error::InvalidArgument(text),
-            CommandError::Pbx(_) | CommandError::NotRunning => Error::Unavailable(text),
+            CommandError::NotRunning => Error::Unavailable(text),
+            CommandError::Pbx(pbx) => {
+                let message = match &pbx {
+                    AriError::NotFound(_) => "the phone system no longer has the call",
+                    AriError::Conflict(_) => {
+                        "the phone system refused: the call is not in a state that allows it"
+                    }
+                    AriError::Refused(_) => "the phone system refused switchboard's credentials",
+                    AriError::BadRequest { .. } => "the phone system refused the request",
+                    AriError::Server { .. } => "the phone system failed",
+                    AriError::Timeout(_) => "the phone system did not answer in time",
+                    AriError::Transport(_) => "the phone system cannot be reached",
+                };
+                match pbx {
+                    AriError::NotFound(_) => Error::NotFound(message.into()),
+                    AriError::Conflict(_) => Error::FailedPrecondition(message.into()),
+                    other => Error::dependency(message, other),
+                }
+            }
         }
     }
 }

@@ -271,6 +271,7 @@ impl<'a> Received<'a> {
     }
 
     fn refuse_as(self, code: &str, error: &Error) {
+        error.log_cause("socketio");
         self.core.metrics.bad_input("socketio", code);
         tracing::info!(socket = %self.socket.id, event = self.name, %error, "socket.io input refused");
         let payload = socket_json::to_json(&pb::ClientError {

@@ -207,7 +207,7 @@ impl Store {
             })
             .connect(&url)
             .await
-            .map_err(|e| crate::error::Error::Unavailable(format!("database: {e}")))?;
+            .map_err(|e| crate::error::Error::dependency("the database is unavailable", e))?;
         MIGRATOR
             .run(&pool)
             .await

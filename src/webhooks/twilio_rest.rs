@@ -28,6 +28,20 @@ pub enum TwilioError {
     Transport(String),
 }
 
+impl TwilioError {
+    /// What a client may be told of it: Twilio's error code (documented at
+    /// twilio.com/docs/api/errors) when it gave one, nothing of the
+    /// transport (which can name URLs).
+    pub fn public_detail(&self) -> String {
+        match self {
+            TwilioError::Refused { code, .. } if *code != 0 => format!("Twilio error {code}"),
+            TwilioError::Refused { status, .. } => format!("Twilio answered {status}"),
+            TwilioError::Timeout(_) => "Twilio did not answer in time".into(),
+            TwilioError::Transport(_) => "Twilio cannot be reached".into(),
+        }
+    }
+}
+
 /// A call as Twilio describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CallResource {

@@ -1419,8 +1419,14 @@ async fn a_failing_rest_call_ends_or_refuses_that_call_only() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::Unavailable);
-    assert!(refused.message().contains("conflict"), "{refused:?}");
+    // What the client is told is the refusal's meaning; ARI's own text
+    // stays in the log.
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("not in a state that allows it"),
+        "{refused:?}"
+    );
+    assert!(!refused.message().contains("ari"), "{refused:?}");
     control
         .hold_call(authed(
             pb::HoldCallRequest {

@@ -765,6 +765,12 @@ async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress()
         refused["message"].as_str().unwrap().contains("21211"),
         "{refused}"
     );
+    // Twilio's code, not its text or where switchboard reached it.
+    let told = refused["message"].as_str().unwrap();
+    assert!(
+        !told.contains("127.0.0.1") && !told.contains("not a valid phone number"),
+        "{refused}"
+    );
     let failed = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .unwrap()

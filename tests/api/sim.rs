@@ -367,6 +367,19 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     )
     .await;
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    // A line break in the supervisor's phone would inject AMI fields: the
+    // order is invalid (AMI is up), and nothing reaches the PBX.
+    let status = refused(
+        MonitorRequest {
+            agent_extension: agent.clone(),
+            call_unique_id: call_unique_id.clone(),
+            supervisor_extension: "2001\r\nAction: Hangup".into(),
+        },
+        token(Role::Supervisor, None, None),
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(!status.message().contains("AMI is down"), "{status:?}");
 
     // Socket.IO: whisper and barge with acknowledgements, the seed's payloads.
     let whisper = format!(r#"{{"agentExtension":"{agent}"}}"#);

@@ -29,7 +29,6 @@ use crate::socketio::engine::EngineConfig;
 use crate::stats::StatsSampler;
 use crate::store::Store;
 use crate::{ami, ari, gateway, grpc, stats, store, web};
-use axum::serve::ListenerExt;
 
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
@@ -244,7 +243,12 @@ impl Application {
         let router = web::router(Arc::clone(&core))
             .merge(grpc::router(Arc::clone(&core))?)
             .route("/socket.io/", socket_io)
-            .layer(cors);
+            .layer(cors)
+            // A request body that stalls (half a body, then nothing) ends
+            // the request instead of holding its connection.
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                settings.connection_timeout,
+            ));
 
         let address = SocketAddr::new(settings.bind_addr, settings.port);
         let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
@@ -350,24 +354,22 @@ impl Application {
             recorder_stop.clone(),
         ));
 
-        let shutdown = core.shutdown.clone();
-        // Events are small writes that must leave at once: without
-        // TCP_NODELAY, Nagle's algorithm holds one back until the client
-        // acknowledges the previous one, which a delayed ACK puts off by up
-        // to 40 ms.
-        let listener = listener.tap_io(|connection| {
-            if let Err(error) = connection.set_nodelay(true) {
-                tracing::debug!(%error, "TCP_NODELAY not set on a connection");
-            }
-        });
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        let mut server = tokio::spawn(async move { serve.await });
+        let serve = crate::connections::serve(
+            listener,
+            router,
+            crate::connections::Limits {
+                header_read_timeout: settings.connection_timeout,
+                idle_timeout: settings.connection_timeout * 3,
+            },
+            core.shutdown.clone(),
+        );
+        let mut server = tokio::spawn(serve);
 
         tokio::select! {
             () = stop.cancelled() => {}
             result = &mut server => {
-                return result.context("server task failed")?.context("server failed");
+                result.context("server task failed")?;
+                anyhow::bail!("the server stopped accepting connections");
             }
         }
         tracing::info!("shutting down");

@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// Seconds allowed for a graceful shutdown.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS")]
     pub shutdown_grace_seconds: Option<String>,
+    /// Seconds a client may take to send a request's headers, or go without
+    /// sending the rest of its body; a connection with nothing in progress is
+    /// closed after three times as long without a byte.
+    #[arg(long, env = "CONNECTION_TIMEOUT_SECONDS")]
+    pub connection_timeout_seconds: Option<String>,
     /// The system mode at start.
     #[arg(long, env = "SYSTEM_MODE")]
     pub system_mode: Option<String>,
@@ -134,6 +139,7 @@ struct FileSettings {
     replay_window_seconds: Option<u64>,
     subscriber_buffer: Option<usize>,
     shutdown_grace_seconds: Option<u64>,
+    connection_timeout_seconds: Option<u64>,
     system_mode: Option<String>,
     ami_host: Option<String>,
     ami_port: Option<u16>,
@@ -252,6 +258,9 @@ pub struct Settings {
     pub log: LogSettings,
     /// Grace period of a shutdown.
     pub shutdown_grace: Duration,
+    /// How long a client may take for a request's headers, or stall its
+    /// body; a connection with nothing in progress closes after 3× as long idle.
+    pub connection_timeout: Duration,
     /// The system mode at start.
     pub system_mode: String,
     /// The AMI source, when `AMI_HOST` is set.
@@ -414,6 +423,17 @@ impl Settings {
             file.shutdown_grace_seconds,
             10,
         )?;
+        let connection_timeout = seconds(
+            "CONNECTION_TIMEOUT_SECONDS",
+            &args.connection_timeout_seconds,
+            file.connection_timeout_seconds,
+            20,
+        )?;
+        if connection_timeout == 0 {
+            return Err(ConfigError(
+                "CONNECTION_TIMEOUT_SECONDS must be at least 1".into(),
+            ));
+        }
         let system_mode = args
             .system_mode
             .clone()
@@ -608,6 +628,7 @@ impl Settings {
                 live_buffer,
             },
             shutdown_grace: Duration::from_secs(grace),
+            connection_timeout: Duration::from_secs(connection_timeout),
             system_mode,
             ami,
             ari,

@@ -8,6 +8,7 @@ pub mod ari;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod directory;
 pub mod error;

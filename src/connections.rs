@@ -146,9 +146,10 @@ async fn connection(
             let router = router.clone();
             async move {
                 let response = router.oneshot(request).await?;
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| GuardedBody { body, _guard: guard }),
-                )
+                Ok::<_, std::convert::Infallible>(response.map(|body| GuardedBody {
+                    body,
+                    _guard: guard,
+                }))
             }
         })
     };

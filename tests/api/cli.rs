@@ -245,3 +245,142 @@ async fn the_demo_runs_both_the_ami_wallboard_and_the_ari_agent_bridge() {
     demo.start_kill().unwrap();
     let _ = demo.wait().await;
 }
+
+/// What the attacker's connections do.
+#[derive(Clone, Copy, Debug)]
+enum Stalling {
+    /// Connects and sends nothing.
+    Silent,
+    /// Sends half a request line, then nothing.
+    HalfLine,
+    /// Sends a header line every 400 ms, never ending the headers.
+    Dribble,
+    /// Sends a request with a 1,000-byte body, 10 bytes of it, then nothing.
+    HalfBody,
+}
+
+/// Opens a connection that stalls as `how`; returns how long the server
+/// took to close it (`None`: still open after `patience`).
+async fn stall(
+    address: std::net::SocketAddr,
+    how: Stalling,
+    patience: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = tokio::time::Instant::now();
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        // Refused outright (the backlog is full): closed, in effect.
+        return Some(started.elapsed());
+    };
+    let opening: &[u8] = match how {
+        Stalling::Silent => b"",
+        Stalling::HalfLine => b"GET /healthz HT",
+        Stalling::Dribble => b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        Stalling::HalfBody => b"POST /api/conversations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"custome",
+    };
+    if stream.write_all(opening).await.is_err() {
+        return Some(started.elapsed());
+    }
+    let mut buffer = [0_u8; 4096];
+    let deadline = started + patience;
+    let mut next_header = 0_u32;
+    loop {
+        let tick = tokio::time::sleep(Duration::from_millis(400));
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return Some(started.elapsed()),
+                Ok(_) => {} // an answer (408, 400): the close may follow
+            },
+            () = tick => {
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                if matches!(how, Stalling::Dribble) {
+                    next_header += 1;
+                    let header = format!("X-Slow-{next_header}: 1\r\n");
+                    if stream.write_all(header.as_bytes()).await.is_err() {
+                        return Some(started.elapsed());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Strangers' connections that send nothing, half a request line, a header
+/// now and then, or half a body are closed, even more of them than the
+/// process has descriptors for; meanwhile the server keeps answering.
+#[tokio::test]
+async fn stalled_connections_are_closed_and_the_server_keeps_answering_past_its_descriptor_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // 200 descriptors for the server: fewer than the connections below.
+    let mut server = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 200 && exec \"$0\" serve")
+        .arg(env!("CARGO_BIN_EXE_switchboard"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("JWT_SECRET", SECRET)
+        .env("SOCKET_PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        )
+        .env("CONNECTION_TIMEOUT_SECONDS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server answered /healthz");
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let kinds = [
+        Stalling::Silent,
+        Stalling::HalfLine,
+        Stalling::Dribble,
+        Stalling::HalfBody,
+    ];
+    let attackers: Vec<_> = (0..300)
+        .map(|n| {
+            let how = kinds[n % kinds.len()];
+            tokio::spawn(async move { (how, stall(address, how, Duration::from_secs(40)).await) })
+        })
+        .collect();
+    // While they hold what they can, a normal client is served.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let answered = client.get(format!("{url}/healthz")).send().await;
+    assert!(
+        answered.as_ref().is_ok_and(|r| r.status() == 200),
+        "a normal request is answered: {answered:?}"
+    );
+    let mut slowest = Duration::ZERO;
+    for attacker in attackers {
+        let (how, closed) = attacker.await.unwrap();
+        let closed = closed.unwrap_or_else(|| panic!("a {how:?} connection was never closed"));
+        slowest = slowest.max(closed);
+    }
+    // Every one closed well within the patience (idle: 3 s; headers and
+    // body: 1 s; the last ones accepted only as descriptors came free).
+    assert!(slowest < Duration::from_secs(30), "{slowest:?}");
+    let answered = client.get(format!("{url}/healthz")).send().await;
+    assert!(answered.is_ok_and(|r| r.status() == 200));
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+}

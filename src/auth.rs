@@ -157,6 +157,8 @@ impl Authenticator {
     pub fn new(secret: &[u8], disabled: bool) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
+        // A token not valid yet (`nbf` ahead, beyond the leeway) is refused.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Authenticator {
             disabled,
@@ -179,6 +181,7 @@ impl Authenticator {
                 Error::Unauthenticated(
                     match e.kind() {
                         ErrorKind::ExpiredSignature => "token expired",
+                        ErrorKind::ImmatureSignature => "token not valid yet (nbf)",
                         ErrorKind::InvalidSignature => "token signature does not verify",
                         ErrorKind::InvalidAlgorithm => "token algorithm not accepted",
                         _ => "token malformed",
@@ -343,6 +346,26 @@ mod tests {
             )
             .unwrap();
         assert!(reason(auth.authenticate(Some(&no_ext))).contains("extension"));
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let auth = auth();
+        let sign = |nbf: u64| {
+            let claims = serde_json::json!({
+                "sub": "ann", "role": "admin", "iat": unix_now(),
+                "exp": unix_now() + 7200, "nbf": nbf,
+            });
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
+            )
+            .unwrap()
+        };
+        let later = auth.authenticate(Some(&sign(unix_now() + 3600)));
+        assert!(later.unwrap_err().to_string().contains("not valid yet"));
+        assert!(auth.authenticate(Some(&sign(unix_now() - 10))).is_ok());
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub enum Error {
     /// The request is well formed but the state does not allow it (agent not on a call).
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// The request's body (or a message) is larger than accepted.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// The caller sent too much too fast (a rate limit).
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// The capability exists in the contract but is not built yet.
     #[error("unimplemented: {0}")]
     Unimplemented(String),
@@ -55,6 +61,8 @@ impl Error {
             Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::FailedPrecondition(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unimplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) | Error::DependencyFailed { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -71,6 +79,9 @@ impl Error {
             Error::InvalidArgument(_) => tonic::Code::InvalidArgument,
             Error::NotFound(_) => tonic::Code::NotFound,
             Error::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            Error::PayloadTooLarge(_) | Error::ResourceExhausted(_) => {
+                tonic::Code::ResourceExhausted
+            }
             Error::Unimplemented(_) => tonic::Code::Unimplemented,
             Error::Unavailable(_) | Error::DependencyFailed { .. } => tonic::Code::Unavailable,
             Error::Internal(_) => tonic::Code::Internal,
@@ -86,6 +97,8 @@ impl Error {
             Error::InvalidArgument(_) => "invalid_argument",
             Error::NotFound(_) => "not_found",
             Error::FailedPrecondition(_) => "failed_precondition",
+            Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::ResourceExhausted(_) => "resource_exhausted",
             Error::Unimplemented(_) => "unimplemented",
             Error::Unavailable(_) | Error::DependencyFailed { .. } => "unavailable",
             Error::Internal(_) => "internal",
@@ -132,6 +145,18 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         self.log_cause("http");
         (self.http_status(), axum::Json(self.to_json())).into_response()
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for Error {
+    /// A JSON body that cannot be read: too large (413), or not the JSON
+    /// asked for (400), with axum's own words on what is wrong.
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge(rejection.body_text())
+        } else {
+            Error::InvalidArgument(rejection.body_text())
+        }
     }
 }
 

@@ -24,14 +24,34 @@ fn authenticate(core: &Core, headers: &HeaderMap) -> Result<Principal, Error> {
     })
 }
 
+/// `GET /healthz`, open to anyone: whether the service can serve, and where
+/// each phone-system source stands (`connected`, `disconnected`, `error`),
+/// nothing more. `status` is `ok` when the database answers and every
+/// source that reported is connected, `degraded` otherwise; the HTTP status
+/// is 503 only when the database does not answer (with the PBX away the
+/// service still serves what it knows).
 async fn healthz(State(core): State<Arc<Core>>) -> Response {
     let database = core.store.ping().await;
+    let sources: serde_json::Map<String, serde_json::Value> = core.log.read(|ledger, _| {
+        ledger
+            .source_statuses()
+            .map(|status| {
+                let name =
+                    crate::socket_json::enum_text("switchboard.v1.SourceKind", status.source);
+                let state =
+                    crate::socket_json::enum_text("switchboard.v1.SourceState", status.state);
+                (
+                    name.unwrap_or_default(),
+                    serde_json::Value::from(state.unwrap_or_default()),
+                )
+            })
+            .collect()
+    });
+    let sources_up = sources.values().all(|state| state == "connected");
     let body = serde_json::json!({
-        "status": if database.is_ok() { "ok" } else { "degraded" },
+        "status": if database.is_ok() && sources_up { "ok" } else { "degraded" },
         "database": if database.is_ok() { "ok" } else { "unreachable" },
-        "epoch": core.log.epoch(),
-        "sequence": core.log.head(),
-        "uptime": core.stats.uptime_seconds(),
+        "sources": sources,
     });
     let status = if database.is_ok() {
         StatusCode::OK
@@ -147,7 +167,7 @@ async fn transfer(
     body: Result<Json<TransferBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Error> {
     let principal = authenticate(&core, &headers)?;
-    let Json(body) = body.map_err(|e| Error::InvalidArgument(e.body_text()))?;
+    let Json(body) = body?;
     let (transfer, cache_keys) = crate::transfers::request(
         &core,
         &principal,

@@ -37,14 +37,14 @@ fn principal(core: &Core, headers: &HeaderMap) -> Result<Principal, Error> {
         .inspect_err(|e| core.metrics.refuse("http", e.code_name()))
 }
 
-/// A JSON body, or a clear 400.
+/// A JSON body, or a clear 400 (413 when too large).
 fn body(raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Value, Error> {
     match raw {
         Ok(Json(value)) if value.is_object() => Ok(value),
         Ok(_) => Err(Error::InvalidArgument(
             "the body must be a JSON object".into(),
         )),
-        Err(rejection) => Err(Error::InvalidArgument(rejection.body_text())),
+        Err(rejection) => Err(rejection.into()),
     }
 }
 

@@ -129,6 +129,13 @@ fn request_current_state(event: Received<'_>) {
     }
     let core = event.core;
     let state = match event.text() {
+        // The house's chat agents are staff's to see, not a tenant's.
+        Some("connected-agents") if event.principal().forced_tenant().is_some() => {
+            let error = Error::PermissionDenied(
+                "the connected agents are for staff, not a client's token".into(),
+            );
+            return event.refuse(&error);
+        }
         Some("connected-agents") => to_json(&core.chat.connected_agents()),
         Some("system-mode") => to_json(&pb::SystemModeUpdate {
             mode: core.log.read(|ledger, _| ledger.system_mode.clone()),

@@ -183,6 +183,9 @@ struct RunItem {
     sequence: u64,
     name: &'static str,
     seed: &'static str,
+    /// Rooms that got this event under the same name before this room: a
+    /// socket in one of them has it already (one emission per socket).
+    sent_to: Vec<String>,
     framed: Framed,
 }
 
@@ -350,15 +353,21 @@ impl Fanout {
                 continue;
             }
             let sent = emissions(&event);
-            for item in &sent {
+            for (index, item) in sent.iter().enumerate() {
                 if run.room.as_deref() != Some(item.room.as_str()) {
                     self.deliver_run(&mut run);
                     run.room = Some(item.room.clone());
                 }
+                let sent_to = sent[..index]
+                    .iter()
+                    .filter(|earlier| earlier.name == item.name && earlier.room != item.room)
+                    .map(|earlier| earlier.room.clone())
+                    .collect();
                 run.items.push(RunItem {
                     sequence: event.sequence,
                     name: item.name,
                     seed: item.seed,
+                    sent_to,
                     framed: item.framed.clone(),
                 });
             }
@@ -376,18 +385,23 @@ impl Fanout {
         };
         let items = std::mem::take(&mut run.items);
         let whole: Vec<Framed> = items.iter().map(|item| item.framed.clone()).collect();
+        let repeats_rooms = items.iter().any(|item| !item.sent_to.is_empty());
         for socket in self.io.sockets_in(&room) {
             let client = &socket.state;
             let greeted_through = client.greeted_through.load(Ordering::Relaxed);
             // Events at or below its greeting's head are in its greeting.
             let takes = |item: &&RunItem| {
-                item.sequence > greeted_through && client.wants(item.seed, item.name)
+                item.sequence > greeted_through
+                    && client.wants(item.seed, item.name)
+                    && !item.sent_to.iter().any(|room| socket.in_room(room))
             };
             let Some(first) = items.iter().find(takes) else {
                 continue;
             };
-            // The sequences rise through the run, so only a seed filter can leave gaps.
-            let takes_all = client.wants_all() && first.sequence == items[0].sequence;
+            // The sequences rise through the run, so only a seed filter (or
+            // an emission the socket had from another room) can leave gaps.
+            let takes_all =
+                client.wants_all() && first.sequence == items[0].sequence && !repeats_rooms;
             let unreported = client.lost.unreported();
             self.share.clear();
             if unreported > 0 {

@@ -49,6 +49,8 @@ pub struct Client {
     presence: Mutex<Option<PresenceGuard>>,
     /// The chat agent it joined the agent dashboard as.
     pub(super) dashboard_agent: Mutex<Option<String>>,
+    /// The events refused to it, to bound what a flood of bad events costs.
+    refusals: Mutex<Refusals>,
     /// The seed whose rooms it joined by that seed's own client events
     /// (`join:admin` / `join:client` of the voice-AI dashboard, 003): of an
     /// event name several seeds emit, it gets that seed's shape only.
@@ -69,6 +71,53 @@ impl Client {
     /// them can go to it whole.
     pub(super) fn wants_all(&self) -> bool {
         self.seeds.is_none() && self.dashboard_of.get().is_none()
+    }
+}
+
+/// Refused events a socket may send within [`REFUSAL_WINDOW`]; past them
+/// the socket is disconnected.
+const REFUSALS_PER_WINDOW: u32 = 20;
+
+/// The window [`REFUSALS_PER_WINDOW`] counts over.
+const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A socket's refused events: in the current window, and in all.
+#[derive(Default)]
+struct Refusals {
+    window_start: Option<std::time::Instant>,
+    in_window: u32,
+    total: u64,
+}
+
+/// What one more refusal means for a socket.
+#[derive(Debug, PartialEq, Eq)]
+enum RefusalVerdict {
+    /// Answer it; the first of the socket's refusals is logged.
+    Answer { first: bool },
+    /// Over the bound just now: close the socket.
+    Close,
+    /// Over the bound already (the rest of a batch): drop it silently.
+    Drop,
+}
+
+impl Refusals {
+    fn count(&mut self, now: std::time::Instant) -> RefusalVerdict {
+        self.total += 1;
+        if self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= REFUSAL_WINDOW)
+        {
+            self.window_start = Some(now);
+            self.in_window = 0;
+        }
+        self.in_window += 1;
+        match self.in_window {
+            n if n <= REFUSALS_PER_WINDOW => RefusalVerdict::Answer {
+                first: self.total == 1,
+            },
+            n if n == REFUSALS_PER_WINDOW + 1 => RefusalVerdict::Close,
+            _ => RefusalVerdict::Drop,
+        }
     }
 }
 
@@ -157,6 +206,7 @@ impl SocketHandler for Gateway {
                 presence: Mutex::new(None),
                 dashboard_agent: Mutex::new(None),
                 dashboard_of: OnceLock::new(),
+                refusals: Mutex::new(Refusals::default()),
             }),
             Err(error) => {
                 core.metrics.refuse("socketio", error.code_name());
@@ -231,6 +281,10 @@ impl SocketHandler for Gateway {
             }
             _ => tracing::debug!(socket = %socket.id, reason = name, "socket.io disconnected"),
         }
+        let refused = socket.state.refusals.lock().total;
+        if refused > 1 {
+            tracing::info!(socket = %socket.id, refused, "socket.io client's refused events, in all");
+        }
         let id = socket.id.clone();
         tokio::spawn(async move { crate::chat::socket_left(&core, &id).await });
     }
@@ -273,7 +327,35 @@ impl<'a> Received<'a> {
     fn refuse_as(self, code: &str, error: &Error) {
         error.log_cause("socketio");
         self.core.metrics.bad_input("socketio", code);
-        tracing::info!(socket = %self.socket.id, event = self.name, %error, "socket.io input refused");
+        let verdict = self
+            .socket
+            .state
+            .refusals
+            .lock()
+            .count(std::time::Instant::now());
+        match verdict {
+            // The log says a socket's first refusal; the rest are counted
+            // (metrics) and summed up when it disconnects.
+            RefusalVerdict::Answer { first: true } => {
+                tracing::info!(socket = %self.socket.id, event = self.name, %error, "socket.io input refused");
+            }
+            RefusalVerdict::Answer { first: false } => {
+                tracing::debug!(socket = %self.socket.id, event = self.name, %error, "socket.io input refused");
+            }
+            RefusalVerdict::Close => {
+                tracing::warn!(
+                    socket = %self.socket.id,
+                    "socket.io client sent over {REFUSALS_PER_WINDOW} refused events in {}s; closed that connection",
+                    REFUSAL_WINDOW.as_secs()
+                );
+                self.core
+                    .metrics
+                    .bad_input("socketio", "too_many_refused_events");
+                self.socket.disconnect();
+                return;
+            }
+            RefusalVerdict::Drop => return,
+        }
         let payload = socket_json::to_json(&pb::ClientError {
             error: code.into(),
             message: error.to_string(),
@@ -464,4 +546,33 @@ async fn run_call_command(
             actor: actor.clone(),
         })
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_refused_events_closes_the_socket_once_then_goes_silent() {
+        let mut refusals = Refusals::default();
+        let start = std::time::Instant::now();
+        assert_eq!(
+            refusals.count(start),
+            RefusalVerdict::Answer { first: true }
+        );
+        for _ in 1..REFUSALS_PER_WINDOW {
+            assert_eq!(
+                refusals.count(start),
+                RefusalVerdict::Answer { first: false }
+            );
+        }
+        assert_eq!(refusals.count(start), RefusalVerdict::Close);
+        assert_eq!(refusals.count(start), RefusalVerdict::Drop);
+        // A new window starts afresh.
+        let later = start + REFUSAL_WINDOW;
+        assert_eq!(
+            refusals.count(later),
+            RefusalVerdict::Answer { first: false }
+        );
+    }
 }

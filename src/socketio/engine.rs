@@ -648,6 +648,11 @@ impl Engine {
             if !self.receive_packet(session, text) {
                 return self.refuse(RequestError::BadRequest);
             }
+            // Closed meanwhile (the layer above gave up on this client):
+            // the rest of the body is not read.
+            if session.is_closed() {
+                break;
+            }
         }
         text_response(StatusCode::OK, "ok".into())
     }

@@ -112,6 +112,14 @@ impl<S> Socket<S> {
             .insert(self.id.clone(), Arc::clone(self));
     }
 
+    /// Whether the socket is in `room`.
+    pub fn in_room(&self, room: &str) -> bool {
+        self.joined
+            .lock()
+            .as_ref()
+            .is_some_and(|joined| joined.iter().any(|r| r == room))
+    }
+
     /// The rooms the socket is in.
     pub fn rooms(&self) -> Vec<String> {
         self.joined.lock().clone().unwrap_or_default()

@@ -28,6 +28,7 @@ mod chat;
 mod cli;
 mod conformance;
 mod events;
+mod hardening;
 mod store;
 mod surfaces;
 mod tenants;

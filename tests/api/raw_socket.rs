@@ -62,6 +62,14 @@ impl RawSocket {
         }
     }
 
+    /// Sends one Engine.IO text message as is (`42["event",…]`).
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
+    }
+
     /// The next event, as `(name, payload)`; `None` when the connection ends.
     pub async fn next_event(&mut self) -> Option<(String, serde_json::Value)> {
         loop {

@@ -1,0 +1,141 @@
+//! Surfaces that fail closed, tried as an attacker would: a flood of refused
+//! events, a client's token asking for the staff's view, a socket in two
+//! rooms, an oversized body, what `/healthz` tells anyone.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard::auth::Role;
+
+use crate::helpers::{spawn_app, spawn_app_with, token};
+use crate::raw_socket::RawSocket;
+use crate::webhooks::{AGENT, KEY, deliver, fixture, now_ms, signed};
+
+/// Events until `quiet` passes without one (or the connection ends).
+async fn events_for(socket: &mut RawSocket, quiet: Duration) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(quiet, socket.next_event()).await {
+        events.push(event);
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_events_is_answered_twenty_times_then_closes_that_socket_only() {
+    let app = spawn_app().await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut flooder = RawSocket::connect(app.address, &supervisor).await;
+    let mut bystander = RawSocket::connect(app.address, &supervisor).await;
+    for n in 0..500 {
+        flooder
+            .send_raw(&format!("42[\"no-such-event-{n}\"]"))
+            .await;
+    }
+    let heard = events_for(&mut flooder, Duration::from_secs(2)).await;
+    let refusals = heard
+        .iter()
+        .filter(|(name, _)| name == "error-event")
+        .count();
+    assert_eq!(
+        refusals, 20,
+        "answered up to the bound, then closed: {heard:?}"
+    );
+    // The bystander is untouched: it still hears what the server says.
+    app.core.log.apply(
+        switchboard::ledger::Input::SystemModeSet {
+            mode: "human".into(),
+        },
+        chrono::Utc::now(),
+    );
+    let (name, _) = tokio::time::timeout(Duration::from_secs(5), bystander.next_event())
+        .await
+        .expect("the bystander hears on")
+        .expect("still connected");
+    assert!(!name.is_empty());
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", app.url()))
+        .bearer_auth(&supervisor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("reason=\"too_many_refused_events\""),
+        "counted"
+    );
+}
+
+#[tokio::test]
+async fn a_clients_token_does_not_list_the_house_chat_agents() {
+    let app = spawn_app().await;
+    let client = token(Role::Client, None, Some("acme"));
+    let mut socket = RawSocket::connect(app.address, &client).await;
+    socket
+        .send_raw(r#"421["request-current-state","connected-agents"]"#)
+        .await;
+    let heard = events_for(&mut socket, Duration::from_secs(1)).await;
+    let refusal = heard
+        .iter()
+        .find(|(name, _)| name == "error-event")
+        .expect("refused");
+    assert_eq!(refusal.1["error"], "permission_denied", "{heard:?}");
+    assert!(!heard.iter().any(|(name, _)| name == "current-state"));
+}
+
+#[tokio::test]
+async fn a_socket_in_two_rooms_gets_each_event_once() {
+    let app = spawn_app_with(|args| {
+        args.retell_api_key = Some(KEY.into());
+        args.retell_agent_clients = Some(format!("{AGENT}=acme"));
+    })
+    .await;
+    let admin = token(Role::Admin, None, None);
+    let mut socket = RawSocket::connect(app.address, &admin).await;
+    socket.send_raw(r#"421["join:admin"]"#).await;
+    socket.send_raw(r#"422["join:client","acme"]"#).await;
+    events_for(&mut socket, Duration::from_millis(500)).await;
+    let started = fixture("spec_example_webhooks_assembled.json")["call_started"].clone();
+    let (status, _) = deliver(&app, &started, signed(&started, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+    let heard = events_for(&mut socket, Duration::from_secs(1)).await;
+    let calls: Vec<_> = heard
+        .iter()
+        .filter(|(name, _)| name == "call:started")
+        .collect();
+    assert_eq!(calls.len(), 1, "{heard:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_json_body_is_413_and_healthz_says_only_what_anyone_may_know() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let huge = json!({ "customerName": "x".repeat(3_000_000) });
+    let response = http
+        .post(format!("{}/api/conversations", app.url()))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large", "{body}");
+
+    let health: Value = http
+        .get(format!("{}/healthz", app.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = health
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["database", "sources", "status"], "{health}");
+    assert_eq!(health["status"], "ok");
+}

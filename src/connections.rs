@@ -31,6 +31,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// The address a request's connection comes from, in its extensions (for
+/// limits per address; behind a proxy, the proxy's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddress(pub std::net::SocketAddr);
+
 /// How long connections may stay quiet.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -63,10 +68,17 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let (router, shutdown, hard_stop) =
                     (router.clone(), shutdown.clone(), hard_stop.clone());
-                tracker.spawn(connection(stream, router, limits, shutdown, hard_stop));
+                tracker.spawn(connection(
+                    stream,
+                    PeerAddress(peer),
+                    router,
+                    limits,
+                    shutdown,
+                    hard_stop,
+                ));
             }
             Err(error) if is_connection_error(&error) => {}
             Err(error) => {
@@ -118,6 +130,7 @@ impl Activity {
 /// Serves one connection until it ends, goes idle, or the server stops.
 async fn connection(
     stream: TcpStream,
+    peer: PeerAddress,
     router: Router,
     limits: Limits,
     shutdown: CancellationToken,
@@ -141,7 +154,8 @@ async fn connection(
     let service = {
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let request = request.map(axum::body::Body::new);
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(peer);
             let guard = InFlight::enter(Arc::clone(&activity));
             let router = router.clone();
             async move {

@@ -592,9 +592,16 @@ impl pb::chat_service_server::ChatService for Chat {
         &self,
         request: Request<pb::StartConversationRequest>,
     ) -> Result<Response<pb::StartConversationResponse>, Status> {
-        let tenant = request
-            .extensions()
-            .get::<Principal>()
+        let principal = request.extensions().get::<Principal>();
+        // Anyone may start a conversation, a limited number per address.
+        let anonymous_from = match principal {
+            Some(_) => None,
+            None => request
+                .extensions()
+                .get::<crate::connections::PeerAddress>()
+                .map(|peer| peer.0.ip()),
+        };
+        let tenant = principal
             .and_then(|p| p.forced_tenant().map(str::to_owned))
             .unwrap_or_default();
         let request = request.into_inner();
@@ -606,6 +613,7 @@ impl pb::chat_service_server::ChatService for Chat {
                 customer_phone: request.customer_phone,
                 first_message: request.first_message,
                 tenant,
+                anonymous_from,
             },
         )
         .await?;

@@ -59,17 +59,22 @@ fn text(value: &Value, field: &str) -> String {
 async fn start(
     State(core): State<Arc<Core>>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<crate::connections::PeerAddress>>,
     raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Error> {
-    let value = body(raw)?;
-    // A staff or client token may come along (a tenant's widget); none is needed.
-    let tenant = match headers.get(http::header::AUTHORIZATION) {
-        Some(_) => principal(&core, &headers)?
-            .forced_tenant()
-            .unwrap_or_default()
-            .to_owned(),
-        None => String::new(),
+    // A staff or client token may come along (a tenant's widget); none is
+    // needed, and starts without one are limited per address.
+    let (tenant, anonymous_from) = match headers.get(http::header::AUTHORIZATION) {
+        Some(_) => {
+            let principal = principal(&core, &headers)?;
+            (
+                principal.forced_tenant().unwrap_or_default().to_owned(),
+                None,
+            )
+        }
+        None => (String::new(), peer.map(|axum::Extension(peer)| peer.0.ip())),
     };
+    let value = body(raw)?;
     let (conversation, token) = crate::chat::start(
         &core,
         crate::chat::StartRequest {
@@ -78,9 +83,15 @@ async fn start(
             customer_phone: text(&value, "customerPhone"),
             first_message: text(&value, "firstMessage"),
             tenant,
+            anonymous_from,
         },
     )
-    .await?;
+    .await
+    .inspect_err(|e| {
+        if matches!(e, Error::ResourceExhausted(_)) {
+            core.metrics.refuse("http", e.code_name());
+        }
+    })?;
     let answer = pb::StartConversationResponse {
         conversation: Some(conversation),
         customer_token: token,

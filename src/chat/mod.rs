@@ -32,6 +32,8 @@ pub const SYSTEM_MODE_SETTING: &str = "system_mode";
 #[derive(Debug)]
 pub struct ChatDesk {
     presence: Mutex<AgentPresence>,
+    /// Anonymous conversation starts per address, in the current window.
+    starts: Mutex<StartLimiter>,
     /// An agent silent for longer is taken offline.
     pub heartbeat_timeout: Duration,
     /// Serializes assignment decisions (count, then assign).
@@ -43,6 +45,7 @@ impl ChatDesk {
     pub fn new(heartbeat_timeout: Duration) -> Self {
         ChatDesk {
             presence: Mutex::new(AgentPresence::default()),
+            starts: Mutex::new(StartLimiter::default()),
             heartbeat_timeout,
             assigning: tokio::sync::Mutex::new(()),
         }
@@ -52,6 +55,77 @@ impl ChatDesk {
     pub fn connected_agents(&self) -> pb::ConnectedAgentsUpdate {
         self.presence.lock().update()
     }
+
+    /// Counts an anonymous conversation start from `address`; refused past
+    /// [`ANONYMOUS_STARTS_PER_MINUTE`] in the current minute.
+    pub fn admit_anonymous_start(&self, address: std::net::IpAddr) -> Result<(), Error> {
+        self.starts.lock().admit(address, std::time::Instant::now())
+    }
+}
+
+/// Conversations anyone (no token) may start from one address per minute.
+pub const ANONYMOUS_STARTS_PER_MINUTE: u32 = 10;
+
+/// Anonymous starts per address, counted per minute.
+#[derive(Debug, Default)]
+struct StartLimiter {
+    window_start: Option<std::time::Instant>,
+    counts: std::collections::HashMap<std::net::IpAddr, u32>,
+}
+
+impl StartLimiter {
+    fn admit(&mut self, address: std::net::IpAddr, now: std::time::Instant) -> Result<(), Error> {
+        let window = Duration::from_secs(60);
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= window {
+            // A new minute: every address starts afresh (and the map stays small).
+            self.window_start = Some(now);
+            self.counts.clear();
+        }
+        let count = self.counts.entry(address).or_default();
+        if *count >= ANONYMOUS_STARTS_PER_MINUTE {
+            let start = self.window_start.unwrap_or(now);
+            let retry = window.saturating_sub(now.duration_since(start)).as_secs() + 1;
+            return Err(Error::ResourceExhausted(format!(
+                "too many conversations started from this address; retry in {retry} s"
+            )));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// The longest customer name, e-mail and phone a conversation takes, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// See [`MAX_NAME_CHARS`].
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// See [`MAX_NAME_CHARS`].
+pub const MAX_PHONE_CHARS: usize = 32;
+
+/// Checks every field of a conversation start against its bound, before
+/// anything is stored: a clear refusal naming the field.
+fn check_start(request: &StartRequest) -> Result<(), Error> {
+    let too_long = |field: &str, value: &str, max: usize| {
+        (value.trim().chars().count() > max)
+            .then(|| Error::InvalidArgument(format!("{field} has more than {max} characters")))
+    };
+    if let Some(error) = too_long("customerName", &request.customer_name, MAX_NAME_CHARS)
+        .or_else(|| too_long("customerEmail", &request.customer_email, MAX_EMAIL_CHARS))
+        .or_else(|| too_long("customerPhone", &request.customer_phone, MAX_PHONE_CHARS))
+        .or_else(|| too_long("firstMessage", &request.first_message, MAX_MESSAGE_CHARS))
+    {
+        return Err(error);
+    }
+    let phone = request.customer_phone.trim();
+    if !phone
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+    {
+        return Err(Error::InvalidArgument(
+            "customerPhone takes digits, spaces and + - ( ) . only".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What the widget sends to start a conversation.
@@ -67,6 +141,9 @@ pub struct StartRequest {
     pub first_message: String,
     /// The tenant.
     pub tenant: String,
+    /// For a start without a token, the address it came from (such starts
+    /// are limited per address).
+    pub anonymous_from: Option<std::net::IpAddr>,
 }
 
 /// The chat agent id of a principal: the token's subject.
@@ -170,12 +247,11 @@ pub async fn start(
     core: &Core,
     request: StartRequest,
 ) -> Result<(pb::Conversation, String), Error> {
-    let name = request.customer_name.trim();
-    if name.chars().count() > 200 || request.customer_email.chars().count() > 320 {
-        return Err(Error::InvalidArgument(
-            "customer name or e-mail too long".into(),
-        ));
+    check_start(&request)?;
+    if let Some(address) = request.anonymous_from {
+        core.chat.admit_anonymous_start(address)?;
     }
+    let name = request.customer_name.trim();
     let now = chrono::Utc::now();
     let id = format!("conv-{}", uuid::Uuid::new_v4().simple());
     let guard = core.chat.assigning.lock().await;

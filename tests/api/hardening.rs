@@ -139,3 +139,52 @@ async fn an_oversized_json_body_is_413_and_healthz_says_only_what_anyone_may_kno
     assert_eq!(keys, ["database", "sources", "status"], "{health}");
     assert_eq!(health["status"], "ok");
 }
+
+#[tokio::test]
+async fn a_new_conversations_fields_are_bounded_and_anonymous_starts_are_limited_per_address() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let start = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}/api/conversations", app.url());
+        async move {
+            let response = http.post(url).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Every field has its bound, checked before anything is stored.
+    for (field, value) in [
+        ("customerPhone", "1".repeat(1_000_000)),
+        ("customerPhone", "+1 555 0100; DROP".to_owned()),
+        ("customerName", "n".repeat(201)),
+        ("customerEmail", "e".repeat(255)),
+        ("firstMessage", "m".repeat(4001)),
+    ] {
+        let (status, body) = start(json!({ field: value })).await;
+        assert_eq!(status, 400, "{field}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(field), "{body}");
+    }
+    let stored = app.core.store.open_conversations().await.unwrap();
+    assert!(stored.is_empty(), "nothing stored: {stored:?}");
+    // Ten starts a minute from one address, then a clear 429.
+    for n in 0..10 {
+        let (status, body) = start(json!({ "customerName": format!("c{n}") })).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = start(json!({ "customerName": "one too many" })).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "resource_exhausted");
+    // A token's holder is not an anonymous stranger.
+    let response = http
+        .post(format!("{}/api/conversations", app.url()))
+        .bearer_auth(token(Role::Supervisor, None, None))
+        .json(&json!({ "customerName": "on the phone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+}

@@ -568,6 +568,18 @@ impl Settings {
                 bad.client_id
             )));
         }
+        // A client id names rooms (`client:{id}`) and scopes the tenant's
+        // call and conversation ids (`voice-{id}.{call_id}`).
+        if let Some(bad) = voice_ai.iter().find(|t| {
+            !t.client_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            return Err(ConfigError(format!(
+                "voice-AI client id {:?} may use letters, digits, '-' and '_' only",
+                bad.client_id
+            )));
+        }
         let twilio = match args
             .twilio_auth_token
             .clone()

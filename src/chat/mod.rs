@@ -63,6 +63,9 @@ impl ChatDesk {
     }
 }
 
+/// The channel of the conversations voice-AI calls are recorded as.
+pub const VOICE_AI_CHANNEL: &str = "voice_ai";
+
 /// Conversations anyone (no token) may start from one address per minute.
 pub const ANONYMOUS_STARTS_PER_MINUTE: u32 = 10;
 
@@ -295,10 +298,15 @@ pub async fn start(
 fn may_use(principal: &Principal, row: &ConversationRow) -> Result<(), Error> {
     let allowed = match principal.role() {
         Role::Customer => principal.customer_conversation() == Some(row.id.as_str()),
-        Role::Agent => row
-            .assigned_agent_id
-            .as_deref()
-            .is_none_or(|a| a == agent_id(principal)),
+        // A voice-AI conversation's assignee is the provider's agent, whose
+        // ids are not chat agents' ids: no chat agent's token reaches it.
+        Role::Agent => {
+            row.channel != VOICE_AI_CHANNEL
+                && row
+                    .assigned_agent_id
+                    .as_deref()
+                    .is_none_or(|a| a == agent_id(principal))
+        }
         Role::Supervisor | Role::Admin => true,
         Role::Client => false,
     };

@@ -16,9 +16,10 @@ const REMEMBERED_ENDS: usize = 10_000;
 /// What the ledger knows of voice-AI calls.
 #[derive(Debug, Clone, Default)]
 pub struct VoiceCalls {
-    /// Calls started and not ended: call id → tenant.
+    /// Calls started and not ended: (tenant, call id) key → tenant.
     live: HashMap<String, String>,
-    /// Calls ended (voice-AI call ids and Twilio Call SIDs), oldest first, bounded.
+    /// Calls ended (voice-AI (tenant, call id) keys and Twilio Call SIDs),
+    /// oldest first, bounded.
     ended: VecDeque<String>,
     /// The newest `SequenceNumber` applied per Twilio call in progress.
     twilio_sequences: HashMap<String, i64>,
@@ -32,6 +33,12 @@ impl VoiceCalls {
             .filter(|t| tenant.is_none_or(|wanted| wanted == t.as_str()))
             .count()
     }
+}
+
+/// A voice-AI call's key in [`VoiceCalls`]: its tenant and its provider's id
+/// (two tenants' calls may share a call id).
+fn voice_key(client_id: &str, call_id: &str) -> String {
+    format!("{client_id}\u{1f}{call_id}")
 }
 
 /// The last four characters of a number, never more.
@@ -51,10 +58,11 @@ impl Ledger {
                 direction,
                 agent_id,
             } => {
-                if self.voice.live.contains_key(&call_id) || self.voice.ended.contains(&call_id) {
+                let key = voice_key(&client_id, &call_id);
+                if self.voice.live.contains_key(&key) || self.voice.ended.contains(&key) {
                     return Vec::new();
                 }
-                self.voice.live.insert(call_id.clone(), client_id.clone());
+                self.voice.live.insert(key, client_id.clone());
                 vec![Emitted {
                     payload: Payload::VoiceCallStarted(pb::VoiceCallStarted {
                         call_id,
@@ -76,11 +84,12 @@ impl Ledger {
                 duration_ms,
                 status,
             } => {
-                if self.voice.ended.contains(&call_id) {
+                let key = voice_key(&client_id, &call_id);
+                if self.voice.ended.contains(&key) {
                     return Vec::new();
                 }
-                self.voice.live.remove(&call_id);
-                self.voice.ended.push_back(call_id.clone());
+                self.voice.live.remove(&key);
+                self.voice.ended.push_back(key);
                 if self.voice.ended.len() > REMEMBERED_ENDS {
                     self.voice.ended.pop_front();
                 }

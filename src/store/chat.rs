@@ -59,21 +59,16 @@ impl Store {
     /// id belongs to another conversation's message.
     pub async fn insert_message(&self, row: &MessageRow) -> Result<(MessageRow, bool)> {
         let mut tx = self.pool.begin().await?;
+        // Ids are unique within a conversation: the same id again is a retry.
         let existing = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND id = $2"
         ))
+        .bind(&row.conversation_id)
         .bind(&row.id)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(existing) = existing {
-            let existing = message_of(&existing)?;
-            if existing.conversation_id != row.conversation_id {
-                return Err(Error::InvalidArgument(format!(
-                    "message id {} is taken by another conversation",
-                    row.id
-                )));
-            }
-            return Ok((existing, false));
+            return Ok((message_of(&existing)?, false));
         }
         let touched = sqlx::query("UPDATE conversations SET updated_at_ms = $1 WHERE id = $2")
             .bind(row.created_at_ms)
@@ -174,7 +169,8 @@ impl Store {
              WHERE m.conversation_id = conversations.id ORDER BY m.seq DESC LIMIT 1), '') \
              FROM conversations \
              WHERE ($1 = '' OR status = $1) \
-             AND ($2 = '' OR assigned_agent_id = $2 OR assigned_agent_id IS NULL) \
+             AND ($2 = '' OR ((assigned_agent_id = $2 OR assigned_agent_id IS NULL) \
+                  AND channel <> 'voice_ai')) \
              AND (updated_at_ms < $3 OR (updated_at_ms = $3 AND ($4 = '' OR id < $4))) \
              ORDER BY updated_at_ms DESC, id DESC LIMIT $5"
         ))
@@ -262,10 +258,13 @@ impl Store {
         Ok(())
     }
 
-    /// The conversations not closed: (id, assigned agent).
+    /// The chat conversations not closed, (id, assigned agent): those chat
+    /// agents carry and may be reassigned (not the voice-AI calls' records,
+    /// whose assignee is the provider's agent).
     pub async fn open_conversations(&self) -> Result<Vec<(String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT id, assigned_agent_id FROM conversations WHERE status <> 'closed' ORDER BY created_at_ms, id",
+            "SELECT id, assigned_agent_id FROM conversations \
+             WHERE status <> 'closed' AND channel <> 'voice_ai' ORDER BY created_at_ms, id",
         )
         .fetch_all(&self.pool)
         .await?;

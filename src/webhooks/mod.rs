@@ -29,6 +29,12 @@ use crate::ledger::Input;
 use crate::ledger::model::Direction;
 use crate::store::{ConversationRow, MessageRow};
 
+/// The conversation that records tenant `client_id`'s voice-AI call
+/// `call_id` (client ids have no `.`, so two tenants' ids never meet).
+pub fn voice_conversation_id(client_id: &str, call_id: &str) -> String {
+    format!("voice-{client_id}.{call_id}")
+}
+
 /// The voice-AI webhook: verify, take once, record, emit.
 async fn retell_webhook(
     State(core): State<Arc<Core>>,
@@ -82,19 +88,21 @@ async fn retell_webhook(
             Error::InvalidArgument("call.call_id is missing".into()),
         ));
     }
+    // Receipts and ids are the tenant's: another tenant's call with the same
+    // call id is another call.
+    let client_id = tenant.client_id.clone();
     let first = core
         .store
         .record_webhook_receipt(
             "retell",
-            &format!("{event}:{call_id}"),
+            &format!("{client_id}:{event}:{call_id}"),
             now.timestamp_millis(),
         )
         .await?;
     if !first {
         return Ok(Json(json!({ "status": "duplicate" })).into_response());
     }
-    let client_id = tenant.client_id.clone();
-    let conversation_id = format!("voice-{call_id}");
+    let conversation_id = voice_conversation_id(&client_id, &call_id);
     let millis = |field: &str| call[field].as_i64();
     let stored = ConversationRow {
         id: conversation_id.clone(),
@@ -105,7 +113,7 @@ async fn retell_webhook(
             "closed"
         }
         .into(),
-        channel: "voice_ai".into(),
+        channel: crate::chat::VOICE_AI_CHANNEL.into(),
         customer_name: call["retell_llm_dynamic_variables"]["customer_name"]
             .as_str()
             .unwrap_or_default()

@@ -188,3 +188,144 @@ async fn a_new_conversations_fields_are_bounded_and_anonymous_starts_are_limited
         .unwrap();
     assert_eq!(response.status().as_u16(), 201);
 }
+
+#[tokio::test]
+async fn a_client_chosen_message_id_is_one_conversations_not_everyones() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let mut conversations = Vec::new();
+    for name in ["Ann", "Bob"] {
+        let started: Value = http
+            .post(format!("{}/api/conversations", app.url()))
+            .json(&json!({ "customerName": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        conversations.push((
+            started["conversation"]["id"].as_str().unwrap().to_owned(),
+            started["customerToken"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for (id, customer) in &conversations {
+        for _ in 0..2 {
+            // The README's own example id, sent twice (a retry) by each.
+            let response = http
+                .post(format!("{}/api/conversations/{id}/messages", app.url()))
+                .bearer_auth(customer)
+                .json(&json!({ "content": "hello", "messageId": "widget-7" }))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{:?}",
+                response.text().await
+            );
+        }
+        let stored = app.core.store.messages(id).await.unwrap();
+        assert_eq!(
+            stored.len(),
+            1,
+            "one message per conversation, retry included"
+        );
+        assert_eq!(stored[0].id, "widget-7");
+    }
+}
+
+#[tokio::test]
+async fn voice_ai_calls_are_each_tenants_own_and_no_chat_agent_reads_them() {
+    const OTHER_AGENT: &str = "agent-of-globex";
+    let app = spawn_app_with(|args| {
+        args.retell_api_key = Some(KEY.into());
+        args.retell_agent_clients = Some(format!("{AGENT}=acme,{OTHER_AGENT}=globex"));
+    })
+    .await;
+    let examples = fixture("spec_example_webhooks_assembled.json");
+    let for_tenant = |kind: &str, agent: &str| {
+        let mut body = examples[kind].clone();
+        body["call"]["call_id"] = json!("same-call-id");
+        body["call"]["agent_id"] = json!(agent);
+        body
+    };
+    // Both tenants' providers use one call id: two calls, neither a duplicate.
+    for agent in [AGENT, OTHER_AGENT] {
+        let body = for_tenant("call_started", agent);
+        let (status, answer) = deliver(&app, &body, signed(&body, KEY, now_ms())).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("ok")),
+            "{answer}"
+        );
+    }
+    let ended = for_tenant("call_ended", OTHER_AGENT);
+    let (status, answer) = deliver(&app, &ended, signed(&ended, KEY, now_ms())).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("ok")),
+        "{answer}"
+    );
+    let acme = app
+        .core
+        .store
+        .conversation("voice-acme.same-call-id")
+        .await
+        .unwrap();
+    let globex = app
+        .core
+        .store
+        .conversation("voice-globex.same-call-id")
+        .await
+        .unwrap();
+    assert_eq!(
+        acme.expect("acme's call").status,
+        "open",
+        "globex's end is not acme's"
+    );
+    assert_eq!(globex.expect("globex's call").status, "closed");
+
+    // A chat agent whose id equals the provider's agent id reads none of it.
+    let agent = token(Role::Agent, Some("1001"), None);
+    let claims = app.core.auth.verify(&agent).unwrap().claims;
+    let impostor = app
+        .core
+        .auth
+        .mint(
+            AGENT,
+            Role::Agent,
+            claims.extension,
+            None,
+            Duration::from_secs(60),
+            switchboard::auth::unix_now(),
+        )
+        .unwrap();
+    let http = reqwest::Client::new();
+    let listed: Value = http
+        .get(format!("{}/api/conversations", app.url()))
+        .bearer_auth(&impostor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(ids.iter().all(|id| !id.starts_with("voice-")), "{listed}");
+    let read = http
+        .get(format!(
+            "{}/api/conversations/voice-acme.same-call-id",
+            app.url()
+        ))
+        .bearer_auth(&impostor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 403);
+}

@@ -213,7 +213,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     assert!(
         app.core
             .store
-            .conversation(&format!("voice-{first_call}"))
+            .conversation(&format!("voice-acme.{first_call}"))
             .await
             .unwrap()
             .is_none(),
@@ -311,7 +311,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     let stored = app
         .core
         .store
-        .conversation(&format!("voice-{first_call}"))
+        .conversation(&format!("voice-acme.{first_call}"))
         .await
         .unwrap()
         .expect("stored");
@@ -326,7 +326,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     let messages = app
         .core
         .store
-        .messages(&format!("voice-{first_call}"))
+        .messages(&format!("voice-acme.{first_call}"))
         .await
         .unwrap();
     let kinds: Vec<&str> = messages.iter().map(|m| m.sender_id.as_str()).collect();

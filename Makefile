@@ -2,12 +2,13 @@
 #   make demo      run the server on embedded defaults
 #   make test      install what the suite needs, then lint, check gen/, run every test
 #   make gen       regenerate gen/ from proto/ and the Socket.IO catalog
+#   make fuzz      run every fuzz target for 10 minutes (cargo-afl)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_BIN := clients/node_modules/.bin
 BUF := $(NODE_BIN)/buf
 
-.PHONY: help demo deps services gen gen-check lint test bench
+.PHONY: help demo deps services gen gen-check lint test bench fuzz
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -39,12 +40,18 @@ gen-check: gen
 
 lint: $(BUF)
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --all-targets -- -D warnings
 	$(BUF) lint
 	$(NODE_BIN)/tsc -p clients/web
 
 test: services lint gen-check
 	source .ci/.state/env && cargo test --all-targets --no-fail-fast
+	fuzz/run.sh 5
+
+## fuzz: every fuzz target for 10 minutes (findings in fuzz/target/afl/).
+fuzz: deps
+	fuzz/run.sh 600
 
 bench:
 	cargo bench

@@ -409,6 +409,112 @@ fn is_list_end(event: &AmiMessage) -> bool {
         || event.event().is_some_and(|e| e.ends_with("Complete"))
 }
 
+/// Matches what the PBX sends to the actions waiting for an answer: by
+/// `ActionID`, a response, and for an action answered with a list, the
+/// list's events up to its end. Whatever answers no waiting action and is
+/// an event is the caller's to forward. Pure and synchronous (the client's
+/// loop owns it; the fuzz targets drive it with arbitrary frames).
+#[derive(Default)]
+pub struct ActionMatcher {
+    pending: HashMap<String, Pending>,
+}
+
+impl ActionMatcher {
+    /// A matcher with nothing waiting.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Waits for the answer to action `action_id` (`name`) until `deadline`;
+    /// `reply` gets it (`None`: a keep-alive nobody waits on).
+    pub fn expect(
+        &mut self,
+        action_id: String,
+        name: &str,
+        reply: Option<oneshot::Sender<Result<AmiReply, AmiError>>>,
+        deadline: tokio::time::Instant,
+    ) {
+        self.pending.insert(
+            action_id,
+            Pending {
+                name: name.to_owned(),
+                response: None,
+                events: Vec::new(),
+                reply,
+                deadline,
+            },
+        );
+    }
+
+    /// Takes one message: part of a waiting action's answer (completed and
+    /// sent when whole), or returned to be forwarded as an event (`None`
+    /// when it is neither, a stray response).
+    pub fn route(&mut self, message: AmiMessage) -> Option<AmiMessage> {
+        let waiting = message
+            .action_id()
+            .and_then(|id| self.pending.get_mut(id).map(|p| (id.to_owned(), p)));
+        let Some((action_id, waiting)) = waiting else {
+            return message.event().is_some().then_some(message);
+        };
+        let finished = if message.response().is_some() {
+            let list = is_list_start(&message);
+            waiting.response = Some(message);
+            !list
+        } else if is_list_end(&message) && waiting.response.is_some() {
+            true
+        } else {
+            // A list's item, or (from a PBX out of order) its end before its
+            // response: the action waits on, for its response or its deadline.
+            waiting.events.push(message);
+            false
+        };
+        if finished
+            && let Some(done) = self.pending.remove(&action_id)
+            && let (Some(reply), Some(response)) = (done.reply, done.response)
+        {
+            let _ = reply.send(Ok(AmiReply {
+                response,
+                events: done.events,
+            }));
+        }
+        None
+    }
+
+    /// Whether a keep-alive `Ping` is still unanswered.
+    pub fn ping_unanswered(&self) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.name == "Ping" && p.reply.is_none())
+    }
+
+    /// Ends, with a timeout, every action waited on past its deadline.
+    pub fn expire(&mut self, now: tokio::time::Instant) {
+        self.pending.retain(|_, p| {
+            if p.deadline > now || p.reply.is_none() {
+                return true;
+            }
+            if let Some(reply) = p.reply.take() {
+                let _ = reply.send(Err(AmiError::Timeout(p.name.clone())));
+            }
+            false
+        });
+    }
+
+    /// Ends every waiting action: the connection is gone.
+    pub fn abandon(&mut self) {
+        for (_, mut waiting) in self.pending.drain() {
+            if let Some(reply) = waiting.reply.take() {
+                let _ = reply.send(Err(AmiError::NotConnected));
+            }
+        }
+    }
+
+    /// How many actions wait.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+}
+
 async fn serve(
     mut connection: Connection,
     settings: &AmiSettings,
@@ -416,7 +522,7 @@ async fn serve(
     inbox: &mut mpsc::Receiver<Request>,
     shutdown: &CancellationToken,
 ) -> Ended {
-    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut pending = ActionMatcher::new();
     let mut next_id: u64 = 0;
     let mut pings = tokio::time::interval(settings.ping_interval);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -426,8 +532,8 @@ async fn serve(
         tokio::select! {
             frame = connection.next() => match frame {
                 Some(Ok(AmiFrame::Message(message))) => {
-                    if let Some(ended) = route(message, &mut pending, notices).await {
-                        break ended;
+                    if let Some(event) = pending.route(message) {
+                        let _ = notices.send(AmiNotice::Event(event)).await;
                     }
                 }
                 Some(Ok(AmiFrame::Skipped { reason, bytes })) => {
@@ -454,17 +560,16 @@ async fn serve(
                     if invalid { continue; }
                     break Ended::Lost(error.to_string());
                 }
-                pending.insert(action_id, Pending {
-                    name,
-                    response: None,
-                    events: Vec::new(),
-                    reply: Some(request.reply),
-                    deadline: tokio::time::Instant::now() + settings.action_timeout,
-                });
+                pending.expect(
+                    action_id,
+                    &name,
+                    Some(request.reply),
+                    tokio::time::Instant::now() + settings.action_timeout,
+                );
             }
             _ = pings.tick() => {
                 // A Ping still unanswered from the previous tick means the peer is dead.
-                if pending.values().any(|p| p.name == "Ping" && p.reply.is_none()) {
+                if pending.ping_unanswered() {
                     break Ended::Lost(format!("no answer to Ping within {:?}", settings.ping_interval));
                 }
                 next_id += 1;
@@ -472,79 +577,76 @@ async fn serve(
                 if let Err(error) = connection.send(AmiAction::new("Ping", action_id.clone())).await {
                     break Ended::Lost(error.to_string());
                 }
-                pending.insert(action_id, Pending {
-                    name: "Ping".into(),
-                    response: None,
-                    events: Vec::new(),
-                    reply: None,
-                    deadline: tokio::time::Instant::now() + settings.ping_interval,
-                });
+                pending.expect(
+                    action_id,
+                    "Ping",
+                    None,
+                    tokio::time::Instant::now() + settings.ping_interval,
+                );
             }
-            _ = sweep.tick() => {
-                let now = tokio::time::Instant::now();
-                pending.retain(|_, p| {
-                    if p.deadline > now || p.reply.is_none() {
-                        return true;
-                    }
-                    if let Some(reply) = p.reply.take() {
-                        let _ = reply.send(Err(AmiError::Timeout(p.name.clone())));
-                    }
-                    false
-                });
-            }
+            _ = sweep.tick() => pending.expire(tokio::time::Instant::now()),
             () = shutdown.cancelled() => {
                 let _ = connection.send(AmiAction::new("Logoff", "logoff")).await;
                 break Ended::Lost("shutting down".into());
             }
         }
     };
-    for (_, mut waiting) in pending.drain() {
-        if let Some(reply) = waiting.reply.take() {
-            let _ = reply.send(Err(AmiError::NotConnected));
-        }
-    }
+    pending.abandon();
     ended
-}
-
-/// Routes one message to the action it answers, or reports it as an event.
-async fn route(
-    message: AmiMessage,
-    pending: &mut HashMap<String, Pending>,
-    notices: &mpsc::Sender<AmiNotice>,
-) -> Option<Ended> {
-    let waiting = message
-        .action_id()
-        .and_then(|id| pending.get_mut(id).map(|p| (id.to_owned(), p)));
-    let Some((action_id, waiting)) = waiting else {
-        if message.event().is_some() {
-            let _ = notices.send(AmiNotice::Event(message)).await;
-        }
-        return None;
-    };
-    let finished = if message.response().is_some() {
-        let list = is_list_start(&message);
-        waiting.response = Some(message);
-        !list
-    } else if is_list_end(&message) {
-        true
-    } else {
-        waiting.events.push(message);
-        false
-    };
-    if finished
-        && let Some(done) = pending.remove(&action_id)
-        && let (Some(reply), Some(response)) = (done.reply, done.response)
-    {
-        let _ = reply.send(Ok(AmiReply {
-            response,
-            events: done.events,
-        }));
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the `ami_codec` fuzz target: a list's end before the
+    /// action's response dropped the caller's answer (it saw "not connected").
+    #[test]
+    fn a_list_end_before_the_response_leaves_the_action_waiting_for_it() {
+        let mut matcher = ActionMatcher::new();
+        let (tx, mut rx) = oneshot::channel();
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
+        matcher.expect("sb-1".into(), "Status", Some(tx), far);
+        let message = |pairs: &[(&str, &str)]| AmiMessage::from_pairs(pairs.iter().copied());
+        matcher.route(message(&[
+            ("Event", "StatusComplete"),
+            ("ActionID", "sb-1"),
+        ]));
+        assert!(rx.try_recv().is_err(), "still waiting");
+        assert_eq!(matcher.waiting(), 1);
+        matcher.route(message(&[("Response", "Success"), ("ActionID", "sb-1")]));
+        assert!(rx.try_recv().unwrap().is_ok(), "answered");
+    }
+
+    #[test]
+    fn a_list_answer_is_gathered_and_everything_else_is_an_event() {
+        let mut matcher = ActionMatcher::new();
+        let (tx, mut rx) = oneshot::channel();
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
+        matcher.expect("sb-1".into(), "CoreShowChannels", Some(tx), far);
+        let message = |pairs: &[(&str, &str)]| AmiMessage::from_pairs(pairs.iter().copied());
+        let start = message(&[
+            ("Response", "Success"),
+            ("ActionID", "sb-1"),
+            ("EventList", "start"),
+        ]);
+        assert_eq!(matcher.route(start), None);
+        let item = message(&[("Event", "CoreShowChannel"), ("ActionID", "sb-1")]);
+        assert_eq!(matcher.route(item), None);
+        let other = message(&[("Event", "Newchannel"), ("Uniqueid", "1.1")]);
+        assert!(
+            matcher.route(other).is_some(),
+            "an event of nobody's action"
+        );
+        assert!(rx.try_recv().is_err(), "not whole yet");
+        let end = message(&[("Event", "CoreShowChannelsComplete"), ("ActionID", "sb-1")]);
+        assert_eq!(matcher.route(end), None);
+        let reply = rx.try_recv().unwrap().unwrap();
+        assert_eq!(reply.events.len(), 1);
+        assert_eq!(matcher.waiting(), 0);
+        let stray = message(&[("Response", "Success"), ("ActionID", "sb-9")]);
+        assert_eq!(matcher.route(stray), None, "a stray response is dropped");
+    }
+
     use super::*;
 
     #[test]

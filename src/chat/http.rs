@@ -56,6 +56,23 @@ fn text(value: &Value, field: &str) -> String {
         .to_owned()
 }
 
+/// The conversation start a widget's JSON body asks for (fields that are
+/// missing or not strings are empty).
+pub fn start_request_of(
+    value: &Value,
+    tenant: String,
+    anonymous_from: Option<std::net::IpAddr>,
+) -> crate::chat::StartRequest {
+    crate::chat::StartRequest {
+        customer_name: text(value, "customerName"),
+        customer_email: text(value, "customerEmail"),
+        customer_phone: text(value, "customerPhone"),
+        first_message: text(value, "firstMessage"),
+        tenant,
+        anonymous_from,
+    }
+}
+
 async fn start(
     State(core): State<Arc<Core>>,
     headers: HeaderMap,
@@ -75,23 +92,14 @@ async fn start(
         None => (String::new(), peer.map(|axum::Extension(peer)| peer.0.ip())),
     };
     let value = body(raw)?;
-    let (conversation, token) = crate::chat::start(
-        &core,
-        crate::chat::StartRequest {
-            customer_name: text(&value, "customerName"),
-            customer_email: text(&value, "customerEmail"),
-            customer_phone: text(&value, "customerPhone"),
-            first_message: text(&value, "firstMessage"),
-            tenant,
-            anonymous_from,
-        },
-    )
-    .await
-    .inspect_err(|e| {
-        if matches!(e, Error::ResourceExhausted(_)) {
-            core.metrics.refuse("http", e.code_name());
-        }
-    })?;
+    let (conversation, token) =
+        crate::chat::start(&core, start_request_of(&value, tenant, anonymous_from))
+            .await
+            .inspect_err(|e| {
+                if matches!(e, Error::ResourceExhausted(_)) {
+                    core.metrics.refuse("http", e.code_name());
+                }
+            })?;
     let answer = pb::StartConversationResponse {
         conversation: Some(conversation),
         customer_token: token,

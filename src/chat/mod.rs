@@ -107,7 +107,7 @@ pub const MAX_PHONE_CHARS: usize = 32;
 
 /// Checks every field of a conversation start against its bound, before
 /// anything is stored: a clear refusal naming the field.
-fn check_start(request: &StartRequest) -> Result<(), Error> {
+pub fn check_start(request: &StartRequest) -> Result<(), Error> {
     let too_long = |field: &str, value: &str, max: usize| {
         (value.trim().chars().count() > max)
             .then(|| Error::InvalidArgument(format!("{field} has more than {max} characters")))

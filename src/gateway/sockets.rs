@@ -131,7 +131,7 @@ pub struct SeedFilter(Vec<&'static str>);
 impl SeedFilter {
     /// The filter of a handshake's `auth` object: `None` when it names no
     /// seeds; a refusal when `seeds` is not a list of known seeds.
-    fn from_auth(auth: &Json) -> Result<Option<SeedFilter>, String> {
+    pub fn from_auth(auth: &Json) -> Result<Option<SeedFilter>, String> {
         let Some(seeds) = auth.get("seeds") else {
             return Ok(None);
         };

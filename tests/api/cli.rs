@@ -89,6 +89,20 @@ async fn token_prints_a_verifiable_token_and_insists_on_the_claims_a_role_needs(
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--client-id is required"));
 }
 
+/// Waits (up to 10 s) until the server at `url` answers `/healthz`.
+async fn until_healthy(url: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server at {url} does not answer /healthz");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -116,18 +130,7 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
         .spawn()
         .expect("server starts");
     let url = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{url}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server answered /healthz");
+    until_healthy(&url).await;
     let channel = tonic::transport::Channel::from_shared(url)
         .unwrap()
         .connect()
@@ -334,18 +337,7 @@ async fn stalled_connections_are_closed_and_the_server_keeps_answering_past_its_
         .spawn()
         .expect("server starts");
     let url = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{url}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "server answered /healthz");
+    until_healthy(&url).await;
     let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let kinds = [
         Stalling::Silent,

@@ -165,6 +165,11 @@ struct CallTrack {
     /// The caller is dialling a pickup code: no call of its own (it is
     /// merged into the call it picks up, or ends unannounced).
     picking: bool,
+    /// The caller channel sent on without a transfer event, taken for a
+    /// blind transfer ([`Translator::sent_on`]): its `BlindTransfer`, which
+    /// Asterisk may send only after the caller dials on, confirms that
+    /// transfer instead of making another.
+    unconfirmed_blind: Option<String>,
 }
 
 impl CallTrack {
@@ -1044,6 +1049,7 @@ impl Translator {
         track.answered_by = None;
         track.last_dial = None;
         track.rang = false;
+        track.unconfirmed_blind = Some(dialler.to_owned());
         out.push(Input::CallTransferred {
             call_id: call_id.to_owned(),
             transfer: Transfer {
@@ -1462,6 +1468,11 @@ impl Translator {
         let Some(track) = self.calls.get_mut(&call_id) else {
             return;
         };
+        if track.unconfirmed_blind.as_deref() == Some(transferee) {
+            // The transfer already counted when its transferee dialled on.
+            track.unconfirmed_blind = None;
+            return;
+        }
         let mut customer_number = None;
         if track.caller == transferer {
             track.caller = transferee.to_owned();

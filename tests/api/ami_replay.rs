@@ -213,3 +213,43 @@ async fn an_asterisk_22_queue_call_through_local_channels_is_one_answered_queue_
     );
     app.stop().await.unwrap();
 }
+
+/// Recorded from the real Asterisk 22 (`real_pbx::a_blind_transfer_to_a_ring_group`
+/// with `REAL_PBX_DUMP`) on a loaded machine: the transferee already dials the
+/// ring group (it was sent on) when Asterisk's `BlindTransfer` event comes. The
+/// late event confirms the transfer switchboard inferred; it is not another.
+#[tokio::test]
+async fn a_blind_transfer_event_after_the_transferee_dials_on_is_one_transfer() {
+    let capture = crate::helpers::repo_root()
+        .join("tests/asterisk/captures/blind_transfer_to_a_ring_group_late_event.ami");
+    let (app, _peer) = app_replaying(events_of_capture(&capture)).await;
+    let mut stream = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![EventKind::CallUpdated as i32],
+                ..Default::default()
+            },
+            &token(Role::Supervisor, None, None),
+        )
+        .await;
+    let mut transfers = Vec::new();
+    loop {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("the capture's call ends")
+            .unwrap()
+            .unwrap();
+        let Some(Payload::CallUpdated(update)) = response.event.unwrap().payload else {
+            continue;
+        };
+        let change = update.change();
+        if change == CallChange::Transferred {
+            let call = update.call.expect("the call");
+            transfers.push(call.transfers.last().expect("a transfer").target.clone());
+        }
+        if change == CallChange::Ended {
+            break;
+        }
+    }
+    assert_eq!(transfers, ["600"], "one blind transfer to the ring group");
+}

@@ -539,17 +539,25 @@ impl Engine {
                 session.close(CloseReason::TransportError);
                 return self.refuse(RequestError::BadRequest);
             }
-            if !state.probed {
+            if !state.upgrading {
                 state.polling = true;
             }
-            state.probed
+            state.upgrading
         };
         if upgrading {
-            // A new poll while an upgrade finishes (a client that paused
-            // polling sends none): given a moment, the upgrade usually
-            // completes and the poll is refused as after it; otherwise it
-            // ends with a noop, as a pending poll does.
-            return self.poll_while_upgrading(session).await;
+            // A new poll while an upgrade is under way: given a moment, the
+            // upgrade usually completes and the poll is refused as after it;
+            // after the probe it ends with a noop, as a pending poll does;
+            // else it goes on as any poll.
+            if let Some(answer) = self.poll_while_upgrading(session).await {
+                return answer;
+            }
+            let mut state = session.state.lock();
+            if state.polling || state.transport != Transport::Polling {
+                drop(state);
+                return self.refuse(RequestError::BadRequest);
+            }
+            state.polling = true;
         }
         let mut waiting = VecDeque::new();
         loop {
@@ -596,9 +604,13 @@ impl Engine {
         text_response(StatusCode::OK, body)
     }
 
-    /// A poll that came after an upgrade's probe was answered: refused if
-    /// the upgrade completes within [`UPGRADE_GRACE`], a noop otherwise.
-    async fn poll_while_upgrading(&self, session: &Arc<Session>) -> Response<axum::body::Body> {
+    /// A poll that came while an upgrade is under way: refused if the
+    /// upgrade completes within [`UPGRADE_GRACE`]; a noop once its probe is
+    /// answered; otherwise `None`, and it is an ordinary poll.
+    async fn poll_while_upgrading(
+        &self,
+        session: &Arc<Session>,
+    ) -> Option<Response<axum::body::Body>> {
         let deadline = tokio::time::Instant::now() + UPGRADE_GRACE;
         loop {
             let notified = session.wake.notified();
@@ -606,17 +618,18 @@ impl Engine {
                 let state = session.state.lock();
                 if state.transport != Transport::Polling {
                     drop(state);
-                    return self.refuse(RequestError::BadRequest);
+                    return Some(self.refuse(RequestError::BadRequest));
                 }
-                if !state.probed || session.is_closed() {
-                    break;
+                if !state.upgrading || session.is_closed() {
+                    return None;
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 break;
             }
         }
-        text_response(StatusCode::OK, "6".into())
+        let probed = session.state.lock().probed;
+        probed.then(|| text_response(StatusCode::OK, "6".into()))
     }
 
     /// A polling POST: the client's packets, in order.

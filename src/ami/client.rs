@@ -427,7 +427,7 @@ impl ActionMatcher {
 
     /// Waits for the answer to action `action_id` (`name`) until `deadline`;
     /// `reply` gets it (`None`: a keep-alive nobody waits on).
-    pub fn expect(
+    pub fn await_answer(
         &mut self,
         action_id: String,
         name: &str,
@@ -560,7 +560,7 @@ async fn serve(
                     if invalid { continue; }
                     break Ended::Lost(error.to_string());
                 }
-                pending.expect(
+                pending.await_answer(
                     action_id,
                     &name,
                     Some(request.reply),
@@ -577,7 +577,7 @@ async fn serve(
                 if let Err(error) = connection.send(AmiAction::new("Ping", action_id.clone())).await {
                     break Ended::Lost(error.to_string());
                 }
-                pending.expect(
+                pending.await_answer(
                     action_id,
                     "Ping",
                     None,
@@ -605,7 +605,7 @@ mod tests {
         let mut matcher = ActionMatcher::new();
         let (tx, mut rx) = oneshot::channel();
         let far = tokio::time::Instant::now() + Duration::from_secs(60);
-        matcher.expect("sb-1".into(), "Status", Some(tx), far);
+        matcher.await_answer("sb-1".into(), "Status", Some(tx), far);
         let message = |pairs: &[(&str, &str)]| AmiMessage::from_pairs(pairs.iter().copied());
         matcher.route(message(&[
             ("Event", "StatusComplete"),
@@ -622,7 +622,7 @@ mod tests {
         let mut matcher = ActionMatcher::new();
         let (tx, mut rx) = oneshot::channel();
         let far = tokio::time::Instant::now() + Duration::from_secs(60);
-        matcher.expect("sb-1".into(), "CoreShowChannels", Some(tx), far);
+        matcher.await_answer("sb-1".into(), "CoreShowChannels", Some(tx), far);
         let message = |pairs: &[(&str, &str)]| AmiMessage::from_pairs(pairs.iter().copied());
         let start = message(&[
             ("Response", "Success"),

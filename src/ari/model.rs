@@ -12,17 +12,36 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An Asterisk release, `(major, minor, patch)`: `(16, 0, 0)`.
+pub type Release = (u32, u32, u32);
+
 /// The properties the models read that Asterisk 16.0 did not send yet: the
 /// model object, the property, and the first release of each series that
 /// sends it (16, 18, 20; every 22 does). Such a property defaults to empty
 /// when missing. (`caller_rdnis`, `tenantid`, `bridgevars` and `tech_cause`,
 /// added later still, are `Option`s.)
-pub const ADDED_SINCE: &[(&str, &str, &[&str])] = &[
-    ("Event", "timestamp", &["16.3.0", "18.0.0", "20.0.0"]),
-    ("Bridge", "creationtime", &["16.3.0", "18.0.0", "20.0.0"]),
-    ("DialplanCEP", "app_name", &["16.4.0", "18.0.0", "20.0.0"]),
-    ("DialplanCEP", "app_data", &["16.4.0", "18.0.0", "20.0.0"]),
-    ("Channel", "protocol_id", &["16.27.0", "18.13.0", "20.0.0"]),
+pub const ADDED_SINCE: &[(&str, &str, &[Release])] = &[
+    ("Event", "timestamp", &[(16, 3, 0), (18, 0, 0), (20, 0, 0)]),
+    (
+        "Bridge",
+        "creationtime",
+        &[(16, 3, 0), (18, 0, 0), (20, 0, 0)],
+    ),
+    (
+        "DialplanCEP",
+        "app_name",
+        &[(16, 4, 0), (18, 0, 0), (20, 0, 0)],
+    ),
+    (
+        "DialplanCEP",
+        "app_data",
+        &[(16, 4, 0), (18, 0, 0), (20, 0, 0)],
+    ),
+    (
+        "Channel",
+        "protocol_id",
+        &[(16, 27, 0), (18, 13, 0), (20, 0, 0)],
+    ),
 ];
 
 /// A caller id (`CallerID`).

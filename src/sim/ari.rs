@@ -25,12 +25,10 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::ari::model::Release;
 use crate::ari::model::{
     ADDED_SINCE, AriEvent, AriMessage, Bridge, CallerId, Channel, DialplanCep, Endpoint,
 };
-
-/// An Asterisk release, `(major, minor, patch)`: `(16, 0, 0)`.
-pub type Release = (u32, u32, u32);
 
 /// Whether `release` sends `property` of model `object` (every property
 /// the models read is sent by every 22, and by the releases of
@@ -44,12 +42,8 @@ pub fn release_sends(release: Release, object: &str, property: &str) -> bool {
     };
     since
         .iter()
-        .filter_map(|text| {
-            let mut parts = text.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
-            Some((parts.next()?, parts.next()?, parts.next()?))
-        })
         .find(|first| first.0 == release.0)
-        .is_none_or(|first| release >= first)
+        .is_none_or(|first| release >= *first)
 }
 
 /// `value`, an ARI message or REST body, as `release` sends it: the

@@ -14,7 +14,7 @@ fn main() {
         let mut replies = Vec::new();
         for id in ["sb-1", "sb-2", "1"] {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            matcher.expect(id.to_owned(), "Command", Some(tx), far);
+            matcher.await_answer(id.to_owned(), "Command", Some(tx), far);
             replies.push(rx);
         }
         // The bytes arrive in two reads, split where the input says.

@@ -42,6 +42,8 @@ lint: $(BUF)
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --lib --bins -- -D warnings
+	scripts/import-graph --check
 	$(BUF) lint
 	$(NODE_BIN)/tsc -p clients/web
 

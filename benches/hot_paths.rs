@@ -9,19 +9,19 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use switchboard::ami::codec::encode_message;
-use switchboard::ami::translate::Translator;
-use switchboard::ami::{AmiCodec, AmiFrame};
+use switchboard::devtools::sim::pbx::{SimPbx, Workload};
 use switchboard::gateway::route;
 use switchboard::ledger::model::{CallIds, Direction, EndReason};
 use switchboard::ledger::{Input, Ledger};
 use switchboard::log::{EventLog, LogSettings};
 use switchboard::metrics::Metrics;
 use switchboard::proto::v1::{self as pb, event::Payload};
-use switchboard::sim::pbx::{SimPbx, Workload};
 use switchboard::socket_json::{masked, to_json};
 use switchboard::socketio::packet::SocketPacket;
 use switchboard::socketio::server::event_message;
+use switchboard::sources::ami::codec::encode_message;
+use switchboard::sources::ami::translate::Translator;
+use switchboard::sources::ami::{AmiCodec, AmiFrame};
 use switchboard::time::to_timestamp;
 use tokio_util::codec::Decoder;
 

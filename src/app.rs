@@ -8,16 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::ami::client::{AmiHandle, AmiInbox, AmiSettings};
-use crate::ari::bridge::{BridgeHandle, CommandInbox};
-use crate::ari::events::AriEventSettings;
 use crate::auth::Authenticator;
+use crate::commands::agents::AgentAdmin;
+use crate::commands::calls::CallControl;
+use crate::commands::chat::{Chat, ChatDesk};
+use crate::commands::supervision::Supervision;
+use crate::commands::transfers::TransferDesk;
 use crate::config::{CorsOrigins, Settings};
 use crate::directory::{AgentDirectory, AgentEntry};
 use crate::ledger::Input;
@@ -26,9 +27,14 @@ use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
 use crate::socketio::engine::EngineConfig;
+use crate::sources::ami::client::{AmiHandle, AmiInbox, AmiSettings};
+use crate::sources::ari::bridge::{BridgeHandle, CommandInbox};
+use crate::sources::ari::events::AriEventSettings;
+use crate::sources::webhooks::Webhooks;
+use crate::sources::{ami, ari};
 use crate::stats::StatsSampler;
 use crate::store::Store;
-use crate::{ami, ari, gateway, grpc, stats, store, web};
+use crate::{gateway, grpc, stats, store, web};
 
 /// Largest Socket.IO message accepted, in bytes; bigger ones close only that client.
 pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
@@ -39,8 +45,11 @@ pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
 /// hold memory without bound.
 pub const SOCKET_BUFFER_PACKETS: usize = 4096;
 
-/// What every surface shares.
-pub struct Core {
+/// The parts under the surfaces, for in-process callers that drive a
+/// server from the inside (the demo's stand-in supervisor, the load
+/// command, tests): nothing in the server's own modules takes this.
+#[derive(Clone)]
+pub struct Internals {
     /// The ledger and the log.
     pub log: Arc<EventLog>,
     /// Token verification.
@@ -49,40 +58,12 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
     /// The store.
     pub store: Store,
-    /// Process figures.
-    pub stats: Arc<StatsSampler>,
-    /// Fires when the server stops.
-    pub shutdown: CancellationToken,
-    /// Tenants with clients connected.
-    pub presence: Arc<TenantPresence>,
-    /// Actions to the PBX, when the AMI source is configured.
-    pub ami: Option<AmiHandle>,
-    /// The phone a supervisor's spy call rings when their token names none.
-    pub supervisor_extension: Option<String>,
     /// The agent directory.
     pub directory: Arc<AgentDirectory>,
-    /// Commands to the ARI agent bridge, when the ARI source is configured.
-    pub agent_bridge: Option<BridgeHandle>,
-    /// The chat's online agents.
-    pub chat: crate::chat::ChatDesk,
-    /// The voice-AI provider's tenants (webhook keys and agents).
-    pub voice_ai: Vec<crate::config::VoiceAiTenant>,
-    /// Twilio's webhook settings, when configured.
-    pub twilio: Option<crate::config::TwilioConfig>,
-    /// Customer profiles for transfers: Redis when `REDIS_URL` is set, else in process.
-    pub profiles: crate::profiles::ProfileCache,
-    /// Transfers to human agents in progress.
-    pub transfers: crate::transfers::Transfers,
-    /// Connecting sockets waiting for the gateway's greeting.
-    pub gateway_joiners: gateway::Joiners,
-    health: Mutex<Option<tonic_health::server::HealthReporter>>,
-}
-
-impl Core {
-    /// Keeps the gRPC health reporter, to report NOT_SERVING at shutdown.
-    pub fn set_health_reporter(&self, reporter: tonic_health::server::HealthReporter) {
-        *self.health.lock() = Some(reporter);
-    }
+    /// Commands to the ARI agent bridge.
+    pub calls: CallControl,
+    /// The chat service.
+    pub chat: Arc<Chat>,
 }
 
 /// A bound, ready-to-run server.
@@ -90,10 +71,15 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     io: Arc<gateway::Io>,
-    core: Arc<Core>,
+    internals: Internals,
+    presence: Arc<TenantPresence>,
+    stats: Arc<StatsSampler>,
+    chat: Arc<Chat>,
+    health: tonic_health::server::HealthReporter,
+    shutdown: CancellationToken,
     settings: Settings,
     outputs: OutputFeeds,
-    ami: Option<(AmiSettings, AmiInbox)>,
+    ami: Option<(AmiSettings, AmiHandle, AmiInbox)>,
     ari: Option<(AriEventSettings, CommandInbox)>,
 }
 
@@ -124,7 +110,7 @@ impl Application {
             })?;
         // The system mode an admin set last outlives a restart.
         let system_mode = store
-            .setting(crate::chat::SYSTEM_MODE_SETTING)
+            .setting(crate::commands::chat::SYSTEM_MODE_SETTING)
             .await?
             .unwrap_or_else(|| settings.system_mode.clone());
         let log = Arc::new(EventLog::new(
@@ -136,7 +122,7 @@ impl Application {
             Some(config) => {
                 let ami_settings = ami::source::settings(config);
                 let (handle, inbox) = ami::client::handle(&ami_settings);
-                (Some(handle), Some((ami_settings, inbox)))
+                (Some(handle.clone()), Some((ami_settings, handle, inbox)))
             }
             None => (None, None),
         };
@@ -177,29 +163,49 @@ impl Application {
             .await
             .context("cannot reach REDIS_URL")?;
         let (gateway_joiners, joiner_inbox) = gateway::joiners();
-        let core = Arc::new(Core {
-            log,
-            auth: Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled),
-            metrics,
-            store,
-            stats: Arc::new(StatsSampler::new()),
-            shutdown: CancellationToken::new(),
-            presence: Arc::new(TenantPresence::default()),
-            ami: ami_handle,
-            supervisor_extension: settings.supervisor_extension.clone(),
-            directory,
-            agent_bridge: bridge_handle,
-            chat: crate::chat::ChatDesk::new(settings.chat_heartbeat_timeout),
-            voice_ai: settings.voice_ai.clone(),
-            twilio: settings.twilio.clone(),
-            profiles,
-            transfers: crate::transfers::Transfers::default(),
-            gateway_joiners,
-            health: Mutex::new(None),
-        });
+        let auth = Authenticator::new(settings.jwt_secret.as_bytes(), settings.auth_disabled);
+        let stats = Arc::new(StatsSampler::new());
+        let shutdown = CancellationToken::new();
+        let presence = Arc::new(TenantPresence::default());
+        let calls = CallControl::new(bridge_handle);
 
+        // The commands, each owning what it needs.
+        let chat = Arc::new(Chat::new(
+            Arc::clone(&log),
+            store.clone(),
+            auth.clone(),
+            ChatDesk::new(settings.chat_heartbeat_timeout),
+        ));
+        let supervision = Arc::new(Supervision::new(
+            Arc::clone(&log),
+            store.clone(),
+            ami_handle.clone(),
+            calls.bridge().cloned(),
+            settings.supervisor_extension.clone(),
+        ));
+        let transfers = Arc::new(TransferDesk::new(
+            Arc::clone(&log),
+            profiles,
+            settings.twilio.clone(),
+        ));
+        let agents = Arc::new(AgentAdmin::new(
+            Arc::clone(&directory),
+            store.clone(),
+            Arc::clone(&log),
+        ));
+
+        // The surfaces, each holding the services it calls.
         let (io, engine) = gateway::Io::start(
-            gateway::Gateway::new(Arc::clone(&core)),
+            gateway::Gateway::new(Arc::new(gateway::Services {
+                auth: auth.clone(),
+                metrics: Arc::clone(&metrics),
+                presence: Arc::clone(&presence),
+                log: Arc::clone(&log),
+                joiners: gateway_joiners,
+                chat: Arc::clone(&chat),
+                supervision: Arc::clone(&supervision),
+                calls: calls.clone(),
+            })),
             EngineConfig {
                 max_payload: MAX_SOCKET_PAYLOAD as usize,
                 max_buffered: SOCKET_BUFFER_PACKETS,
@@ -240,9 +246,49 @@ impl Application {
                 http::HeaderName::from_static("grpc-message"),
                 http::HeaderName::from_static("grpc-status-details-bin"),
             ]);
-        let router = web::router(Arc::clone(&core))
-            .merge(grpc::router(Arc::clone(&core))?)
+        let (grpc, health) = grpc::routes(grpc::Services {
+            authenticate: grpc::Authenticate::new(auth.clone(), Arc::clone(&metrics)),
+            events: grpc::events::Events::new(
+                Arc::clone(&log),
+                Arc::clone(&metrics),
+                Arc::clone(&presence),
+                shutdown.clone(),
+            ),
+            state: grpc::state::StateQueries::new(
+                Arc::clone(&log),
+                Arc::clone(&metrics),
+                Arc::clone(&presence),
+                Arc::clone(&stats),
+                Arc::clone(&chat),
+            ),
+            supervisor: grpc::supervision::Supervisor::new(supervision),
+            calls: grpc::calls::Calls::new(calls.clone()),
+            agents: grpc::agents::Agents::new(agents),
+            chat: grpc::chat::Conversations::new(Arc::clone(&chat)),
+            customers: grpc::customers::Customers::new(Arc::clone(&transfers)),
+        })?;
+        let http = Arc::new(web::Http {
+            log: Arc::clone(&log),
+            store: store.clone(),
+            metrics: Arc::clone(&metrics),
+            gate: web::Gatekeeper::new(auth.clone(), Arc::clone(&metrics)),
+            chat: Arc::clone(&chat),
+            transfers: Arc::clone(&transfers),
+        });
+        let webhooks = Arc::new(Webhooks {
+            log: Arc::clone(&log),
+            metrics: Arc::clone(&metrics),
+            store: store.clone(),
+            voice_ai: settings.voice_ai.clone(),
+            twilio: settings.twilio.clone(),
+            call_status: transfers,
+        });
+        let router = grpc
+            .merge(web::router(http, webhooks))
             .route("/socket.io/", socket_io)
+            // Not found is a plain 404 (tonic's router would answer
+            // gRPC UNIMPLEMENTED to every path).
+            .fallback(|| async { http::StatusCode::NOT_FOUND })
             .layer(cors)
             // A request body that stalls (half a body, then nothing) ends
             // the request instead of holding its connection.
@@ -253,15 +299,28 @@ impl Application {
         let address = SocketAddr::new(settings.bind_addr, settings.port);
         let listener = listen(address).with_context(|| format!("cannot listen on {address}"))?;
         let outputs = OutputFeeds {
-            gateway: core.log.subscribe_live(),
+            gateway: log.subscribe_live(),
             gateway_joiners: joiner_inbox,
-            store: core.log.subscribe_durable(store::recorder::is_recorded),
+            store: log.subscribe_durable(store::recorder::is_recorded),
         };
         Ok(Application {
             listener,
             router,
             io,
-            core,
+            internals: Internals {
+                log,
+                auth,
+                metrics,
+                store,
+                directory,
+                calls,
+                chat: Arc::clone(&chat),
+            },
+            presence,
+            stats,
+            chat,
+            health,
+            shutdown,
             settings,
             outputs,
             ami,
@@ -274,9 +333,10 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// The shared core, for in-process callers (tests, benches, the demo).
-    pub fn core(&self) -> Arc<Core> {
-        Arc::clone(&self.core)
+    /// The parts under the surfaces, for in-process callers (the demo's
+    /// stand-in supervisor, the load command, tests).
+    pub fn internals(&self) -> Internals {
+        self.internals.clone()
     }
 
     /// Serves until `stop` fires, then ends streams, closes sockets, lets the
@@ -286,70 +346,84 @@ impl Application {
             listener,
             router,
             io,
-            core,
+            internals,
+            presence,
+            stats,
+            chat,
+            health,
+            shutdown,
             settings,
             outputs,
             ami,
             ari,
         } = self;
+        let Internals {
+            log,
+            metrics,
+            store,
+            directory,
+            calls: _,
+            auth: _,
+            chat: _,
+        } = internals;
         let address = listener.local_addr()?;
         tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
 
         let tasks: [JoinHandle<()>; 4] = [
             tokio::spawn(crate::log::flush_lists_every(
-                Arc::clone(&core.log),
-                core.shutdown.clone(),
+                Arc::clone(&log),
+                shutdown.clone(),
             )),
-            tokio::spawn(crate::chat::expire_silent_agents(
-                Arc::clone(&core),
-                core.shutdown.clone(),
-            )),
+            tokio::spawn(chat.expire_silent_agents(shutdown.clone())),
             tokio::spawn(gateway::run_fanout(
                 Arc::clone(&io),
-                Arc::clone(&core),
+                Arc::clone(&log),
+                Arc::clone(&metrics),
                 outputs.gateway,
                 outputs.gateway_joiners,
-                core.shutdown.clone(),
+                shutdown.clone(),
             )),
             tokio::spawn(stats::publish_every(
                 settings.stats_interval,
-                Arc::clone(&core.stats),
-                Arc::clone(&core.log),
-                Arc::clone(&core.metrics),
-                Arc::clone(&core.presence),
-                core.shutdown.clone(),
+                stats,
+                Arc::clone(&log),
+                Arc::clone(&metrics),
+                presence,
+                shutdown.clone(),
             )),
         ];
         // With the agent bridge on the same PBX, its Stasis calls are its own:
         // the AMI source links its identifiers to them instead.
         let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
-        let ami_source = match (ami, core.ami.clone()) {
-            (Some((ami_settings, inbox)), Some(handle)) => Some(tokio::spawn(ami::source::run(
-                Arc::clone(&core),
+        let ami_source = ami.map(|(ami_settings, handle, inbox)| {
+            tokio::spawn(ami::source::run(
+                ami::source::AmiSourceParts {
+                    log: Arc::clone(&log),
+                    metrics: Arc::clone(&metrics),
+                },
                 handle,
                 ami_settings,
                 inbox,
                 stasis_app,
-                core.shutdown.clone(),
-            ))),
-            _ => None,
-        };
+                shutdown.clone(),
+            ))
+        });
         let ari_source = ari.map(|(ari_settings, inbox)| {
             tokio::spawn(ari::source::run(
                 ari::source::AriSourceParts {
-                    log: Arc::clone(&core.log),
-                    metrics: Arc::clone(&core.metrics),
-                    directory: Arc::clone(&core.directory),
+                    log: Arc::clone(&log),
+                    metrics: Arc::clone(&metrics),
+                    directory,
                 },
                 ari_settings,
                 inbox,
-                core.shutdown.clone(),
+                shutdown.clone(),
             ))
         });
         // The recorder stops only after the sources have, so that it sees their last events.
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(store::recorder::record(
-            core.store.clone(),
+            store.clone(),
             outputs.store,
             recorder_stop.clone(),
         ));
@@ -361,7 +435,7 @@ impl Application {
                 header_read_timeout: settings.connection_timeout,
                 idle_timeout: settings.connection_timeout * 3,
             },
-            core.shutdown.clone(),
+            shutdown.clone(),
         );
         let mut server = tokio::spawn(serve);
 
@@ -373,13 +447,10 @@ impl Application {
             }
         }
         tracing::info!("shutting down");
-        let reporter = core.health.lock().take();
-        if let Some(reporter) = reporter {
-            reporter
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
-        }
-        core.shutdown.cancel();
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        shutdown.cancel();
         io.close();
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
@@ -390,13 +461,10 @@ impl Application {
             recorder_stop.cancel();
             let _ = recorder.await;
             let now = chrono::Utc::now();
-            let open_calls = core.log.read(|ledger, _| ledger.snapshot(now).calls);
-            let stored = store::recorder::record_open_calls(
-                &core.store,
-                &open_calls,
-                now.timestamp_millis(),
-            )
-            .await;
+            let open_calls = log.read(|ledger, _| ledger.snapshot(now).calls);
+            let stored =
+                store::recorder::record_open_calls(&store, &open_calls, now.timestamp_millis())
+                    .await;
             if stored > 0 {
                 tracing::info!(calls = stored, "calls still up stored as open records");
             }
@@ -416,7 +484,7 @@ impl Application {
             );
             server.abort();
         }
-        core.store.close().await;
+        store.close().await;
         tracing::info!("stopped");
         Ok(())
     }

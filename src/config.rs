@@ -284,6 +284,13 @@ pub struct Settings {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
+/// A refused directory (in the file or the settings) is a configuration error.
+impl From<crate::directory::DirectoryError> for ConfigError {
+    fn from(error: crate::directory::DirectoryError) -> Self {
+        ConfigError(error.0)
+    }
+}
+
 fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
     value
         .trim()

@@ -10,7 +10,20 @@ use std::path::Path;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::Error;
+
+/// Why a directory entry, or a directory file, is refused: one line naming
+/// the agent (or the file) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DirectoryError(pub String);
+
+/// A refused entry is the request's fault.
+impl From<DirectoryError> for Error {
+    fn from(error: DirectoryError) -> Self {
+        Error::InvalidArgument(error.0)
+    }
+}
 
 /// The most concurrent calls an agent may be configured for.
 pub const MAX_CALLS_LIMIT: u32 = 20;
@@ -49,7 +62,7 @@ impl AgentEntry {
 
     /// Fills the defaults and checks the entry: an extension of digits (and
     /// `*#+`), a capacity from 1 to [`MAX_CALLS_LIMIT`].
-    pub fn validated(mut self) -> Result<AgentEntry, ConfigError> {
+    pub fn validated(mut self) -> Result<AgentEntry, DirectoryError> {
         self.extension = self.extension.trim().to_owned();
         if self.extension.is_empty()
             || !self
@@ -57,13 +70,13 @@ impl AgentEntry {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "*#+-_".contains(c))
         {
-            return Err(ConfigError(format!(
+            return Err(DirectoryError(format!(
                 "agent extension {:?} is not a dialable extension",
                 self.extension
             )));
         }
         if self.max_calls == 0 || self.max_calls > MAX_CALLS_LIMIT {
-            return Err(ConfigError(format!(
+            return Err(DirectoryError(format!(
                 "agent {}: max_calls must be from 1 to {MAX_CALLS_LIMIT}, got {}",
                 self.extension, self.max_calls
             )));
@@ -77,7 +90,7 @@ impl AgentEntry {
         if let Some(endpoint) = &self.endpoint
             && !endpoint.contains('/')
         {
-            return Err(ConfigError(format!(
+            return Err(DirectoryError(format!(
                 "agent {}: endpoint {endpoint:?} is not TECH/resource (PJSIP/1001)",
                 self.extension
             )));
@@ -87,14 +100,14 @@ impl AgentEntry {
 }
 
 /// Checks a whole list: every entry valid, no extension twice.
-pub fn validate(entries: Vec<AgentEntry>) -> Result<Vec<AgentEntry>, ConfigError> {
+pub fn validate(entries: Vec<AgentEntry>) -> Result<Vec<AgentEntry>, DirectoryError> {
     let mut seen = std::collections::BTreeSet::new();
     entries
         .into_iter()
         .map(|entry| {
             let entry = entry.validated()?;
             if !seen.insert(entry.extension.clone()) {
-                return Err(ConfigError(format!(
+                return Err(DirectoryError(format!(
                     "agent extension {} is configured twice",
                     entry.extension
                 )));
@@ -113,11 +126,11 @@ struct AgentsFile {
 }
 
 /// Reads and checks an agents file (TOML, `[[agents]]` tables).
-pub fn read(path: &Path) -> Result<Vec<AgentEntry>, ConfigError> {
+pub fn read(path: &Path) -> Result<Vec<AgentEntry>, DirectoryError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| DirectoryError(format!("cannot read {}: {e}", path.display())))?;
     let file: AgentsFile = toml::from_str(&text).map_err(|e| {
-        ConfigError(format!(
+        DirectoryError(format!(
             "{}: {}",
             path.display(),
             e.message().lines().next().unwrap_or("invalid TOML")
@@ -156,7 +169,7 @@ impl AgentDirectory {
     }
 
     /// Adds or replaces an agent (validated first).
-    pub fn put(&self, entry: AgentEntry) -> Result<AgentEntry, ConfigError> {
+    pub fn put(&self, entry: AgentEntry) -> Result<AgentEntry, DirectoryError> {
         let entry = entry.validated()?;
         self.entries
             .write()

@@ -2,33 +2,28 @@
 //! pure ledger; a numbered log fans its events out to gRPC streams, grpc-web,
 //! the Socket.IO compatibility gateway and the store.
 
-pub mod ami;
 pub mod app;
-pub mod ari;
 pub mod auth;
-pub mod chat;
+pub mod commands;
 pub mod config;
 pub mod connections;
-pub mod demo;
+#[cfg(feature = "devtools")]
+pub mod devtools;
 pub mod directory;
 pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod grpc;
 pub mod ledger;
-pub mod load;
 pub mod log;
 pub mod metrics;
 pub mod presence;
 pub mod profiles;
 pub mod proto;
-pub mod sim;
 pub mod socket_json;
 pub mod socketio;
+pub mod sources;
 pub mod stats;
 pub mod store;
-pub mod supervisor;
 pub mod time;
-pub mod transfers;
 pub mod web;
-pub mod webhooks;

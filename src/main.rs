@@ -1,4 +1,5 @@
-//! The `switchboard` command: `serve`, `demo` and `token`.
+//! The `switchboard` command: `serve` and `token`; with the `devtools`
+//! feature (the default) also `demo`, `sim` and `load`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use switchboard::app::Application;
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings, log_filter};
-use switchboard::load::LoadArgs;
-use switchboard::sim::{SimArgs, Simulator};
+#[cfg(feature = "devtools")]
+use switchboard::devtools::{demo, load::LoadArgs, sim::SimArgs};
 
 /// mimalloc: the event path allocates many small, short-lived strings and
 /// messages, which it serves markedly faster than the system allocator.
@@ -25,18 +26,23 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve gRPC, grpc-web, Socket.IO and HTTP on one port.
     Serve(ServeArgs),
     /// Serve on embedded defaults (SQLite file, auth off, 5 s stats) with the
     /// simulated PBX as its phone system over a loopback AMI connection.
+    #[cfg(feature = "devtools")]
     Demo(ServeArgs),
     /// Run the simulated PBX alone: a real AMI server with a call-center workload.
+    #[cfg(feature = "devtools")]
     Sim(SimArgs),
     /// Print a bearer token signed with JWT_SECRET.
     Token(TokenArgs),
     /// Measure end to end: simulator → server → Socket.IO and gRPC subscribers.
+    #[cfg(feature = "devtools")]
     Load(LoadArgs),
 }
 
@@ -98,42 +104,22 @@ fn init_tracing() -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
+async fn serve(
+    #[cfg_attr(not(feature = "devtools"), allow(unused_mut))] mut settings: Settings,
+    demo: bool,
+) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
-    if demo && settings.ami.is_none() {
-        // The demo's phone system: the simulator on a free loopback port.
-        let sim = SimArgs::on("127.0.0.1:0".parse()?);
-        let credentials = (sim.username.clone(), sim.secret.clone());
-        let simulator = Simulator::start(sim, stop.child_token()).await?;
-        tracing::info!(address = %simulator.address, "demo: simulated PBX listening (AMI)");
-        settings.ami = Some(switchboard::config::AmiConfig {
-            host: simulator.address.ip().to_string(),
-            port: simulator.address.port(),
-            username: credentials.0,
-            secret: credentials.1,
-            md5: true,
-        });
-        settings
-            .supervisor_extension
-            .get_or_insert_with(|| "2001".into());
-    }
+    #[cfg(feature = "devtools")]
     if demo {
-        switchboard::demo::start_ari_side(&mut settings, stop.child_token()).await?;
+        demo::prepare(&mut settings, &stop).await?;
     }
     let application = Application::build(settings).await?;
+    #[cfg(feature = "devtools")]
     if demo {
-        tokio::spawn(switchboard::demo::supervise(
-            application.core(),
-            stop.child_token(),
-        ));
-        let address = application.local_addr()?;
-        tracing::info!(
-            "demo ready: open a wallboard with node clients/socketio/watch.mjs http://{address} --seconds 30"
-        );
-        tracing::info!("demo ready: grpcurl -plaintext {address} list");
-        tracing::info!("demo ready: node clients/socketio/watch.mjs http://{address}");
-        tracing::info!("demo ready: curl http://{address}/healthz");
+        demo::announce(&application, &stop)?;
     }
+    #[cfg(not(feature = "devtools"))]
+    let _ = demo;
     let signal = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -200,17 +186,20 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve(args) => run_server(&runtime, args, false),
+        #[cfg(feature = "devtools")]
         Command::Demo(args) => run_server(&runtime, args, true),
+        #[cfg(feature = "devtools")]
         Command::Load(args) => init_tracing()
             .map_err(anyhow::Error::msg)
-            .and_then(|()| runtime.block_on(switchboard::load::run(args)))
+            .and_then(|()| runtime.block_on(switchboard::devtools::load::run(args)))
             .map(|report| {
                 use std::io::Write;
                 let _ = write!(std::io::stdout(), "{report}");
             }),
+        #[cfg(feature = "devtools")]
         Command::Sim(args) => init_tracing()
             .map_err(anyhow::Error::msg)
-            .and_then(|()| runtime.block_on(run_sim(args))),
+            .and_then(|()| runtime.block_on(demo::run_sim(args, wait_for_signal()))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,22 +225,4 @@ fn run_server(
     let settings = Settings::resolve(&args)?;
     init_tracing().map_err(anyhow::Error::msg)?;
     runtime.block_on(serve(settings, demo))
-}
-
-async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
-    let stop = CancellationToken::new();
-    let simulator = Simulator::start(args.clone(), stop.clone()).await?;
-    tracing::info!(
-        address = %simulator.address,
-        agents = args.agents,
-        queues = args.queues,
-        rate = args.rate,
-        seed = args.seed,
-        "simulated PBX listening (AMI); connect with AMI_HOST/AMI_PORT, user {} secret {}",
-        args.username,
-        args.secret
-    );
-    wait_for_signal().await;
-    stop.cancel();
-    Ok(())
 }

@@ -6,8 +6,7 @@
 use serde_json::Value as Json;
 
 use super::AGENTS_ROOM;
-use super::sockets::{Received, Socket, send_json, text_field};
-use crate::app::Core;
+use super::client::{Received, Services, Socket, send_json, text_field};
 use crate::auth::Role;
 use crate::error::Error;
 use crate::proto::v1::{self as pb, event::Payload};
@@ -26,14 +25,16 @@ pub const EVENTS: &[&str] = &[
 
 /// A conversation a socket may write in, checked against the store.
 async fn usable_conversation(
-    core: &Core,
+    services: &Services,
     socket: &Socket,
     conversation_id: &str,
 ) -> Result<String, Error> {
     if conversation_id.is_empty() {
         return Err(Error::InvalidArgument("conversationId is required".into()));
     }
-    crate::chat::conversation_for(core, &socket.state.principal, conversation_id)
+    services
+        .chat
+        .conversation_for(&socket.state.principal, conversation_id)
         .await
         .map(|row| row.tenant)
 }
@@ -78,10 +79,10 @@ fn join_agent_dashboard(event: Received<'_>) {
         Ok(agent) => agent,
         Err(error) => return event.refuse(&error),
     };
-    let (core, socket) = (event.core, event.socket);
+    let (services, socket) = (event.services, event.socket);
     socket.join(AGENTS_ROOM);
     *socket.state.dashboard_agent.lock() = Some(agent.clone());
-    let mode = core.log.read(|ledger, _| ledger.system_mode.clone());
+    let mode = services.log.read(|ledger, _| ledger.system_mode.clone());
     send_json(
         socket,
         "system-mode-update",
@@ -90,26 +91,31 @@ fn join_agent_dashboard(event: Received<'_>) {
     // An agent coming online is announced to room `agents`, this socket
     // included; one already online (another tab) is not, so this socket is
     // told the list itself. Either way it hears the list once.
-    if !crate::chat::agent_joined(core, &agent, &principal.claims.sub, &socket.id) {
+    if !services
+        .chat
+        .agent_joined(&agent, &principal.claims.sub, &socket.id)
+    {
         send_json(
             socket,
             "connected-agents-update",
-            &to_json(&core.chat.connected_agents()),
+            &to_json(&services.chat.desk().connected_agents()),
         );
     }
     event.answer(&serde_json::json!({ "ok": true, "room": AGENTS_ROOM }));
 }
 
 fn heartbeat(event: Received<'_>) {
-    let (core, socket) = (event.core, event.socket);
+    let (services, socket) = (event.services, event.socket);
     let Some(agent) = socket.state.dashboard_agent.lock().clone() else {
         let error =
             Error::FailedPrecondition("join-agent-dashboard before sending heartbeats".into());
         return event.refuse(&error);
     };
-    if !crate::chat::agent_active(core, &agent) {
+    if !services.chat.agent_active(&agent) {
         // Timed out meanwhile: the heartbeat brings the agent back.
-        crate::chat::agent_joined(core, &agent, &event.principal().claims.sub, &socket.id);
+        services
+            .chat
+            .agent_joined(&agent, &event.principal().claims.sub, &socket.id);
     }
     let ack = pb::HeartbeatAck {
         timestamp: Some(to_timestamp(chrono::Utc::now())),
@@ -127,7 +133,7 @@ fn request_current_state(event: Received<'_>) {
     if let Err(error) = event.principal().refuse_customers("read the agents' state") {
         return event.refuse(&error);
     }
-    let core = event.core;
+    let services = event.services;
     let state = match event.text() {
         // The house's chat agents are staff's to see, not a tenant's.
         Some("connected-agents") if event.principal().forced_tenant().is_some() => {
@@ -136,9 +142,9 @@ fn request_current_state(event: Received<'_>) {
             );
             return event.refuse(&error);
         }
-        Some("connected-agents") => to_json(&core.chat.connected_agents()),
+        Some("connected-agents") => to_json(&services.chat.desk().connected_agents()),
         Some("system-mode") => to_json(&pb::SystemModeUpdate {
-            mode: core.log.read(|ledger, _| ledger.system_mode.clone()),
+            mode: services.log.read(|ledger, _| ledger.system_mode.clone()),
         }),
         _ => {
             let error = Error::InvalidArgument(
@@ -153,7 +159,7 @@ fn request_current_state(event: Received<'_>) {
 
 async fn join_conversation(event: Received<'_>) {
     let conversation = event.text().unwrap_or_default().trim().to_owned();
-    match usable_conversation(event.core, event.socket, &conversation).await {
+    match usable_conversation(event.services, event.socket, &conversation).await {
         Ok(_) => {
             event.socket.join(&conversation);
             event.answer(&serde_json::json!({ "ok": true, "room": conversation }));
@@ -165,7 +171,7 @@ async fn join_conversation(event: Received<'_>) {
 /// `agent-typing` (`by_customer` false) or `customer-typing`: published to
 /// the log, which takes it to the conversation's other side.
 async fn typing(event: Received<'_>, by_customer: bool) {
-    let (core, socket) = (event.core, event.socket);
+    let (services, socket) = (event.services, event.socket);
     let data = event.data.clone().unwrap_or_default();
     let conversation = text_field(&data, "conversationId");
     let is_typing = data
@@ -174,7 +180,7 @@ async fn typing(event: Received<'_>, by_customer: bool) {
         .unwrap_or(false);
     let role_fits = (event.principal().role() == Role::Customer) == by_customer;
     let checked = if role_fits {
-        usable_conversation(core, socket, &conversation).await
+        usable_conversation(services, socket, &conversation).await
     } else {
         Err(Error::PermissionDenied(format!(
             "{} is for the {}",
@@ -200,7 +206,7 @@ async fn typing(event: Received<'_>, by_customer: bool) {
     } else {
         let agent = socket.state.dashboard_agent.lock().clone();
         if let Some(agent) = agent {
-            crate::chat::agent_active(core, &agent);
+            services.chat.agent_active(&agent);
         }
         Payload::AgentTypingStatus(pb::AgentTypingStatus {
             conversation_id: conversation,
@@ -208,6 +214,6 @@ async fn typing(event: Received<'_>, by_customer: bool) {
             timestamp: Some(to_timestamp(now)),
         })
     };
-    core.log.publish(payload, tenant, now);
+    services.log.publish(payload, tenant, now);
     event.answer(&serde_json::json!({ "ok": true }));
 }

@@ -21,17 +21,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{Direction, lookup};
+use super::client::{GreetingKind, Joiner, JoinerInbox, Socket};
 use super::lists::{ListRounds, PACE_TICK};
-use super::sockets::{Io, SeedFilter, Socket};
-use super::{STAFF_ROOM, client_room, route, shape_payload};
-use crate::app::Core;
+use super::shape_payload;
+use super::sockets::Io;
+use super::{Sent, emissions};
 use crate::events::kind_of;
 use crate::ledger::views;
+use crate::log::EventLog;
+use crate::metrics::Metrics;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
 use crate::socketio::engine::{Framed, SendError};
@@ -49,91 +52,6 @@ const MAX_BATCH: usize = 256;
 
 /// How often losses are reported to sockets that get no further event.
 const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Events a socket lost because its buffer was full, not yet reported to it.
-#[derive(Default)]
-pub struct LostEvents(std::sync::atomic::AtomicU64);
-
-impl LostEvents {
-    fn add(&self, count: u64) {
-        self.0.fetch_add(count, Ordering::Relaxed);
-    }
-
-    fn unreported(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn reported(&self, count: u64) {
-        self.0.fetch_sub(count, Ordering::Relaxed);
-    }
-}
-
-/// Which greeting a socket gets: a tenant's sockets see only that tenant,
-/// with phone numbers masked.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct GreetingKind {
-    /// The tenant the socket is held to.
-    pub tenant: Option<String>,
-    /// Whether phone numbers are masked.
-    pub masked: bool,
-    /// The seeds whose events the socket asked for; `None`: all.
-    pub seeds: Option<SeedFilter>,
-}
-
-impl GreetingKind {
-    /// Whether events of `seed` go to sockets of this kind.
-    fn wants(&self, seed: &str) -> bool {
-        SeedFilter::admits(self.seeds.as_ref(), seed)
-    }
-
-    /// The room sockets of this kind join.
-    fn room(&self) -> String {
-        match &self.tenant {
-            Some(tenant) => client_room(tenant),
-            None => STAFF_ROOM.to_owned(),
-        }
-    }
-}
-
-/// A socket waiting for its greeting.
-pub struct Joiner {
-    /// The socket.
-    pub socket: Socket,
-    /// Its greeting.
-    pub kind: GreetingKind,
-}
-
-/// Where connecting sockets queue for the fan-out task.
-#[derive(Clone)]
-pub struct Joiners(mpsc::UnboundedSender<Joiner>);
-
-/// The fan-out task's end of [`Joiners`].
-pub struct JoinerInbox(mpsc::UnboundedReceiver<Joiner>);
-
-/// A new queue of connecting sockets.
-pub fn joiners() -> (Joiners, JoinerInbox) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Joiners(tx), JoinerInbox(rx))
-}
-
-impl Joiners {
-    /// Queues `socket` for its greeting and its room.
-    pub fn enqueue(&self, socket: Socket, kind: GreetingKind) {
-        if self.0.send(Joiner { socket, kind }).is_err() {
-            tracing::debug!("socket.io gateway stopped; socket not greeted");
-        }
-    }
-}
-
-/// One emission as sent: framed once, kept for replay.
-#[derive(Clone)]
-pub(super) struct Sent {
-    pub(super) name: &'static str,
-    pub(super) room: String,
-    pub(super) seed: &'static str,
-    /// The Engine.IO message that carries it, the same for every socket.
-    pub(super) framed: Framed,
-}
 
 /// The emissions of the most recent events, oldest first.
 #[derive(Default)]
@@ -189,25 +107,6 @@ struct RunItem {
     framed: Framed,
 }
 
-/// The emissions of one event, each framed once.
-pub(super) fn emissions(event: &pb::Event) -> Vec<Sent> {
-    route(event)
-        .into_iter()
-        .filter_map(|emission| match serde_json::to_string(&emission.payload) {
-            Ok(payload) => Some(Sent {
-                name: emission.name,
-                framed: event_message(emission.name, &payload),
-                room: emission.room,
-                seed: emission.seed,
-            }),
-            Err(error) => {
-                tracing::error!(event = emission.name, %error, "payload not serializable");
-                None
-            }
-        })
-        .collect()
-}
-
 /// A greeting picture: the ledger at `head`, framed.
 struct Greeting {
     head: u64,
@@ -218,7 +117,8 @@ struct Greeting {
 /// The fan-out task's state.
 struct Fanout {
     io: Arc<Io>,
-    core: Arc<Core>,
+    log: Arc<EventLog>,
+    metrics: Arc<Metrics>,
     lists: ListRounds<Socket>,
     recent: Recent,
     greetings: HashMap<GreetingKind, Greeting>,
@@ -237,14 +137,16 @@ struct Fanout {
 /// while the window holds it.
 pub async fn run_fanout(
     io: Arc<Io>,
-    core: Arc<Core>,
+    log: Arc<EventLog>,
+    metrics: Arc<Metrics>,
     mut feed: broadcast::Receiver<Arc<pb::Event>>,
     mut joiners: JoinerInbox,
     shutdown: CancellationToken,
 ) {
     let mut fanout = Fanout {
         io,
-        core,
+        log,
+        metrics,
         lists: ListRounds::default(),
         recent: Recent::default(),
         greetings: HashMap::new(),
@@ -276,7 +178,7 @@ pub async fn run_fanout(
                 continue;
             }
             _ = loss_reports.tick() => {
-                let next_sequence = fanout.core.log.head() + 1;
+                let next_sequence = fanout.log.head() + 1;
                 for socket in fanout.io.sockets() {
                     report_losses(&socket, next_sequence);
                 }
@@ -318,12 +220,12 @@ impl Fanout {
             after = self.position,
             "socket.io gateway fell behind the log; catching up from the replay window"
         );
-        let catch_up = self.core.log.catch_up(self.position, chrono::Utc::now());
+        let catch_up = self.log.catch_up(self.position, chrono::Utc::now());
         for event in catch_up.backlog {
             if let Some(Payload::Resync(resync)) = &event.payload {
                 // The window no longer holds what was missed: every socket is told.
                 let missed = event.sequence.saturating_sub(resync.requested_after);
-                self.core.metrics.dropped("socketio", missed);
+                self.metrics.dropped("socketio", missed);
                 for socket in self.io.sockets() {
                     socket.state.lost.add(missed);
                 }
@@ -419,7 +321,7 @@ impl Fanout {
                 Err(SendError::Full) => {
                     let lost = (share.len() - usize::from(unreported > 0)) as u64;
                     client.lost.add(lost);
-                    self.core.metrics.dropped("socketio", lost);
+                    self.metrics.dropped("socketio", lost);
                 }
                 Err(SendError::Closed) => {}
             }
@@ -464,15 +366,14 @@ impl Fanout {
             }
         });
         if full > 0 {
-            self.core.metrics.dropped("socketio", full);
+            self.metrics.dropped("socketio", full);
             tracing::debug!(sockets = full, "a whole list not taken by full sockets");
         }
     }
 
     fn count_delivered(&self, event: &pb::Event) {
         if let Some(payload) = &event.payload {
-            self.core
-                .metrics
+            self.metrics
                 .delivered("socketio", kind_of(payload).as_str_name());
         }
     }
@@ -503,7 +404,7 @@ impl Fanout {
                 now.duration_since(g.built) < GREETING_REUSE && self.recent.covers(g.head)
             });
             if !reusable {
-                let greeting = build_greeting(&self.core, &kind);
+                let greeting = build_greeting(&self.log, &kind);
                 self.greetings.insert(kind.clone(), greeting);
             }
             let Some(greeting) = self.greetings.get(&kind) else {
@@ -538,9 +439,9 @@ impl Fanout {
 
 /// Builds a greeting: the picture is taken under the ledger's lock, the JSON
 /// is written after it is released.
-fn build_greeting(core: &Core, kind: &GreetingKind) -> Greeting {
+fn build_greeting(log: &EventLog, kind: &GreetingKind) -> Greeting {
     let now = chrono::Utc::now();
-    let (head, state, lists) = core.log.read(|ledger, head| {
+    let (head, state, lists) = log.read(|ledger, head| {
         let tenant = kind.tenant.as_deref();
         let state = views::system_state(ledger, now, tenant);
         let lists = tenant.is_none().then(|| {
@@ -624,6 +525,7 @@ fn report_losses(socket: &Socket, next_sequence: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::STAFF_ROOM;
 
     #[test]
     fn recent_emissions_cover_a_greeting_until_dropped() {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::fanout::{Sent, emissions};
+use super::{Sent, emissions};
 use crate::events::kind_of;
 use crate::proto::v1::{self as pb, EventKind, event::Payload};
 

@@ -4,18 +4,24 @@
 
 pub mod catalog;
 mod chat;
+pub mod client;
 mod fanout;
 mod lists;
 mod sockets;
 
-pub use fanout::{GreetingKind, JoinerInbox, Joiners, joiners, run_fanout};
-pub use sockets::{Ack, Client, Gateway, Io, SeedFilter, Socket};
+pub use client::{
+    Ack, Client, GreetingKind, JoinerInbox, Joiners, SeedFilter, Services, Socket, joiners,
+};
+pub use fanout::run_fanout;
+pub use sockets::{Gateway, Io};
 
 use prost_reflect::ReflectMessage;
 use serde_json::Value as Json;
 
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
+use crate::socketio::engine::Framed;
+use crate::socketio::server::event_message;
 use catalog::{Direction, SocketEvent, lookup};
 
 /// Room of every socket that is not held to one tenant.
@@ -313,4 +319,33 @@ mod tests {
             [("ami:connected", "staff")]
         );
     }
+}
+
+/// One emission as sent: framed once, kept for replay.
+#[derive(Clone)]
+struct Sent {
+    pub(super) name: &'static str,
+    pub(super) room: String,
+    pub(super) seed: &'static str,
+    /// The Engine.IO message that carries it, the same for every socket.
+    pub(super) framed: Framed,
+}
+
+/// The emissions of one event, each framed once.
+fn emissions(event: &pb::Event) -> Vec<Sent> {
+    route(event)
+        .into_iter()
+        .filter_map(|emission| match serde_json::to_string(&emission.payload) {
+            Ok(payload) => Some(Sent {
+                name: emission.name,
+                framed: event_message(emission.name, &payload),
+                room: emission.room,
+                seed: emission.seed,
+            }),
+            Err(error) => {
+                tracing::error!(event = emission.name, %error, "payload not serializable");
+                None
+            }
+        })
+        .collect()
 }

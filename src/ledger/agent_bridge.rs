@@ -1,6 +1,6 @@
 //! The ledger's side of the ARI agent bridge (seed 000): configured agents,
 //! offers that ring an agent, bridges, and how a Stasis call ends. The
-//! controller in `crate::ari::bridge` decides what happens on the PBX; these
+//! controller in `crate::sources::ari::bridge` decides what happens on the PBX; these
 //! inputs record what did happen and emit the seed's events.
 
 use std::collections::BTreeMap;

@@ -170,6 +170,9 @@ pub struct MessageRow {
     pub seq: i64,
 }
 
+/// The channel of the conversations voice-AI calls are recorded as.
+pub const VOICE_AI_CHANNEL: &str = "voice_ai";
+
 /// A connection pool to the configured database, migrated.
 #[derive(Clone, Debug)]
 pub struct Store {

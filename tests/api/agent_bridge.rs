@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchboard::ari::events::{AriEventSettings, AriNotice, run as listen};
-use switchboard::ari::model::{AriEvent, AriMessage};
 use switchboard::auth::Role;
+use switchboard::devtools::sim::ari::AriSim;
 use switchboard::proto::v1::{
     self as pb, call_control_service_client::CallControlServiceClient, event::Payload,
 };
-use switchboard::sim::ari::AriSim;
+use switchboard::sources::ari::events::{AriEventSettings, AriNotice, run as listen};
+use switchboard::sources::ari::model::{AriEvent, AriMessage};
 use switchboard::time::{Instant, to_timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -1629,7 +1629,7 @@ async fn a_restarted_switchboard_adopts_the_calls_in_the_application() {
         .bridges()
         .into_iter()
         .find(|b| b.id == first.bridge_id)
-        .map(|b| switchboard::ari::model::ari_time(&b.creationtime).unwrap())
+        .map(|b| switchboard::sources::ari::model::ari_time(&b.creationtime).unwrap())
         .unwrap();
     assert_eq!(adopted.bridged_at, Some(bridge_created));
     let agent = app.core.log.read(|ledger, _| ledger.agents["1002"].clone());

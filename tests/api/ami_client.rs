@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use md5::{Digest, Md5};
-use switchboard::ami::client::{AmiError, AmiNotice, AmiSettings, spawn};
-use switchboard::ami::codec::{AmiCodec, AmiFrame, SkipReason, encode_pairs as reply};
+use switchboard::sources::ami::client::{AmiError, AmiNotice, AmiSettings, spawn};
+use switchboard::sources::ami::codec::{AmiCodec, AmiFrame, SkipReason, encode_pairs as reply};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use bytes::BytesMut;
-use switchboard::ami::{AmiCodec, AmiFrame, AmiMessage};
+use switchboard::sources::ami::{AmiCodec, AmiFrame, AmiMessage};
 use tokio_util::codec::Decoder;
 
 fn fixtures() -> PathBuf {

@@ -5,7 +5,7 @@
 //! bytes as they are.
 
 use futures::StreamExt;
-use switchboard::ami::codec::{
+use switchboard::sources::ami::codec::{
     AmiCodec, AmiFrame, AmiMessage, encode_event_list as event_list, encode_pairs as reply,
 };
 use tokio::io::AsyncWriteExt;

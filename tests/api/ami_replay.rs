@@ -103,13 +103,13 @@ async fn every_cacofonisk_capture_replayed_over_tcp_gives_its_expected_outcomes(
 fn events_of_capture(path: &std::path::Path) -> Vec<u8> {
     use tokio_util::codec::Decoder;
     let mut buffer = bytes::BytesMut::from(&std::fs::read(path).expect("capture")[..]);
-    let mut codec = switchboard::ami::AmiCodec::default();
+    let mut codec = switchboard::sources::ami::AmiCodec::default();
     let mut wire = bytes::BytesMut::new();
     while let Some(frame) = codec.decode_eof(&mut buffer).expect("decodes") {
-        if let switchboard::ami::AmiFrame::Message(message) = frame
+        if let switchboard::sources::ami::AmiFrame::Message(message) = frame
             && message.event().is_some()
         {
-            switchboard::ami::codec::encode_message(&message, &mut wire);
+            switchboard::sources::ami::codec::encode_message(&message, &mut wire);
         }
     }
     wire.to_vec()

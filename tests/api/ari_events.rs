@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::SinkExt;
-use switchboard::ari::events::{AriEventSettings, AriNotice, run};
-use switchboard::ari::model::AriEvent;
+use switchboard::sources::ari::events::{AriEventSettings, AriNotice, run};
+use switchboard::sources::ari::model::AriEvent;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};

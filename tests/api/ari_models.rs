@@ -3,7 +3,7 @@
 //! Swagger (`events.json`, `channels.json`, `bridges.json`).
 
 use serde_json::Value;
-use switchboard::ari::model::{AriEvent, AriMessage};
+use switchboard::sources::ari::model::{AriEvent, AriMessage};
 
 use crate::helpers::fixtures_root;
 
@@ -30,7 +30,7 @@ pub(crate) fn required(models: &serde_json::Map<String, Value>, model: &str) -> 
 
 /// Asserts that `message` carries every property the Swagger requires, for
 /// the event and for the channel, bridge, endpoint and peer objects in it.
-pub(crate) fn assert_follows_swagger(message: &switchboard::ari::model::AriMessage) {
+pub(crate) fn assert_follows_swagger(message: &switchboard::sources::ari::model::AriMessage) {
     let events = swagger_models("events.json");
     let encoded = serde_json::to_value(message).unwrap();
     let kind = encoded["type"].as_str().unwrap().to_owned();
@@ -123,7 +123,7 @@ fn every_event_of_a_real_stasis_call_decodes_and_round_trips() {
 /// channel, a missing property read as empty.
 #[test]
 fn the_events_of_a_real_call_decode_as_asterisk_16_to_22_send_them() {
-    use switchboard::sim::ari::{Release, as_sent_by, release_sends};
+    use switchboard::devtools::sim::ari::{Release, as_sent_by, release_sends};
     let path = fixtures_root().join("ari/asterisk-22/stasis_call.ari.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let releases: [Release; 8] = [

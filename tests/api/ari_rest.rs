@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use switchboard::ari::rest::{AriError, AriRest};
+use switchboard::sources::ari::rest::{AriError, AriRest};
 
 use crate::helpers::fixtures_root;
 

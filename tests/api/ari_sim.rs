@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use switchboard::ari::events::{AriEventSettings, AriNotice, run};
-use switchboard::ari::model::AriEvent;
-use switchboard::ari::rest::{AriError, AriRest};
-use switchboard::sim::ari::AriSim;
+use switchboard::devtools::sim::ari::AriSim;
+use switchboard::sources::ari::events::{AriEventSettings, AriNotice, run};
+use switchboard::sources::ari::model::AriEvent;
+use switchboard::sources::ari::rest::{AriError, AriRest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

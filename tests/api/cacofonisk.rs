@@ -280,10 +280,10 @@ impl Outcomes {
 /// fast check; `ami_replay` does the same over TCP through the real server).
 #[test]
 fn every_capture_translates_to_its_expected_outcomes_in_process() {
-    use switchboard::ami::AmiMessage;
-    use switchboard::ami::translate::Translator;
     use switchboard::ledger::Ledger;
     use switchboard::proto::v1::event::Payload;
+    use switchboard::sources::ami::AmiMessage;
+    use switchboard::sources::ami::translate::Translator;
 
     let mut failures = Vec::new();
     let all = captures();

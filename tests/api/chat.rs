@@ -48,6 +48,7 @@ async fn online(app: &TestApp, agents: &[&str]) {
             let now: Vec<String> = app
                 .core
                 .chat
+                .desk()
                 .connected_agents()
                 .agents
                 .into_iter()

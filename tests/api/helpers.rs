@@ -1,11 +1,10 @@
 //! Spawns the server for one test and builds clients for it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Connection;
-use switchboard::app::{Application, Core};
+use switchboard::app::{Application, Internals};
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings};
 use switchboard::proto::v1::{
@@ -21,7 +20,7 @@ pub const SECRET: &str = "integration-test-secret-0123456789";
 /// A running server and what a test needs to reach it.
 pub struct TestApp {
     pub address: SocketAddr,
-    pub core: Arc<Core>,
+    pub core: Internals,
     stop: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -46,7 +45,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     }
     let application = Application::build(settings).await.expect("server builds");
     let address = application.local_addr().expect("bound");
-    let core = application.core();
+    let core = application.internals();
     let stop = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(stop.clone()));
     TestApp {

@@ -3,7 +3,7 @@
 //! are in the README's performance section; here every offered call event
 //! must be delivered and measured.
 
-use switchboard::load::{LoadArgs, run};
+use switchboard::devtools::load::{LoadArgs, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_command_measures_every_offered_call_event() {

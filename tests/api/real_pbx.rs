@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use switchboard::ami::client::{AmiHandle, AmiNotice, AmiSettings, spawn};
 use switchboard::auth::Role;
 use switchboard::proto::v1::{
     Call, CallChange, CallEndReason, CallUpdated, EventKind, SourceState, SubscribeRequest,
     event::Payload,
 };
+use switchboard::sources::ami::client::{AmiHandle, AmiNotice, AmiSettings, spawn};
 use switchboard::store::CallRecordRow;
 use tokio_util::sync::CancellationToken;
 
@@ -152,7 +152,7 @@ pub struct Bench {
     /// An AMI connection of the test's own, to place and end calls.
     pub ami: AmiHandle,
     /// Every AMI event the test's connection heard (what the PBX sent).
-    pub heard: Arc<Mutex<Vec<switchboard::ami::AmiMessage>>>,
+    pub heard: Arc<Mutex<Vec<switchboard::sources::ami::AmiMessage>>>,
     updates: Arc<Mutex<Vec<CallUpdated>>>,
     pub socket: SocketWatcher,
     stop: CancellationToken,
@@ -300,7 +300,7 @@ impl Bench {
                     return;
                 }
                 // The test's own connection may still be logging in.
-                Err(switchboard::ami::client::AmiError::NotConnected) => {
+                Err(switchboard::sources::ami::client::AmiError::NotConnected) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(error) => panic!("{name}: {error}"),
@@ -462,7 +462,7 @@ impl Bench {
     }
 
     /// The AMI events the PBX sent so far, by name.
-    pub fn heard(&self, event: &str) -> Vec<switchboard::ami::AmiMessage> {
+    pub fn heard(&self, event: &str) -> Vec<switchboard::sources::ami::AmiMessage> {
         self.heard
             .lock()
             .iter()
@@ -480,7 +480,7 @@ impl Drop for Bench {
         if let Some(dir) = std::env::var_os("REAL_PBX_DUMP") {
             let mut wire = bytes::BytesMut::new();
             for message in self.heard.lock().iter() {
-                switchboard::ami::codec::encode_message(message, &mut wire);
+                switchboard::sources::ami::codec::encode_message(message, &mut wire);
             }
             let name = std::thread::current()
                 .name()
@@ -1289,7 +1289,7 @@ async fn a_click_to_dial_call_the_agent_transfers_blindly() {
 #[tokio::test]
 async fn the_simulators_flows_carry_the_fields_the_real_asterisk_sent() {
     use std::collections::{BTreeMap, BTreeSet};
-    use switchboard::sim::pbx::{SimPbx, Workload};
+    use switchboard::devtools::sim::pbx::{SimPbx, Workload};
 
     let bench = Bench::start().await;
     bench.click_to_dial("1001", "0612345678").await;

@@ -9,16 +9,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard::devtools::sim::{SimArgs, Simulator};
 use switchboard::proto::v1::{
     self as pb, AgentSessionChangeKind, CallChange, CallEndReason, event::Payload,
 };
-use switchboard::sim::{SimArgs, Simulator};
 use switchboard::store::{OPEN_END_REASON, Store};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Postgres, spawn_app_with};
 use crate::sim::{busy, free_address};
+use crate::helpers::{Postgres, spawn_app_with};
 
 fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
     let t = timestamp.expect("a timestamp");
@@ -58,7 +58,7 @@ async fn every_happening_is_recorded_once(database_url: String) {
     .await;
     // Everything the log publishes, from before the PBX is reachable.
     let mut feed = app.core.log.subscribe_live();
-    let core = Arc::clone(&app.core);
+    let core = app.core.clone();
     let pbx_stop = CancellationToken::new();
     // Sixty simulated seconds per second: calls start, talk, hold, transfer
     // and end within the few seconds the test runs.

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard::auth::Role;
-use switchboard::sim::Simulator;
-use switchboard::sim::ari::AriSim;
-use switchboard::sim::ari_workload::{self, AriWorkload};
+use switchboard::devtools::sim::Simulator;
+use switchboard::devtools::sim::ari::AriSim;
+use switchboard::devtools::sim::ari_workload::{self, AriWorkload};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{repo_root, require_tool, spawn_app_with, token};

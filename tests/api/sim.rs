@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchboard::auth::Role;
+use switchboard::devtools::sim::{SimArgs, Simulator};
 use switchboard::proto::v1::{
     EventKind, MonitorRequest, SourceState, SubscribeRequest, SupervisorActionStatus,
     event::Payload, supervisor_service_client::SupervisorServiceClient,
 };
-use switchboard::sim::{SimArgs, Simulator};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestApp, assert_lines_match_schemas, authed, spawn_app_with, token};

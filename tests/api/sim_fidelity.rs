@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::BytesMut;
-use switchboard::ami::{AmiCodec, AmiFrame};
-use switchboard::sim::pbx::{SimPbx, Workload};
+use switchboard::devtools::sim::pbx::{SimPbx, Workload};
+use switchboard::sources::ami::{AmiCodec, AmiFrame};
 use tokio_util::codec::Decoder;
 
 use crate::helpers::fixtures_root;
@@ -95,9 +95,9 @@ fn simulated_events_carry_the_fields_of_real_asterisk_22_events() {
 /// the rules of "How switchboard counts calls" say.
 #[test]
 fn the_simulators_click_to_dial_pickup_and_forward_flows_count_by_the_rules() {
-    use switchboard::ami::translate::Translator;
     use switchboard::ledger::Ledger;
     use switchboard::proto::v1::{CallChange, CallEndReason, CallUpdated, event::Payload};
+    use switchboard::sources::ami::translate::Translator;
 
     let mut pbx = SimPbx::new(Workload {
         agents: 6,

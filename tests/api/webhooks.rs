@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use switchboard::auth::Role;
 use switchboard::proto::v1::{self as pb, event::Payload};
-use switchboard::webhooks::{retell, twilio};
+use switchboard::sources::webhooks::{retell, twilio};
 
 use crate::helpers::{TestApp, assert_lines_match_schemas, fixtures_root, spawn_app_with, token};
 

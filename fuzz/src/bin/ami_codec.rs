@@ -2,8 +2,8 @@
 //! matching of what it decodes to the actions waiting for an answer.
 
 use bytes::BytesMut;
-use switchboard::ami::client::ActionMatcher;
-use switchboard::ami::codec::{AmiCodec, AmiFrame};
+use switchboard::sources::ami::client::ActionMatcher;
+use switchboard::sources::ami::codec::{AmiCodec, AmiFrame};
 use tokio_util::codec::Decoder;
 
 fn main() {

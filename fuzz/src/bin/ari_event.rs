@@ -1,6 +1,6 @@
 //! ARI's WebSocket messages as the agent bridge decodes them.
 
-use switchboard::ari::model::AriMessage;
+use switchboard::sources::ari::model::AriMessage;
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

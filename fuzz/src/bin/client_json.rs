@@ -2,7 +2,7 @@
 //! Socket.IO handshake's `auth` (the seed filter), and a widget's body
 //! starting a conversation (read, then checked field by field).
 
-use switchboard::chat::http::start_request_of;
+use switchboard::web::chat::start_request_of;
 use switchboard::gateway::SeedFilter;
 
 fn main() {
@@ -12,6 +12,6 @@ fn main() {
         };
         let _ = SeedFilter::from_auth(&value);
         let request = start_request_of(&value, String::new(), None);
-        let _ = switchboard::chat::check_start(&request);
+        let _ = switchboard::commands::chat::check_start(&request);
     });
 }

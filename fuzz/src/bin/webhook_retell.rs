@@ -1,7 +1,7 @@
 //! The voice-AI webhook: its signature header (first line) against its
 //! body (the rest), and the body's JSON as the handler reads it.
 
-use switchboard::webhooks::retell;
+use switchboard::sources::webhooks::retell;
 use switchboard_fuzz::split_once_newline;
 
 fn main() {

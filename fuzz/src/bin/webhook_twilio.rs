@@ -1,7 +1,7 @@
 //! Twilio's callbacks: the request URL (first line), the signature header
 //! (second line) and the body (the rest), checked as a form and as JSON.
 
-use switchboard::webhooks::twilio;
+use switchboard::sources::webhooks::twilio;
 use switchboard_fuzz::split_once_newline;
 
 fn main() {

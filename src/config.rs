@@ -287,7 +287,7 @@ pub struct ConfigError(pub String);
 /// A refused directory (in the file or the settings) is a configuration error.
 impl From<crate::directory::DirectoryError> for ConfigError {
     fn from(error: crate::directory::DirectoryError) -> Self {
-        ConfigError(error.0)
+        ConfigError(error.to_string())
     }
 }
 

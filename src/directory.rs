@@ -10,18 +10,36 @@ use std::path::Path;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, ServiceError};
 
 /// Why a directory entry, or a directory file, is refused: one line naming
 /// the agent (or the file) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DirectoryError(pub String);
+pub enum DirectoryError {
+    /// The entry (or the file) is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another agent holds the entry's agent id.
+    #[error("{0}")]
+    Taken(String),
+}
+
+impl ServiceError for DirectoryError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            DirectoryError::Invalid(_) => ErrorCode::InvalidArgument,
+            DirectoryError::Taken(_) => ErrorCode::AlreadyExists,
+        }
+    }
+}
 
 /// A refused entry is the request's fault.
 impl From<DirectoryError> for Error {
     fn from(error: DirectoryError) -> Self {
-        Error::InvalidArgument(error.0)
+        match error {
+            DirectoryError::Invalid(text) => Error::InvalidArgument(text),
+            DirectoryError::Taken(text) => Error::AlreadyExists(text),
+        }
     }
 }
 
@@ -70,13 +88,13 @@ impl AgentEntry {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "*#+-_".contains(c))
         {
-            return Err(DirectoryError(format!(
+            return Err(DirectoryError::Invalid(format!(
                 "agent extension {:?} is not a dialable extension",
                 self.extension
             )));
         }
         if self.max_calls == 0 || self.max_calls > MAX_CALLS_LIMIT {
-            return Err(DirectoryError(format!(
+            return Err(DirectoryError::Invalid(format!(
                 "agent {}: max_calls must be from 1 to {MAX_CALLS_LIMIT}, got {}",
                 self.extension, self.max_calls
             )));
@@ -90,7 +108,7 @@ impl AgentEntry {
         if let Some(endpoint) = &self.endpoint
             && !endpoint.contains('/')
         {
-            return Err(DirectoryError(format!(
+            return Err(DirectoryError::Invalid(format!(
                 "agent {}: endpoint {endpoint:?} is not TECH/resource (PJSIP/1001)",
                 self.extension
             )));
@@ -102,14 +120,21 @@ impl AgentEntry {
 /// Checks a whole list: every entry valid, no extension twice.
 pub fn validate(entries: Vec<AgentEntry>) -> Result<Vec<AgentEntry>, DirectoryError> {
     let mut seen = std::collections::BTreeSet::new();
+    let mut ids = std::collections::BTreeMap::new();
     entries
         .into_iter()
         .map(|entry| {
             let entry = entry.validated()?;
             if !seen.insert(entry.extension.clone()) {
-                return Err(DirectoryError(format!(
+                return Err(DirectoryError::Invalid(format!(
                     "agent extension {} is configured twice",
                     entry.extension
+                )));
+            }
+            if let Some(other) = ids.insert(entry.agent_id.clone(), entry.extension.clone()) {
+                return Err(DirectoryError::Taken(format!(
+                    "agent id {} is configured for extensions {other} and {}",
+                    entry.agent_id, entry.extension
                 )));
             }
             Ok(entry)
@@ -128,9 +153,9 @@ struct AgentsFile {
 /// Reads and checks an agents file (TOML, `[[agents]]` tables).
 pub fn read(path: &Path) -> Result<Vec<AgentEntry>, DirectoryError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| DirectoryError(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| DirectoryError::Invalid(format!("cannot read {}: {e}", path.display())))?;
     let file: AgentsFile = toml::from_str(&text).map_err(|e| {
-        DirectoryError(format!(
+        DirectoryError::Invalid(format!(
             "{}: {}",
             path.display(),
             e.message().lines().next().unwrap_or("invalid TOML")
@@ -168,12 +193,21 @@ impl AgentDirectory {
         self.entries.read().values().cloned().collect()
     }
 
-    /// Adds or replaces an agent (validated first).
+    /// Adds or replaces the agent at an extension (validated first); an
+    /// agent id that another extension holds is refused as taken.
     pub fn put(&self, entry: AgentEntry) -> Result<AgentEntry, DirectoryError> {
         let entry = entry.validated()?;
-        self.entries
-            .write()
-            .insert(entry.extension.clone(), entry.clone());
+        let mut entries = self.entries.write();
+        if let Some(other) = entries
+            .values()
+            .find(|e| e.agent_id == entry.agent_id && e.extension != entry.extension)
+        {
+            return Err(DirectoryError::Taken(format!(
+                "agent id {} is already extension {}",
+                entry.agent_id, other.extension
+            )));
+        }
+        entries.insert(entry.extension.clone(), entry.clone());
         Ok(entry)
     }
 }
@@ -238,5 +272,29 @@ mod tests {
         assert_eq!(agents[1].endpoint(), "PJSIP/desk-1002");
         std::fs::write(&path, "[[agents]]\nextension = \"1001\"\nmaxcalls = 3\n").unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("maxcalls"));
+    }
+
+    #[test]
+    fn an_agent_id_belongs_to_one_extension() {
+        let directory = AgentDirectory::new(vec![entry("1001", 1).validated().unwrap()]);
+        let mut taken = entry("1002", 1);
+        taken.agent_id = "1001".into();
+        let refused = directory.put(taken.clone()).unwrap_err();
+        assert!(matches!(refused, DirectoryError::Taken(_)), "{refused:?}");
+        assert_eq!(refused.error_code(), ErrorCode::AlreadyExists);
+        assert_eq!(Error::from(refused).grpc_code(), tonic::Code::AlreadyExists);
+        // The same extension may change its own entry.
+        let mut renamed = entry("1001", 2);
+        renamed.name = "Ann".into();
+        assert_eq!(directory.put(renamed).unwrap().max_calls, 2);
+        // And a list may not give one id to two extensions.
+        let mut second = entry("1002", 1);
+        second.agent_id = "agent-7".into();
+        let mut third = entry("1003", 1);
+        third.agent_id = "agent-7".into();
+        assert!(matches!(
+            validate(vec![second, third]),
+            Err(DirectoryError::Taken(_))
+        ));
     }
 }

@@ -112,7 +112,10 @@ impl Supervision {
             Err(AmiError::Invalid(reason)) => Err(Error::InvalidArgument(format!(
                 "the supervisor's phone or the call cannot be dialled: {reason}"
             ))),
-            Err(error) => Err(Error::dependency("the phone system did not answer", error)),
+            Err(error) => Err(Error::from_dependency(
+                "the phone system did not answer",
+                error,
+            )),
         }
     }
 

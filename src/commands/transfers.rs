@@ -248,7 +248,7 @@ impl TransferDesk {
             Ok(call) => call,
             Err(error) => {
                 self.publish(&update(&transfer, "", pb::TransferStatus::Failed, "failed"));
-                return Err(Error::dependency(
+                return Err(Error::from_dependency(
                     format!(
                         "the agent's call was not placed ({})",
                         error.public_detail()
@@ -277,7 +277,7 @@ impl TransferDesk {
                 pb::TransferStatus::Failed,
                 "failed",
             ));
-            return Err(Error::dependency(
+            return Err(Error::from_dependency(
                 format!(
                     "the customer's call was not moved to the conference ({})",
                     error.public_detail()

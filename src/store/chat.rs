@@ -2,9 +2,6 @@
 //! stored (idempotent by the client's message id), assignments, and the
 //! settings that outlive a restart (the system mode).
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
 use super::{ConversationRow, MessageRow, Result, Store};
 use crate::error::Error;
 
@@ -14,32 +11,19 @@ const CONVERSATION_COLUMNS: &str = "id, tenant, status, channel, customer_name, 
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, sender_type, sender_id, sender_name, content, created_at_ms, seq";
 
-fn conversation_of(row: &AnyRow) -> std::result::Result<ConversationRow, sqlx::Error> {
-    Ok(ConversationRow {
-        id: row.try_get(0)?,
-        tenant: row.try_get(1)?,
-        status: row.try_get(2)?,
-        channel: row.try_get(3)?,
-        customer_name: row.try_get(4)?,
-        customer_email: row.try_get(5)?,
-        customer_phone: row.try_get(6)?,
-        assigned_agent_id: row.try_get(7)?,
-        created_at_ms: row.try_get(8)?,
-        updated_at_ms: row.try_get(9)?,
-    })
+/// A conversation with the text of its last message (a page's row).
+#[derive(Debug, sqlx::FromRow)]
+struct ConversationWithLast {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    last_message: String,
 }
 
-fn message_of(row: &AnyRow) -> std::result::Result<MessageRow, sqlx::Error> {
-    Ok(MessageRow {
-        id: row.try_get(0)?,
-        conversation_id: row.try_get(1)?,
-        sender_type: row.try_get(2)?,
-        sender_id: row.try_get(3)?,
-        sender_name: row.try_get(4)?,
-        content: row.try_get(5)?,
-        created_at_ms: row.try_get(6)?,
-        seq: row.try_get(7)?,
-    })
+/// A conversation not closed, and who has it.
+#[derive(Debug, sqlx::FromRow)]
+struct OpenConversation {
+    id: String,
+    assigned_agent_id: Option<String>,
 }
 
 /// A page of conversations and where the next one starts.
@@ -60,7 +44,7 @@ impl Store {
     pub async fn insert_message(&self, row: &MessageRow) -> Result<(MessageRow, bool)> {
         let mut tx = self.pool.begin().await?;
         // Ids are unique within a conversation: the same id again is a retry.
-        let existing = sqlx::query(&format!(
+        let existing = sqlx::query_as::<_, MessageRow>(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND id = $2"
         ))
         .bind(&row.conversation_id)
@@ -68,7 +52,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(existing) = existing {
-            return Ok((message_of(&existing)?, false));
+            return Ok((existing, false));
         }
         let touched = sqlx::query("UPDATE conversations SET updated_at_ms = $1 WHERE id = $2")
             .bind(row.created_at_ms)
@@ -81,12 +65,12 @@ impl Store {
                 row.conversation_id
             )));
         }
-        let last: i64 =
-            sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
-                .bind(&row.conversation_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1",
+        )
+        .bind(&row.conversation_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let mut stored = row.clone();
         stored.seq = last + 1;
         sqlx::query(
@@ -109,13 +93,13 @@ impl Store {
 
     /// One conversation, if it exists.
     pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ConversationRow>(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(conversation_of).transpose()?)
+        Ok(row)
     }
 
     /// A conversation's messages in stored order.
@@ -130,7 +114,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MessageRow>(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 \
              ORDER BY seq LIMIT $3"
         ))
@@ -139,10 +123,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(message_of)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// A page of conversations, newest activity first: of `status` when
@@ -164,9 +145,10 @@ impl Store {
             None if cursor.is_empty() => (i64::MAX, String::new()),
             None => return Err(Error::InvalidArgument("page token is not valid".into())),
         };
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ConversationWithLast>(&format!(
             "SELECT {CONVERSATION_COLUMNS}, COALESCE((SELECT m.content FROM messages m \
              WHERE m.conversation_id = conversations.id ORDER BY m.seq DESC LIMIT 1), '') \
+             AS last_message \
              FROM conversations \
              WHERE ($1 = '' OR status = $1) \
              AND ($2 = '' OR ((assigned_agent_id = $2 OR assigned_agent_id IS NULL) \
@@ -182,9 +164,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut conversations: Vec<(ConversationRow, String)> = rows
-            .iter()
-            .map(|row| Ok((conversation_of(row)?, row.try_get(10)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()?;
+            .into_iter()
+            .map(|row| (row.conversation, row.last_message))
+            .collect();
         let next = if conversations.len() as i64 > limit {
             conversations.truncate(limit as usize);
             conversations
@@ -262,25 +244,25 @@ impl Store {
     /// agents carry and may be reassigned (not the voice-AI calls' records,
     /// whose assignee is the provider's agent).
     pub async fn open_conversations(&self) -> Result<Vec<(String, Option<String>)>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, OpenConversation>(
             "SELECT id, assigned_agent_id FROM conversations \
              WHERE status <> 'closed' AND channel <> 'voice_ai' ORDER BY created_at_ms, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id, row.assigned_agent_id))
+            .collect())
     }
 
     /// A stored setting.
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        Ok(value)
     }
 
     /// Stores a setting.

@@ -9,15 +9,26 @@ pub mod recorder;
 
 pub use chat::ConversationPage;
 
+use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
 
 use crate::error::Result;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// One row of `agent_directory`: an agent an admin stored.
+#[derive(Debug, sqlx::FromRow)]
+struct StoredAgentRow {
+    extension: String,
+    agent_id: String,
+    name: String,
+    max_calls: i64,
+    /// Empty: the default endpoint.
+    endpoint: String,
+}
+
 /// One row of `supervisor_actions`: the audit trail of monitor, whisper and barge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SupervisorActionRow {
     /// The action's id.
     pub action_id: String,
@@ -40,7 +51,7 @@ pub struct SupervisorActionRow {
 }
 
 /// A finished call, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CallRecordRow {
     /// switchboard's call id (the AMI Uniqueid for AMI calls).
     pub call_id: String,
@@ -93,7 +104,7 @@ pub struct CallRecordRow {
 pub const OPEN_END_REASON: &str = "open";
 
 /// One agent session: a login, closed at logout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AgentSessionRow {
     /// `{extension}@{logged_in_ms}`.
     pub id: String,
@@ -108,7 +119,7 @@ pub struct AgentSessionRow {
 }
 
 /// One pause of an agent in a queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AgentPauseRow {
     /// `{extension}@{queue}@{paused_at_ms}`.
     pub id: String,
@@ -125,7 +136,7 @@ pub struct AgentPauseRow {
 }
 
 /// A conversation, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConversationRow {
     /// Its id.
     pub id: String,
@@ -150,7 +161,7 @@ pub struct ConversationRow {
 }
 
 /// A chat message, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageRow {
     /// Its id.
     pub id: String,
@@ -322,55 +333,38 @@ impl Store {
 
     /// The agents admins stored, by extension.
     pub async fn stored_agents(&self) -> Result<Vec<crate::directory::AgentEntry>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, StoredAgentRow>(
             "SELECT extension, agent_id, name, max_calls, endpoint FROM agent_directory ORDER BY extension",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let endpoint: String = row.try_get(4)?;
-                let max_calls: i64 = row.try_get(3)?;
-                Ok(crate::directory::AgentEntry {
-                    extension: row.try_get(0)?,
-                    agent_id: row.try_get(1)?,
-                    name: row.try_get(2)?,
-                    max_calls: u32::try_from(max_calls).unwrap_or(1),
-                    endpoint: (!endpoint.is_empty()).then_some(endpoint),
-                })
+        Ok(rows
+            .into_iter()
+            .map(|row| crate::directory::AgentEntry {
+                extension: row.extension,
+                agent_id: row.agent_id,
+                name: row.name,
+                max_calls: u32::try_from(row.max_calls).unwrap_or(1),
+                endpoint: (!row.endpoint.is_empty()).then_some(row.endpoint),
             })
-            .collect()
+            .collect())
     }
 
     /// The supervisor actions, newest first.
     pub async fn supervisor_actions(&self, limit: i64) -> Result<Vec<SupervisorActionRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, SupervisorActionRow>(
             "SELECT action_id, supervisor, supervisor_extension, mode, agent_extension, call_id, \
              status, message, at_ms FROM supervisor_actions ORDER BY at_ms DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SupervisorActionRow {
-                    action_id: row.try_get(0)?,
-                    supervisor: row.try_get(1)?,
-                    supervisor_extension: row.try_get(2)?,
-                    mode: row.try_get(3)?,
-                    agent_extension: row.try_get(4)?,
-                    call_id: row.try_get(5)?,
-                    status: row.try_get(6)?,
-                    message: row.try_get(7)?,
-                    at_ms: row.try_get(8)?,
-                })
-            })
-            .collect()
+        Ok(rows)
     }
 
     /// The most recent finished calls, newest first.
     pub async fn recent_call_records(&self, limit: i64) -> Result<Vec<CallRecordRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, CallRecordRow>(
             "SELECT call_id, tenant, direction, customer_number, caller_name, destination, \
              agent_extension, queue, ami_uniqueid, channel, started_at_ms, answered_at_ms, \
              ended_at_ms, disposition, linkedid, end_reason, answered_by, hold_seconds, \
@@ -380,34 +374,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CallRecordRow {
-                    call_id: r.try_get(0)?,
-                    tenant: r.try_get(1)?,
-                    direction: r.try_get(2)?,
-                    customer_number: r.try_get(3)?,
-                    caller_name: r.try_get(4)?,
-                    destination: r.try_get(5)?,
-                    agent_extension: r.try_get(6)?,
-                    queue: r.try_get(7)?,
-                    ami_uniqueid: r.try_get(8)?,
-                    channel: r.try_get(9)?,
-                    started_at_ms: r.try_get(10)?,
-                    answered_at_ms: r.try_get(11)?,
-                    ended_at_ms: r.try_get(12)?,
-                    disposition: r.try_get(13)?,
-                    linkedid: r.try_get(14)?,
-                    end_reason: r.try_get(15)?,
-                    answered_by: r.try_get(16)?,
-                    hold_seconds: r.try_get(17)?,
-                    talk_seconds: r.try_get(18)?,
-                    transfers: r.try_get(19)?,
-                    merged_call_ids: r.try_get(20)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Opens an agent session; opening the same id again changes nothing.
@@ -433,25 +400,14 @@ impl Store {
 
     /// The extension's sessions, oldest first.
     pub async fn agent_sessions(&self, extension: &str) -> Result<Vec<AgentSessionRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AgentSessionRow>(
             "SELECT id, extension, agent_id, logged_in_ms, logged_out_ms FROM agent_sessions \
              WHERE extension = $1 ORDER BY logged_in_ms, id",
         )
         .bind(extension)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AgentSessionRow {
-                    id: r.try_get(0)?,
-                    extension: r.try_get(1)?,
-                    agent_id: r.try_get(2)?,
-                    logged_in_ms: r.try_get(3)?,
-                    logged_out_ms: r.try_get(4)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Opens a pause of `extension` in `queue`, unless one is open already;
@@ -501,26 +457,14 @@ impl Store {
 
     /// The extension's pauses, oldest first.
     pub async fn agent_pauses(&self, extension: &str) -> Result<Vec<AgentPauseRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AgentPauseRow>(
             "SELECT id, extension, queue, reason, paused_at_ms, resumed_at_ms FROM agent_pauses \
              WHERE extension = $1 ORDER BY paused_at_ms, id",
         )
         .bind(extension)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AgentPauseRow {
-                    id: r.try_get(0)?,
-                    extension: r.try_get(1)?,
-                    queue: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                    paused_at_ms: r.try_get(4)?,
-                    resumed_at_ms: r.try_get(5)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Closes the extension's open sessions; returns how many were closed.
@@ -546,17 +490,14 @@ impl Store {
         provider: &str,
         prefix: &str,
     ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_scalar::<_, String>(
             "SELECT delivery_id FROM webhook_receipts WHERE provider = $1 AND delivery_id LIKE $2",
         )
         .bind(provider)
         .bind(format!("{}%", prefix.replace(['%', '_'], "")))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Records a webhook delivery; returns false when it was seen before.

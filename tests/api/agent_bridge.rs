@@ -1355,15 +1355,57 @@ async fn admins_change_the_agent_directory_and_it_outlives_a_restart() {
     let state = put.state.unwrap();
     assert_eq!(state.capacity.unwrap().max, 4, "the ledger has it at once");
     assert_eq!(put.agent.unwrap().endpoint, "PJSIP/desk-1001");
+    // One agent id, one extension: another extension may not take it.
+    let taken = client
+        .put_agent(authed(
+            pb::PutAgentRequest {
+                agent: Some(pb::AgentDirectoryEntry {
+                    agent_id: "agent_uuid_789".into(),
+                    extension: "1002".into(),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), tonic::Code::AlreadyExists, "{taken:?}");
+    assert!(taken.message().contains("1001"), "{taken:?}");
     app.stop().await.unwrap();
 
-    // Restarted on the same store: the admin's change wins over the file.
+    // Restarted on the same store: the admin's change wins over the file,
+    // in the directory and in the live state.
     let app = start().await;
-    let agent = app.core.log.read(|ledger, _| ledger.agents["1001"].clone());
-    assert_eq!((agent.max_calls, agent.name.as_str()), (4, "John Doe"));
+    let mut client = AgentServiceClient::new(app.channel().await);
+    let listed = client
+        .list_agents(authed(pb::ListAgentsRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let entry = listed
+        .agents
+        .iter()
+        .find(|a| a.extension == "1001")
+        .unwrap();
     assert_eq!(
-        app.core.directory.get("1001").unwrap().endpoint(),
-        "PJSIP/desk-1001"
+        (
+            entry.max_calls,
+            entry.name.as_str(),
+            entry.endpoint.as_str()
+        ),
+        (4, "John Doe", "PJSIP/desk-1001")
+    );
+    let state = app
+        .state()
+        .await
+        .get_system_state(authed(pb::GetSystemStateRequest::default(), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let agent = state.agents.iter().find(|a| a.extension == "1001").unwrap();
+    assert_eq!(
+        (agent.capacity.as_ref().unwrap().max, agent.name.as_str()),
+        (4, "John Doe")
     );
     app.stop().await.unwrap();
 }

@@ -194,6 +194,20 @@ async fn the_whole_flow(database_url: Option<String>) {
         .await;
         assert_eq!(status, 201, "{sent}");
     }
+    // Another message under that id is no retry: refused, nothing stored.
+    let (status, refused) = http(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/conversations/{conversation}/messages"),
+        Some(&customer),
+        Some(json!({"content": "Something else", "messageId": "widget-msg-7"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("already_exists")),
+        "{refused}"
+    );
     // The customer may not write into another conversation.
     let (status, refused) = http(
         &app,

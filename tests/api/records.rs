@@ -17,8 +17,8 @@ use switchboard::store::{OPEN_END_REASON, Store};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::sim::{busy, free_address};
 use crate::helpers::{Postgres, spawn_app_with};
+use crate::sim::{busy, free_address};
 
 fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
     let t = timestamp.expect("a timestamp");

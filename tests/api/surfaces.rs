@@ -475,7 +475,14 @@ async fn services_answer_behind_auth_and_say_what_is_missing() {
     ))
     .await
     .unwrap_err();
-    assert_eq!(sketched.code(), tonic::Code::NotFound, "{sketched:?}");
+    // The same rule as `GET /api/customer/data`: a supervisor names the
+    // extension (every cache key holds one).
+    assert_eq!(
+        sketched.code(),
+        tonic::Code::InvalidArgument,
+        "{sketched:?}"
+    );
+    assert!(sketched.message().contains("extension"), "{sketched:?}");
 }
 
 #[tokio::test]

@@ -411,6 +411,14 @@ impl Chat {
                 seq: 0,
             })
             .await?;
+        if !inserted && (stored.content != content || stored.sender_type != sender_type) {
+            // A retry sends the same message again; another message under
+            // a stored one's id is a client's mistake, not a retry.
+            return Err(Error::AlreadyExists(format!(
+                "message id {} names another message of this conversation",
+                stored.id
+            )));
+        }
         let view = message(&stored);
         if inserted {
             if principal.role() == Role::Agent {

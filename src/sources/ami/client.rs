@@ -595,6 +595,17 @@ async fn serve(
     ended
 }
 
+/// The AMI's failures as the surfaces answer them.
+impl crate::error::ServiceError for AmiError {
+    fn error_code(&self) -> crate::error::ErrorCode {
+        match self {
+            AmiError::NotConnected => crate::error::ErrorCode::Unavailable,
+            AmiError::Timeout(_) => crate::error::ErrorCode::DeadlineExceeded,
+            AmiError::Invalid(_) => crate::error::ErrorCode::InvalidArgument,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

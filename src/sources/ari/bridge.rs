@@ -142,6 +142,20 @@ pub enum CommandError {
     NotRunning,
 }
 
+impl crate::error::ServiceError for CommandError {
+    fn error_code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            CommandError::NoSuchCall(_) | CommandError::NoSuchAgent(_) => ErrorCode::NotFound,
+            CommandError::NotAllowed(_) => ErrorCode::PermissionDenied,
+            CommandError::WrongState(_) => ErrorCode::FailedPrecondition,
+            CommandError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            CommandError::NotRunning => ErrorCode::Unavailable,
+            CommandError::Pbx(pbx) => pbx.error_code(),
+        }
+    }
+}
+
 impl From<CommandError> for crate::error::Error {
     /// The client is told what the PBX's refusal means; ARI's own text (and
     /// a transport error's, which can name `ARI_URL`) goes to the log.
@@ -169,7 +183,7 @@ impl From<CommandError> for crate::error::Error {
                 match pbx {
                     AriError::NotFound(_) => Error::NotFound(message.into()),
                     AriError::Conflict(_) => Error::FailedPrecondition(message.into()),
-                    other => Error::dependency(message, other),
+                    other => Error::from_dependency(message, other),
                 }
             }
         }

@@ -332,3 +332,21 @@ impl AriRest {
         })
     }
 }
+
+/// ARI's answers as the surfaces answer them: the call is gone (not found),
+/// not in a state that allows it (failed precondition), the PBX did not
+/// answer in time (deadline exceeded), anything else unavailable.
+impl crate::error::ServiceError for AriError {
+    fn error_code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            AriError::NotFound(_) => ErrorCode::NotFound,
+            AriError::Conflict(_) => ErrorCode::FailedPrecondition,
+            AriError::Timeout(_) => ErrorCode::DeadlineExceeded,
+            AriError::Refused(_)
+            | AriError::BadRequest { .. }
+            | AriError::Server { .. }
+            | AriError::Transport(_) => ErrorCode::Unavailable,
+        }
+    }
+}

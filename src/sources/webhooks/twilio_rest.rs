@@ -144,3 +144,15 @@ impl TwilioRest {
         })
     }
 }
+
+/// A timeout is deadline exceeded; a refusal or a broken connection, unavailable.
+impl crate::error::ServiceError for TwilioError {
+    fn error_code(&self) -> crate::error::ErrorCode {
+        match self {
+            TwilioError::Timeout(_) => crate::error::ErrorCode::DeadlineExceeded,
+            TwilioError::Refused { .. } | TwilioError::Transport(_) => {
+                crate::error::ErrorCode::Unavailable
+            }
+        }
+    }
+}

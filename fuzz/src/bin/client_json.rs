@@ -2,8 +2,8 @@
 //! Socket.IO handshake's `auth` (the seed filter), and a widget's body
 //! starting a conversation (read, then checked field by field).
 
-use switchboard::web::chat::start_request_of;
 use switchboard::gateway::SeedFilter;
+use switchboard::web::chat::start_request_of;
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

@@ -48,6 +48,144 @@ pub fn message_json(message: &DynamicMessage) -> Json {
     Json::Object(object)
 }
 
+/// Reads a client's JSON payload into the proto message `M` by the rules
+/// [`to_json`] writes it with (camelCase or proto field names, enums by
+/// their lower-case short name or number, timestamps ISO-8601), read the
+/// lenient way dashboards send them: a string field takes a number too
+/// (extensions come either way), an integer a numeric string, a missing or
+/// `null` field is its default, and fields the message does not have are
+/// ignored. A refusal names the field.
+pub fn from_json<M: ReflectMessage + Default>(json: &Json) -> Result<M, String> {
+    let mut message = M::default().transcode_to_dynamic();
+    fill_message(&mut message, json)?;
+    message
+        .transcode_to::<M>()
+        .map_err(|error| format!("the payload does not fit: {error}"))
+}
+
+fn fill_message(message: &mut DynamicMessage, json: &Json) -> Result<(), String> {
+    let Json::Object(object) = json else {
+        return Err("the payload must be a JSON object".into());
+    };
+    for field in message.descriptor().fields() {
+        let Some(value) = object
+            .get(field.json_name())
+            .or_else(|| object.get(field.name()))
+            .filter(|v| !v.is_null())
+        else {
+            continue;
+        };
+        let name = field.json_name();
+        let parsed = if field.is_map() {
+            return Err(format!("{name} cannot be sent as JSON here"));
+        } else if field.is_list() {
+            let Json::Array(items) = value else {
+                return Err(format!("{name} must be a list"));
+            };
+            Value::List(
+                items
+                    .iter()
+                    .map(|item| value_of(name, &field.kind(), item))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            value_of(name, &field.kind(), value)?
+        };
+        message.set_field(&field, parsed);
+    }
+    Ok(())
+}
+
+fn value_of(name: &str, kind: &Kind, json: &Json) -> Result<Value, String> {
+    let number = || -> Option<serde_json::Number> {
+        match json {
+            Json::Number(n) => Some(n.clone()),
+            Json::String(text) => text.trim().parse().ok(),
+            _ => None,
+        }
+    };
+    let integer = |what: &str| format!("{name} must be {what}");
+    Ok(match kind {
+        Kind::String => match json {
+            Json::String(text) => Value::String(text.clone()),
+            Json::Number(n) => Value::String(n.to_string()),
+            _ => return Err(format!("{name} must be a string")),
+        },
+        Kind::Bool => Value::Bool(
+            json.as_bool()
+                .ok_or_else(|| format!("{name} must be true or false"))?,
+        ),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(
+            number()
+                .and_then(|n| n.as_i64())
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| integer("a 32-bit integer"))?,
+        ),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(
+            number()
+                .and_then(|n| n.as_i64())
+                .ok_or_else(|| integer("an integer"))?,
+        ),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(
+            number()
+                .and_then(|n| n.as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| integer("a 32-bit unsigned integer"))?,
+        ),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(
+            number()
+                .and_then(|n| n.as_u64())
+                .ok_or_else(|| integer("an unsigned integer"))?,
+        ),
+        Kind::Double => Value::F64(
+            number()
+                .and_then(|n| n.as_f64())
+                .ok_or_else(|| integer("a number"))?,
+        ),
+        Kind::Float => Value::F32(
+            number()
+                .and_then(|n| n.as_f64())
+                .ok_or_else(|| integer("a number"))? as f32,
+        ),
+        Kind::Bytes => return Err(format!("{name} cannot be sent as JSON here")),
+        Kind::Enum(descriptor) => {
+            let found = match json {
+                Json::String(text) => descriptor
+                    .values()
+                    .find(|v| enum_value_name(descriptor, v.name()) == text.as_str()),
+                Json::Number(n) => n
+                    .as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .and_then(|n| descriptor.get_value(n)),
+                _ => None,
+            };
+            let value = found.ok_or_else(|| {
+                let names: Vec<String> = descriptor
+                    .values()
+                    .filter(|v| v.number() != 0)
+                    .map(|v| enum_value_name(descriptor, v.name()))
+                    .collect();
+                format!("{name} must be one of {}", names.join(", "))
+            })?;
+            Value::EnumNumber(value.number())
+        }
+        Kind::Message(descriptor) if descriptor.full_name() == TIMESTAMP => {
+            let text = json
+                .as_str()
+                .ok_or_else(|| format!("{name} must be an ISO-8601 time"))?;
+            let time = chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| format!("{name} must be an ISO-8601 time"))?;
+            let stamp = crate::time::to_timestamp(time.with_timezone(&chrono::Utc));
+            Value::Message(stamp.transcode_to_dynamic())
+        }
+        Kind::Message(descriptor) => {
+            let mut inner = DynamicMessage::new(descriptor.clone());
+            fill_message(&mut inner, json).map_err(|error| format!("{name}: {error}"))?;
+            Value::Message(inner)
+        }
+    })
+}
+
 fn timestamp_json(message: &DynamicMessage) -> Json {
     let seconds = message
         .get_field_by_name("seconds")
@@ -548,5 +686,55 @@ mod tests {
                 .unwrap()
                 .contains("seconds")
         );
+    }
+
+    #[test]
+    fn a_clients_json_reads_back_into_its_request_leniently() {
+        use crate::proto::v1 as pb;
+        let sent = pb::SetCallPriorityRequest {
+            session_id: "ari-1".into(),
+            priority: "high".into(),
+        };
+        let read: pb::SetCallPriorityRequest = from_json(&to_json(&sent)).unwrap();
+        assert_eq!(read, sent);
+        // Numbers for strings, proto names, unknown and null fields.
+        let read: pb::SpyRequest = from_json(&json!({
+            "agent_extension": 1001,
+            "supervisorExtension": "2001",
+            "callUniqueId": null,
+            "volume": 11
+        }))
+        .unwrap();
+        assert_eq!(read.agent_extension, "1001");
+        assert_eq!(read.supervisor_extension, "2001");
+        assert_eq!(read.call_unique_id, "");
+        let hold: pb::HoldCallRequest =
+            from_json(&json!({"sessionId": "ari-1", "on": true})).unwrap();
+        assert!(hold.on);
+        // Each refusal names its field.
+        let refused = from_json::<pb::HoldCallRequest>(&json!({"on": "yes"})).unwrap_err();
+        assert!(refused.contains("on"), "{refused}");
+        let refused = from_json::<pb::HoldCallRequest>(&json!(["ari-1"])).unwrap_err();
+        assert!(refused.contains("object"), "{refused}");
+    }
+
+    #[test]
+    fn enums_and_times_read_back_as_they_are_written() {
+        use crate::proto::v1 as pb;
+        let sent = pb::AgentStatusUpdated {
+            extension: "1001".into(),
+            status: pb::AgentStatus::OnCall as i32,
+            previous_status: pb::AgentStatus::Available as i32,
+            status_changed_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_000_000,
+            }),
+            ..Default::default()
+        };
+        let read: pb::AgentStatusUpdated = from_json(&to_json(&sent)).unwrap();
+        assert_eq!(read, sent);
+        let refused =
+            from_json::<pb::AgentStatusUpdated>(&json!({"status": "napping"})).unwrap_err();
+        assert!(refused.contains("on_call"), "{refused}");
     }
 }

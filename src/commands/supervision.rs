@@ -61,6 +61,19 @@ pub struct SpyOrder {
     pub supervisor_extension: String,
 }
 
+impl SpyOrder {
+    /// The order a `supervisor:monitor`, `:whisper` or `:barge` event's
+    /// request gives in `mode`.
+    pub fn of(mode: SpyMode, request: pb::SpyRequest) -> SpyOrder {
+        SpyOrder {
+            mode,
+            agent_extension: request.agent_extension,
+            call_unique_id: request.call_unique_id,
+            supervisor_extension: request.supervisor_extension,
+        }
+    }
+}
+
 /// The dialplan context of a mode.
 pub fn context(mode: SpyMode) -> &'static str {
     match mode {

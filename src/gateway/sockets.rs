@@ -12,10 +12,10 @@ use serde_json::value::RawValue;
 
 use super::client::{
     Ack, Client, GreetingKind, LostEvents, Received, Refusals, SeedFilter, Services, Socket,
-    text_field,
 };
 use super::{ADMIN_ROOM, catalog, chat, client_room};
-use crate::auth::{Principal, Role};
+use crate::auth::Role;
+use crate::commands::calls::CallRequest;
 use crate::commands::supervision::SpyOrder;
 use crate::error::Error;
 use crate::ledger::model::SpyMode;
@@ -251,19 +251,22 @@ fn join_client(event: Received<'_>) {
 }
 
 async fn spy(event: Received<'_>, mode: SpyMode) {
-    let Some(data) = event.data.as_ref().filter(|data| data.is_object()) else {
-        let error = Error::InvalidArgument(format!(
-            "{} takes {{agentExtension, callUniqueId}}",
-            event.name
-        ));
-        return event.refuse(&error);
+    let request = match event
+        .data
+        .as_ref()
+        .map(socket_json::from_json::<pb::SpyRequest>)
+    {
+        Some(Ok(request)) => request,
+        Some(Err(reason)) => return event.refuse(&Error::InvalidArgument(reason)),
+        None => {
+            let error = Error::InvalidArgument(format!(
+                "{} takes {{agentExtension, callUniqueId}}",
+                event.name
+            ));
+            return event.refuse(&error);
+        }
     };
-    let order = SpyOrder {
-        mode,
-        agent_extension: text_field(data, "agentExtension"),
-        call_unique_id: text_field(data, "callUniqueId"),
-        supervisor_extension: text_field(data, "supervisorExtension"),
-    };
+    let order = SpyOrder::of(mode, request);
     match event
         .services
         .supervision
@@ -275,9 +278,24 @@ async fn spy(event: Received<'_>, mode: SpyMode) {
     }
 }
 
+/// An agent-bridge command: its payload decoded into the request the
+/// catalog names for the event, then handed to call control as the gRPC
+/// rpc hands it.
 async fn call_command(event: Received<'_>) {
+    let message = catalog::lookup(event.name, Direction::ClientToServer)
+        .next()
+        .map_or("", |entry| entry.message);
     let outcome = match event.data.as_ref().filter(|data| data.is_object()) {
-        Some(data) => run_call_command(event.services, event.principal(), event.name, data).await,
+        Some(data) => match CallRequest::from_json(message, data) {
+            Ok(request) => {
+                event
+                    .services
+                    .calls
+                    .handle(event.principal().clone(), request)
+                    .await
+            }
+            Err(error) => Err(error),
+        },
         None => Err(Error::InvalidArgument(format!(
             "{} takes a JSON object with sessionId",
             event.name
@@ -287,40 +305,4 @@ async fn call_command(event: Received<'_>) {
         Ok(call) => event.answer(&socket_json::to_json(&pb::AnswerCallResponse { call })),
         Err(error) => event.refuse(&error),
     }
-}
-
-/// Carries out the agent-bridge command `name` with the JSON `data` (the
-/// rpc request's JSON form) for `actor`; the call afterwards.
-async fn run_call_command(
-    services: &Services,
-    actor: &Principal,
-    name: &str,
-    data: &Json,
-) -> Result<Option<pb::Call>, Error> {
-    use crate::sources::ari::bridge::CommandKind;
-    let session = text_field(data, "sessionId");
-    if session.is_empty() {
-        return Err(Error::InvalidArgument(format!("{name} needs sessionId")));
-    }
-    let on = data.get("on").and_then(Json::as_bool).unwrap_or(false);
-    let kind = match name {
-        "answer_call" => CommandKind::Answer,
-        "reject_call" => CommandKind::Reject {
-            reason: text_field(data, "reason"),
-        },
-        "hangup_call" => CommandKind::Hangup,
-        "hold_call" => CommandKind::Hold(on),
-        "mute_call" => CommandKind::Mute(on),
-        "transfer_call" => CommandKind::Transfer {
-            target: text_field(data, "target"),
-        },
-        "assign_queue_call" => CommandKind::Assign {
-            extension: text_field(data, "extension"),
-        },
-        "set_call_priority" => CommandKind::SetPriority {
-            priority: text_field(data, "priority"),
-        },
-        other => return Err(Error::InvalidArgument(format!("unknown command {other}"))),
-    };
-    services.calls.command(actor.clone(), session, kind).await
 }

@@ -4,9 +4,8 @@
 use tonic::{Request, Response, Status};
 
 use super::principal;
-use crate::commands::calls::CallControl;
+use crate::commands::calls::{CallControl, CallRequest};
 use crate::proto::v1 as pb;
-use crate::sources::ari::bridge::CommandKind;
 
 /// `switchboard.v1.CallControlService`: commands to the ARI agent bridge.
 pub struct Calls {
@@ -19,16 +18,15 @@ impl Calls {
         Calls { control }
     }
 
-    /// Sends `kind` for `session` on behalf of the request's principal.
-    async fn command<T>(
+    /// Hands `request` to call control on behalf of the request's principal.
+    async fn handle<T>(
         &self,
         request: &Request<T>,
-        session: String,
-        kind: CommandKind,
+        command: CallRequest,
     ) -> Result<Option<pb::Call>, Status> {
         let actor = principal(request)?;
         self.control
-            .command(actor, session, kind)
+            .handle(actor, command)
             .await
             .map_err(Status::from)
     }
@@ -40,8 +38,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::AnswerCallRequest>,
     ) -> Result<Response<pb::AnswerCallResponse>, Status> {
-        let session = request.get_ref().session_id.clone();
-        let call = self.command(&request, session, CommandKind::Answer).await?;
+        let command = CallRequest::Answer(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::AnswerCallResponse { call }))
     }
 
@@ -49,10 +47,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::RejectCallRequest>,
     ) -> Result<Response<pb::RejectCallResponse>, Status> {
-        let pb::RejectCallRequest { session_id, reason } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::Reject { reason })
-            .await?;
+        let command = CallRequest::Reject(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::RejectCallResponse { call }))
     }
 
@@ -60,8 +56,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::HangupCallRequest>,
     ) -> Result<Response<pb::HangupCallResponse>, Status> {
-        let session = request.get_ref().session_id.clone();
-        let call = self.command(&request, session, CommandKind::Hangup).await?;
+        let command = CallRequest::Hangup(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::HangupCallResponse { call }))
     }
 
@@ -69,12 +65,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::TransferCallRequest>,
     ) -> Result<Response<pb::TransferCallResponse>, Status> {
-        let pb::TransferCallRequest {
-            session_id, target, ..
-        } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::Transfer { target })
-            .await?;
+        let command = CallRequest::Transfer(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::TransferCallResponse {
             transfer: None,
             call,
@@ -85,13 +77,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::AssignQueueCallRequest>,
     ) -> Result<Response<pb::AssignQueueCallResponse>, Status> {
-        let pb::AssignQueueCallRequest {
-            session_id,
-            extension,
-        } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::Assign { extension })
-            .await?;
+        let command = CallRequest::Assign(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::AssignQueueCallResponse { call }))
     }
 
@@ -99,10 +86,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::HoldCallRequest>,
     ) -> Result<Response<pb::HoldCallResponse>, Status> {
-        let pb::HoldCallRequest { session_id, on } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::Hold(on))
-            .await?;
+        let command = CallRequest::Hold(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::HoldCallResponse { call }))
     }
 
@@ -110,10 +95,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::MuteCallRequest>,
     ) -> Result<Response<pb::MuteCallResponse>, Status> {
-        let pb::MuteCallRequest { session_id, on } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::Mute(on))
-            .await?;
+        let command = CallRequest::Mute(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::MuteCallResponse { call }))
     }
 
@@ -121,13 +104,8 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::SetCallPriorityRequest>,
     ) -> Result<Response<pb::SetCallPriorityResponse>, Status> {
-        let pb::SetCallPriorityRequest {
-            session_id,
-            priority,
-        } = request.get_ref().clone();
-        let call = self
-            .command(&request, session_id, CommandKind::SetPriority { priority })
-            .await?;
+        let command = CallRequest::SetPriority(request.get_ref().clone());
+        let call = self.handle(&request, command).await?;
         Ok(Response::new(pb::SetCallPriorityResponse { call }))
     }
 }

@@ -1,5 +1,5 @@
 //! `switchboard.v1.ChatService`: the widget's and the dashboards' chat,
-//! handed to the chat service.
+//! handed to the chat service as the rpcs' requests.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::principal;
 use crate::auth::Principal;
-use crate::commands::chat::{Chat, StartRequest};
+use crate::commands::chat::Chat;
 use crate::proto::v1 as pb;
 
 /// `switchboard.v1.ChatService`: the widget's and the dashboards' chat.
@@ -28,34 +28,17 @@ impl pb::chat_service_server::ChatService for Conversations {
         &self,
         request: Request<pb::StartConversationRequest>,
     ) -> Result<Response<pb::StartConversationResponse>, Status> {
-        let principal = request.extensions().get::<Principal>();
-        // Anyone may start a conversation, a limited number per address.
-        let anonymous_from = match principal {
-            Some(_) => None,
-            None => request
-                .extensions()
-                .get::<crate::connections::PeerAddress>()
-                .map(|peer| peer.0.ip()),
-        };
-        let tenant = principal
-            .and_then(|p| p.forced_tenant().map(str::to_owned))
-            .unwrap_or_default();
-        let request = request.into_inner();
-        let (conversation, token) = self
+        // Anyone may start a conversation (no credential: limited per address).
+        let caller = request.extensions().get::<Principal>().cloned();
+        let peer = request
+            .extensions()
+            .get::<crate::connections::PeerAddress>()
+            .map(|peer| peer.0.ip());
+        let answer = self
             .chat
-            .start(StartRequest {
-                customer_name: request.customer_name,
-                customer_email: request.customer_email,
-                customer_phone: request.customer_phone,
-                first_message: request.first_message,
-                tenant,
-                anonymous_from,
-            })
+            .start_conversation(caller.as_ref(), peer, request.into_inner())
             .await?;
-        Ok(Response::new(pb::StartConversationResponse {
-            conversation: Some(conversation),
-            customer_token: token,
-        }))
+        Ok(Response::new(answer))
     }
 
     async fn send_message(
@@ -63,19 +46,11 @@ impl pb::chat_service_server::ChatService for Conversations {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
         let principal = principal(&request)?;
-        let request = request.into_inner();
-        let message = self
+        let answer = self
             .chat
-            .send(
-                &principal,
-                &request.conversation_id,
-                &request.content,
-                Some(&request.message_id),
-            )
+            .send_message(&principal, request.into_inner())
             .await?;
-        Ok(Response::new(pb::SendMessageResponse {
-            message: Some(message),
-        }))
+        Ok(Response::new(answer))
     }
 
     async fn list_conversations(
@@ -83,20 +58,11 @@ impl pb::chat_service_server::ChatService for Conversations {
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
         let principal = principal(&request)?;
-        let request = request.into_inner();
-        let (conversations, next_page_token) = self
+        let answer = self
             .chat
-            .list(
-                &principal,
-                request.status(),
-                request.page_size,
-                &request.page_token,
-            )
+            .list_conversations(&principal, request.into_inner())
             .await?;
-        Ok(Response::new(pb::ListConversationsResponse {
-            conversations,
-            next_page_token,
-        }))
+        Ok(Response::new(answer))
     }
 
     async fn get_conversation(
@@ -104,21 +70,11 @@ impl pb::chat_service_server::ChatService for Conversations {
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::GetConversationResponse>, Status> {
         let principal = principal(&request)?;
-        let request = request.into_inner();
-        let (conversation, messages, next_after) = self
+        let answer = self
             .chat
-            .history(
-                &principal,
-                &request.conversation_id,
-                request.after,
-                request.limit,
-            )
+            .get_conversation(&principal, request.into_inner())
             .await?;
-        Ok(Response::new(pb::GetConversationResponse {
-            conversation: Some(conversation),
-            messages,
-            next_after,
-        }))
+        Ok(Response::new(answer))
     }
 
     async fn reassign_conversations(
@@ -126,13 +82,10 @@ impl pb::chat_service_server::ChatService for Conversations {
         request: Request<pb::ReassignConversationsRequest>,
     ) -> Result<Response<pb::ReassignConversationsResponse>, Status> {
         let principal = principal(&request)?;
-        let request = request.into_inner();
-        let reassignments = self
+        let answer = self
             .chat
-            .reassign(&principal, request.reassignments, &request.reason)
+            .reassign_conversations(&principal, request.into_inner())
             .await?;
-        Ok(Response::new(pb::ReassignConversationsResponse {
-            reassignments,
-        }))
+        Ok(Response::new(answer))
     }
 }

@@ -114,9 +114,7 @@ impl pb::state_service_server::StateService for StateQueries {
         request: Request<pb::SetSystemModeRequest>,
     ) -> Result<Response<pb::SetSystemModeResponse>, Status> {
         let principal = principal(&request)?;
-        let mode = request.into_inner().mode.trim().to_owned();
-        let sequence = self.chat.set_system_mode(&principal, &mode).await?;
-        tracing::info!(%mode, sequence, "system mode set");
-        Ok(Response::new(pb::SetSystemModeResponse { mode, sequence }))
+        let answer = self.chat.set_mode(&principal, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 }

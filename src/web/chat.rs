@@ -10,7 +10,10 @@
 //! | `POST /api/conversations/reassign` | supervisors | `{reassignments: [{conversationId, toAgentId}], reason}` |
 //! | `PUT /api/system-mode` | admins | `{mode}` → `{mode, sequence}` |
 //!
-//! Refusals answer `{error, message}` with the matching status (400, 401, 403, 404).
+//! Each body (with the path's id, or the query) is the JSON form of the
+//! `ChatService` rpc's request and is decoded into it, then handed to the
+//! chat service as gRPC hands it. Refusals answer `{error, message}` with
+//! the matching status (400, 401, 403, 404, 409, 429).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,47 +23,48 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::StatusCode;
+use prost_reflect::ReflectMessage;
 use serde_json::Value;
 
 use super::{Caller, Http};
 use crate::error::Error;
-use crate::proto::v1 as pb;
-use crate::socket_json::to_json;
+use crate::socket_json::{from_json, to_json};
 
-/// A JSON body, or a clear 400 (413 when too large).
-fn body(raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Result<Value, Error> {
-    match raw {
-        Ok(Json(value)) if value.is_object() => Ok(value),
-        Ok(_) => Err(Error::InvalidArgument(
-            "the body must be a JSON object".into(),
-        )),
-        Err(rejection) => Err(rejection.into()),
+/// The rpc request `M` a JSON body asks for, with `extra` fields (the
+/// path's) laid over it; a clear 400 when it is not one (413 when too large).
+fn request_of<M: ReflectMessage + Default>(
+    raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+    extra: &[(&str, &str)],
+) -> Result<M, Error> {
+    let mut body = match raw {
+        Ok(Json(value)) if value.is_object() => value,
+        Ok(_) => {
+            return Err(Error::InvalidArgument(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        Err(rejection) => return Err(rejection.into()),
+    };
+    for (field, value) in extra {
+        body[*field] = Value::String((*value).to_owned());
     }
+    from_json(&body).map_err(Error::InvalidArgument)
 }
 
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The conversation start a widget's JSON body asks for (fields that are
-/// missing or not strings are empty).
-pub fn start_request_of(
-    value: &Value,
-    tenant: String,
-    anonymous_from: Option<std::net::IpAddr>,
-) -> crate::commands::chat::StartRequest {
-    crate::commands::chat::StartRequest {
-        customer_name: text(value, "customerName"),
-        customer_email: text(value, "customerEmail"),
-        customer_phone: text(value, "customerPhone"),
-        first_message: text(value, "firstMessage"),
-        tenant,
-        anonymous_from,
+/// The rpc request `M` a query string asks for (each parameter a field).
+fn query_request<M: ReflectMessage + Default>(
+    query: BTreeMap<String, String>,
+    extra: &[(&str, &str)],
+) -> Result<M, Error> {
+    let mut object: serde_json::Map<String, Value> = query
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect();
+    for (field, value) in extra {
+        object.insert((*field).to_owned(), Value::String((*value).to_owned()));
     }
+    from_json(&Value::Object(object)).map_err(Error::InvalidArgument)
 }
 
 async fn start(
@@ -69,29 +73,17 @@ async fn start(
     peer: Option<axum::Extension<crate::connections::PeerAddress>>,
     raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Error> {
-    // A staff or client token may come along (a tenant's widget); none is
-    // needed, and starts without one are limited per address.
-    let (tenant, anonymous_from) = match caller {
-        Some(Caller(principal)) => (
-            principal.forced_tenant().unwrap_or_default().to_owned(),
-            None,
-        ),
-        None => (String::new(), peer.map(|axum::Extension(peer)| peer.0.ip())),
-    };
-    let value = body(raw)?;
-    let (conversation, token) = http
+    let request = request_of(raw, &[])?;
+    let peer = peer.map(|axum::Extension(peer)| peer.0.ip());
+    let answer = http
         .chat
-        .start(start_request_of(&value, tenant, anonymous_from))
+        .start_conversation(caller.as_ref().map(|c| &c.0), peer, request)
         .await
         .inspect_err(|e| {
             if matches!(e, Error::ResourceExhausted(_)) {
                 http.gate.refused(e);
             }
         })?;
-    let answer = pb::StartConversationResponse {
-        conversation: Some(conversation),
-        customer_token: token,
-    };
     Ok((StatusCode::CREATED, Json(to_json(&answer))).into_response())
 }
 
@@ -101,12 +93,9 @@ async fn send(
     Caller(principal): Caller,
     raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Error> {
-    let value = body(raw)?;
-    let message_id = text(&value, "messageId");
-    let message = http
-        .chat
-        .send(&principal, &id, &text(&value, "content"), Some(&message_id))
-        .await?;
+    let request = request_of(raw, &[("conversationId", &id)])?;
+    let answer = http.chat.send_message(&principal, request).await?;
+    let message = answer.message.unwrap_or_default();
     Ok((StatusCode::CREATED, Json(to_json(&message))).into_response())
 }
 
@@ -115,32 +104,9 @@ async fn list(
     Query(query): Query<BTreeMap<String, String>>,
     Caller(principal): Caller,
 ) -> Result<Json<Value>, Error> {
-    let status = match query.get("status").map(String::as_str) {
-        None | Some("") => pb::ConversationStatus::Unspecified,
-        Some("open") => pb::ConversationStatus::Open,
-        Some("assigned") => pb::ConversationStatus::Assigned,
-        Some("closed") => pb::ConversationStatus::Closed,
-        Some(other) => {
-            return Err(Error::InvalidArgument(format!(
-                "status {other:?} is not open, assigned or closed"
-            )));
-        }
-    };
-    let page_size = match query.get("pageSize") {
-        Some(size) => size
-            .parse()
-            .map_err(|_| Error::InvalidArgument("pageSize is not a number".into()))?,
-        None => 0,
-    };
-    let token = query.get("pageToken").cloned().unwrap_or_default();
-    let (conversations, next_page_token) = http
-        .chat
-        .list(&principal, status, page_size, &token)
-        .await?;
-    Ok(Json(to_json(&pb::ListConversationsResponse {
-        conversations,
-        next_page_token,
-    })))
+    let request = query_request(query, &[])?;
+    let answer = http.chat.list_conversations(&principal, request).await?;
+    Ok(Json(to_json(&answer)))
 }
 
 async fn history(
@@ -149,21 +115,9 @@ async fn history(
     Query(query): Query<BTreeMap<String, String>>,
     Caller(principal): Caller,
 ) -> Result<Json<Value>, Error> {
-    let number = |name: &str| -> Result<i64, Error> {
-        query.get(name).map_or(Ok(0), |v| {
-            v.parse()
-                .map_err(|_| Error::InvalidArgument(format!("{name} is not a number")))
-        })
-    };
-    let after = number("after")?;
-    let limit = u32::try_from(number("limit")?.max(0)).unwrap_or(u32::MAX);
-    let (conversation, messages, next_after) =
-        http.chat.history(&principal, &id, after, limit).await?;
-    Ok(Json(to_json(&pb::GetConversationResponse {
-        conversation: Some(conversation),
-        messages,
-        next_after,
-    })))
+    let request = query_request(query, &[("conversationId", &id)])?;
+    let answer = http.chat.get_conversation(&principal, request).await?;
+    Ok(Json(to_json(&answer)))
 }
 
 async fn reassign(
@@ -171,25 +125,12 @@ async fn reassign(
     Caller(principal): Caller,
     raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, Error> {
-    let value = body(raw)?;
-    let moves = value
-        .get("reassignments")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::InvalidArgument("reassignments must be an array".into()))?
-        .iter()
-        .map(|m| pb::TicketReassignment {
-            conversation_id: text(m, "conversationId"),
-            from_agent_id: String::new(),
-            to_agent_id: text(m, "toAgentId"),
-        })
-        .collect();
-    let reassignments = http
+    let request = request_of(raw, &[])?;
+    let answer = http
         .chat
-        .reassign(&principal, moves, &text(&value, "reason"))
+        .reassign_conversations(&principal, request)
         .await?;
-    Ok(Json(to_json(&pb::ReassignConversationsResponse {
-        reassignments,
-    })))
+    Ok(Json(to_json(&answer)))
 }
 
 async fn system_mode(
@@ -197,13 +138,9 @@ async fn system_mode(
     Caller(principal): Caller,
     raw: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, Error> {
-    let value = body(raw)?;
-    let mode = text(&value, "mode");
-    let sequence = http.chat.set_system_mode(&principal, &mode).await?;
-    Ok(Json(to_json(&pb::SetSystemModeResponse {
-        mode: mode.trim().to_owned(),
-        sequence,
-    })))
+    let request = request_of(raw, &[])?;
+    let answer = http.chat.set_mode(&principal, request).await?;
+    Ok(Json(to_json(&answer)))
 }
 
 /// The chat's routes.

@@ -1,9 +1,13 @@
 //! What clients send as JSON and the server turns into what it acts on: a
 //! Socket.IO handshake's `auth` (the seed filter), and a widget's body
-//! starting a conversation (read, then checked field by field).
+//! starting a conversation (decoded into the rpc's request as the HTTP API
+//! and the Socket.IO events decode every payload, then checked field by
+//! field).
 
+use switchboard::commands::chat::{StartRequest, check_start};
 use switchboard::gateway::SeedFilter;
-use switchboard::web::chat::start_request_of;
+use switchboard::proto::v1::StartConversationRequest;
+use switchboard::socket_json::from_json;
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {
@@ -11,7 +15,8 @@ fn main() {
             return;
         };
         let _ = SeedFilter::from_auth(&value);
-        let request = start_request_of(&value, String::new(), None);
-        let _ = switchboard::commands::chat::check_start(&request);
+        if let Ok(request) = from_json::<StartConversationRequest>(&value) {
+            let _ = check_start(&StartRequest::of(request, None, None));
+        }
     });
 }

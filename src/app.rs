@@ -284,7 +284,8 @@ impl Application {
             call_status: transfers,
         });
         let router = grpc
-            .merge(web::router(http, webhooks))
+            .merge(web::router(http))
+            .merge(crate::sources::webhooks::router(webhooks))
             .route("/socket.io/", socket_io)
             // Not found is a plain 404 (tonic's router would answer
             // gRPC UNIMPLEMENTED to every path).

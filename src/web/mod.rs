@@ -1,7 +1,8 @@
 //! The HTTP surface: `GET /healthz` (open), `GET /metrics` (supervisor or
 //! admin token), `GET /api/state` (any token; tenant-held for clients), the
-//! customer profiles and transfers of seed 004, the chat's JSON API
-//! ([`chat`]) and the providers' webhooks. Handlers take the verified
+//! customer profiles and transfers of seed 004 and the chat's JSON API
+//! ([`chat`]); the providers' webhooks are their sources' own routes
+//! (`sources::webhooks`). Handlers take the verified
 //! [`Caller`] and call the services, which hold the rules.
 
 pub mod caller;
@@ -23,7 +24,6 @@ use crate::ledger::views;
 use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::socket_json::{masked, to_json};
-use crate::sources::webhooks::Webhooks;
 use crate::store::Store;
 pub use caller::{Caller, Gatekeeper};
 
@@ -187,7 +187,7 @@ async fn transfer(
 }
 
 /// The HTTP routes.
-pub fn router(http: Arc<Http>, webhooks: Arc<Webhooks>) -> Router {
+pub fn router(http: Arc<Http>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -196,5 +196,4 @@ pub fn router(http: Arc<Http>, webhooks: Arc<Webhooks>) -> Router {
         .route("/api/transfers", axum::routing::post(transfer))
         .merge(chat::routes())
         .with_state(http)
-        .merge(crate::sources::webhooks::router(webhooks))
 }

@@ -103,22 +103,69 @@ async fn until_healthy(url: &str) {
     panic!("the server at {url} does not answer /healthz");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A log line without its terminal colours.
+fn without_colours(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An escape sequence: ESC [ … final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The address a server started with `SOCKET_PORT=0` reports it listens on
+/// (its log's `switchboard listening … address=…` line on stdout), and the
+/// whole log, read to its end once the server has exited.
+async fn reported_address(
+    child: &mut tokio::process::Child,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut log = String::new();
+    let address = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("the log reads") {
+            let line = without_colours(&line);
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("switchboard listening")
+                && let Some(address) = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("address="))
+            {
+                return address.parse().expect("an address");
+            }
+        }
+        panic!("the server exited without listening: {log}");
+    })
+    .await
+    .expect("the server reports where it listens");
+    let rest = tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&without_colours(&line));
+            log.push('\n');
+        }
+        log
+    });
+    (address, rest)
 }
 
 #[tokio::test]
 async fn sigterm_ends_streams_cleanly_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut server = binary()
         .arg("serve")
         .env("JWT_SECRET", SECRET)
-        .env("SOCKET_PORT", port.to_string())
+        .env("SOCKET_PORT", "0")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("db.sqlite").display()),
@@ -129,7 +176,8 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
         .kill_on_drop(true)
         .spawn()
         .expect("server starts");
-    let url = format!("http://127.0.0.1:{port}");
+    let (address, stdout_log) = reported_address(&mut server).await;
+    let url = format!("http://{address}");
     until_healthy(&url).await;
     let channel = tonic::transport::Channel::from_shared(url)
         .unwrap()
@@ -177,13 +225,7 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
         .read_to_string(&mut log)
         .await
         .unwrap();
-    server
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .await
-        .unwrap();
+    log.push_str(&stdout_log.await.unwrap());
     assert!(log.contains("AUTH IS DISABLED"), "said loudly: {log}");
     assert!(log.contains("stopped"), "{log}");
 }
@@ -191,19 +233,19 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
 #[tokio::test]
 async fn the_demo_runs_both_the_ami_wallboard_and_the_ari_agent_bridge() {
     let dir = tempfile::tempdir().unwrap();
-    let address = crate::sim::free_address();
     let mut demo = binary()
         .arg("demo")
-        .env("SOCKET_PORT", address.port().to_string())
+        .env("SOCKET_PORT", "0")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("demo.db").display()),
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("demo starts");
+    let (address, _log) = reported_address(&mut demo).await;
     let url = format!("http://{address}");
     tokio::time::timeout(Duration::from_secs(20), async {
         while reqwest::get(format!("{url}/healthz")).await.is_err() {
@@ -316,7 +358,6 @@ async fn stall(
 #[tokio::test]
 async fn stalled_connections_are_closed_and_the_server_keeps_answering_past_its_descriptor_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // 200 descriptors for the server: fewer than the connections below.
     let mut server = tokio::process::Command::new("bash")
         .arg("-c")
@@ -325,20 +366,20 @@ async fn stalled_connections_are_closed_and_the_server_keeps_answering_past_its_
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("JWT_SECRET", SECRET)
-        .env("SOCKET_PORT", port.to_string())
+        .env("SOCKET_PORT", "0")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("db.sqlite").display()),
         )
         .env("CONNECTION_TIMEOUT_SECONDS", "1")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("server starts");
-    let url = format!("http://127.0.0.1:{port}");
+    let (address, _log) = reported_address(&mut server).await;
+    let url = format!("http://{address}");
     until_healthy(&url).await;
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let kinds = [
         Stalling::Silent,
         Stalling::HalfLine,

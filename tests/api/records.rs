@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard::devtools::sim::{SimArgs, Simulator};
+use switchboard::devtools::sim::SimArgs;
 use switchboard::proto::v1::{
     self as pb, AgentSessionChangeKind, CallChange, CallEndReason, event::Payload,
 };
@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Postgres, spawn_app_with};
-use crate::sim::{busy, free_address};
+use crate::sim::{Reserved, busy};
 
 fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
     let t = timestamp.expect("a timestamp");
@@ -46,7 +46,8 @@ fn workload_shown(events: &[Arc<pb::Event>]) -> bool {
 }
 
 async fn every_happening_is_recorded_once(database_url: String) {
-    let address = free_address();
+    let pbx = Reserved::new();
+    let address = pbx.address;
     let url = database_url.clone();
     let app = spawn_app_with(move |args| {
         args.database_url = Some(url);
@@ -70,7 +71,7 @@ async fn every_happening_is_recorded_once(database_url: String) {
         other_rate: None,
         ..busy(address)
     };
-    let _simulator = Simulator::start(workload, pbx_stop.clone()).await.unwrap();
+    let _simulator = pbx.start(workload, pbx_stop.clone());
     // The stop comes once calls have ended, a transferred call among them, and
     // agents have paused: how long that takes depends on the simulator's dice
     // and on how busy the machine is (up to 40 s).

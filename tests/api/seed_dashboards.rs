@@ -21,10 +21,10 @@ use crate::webhooks::{AGENT, KEY, deliver, fixture, now_ms, signed};
 #[tokio::test]
 async fn the_seeds_dashboards_keep_a_true_picture_of_ami_ari_and_voice_ai_calls() {
     let stop = CancellationToken::new();
-    let ami_address = crate::sim::free_address();
-    let _ami = Simulator::start(crate::sim::busy(ami_address), stop.clone())
+    let ami = Simulator::start(crate::sim::busy(crate::sim::any_port()), stop.clone())
         .await
         .expect("AMI simulator starts");
+    let ami_address = ami.address;
     let ari = AriSim::start(
         "127.0.0.1:0".parse().unwrap(),
         "callcenter",

@@ -47,16 +47,42 @@ async fn app_on(address: SocketAddr, secret: &str) -> TestApp {
     .await
 }
 
-/// A free loopback port nobody listens on yet.
-pub(crate) fn free_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// Any free loopback port, for a simulator that binds it itself (port 0).
+pub(crate) fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A loopback port for a simulated PBX that starts after the server that
+/// connects to it: bound but not listening, so a connection is refused
+/// until the simulator listens on this very socket (the port is never
+/// released and taken again).
+pub(crate) struct Reserved {
+    socket: tokio::net::TcpSocket,
+    /// The port's address.
+    pub address: SocketAddr,
+}
+
+impl Reserved {
+    /// A loopback port, reserved.
+    pub fn new() -> Reserved {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = socket.local_addr().unwrap();
+        Reserved { socket, address }
+    }
+
+    /// Starts the simulator with `args` on the reserved port.
+    pub fn start(self, args: SimArgs, stop: CancellationToken) -> Simulator {
+        let listener = self.socket.listen(1024).unwrap();
+        Simulator::start_on(listener, args, stop).unwrap()
+    }
 }
 
 #[tokio::test]
 async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
     // The server starts before the PBX: the wallboard sees it disconnected, then connected.
-    let address = free_address();
+    let pbx = Reserved::new();
+    let address = pbx.address;
     let app = app_on(address, "switchboard").await;
     let supervisor = token(Role::Supervisor, None, None);
     // The watcher ends once it has every event the test needs (calls:active
@@ -68,7 +94,7 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
     // Connected, the wallboard sees a failed attempt to reach the PBX; then the PBX starts.
     watcher.wait_for("ami:disconnected", 1).await;
     let stop = CancellationToken::new();
-    let _simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
+    let _simulator = pbx.start(busy(address), stop.clone());
     let lines = watcher.exited().await;
     stop.cancel();
     assert_lines_match_schemas(&lines);
@@ -128,9 +154,11 @@ async fn a_wallboard_receives_every_002_event_with_its_documented_shape() {
 
 #[tokio::test]
 async fn grpc_sees_the_same_happenings_and_the_rebuild_after_the_pbx_returns() {
-    let address = free_address();
     let stop = CancellationToken::new();
-    let simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
+    let simulator = Simulator::start(busy(any_port()), stop.clone())
+        .await
+        .unwrap();
+    let address = simulator.address;
     let app = app_on(address, "switchboard").await;
     let supervisor = token(Role::Supervisor, None, None);
     let mut stream = app
@@ -235,10 +263,11 @@ async fn grpc_sees_the_same_happenings_and_the_rebuild_after_the_pbx_returns() {
 
 #[tokio::test]
 async fn a_refused_login_says_so_and_retries_with_backoff() {
-    let address = free_address();
     let stop = CancellationToken::new();
-    let _simulator = Simulator::start(busy(address), stop.clone()).await.unwrap();
-    let app = app_on(address, "wrong-secret").await;
+    let simulator = Simulator::start(busy(any_port()), stop.clone())
+        .await
+        .unwrap();
+    let app = app_on(simulator.address, "wrong-secret").await;
     let supervisor = token(Role::Supervisor, None, None);
     let watcher = app.start_socket_watcher(&supervisor, &["--seconds", "60"]);
     watcher.wait_for("ami:error", 1).await;
@@ -258,15 +287,14 @@ async fn a_refused_login_says_so_and_retries_with_backoff() {
 
 #[tokio::test]
 async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
-    let address = free_address();
     let stop = CancellationToken::new();
     let calm = SimArgs {
         speed: 4.0,
         rate: 12.0,
-        ..busy(address)
+        ..busy(any_port())
     };
-    let _simulator = Simulator::start(calm, stop.clone()).await.unwrap();
-    let app = app_on(address, "switchboard").await;
+    let simulator = Simulator::start(calm, stop.clone()).await.unwrap();
+    let app = app_on(simulator.address, "switchboard").await;
     // Wait until some agent talks and another is idle.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let (talking, idle) = loop {

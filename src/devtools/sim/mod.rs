@@ -133,6 +133,26 @@ impl Simulator {
         observer: Option<Observer>,
     ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(args.listen).await?;
+        Simulator::serve(listener, args, shutdown, observer)
+    }
+
+    /// Like [`Simulator::start`], on a socket already bound (`args.listen`
+    /// is not used): a port reserved before the server that connects to it
+    /// started, so that the port is never released and taken again.
+    pub fn start_on(
+        listener: TcpListener,
+        args: SimArgs,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Simulator> {
+        Simulator::serve(listener, args, shutdown, None)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        args: SimArgs,
+        shutdown: CancellationToken,
+        observer: Option<Observer>,
+    ) -> std::io::Result<Simulator> {
         let address = listener.local_addr()?;
         let pbx = Arc::new(Mutex::new(SimPbx::new(args.workload())));
         let (events, _) = broadcast::channel(16_384);

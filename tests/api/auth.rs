@@ -63,7 +63,7 @@ async fn grpc_refuses_missing_bad_and_insufficient_tokens() {
         .await
         .expect("admin may");
     assert_eq!(ok.into_inner().mode, "night");
-    let refusals = app.core.metrics.render();
+    let refusals = app.metrics().await;
     assert!(refusals.contains(
         "switchboard_auth_refusals_total{surface=\"grpc\",reason=\"unauthenticated\"} 2"
     ));

@@ -18,7 +18,7 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
     require_tool("chromium", "apt-get install chromium (make deps does)");
     let node = require_tool("node", "install Node.js 20");
     for n in 1..=3 {
-        app.core.log.apply(
+        app.internals.log.apply(
             Input::SystemModeSet {
                 mode: format!("mode-{n}"),
             },
@@ -46,7 +46,7 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
         reports.push(report);
         if reports.len() == 3 {
             // The replay is through; what comes now must arrive live.
-            app.core.log.apply(
+            app.internals.log.apply(
                 Input::SystemModeSet {
                     mode: "live".into(),
                 },
@@ -115,7 +115,7 @@ async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_eve
                 host: "pbx.test:5038".into(),
                 ..Default::default()
             };
-            app.core.log.publish(
+            app.internals.log.publish(
                 Payload::SourceStatus(status),
                 String::new(),
                 chrono::Utc::now(),

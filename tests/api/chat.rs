@@ -46,7 +46,7 @@ async fn online(app: &TestApp, agents: &[&str]) {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let now: Vec<String> = app
-                .core
+                .internals
                 .chat
                 .desk()
                 .connected_agents()
@@ -349,7 +349,7 @@ async fn the_whole_flow(database_url: Option<String>) {
         stored,
         ["Hello, my order is late", "Sorry! Let me check.", "Thanks"]
     );
-    assert_eq!(app.core.log.read(|l, _| l.system_mode.clone()), "human");
+    assert_eq!(app.system_state().await.system_mode, "human");
     // Paging: after the second message, one more.
     let (_, page) = http(
         &app,

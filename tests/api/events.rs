@@ -142,7 +142,7 @@ async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost
 
     // Enough events to fill the stalled stream's HTTP/2 window and its buffer many times over.
     let total = 3000_u32;
-    let log = std::sync::Arc::clone(&app.core.log);
+    let log = std::sync::Arc::clone(&app.internals.log);
     let writer = tokio::task::spawn_blocking(move || {
         for n in 1..=total {
             log.apply(
@@ -194,7 +194,7 @@ async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost
         }
     }
     assert!(lost > 0, "the stalled subscriber was told it lost events");
-    let metrics = app.core.metrics.render();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -41,7 +41,7 @@ async fn a_flood_of_refused_events_is_answered_twenty_times_then_closes_that_soc
         "answered up to the bound, then closed: {heard:?}"
     );
     // The bystander is untouched: it still hears what the server says.
-    app.core.log.apply(
+    app.internals.log.apply(
         switchboard::ledger::Input::SystemModeSet {
             mode: "human".into(),
         },
@@ -168,7 +168,7 @@ async fn a_new_conversations_fields_are_bounded_and_anonymous_starts_are_limited
         assert_eq!(status, 400, "{field}: {body}");
         assert!(body["message"].as_str().unwrap().contains(field), "{body}");
     }
-    let stored = app.core.store.open_conversations().await.unwrap();
+    let stored = app.internals.store.open_conversations().await.unwrap();
     assert!(stored.is_empty(), "nothing stored: {stored:?}");
     // Ten starts a minute from one address, then a clear 429.
     for n in 0..10 {
@@ -225,7 +225,7 @@ async fn a_client_chosen_message_id_is_one_conversations_not_everyones() {
                 response.text().await
             );
         }
-        let stored = app.core.store.messages(id).await.unwrap();
+        let stored = app.internals.store.messages(id).await.unwrap();
         assert_eq!(
             stored.len(),
             1,
@@ -268,13 +268,13 @@ async fn voice_ai_calls_are_each_tenants_own_and_no_chat_agent_reads_them() {
         "{answer}"
     );
     let acme = app
-        .core
+        .internals
         .store
         .conversation("voice-acme.same-call-id")
         .await
         .unwrap();
     let globex = app
-        .core
+        .internals
         .store
         .conversation("voice-globex.same-call-id")
         .await
@@ -288,9 +288,9 @@ async fn voice_ai_calls_are_each_tenants_own_and_no_chat_agent_reads_them() {
 
     // A chat agent whose id equals the provider's agent id reads none of it.
     let agent = token(Role::Agent, Some("1001"), None);
-    let claims = app.core.auth.verify(&agent).unwrap().claims;
+    let claims = app.internals.auth.verify(&agent).unwrap().claims;
     let impostor = app
-        .core
+        .internals
         .auth
         .mint(
             AGENT,

@@ -20,7 +20,9 @@ pub const SECRET: &str = "integration-test-secret-0123456789";
 /// A running server and what a test needs to reach it.
 pub struct TestApp {
     pub address: SocketAddr,
-    pub core: Internals,
+    /// The parts under the surfaces, for the tests that inject ledger inputs
+    /// directly (a source stand-in) or read the store the server writes.
+    pub internals: Internals,
     stop: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -45,12 +47,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     }
     let application = Application::build(settings).await.expect("server builds");
     let address = application.local_addr().expect("bound");
-    let core = application.internals();
+    let internals = application.internals();
     let stop = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(stop.clone()));
     TestApp {
         address,
-        core,
+        internals,
         stop,
         server: Some(server),
         _dir: dir,
@@ -94,6 +96,32 @@ impl TestApp {
             .subscribe(authed(request, token))
             .await
             .expect("subscribed")
+            .into_inner()
+    }
+
+    /// The server's metrics, as an admin reads them (`GET /metrics`).
+    pub async fn metrics(&self) -> String {
+        reqwest::Client::new()
+            .get(format!("{}/metrics", self.url()))
+            .bearer_auth(token(Role::Admin, None, None))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// The system state, as an admin reads it (`StateService/GetSystemState`).
+    pub async fn system_state(&self) -> switchboard::proto::v1::GetSystemStateResponse {
+        self.state()
+            .await
+            .get_system_state(authed(
+                switchboard::proto::v1::GetSystemStateRequest::default(),
+                &token(Role::Admin, None, None),
+            ))
+            .await
+            .expect("the state answers")
             .into_inner()
     }
 
@@ -158,7 +186,7 @@ impl TestApp {
     /// Node.js start-up takes a while on a busy machine).
     pub async fn wait_for_sockets(&self, count: i64) {
         for _ in 0..300 {
-            if self.core.metrics.connections("socketio").get() >= count {
+            if self.internals.metrics.connections("socketio").get() >= count {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -271,6 +299,20 @@ impl SocketWatcher {
 }
 
 /// A token for `role` signed with the test secret.
+/// Waits until `condition` holds, looking every 20 ms: what a test asserts
+/// of something that happens soon, instead of sleeping a guessed time.
+/// Fails naming `what` when it does not hold within `within`.
+pub async fn eventually(what: &str, within: Duration, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn token(role: Role, extension: Option<&str>, client_id: Option<&str>) -> String {
     Authenticator::new(SECRET.as_bytes(), false)
         .mint(

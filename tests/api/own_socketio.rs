@@ -133,7 +133,10 @@ async fn the_npm_client_connects_over_websocket_sends_with_acks_and_receives() {
     );
     assert_eq!(*server.handler().transports.lock(), [Transport::WebSocket]);
     // The client closed: the socket left, for the reason the client gave.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::eventually("the socket left", Duration::from_secs(5), || {
+        !server.handler().left.lock().is_empty()
+    })
+    .await;
     assert_eq!(*server.handler().left.lock(), ["client_disconnect"]);
     assert!(server.sockets().is_empty());
 }

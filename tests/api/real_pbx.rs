@@ -404,7 +404,7 @@ impl Bench {
         for _ in 0..100 {
             let records = self
                 .app
-                .core
+                .internals
                 .store
                 .recent_call_records(1000)
                 .await
@@ -420,7 +420,7 @@ impl Bench {
     /// Every record stored so far.
     pub async fn records(&self) -> Vec<CallRecordRow> {
         self.app
-            .core
+            .internals
             .store
             .recent_call_records(1000)
             .await
@@ -819,7 +819,12 @@ async fn a_call_picked_up_with(code: &str) {
     bench.customer_calls("0611111111", "1004").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bench.phone_dials("1002", code).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    crate::helpers::eventually(
+        "Asterisk reports the pickup",
+        Duration::from_secs(10),
+        || !bench.heard("Pickup").is_empty(),
+    )
+    .await;
     assert_eq!(
         bench.heard("Pickup").len(),
         1,
@@ -1500,7 +1505,7 @@ async fn a_wrong_ari_base_is_reported_with_the_url_tried() {
     .await;
     let status = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let found = app.core.log.read(|ledger, _| {
+            let found = app.internals.log.read(|ledger, _| {
                 ledger
                     .source_statuses()
                     .find(|s| s.source() == switchboard::proto::v1::SourceKind::Ari)

@@ -58,8 +58,8 @@ async fn every_happening_is_recorded_once(database_url: String) {
     })
     .await;
     // Everything the log publishes, from before the PBX is reachable.
-    let mut feed = app.core.log.subscribe_live();
-    let core = app.core.clone();
+    let mut feed = app.internals.log.subscribe_live();
+    let core = app.internals.clone();
     let pbx_stop = CancellationToken::new();
     // Sixty simulated seconds per second: calls start, talk, hold, transfer
     // and end within the few seconds the test runs.

@@ -203,7 +203,7 @@ async fn grpc_sees_the_same_happenings_and_the_rebuild_after_the_pbx_returns() {
     }
 
     // The PBX goes away with calls up, ends them while away, and comes back.
-    let before = app.core.log.read(|ledger, _| ledger.calls.len());
+    let before = app.system_state().await.calls.len();
     stop.cancel();
     drop(simulator);
     let mut disconnected = false;
@@ -256,7 +256,7 @@ async fn grpc_sees_the_same_happenings_and_the_rebuild_after_the_pbx_returns() {
     assert!(!epochs.contains(&epoch), "the rebuild starts a new epoch");
     assert_eq!(resync.snapshot.unwrap().calls.len(), 0, "no ghost calls");
     assert_eq!(lost, before, "every call of the outage was closed as lost");
-    assert_eq!(app.core.log.epoch(), epoch);
+    assert_eq!(app.system_state().await.epoch, epoch);
     back.cancel();
     app.stop().await.unwrap();
 }
@@ -298,7 +298,7 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     // Wait until some agent talks and another is idle.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let (talking, idle) = loop {
-        let found = app.core.log.read(|ledger, _| {
+        let found = app.internals.log.read(|ledger, _| {
             let talking = ledger
                 .agents
                 .values()
@@ -319,7 +319,7 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     };
     let (agent, call_id) = talking;
     let call_unique_id = app
-        .core
+        .internals
         .log
         .read(|ledger, _| ledger.calls[&call_id].ids.ami_uniqueid.clone());
     let supervisor = token(Role::Supervisor, Some("2001"), None);
@@ -440,7 +440,7 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     assert_eq!(ack("supervisor:barge")["error"], "not_found");
 
     // The audit trail holds every one of them.
-    let audit = app.core.store.supervisor_actions(10).await.unwrap();
+    let audit = app.internals.store.supervisor_actions(10).await.unwrap();
     let modes: Vec<(&str, &str)> = audit
         .iter()
         .map(|a| (a.mode.as_str(), a.status.as_str()))

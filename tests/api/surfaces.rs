@@ -123,7 +123,7 @@ async fn grpc_web_over_http1_answers_with_data_and_trailer_frames() {
     let state =
         GetSystemStateResponse::decode(&body[5..5 + length]).expect("a GetSystemStateResponse");
     assert_eq!(state.system_mode, "auto");
-    assert_eq!(state.epoch, app.core.log.epoch());
+    assert_eq!(state.epoch, app.system_state().await.epoch);
     let trailer = &body[5 + length..];
     assert_eq!(trailer[0], 0x80, "then the trailer frame");
     assert!(String::from_utf8_lossy(&trailer[5..]).contains("grpc-status:0"));
@@ -144,7 +144,7 @@ async fn grpc_web_over_http1_answers_with_data_and_trailer_frames() {
 #[tokio::test]
 async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape() {
     let app = spawn_app().await;
-    app.core.log.apply(
+    app.internals.log.apply(
         switchboard::ledger::Input::AgentLoggedIn {
             extension: "1001".into(),
             agent_id: "agent_uuid_789".into(),
@@ -210,7 +210,7 @@ async fn an_unknown_socketio_event_is_answered_and_the_connection_survives() {
     );
     assert_lines_match_schemas(&lines);
     assert!(
-        app.core.metrics.render().contains(
+        app.metrics().await.contains(
             "switchboard_bad_input_total{surface=\"socketio\",reason=\"unknown_event\"} 1"
         )
     );
@@ -234,7 +234,7 @@ async fn refused_engine_io_requests_get_their_error_code_and_are_counted() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["code"], code, "{url}");
     }
-    let metrics = app.core.metrics.render();
+    let metrics = app.metrics().await;
     for reason in [
         "unknown_session",
         "unknown_transport",
@@ -410,7 +410,7 @@ async fn an_oversized_socketio_message_closes_only_that_connection() {
         "io client disconnect",
         "closed only by itself"
     );
-    let metrics = app.core.metrics.render();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("switchboard_disconnects_total{transport=\"socketio\""),
         "{metrics}"
@@ -501,7 +501,7 @@ async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_
     // Large events, many more than a socket's buffer
     // (`SOCKET_BUFFER_PACKETS`) and its TCP window hold.
     let total = 3 * switchboard::app::SOCKET_BUFFER_PACKETS as u64;
-    let log = std::sync::Arc::clone(&app.core.log);
+    let log = std::sync::Arc::clone(&app.internals.log);
     let ingest = tokio::task::spawn_blocking(move || {
         for n in 0..total {
             log.apply(
@@ -532,7 +532,7 @@ async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_
         "every event is either delivered or reported"
     );
     assert!(
-        app.core
+        app.internals
             .metrics
             .render()
             .contains("switchboard_events_dropped_total{output=\"socketio\"}")
@@ -607,7 +607,7 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
     let address = app.address;
     let total = 1000_usize;
     let overlap = 25;
-    let log = std::sync::Arc::clone(&app.core.log);
+    let log = std::sync::Arc::clone(&app.internals.log);
     let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers_count = 12;
     let all_connected = {
@@ -708,7 +708,7 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
     }
     ingest.await.expect("ingest");
     // The end of the burst, for the readers.
-    app.core.log.apply(
+    app.internals.log.apply(
         Input::SourceChanged {
             source: Source::Ami,
             link: SourceLink::Connected,
@@ -719,7 +719,7 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
         chrono::Utc::now(),
     );
     let expected: BTreeSet<String> = app
-        .core
+        .internals
         .log
         .read(|ledger, _| ledger.calls.keys().cloned().collect());
     assert_eq!(expected.len(), overlap);
@@ -774,7 +774,7 @@ async fn a_socket_can_ask_for_the_events_of_some_seeds_only() {
             }
         }
     };
-    app.core.log.apply(
+    app.internals.log.apply(
         Input::AgentLoggedIn {
             extension: "3001".into(),
             agent_id: "agent-3001".into(),
@@ -784,7 +784,7 @@ async fn a_socket_can_ask_for_the_events_of_some_seeds_only() {
         },
         chrono::Utc::now(),
     );
-    app.core.log.apply(
+    app.internals.log.apply(
         Input::SourceChanged {
             source: switchboard::ledger::model::Source::Ami,
             link: switchboard::ledger::model::SourceLink::Connected,

@@ -48,10 +48,10 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
         )
         .await;
     let now = chrono::Utc::now();
-    app.core
+    app.internals
         .log
         .apply(call_started("g.1", "globex", "254700000001"), now);
-    app.core
+    app.internals
         .log
         .apply(call_started("a.1", "acme", "254712345678"), now);
     let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -100,7 +100,7 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
         async {
             app.wait_for_sockets(2).await;
             let call = call_started("a.2", "acme", "254712345678");
-            app.core.log.apply(call, chrono::Utc::now());
+            app.internals.log.apply(call, chrono::Utc::now());
         },
     );
     assert_eq!(client[0]["event"], "system_state");
@@ -121,10 +121,10 @@ async fn finished_call_reaches_the_store(database_url: String) {
     let url = database_url.clone();
     let app = spawn_app_with(move |args| args.database_url = Some(url)).await;
     let now = chrono::Utc::now();
-    app.core
+    app.internals
         .log
         .apply(call_started("s.1", "", "+6421436772"), now);
-    app.core.log.apply(
+    app.internals.log.apply(
         Input::CallAnswered {
             call_id: "s.1".into(),
             agent_extension: None,
@@ -132,7 +132,7 @@ async fn finished_call_reaches_the_store(database_url: String) {
         },
         now,
     );
-    app.core.log.apply(
+    app.internals.log.apply(
         Input::CallEnded {
             call_id: "s.1".into(),
             reason: EndReason::Completed,
@@ -170,13 +170,13 @@ async fn a_call_that_ends_just_before_shutdown_is_stored_in_postgres() {
 async fn a_tenant_gets_system_stats_over_its_own_calls_and_staff_get_the_house_wide_ones() {
     let app = spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
     let now = chrono::Utc::now();
-    app.core
+    app.internals
         .log
         .apply(call_started("a.1", "acme", "254712345678"), now);
-    app.core
+    app.internals
         .log
         .apply(call_started("g.1", "globex", "254700000001"), now);
-    app.core
+    app.internals
         .log
         .apply(call_started("g.2", "globex", "254700000002"), now);
 
@@ -241,7 +241,7 @@ async fn a_burst_beyond_the_replay_window_loses_no_call_record() {
     })
     .await;
     let calls = 1500;
-    let log = std::sync::Arc::clone(&app.core.log);
+    let log = std::sync::Arc::clone(&app.internals.log);
     tokio::task::spawn_blocking(move || {
         for n in 0..calls {
             let now = chrono::Utc::now();

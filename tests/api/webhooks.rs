@@ -211,7 +211,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     let (status, _) = deliver(&app, &stranger, signed(&stranger, KEY, now_ms())).await;
     assert_eq!(status, 403);
     assert!(
-        app.core
+        app.internals
             .store
             .conversation(&format!("voice-acme.{first_call}"))
             .await
@@ -309,7 +309,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
 
     // Stored as conversations, with the transcript and the analysis.
     let stored = app
-        .core
+        .internals
         .store
         .conversation(&format!("voice-acme.{first_call}"))
         .await
@@ -324,7 +324,7 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
         ("voice_ai", "acme", "closed")
     );
     let messages = app
-        .core
+        .internals
         .store
         .messages(&format!("voice-acme.{first_call}"))
         .await
@@ -505,7 +505,7 @@ async fn twilio_status_callbacks_are_call_events_in_sequence_once() {
         ]
     );
     assert!(
-        app.core.log.read(|ledger, _| ledger.calls.is_empty()),
+        app.system_state().await.calls.is_empty(),
         "no call left behind"
     );
     app.stop().await.unwrap();
@@ -843,7 +843,7 @@ async fn twilio_json_callbacks_and_refused_credentials_are_handled() {
     };
     assert_eq!(send(signature.clone(), raw).await, 200);
     assert!(
-        app.core
+        app.internals
             .log
             .read(|l, _| l.calls.contains_key("twilio-CAjson1"))
     );
@@ -886,9 +886,6 @@ async fn a_late_twilio_callback_after_a_restart_does_not_revive_an_ended_call() 
         status_callback(&app, &callback("0", "ringing"), signed).await,
         200
     );
-    assert!(
-        app.core.log.read(|ledger, _| ledger.calls.is_empty()),
-        "no ghost call"
-    );
+    assert!(app.system_state().await.calls.is_empty(), "no ghost call");
     app.stop().await.unwrap();
 }

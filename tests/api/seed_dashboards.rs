@@ -64,12 +64,17 @@ async fn the_seeds_dashboards_keep_a_true_picture_of_ami_ari_and_voice_ai_calls(
     tokio::spawn(ari_workload::run(ari, workload, stop.clone()));
     // The dashboards open once the PBX link is up: they must still learn it is.
     tokio::time::timeout(Duration::from_secs(20), async {
-        while !app.internals.log.read(|ledger, _| {
-            ledger.source_statuses().any(|s| {
-                s.source() == switchboard::proto::v1::SourceKind::Ami
-                    && s.state() == switchboard::proto::v1::SourceState::Connected
-            })
-        }) {
+        // `/healthz` says where each source stands.
+        loop {
+            let health: serde_json::Value = reqwest::get(format!("{}/healthz", app.url()))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if health["sources"]["ami"] == "connected" {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })

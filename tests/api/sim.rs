@@ -298,19 +298,21 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     // Wait until some agent talks and another is idle.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let (talking, idle) = loop {
-        let found = app.internals.log.read(|ledger, _| {
-            let talking = ledger
-                .agents
-                .values()
-                .find(|a| a.logged_in && !a.call_ids.is_empty())
-                .map(|a| (a.extension.clone(), a.call_ids[0].clone()));
-            let idle = ledger
-                .agents
-                .values()
-                .find(|a| a.logged_in && a.call_ids.is_empty())
-                .map(|a| a.extension.clone());
-            talking.zip(idle)
-        });
+        let agents = app.system_state().await.agents;
+        let logged_in = |a: &&switchboard::proto::v1::Agent| {
+            a.status() != switchboard::proto::v1::AgentStatus::Offline
+        };
+        let talking = agents
+            .iter()
+            .filter(logged_in)
+            .find(|a| !a.current_call_ids.is_empty())
+            .map(|a| (a.extension.clone(), a.current_call_ids[0].clone()));
+        let idle = agents
+            .iter()
+            .filter(logged_in)
+            .find(|a| a.current_call_ids.is_empty())
+            .map(|a| a.extension.clone());
+        let found = talking.zip(idle);
         if let Some(found) = found {
             break found;
         }

@@ -12,6 +12,19 @@ use crate::raw_socket::RawSocket;
 use crate::webhooks::{AGENT, KEY, deliver, fixture, now_ms, signed};
 
 /// Events until `quiet` passes without one (or the connection ends).
+/// `GET path` as a supervisor reads it, as JSON.
+async fn as_supervisor(app: &crate::helpers::TestApp, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", app.url()))
+        .bearer_auth(token(Role::Supervisor, None, None))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn events_for(socket: &mut RawSocket, quiet: Duration) -> Vec<(String, Value)> {
     let mut events = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(quiet, socket.next_event()).await {
@@ -168,15 +181,7 @@ async fn a_new_conversations_fields_are_bounded_and_anonymous_starts_are_limited
         assert_eq!(status, 400, "{field}: {body}");
         assert!(body["message"].as_str().unwrap().contains(field), "{body}");
     }
-    let stored = reqwest::Client::new()
-        .get(format!("{}/api/conversations", app.url()))
-        .bearer_auth(crate::helpers::token(Role::Supervisor, None, None))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let stored = as_supervisor(&app, "/api/conversations").await;
     assert_eq!(
         stored["conversations"],
         json!([]),
@@ -237,15 +242,7 @@ async fn a_client_chosen_message_id_is_one_conversations_not_everyones() {
                 response.text().await
             );
         }
-        let stored = reqwest::Client::new()
-            .get(format!("{}/api/conversations/{id}", app.url()))
-            .bearer_auth(crate::helpers::token(Role::Supervisor, None, None))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let stored = as_supervisor(&app, &format!("/api/conversations/{id}")).await;
         let messages = stored["messages"].as_array().unwrap();
         assert_eq!(
             messages.len(),

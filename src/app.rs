@@ -200,7 +200,6 @@ impl Application {
                 auth: auth.clone(),
                 metrics: Arc::clone(&metrics),
                 presence: Arc::clone(&presence),
-                log: Arc::clone(&log),
                 joiners: gateway_joiners,
                 chat: Arc::clone(&chat),
                 supervision: Arc::clone(&supervision),

@@ -3,14 +3,12 @@
 //! What they cause goes through the log (typing, presence) or straight back
 //! to the sender (`heartbeat-ack`, `current-state`).
 
-use serde_json::Value as Json;
-
 use super::AGENTS_ROOM;
-use super::client::{Received, Services, Socket, send_json, text_field};
+use super::client::{Received, Services, Socket, send_json};
 use crate::auth::Role;
 use crate::error::Error;
-use crate::proto::v1::{self as pb, event::Payload};
-use crate::socket_json::to_json;
+use crate::proto::v1 as pb;
+use crate::socket_json::{from_json, to_json};
 use crate::time::to_timestamp;
 
 /// The client→server chat events this module serves.
@@ -82,7 +80,7 @@ fn join_agent_dashboard(event: Received<'_>) {
     let (services, socket) = (event.services, event.socket);
     socket.join(AGENTS_ROOM);
     *socket.state.dashboard_agent.lock() = Some(agent.clone());
-    let mode = services.log.read(|ledger, _| ledger.system_mode.clone());
+    let mode = services.chat.system_mode();
     send_json(
         socket,
         "system-mode-update",
@@ -144,7 +142,7 @@ fn request_current_state(event: Received<'_>) {
         }
         Some("connected-agents") => to_json(&services.chat.desk().connected_agents()),
         Some("system-mode") => to_json(&pb::SystemModeUpdate {
-            mode: services.log.read(|ledger, _| ledger.system_mode.clone()),
+            mode: services.chat.system_mode(),
         }),
         _ => {
             let error = Error::InvalidArgument(
@@ -168,52 +166,22 @@ async fn join_conversation(event: Received<'_>) {
     }
 }
 
-/// `agent-typing` (`by_customer` false) or `customer-typing`: published to
-/// the log, which takes it to the conversation's other side.
+/// `agent-typing` (`by_customer` false) or `customer-typing`: the payload
+/// decoded into the catalog's `TypingRequest`, handed to the chat.
 async fn typing(event: Received<'_>, by_customer: bool) {
-    let (services, socket) = (event.services, event.socket);
-    let data = event.data.clone().unwrap_or_default();
-    let conversation = text_field(&data, "conversationId");
-    let is_typing = data
-        .get("isTyping")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    let role_fits = (event.principal().role() == Role::Customer) == by_customer;
-    let checked = if role_fits {
-        usable_conversation(services, socket, &conversation).await
-    } else {
-        Err(Error::PermissionDenied(format!(
-            "{} is for the {}",
-            event.name,
-            if by_customer {
-                "customer widget"
-            } else {
-                "agent dashboard"
-            }
-        )))
+    let request = match event.data.as_ref().map(from_json::<pb::TypingRequest>) {
+        Some(Ok(request)) => request,
+        Some(Err(reason)) => return event.refuse(&Error::InvalidArgument(reason)),
+        None => pb::TypingRequest::default(),
     };
-    let tenant = match checked {
-        Ok(tenant) => tenant,
-        Err(error) => return event.refuse(&error),
-    };
-    let now = chrono::Utc::now();
-    let payload = if by_customer {
-        Payload::CustomerTypingStatus(pb::CustomerTypingStatus {
-            conversation_id: conversation,
-            is_typing,
-            timestamp: Some(to_timestamp(now)),
-        })
-    } else {
-        let agent = socket.state.dashboard_agent.lock().clone();
-        if let Some(agent) = agent {
-            services.chat.agent_active(&agent);
-        }
-        Payload::AgentTypingStatus(pb::AgentTypingStatus {
-            conversation_id: conversation,
-            is_typing,
-            timestamp: Some(to_timestamp(now)),
-        })
-    };
-    services.log.publish(payload, tenant, now);
-    event.answer(&serde_json::json!({ "ok": true }));
+    let agent = event.socket.state.dashboard_agent.lock().clone();
+    let typed = event
+        .services
+        .chat
+        .typing(event.principal(), agent.as_deref(), request, by_customer)
+        .await;
+    match typed {
+        Ok(()) => event.answer(&serde_json::json!({ "ok": true })),
+        Err(error) => event.refuse(&error),
+    }
 }

@@ -18,7 +18,6 @@ use crate::commands::calls::CallControl;
 use crate::commands::chat::Chat;
 use crate::commands::supervision::Supervision;
 use crate::error::Error;
-use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::presence::{PresenceGuard, TenantPresence};
 use crate::proto::v1 as pb;
@@ -33,8 +32,6 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Tenants with clients connected.
     pub presence: Arc<TenantPresence>,
-    /// The ledger (system mode) and the log (typing indicators).
-    pub log: Arc<EventLog>,
     /// Connecting sockets waiting for the fan-out's greeting.
     pub joiners: Joiners,
     /// The chat events' service.
@@ -249,15 +246,6 @@ impl<'a> Received<'a> {
         });
         send_json(self.socket, "error-event", &payload);
         self.answer(&payload);
-    }
-}
-
-/// A string field of a JSON payload (numbers accepted, as dashboards send extensions either way).
-pub(super) fn text_field(data: &Json, key: &str) -> String {
-    match data.get(key) {
-        Some(Json::String(text)) => text.clone(),
-        Some(Json::Number(number)) => number.to_string(),
-        _ => String::new(),
     }
 }
 

@@ -728,3 +728,66 @@ impl Chat {
         Ok(events.last().map_or(0, |e| e.sequence))
     }
 }
+
+/// What a chat socket reports as it goes: typing, and the system mode it reads.
+impl Chat {
+    /// The system mode as it stands.
+    pub fn system_mode(&self) -> String {
+        self.log.read(|ledger, _| ledger.system_mode.clone())
+    }
+
+    /// `agent-typing` (`by_customer` false, from `dashboard_agent`'s
+    /// dashboard) or `customer-typing`: checked (the side's role, a
+    /// conversation it may use), then published to the log, which takes it
+    /// to the conversation's other side.
+    pub async fn typing(
+        &self,
+        principal: &Principal,
+        dashboard_agent: Option<&str>,
+        request: pb::TypingRequest,
+        by_customer: bool,
+    ) -> Result<(), Error> {
+        if (principal.role() == Role::Customer) != by_customer {
+            return Err(Error::PermissionDenied(format!(
+                "{} is for the {}",
+                if by_customer {
+                    "customer-typing"
+                } else {
+                    "agent-typing"
+                },
+                if by_customer {
+                    "customer widget"
+                } else {
+                    "agent dashboard"
+                }
+            )));
+        }
+        let conversation = request.conversation_id.trim().to_owned();
+        if conversation.is_empty() {
+            return Err(Error::InvalidArgument("conversationId is required".into()));
+        }
+        let tenant = self
+            .conversation_for(principal, &conversation)
+            .await?
+            .tenant;
+        let now = chrono::Utc::now();
+        let payload = if by_customer {
+            Payload::CustomerTypingStatus(pb::CustomerTypingStatus {
+                conversation_id: conversation,
+                is_typing: request.is_typing,
+                timestamp: Some(to_timestamp(now)),
+            })
+        } else {
+            if let Some(agent) = dashboard_agent {
+                self.agent_active(agent);
+            }
+            Payload::AgentTypingStatus(pb::AgentTypingStatus {
+                conversation_id: conversation,
+                is_typing: request.is_typing,
+                timestamp: Some(to_timestamp(now)),
+            })
+        };
+        self.log.publish(payload, tenant, now);
+        Ok(())
+    }
+}

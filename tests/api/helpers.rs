@@ -186,7 +186,13 @@ impl TestApp {
     /// Node.js start-up takes a while on a busy machine).
     pub async fn wait_for_sockets(&self, count: i64) {
         for _ in 0..300 {
-            if self.internals.metrics.connections("socketio").get() >= count {
+            let metrics = self.metrics().await;
+            let connected = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("switchboard_connections{transport=\"socketio\"} "))
+                .and_then(|value| value.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            if connected >= count {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1233,15 +1233,19 @@ async fn an_agents_phone_going_offline_and_online_is_their_status() {
         },
     )
     .await;
-    let logged_in = |extension: &'static str| {
-        rig.app
-            .internals
-            .log
-            .read(move |ledger, _| ledger.agents[extension].logged_in)
+    // Logged in: anything but offline in the system state.
+    let app = &rig.app;
+    let logged_in = |extension: &'static str| async move {
+        app.system_state()
+            .await
+            .agents
+            .iter()
+            .find(|a| a.extension == extension)
+            .is_some_and(|a| a.status() != pb::AgentStatus::Offline)
     };
     let settle = |extension: &'static str, wanted: bool| async move {
         tokio::time::timeout(Duration::from_secs(10), async {
-            while logged_in(extension) != wanted {
+            while logged_in(extension).await != wanted {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -1250,7 +1254,7 @@ async fn an_agents_phone_going_offline_and_online_is_their_status() {
     };
     // Read at connect: 1003's phone is offline; 1001's online; 1002's unknown to the PBX (kept).
     settle("1003", false).await;
-    assert!(logged_in("1001") && logged_in("1002"));
+    assert!(logged_in("1001").await && logged_in("1002").await);
     let mut subscribed = rig.sim.subscriptions();
     subscribed.sort();
     assert_eq!(subscribed, ["endpoint:PJSIP/1001", "endpoint:PJSIP/1003"]);

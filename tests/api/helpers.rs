@@ -99,6 +99,18 @@ impl TestApp {
             .into_inner()
     }
 
+    /// `GET path` as a supervisor: the status and the JSON body.
+    pub async fn get_as_supervisor(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.url()))
+            .bearer_auth(token(Role::Supervisor, None, None))
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     /// The server's metrics, as an admin reads them (`GET /metrics`).
     pub async fn metrics(&self) -> String {
         reqwest::Client::new()

@@ -532,9 +532,8 @@ async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_
         "every event is either delivered or reported"
     );
     assert!(
-        app.internals
-            .metrics
-            .render()
+        app.metrics()
+            .await
             .contains("switchboard_events_dropped_total{output=\"socketio\"}")
     );
 }
@@ -719,9 +718,12 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
         chrono::Utc::now(),
     );
     let expected: BTreeSet<String> = app
-        .internals
-        .log
-        .read(|ledger, _| ledger.calls.keys().cloned().collect());
+        .system_state()
+        .await
+        .calls
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
     assert_eq!(expected.len(), overlap);
     let mut mid_burst = 0;
     while let Some(result) = readers.join_next().await {

@@ -210,15 +210,10 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     stranger["call"]["agent_id"] = json!("someone-else");
     let (status, _) = deliver(&app, &stranger, signed(&stranger, KEY, now_ms())).await;
     assert_eq!(status, 403);
-    assert!(
-        app.internals
-            .store
-            .conversation(&format!("voice-acme.{first_call}"))
-            .await
-            .unwrap()
-            .is_none(),
-        "a refused delivery stores nothing"
-    );
+    let (status, _) = app
+        .get_as_supervisor(&format!("/api/conversations/voice-acme.{first_call}"))
+        .await;
+    assert_eq!(status, 404, "a refused delivery stores nothing");
     // The end comes before the start: the end goes out, the late start does not.
     let (status, answer) = deliver(&app, &ended, signed(&ended, KEY, now_ms())).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("ok")));
@@ -308,28 +303,25 @@ async fn voice_ai_calls_reach_admins_and_their_tenant_once_and_forgeries_nothing
     );
 
     // Stored as conversations, with the transcript and the analysis.
-    let stored = app
-        .internals
-        .store
-        .conversation(&format!("voice-acme.{first_call}"))
-        .await
-        .unwrap()
-        .expect("stored");
+    let (status, stored) = app
+        .get_as_supervisor(&format!("/api/conversations/voice-acme.{first_call}"))
+        .await;
+    assert_eq!(status, 200, "stored: {stored}");
+    let conversation = &stored["conversation"];
     assert_eq!(
         (
-            stored.channel.as_str(),
-            stored.tenant.as_str(),
-            stored.status.as_str()
+            &conversation["channel"],
+            &conversation["tenant"],
+            &conversation["status"]
         ),
-        ("voice_ai", "acme", "closed")
+        (&json!("voice_ai"), &json!("acme"), &json!("closed"))
     );
-    let messages = app
-        .internals
-        .store
-        .messages(&format!("voice-acme.{first_call}"))
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = messages.iter().map(|m| m.sender_id.as_str()).collect();
+    let kinds: Vec<&str> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["senderId"].as_str())
+        .collect();
     assert!(kinds.contains(&"transcript"), "{kinds:?}");
     app.stop().await.unwrap();
 }
@@ -843,9 +835,11 @@ async fn twilio_json_callbacks_and_refused_credentials_are_handled() {
     };
     assert_eq!(send(signature.clone(), raw).await, 200);
     assert!(
-        app.internals
-            .log
-            .read(|l, _| l.calls.contains_key("twilio-CAjson1"))
+        app.system_state()
+            .await
+            .calls
+            .iter()
+            .any(|c| c.call_id == "twilio-CAjson1")
     );
     // The same signature over another body is refused.
     assert_eq!(send(signature, br#"{"CallSid":"CAjson2"}"#).await, 403);

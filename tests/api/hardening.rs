@@ -285,24 +285,13 @@ async fn voice_ai_calls_are_each_tenants_own_and_no_chat_agent_reads_them() {
         (200, Some("ok")),
         "{answer}"
     );
-    let acme = app
-        .internals
-        .store
-        .conversation("voice-acme.same-call-id")
-        .await
-        .unwrap();
-    let globex = app
-        .internals
-        .store
-        .conversation("voice-globex.same-call-id")
-        .await
-        .unwrap();
+    let acme = as_supervisor(&app, "/api/conversations/voice-acme.same-call-id").await;
+    let globex = as_supervisor(&app, "/api/conversations/voice-globex.same-call-id").await;
     assert_eq!(
-        acme.expect("acme's call").status,
-        "open",
-        "globex's end is not acme's"
+        acme["conversation"]["status"], "open",
+        "globex's end is not acme's: {acme}"
     );
-    assert_eq!(globex.expect("globex's call").status, "closed");
+    assert_eq!(globex["conversation"]["status"], "closed", "{globex}");
 
     // A chat agent whose id equals the provider's agent id reads none of it.
     let agent = token(Role::Agent, Some("1001"), None);

@@ -321,9 +321,14 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     };
     let (agent, call_id) = talking;
     let call_unique_id = app
-        .internals
-        .log
-        .read(|ledger, _| ledger.calls[&call_id].ids.ami_uniqueid.clone());
+        .system_state()
+        .await
+        .calls
+        .into_iter()
+        .find(|c| c.call_id == call_id)
+        .and_then(|c| c.ids)
+        .map(|ids| ids.ami_uniqueid)
+        .expect("the call is in the state");
     let supervisor = token(Role::Supervisor, Some("2001"), None);
     let mut client = SupervisorServiceClient::new(app.channel().await);
     let mut sessions = app

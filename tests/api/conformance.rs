@@ -38,16 +38,15 @@ const TIMING: &[&str] = &[
 fn conformance_server() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let binary = profile_dir.join("examples/socketio_conformance");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "socketio_conformance"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the conformance example builds");
-    }
-    binary
+    // Built every time (a no-op when it is fresh): `cargo test --test api`
+    // alone does not build examples, and a stale one would test old code.
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--example", "socketio_conformance"])
+        .current_dir(repo_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the conformance example builds");
+    profile_dir.join("examples/socketio_conformance")
 }
 
 /// A writable copy of suite `name` with its npm packages, kept under the

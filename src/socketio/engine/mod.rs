@@ -39,6 +39,10 @@ const UPGRADE_GRACE: Duration = Duration::from_millis(100);
 /// The read buffer of a session's WebSocket, in bytes; a larger message grows it.
 const READ_BUFFER_SIZE: usize = 4096;
 
+/// How long a session its client closed over long-polling, with no poll
+/// pending, waits for the poll the client had in flight (which gets a noop).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// A framed Engine.IO text message (`4…`), cheap to clone for many sessions.
 pub type Framed = Utf8Bytes;
 
@@ -168,6 +172,10 @@ struct SessionState {
     polling: bool,
     posting: bool,
     close_reason: Option<CloseReason>,
+    /// The client closed the session while none of its polls was pending:
+    /// the poll it had in flight, arriving after the close, gets the noop
+    /// it would have got had it come first.
+    owed_noop: bool,
 }
 
 impl Session {
@@ -182,6 +190,7 @@ impl Session {
                 polling: false,
                 posting: false,
                 close_reason: None,
+                owed_noop: false,
             }),
             wake: Notify::new(),
             pong: Notify::new(),
@@ -373,14 +382,22 @@ impl Engine {
         })
     }
 
-    /// The session `sid`, while it lasts.
+    /// The session `sid`, while it is open.
     pub fn session(&self, sid: &str) -> Option<Arc<Session>> {
-        self.sessions.read().get(sid).cloned()
+        self.sessions
+            .read()
+            .get(sid)
+            .filter(|session| !session.is_closed())
+            .cloned()
     }
 
     /// How many sessions are open.
     pub fn session_count(&self) -> usize {
-        self.sessions.read().len()
+        self.sessions
+            .read()
+            .values()
+            .filter(|session| !session.is_closed())
+            .count()
     }
 
     /// The error answer to a refused request; the handler hears of it.
@@ -405,7 +422,12 @@ impl Engine {
             }
             (Transport::Polling, None) => self.refuse(RequestError::BadHandshakeMethod),
             (Transport::Polling, Some(sid)) => {
-                let Some(session) = self.session(&sid) else {
+                // A poll may still reach a session its client just closed
+                // (the noop it is owed); anything else needs an open one.
+                let found = self.sessions.read().get(&sid).cloned();
+                let Some(session) = found
+                    .filter(|session| !session.is_closed() || *request.method() == Method::GET)
+                else {
                     return self.refuse(RequestError::UnknownSession);
                 };
                 match *request.method() {
@@ -472,7 +494,17 @@ impl Engine {
                 }
             }
         }
-        self.sessions.write().remove(&session.id);
+        if session.state.lock().owed_noop {
+            // Kept a moment for the poll the client had in flight.
+            let engine = Arc::clone(&self);
+            let id = session.id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(CLOSE_GRACE).await;
+                engine.sessions.write().remove(&id);
+            });
+        } else {
+            self.sessions.write().remove(&session.id);
+        }
         self.handler.on_close(&session, session.close_reason());
     }
 }
@@ -742,6 +774,26 @@ mod tests {
             let after = http.get(&url).send().await.unwrap();
             assert_eq!(after.status(), 400, "{closer} close");
         }
+    }
+
+    #[tokio::test]
+    async fn a_close_that_overtakes_the_clients_poll_still_ends_that_poll_with_a_noop() {
+        let server = serve(quick()).await;
+        let http = reqwest::Client::new();
+        let polling = format!("http://{}&transport=polling", server.base);
+        let open = handshake_of(&get_text(&http, &polling).await);
+        let url = format!("{polling}&sid={}", open["sid"].as_str().unwrap());
+        // The client's close arrives before the poll it sent with it.
+        let closed = http.post(&url).body("1").send().await.unwrap();
+        assert_eq!(closed.status(), 200);
+        assert_eq!(server.engine.session_count(), 0, "closed at once");
+        let late = http.get(&url).send().await.unwrap();
+        assert_eq!(late.status(), 200);
+        assert_eq!(late.text().await.unwrap(), "6");
+        // Only that one poll: then the session is gone.
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 400);
+        let post = http.post(&url).body("4hi").send().await.unwrap();
+        assert_eq!(post.status(), 400, "a closed session takes no packets");
     }
 
     #[tokio::test]

@@ -26,8 +26,13 @@ impl Engine {
         let upgrading = {
             let mut state = session.state.lock();
             if session.is_closed() {
+                let owed = std::mem::take(&mut state.owed_noop);
                 drop(state);
-                return self.refuse(RequestError::UnknownSession);
+                return if owed {
+                    text_response(StatusCode::OK, "6".into())
+                } else {
+                    self.refuse(RequestError::UnknownSession)
+                };
             }
             if state.transport != Transport::Polling {
                 // A poll after the upgrade is refused; the session goes on
@@ -176,7 +181,13 @@ impl Engine {
         match EnginePacket::decode(text) {
             Ok(EnginePacket::Message(message)) => self.handler.on_message(session, message),
             Ok(EnginePacket::Pong(_)) => session.pong.notify_one(),
-            Ok(EnginePacket::Close) => session.close(CloseReason::ClientClose),
+            Ok(EnginePacket::Close) => {
+                {
+                    let mut state = session.state.lock();
+                    state.owed_noop = state.transport == Transport::Polling && !state.polling;
+                }
+                session.close(CloseReason::ClientClose);
+            }
             Ok(EnginePacket::Noop) => {}
             Ok(EnginePacket::Binary64(data)) => {
                 match base64::engine::general_purpose::STANDARD.decode(data) {

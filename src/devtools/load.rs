@@ -202,7 +202,7 @@ impl std::fmt::Display for LoadReport {
 /// (its `DialEnd` with no dialling channel), so that is its write time, and
 /// one still ringing the requester is none yet; a first channel that never
 /// becomes a call (a declined click-to-dial, a colleague dialling a pickup
-/// code) is struck out, as switchboard's rules have it (README, "How
+/// code) is struck out, as switchboard's rules have it (`docs/counting.md`, "How
 /// switchboard counts calls").
 struct WriteTimes {
     origin: Instant,

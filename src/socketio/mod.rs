@@ -1,6 +1,6 @@
 //! The Socket.IO server of the gateway: it frames an event once and hands
 //! the same text to every socket, a whole run per socket at once (see the
-//! README's Performance section, "Steady state", for why the per-socket
+//! `docs/performance.md`, "Steady state", for why the per-socket
 //! encoding and per-message channel of socketioxide, which served before,
 //! were the limit at 1,000 wallboards).
 //!

@@ -3,7 +3,7 @@
 //! `target/`) against `examples/socketio_conformance.rs`, switchboard's own
 //! server configured as the suites expect. Every test passes but those
 //! switchboard refuses by design and those the suite's own timing fails,
-//! each named here and in the README with the reason.
+//! each named here and in `docs/socketio.md` with the reason.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

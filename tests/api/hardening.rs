@@ -228,7 +228,7 @@ async fn a_client_chosen_message_id_is_one_conversations_not_everyones() {
     }
     for (id, customer) in &conversations {
         for _ in 0..2 {
-            // The README's own example id, sent twice (a retry) by each.
+            // One id, sent twice (a retry) by each.
             let response = http
                 .post(format!("{}/api/conversations/{id}/messages", app.url()))
                 .bearer_auth(customer)

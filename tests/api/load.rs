@@ -1,6 +1,6 @@
 //! The load command end to end at a small scale: the simulator, the server
 //! and Socket.IO and gRPC subscribers in one process. Figures at full scale
-//! are in the README's performance section; here every offered call event
+//! are in `docs/performance.md`; here every offered call event
 //! must be delivered and measured.
 
 use switchboard::devtools::load::{LoadArgs, run};

@@ -45,8 +45,8 @@
 //!
 //! Anything else is ignored.
 //!
-//! Together these make the rules of the README's "How switchboard counts
-//! calls": a `Local/` pair is one leg, and a way through once its `;2` dials
+//! Together these make the rules of `docs/counting.md` ("How switchboard counts
+//! calls"): a `Local/` pair is one leg, and a way through once its `;2` dials
 //! on (`Channel::endpoint`); only dials made for the caller count
 //! (`Translator::for_the_caller`); an `Originate` is no call until the
 //! requester's leg answers (`Originated`); a pickup, a ring group and a

@@ -45,6 +45,27 @@ fn workload_shown(events: &[Arc<pb::Event>]) -> bool {
     ended.len() >= 3 && ended.iter().any(|call| !call.transfers.is_empty()) && paused
 }
 
+/// Whether a call of `events` started and has not ended.
+fn calls_up(events: &[Arc<pb::Event>]) -> bool {
+    let mut up = BTreeSet::new();
+    for event in events {
+        if let Some(Payload::CallUpdated(update)) = &event.payload
+            && let Some(call) = &update.call
+        {
+            match update.change() {
+                CallChange::Started => {
+                    up.insert(call.call_id.clone());
+                }
+                CallChange::Ended => {
+                    up.remove(&call.call_id);
+                }
+                _ => {}
+            }
+        }
+    }
+    !up.is_empty()
+}
+
 async fn every_happening_is_recorded_once(database_url: String) {
     let pbx = Reserved::new();
     let address = pbx.address;
@@ -77,7 +98,9 @@ async fn every_happening_is_recorded_once(database_url: String) {
     // and on how busy the machine is (up to 40 s).
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !workload_shown(&seen) {
+    // ... and a call is up, so that the stop comes mid-workload (calls are
+    // short at this speed: with few of them, all may have ended).
+    while !(workload_shown(&seen) && calls_up(&seen)) {
         match tokio::time::timeout_at(deadline, feed.recv()).await {
             Ok(Ok(event)) => seen.push(event),
             Ok(Err(RecvError::Lagged(lost))) => panic!("the test's feed lost {lost} events"),
@@ -131,7 +154,27 @@ async fn every_happening_is_recorded_once(database_url: String) {
         "the workload ended calls: {}",
         ended.len()
     );
-    assert!(!still_up.is_empty(), "the stop came mid-workload");
+    let kinds: BTreeMap<&str, usize> = seen.iter().fold(BTreeMap::new(), |mut kinds, event| {
+        let kind = event
+            .payload
+            .as_ref()
+            .map_or("none", |p| switchboard::events::kind_of(p).as_str_name());
+        *kinds.entry(kind).or_default() += 1;
+        kinds
+    });
+    let statuses: Vec<String> = seen
+        .iter()
+        .filter_map(|event| match &event.payload {
+            Some(Payload::SourceStatus(status)) => {
+                Some(format!("{} {}", status.state, status.message))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !still_up.is_empty(),
+        "the stop came mid-workload; seen {kinds:?}, statuses {statuses:?}"
+    );
 
     let store = Store::connect(&database_url).await.expect("store");
     let records = store.recent_call_records(100_000).await.unwrap();

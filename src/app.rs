@@ -52,8 +52,6 @@ pub const SOCKET_BUFFER_PACKETS: usize = 4096;
 pub struct Internals {
     /// The ledger and the log.
     pub log: Arc<EventLog>,
-    /// Token verification.
-    pub auth: Authenticator,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The store.
@@ -270,7 +268,7 @@ impl Application {
             log: Arc::clone(&log),
             store: store.clone(),
             metrics: Arc::clone(&metrics),
-            gate: web::Gatekeeper::new(auth.clone(), Arc::clone(&metrics)),
+            gate: web::Gatekeeper::new(auth.clone(), Arc::clone(&metrics), "http"),
             chat: Arc::clone(&chat),
             transfers: Arc::clone(&transfers),
         });
@@ -309,7 +307,6 @@ impl Application {
             io,
             internals: Internals {
                 log,
-                auth,
                 metrics,
                 store,
                 directory,
@@ -363,7 +360,6 @@ impl Application {
             store,
             directory,
             calls: _,
-            auth: _,
             chat: _,
         } = internals;
         let address = listener.local_addr()?;

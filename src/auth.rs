@@ -279,6 +279,48 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A surface's check of credentials: the authenticator, and where the
+/// refusals are counted (under the surface's name, `http` or `grpc`).
+#[derive(Clone)]
+pub struct Gatekeeper {
+    auth: Authenticator,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    surface: &'static str,
+}
+
+impl Gatekeeper {
+    /// Checks tokens with `auth` for `surface`; counts refusals in `metrics`.
+    pub fn new(
+        auth: Authenticator,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        surface: &'static str,
+    ) -> Self {
+        Gatekeeper {
+            auth,
+            metrics,
+            surface,
+        }
+    }
+
+    /// The verified principal of `credential` (an `Authorization` value);
+    /// a refusal is counted.
+    pub fn principal(&self, credential: Option<&str>) -> Result<Principal, Error> {
+        self.auth
+            .authenticate(credential)
+            .inspect_err(|e| self.refused(e))
+    }
+
+    /// Counts a refusal on this surface.
+    pub fn refused(&self, error: &Error) {
+        self.metrics.refuse(self.surface, error.code_name());
+    }
+
+    /// Whether auth is off (everyone an admin).
+    pub fn is_disabled(&self) -> bool {
+        self.auth.is_disabled()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

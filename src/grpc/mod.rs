@@ -18,7 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 use tower::Layer;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{Authenticator, Gatekeeper, Principal};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -33,15 +33,12 @@ pub use events::EventStream;
 
 /// Checks the bearer token of every call and attaches the [`Principal`].
 #[derive(Clone)]
-pub struct Authenticate {
-    auth: Authenticator,
-    metrics: Arc<Metrics>,
-}
+pub struct Authenticate(Gatekeeper);
 
 impl Authenticate {
     /// Checks tokens with `auth`; counts refusals in `metrics`.
     pub fn new(auth: Authenticator, metrics: Arc<Metrics>) -> Self {
-        Authenticate { auth, metrics }
+        Authenticate(Gatekeeper::new(auth, metrics, "grpc"))
     }
 }
 
@@ -51,16 +48,9 @@ impl tonic::service::Interceptor for Authenticate {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        match self.auth.authenticate(credential) {
-            Ok(principal) => {
-                request.extensions_mut().insert(principal);
-                Ok(request)
-            }
-            Err(error) => {
-                self.metrics.refuse("grpc", error.code_name());
-                Err(error.into())
-            }
-        }
+        let principal = self.0.principal(credential)?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
     }
 }
 
@@ -76,7 +66,7 @@ impl tonic::service::Interceptor for AuthenticateIfPresent {
             .metadata()
             .get("authorization")
             .is_some_and(|v| !v.is_empty());
-        if present || self.0.auth.is_disabled() {
+        if present || self.0.0.is_disabled() {
             self.0.call(request)
         } else {
             Ok(request)

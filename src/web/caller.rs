@@ -2,42 +2,19 @@
 //! request's bearer token once, and refuses (401) a request without a
 //! verified principal; every refusal is counted on the `http` surface.
 
-use std::sync::Arc;
-
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
-use crate::auth::{Authenticator, Principal};
+pub use crate::auth::Gatekeeper;
+use crate::auth::Principal;
 use crate::error::Error;
-use crate::metrics::Metrics;
 
-/// What checks a request's token: the authenticator, and where refusals are counted.
-#[derive(Clone)]
-pub struct Gatekeeper {
-    auth: Authenticator,
-    metrics: Arc<Metrics>,
-}
-
-impl Gatekeeper {
-    /// Checks tokens with `auth`; counts refusals in `metrics`.
-    pub fn new(auth: Authenticator, metrics: Arc<Metrics>) -> Self {
-        Gatekeeper { auth, metrics }
-    }
-
-    /// The verified principal of a request with these headers.
-    pub fn principal(&self, headers: &http::HeaderMap) -> Result<Principal, Error> {
-        let credential = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        self.auth
-            .authenticate(credential)
-            .inspect_err(|e| self.refused(e))
-    }
-
-    /// Counts a refusal of an HTTP request.
-    pub fn refused(&self, error: &Error) {
-        self.metrics.refuse("http", error.code_name());
-    }
+/// The principal of a request with these headers (its `Authorization`).
+fn principal_of(gate: &Gatekeeper, headers: &http::HeaderMap) -> Result<Principal, Error> {
+    let credential = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    gate.principal(credential)
 }
 
 /// The verified principal of the request: a route that takes it answers
@@ -53,9 +30,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Gatekeeper::from_ref(state)
-            .principal(&parts.headers)
-            .map(Caller)
+        principal_of(&Gatekeeper::from_ref(state), &parts.headers).map(Caller)
     }
 }
 
@@ -76,8 +51,6 @@ where
         if !parts.headers.contains_key(http::header::AUTHORIZATION) {
             return Ok(None);
         }
-        Gatekeeper::from_ref(state)
-            .principal(&parts.headers)
-            .map(|p| Some(Caller(p)))
+        principal_of(&Gatekeeper::from_ref(state), &parts.headers).map(|p| Some(Caller(p)))
     }
 }

@@ -2,7 +2,8 @@
 //! the rebuild's event lists (`CoreShowChannels`, `QueueStatus`, `Agents`,
 //! answered from what the test gives), `Originate` (recorded, answered
 //! Success). Once the rebuild's last list is answered it writes the test's
-//! bytes as they are.
+//! bytes as they are, then whatever the test sends it ([`AmiPeer::send`]).
+//! [`PeerCall`] writes a customer's call as Asterisk reports one.
 
 use futures::StreamExt;
 use switchboard::sources::ami::codec::{
@@ -10,6 +11,7 @@ use switchboard::sources::ami::codec::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 /// What the peer answers and sends.
@@ -25,6 +27,7 @@ pub struct Script {
 pub struct AmiPeer {
     /// `127.0.0.1:port`.
     pub address: String,
+    pushes: mpsc::UnboundedSender<Vec<u8>>,
 }
 
 impl AmiPeer {
@@ -32,12 +35,21 @@ impl AmiPeer {
     pub fn port(&self) -> String {
         self.address.rsplit(':').next().unwrap().to_owned()
     }
+
+    /// Writes `bytes` to the server once its rebuild is answered, after
+    /// everything sent before.
+    pub fn send(&self, bytes: impl AsRef<[u8]>) {
+        self.pushes
+            .send(bytes.as_ref().to_vec())
+            .expect("the peer runs");
+    }
 }
 
 /// Starts the peer; it serves one connection at a time, the script on the first.
 pub async fn start(script: Script) -> AmiPeer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
+    let (pushes, mut received) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
@@ -49,8 +61,17 @@ pub async fn start(script: Script) -> AmiPeer {
         let mut framed = Framed::new(stream, AmiCodec::without_greeting(1 << 20));
         let mut after_rebuild = Some(script.after_rebuild);
         loop {
-            let Some(Ok(AmiFrame::Message(action))) = framed.next().await else {
-                return;
+            let action = tokio::select! {
+                frame = framed.next() => match frame {
+                    Some(Ok(AmiFrame::Message(action))) => action,
+                    _ => return,
+                },
+                Some(bytes) = received.recv(), if after_rebuild.is_none() => {
+                    if framed.get_mut().write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
             };
             let id = action.action_id().unwrap_or_default().to_owned();
             let name = action.get("Action").unwrap_or_default().to_owned();
@@ -85,5 +106,169 @@ pub async fn start(script: Script) -> AmiPeer {
             }
         }
     });
-    AmiPeer { address }
+    AmiPeer { address, pushes }
+}
+
+/// One customer's call from a trunk to phone 1001, as Asterisk 22 reports it
+/// over AMI: the trunk's channel rings in and dials the phone, the phone
+/// answers, both hang up. Each step's events are written by the test.
+pub struct PeerCall {
+    trunk: String,
+    phone: String,
+    number: String,
+    tenant: String,
+    n: usize,
+}
+
+impl PeerCall {
+    /// The `n`th call (its channels' ids are unique per `n`), from `number`,
+    /// on the route of `tenant` (Asterisk's `Tenantid`; empty for none).
+    pub fn new(n: usize, number: &str, tenant: &str) -> PeerCall {
+        PeerCall {
+            trunk: format!("1700000000.{}", 2 * n),
+            phone: format!("1700000000.{}", 2 * n + 1),
+            number: number.to_owned(),
+            tenant: tenant.to_owned(),
+            n,
+        }
+    }
+
+    /// The call's id in switchboard (the translator's, from the `Linkedid`).
+    pub fn call_id(&self) -> String {
+        format!(
+            "{}{}",
+            switchboard::sources::ami::translate::CALL_ID_PREFIX,
+            self.trunk
+        )
+    }
+
+    fn channel(&self, trunk: bool, state: u8, desc: &str) -> Vec<(String, String)> {
+        let (name, uniqueid, number, exten, context) = if trunk {
+            let name = format!("PJSIP/trunk-{:08x}", 2 * self.n);
+            (
+                name,
+                &self.trunk,
+                self.number.as_str(),
+                "1001",
+                "from-trunk",
+            )
+        } else {
+            let name = format!("PJSIP/1001-{:08x}", 2 * self.n + 1);
+            (name, &self.phone, "1001", "s", "phones")
+        };
+        [
+            ("Channel", name.as_str()),
+            ("ChannelState", &state.to_string()),
+            ("ChannelStateDesc", desc),
+            ("CallerIDNum", number),
+            ("CallerIDName", "Customer"),
+            ("Context", context),
+            ("Exten", exten),
+            ("Uniqueid", uniqueid),
+            ("Linkedid", &self.trunk),
+            ("Tenantid", &self.tenant),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn event(name: &str, fields: Vec<(String, String)>) -> Vec<u8> {
+        let mut pairs = vec![("Event".to_owned(), name.to_owned())];
+        pairs.extend(fields);
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        reply(&borrowed).to_vec()
+    }
+
+    /// `dest` fields: a channel's fields with the `Dest` prefix.
+    fn dest(fields: Vec<(String, String)>) -> Vec<(String, String)> {
+        fields
+            .into_iter()
+            .map(|(k, v)| (format!("Dest{k}"), v))
+            .collect()
+    }
+
+    /// The trunk's channel comes in and dials the phone, which rings: the
+    /// call is announced (`call:new`) and rings 1001.
+    pub fn rings(&self) -> Vec<u8> {
+        let mut out = Self::event("Newchannel", self.channel(true, 4, "Ring"));
+        out.extend(Self::event("Newchannel", self.channel(false, 0, "Down")));
+        let mut dial = self.channel(true, 4, "Ring");
+        dial.extend(Self::dest(self.channel(false, 0, "Down")));
+        dial.push(("DialString".into(), "1001".into()));
+        out.extend(Self::event("DialBegin", dial));
+        out.extend(Self::event("Newstate", self.channel(false, 5, "Ringing")));
+        out
+    }
+
+    /// The phone answers.
+    pub fn answered(&self) -> Vec<u8> {
+        let mut out = Self::event("Newstate", self.channel(false, 6, "Up"));
+        let mut dial = self.channel(true, 4, "Ring");
+        dial.extend(Self::dest(self.channel(false, 6, "Up")));
+        dial.push(("DialStatus".into(), "ANSWER".into()));
+        out.extend(Self::event("DialEnd", dial));
+        out.extend(Self::event("Newstate", self.channel(true, 6, "Up")));
+        out
+    }
+
+    /// Both hang up (normal clearing).
+    pub fn ends(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for trunk in [false, true] {
+            let mut fields = self.channel(trunk, 6, "Up");
+            fields.push(("Cause".into(), "16".into()));
+            fields.push(("Cause-txt".into(), "Normal Clearing".into()));
+            out.extend(Self::event("Hangup", fields));
+        }
+        out
+    }
+}
+
+impl PeerCall {
+    /// The trunk channel's `Uniqueid`: the call's `uniqueid` on the wire.
+    pub fn uniqueid(&self) -> &str {
+        &self.trunk
+    }
+}
+
+/// The server connected to a peer (configured further by `configure`),
+/// once `/healthz` says its AMI source is connected: what the test sends the
+/// peer from now on is live traffic.
+pub async fn app_with_peer(
+    configure: impl FnOnce(&mut switchboard::config::ServeArgs),
+) -> (crate::helpers::TestApp, AmiPeer) {
+    let peer = start(Script::default()).await;
+    let port = peer.port();
+    let app = crate::helpers::spawn_app_with(|args| {
+        args.ami_host = Some("127.0.0.1".into());
+        args.ami_port = Some(port);
+        args.ami_username = Some("switchboard".into());
+        args.ami_secret = Some("secret".into());
+        configure(args);
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let health: serde_json::Value = client
+            .get(format!("{}/healthz", app.url()))
+            .send()
+            .await
+            .expect("healthz")
+            .json()
+            .await
+            .expect("json");
+        if health["sources"]["ami"] == "connected" {
+            return (app, peer);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the AMI source connects: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -209,7 +209,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{count} sockets did not connect");
+        panic!("{count} sockets did not connect: {}", self.metrics().await);
     }
 
     /// Stops the server and waits for it, as SIGTERM would.
@@ -316,7 +316,6 @@ impl SocketWatcher {
     }
 }
 
-/// A token for `role` signed with the test secret.
 /// Waits until `condition` holds, looking every 20 ms: what a test asserts
 /// of something that happens soon, instead of sleeping a guessed time.
 /// Fails naming `what` when it does not hold within `within`.
@@ -331,6 +330,7 @@ pub async fn eventually(what: &str, within: Duration, condition: impl Fn() -> bo
     }
 }
 
+/// A token for `role` signed with the test secret.
 pub fn token(role: Role, extension: Option<&str>, client_id: Option<&str>) -> String {
     Authenticator::new(SECRET.as_bytes(), false)
         .mint(

@@ -22,7 +22,7 @@ use switchboard::sources::ami::client::{AmiHandle, AmiNotice, AmiSettings, spawn
 use switchboard::store::CallRecordRow;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{SocketWatcher, TestApp, repo_root, spawn_app_with, token};
+use crate::helpers::{SocketWatcher, TestApp, authed, repo_root, spawn_app_with, token};
 
 /// Where the shared Asterisk package is: `$SWITCHBOARD_ASTERISK`, else
 /// `../shared/asterisk` beside the checkout.
@@ -587,6 +587,50 @@ async fn a_customer_call_to_an_extension_that_answers() {
     assert_eq!(seen.count(CallChange::Answered), 1);
     assert_eq!(seen.socket_ended[0]["disposition"], "ANSWERED");
     assert_eq!(seen.record.disposition, "ANSWERED");
+}
+
+/// A tenant's inbound route sets Asterisk's own multi-tenant identifier
+/// (`CHANNEL(tenantid)`) before it dials: the call is that tenant's, and a
+/// `client` token of that tenant sees it (its number masked) while another
+/// tenant's does not.
+#[tokio::test]
+async fn a_call_on_a_tenants_route_belongs_to_that_tenant() {
+    let bench = Bench::start().await;
+    let channel = "Local/0611111111@customers";
+    let caller = "\"Customer\" <0611111111>";
+    bench
+        .originate(channel, "from-acme", "1001", &[("CallerID", caller)])
+        .await;
+    let app = &bench.app;
+    let state = async |tenant: &str| {
+        let token = token(Role::Client, None, Some(tenant));
+        app.state()
+            .await
+            .get_system_state(authed(Default::default(), &token))
+            .await
+            .expect("state")
+            .into_inner()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let acme = loop {
+        let acme = state("acme").await;
+        if acme.calls.iter().any(|c| c.answered_at.is_some()) {
+            break acme;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acme sees its answered call: {:?}",
+            acme.calls
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(acme.calls.len(), 1, "acme's own call: {:?}", acme.calls);
+    assert_eq!(acme.calls[0].customer_number, "******1111");
+    assert!(state("globex").await.calls.is_empty(), "not globex's");
+    bench.hang_up("^Local/0611111111@customers").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.tenant, "acme");
+    assert_eq!(seen.call.answered_by, "1001");
 }
 
 /// A customer's call to `exten` that nobody answers, as every surface ends it.

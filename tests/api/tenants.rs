@@ -6,37 +6,34 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchboard::auth::Role;
-use switchboard::ledger::Input;
-use switchboard::ledger::model::{CallIds, Direction, EndReason};
-use switchboard::proto::v1::{self as pb, SubscribeRequest, event::Payload};
+use switchboard::proto::v1::{self as pb, CallChange, SubscribeRequest, event::Payload};
 use switchboard::store::Store;
 
-use crate::helpers::{
-    Postgres, assert_lines_match_schemas, authed, spawn_app, spawn_app_with, token,
-};
+use crate::ami_peer::{AmiPeer, PeerCall, app_with_peer};
+use crate::helpers::{Postgres, TestApp, assert_lines_match_schemas, authed, token};
 
-fn call_started(id: &str, tenant: &str, number: &str) -> Input {
-    Input::CallStarted {
-        call_id: id.into(),
-        ids: CallIds {
-            ami_uniqueid: id.into(),
-            channel: format!("PJSIP/trunk-{id}"),
-            ..CallIds::default()
-        },
-        direction: Direction::Inbound,
-        customer_number: number.into(),
-        caller_name: "Customer".into(),
-        destination: "8000".into(),
-        context: "from-external".into(),
-        channel_state: "Ring".into(),
-        queue: None,
-        tenant: tenant.into(),
+/// Waits until the ledger holds `count` calls in progress.
+async fn calls_up(app: &TestApp, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.system_state().await.calls.len() != count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} calls up in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A call of `tenant`'s from `number` rings in on `peer`.
+fn rings(peer: &AmiPeer, n: usize, tenant: &str, number: &str) -> PeerCall {
+    let call = PeerCall::new(n, number, tenant);
+    peer.send(call.rings());
+    call
 }
 
 #[tokio::test]
 async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
-    let app = spawn_app().await;
+    let (app, peer) = app_with_peer(|_| {}).await;
     let client = token(Role::Client, None, Some("acme"));
     let mut stream = app
         .subscribe(
@@ -47,13 +44,8 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
             &client,
         )
         .await;
-    let now = chrono::Utc::now();
-    app.internals
-        .log
-        .apply(call_started("g.1", "globex", "254700000001"), now);
-    app.internals
-        .log
-        .apply(call_started("a.1", "acme", "254712345678"), now);
+    rings(&peer, 1, "globex", "254700000001");
+    let acme = rings(&peer, 2, "acme", "254712345678");
     let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("an event")
@@ -65,7 +57,7 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
     let Some(Payload::CallNew(call)) = event.payload else {
         panic!("expected call:new")
     };
-    assert_eq!(call.uniqueid, "a.1");
+    assert_eq!(call.uniqueid, acme.uniqueid());
     assert_eq!(call.callerid, "********5678");
 
     let state = app
@@ -90,17 +82,17 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
 
 #[tokio::test]
 async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
-    let app = spawn_app().await;
+    let (app, peer) = app_with_peer(|_| {}).await;
     let client_token = token(Role::Client, None, Some("acme"));
     let staff_token = token(Role::Supervisor, None, None);
-    // The client gets system_state, then call:new; staff get system_state, calls:active, agents:status, call:new.
+    // The client gets system_state, then call:new; staff get system_state,
+    // ami:connected (the PBX link, house-wide), calls:active, agents:status, call:new.
     let (client, staff, ()) = tokio::join!(
         app.watch_socket(&client_token, &["--count", "2", "--seconds", "15"]),
-        app.watch_socket(&staff_token, &["--count", "4", "--seconds", "15"]),
+        app.watch_socket(&staff_token, &["--count", "5", "--seconds", "15"]),
         async {
             app.wait_for_sockets(2).await;
-            let call = call_started("a.2", "acme", "254712345678");
-            app.internals.log.apply(call, chrono::Utc::now());
+            rings(&peer, 2, "acme", "254712345678");
         },
     );
     assert_eq!(client[0]["event"], "system_state");
@@ -111,7 +103,7 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
         .find(|l| l["event"] == "call:new")
         .expect("staff call:new");
     assert_eq!(call_new["data"]["callerid"], "254712345678");
-    assert_eq!(call_new["data"]["state"], "Ring");
+    assert_eq!(call_new["data"]["state"], "Ring", "the trunk's state");
     assert_eq!(call_new["data"]["answered"], false);
     assert_lines_match_schemas(&client);
     assert_lines_match_schemas(&staff);
@@ -119,31 +111,41 @@ async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
 
 async fn finished_call_reaches_the_store(database_url: String) {
     let url = database_url.clone();
-    let app = spawn_app_with(move |args| args.database_url = Some(url)).await;
-    let now = chrono::Utc::now();
-    app.internals
-        .log
-        .apply(call_started("s.1", "", "+6421436772"), now);
-    app.internals.log.apply(
-        Input::CallAnswered {
-            call_id: "s.1".into(),
-            agent_extension: None,
-            answered_by: String::new(),
-        },
-        now,
-    );
-    app.internals.log.apply(
-        Input::CallEnded {
-            call_id: "s.1".into(),
-            reason: EndReason::Completed,
-        },
-        now,
-    );
+    let (app, peer) = app_with_peer(move |args| args.database_url = Some(url)).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut updates = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![pb::EventKind::CallUpdated as i32],
+                ..Default::default()
+            },
+            &supervisor,
+        )
+        .await;
+    let call = PeerCall::new(1, "+6421436772", "");
+    for step in [call.rings(), call.answered(), call.ends()] {
+        peer.send(step);
+    }
+    // Stop the moment the end is told: the record is still to be written.
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), updates.next())
+            .await
+            .expect("the call ends in time")
+            .expect("open")
+            .expect("ok")
+            .event
+            .expect("set");
+        if let Some(Payload::CallUpdated(update)) = event.payload
+            && update.change() == CallChange::Ended
+        {
+            break;
+        }
+    }
     app.stop().await.expect("clean stop");
     let store = Store::connect(&database_url).await.expect("store");
     let records = store.recent_call_records(5).await.expect("records");
     assert_eq!(records.len(), 1, "the pending write reached the store");
-    assert_eq!(records[0].call_id, "s.1");
+    assert_eq!(records[0].call_id, call.call_id());
     assert_eq!(records[0].disposition, "ANSWERED");
     assert_eq!(records[0].customer_number, "+6421436772");
     store.close().await;
@@ -168,17 +170,11 @@ async fn a_call_that_ends_just_before_shutdown_is_stored_in_postgres() {
 
 #[tokio::test]
 async fn a_tenant_gets_system_stats_over_its_own_calls_and_staff_get_the_house_wide_ones() {
-    let app = spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
-    let now = chrono::Utc::now();
-    app.internals
-        .log
-        .apply(call_started("a.1", "acme", "254712345678"), now);
-    app.internals
-        .log
-        .apply(call_started("g.1", "globex", "254700000001"), now);
-    app.internals
-        .log
-        .apply(call_started("g.2", "globex", "254700000002"), now);
+    let (app, peer) = app_with_peer(|args| args.stats_interval_seconds = Some("1".into())).await;
+    rings(&peer, 1, "acme", "254712345678");
+    rings(&peer, 2, "globex", "254700000001");
+    rings(&peer, 3, "globex", "254700000002");
+    calls_up(&app, 3).await;
 
     let client = token(Role::Client, None, Some("acme"));
     let scoped = app
@@ -234,36 +230,47 @@ async fn a_burst_beyond_the_replay_window_loses_no_call_record() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("burst.db").display());
     let app_url = url.clone();
-    let app = spawn_app_with(move |args| {
+    let (app, peer) = app_with_peer(move |args| {
         args.database_url = Some(app_url);
         args.replay_window_events = Some("20".into());
         args.subscriber_buffer = Some("8".into());
     })
     .await;
     let calls = 1500;
-    let log = std::sync::Arc::clone(&app.internals.log);
-    tokio::task::spawn_blocking(move || {
-        for n in 0..calls {
-            let now = chrono::Utc::now();
-            let id = format!("r.{n}");
-            log.apply(call_started(&id, "", "+6421436772"), now);
-            log.apply(
-                Input::CallEnded {
-                    call_id: id,
-                    reason: EndReason::Completed,
-                },
-                now,
-            );
+    let mut burst = Vec::new();
+    for n in 0..calls {
+        let call = PeerCall::new(n, "+6421436772", "");
+        burst.extend(call.rings());
+        burst.extend(call.ends());
+    }
+    // The PBX writes the whole burst at once, then a call that stays up:
+    // once that call is in the state, the burst has been read.
+    let marker = PeerCall::new(calls, "+6421436772", "");
+    burst.extend(marker.rings());
+    peer.send(burst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = app.system_state().await;
+        if state.calls.iter().any(|c| c.call_id == marker.call_id()) {
+            assert_eq!(state.calls.len(), 1, "every call of the burst ended");
+            break;
         }
-    })
-    .await
-    .expect("burst");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst is read in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.stop().await.expect("clean stop");
     let store = Store::connect(&url).await.expect("store");
     let records = store
-        .recent_call_records(calls + 10)
+        .recent_call_records(calls as i64 + 10)
         .await
         .expect("records");
-    assert_eq!(records.len() as i64, calls, "every ended call is stored");
+    assert_eq!(
+        records.len(),
+        calls + 1,
+        "every call of the burst is stored, and the one still up when the server stopped"
+    );
     store.close().await;
 }

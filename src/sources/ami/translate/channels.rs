@@ -18,6 +18,7 @@ impl Translator {
             exten,
             state,
             state_desc,
+            tenant,
         ] = event.get_many([
             "Uniqueid",
             "Channel",
@@ -28,6 +29,7 @@ impl Translator {
             "Exten",
             "ChannelState",
             "ChannelStateDesc",
+            "Tenantid",
         ]);
         let (Some(uniqueid), Some(name)) = (uniqueid, name) else {
             return;
@@ -64,6 +66,7 @@ impl Translator {
             context: clean(context),
             state: number(state) as u8,
             state_desc: clean(state_desc),
+            tenant: clean(tenant),
             is_local: is_local(name),
             call_id: call_id.clone(),
             local_partner: None,
@@ -90,7 +93,7 @@ impl Translator {
     /// Updates a known channel's caller, state and dialplan place from an
     /// event's channel fields; returns the event's `Uniqueid`.
     pub(super) fn refresh_channel<'e>(&mut self, event: &'e AmiMessage) -> Option<&'e str> {
-        let [uniqueid, num, name, state, desc, exten, context] = event.get_many([
+        let [uniqueid, num, name, state, desc, exten, context, tenant] = event.get_many([
             "Uniqueid",
             "CallerIDNum",
             "CallerIDName",
@@ -98,6 +101,7 @@ impl Translator {
             "ChannelStateDesc",
             "Exten",
             "Context",
+            "Tenantid",
         ]);
         let Some(channel) = uniqueid.and_then(|id| self.channels.get_mut(id)) else {
             return uniqueid;
@@ -119,6 +123,9 @@ impl Translator {
         }
         if let Some(context) = context {
             refresh(&mut channel.context, cleaned(context));
+        }
+        if let Some(tenant) = tenant {
+            refresh(&mut channel.tenant, tenant);
         }
         uniqueid
     }
@@ -239,7 +246,10 @@ impl Translator {
         }
     }
 
-    /// Sends `CallStarted` for a call the first time it does something.
+    /// Sends `CallStarted` for a call the first time it does something. The
+    /// call's tenant is its caller's `Tenantid` at that moment: a tenant set
+    /// on the trunk's endpoint, or in the dialplan before the call dials or
+    /// answers.
     pub(super) fn announce(&mut self, call_id: &str, out: &mut Vec<Input>) {
         let Some(track) = self.calls.get_mut(call_id) else {
             return;
@@ -270,7 +280,7 @@ impl Translator {
             context: caller.context.clone(),
             channel_state: caller.state_desc.clone(),
             queue: None,
-            tenant: String::new(),
+            tenant: caller.tenant.clone(),
         });
     }
 

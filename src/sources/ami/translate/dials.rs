@@ -50,6 +50,12 @@ impl Translator {
                 });
             }
         }
+        // The dialplan may have named the tenant since the channel appeared.
+        if let Some(tenant) = event.get("Tenantid")
+            && let Some(channel) = self.channels.get_mut(dialler)
+        {
+            refresh(&mut channel.tenant, tenant);
+        }
         self.sent_on(&call_id, dialler, event, out);
         self.announce(&call_id, out);
         // A phone that is a call of its own being dialled into this one is a

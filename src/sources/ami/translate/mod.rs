@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `Newchannel` | a channel is tracked and joins the call of its `Linkedid` (a new call when the `Linkedid` is new). The call is announced later, once its caller-id settled. |
 //! | `Newstate` | the channel's state. A dialled leg that is a party reaching `Ringing` → [`Input::CallDialing`] (a real phone, or a `Local/` pair ringing on its own; a pair that dials on is a way through, and the leg it dials rings instead); the caller's channel reaching `Up` announces its call. |
-//! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id is kept current; no input. |
+//! | `NewCallerid`, `NewConnectedLine`, `NewAccountCode` | the channel's caller-id (and its `Tenantid`, as every channel event) is kept current; no input. |
 //! | `DialBegin` | a `Local/` pair counted as the party that answered which now dials on was a way through (a forward's greeting, an acceptance prompt): [`Input::CallAnswerWithdrawn`]. Remembers who dialled whom (to see through `Local/` pairs; a `Local/` half that dials makes its pair a way through); the call is announced. With no dialling channel, Asterisk itself rings the requester's leg of an `Originate`: nothing is announced until that leg answers. |
 //! | `DialEnd` | for a dialled leg that is a party: [`Input::CallDialEnded`] with the outcome; on `ANSWER` also [`Input::CallAnswered`] by that party. With no dialling channel (an `Originate`'s requester leg): answered, the call is placed, the requester its calling party; not answered, no call was placed. |
 //! | `Newexten` | `Pickup`/`PickupChan`: the channel dialling a pickup code is no call of its own (merged into the call it picks up, or gone unannounced). `Stasis` of the agent bridge's application: the call is the bridge's (see `Translator::handing_stasis_calls_to`). Any other step changes nothing. |
@@ -96,6 +96,10 @@ struct Channel {
     context: String,
     state: u8,
     state_desc: String,
+    /// Asterisk's multi-tenant identifier (`Tenantid`, Asterisk 20.4 and
+    /// later: the endpoint's `tenantid`, or `CHANNEL(tenantid)` set in the
+    /// dialplan); empty when none is set.
+    tenant: String,
     is_local: bool,
     /// The call it belongs to now (changes when a transfer merges calls).
     call_id: String,

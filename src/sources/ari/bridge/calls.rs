@@ -66,7 +66,7 @@ impl AgentBridge {
                 context: channel.dialplan.context.clone(),
                 channel_state: channel.state.clone(),
                 queue: queue.clone(),
-                tenant: String::new(),
+                tenant: channel.tenantid.clone().unwrap_or_default(),
             },
             now,
         );

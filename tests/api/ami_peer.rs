@@ -116,6 +116,7 @@ pub struct PeerCall {
     trunk: String,
     phone: String,
     number: String,
+    name: String,
     tenant: String,
     n: usize,
 }
@@ -128,9 +129,16 @@ impl PeerCall {
             trunk: format!("1700000000.{}", 2 * n),
             phone: format!("1700000000.{}", 2 * n + 1),
             number: number.to_owned(),
+            name: "Customer".to_owned(),
             tenant: tenant.to_owned(),
             n,
         }
+    }
+
+    /// The same call with the caller's name `name`.
+    pub fn named(mut self, name: &str) -> PeerCall {
+        self.name = name.to_owned();
+        self
     }
 
     /// The call's id in switchboard (the translator's, from the `Linkedid`).
@@ -161,7 +169,7 @@ impl PeerCall {
             ("ChannelState", &state.to_string()),
             ("ChannelStateDesc", desc),
             ("CallerIDNum", number),
-            ("CallerIDName", "Customer"),
+            ("CallerIDName", if trunk { self.name.as_str() } else { "" }),
             ("Context", context),
             ("Exten", exten),
             ("Uniqueid", uniqueid),
@@ -201,6 +209,15 @@ impl PeerCall {
         dial.push(("DialString".into(), "1001".into()));
         out.extend(Self::event("DialBegin", dial));
         out.extend(Self::event("Newstate", self.channel(false, 5, "Ringing")));
+        out
+    }
+
+    /// The trunk's channel comes in and is answered by the dialplan itself
+    /// (a greeting, an IVR): the call is announced (`call:new`) and nothing
+    /// else happens until it [`ends`](PeerCall::ends).
+    pub fn announced(&self) -> Vec<u8> {
+        let mut out = Self::event("Newchannel", self.channel(true, 4, "Ring"));
+        out.extend(Self::event("Newstate", self.channel(true, 6, "Up")));
         out
     }
 
@@ -271,4 +288,24 @@ pub async fn app_with_peer(
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// `AgentLogin` (`app_agent_pool`): agent `agent` logs in on a phone whose
+/// caller-id name is `name`.
+pub fn agent_login(agent: &str, name: &str) -> Vec<u8> {
+    let channel = format!("PJSIP/{agent}-00000100");
+    reply(&[
+        ("Event", "AgentLogin"),
+        ("Channel", &channel),
+        ("ChannelState", "6"),
+        ("ChannelStateDesc", "Up"),
+        ("CallerIDNum", agent),
+        ("CallerIDName", name),
+        ("Context", "agents"),
+        ("Exten", "login"),
+        ("Uniqueid", "1700000100.1"),
+        ("Linkedid", "1700000100.1"),
+        ("Agent", agent),
+    ])
+    .to_vec()
 }

@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use switchboard::auth::Role;
-use switchboard::ledger::Input;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{repo_root, require_tool, spawn_app, token};
@@ -18,12 +17,7 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
     require_tool("chromium", "apt-get install chromium (make deps does)");
     let node = require_tool("node", "install Node.js 20");
     for n in 1..=3 {
-        app.internals.log.apply(
-            Input::SystemModeSet {
-                mode: format!("mode-{n}"),
-            },
-            chrono::Utc::now(),
-        );
+        app.set_system_mode(&format!("mode-{n}")).await;
     }
     let supervisor = token(Role::Supervisor, None, None);
     let mut child = tokio::process::Command::new(node)
@@ -46,12 +40,7 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
         reports.push(report);
         if reports.len() == 3 {
             // The replay is through; what comes now must arrive live.
-            app.internals.log.apply(
-                Input::SystemModeSet {
-                    mode: "live".into(),
-                },
-                chrono::Utc::now(),
-            );
+            app.set_system_mode("live").await;
         }
     }
     let status = child.wait().await.expect("node exits");
@@ -74,8 +63,7 @@ async fn the_browser_client_resumes_and_follows_the_stream_over_grpc_web() {
 /// before the CONNECT is answered), then a live 002 event.
 #[tokio::test]
 async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_events() {
-    use switchboard::proto::v1::{self as pb, event::Payload};
-    let app = spawn_app().await;
+    let (app, peer) = crate::ami_peer::app_with_peer(|_| {}).await;
     require_tool("chromium", "apt-get install chromium (make deps does)");
     let node = require_tool("node", "install Node.js 20");
     let supervisor = token(Role::Supervisor, None, None);
@@ -99,7 +87,7 @@ async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_eve
             .unwrap_or_else(|| panic!("the page stopped early: {reports:?}"));
         let report: serde_json::Value = serde_json::from_str(&line).expect("json report");
         assert_ne!(report["kind"], "error", "{report}");
-        let live = report["name"] == "ami:connected";
+        let live = report["name"] == "agent:login";
         reports.push(report);
         if live {
             break;
@@ -109,17 +97,8 @@ async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_eve
         let joined = reports.iter().any(|r| r["kind"] == "ack");
         if upgraded && greeted && joined && !published {
             published = true;
-            let status = pb::SourceStatus {
-                source: pb::SourceKind::Ami as i32,
-                state: pb::SourceState::Connected as i32,
-                host: "pbx.test:5038".into(),
-                ..Default::default()
-            };
-            app.internals.log.publish(
-                Payload::SourceStatus(status),
-                String::new(),
-                chrono::Utc::now(),
-            );
+            // A live 002 event: an agent logs in at the PBX.
+            peer.send(crate::ami_peer::agent_login("3001", "Ada"));
         }
     }
     assert_eq!(
@@ -141,15 +120,32 @@ async fn a_wallboard_in_chromium_connects_by_polling_upgrades_and_hears_live_eve
     let greeting: Vec<&str> = reports
         .iter()
         .filter_map(|r| r["name"].as_str())
-        .filter(|name| ["system_state", "calls:active", "agents:status"].contains(name))
+        .filter(|name| {
+            [
+                "system_state",
+                "ami:connected",
+                "calls:active",
+                "agents:status",
+            ]
+            .contains(name)
+        })
+        .take(4)
         .collect();
-    assert_eq!(greeting, ["system_state", "calls:active", "agents:status"]);
+    assert_eq!(
+        greeting,
+        [
+            "system_state",
+            "ami:connected",
+            "calls:active",
+            "agents:status"
+        ]
+    );
     let live = reports.last().unwrap();
-    assert_eq!(live["data"]["host"], "pbx.test:5038", "{live}");
+    assert_eq!(live["data"]["extension"], "3001", "{live}");
     assert_eq!(
         reports
             .iter()
-            .filter(|r| r["name"] == "ami:connected")
+            .filter(|r| r["name"] == "agent:login")
             .count(),
         1
     );

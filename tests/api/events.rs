@@ -131,48 +131,74 @@ async fn a_resume_older_than_the_window_starts_with_an_explicit_snapshot() {
 
 #[tokio::test]
 async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost() {
-    let app = spawn_app_with(|args| args.subscriber_buffer = Some("8".into())).await;
+    let (app, peer) =
+        crate::ami_peer::app_with_peer(|args| args.subscriber_buffer = Some("8".into())).await;
     let supervisor = token(Role::Supervisor, None, None);
-    let request = || SubscribeRequest {
-        kinds: vec![pb::EventKind::SystemModeUpdate as i32],
-        ..Default::default()
-    };
-    let mut stalled = app.subscribe(request(), &supervisor).await;
-    let mut reader = app.subscribe(request(), &supervisor).await;
+    // Every event, so the sequence numbers a stream hears run on with no gap
+    // but the ones it is told it lost.
+    let mut stalled = app
+        .subscribe(SubscribeRequest::default(), &supervisor)
+        .await;
+    let mut reader = app
+        .subscribe(SubscribeRequest::default(), &supervisor)
+        .await;
 
-    // Enough events to fill the stalled stream's HTTP/2 window and its buffer many times over.
-    let total = 3000_u32;
-    let log = std::sync::Arc::clone(&app.internals.log);
-    let writer = tokio::task::spawn_blocking(move || {
-        for n in 1..=total {
-            log.apply(
-                switchboard::ledger::Input::SystemModeSet {
-                    mode: format!("{n:0>200}"),
-                },
-                chrono::Utc::now(),
-            );
-        }
-    });
-    let mut received = 0;
-    let mut dropped_for_reader = 0;
-    while received + dropped_for_reader < u64::from(total) {
-        let event = next(&mut reader).await;
-        match event.payload {
-            Some(Payload::SystemModeUpdate(_)) => received += 1,
-            Some(Payload::EventsDropped(d)) => dropped_for_reader += d.count,
-            other => panic!("unexpected {other:?}"),
-        }
+    // Enough events to fill the stalled stream's HTTP/2 window (2 MB, the
+    // client's default) and its buffer many times over: calls whose
+    // caller's name is 4,000 characters long come in and end. A last call
+    // stays up: once the state holds it, the burst is in the log.
+    let calls = 3000;
+    let name = "x".repeat(4000);
+    for n in 0..calls {
+        let call = crate::ami_peer::PeerCall::new(n, "+6421436772", "").named(&name);
+        let mut bytes = call.announced();
+        bytes.extend(call.ends());
+        peer.send(bytes);
     }
-    writer.await.expect("ingest never blocked");
+    let marker = crate::ami_peer::PeerCall::new(calls, "+6421436772", "");
+    peer.send(marker.announced());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let state = app.system_state().await;
+        if state.calls.iter().any(|c| c.caller_name == "Customer") {
+            break state.sequence;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst is read in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let mut through = 0;
+    let mut received = 0;
+    while through < last {
+        let event = next(&mut reader).await;
+        through = match event.payload {
+            Some(Payload::EventsDropped(d)) => d.resumed_at - 1,
+            _ => {
+                received += 1;
+                event.sequence
+            }
+        };
+    }
     assert!(received > 0);
 
     let mut lost = 0;
-    let mut seen = 0;
     let mut previous = 0;
-    while seen + lost < u64::from(total) {
+    while previous < last {
         let event = next(&mut stalled).await;
         match event.payload {
-            Some(Payload::SystemModeUpdate(_)) => {
+            Some(Payload::EventsDropped(d)) => {
+                if previous > 0 {
+                    assert_eq!(d.resumed_at, previous + d.count + 1, "the gap it was told");
+                }
+                // The next event must be `resumed_at` (checked below), unless
+                // another drop report follows, which then starts its gap there.
+                previous = d.resumed_at - 1;
+                lost += d.count;
+            }
+            _ => {
                 if previous > 0 {
                     assert_eq!(
                         event.sequence,
@@ -181,16 +207,7 @@ async fn a_stalled_subscriber_does_not_hold_back_others_and_is_told_what_it_lost
                     );
                 }
                 previous = event.sequence;
-                seen += 1;
             }
-            Some(Payload::EventsDropped(d)) => {
-                assert_eq!(d.resumed_at, previous + d.count + 1);
-                // The next data event must be `resumed_at` (checked above), unless
-                // another drop report follows, which then starts its gap there.
-                previous = d.resumed_at - 1;
-                lost += d.count;
-            }
-            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(lost > 0, "the stalled subscriber was told it lost events");

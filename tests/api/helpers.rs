@@ -124,6 +124,19 @@ impl TestApp {
             .expect("metrics text")
     }
 
+    /// An admin sets the system mode over gRPC: one `system-mode-update`
+    /// event, as live traffic any test can cause.
+    pub async fn set_system_mode(&self, mode: &str) {
+        self.state()
+            .await
+            .set_system_mode(authed(
+                switchboard::proto::v1::SetSystemModeRequest { mode: mode.into() },
+                &token(Role::Admin, None, None),
+            ))
+            .await
+            .expect("an admin sets the mode");
+    }
+
     /// The system state, as an admin reads it (`StateService/GetSystemState`).
     pub async fn system_state(&self) -> switchboard::proto::v1::GetSystemStateResponse {
         self.state()

@@ -143,20 +143,41 @@ async fn grpc_web_over_http1_answers_with_data_and_trailer_frames() {
 
 #[tokio::test]
 async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape() {
-    let app = spawn_app().await;
-    app.internals.log.apply(
-        switchboard::ledger::Input::AgentLoggedIn {
-            extension: "1001".into(),
-            agent_id: "agent_uuid_789".into(),
-            name: "John Doe".into(),
-            max_calls: 3,
-            queues: vec!["sales".into()],
-        },
-        chrono::Utc::now(),
-    );
+    use switchboard::proto::v1::{
+        AgentDirectoryEntry, PutAgentRequest, agent_service_client::AgentServiceClient,
+    };
+    let (app, peer) = crate::ami_peer::app_with_peer(|_| {}).await;
+    // The directory knows the agent; the PBX logs it in.
+    AgentServiceClient::new(app.channel().await)
+        .put_agent(crate::helpers::authed(
+            PutAgentRequest {
+                agent: Some(AgentDirectoryEntry {
+                    agent_id: "agent_uuid_789".into(),
+                    extension: "1001".into(),
+                    name: "John Doe".into(),
+                    max_calls: 3,
+                    ..Default::default()
+                }),
+            },
+            &token(Role::Admin, None, None),
+        ))
+        .await
+        .expect("the admin puts the agent");
+    peer.send(crate::ami_peer::agent_login("1001", "John Doe"));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .system_state()
+        .await
+        .agents
+        .iter()
+        .all(|a| a.extension != "1001" || a.login_time.is_none())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "1001 logs in");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let supervisor = token(Role::Supervisor, None, None);
     let events = app
-        .watch_socket(&supervisor, &["--count", "3", "--seconds", "15"])
+        .watch_socket(&supervisor, &["--count", "4", "--seconds", "15"])
         .await;
     assert_eq!(events[0]["event"], "system_state");
     let state = &events[0]["data"];
@@ -174,9 +195,10 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
         timestamp.ends_with('Z') && timestamp.len() == 24,
         "{timestamp}"
     );
-    assert_eq!(events[1]["event"], "calls:active");
-    assert_eq!(events[2]["event"], "agents:status");
-    assert_eq!(events[2]["data"][0]["status"], "available");
+    assert_eq!(events[1]["event"], "ami:connected");
+    assert_eq!(events[2]["event"], "calls:active");
+    assert_eq!(events[3]["event"], "agents:status");
+    assert_eq!(events[3]["data"][0]["status"], "available");
     assert_lines_match_schemas(&events);
 }
 
@@ -487,37 +509,32 @@ async fn services_answer_behind_auth_and_say_what_is_missing() {
 
 #[tokio::test]
 async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_many() {
-    use switchboard::ledger::Input;
-    use switchboard::ledger::model::{Source, SourceLink};
-    let app = spawn_app().await;
+    let (app, peer) = crate::ami_peer::app_with_peer(|_| {}).await;
     let supervisor = token(Role::Supervisor, None, None);
     let mut slow = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
     let mut reader = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
     for socket in [&mut slow, &mut reader] {
-        for greeting in ["system_state", "calls:active", "agents:status"] {
+        for greeting in [
+            "system_state",
+            "ami:connected",
+            "calls:active",
+            "agents:status",
+        ] {
             assert_eq!(socket.next_event().await.expect("greeting").0, greeting);
         }
     }
-    // Large events, many more than a socket's buffer
-    // (`SOCKET_BUFFER_PACKETS`) and its TCP window hold.
-    let total = 3 * switchboard::app::SOCKET_BUFFER_PACKETS as u64;
-    let log = std::sync::Arc::clone(&app.internals.log);
-    let ingest = tokio::task::spawn_blocking(move || {
-        for n in 0..total {
-            log.apply(
-                Input::SourceChanged {
-                    source: Source::Ami,
-                    link: SourceLink::Connected,
-                    host: format!("pbx-{n}:5038"),
-                    message: "x".repeat(4000),
-                    retry_in_seconds: 0,
-                },
-                chrono::Utc::now(),
-            );
-        }
-    });
+    // Large events (a caller's name of 4,000 characters), many more than a
+    // socket's buffer (`SOCKET_BUFFER_PACKETS`) and its TCP window hold:
+    // calls that come in and end, a `call:new` and a `call:ended` each.
+    let total = 6 * switchboard::app::SOCKET_BUFFER_PACKETS as u64;
+    let name = "x".repeat(4000);
+    for n in 0..total as usize / 2 {
+        let call = crate::ami_peer::PeerCall::new(n, "+6421436772", "").named(&name);
+        let mut bytes = call.announced();
+        bytes.extend(call.ends());
+        peer.send(bytes);
+    }
     let reader_accounting = account_for(&mut reader, total).await;
-    ingest.await.expect("the ingest never waited for a socket");
     // The slow socket reads only now; losses at the very end are reported by the
     // gateway's periodic flush, since no later event would carry the report.
     let (slow_received, slow_dropped) = account_for(&mut slow, total).await;
@@ -538,7 +555,10 @@ async fn a_slow_socket_loses_events_without_holding_anyone_back_and_is_told_how_
     );
 }
 
-/// Reads `total` `ami:connected` events or reported losses; returns both counts.
+/// Reads `total` `call:new` and `call:ended` events or reported losses;
+/// returns both counts. The whole list `calls:active` goes out in paced
+/// rounds beside them, and a round a full socket misses is no loss: the
+/// next one is the whole picture again.
 async fn account_for(socket: &mut crate::raw_socket::RawSocket, total: u64) -> (u64, u64) {
     let (mut received, mut dropped) = (0_u64, 0_u64);
     while received + dropped < total {
@@ -548,7 +568,8 @@ async fn account_for(socket: &mut crate::raw_socket::RawSocket, total: u64) -> (
                 .expect("an event or a loss report in time")
                 .expect("still connected");
         match name.as_str() {
-            "ami:connected" => received += 1,
+            "call:new" | "call:ended" => received += 1,
+            "calls:active" => {}
             "events-dropped" => dropped += payload["count"].as_u64().expect("count"),
             other => panic!("unexpected {other}"),
         }
@@ -598,133 +619,111 @@ async fn cors_allows_only_the_configured_origins() {
 async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_once() {
     use std::collections::BTreeSet;
     use std::time::Duration;
-    use switchboard::ledger::Input;
-    use switchboard::ledger::model::{CallIds, Direction, EndReason, Source, SourceLink};
 
-    let app = spawn_app().await;
+    use crate::ami_peer::PeerCall;
+
+    let (app, peer) = crate::ami_peer::app_with_peer(|_| {}).await;
     let supervisor = token(Role::Supervisor, None, None);
     let address = app.address;
     let total = 1000_usize;
     let overlap = 25;
-    let log = std::sync::Arc::clone(&app.internals.log);
     let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers_count = 12;
     let all_connected = {
         let connected = std::sync::Arc::clone(&connected);
         move || connected.load(std::sync::atomic::Ordering::SeqCst) == readers_count
     };
-    // The burst lasts until every reader has connected (and at least `total` calls).
-    let ingest = tokio::task::spawn_blocking(move || {
+    // The burst lasts until every reader has connected (and at least `total`
+    // calls); then a last call that stays up marks its end for the readers.
+    let call = |n: usize| PeerCall::new(n, "+6421436772", "");
+    let marker = call(100 * total);
+    let ingest = async {
         for n in 0..100 * total {
             if n >= total && all_connected() {
                 break;
             }
-            let now = chrono::Utc::now();
-            let id = format!("burst.{n}");
-            log.apply(
-                Input::CallStarted {
-                    call_id: id.clone(),
-                    ids: CallIds {
-                        ami_uniqueid: id.clone(),
-                        channel: format!("PJSIP/trunk-{n}"),
-                        ..CallIds::default()
-                    },
-                    direction: Direction::Inbound,
-                    customer_number: "+6421436772".into(),
-                    caller_name: String::new(),
-                    destination: "8000".into(),
-                    context: "from-external".into(),
-                    channel_state: "Ring".into(),
-                    queue: None,
-                    tenant: String::new(),
-                },
-                now,
-            );
+            let mut bytes = call(n).announced();
             if n >= overlap {
-                log.apply(
-                    Input::CallEnded {
-                        call_id: format!("burst.{}", n - overlap),
-                        reason: EndReason::Completed,
-                    },
-                    now,
-                );
+                bytes.extend(call(n - overlap).ends());
             }
+            peer.send(bytes);
             // A busy PBX (about a thousand calls a second), not a flood: the
             // gateway keeps up, even on a loaded machine, so no socket loses events.
             if n % 2 == 0 {
-                std::thread::sleep(Duration::from_millis(2));
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-    });
+        peer.send(marker.announced());
+    };
     let mut readers = tokio::task::JoinSet::new();
-    for _ in 0..readers_count {
-        let supervisor = supervisor.clone();
-        let connected = std::sync::Arc::clone(&connected);
-        readers.spawn(async move {
-            let mut socket = crate::raw_socket::RawSocket::connect(address, &supervisor).await;
-            connected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut known = BTreeSet::new();
-            let mut greeted = false;
-            let mut changes = 0;
-            loop {
-                let Ok(next) =
-                    tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await
-                else {
-                    panic!("no end of burst: greeted {greeted}, {changes} changes read");
-                };
-                let (name, payload) = next.expect("still connected");
-                let uniqueid = || payload["uniqueid"].as_str().expect("uniqueid").to_owned();
-                match name.as_str() {
-                    "calls:active" if !greeted => {
-                        greeted = true;
-                        known = payload
-                            .as_array()
-                            .expect("a list")
-                            .iter()
-                            .map(|call| call["uniqueid"].as_str().expect("uniqueid").to_owned())
-                            .collect();
+    let spawn_readers = async {
+        for _ in 0..readers_count {
+            let supervisor = supervisor.clone();
+            let marker = marker.uniqueid().to_owned();
+            let connected = std::sync::Arc::clone(&connected);
+            readers.spawn(async move {
+                let mut socket = crate::raw_socket::RawSocket::connect(address, &supervisor).await;
+                connected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut known = BTreeSet::new();
+                let mut greeted = false;
+                let mut changes = 0;
+                loop {
+                    let Ok(next) =
+                        tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await
+                    else {
+                        panic!("no end of burst: greeted {greeted}, {changes} changes read");
+                    };
+                    let (name, payload) = next.expect("still connected");
+                    let uniqueid = || payload["uniqueid"].as_str().expect("uniqueid").to_owned();
+                    match name.as_str() {
+                        "calls:active" if !greeted => {
+                            greeted = true;
+                            known = payload
+                                .as_array()
+                                .expect("a list")
+                                .iter()
+                                .map(|call| call["uniqueid"].as_str().expect("uniqueid").to_owned())
+                                .collect();
+                        }
+                        "call:new" => {
+                            assert!(greeted, "the greeting comes first");
+                            assert!(known.insert(uniqueid()), "call:new read twice");
+                            if uniqueid() == marker {
+                                return (known, changes);
+                            }
+                            changes += 1;
+                        }
+                        "call:ended" => {
+                            assert!(greeted, "the greeting comes first");
+                            assert!(known.remove(&uniqueid()), "call:ended of an unknown call");
+                            changes += 1;
+                        }
+                        "events-dropped" => panic!("the socket lost events: {payload}"),
+                        _ => {}
                     }
-                    "call:new" => {
-                        assert!(greeted, "the greeting comes first");
-                        assert!(known.insert(uniqueid()), "call:new read twice");
-                        changes += 1;
-                    }
-                    "call:ended" => {
-                        assert!(greeted, "the greeting comes first");
-                        assert!(known.remove(&uniqueid()), "call:ended of an unknown call");
-                        changes += 1;
-                    }
-                    "events-dropped" => panic!("the socket lost events: {payload}"),
-                    // Only the end of the burst connects a source.
-                    "ami:connected" => {
-                        return (known, changes);
-                    }
-                    _ => {}
                 }
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(15)).await;
+            });
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    };
+    tokio::join!(ingest, spawn_readers);
+    let mut expected = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !expected.contains(marker.uniqueid()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst is read in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        expected = app
+            .system_state()
+            .await
+            .calls
+            .into_iter()
+            .map(|c| c.ids.expect("ids").ami_uniqueid)
+            .collect();
     }
-    ingest.await.expect("ingest");
-    // The end of the burst, for the readers.
-    app.internals.log.apply(
-        Input::SourceChanged {
-            source: Source::Ami,
-            link: SourceLink::Connected,
-            host: "pbx:5038".into(),
-            message: "end of burst".into(),
-            retry_in_seconds: 0,
-        },
-        chrono::Utc::now(),
-    );
-    let expected: BTreeSet<String> = app
-        .system_state()
-        .await
-        .calls
-        .into_iter()
-        .map(|c| c.call_id)
-        .collect();
-    assert_eq!(expected.len(), overlap);
+    assert_eq!(expected.len(), overlap + 1, "the overlap and the marker");
     let mut mid_burst = 0;
     while let Some(result) = readers.join_next().await {
         let (known, changes) = result.expect("reader");
@@ -745,9 +744,8 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
 #[tokio::test]
 async fn a_socket_can_ask_for_the_events_of_some_seeds_only() {
     use std::time::Duration;
-    use switchboard::ledger::Input;
-    let app =
-        crate::helpers::spawn_app_with(|args| args.stats_interval_seconds = Some("1".into())).await;
+    let (app, peer) =
+        crate::ami_peer::app_with_peer(|args| args.stats_interval_seconds = Some("1".into())).await;
     let supervisor = token(Role::Supervisor, None, None);
     let connect = |seeds: serde_json::Value| {
         let auth = serde_json::json!({ "token": supervisor, "seeds": seeds });
@@ -776,39 +774,22 @@ async fn a_socket_can_ask_for_the_events_of_some_seeds_only() {
             }
         }
     };
-    app.internals.log.apply(
-        Input::AgentLoggedIn {
-            extension: "3001".into(),
-            agent_id: "agent-3001".into(),
-            name: "Ada".into(),
-            max_calls: 1,
-            queues: Vec::new(),
-        },
-        chrono::Utc::now(),
-    );
-    app.internals.log.apply(
-        Input::SourceChanged {
-            source: switchboard::ledger::model::Source::Ami,
-            link: switchboard::ledger::model::SourceLink::Connected,
-            host: "pbx:5038".into(),
-            message: "up".into(),
-            retry_in_seconds: 0,
-        },
-        chrono::Utc::now(),
-    );
-    let wallboard_names = read_until(&mut wallboard, "agent:login", "ami:connected").await;
+    // Live: an agent logs in at the PBX.
+    peer.send(crate::ami_peer::agent_login("3001", "Ada"));
+    let wallboard_names = read_until(&mut wallboard, "agent:login", "agents:status").await;
     assert_eq!(
         wallboard_names,
         [
+            "ami:connected",
             "calls:active",
             "agents:status",
             "agent:login",
-            "agents:status",
-            "ami:connected"
+            "agents:status"
         ],
         "002 only, greeting included"
     );
-    let everything_names = read_until(&mut everything, "agent:login", "ami:connected").await;
+    // Once the login is told, the next stats tick comes after all it caused.
+    let everything_names = read_until(&mut everything, "agent:login", "system_stats").await;
     for name in [
         "system_state",
         "calls:active",

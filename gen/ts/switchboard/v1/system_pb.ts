@@ -517,7 +517,8 @@ export const ResyncSchema: GenMessage<Resync> = /*@__PURE__*/
  */
 export type EventsDropped = Message<"switchboard.v1.EventsDropped"> & {
   /**
-   * How many events were dropped.
+   * How many events of the log were dropped: the sequence numbers just before
+   * `resumed_at`, whether or not this stream's filter would have passed them.
    *
    * @generated from field: uint64 count = 1;
    */

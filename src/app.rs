@@ -45,9 +45,10 @@ pub const MAX_SOCKET_PAYLOAD: u64 = 256 * 1024;
 /// hold memory without bound.
 pub const SOCKET_BUFFER_PACKETS: usize = 4096;
 
-/// The parts under the surfaces, for in-process callers that drive a
-/// server from the inside (the demo's stand-in supervisor, the load
-/// command, tests): nothing in the server's own modules takes this.
+/// The parts under the surfaces, for the dev tools that drive a server from
+/// the inside (the demo's stand-in supervisor, the load command): nothing in
+/// the server's own modules takes this, and the tests reach the server only
+/// through its surfaces and a PBX peer.
 #[derive(Clone)]
 pub struct Internals {
     /// The ledger and the log.
@@ -330,8 +331,8 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// The parts under the surfaces, for in-process callers (the demo's
-    /// stand-in supervisor, the load command, tests).
+    /// The parts under the surfaces, for the dev tools (the demo's stand-in
+    /// supervisor, the load command).
     pub fn internals(&self) -> Internals {
         self.internals.clone()
     }

@@ -123,6 +123,7 @@ pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
         talk_seconds: 0,
         answered_by: record.answered_by.clone(),
         merged_call_ids: record.merged_call_ids.clone(),
+        bridged_at: record.bridged_at.map(to_timestamp),
     }
 }
 

@@ -40,28 +40,28 @@ async fn http(
     (status, body)
 }
 
-/// Waits until `agents` are exactly the online chat agents.
+/// Waits until `agents` are exactly the online chat agents, as a
+/// supervisor's socket asks for them (`request-current-state`).
 async fn online(app: &TestApp, agents: &[&str]) {
-    let wanted: Vec<String> = agents.iter().map(|a| (*a).to_owned()).collect();
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut socket = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
     tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let now: Vec<String> = app
-                .internals
-                .chat
-                .desk()
-                .connected_agents()
-                .agents
-                .into_iter()
-                .map(|a| a.agent_id)
-                .collect();
-            if now == wanted {
+        for ack in 0.. {
+            let answer = socket
+                .ask(ack, "request-current-state", json!("connected-agents"))
+                .await;
+            let now: Vec<&str> = answer[0]["agents"]
+                .as_array()
+                .map(|list| list.iter().filter_map(|a| a["agentId"].as_str()).collect())
+                .unwrap_or_default();
+            if now == agents {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("online agents never became {agents:?}"));
+    .unwrap_or_else(|_| panic!("{agents:?} online"));
 }
 
 fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {

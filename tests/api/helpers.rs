@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sqlx::Connection;
-use switchboard::app::{Application, Internals};
+use switchboard::app::Application;
 use switchboard::auth::{Authenticator, Role, unix_now};
 use switchboard::config::{ServeArgs, Settings};
 use switchboard::proto::v1::{
@@ -20,9 +20,6 @@ pub const SECRET: &str = "integration-test-secret-0123456789";
 /// A running server and what a test needs to reach it.
 pub struct TestApp {
     pub address: SocketAddr,
-    /// The parts under the surfaces, for the tests that inject ledger inputs
-    /// directly (a source stand-in) or read the store the server writes.
-    pub internals: Internals,
     stop: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -47,12 +44,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     }
     let application = Application::build(settings).await.expect("server builds");
     let address = application.local_addr().expect("bound");
-    let internals = application.internals();
     let stop = CancellationToken::new();
     let server = tokio::spawn(application.run_until_stopped(stop.clone()));
     TestApp {
         address,
-        internals,
         stop,
         server: Some(server),
         _dir: dir,

@@ -70,6 +70,26 @@ impl RawSocket {
             .expect("send");
     }
 
+    /// Emits `event` with `payload` asking for an acknowledgement (id
+    /// `ack`), and returns the acknowledgement's arguments; the events heard
+    /// meanwhile are skipped.
+    pub async fn ask(
+        &mut self,
+        ack: u64,
+        event: &str,
+        payload: serde_json::Value,
+    ) -> serde_json::Value {
+        let packet = serde_json::json!([event, payload]);
+        self.send_raw(&format!("42{ack}{packet}")).await;
+        let prefix = format!("43{ack}");
+        loop {
+            let packet = self.next_text().await.expect("connected until answered");
+            if let Some(body) = packet.strip_prefix(&prefix) {
+                return serde_json::from_str(body).expect("acknowledgement array");
+            }
+        }
+    }
+
     /// The next event, as `(name, payload)`; `None` when the connection ends.
     pub async fn next_event(&mut self) -> Option<(String, serde_json::Value)> {
         loop {

@@ -155,6 +155,8 @@ pub struct Bench {
     pub heard: Arc<Mutex<Vec<switchboard::sources::ami::AmiMessage>>>,
     updates: Arc<Mutex<Vec<CallUpdated>>>,
     pub socket: SocketWatcher,
+    /// The records database the server writes, opened by the test.
+    store: switchboard::store::Store,
     stop: CancellationToken,
 }
 
@@ -202,7 +204,10 @@ impl Bench {
         let ari_url = format!("http://127.0.0.1:{}", pbx.http_port);
         let agents = pbx.dir.path().join("agents.toml");
         std::fs::write(&agents, LOCAL_AGENTS).expect("agents file");
+        let database = format!("sqlite://{}", pbx.dir.path().join("records.db").display());
+        let app_database = database.clone();
         let app = spawn_app_with(|args| {
+            args.database_url = Some(app_database);
             if watching != Watching::Ari {
                 args.ami_host = Some("127.0.0.1".into());
                 args.ami_port = Some(ami_port);
@@ -280,6 +285,10 @@ impl Bench {
         }
         let socket = app.start_socket_watcher(&supervisor, &["--seconds", "600"]);
         socket.wait_for("calls:active", 1).await;
+        // The records, read as their owner would: from the database.
+        let store = switchboard::store::Store::connect(&database)
+            .await
+            .expect("the records database");
         Bench {
             pbx,
             app,
@@ -288,6 +297,7 @@ impl Bench {
             updates,
             socket,
             stop,
+            store,
         }
     }
 
@@ -402,13 +412,7 @@ impl Bench {
     /// The stored record of `call_id` (waits for the recorder).
     pub async fn record(&self, call_id: &str) -> CallRecordRow {
         for _ in 0..100 {
-            let records = self
-                .app
-                .internals
-                .store
-                .recent_call_records(1000)
-                .await
-                .expect("records");
+            let records = self.store.recent_call_records(1000).await.expect("records");
             if let Some(row) = records.into_iter().find(|r| r.call_id == call_id) {
                 return row;
             }
@@ -419,12 +423,7 @@ impl Bench {
 
     /// Every record stored so far.
     pub async fn records(&self) -> Vec<CallRecordRow> {
-        self.app
-            .internals
-            .store
-            .recent_call_records(1000)
-            .await
-            .expect("records")
+        self.store.recent_call_records(1000).await.expect("records")
     }
 
     /// The Socket.IO `event` payloads about the call with AMI `uniqueid`.
@@ -1547,18 +1546,32 @@ async fn a_wrong_ari_base_is_reported_with_the_url_tried() {
         args.ari_password = Some("aripw".into());
     })
     .await;
+    // The source retries (and reports) until ARI answers: a subscriber that
+    // comes after the first report hears the next.
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut statuses = app
+        .subscribe(
+            SubscribeRequest {
+                kinds: vec![EventKind::SourceStatus as i32],
+                ..Default::default()
+            },
+            &supervisor,
+        )
+        .await;
     let status = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let found = app.internals.log.read(|ledger, _| {
-                ledger
-                    .source_statuses()
-                    .find(|s| s.source() == switchboard::proto::v1::SourceKind::Ari)
-                    .cloned()
-            });
-            if let Some(status) = found {
+            let event = statuses
+                .next()
+                .await
+                .expect("open")
+                .expect("ok")
+                .event
+                .expect("set");
+            if let Some(Payload::SourceStatus(status)) = event.payload
+                && status.source() == switchboard::proto::v1::SourceKind::Ari
+            {
                 return status;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await

@@ -6,18 +6,19 @@
 //! pause a pause row. SQLite and Postgres.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard::auth::Role;
 
 use switchboard::devtools::sim::SimArgs;
 use switchboard::proto::v1::{
     self as pb, AgentSessionChangeKind, CallChange, CallEndReason, event::Payload,
 };
 use switchboard::store::{OPEN_END_REASON, Store};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Postgres, spawn_app_with};
+use crate::helpers::{Postgres, spawn_app_with, token};
 use crate::sim::{Reserved, busy};
 
 fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
@@ -27,7 +28,7 @@ fn millis(timestamp: Option<&prost_types::Timestamp>) -> i64 {
 
 /// Whether `events` hold what the records are checked against: three calls
 /// ended, one of them after a transfer, and an agent's pause.
-fn workload_shown(events: &[Arc<pb::Event>]) -> bool {
+fn workload_shown(events: &[pb::Event]) -> bool {
     let ended: Vec<&pb::Call> = events
         .iter()
         .filter_map(|event| match &event.payload {
@@ -45,8 +46,8 @@ fn workload_shown(events: &[Arc<pb::Event>]) -> bool {
     ended.len() >= 3 && ended.iter().any(|call| !call.transfers.is_empty()) && paused
 }
 
-/// Whether a call of `events` started and has not ended.
-fn calls_up(events: &[Arc<pb::Event>]) -> bool {
+/// The calls of `events` that started and have not ended.
+fn open_calls(events: &[pb::Event]) -> BTreeSet<String> {
     let mut up = BTreeSet::new();
     for event in events {
         if let Some(Payload::CallUpdated(update)) = &event.payload
@@ -63,7 +64,35 @@ fn calls_up(events: &[Arc<pb::Event>]) -> bool {
             }
         }
     }
-    !up.is_empty()
+    up
+}
+
+/// The extensions of `events` whose last session change was a login.
+fn logged_in(events: &[pb::Event]) -> BTreeSet<String> {
+    let mut logged_in = BTreeSet::new();
+    for event in events {
+        if let Some(Payload::AgentSession(change)) = &event.payload {
+            match change.kind() {
+                AgentSessionChangeKind::LoggedIn => {
+                    logged_in.insert(change.extension.clone());
+                }
+                AgentSessionChangeKind::LoggedOut => {
+                    logged_in.remove(&change.extension);
+                }
+                _ => {}
+            }
+        }
+    }
+    logged_in
+}
+
+/// The event of a stream's answer; a loss fails the test.
+fn event_of(response: pb::SubscribeResponse) -> pb::Event {
+    let event = response.event.expect("an event");
+    if let Some(Payload::EventsDropped(dropped)) = &event.payload {
+        panic!("the test's feed lost {} events", dropped.count);
+    }
+    event
 }
 
 async fn every_happening_is_recorded_once(database_url: String) {
@@ -79,8 +108,10 @@ async fn every_happening_is_recorded_once(database_url: String) {
     })
     .await;
     // Everything the log publishes, from before the PBX is reachable.
-    let mut feed = app.internals.log.subscribe_live();
-    let core = app.internals.clone();
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut feed = app
+        .subscribe(pb::SubscribeRequest::default(), &supervisor)
+        .await;
     let pbx_stop = CancellationToken::new();
     // Sixty simulated seconds per second: calls start, talk, hold, transfer
     // and end within the few seconds the test runs.
@@ -100,20 +131,22 @@ async fn every_happening_is_recorded_once(database_url: String) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     // ... and a call is up, so that the stop comes mid-workload (calls are
     // short at this speed: with few of them, all may have ended).
-    while !(workload_shown(&seen) && calls_up(&seen)) {
-        match tokio::time::timeout_at(deadline, feed.recv()).await {
-            Ok(Ok(event)) => seen.push(event),
-            Ok(Err(RecvError::Lagged(lost))) => panic!("the test's feed lost {lost} events"),
-            Ok(Err(RecvError::Closed)) | Err(_) => break,
+    while !(workload_shown(&seen) && !open_calls(&seen).is_empty()) {
+        match tokio::time::timeout_at(deadline, feed.next()).await {
+            Ok(Some(response)) => seen.push(event_of(response.expect("the feed"))),
+            Ok(None) | Err(_) => break,
         }
     }
     app.stop().await.expect("a graceful stop");
     pbx_stop.cancel();
-    loop {
-        match feed.try_recv() {
-            Ok(event) => seen.push(event),
-            Err(TryRecvError::Lagged(lost)) => panic!("the test's feed lost {lost} events"),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+    // The stop ends the stream once the log's last event is out.
+    while let Some(response) = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("the stream ends with the stop")
+    {
+        match response {
+            Ok(response) => seen.push(event_of(response)),
+            Err(status) => panic!("the feed failed: {status}"),
         }
     }
 
@@ -146,9 +179,7 @@ async fn every_happening_is_recorded_once(database_url: String) {
             _ => {}
         }
     }
-    let still_up: BTreeSet<String> = core
-        .log
-        .read(|ledger, _| ledger.calls.keys().cloned().collect());
+    let still_up = open_calls(&seen);
     assert!(
         ended.len() >= 3,
         "the workload ended calls: {}",
@@ -244,14 +275,7 @@ async fn every_happening_is_recorded_once(database_url: String) {
         let sessions = store.agent_sessions(extension).await.unwrap();
         assert_eq!(sessions.len(), *count, "sessions of {extension}");
     }
-    let logged_in: BTreeSet<String> = core.log.read(|ledger, _| {
-        ledger
-            .agents
-            .values()
-            .filter(|a| a.logged_in)
-            .map(|a| a.extension.clone())
-            .collect()
-    });
+    let logged_in = logged_in(&seen);
     for extension in logins.keys() {
         let open_sessions = store
             .agent_sessions(extension)

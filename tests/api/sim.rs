@@ -294,7 +294,19 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
         ..busy(any_port())
     };
     let simulator = Simulator::start(calm, stop.clone()).await.unwrap();
-    let app = app_on(simulator.address, "switchboard").await;
+    let address = simulator.address;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let app_database = database.clone();
+    let app = spawn_app_with(move |args| {
+        args.ami_host = Some(address.ip().to_string());
+        args.ami_port = Some(address.port().to_string());
+        args.ami_username = Some("switchboard".into());
+        args.ami_secret = Some("switchboard".into());
+        args.ami_md5 = Some("true".into());
+        args.database_url = Some(app_database);
+    })
+    .await;
     // Wait until some agent talks and another is idle.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let (talking, idle) = loop {
@@ -446,8 +458,9 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
     assert_eq!(ack("supervisor:whisper")["mode"], "whisper");
     assert_eq!(ack("supervisor:barge")["error"], "not_found");
 
-    // The audit trail holds every one of them.
-    let audit = app.internals.store.supervisor_actions(10).await.unwrap();
+    // The audit trail holds every one of them, in the database.
+    let store = switchboard::store::Store::connect(&database).await.unwrap();
+    let audit = store.supervisor_actions(10).await.unwrap();
     let modes: Vec<(&str, &str)> = audit
         .iter()
         .map(|a| (a.mode.as_str(), a.status.as_str()))

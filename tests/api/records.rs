@@ -131,7 +131,7 @@ async fn every_happening_is_recorded_once(database_url: String) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     // ... and a call is up, so that the stop comes mid-workload (calls are
     // short at this speed: with few of them, all may have ended).
-    while !(workload_shown(&seen) && !open_calls(&seen).is_empty()) {
+    while !workload_shown(&seen) || open_calls(&seen).is_empty() {
         match tokio::time::timeout_at(deadline, feed.next()).await {
             Ok(Some(response)) => seen.push(event_of(response.expect("the feed"))),
             Ok(None) | Err(_) => break,

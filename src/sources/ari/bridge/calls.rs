@@ -187,22 +187,18 @@ impl AgentBridge {
             let _ = self.rest.hang_up(&leg.id, "normal").await;
             return;
         };
-        let Some(session) = self.sessions.get(&info.customer) else {
+        let session = self.sessions.get(&info.customer);
+        let Answer::Bridge {
+            existing,
+            answer_customer,
+        } = decide::answer(session, &info, &leg.id)
+        else {
             self.drop_leg(&leg.id).await;
             return;
         };
-        let offered_here = session
-            .offer
-            .as_ref()
-            .is_some_and(|o| o.extension == info.extension && o.leg.as_deref() == Some(&leg.id));
-        if !offered_here {
-            self.drop_leg(&leg.id).await;
-            return;
-        }
         let customer = info.customer.clone();
-        let call_id = session.call_id.clone();
-        let customer_up = session.customer_state == "Up";
-        let bridge = match session.bridge.clone() {
+        let call_id = session.map(|s| s.call_id.clone()).unwrap_or_default();
+        let bridge = match existing {
             Some(bridge) => bridge,
             None => match self
                 .rest
@@ -223,7 +219,7 @@ impl AgentBridge {
             session.offer = None;
             session.agent = Some((info.extension.clone(), leg.id.clone()));
         }
-        if !customer_up && let Err(error) = self.rest.answer(&customer).await {
+        if answer_customer && let Err(error) = self.rest.answer(&customer).await {
             tracing::debug!(%error, %call_id, "ari: answering the customer");
         }
         for channel in [&customer, &leg.id] {
@@ -265,29 +261,17 @@ impl AgentBridge {
         let Some(offer) = session.offer.take() else {
             return;
         };
+        let Withdrawal { leg, input, then } = decide::withdrawal(session, offer, reason);
         let call_id = session.call_id.clone();
-        let target = session.target.clone();
-        let rejected = reason.is_some();
-        if let Some(leg) = &offer.leg {
+        if let Some(leg) = &leg {
             self.drop_leg(leg).await;
         }
-        self.apply(
-            Input::CallOfferWithdrawn {
-                call_id: call_id.clone(),
-                extension: offer.extension,
-                rejected: reason,
-            },
-            now,
-        );
-        match target {
-            Target::Agent if rejected => {
-                self.end_from_here(customer, finish::REJECTED, "busy").await;
+        self.apply(input, now);
+        match then {
+            AfterWithdrawal::EndCustomer { by, reason } => {
+                self.end_from_here(customer, by, reason).await;
             }
-            Target::Agent => {
-                self.end_from_here(customer, finish::NO_ANSWER, "no_answer")
-                    .await;
-            }
-            Target::Queue(queue) => {
+            AfterWithdrawal::Requeue(queue) => {
                 let channel = self.customer_channel(customer);
                 self.join_queue(&call_id, &queue, &channel, now);
             }
@@ -374,66 +358,26 @@ impl AgentBridge {
         for spy in spies {
             self.end_spy(&spy, now).await;
         }
-        let call_id = session.call_id.clone();
-        match session.ended_by {
-            Some(by) => self.apply(
-                Input::CallHungUp {
-                    call_id: call_id.clone(),
-                    by,
-                },
-                now,
-            ),
-            None => {
-                if let (Target::Queue(queue), None) = (&session.target, &session.agent) {
-                    self.apply(
-                        Input::QueueCallerAbandoned {
-                            queue: queue.clone(),
-                            call_id: call_id.clone(),
-                        },
-                        now,
-                    );
-                }
-                let reason = if lost_line(session.hangup_cause) {
-                    LeaveReason::NetworkIssue
-                } else {
-                    LeaveReason::CustomerDisconnected
-                };
-                self.apply(
-                    Input::CustomerLeft {
-                        call_id: call_id.clone(),
-                        reason,
-                    },
-                    now,
-                );
-            }
+        let Ending {
+            inputs,
+            end,
+            legs,
+            bridge,
+        } = decide::ending(&session);
+        for input in inputs {
+            self.apply(input, now);
         }
-        let legs: Vec<String> = session
-            .offer
-            .iter()
-            .filter_map(|o| o.leg.clone())
-            .chain(session.agent.iter().map(|(_, leg)| leg.clone()))
-            .collect();
         for leg in legs {
             self.drop_leg(&leg).await;
         }
-        if let Some(bridge) = &session.bridge {
+        if let Some(bridge) = &bridge {
             match self.rest.destroy_bridge(bridge).await {
                 Ok(()) | Err(AriError::NotFound(_)) => {}
                 Err(error) => tracing::warn!(%error, %bridge, "ari: could not destroy a bridge"),
             }
         }
-        let reason = if session.agent.is_some() {
-            EndReason::Completed
-        } else if session.ended_by == Some(finish::REJECTED) {
-            EndReason::Rejected
-        } else if session.ended_by == Some(finish::NO_ANSWER) {
-            EndReason::NoAnswer
-        } else if session.ended_by.is_some() {
-            EndReason::Completed
-        } else {
-            EndReason::Abandoned
-        };
-        self.apply(Input::CallEnded { call_id, reason }, now);
+        // The call ends once its agent legs and bridge are cleared.
+        self.apply(end, now);
     }
 
     /// An agent's leg left the application. When it was bridged, the agent

@@ -1,15 +1,19 @@
 //! The agent bridge's decisions that need no PBX: who may command a call
 //! and whether its state allows the command, where a customer's call is
-//! headed, and which agents a phone's presence signs in or out. Pure
-//! functions of what the bridge knows, tested here without the simulator;
-//! the shell ([`super::commands`], [`super::calls`]) carries them out.
+//! headed, what an agent's answer does, how a withdrawn offer goes on, how a
+//! call ends (what it tells, what is left to clear), and which agents a
+//! phone's presence signs in or out. Pure functions of what the bridge
+//! knows, tested here without the simulator; the shell
+//! ([`super::commands`], [`super::calls`]) carries them out with the REST
+//! calls they name.
 
 use crate::auth::{Principal, Role};
 use crate::directory::AgentEntry;
 use crate::ledger::Input;
 use crate::ledger::finish;
 
-use super::{CommandError, CommandKind};
+use super::{CommandError, CommandKind, Leg, Offer, Session};
+use crate::ledger::model::{EndReason, LeaveReason};
 use crate::sources::ari::model::Channel;
 
 /// Where a session's caller is headed.
@@ -252,6 +256,152 @@ pub(super) fn check(
             }
             Ok(())
         }
+    }
+}
+
+/// What an agent's leg answering does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// Nobody waits for this leg (the offer moved on, the call ended, or it
+    /// is not this session's offer): hang it up.
+    Drop,
+    /// Bridge the customer with the agent: in the session's bridge, or a
+    /// new one; the customer's line is answered first when not up yet.
+    Bridge {
+        existing: Option<String>,
+        answer_customer: bool,
+    },
+}
+
+/// What the answer of leg `leg_id` (known as `leg`) means for `session`.
+pub(super) fn answer(session: Option<&Session>, leg: &Leg, leg_id: &str) -> Answer {
+    let Some(session) = session else {
+        return Answer::Drop;
+    };
+    let offered_here = session
+        .offer
+        .as_ref()
+        .is_some_and(|o| o.extension == leg.extension && o.leg.as_deref() == Some(leg_id));
+    if !offered_here {
+        return Answer::Drop;
+    }
+    Answer::Bridge {
+        existing: session.bridge.clone(),
+        answer_customer: session.customer_state != "Up",
+    }
+}
+
+/// What follows an offer withdrawn from an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AfterWithdrawal {
+    /// A direct call has nobody else: the customer is hung up (`by`, with the
+    /// Asterisk hangup reason `reason`).
+    EndCustomer {
+        by: &'static str,
+        reason: &'static str,
+    },
+    /// A queue call waits in its queue again.
+    Requeue(String),
+}
+
+/// An offer withdrawn: the leg to hang up, the input that tells it, and
+/// what follows.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Withdrawal {
+    pub leg: Option<String>,
+    pub input: Input,
+    pub then: AfterWithdrawal,
+}
+
+/// Withdraws `offer` from `session`: `rejected` with a reason (declined on
+/// the phone, or by a command), else lapsed.
+pub(super) fn withdrawal(session: &Session, offer: Offer, rejected: Option<String>) -> Withdrawal {
+    let then = match &session.target {
+        Target::Agent if rejected.is_some() => AfterWithdrawal::EndCustomer {
+            by: finish::REJECTED,
+            reason: "busy",
+        },
+        Target::Agent => AfterWithdrawal::EndCustomer {
+            by: finish::NO_ANSWER,
+            reason: "no_answer",
+        },
+        Target::Queue(queue) => AfterWithdrawal::Requeue(queue.clone()),
+    };
+    Withdrawal {
+        leg: offer.leg,
+        input: Input::CallOfferWithdrawn {
+            call_id: session.call_id.clone(),
+            extension: offer.extension,
+            rejected,
+        },
+        then,
+    }
+}
+
+/// How a session ends once its customer left the application: the inputs
+/// that tell it, in order, what is left to clear at the PBX, and the call's
+/// end, told once that is cleared.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ending {
+    pub inputs: Vec<Input>,
+    pub end: Input,
+    /// The agent legs to hang up (the one ringing, the one bridged).
+    pub legs: Vec<String>,
+    pub bridge: Option<String>,
+}
+
+/// The end of `session`: hung up from switchboard's side (`ended_by`), or
+/// by the customer, who abandoned a queue call nobody had taken, or lost
+/// the line.
+pub(super) fn ending(session: &Session) -> Ending {
+    let call_id = &session.call_id;
+    let mut inputs = Vec::new();
+    match session.ended_by {
+        Some(by) => inputs.push(Input::CallHungUp {
+            call_id: call_id.clone(),
+            by,
+        }),
+        None => {
+            if let (Target::Queue(queue), None) = (&session.target, &session.agent) {
+                inputs.push(Input::QueueCallerAbandoned {
+                    queue: queue.clone(),
+                    call_id: call_id.clone(),
+                });
+            }
+            let reason = if lost_line(session.hangup_cause) {
+                LeaveReason::NetworkIssue
+            } else {
+                LeaveReason::CustomerDisconnected
+            };
+            inputs.push(Input::CustomerLeft {
+                call_id: call_id.clone(),
+                reason,
+            });
+        }
+    }
+    let reason = if session.agent.is_some() {
+        EndReason::Completed
+    } else {
+        match session.ended_by {
+            Some(finish::REJECTED) => EndReason::Rejected,
+            Some(finish::NO_ANSWER) => EndReason::NoAnswer,
+            Some(_) => EndReason::Completed,
+            None => EndReason::Abandoned,
+        }
+    };
+    Ending {
+        inputs,
+        end: Input::CallEnded {
+            call_id: call_id.clone(),
+            reason,
+        },
+        legs: session
+            .offer
+            .iter()
+            .filter_map(|o| o.leg.clone())
+            .chain(session.agent.iter().map(|(_, leg)| leg.clone()))
+            .collect(),
+        bridge: session.bridge.clone(),
     }
 }
 
@@ -510,5 +660,173 @@ mod tests {
         ));
         assert!(presence_inputs(agents(), "PJSIP/1001", Some("unknown")).is_empty());
         assert!(lost_line(Some(38)) && !lost_line(Some(16)) && !lost_line(None));
+    }
+
+    fn session(target: Target) -> Session {
+        Session {
+            call_id: "ari-c1".into(),
+            customer: "c1".into(),
+            customer_name: "PJSIP/trunk-1".into(),
+            customer_number: "254700000001".into(),
+            customer_state: "Ring".into(),
+            target,
+            offer: None,
+            agent: None,
+            bridge: None,
+            hangup_cause: None,
+            ended_by: None,
+        }
+    }
+
+    fn offered(target: Target) -> Session {
+        Session {
+            offer: Some(Offer {
+                extension: "1001".into(),
+                leg: Some("leg-1".into()),
+            }),
+            ..session(target)
+        }
+    }
+
+    fn leg(extension: &str) -> Leg {
+        Leg {
+            customer: "c1".into(),
+            extension: extension.into(),
+            state: "Ringing".into(),
+        }
+    }
+
+    #[test]
+    fn only_the_leg_offered_is_bridged_and_a_ringing_customer_is_answered_first() {
+        let session = offered(Target::Agent);
+        assert_eq!(
+            answer(Some(&session), &leg("1001"), "leg-1"),
+            Answer::Bridge {
+                existing: None,
+                answer_customer: true
+            }
+        );
+        assert_eq!(answer(Some(&session), &leg("1001"), "leg-2"), Answer::Drop);
+        assert_eq!(answer(Some(&session), &leg("1002"), "leg-1"), Answer::Drop);
+        assert_eq!(answer(None, &leg("1001"), "leg-1"), Answer::Drop);
+        let up = Session {
+            customer_state: "Up".into(),
+            bridge: Some("b1".into()),
+            ..offered(Target::Queue("8000".into()))
+        };
+        assert_eq!(
+            answer(Some(&up), &leg("1001"), "leg-1"),
+            Answer::Bridge {
+                existing: Some("b1".into()),
+                answer_customer: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_withdrawn_direct_call_ends_busy_or_unanswered_and_a_queue_call_waits_again() {
+        let offer = || Offer {
+            extension: "1001".into(),
+            leg: Some("leg-1".into()),
+        };
+        let declined = withdrawal(
+            &session(Target::Agent),
+            offer(),
+            Some("declined on the phone".into()),
+        );
+        assert_eq!(declined.leg.as_deref(), Some("leg-1"));
+        assert_eq!(
+            declined.then,
+            AfterWithdrawal::EndCustomer {
+                by: finish::REJECTED,
+                reason: "busy"
+            }
+        );
+        assert!(matches!(
+            declined.input,
+            Input::CallOfferWithdrawn { ref rejected, .. } if rejected.is_some()
+        ));
+        assert_eq!(
+            withdrawal(&session(Target::Agent), offer(), None).then,
+            AfterWithdrawal::EndCustomer {
+                by: finish::NO_ANSWER,
+                reason: "no_answer"
+            }
+        );
+        assert_eq!(
+            withdrawal(&session(Target::Queue("8000".into())), offer(), None).then,
+            AfterWithdrawal::Requeue("8000".into())
+        );
+    }
+
+    fn end_reason(ending: &Ending) -> EndReason {
+        match &ending.end {
+            Input::CallEnded { reason, .. } => *reason,
+            other => panic!("the call ends: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_queue_caller_nobody_took_abandoned_and_a_lost_line_says_so() {
+        let waiting = Session {
+            hangup_cause: Some(27),
+            ..offered(Target::Queue("8000".into()))
+        };
+        let ending = ending(&waiting);
+        assert!(matches!(
+            ending.inputs[0],
+            Input::QueueCallerAbandoned { ref queue, .. } if queue == "8000"
+        ));
+        assert!(matches!(
+            ending.inputs[1],
+            Input::CustomerLeft {
+                reason: LeaveReason::NetworkIssue,
+                ..
+            }
+        ));
+        assert_eq!(end_reason(&ending), EndReason::Abandoned);
+        assert_eq!(ending.legs, ["leg-1"], "the ringing leg is hung up");
+    }
+
+    #[test]
+    fn a_bridged_call_completes_and_its_leg_and_bridge_are_cleared() {
+        let bridged = Session {
+            agent: Some(("1001".into(), "leg-1".into())),
+            bridge: Some("b1".into()),
+            ended_by: Some(finish::AGENT_HANGUP),
+            ..session(Target::Agent)
+        };
+        let ending = ending(&bridged);
+        assert!(matches!(
+            ending.inputs[0],
+            Input::CallHungUp { by, .. } if by == finish::AGENT_HANGUP
+        ));
+        assert_eq!(end_reason(&ending), EndReason::Completed);
+        assert_eq!(ending.legs, ["leg-1"]);
+        assert_eq!(ending.bridge.as_deref(), Some("b1"));
+    }
+
+    #[test]
+    fn a_call_ended_from_here_before_an_answer_keeps_why() {
+        let rejected = Session {
+            ended_by: Some(finish::REJECTED),
+            ..session(Target::Agent)
+        };
+        assert_eq!(end_reason(&ending(&rejected)), EndReason::Rejected);
+        let unanswered = Session {
+            ended_by: Some(finish::NO_ANSWER),
+            ..session(Target::Agent)
+        };
+        assert_eq!(end_reason(&ending(&unanswered)), EndReason::NoAnswer);
+        let customer_gone = session(Target::Agent);
+        let ending = ending(&customer_gone);
+        assert!(matches!(
+            ending.inputs[0],
+            Input::CustomerLeft {
+                reason: LeaveReason::CustomerDisconnected,
+                ..
+            }
+        ));
+        assert_eq!(end_reason(&ending), EndReason::Abandoned);
     }
 }

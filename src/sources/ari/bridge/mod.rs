@@ -38,14 +38,12 @@ use super::model::{AriEvent, Channel};
 use super::rest::{AriError, AriRest};
 use crate::auth::Principal;
 use crate::directory::AgentDirectory;
-use crate::ledger::model::{
-    CallIds, Direction, EndReason, LeaveReason, SpyMode, Transfer, TransferKind,
-};
+use crate::ledger::model::{CallIds, Direction, EndReason, SpyMode, Transfer, TransferKind};
 use crate::ledger::{Input, finish};
 use crate::log::EventLog;
 use crate::proto::v1 as pb;
 use crate::time::Instant;
-use decide::{Target, agent_argument, lost_line};
+use decide::{AfterWithdrawal, Answer, Ending, Target, Withdrawal, agent_argument};
 
 /// The prefix of the call ids of Stasis calls (`ari-<channel id>`).
 pub const CALL_ID_PREFIX: &str = "ari-";

@@ -36,6 +36,15 @@ pub(crate) fn busy(listen: SocketAddr) -> SimArgs {
 }
 
 async fn app_on(address: SocketAddr, secret: &str) -> TestApp {
+    app_on_with(address, secret, |_| {}).await
+}
+
+/// [`app_on`], configured further by `configure`.
+async fn app_on_with(
+    address: SocketAddr,
+    secret: &str,
+    configure: impl FnOnce(&mut switchboard::config::ServeArgs),
+) -> TestApp {
     let secret = secret.to_owned();
     spawn_app_with(move |args| {
         args.ami_host = Some(address.ip().to_string());
@@ -43,6 +52,7 @@ async fn app_on(address: SocketAddr, secret: &str) -> TestApp {
         args.ami_username = Some("switchboard".into());
         args.ami_secret = Some(secret);
         args.ami_md5 = Some("true".into());
+        configure(args);
     })
     .await
 }
@@ -294,17 +304,11 @@ async fn supervisors_monitor_whisper_and_barge_and_every_refusal_is_clear() {
         ..busy(any_port())
     };
     let simulator = Simulator::start(calm, stop.clone()).await.unwrap();
-    let address = simulator.address;
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("audit.db").display());
     let app_database = database.clone();
-    let app = spawn_app_with(move |args| {
-        args.ami_host = Some(address.ip().to_string());
-        args.ami_port = Some(address.port().to_string());
-        args.ami_username = Some("switchboard".into());
-        args.ami_secret = Some("switchboard".into());
-        args.ami_md5 = Some("true".into());
-        args.database_url = Some(app_database);
+    let app = app_on_with(simulator.address, "switchboard", |args| {
+        args.database_url = Some(app_database)
     })
     .await;
     // Wait until some agent talks and another is idle.

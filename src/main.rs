@@ -155,8 +155,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("switchboard: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
+            return fail(&anyhow::Error::new(error).context("cannot start the runtime"));
         }
     };
     let result = match cli.command {
@@ -203,11 +202,24 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("switchboard: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => fail(&error),
     }
+}
+
+/// Logs the error a command ended with, with its causes, and fails. The
+/// server's log takes it when the command started one; before that (a bad
+/// setting, maybe of the log itself, or a command that logs nothing) a plain
+/// log on stderr does.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    // Only sets this one when no log was started.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .try_init();
+    tracing::error!("{error:#}");
+    ExitCode::FAILURE
 }
 
 fn run_server(

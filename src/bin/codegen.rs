@@ -217,7 +217,13 @@ fn main() -> ExitCode {
     match run(&out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("switchboard-codegen: {error}");
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .without_time()
+                .with_target(false)
+                .init();
+            tracing::error!(out = %out.display(), "cannot generate: {error}");
             ExitCode::FAILURE
         }
     }

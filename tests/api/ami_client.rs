@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use md5::{Digest, Md5};
+use switchboard::sources::ami::client::md5_key;
 use switchboard::sources::ami::client::{AmiError, AmiNotice, AmiSettings, spawn};
 use switchboard::sources::ami::codec::{AmiCodec, AmiFrame, SkipReason, encode_pairs as reply};
 use tokio::io::AsyncWriteExt;
@@ -53,11 +53,7 @@ async fn start(peer: Peer) -> (String, Arc<AtomicUsize>) {
                             ("Challenge", CHALLENGE),
                         ]),
                         "Login" => {
-                            let expected: String =
-                                Md5::digest(format!("{CHALLENGE}{SECRET}").as_bytes())
-                                    .iter()
-                                    .map(|b| format!("{b:02x}"))
-                                    .collect();
+                            let expected = md5_key(CHALLENGE, SECRET);
                             let accepted = !peer.refuse_login
                                 && (action.get("Secret") == Some(SECRET)
                                     || action.get("Key") == Some(expected.as_str()));

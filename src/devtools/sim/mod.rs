@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +21,7 @@ use tokio::sync::broadcast;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
+use crate::sources::ami::client::md5_key;
 use crate::sources::ami::codec::{
     AmiCodec, AmiFrame, AmiMessage, encode_event_list as event_list, encode_message,
     encode_pairs as reply,
@@ -294,10 +294,7 @@ async fn session(
                 ("Challenge", &challenge),
             ]),
             "login" => {
-                let key: String = Md5::digest(format!("{challenge}{}", credentials.1).as_bytes())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let key = md5_key(&challenge, &credentials.1);
                 let accepted = action.get("Username") == Some(credentials.0.as_str())
                     && (action.get("Secret") == Some(credentials.1.as_str())
                         || action.get("Key") == Some(key.as_str()));

@@ -364,8 +364,7 @@ async fn login(connection: &mut Connection, settings: &AmiSettings) -> Result<()
                     .to_owned(),
             )
         })?;
-        let key = Md5::digest(format!("{challenge}{}", settings.secret).as_bytes());
-        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let key = md5_key(challenge, &settings.secret);
         action = action.field("AuthType", "MD5").field("Key", key);
     } else {
         action = action.field("Secret", &settings.secret);
@@ -606,6 +605,15 @@ impl crate::error::ServiceError for AmiError {
     }
 }
 
+/// The `Key` of an MD5 `Login`: the lower-case hex MD5 digest of the
+/// `Challenge` Asterisk answered, followed by the secret.
+pub fn md5_key(challenge: &str, secret: &str) -> String {
+    Md5::digest(format!("{challenge}{secret}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -675,10 +683,11 @@ mod tests {
     }
 
     #[test]
-    fn the_md5_key_is_the_hex_digest_of_challenge_and_secret() {
-        let key = Md5::digest(b"145769581secret");
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex.len(), 32);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+    fn the_md5_key_is_the_hex_digest_of_challenge_then_secret() {
+        // MD5("145769581secret"), as Python's hashlib computes it.
+        assert_eq!(
+            md5_key("145769581", "secret"),
+            "6a8fac2af5537b85cbe39504089e0399"
+        );
     }
 }

@@ -18,13 +18,15 @@ impl Calls {
         Calls { control }
     }
 
-    /// Hands `request` to call control on behalf of the request's principal.
+    /// Hands `request`, as the command `command` makes of it, to call
+    /// control on behalf of the request's principal.
     async fn handle<T>(
         &self,
-        request: &Request<T>,
-        command: CallRequest,
+        request: Request<T>,
+        command: impl FnOnce(T) -> CallRequest,
     ) -> Result<Option<pb::Call>, Status> {
-        let actor = principal(request)?;
+        let actor = principal(&request)?;
+        let command = command(request.into_inner());
         self.control
             .handle(actor, command)
             .await
@@ -38,8 +40,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::AnswerCallRequest>,
     ) -> Result<Response<pb::AnswerCallResponse>, Status> {
-        let command = CallRequest::Answer(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Answer).await?;
         Ok(Response::new(pb::AnswerCallResponse { call }))
     }
 
@@ -47,8 +48,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::RejectCallRequest>,
     ) -> Result<Response<pb::RejectCallResponse>, Status> {
-        let command = CallRequest::Reject(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Reject).await?;
         Ok(Response::new(pb::RejectCallResponse { call }))
     }
 
@@ -56,8 +56,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::HangupCallRequest>,
     ) -> Result<Response<pb::HangupCallResponse>, Status> {
-        let command = CallRequest::Hangup(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Hangup).await?;
         Ok(Response::new(pb::HangupCallResponse { call }))
     }
 
@@ -65,8 +64,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::TransferCallRequest>,
     ) -> Result<Response<pb::TransferCallResponse>, Status> {
-        let command = CallRequest::Transfer(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Transfer).await?;
         Ok(Response::new(pb::TransferCallResponse {
             transfer: None,
             call,
@@ -77,8 +75,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::AssignQueueCallRequest>,
     ) -> Result<Response<pb::AssignQueueCallResponse>, Status> {
-        let command = CallRequest::Assign(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Assign).await?;
         Ok(Response::new(pb::AssignQueueCallResponse { call }))
     }
 
@@ -86,8 +83,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::HoldCallRequest>,
     ) -> Result<Response<pb::HoldCallResponse>, Status> {
-        let command = CallRequest::Hold(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Hold).await?;
         Ok(Response::new(pb::HoldCallResponse { call }))
     }
 
@@ -95,8 +91,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::MuteCallRequest>,
     ) -> Result<Response<pb::MuteCallResponse>, Status> {
-        let command = CallRequest::Mute(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::Mute).await?;
         Ok(Response::new(pb::MuteCallResponse { call }))
     }
 
@@ -104,8 +99,7 @@ impl pb::call_control_service_server::CallControlService for Calls {
         &self,
         request: Request<pb::SetCallPriorityRequest>,
     ) -> Result<Response<pb::SetCallPriorityResponse>, Status> {
-        let command = CallRequest::SetPriority(request.get_ref().clone());
-        let call = self.handle(&request, command).await?;
+        let call = self.handle(request, CallRequest::SetPriority).await?;
         Ok(Response::new(pb::SetCallPriorityResponse { call }))
     }
 }

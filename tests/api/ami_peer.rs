@@ -269,8 +269,7 @@ pub async fn app_with_peer(
     })
     .await;
     let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let health = async || {
         let health: serde_json::Value = client
             .get(format!("{}/healthz", app.url()))
             .send()
@@ -279,15 +278,11 @@ pub async fn app_with_peer(
             .json()
             .await
             .expect("json");
-        if health["sources"]["ami"] == "connected" {
-            return (app, peer);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the AMI source connects: {health}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        (health["sources"]["ami"] == "connected").then_some(())
+    };
+    let within = std::time::Duration::from_secs(10);
+    crate::helpers::until("the AMI source connects", within, health).await;
+    (app, peer)
 }
 
 /// `AgentLogin` (`app_agent_pool`): agent `agent` logs in on a phone whose

@@ -338,6 +338,27 @@ pub async fn eventually(what: &str, within: Duration, condition: impl Fn() -> bo
     }
 }
 
+/// Asks `probe` every 20 ms until it answers: what a test waits for that
+/// takes a request to see (the server's state, its health). Fails naming
+/// `what` when no answer came within `within`.
+pub async fn until<T>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(answer) = probe().await {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A token for `role` signed with the test secret.
 pub fn token(role: Role, extension: Option<&str>, client_id: Option<&str>) -> String {
     Authenticator::new(SECRET.as_bytes(), false)

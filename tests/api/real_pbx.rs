@@ -610,19 +610,18 @@ async fn a_call_on_a_tenants_route_belongs_to_that_tenant() {
             .expect("state")
             .into_inner()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let acme = loop {
-        let acme = state("acme").await;
-        if acme.calls.iter().any(|c| c.answered_at.is_some()) {
-            break acme;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "acme sees its answered call: {:?}",
+    let acme = crate::helpers::until(
+        "acme sees its answered call",
+        Duration::from_secs(10),
+        async || {
+            let acme = state("acme").await;
             acme.calls
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+                .iter()
+                .any(|c| c.answered_at.is_some())
+                .then_some(acme)
+        },
+    )
+    .await;
     assert_eq!(acme.calls.len(), 1, "acme's own call: {:?}", acme.calls);
     assert_eq!(acme.calls[0].customer_number, "******1111");
     assert!(state("globex").await.calls.is_empty(), "not globex's");

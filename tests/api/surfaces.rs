@@ -164,17 +164,18 @@ async fn a_socketio_client_gets_system_state_on_connect_in_the_documented_shape(
         .await
         .expect("the admin puts the agent");
     peer.send(crate::ami_peer::agent_login("1001", "John Doe"));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app
-        .system_state()
-        .await
-        .agents
-        .iter()
-        .all(|a| a.extension != "1001" || a.login_time.is_none())
-    {
-        assert!(tokio::time::Instant::now() < deadline, "1001 logs in");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::helpers::until(
+        "1001 logs in",
+        std::time::Duration::from_secs(10),
+        async || {
+            let agents = app.system_state().await.agents;
+            agents
+                .iter()
+                .any(|a| a.extension == "1001" && a.login_time.is_some())
+                .then_some(())
+        },
+    )
+    .await;
     let supervisor = token(Role::Supervisor, None, None);
     let events = app
         .watch_socket(&supervisor, &["--count", "4", "--seconds", "15"])
@@ -707,22 +708,16 @@ async fn sockets_connecting_during_a_burst_read_the_greeting_then_every_change_o
         }
     };
     tokio::join!(ingest, spawn_readers);
-    let mut expected = BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !expected.contains(marker.uniqueid()) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the burst is read in time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        expected = app
-            .system_state()
-            .await
-            .calls
-            .into_iter()
-            .map(|c| c.ids.expect("ids").ami_uniqueid)
-            .collect();
-    }
+    let expected =
+        crate::helpers::until("the burst is read", Duration::from_secs(20), async || {
+            let calls = app.system_state().await.calls;
+            let expected: BTreeSet<String> = calls
+                .into_iter()
+                .map(|c| c.ids.expect("ids").ami_uniqueid)
+                .collect();
+            expected.contains(marker.uniqueid()).then_some(expected)
+        })
+        .await;
     assert_eq!(expected.len(), overlap + 1, "the overlap and the marker");
     let mut mid_burst = 0;
     while let Some(result) = readers.join_next().await {

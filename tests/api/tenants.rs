@@ -10,18 +10,14 @@ use switchboard::proto::v1::{self as pb, CallChange, SubscribeRequest, event::Pa
 use switchboard::store::Store;
 
 use crate::ami_peer::{AmiPeer, PeerCall, app_with_peer};
-use crate::helpers::{Postgres, TestApp, assert_lines_match_schemas, authed, token};
+use crate::helpers::{Postgres, TestApp, assert_lines_match_schemas, authed, token, until};
 
 /// Waits until the ledger holds `count` calls in progress.
 async fn calls_up(app: &TestApp, count: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.system_state().await.calls.len() != count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{count} calls up in time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the calls up", Duration::from_secs(10), async || {
+        (app.system_state().await.calls.len() == count).then_some(())
+    })
+    .await;
 }
 
 /// A call of `tenant`'s from `number` rings in on `peer`.
@@ -248,19 +244,13 @@ async fn a_burst_beyond_the_replay_window_loses_no_call_record() {
     let marker = PeerCall::new(calls, "+6421436772", "");
     burst.extend(marker.rings());
     peer.send(burst);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let state = until("the burst is read", Duration::from_secs(60), async || {
         let state = app.system_state().await;
-        if state.calls.iter().any(|c| c.call_id == marker.call_id()) {
-            assert_eq!(state.calls.len(), 1, "every call of the burst ended");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the burst is read in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let marked = state.calls.iter().any(|c| c.call_id == marker.call_id());
+        marked.then_some(state)
+    })
+    .await;
+    assert_eq!(state.calls.len(), 1, "every call of the burst ended");
     app.stop().await.expect("clean stop");
     let store = Store::connect(&url).await.expect("store");
     let records = store

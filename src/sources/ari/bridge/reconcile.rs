@@ -59,14 +59,10 @@ impl AgentBridge {
         let present: std::collections::HashSet<&str> =
             channels.iter().map(|c| c.id.as_str()).collect();
         let mut inputs = Vec::new();
-        let gone: Vec<String> = self
+        let gone = self
             .sessions
-            .keys()
-            .filter(|id| !present.contains(id.as_str()))
-            .cloned()
-            .collect();
-        for customer in gone {
-            let session = self.sessions.remove(&customer).expect("listed");
+            .extract_if(|customer, _| !present.contains(customer.as_str()));
+        for (_, session) in gone {
             inputs.push(Input::CallEnded {
                 call_id: session.call_id,
                 reason: EndReason::Lost,

@@ -1,7 +1,7 @@
 //! What an event is about: its kind, and the agents, queues and conversation
 //! it concerns. Subscribers filter on these.
 
-use crate::proto::v1::{EventKind, SubscribeRequest, event::Payload};
+use crate::proto::v1::{EventKind, StateSnapshot, SubscribeRequest, event::Payload};
 
 /// The `EventKind` of a payload (the enum value named after the oneof field).
 pub fn kind_of(payload: &Payload) -> EventKind {
@@ -130,6 +130,43 @@ pub fn scope_of(payload: &Payload) -> Scope<'_> {
     scope
 }
 
+/// `snapshot` as a subscriber held to `tenant` may see it: that tenant's
+/// calls, agents and queues, the spy sessions on its agents, and none of the
+/// house's sources or conversations.
+pub fn snapshot_of_tenant(snapshot: &StateSnapshot, tenant: &str) -> StateSnapshot {
+    let agents: Vec<_> = snapshot
+        .agents
+        .iter()
+        .filter(|a| a.tenant == tenant)
+        .cloned()
+        .collect();
+    let spy_sessions = snapshot
+        .spy_sessions
+        .iter()
+        .filter(|s| agents.iter().any(|a| a.extension == s.agent_extension))
+        .cloned()
+        .collect();
+    StateSnapshot {
+        calls: snapshot
+            .calls
+            .iter()
+            .filter(|c| c.tenant == tenant)
+            .cloned()
+            .collect(),
+        agents,
+        queues: snapshot
+            .queues
+            .iter()
+            .filter(|q| q.tenant == tenant)
+            .cloned()
+            .collect(),
+        conversations: Vec::new(),
+        system_mode: snapshot.system_mode.clone(),
+        spy_sessions,
+        sources: Vec::new(),
+    }
+}
+
 /// A subscriber's filter, checked against every event.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -153,6 +190,11 @@ impl Filter {
             conversation_ids: request.conversation_ids.clone(),
             tenant,
         }
+    }
+
+    /// The tenant this filter holds its subscriber to, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Whether a subscriber with this filter gets the event. Stream-control events

@@ -86,6 +86,7 @@ impl pb::event_service_server::EventService for Events {
             return Err(Error::InvalidArgument("unknown event kind in kinds".into()).into());
         }
         let filter = Filter::from_request(&request, principal.forced_tenant());
+        let tenant = filter.tenant().map(str::to_owned);
         let start = StartAt {
             resume_after: request.resume_after,
             epoch: (!request.epoch.is_empty()).then(|| request.epoch.clone()),
@@ -151,6 +152,7 @@ impl pb::event_service_server::EventService for Events {
                 if let Some(payload) = &event.payload {
                     metrics.delivered("grpc", kind_of(payload).as_str_name());
                 }
+                let event = held_to_tenant(event, tenant.as_deref());
                 let event = if mask {
                     masked(event.as_ref())
                 } else {
@@ -161,4 +163,27 @@ impl pb::event_service_server::EventService for Events {
             .take_until(shutdown);
         Ok(Response::new(Box::pin(events)))
     }
+}
+
+/// The event as a subscriber held to `tenant` may see it: a `Resync`'s
+/// snapshot (the whole house's state, in the log) cut down to the tenant's.
+fn held_to_tenant(event: Arc<pb::Event>, tenant: Option<&str>) -> Arc<pb::Event> {
+    let Some(tenant) = tenant else {
+        return event;
+    };
+    let Some(Payload::Resync(resync)) = &event.payload else {
+        return event;
+    };
+    let mut resync = resync.clone();
+    resync.snapshot = resync
+        .snapshot
+        .as_ref()
+        .map(|snapshot| crate::events::snapshot_of_tenant(snapshot, tenant));
+    Arc::new(pb::Event {
+        sequence: event.sequence,
+        epoch: event.epoch.clone(),
+        time: event.time,
+        tenant: event.tenant.clone(),
+        payload: Some(Payload::Resync(resync)),
+    })
 }

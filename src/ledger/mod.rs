@@ -355,6 +355,7 @@ impl Ledger {
                 .values()
                 .map(|s| views::spy_session(s, None))
                 .collect(),
+            sources: self.source_statuses().cloned().collect(),
         }
     }
 

@@ -76,6 +76,54 @@ async fn a_client_subscriber_gets_only_its_tenant_with_masked_numbers() {
     assert_eq!(state.calls[0].customer_number, "********5678");
 }
 
+/// A `Resync` snapshot is the whole house's state in the log; a client's
+/// stream gets its own tenant's share of it, masked, and no PBX sources.
+#[tokio::test]
+async fn a_client_snapshot_holds_only_its_tenants_calls() {
+    let (app, peer) = app_with_peer(|_| {}).await;
+    rings(&peer, 1, "globex", "254700000001");
+    rings(&peer, 2, "acme", "254712345678");
+    calls_up(&app, 2).await;
+    let first_event = async |bearer: &str| {
+        let mut stream = app
+            .subscribe(
+                SubscribeRequest {
+                    snapshot_first: true,
+                    ..Default::default()
+                },
+                bearer,
+            )
+            .await;
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("the snapshot")
+            .expect("open")
+            .expect("ok")
+            .event
+            .expect("set");
+        let Some(Payload::Resync(resync)) = event.payload else {
+            panic!("a snapshot first")
+        };
+        resync.snapshot.expect("set")
+    };
+    let client = first_event(&token(Role::Client, None, Some("acme"))).await;
+    let numbers: Vec<_> = client
+        .calls
+        .iter()
+        .map(|c| c.customer_number.as_str())
+        .collect();
+    assert_eq!(numbers, ["********5678"], "acme's call only, masked");
+    assert!(client.sources.is_empty(), "the house's PBX link is staff's");
+    let staff = first_event(&token(Role::Supervisor, None, None)).await;
+    assert_eq!(staff.calls.len(), 2);
+    let ami = staff
+        .sources
+        .iter()
+        .find(|s| s.source == pb::SourceKind::Ami as i32)
+        .expect("the AMI source in the snapshot");
+    assert_eq!(ami.state, pb::SourceState::Connected as i32);
+}
+
 #[tokio::test]
 async fn a_client_socket_gets_its_tenant_masked_and_staff_see_every_number() {
     let (app, peer) = app_with_peer(|_| {}).await;

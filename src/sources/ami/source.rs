@@ -169,7 +169,15 @@ pub fn reconcile(
         }
     }
     if pbx.queues.is_some() {
-        for extension in known.agents.difference(&agents_seen) {
+        // Only the agents AMI itself signed in: an agent-bridge agent's
+        // presence is its phone's endpoint, which ARI reports.
+        let gone: Vec<&String> = known
+            .agents
+            .iter()
+            .filter(|e| translator.signed_in(e) && !agents_seen.contains(*e))
+            .collect();
+        for extension in gone {
+            translator.forget_sign_in(extension);
             inputs.push(Input::AgentLoggedOut {
                 extension: extension.clone(),
             });
@@ -354,6 +362,49 @@ impl AmiSource {
                 retry_in_seconds,
             },
             chrono::Utc::now(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(pairs: &[(&str, &str)]) -> AmiMessage {
+        AmiMessage::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn a_rebuild_signs_out_only_the_agents_ami_signed_in() {
+        let mut translator = Translator::new();
+        let mut inputs = Vec::new();
+        translator.translate(
+            &event(&[("Event", "AgentLogin"), ("Agent", "1001")]),
+            &mut inputs,
+        );
+        // 1001 came in over AMI; 3001 is an agent-bridge agent whose phone's
+        // endpoint (ARI) signed it in. The PBX's answer names neither.
+        let known = LedgerPicture {
+            agents: ["1001", "3001"].map(String::from).into(),
+            ..LedgerPicture::default()
+        };
+        let pbx = PbxPicture {
+            channels: Vec::new(),
+            queues: Some(Vec::new()),
+            agents: Some(Vec::new()),
+        };
+        let inputs = reconcile(&mut translator, &pbx, &known);
+        let signed_out: Vec<&str> = inputs
+            .iter()
+            .filter_map(|input| match input {
+                Input::AgentLoggedOut { extension } => Some(extension.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(signed_out, ["1001"]);
+        assert!(
+            !translator.signed_in("1001"),
+            "signed out for the next rebuild too"
         );
     }
 }

@@ -222,6 +222,10 @@ pub struct Translator {
     /// The ARI application of switchboard's agent bridge on the same PBX:
     /// calls handed to it (`Stasis`) are the bridge's to report.
     stasis_app: Option<String>,
+    /// The agents this translator signed in (and has not signed out): the
+    /// only ones a rebuild from AMI may sign out. An agent-bridge agent,
+    /// signed in by its phone's endpoint over ARI, is not AMI's to judge.
+    signed_in: BTreeSet<String>,
 }
 
 /// The translator's tables, looked up several times per AMI event: hashed
@@ -263,8 +267,12 @@ impl Translator {
     /// Forgets everything: the next events start a new picture.
     pub fn clear(&mut self) {
         let stasis_app = self.stasis_app.take();
+        // Who it signed in outlives the picture: a rebuild signs out those
+        // the PBX no longer names.
+        let signed_in = std::mem::take(&mut self.signed_in);
         *self = Self::default();
         self.stasis_app = stasis_app;
+        self.signed_in = signed_in;
     }
 
     /// Rebuilds the picture from the PBX's own answer to `CoreShowChannels`
@@ -385,6 +393,32 @@ impl Translator {
 
     /// Translates one event, appending the inputs it causes to `out`.
     pub fn translate(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+        let start = out.len();
+        self.translate_event(event, out);
+        for input in &out[start..] {
+            match input {
+                Input::AgentLoggedIn { extension, .. } => {
+                    self.signed_in.insert(extension.clone());
+                }
+                Input::AgentLoggedOut { extension } => {
+                    self.signed_in.remove(extension);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Notes that `extension` was signed out other than by an event (a rebuild).
+    pub fn forget_sign_in(&mut self, extension: &str) {
+        self.signed_in.remove(extension);
+    }
+
+    /// Whether this translator signed `extension` in (and not out since).
+    pub fn signed_in(&self, extension: &str) -> bool {
+        self.signed_in.contains(extension)
+    }
+
+    fn translate_event(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
         let Some(name) = event.event() else {
             return;
         };

@@ -1,7 +1,7 @@
 # switchboard's one entry point for humans and CI.
 #   make demo      run the server on embedded defaults
 #   make test      install what the suite needs, then lint, check gen/, run every test
-#   make gen       regenerate gen/ from proto/ and the Socket.IO catalog
+#   make gen       regenerate gen/ from proto/ and the Socket.IO catalog, and build the console
 #   make fuzz      run every fuzz target for 10 minutes (cargo-afl)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -27,6 +27,7 @@ gen: $(BUF)
 	rm -rf gen/ts
 	cargo run --quiet --bin switchboard-codegen -- gen
 	$(BUF) generate
+	node clients/web/console/build.mjs
 
 ## gen-check: fails when gen/ is not what `make gen` writes, or when its
 ## AsyncAPI document or JSON Schemas do not load in the standard tools
@@ -46,6 +47,7 @@ lint: $(BUF)
 	scripts/import-graph --check
 	$(BUF) lint
 	$(NODE_BIN)/tsc -p clients/web
+	$(NODE_BIN)/tsc -p clients/web/console
 
 test: services lint gen-check
 	source .ci/.state/env && cargo test --all-targets --no-fail-fast

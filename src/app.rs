@@ -364,7 +364,7 @@ impl Application {
             chat: _,
         } = internals;
         let address = listener.local_addr()?;
-        tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http)");
+        tracing::info!(%address, "switchboard listening (grpc, grpc-web, socket.io, http; the console at /)");
 
         let tasks: [JoinHandle<()>; 4] = [
             tokio::spawn(crate::log::flush_lists_every(

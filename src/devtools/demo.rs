@@ -155,6 +155,11 @@ pub fn announce(application: &Application, stop: &CancellationToken) -> anyhow::
         stop.child_token(),
     ));
     let address = application.local_addr()?;
+    let mut reachable = address;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    tracing::info!("demo ready: open the console at http://{reachable}/");
     tracing::info!(
         "demo ready: open a wallboard with node clients/socketio/watch.mjs http://{address} --seconds 30"
     );

@@ -1,12 +1,13 @@
-//! The HTTP surface: `GET /healthz` (open), `GET /metrics` (supervisor or
-//! admin token), `GET /api/state` (any token; tenant-held for clients), the
-//! customer profiles and transfers of seed 004 and the chat's JSON API
+//! The HTTP surface: the console's pages at `/` ([`console`]), `GET /healthz`
+//! (open), `GET /metrics` (supervisor or admin token), `GET /api/state` (any
+//! token; tenant-held for clients), the customer profiles and transfers of seed 004 and the chat's JSON API
 //! ([`chat`]); the providers' webhooks are their sources' own routes
 //! (`sources::webhooks`). Handlers take the verified
 //! [`Caller`] and call the services, which hold the rules.
 
 pub mod caller;
 pub mod chat;
+pub mod console;
 
 use std::sync::Arc;
 
@@ -196,4 +197,5 @@ pub fn router(http: Arc<Http>) -> Router {
         .route("/api/transfers", axum::routing::post(transfer))
         .merge(chat::routes())
         .with_state(http)
+        .merge(console::router())
 }

@@ -217,6 +217,13 @@ impl Ledger {
             payload: Payload::CallIncoming(views::call_incoming(self, call, agent, now)),
             tenant: call.tenant.clone(),
         });
+        // The call now rings an agent (a queue call no longer waits).
+        let mut dialing = views::call_updated(call, pb::CallChange::Dialing, now);
+        dialing.target = extension.to_owned();
+        out.push(Emitted {
+            payload: Payload::CallUpdated(dialing),
+            tenant: call.tenant.clone(),
+        });
         out.extend(status);
         self.stale.calls_active.mark();
         out
@@ -236,6 +243,11 @@ impl Ledger {
             return Vec::new();
         }
         call.offered_to = None;
+        let outcome = if rejected.is_some() {
+            pb::DialOutcome::Busy
+        } else {
+            pb::DialOutcome::NoAnswer
+        };
         if rejected.is_some() {
             call.finish = Some(finish::REJECTED.to_owned());
         }
@@ -254,6 +266,15 @@ impl Ledger {
                 tenant,
             });
         }
+        // The agent's phone stopped ringing: declined (busy), or not
+        // answered in time (or called off by a transfer).
+        let mut ended = views::call_updated(&self.calls[call_id], pb::CallChange::DialEnded, now);
+        ended.target = extension.to_owned();
+        ended.dial_outcome = outcome as i32;
+        out.push(Emitted {
+            payload: Payload::CallUpdated(ended),
+            tenant: self.calls[call_id].tenant.clone(),
+        });
         out.extend(self.change_agent(extension, now, |agent| {
             agent.ringing.retain(|id| id != call_id);
         }));
@@ -761,5 +782,58 @@ mod tests {
             caller_number: "254712345678".into(),
             caller_name: String::new(),
         }
+    }
+
+    /// The `call_updated` among `events`: its change, state, target and outcome.
+    fn update_of(events: &[Payload]) -> (pb::CallChange, pb::CallState, String, pb::DialOutcome) {
+        events
+            .iter()
+            .find_map(|p| match p {
+                Payload::CallUpdated(u) => {
+                    let call = u.call.as_ref().unwrap();
+                    Some((u.change(), call.state(), u.target.clone(), u.dial_outcome()))
+                }
+                _ => None,
+            })
+            .expect("a call_updated")
+    }
+
+    #[test]
+    fn a_queue_call_rings_while_offered_and_waits_again_when_the_offer_lapses() {
+        let mut ledger = Ledger::new("auto");
+        ledger.apply(configure("1001", 1), at(0));
+        ledger.apply(stasis_call("q1", Some("8000")), at(1));
+        let offer = Input::CallOffered {
+            call_id: "q1".into(),
+            extension: "1001".into(),
+        };
+        let offered = payloads(ledger.apply(offer, at(5)));
+        assert_eq!(
+            update_of(&offered),
+            (
+                pb::CallChange::Dialing,
+                pb::CallState::Ringing,
+                "1001".to_owned(),
+                pb::DialOutcome::Unspecified
+            ),
+            "an offered call rings; it no longer waits in the queue"
+        );
+        let lapsed = payloads(ledger.apply(
+            Input::CallOfferWithdrawn {
+                call_id: "q1".into(),
+                extension: "1001".into(),
+                rejected: None,
+            },
+            at(20),
+        ));
+        assert_eq!(
+            update_of(&lapsed),
+            (
+                pb::CallChange::DialEnded,
+                pb::CallState::Queued,
+                "1001".to_owned(),
+                pb::DialOutcome::NoAnswer
+            )
+        );
     }
 }

@@ -100,7 +100,10 @@ pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
         direction: direction(record.direction) as i32,
         state: if record.answered_at.is_some() {
             pb::CallState::Connected
-        } else if record.queue.is_some() && record.agent_extension.is_none() {
+        } else if record.queue.is_some()
+            && record.agent_extension.is_none()
+            && record.offered_to.is_none()
+        {
             pb::CallState::Queued
         } else {
             pb::CallState::Ringing

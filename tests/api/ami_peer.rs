@@ -1,7 +1,7 @@
 //! A PBX on loopback speaking AMI wire framing: greeting, `Login`, `Ping`,
 //! the rebuild's event lists (`CoreShowChannels`, `QueueStatus`, `Agents`,
-//! answered from what the test gives), `Originate` (recorded, answered
-//! Success). Once the rebuild's last list is answered it writes the test's
+//! answered from what the test gives), `Originate` (recorded for
+//! [`AmiPeer::originates`], answered Success). Once the rebuild's last list is answered it writes the test's
 //! bytes as they are, then whatever the test sends it ([`AmiPeer::send`]).
 //! [`PeerCall`] writes a customer's call as Asterisk reports one.
 
@@ -28,6 +28,7 @@ pub struct AmiPeer {
     /// `127.0.0.1:port`.
     pub address: String,
     pushes: mpsc::UnboundedSender<Vec<u8>>,
+    originates: std::sync::Arc<parking_lot::Mutex<Vec<AmiMessage>>>,
 }
 
 impl AmiPeer {
@@ -43,6 +44,11 @@ impl AmiPeer {
             .send(bytes.as_ref().to_vec())
             .expect("the peer runs");
     }
+
+    /// The `Originate` actions the server sent, in order.
+    pub fn originates(&self) -> Vec<AmiMessage> {
+        self.originates.lock().clone()
+    }
 }
 
 /// Starts the peer; it serves one connection at a time, the script on the first.
@@ -50,6 +56,8 @@ pub async fn start(script: Script) -> AmiPeer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (pushes, mut received) = mpsc::unbounded_channel::<Vec<u8>>();
+    let originates: std::sync::Arc<parking_lot::Mutex<Vec<AmiMessage>>> = std::sync::Arc::default();
+    let seen = std::sync::Arc::clone(&originates);
     tokio::spawn(async move {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
@@ -75,6 +83,9 @@ pub async fn start(script: Script) -> AmiPeer {
             };
             let id = action.action_id().unwrap_or_default().to_owned();
             let name = action.get("Action").unwrap_or_default().to_owned();
+            if name == "Originate" {
+                seen.lock().push(action.clone());
+            }
             let mut out = match name.as_str() {
                 "Login" => reply(&[
                     ("Response", "Success"),
@@ -106,7 +117,11 @@ pub async fn start(script: Script) -> AmiPeer {
             }
         }
     });
-    AmiPeer { address, pushes }
+    AmiPeer {
+        address,
+        pushes,
+        originates,
+    }
 }
 
 /// One customer's call from a trunk to phone 1001, as Asterisk 22 reports it

@@ -27,6 +27,7 @@ mod cacofonisk;
 mod chat;
 mod cli;
 mod conformance;
+mod console;
 mod events;
 mod hardening;
 mod store;

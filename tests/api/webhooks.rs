@@ -383,7 +383,11 @@ fn twilios_signature_vectors_verify_as_its_sdks_do() {
     }
 }
 
-async fn status_callback(app: &TestApp, params: &[(&str, &str)], signed_as: Option<&str>) -> u16 {
+pub(crate) async fn status_callback(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    signed_as: Option<&str>,
+) -> u16 {
     let owned: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -509,13 +513,13 @@ type SeenRequest = (String, Vec<(String, String)>);
 /// A local Twilio REST API: checks basic auth, records every request's form
 /// fields, answers a call resource, or fails once when told to.
 #[derive(Clone, Default)]
-struct TwilioPeer {
+pub(crate) struct TwilioPeer {
     requests: std::sync::Arc<parking_lot::Mutex<Vec<SeenRequest>>>,
     fail_next: std::sync::Arc<parking_lot::Mutex<Option<(u16, i64, String)>>>,
 }
 
 impl TwilioPeer {
-    async fn start(self) -> std::net::SocketAddr {
+    pub(crate) async fn start(self) -> std::net::SocketAddr {
         use axum::extract::{Path, State};
         use axum::http::{HeaderMap, StatusCode};
         use axum::response::IntoResponse;

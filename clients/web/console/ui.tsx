@@ -14,11 +14,14 @@ export function useLive(live: Live): Live["state"] {
   return live.state;
 }
 
-/** The time now, refreshed every second (for live durations). */
+/**
+ * The time now, refreshed twice a second (for live durations: a timer
+ * shown in whole seconds then lags the truth by half a second at most).
+ */
 export function useClock(): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), 1000);
+    const timer = setInterval(() => setNow(Date.now()), 500);
     return () => clearInterval(timer);
   }, []);
   return now;

@@ -1,0 +1,365 @@
+//! The console (`clients/web/console/`, served by the server at `/`) in
+//! headless Chromium, one page at a time, against a real server fed by a
+//! PBX peer on loopback (AMI), the ARI simulator, a local Twilio or the
+//! voice-AI provider's signed webhooks. The browser is driven step by step
+//! by `clients/web/console/drive.mjs`; each test writes screenshots to
+//! `target/console-screenshots/` for a reviewer (not committed) and ends with
+//! no console error on the page.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard::auth::Role;
+use switchboard::devtools::sim::ari::AriSim;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio_util::sync::CancellationToken;
+
+use crate::ami_peer::{PeerCall, agent_login, app_with_peer};
+use crate::helpers::{TestApp, repo_root, require_tool, spawn_app_with, token, token_for};
+
+/// Headless Chromium on the console, driven one command at a time.
+struct Browser {
+    _child: Child,
+    stdin: ChildStdin,
+    answers: Lines<BufReader<ChildStdout>>,
+}
+
+impl Browser {
+    /// Opens `page` (a hash route) of `app`'s console signed in with `token`
+    /// (none: the server runs with auth off), at 1366×768.
+    async fn open(app: &TestApp, token: &str, page: &str) -> Browser {
+        require_tool("chromium", "apt-get install chromium (make deps does)");
+        let node = require_tool("node", "install Node.js 20");
+        let shots = repo_root().join("target/console-screenshots");
+        let mut child = tokio::process::Command::new(node)
+            .arg(repo_root().join("clients/web/console/drive.mjs"))
+            .arg("--screenshots")
+            .arg(shots)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().expect("stdin");
+        let answers = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut browser = Browser {
+            _child: child,
+            stdin,
+            answers,
+        };
+        let query = if token.is_empty() {
+            String::new()
+        } else {
+            format!("?token={token}")
+        };
+        browser
+            .run(json!({"do": "open", "url": format!("{}/{query}#/{page}", app.url())}))
+            .await;
+        browser
+    }
+
+    /// Runs `command`; its answer, whether it worked or not.
+    async fn try_run(&mut self, command: Value) -> Value {
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("driver reads");
+        let answer = tokio::time::timeout(Duration::from_secs(60), self.answers.next_line())
+            .await
+            .expect("the driver answers within a minute")
+            .expect("stdout readable")
+            .expect("the driver answers");
+        serde_json::from_str(&answer).expect("json answer")
+    }
+
+    /// Runs `command`, which must work.
+    async fn run(&mut self, command: Value) -> Value {
+        let answer = self.try_run(command.clone()).await;
+        assert_eq!(answer["ok"], true, "{command} failed: {answer}");
+        answer
+    }
+
+    /// Waits until `selector` (holding `text`) shows; its text.
+    async fn wait(&mut self, selector: &str, text: &str) -> String {
+        let answer = self
+            .run(json!({"do": "wait", "selector": selector, "text": text}))
+            .await;
+        answer["text"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits until no `selector` (holding `text`) shows.
+    async fn gone(&mut self, selector: &str, text: &str) {
+        self.run(json!({"do": "gone", "selector": selector, "text": text}))
+            .await;
+    }
+
+    async fn click(&mut self, selector: &str, text: &str) {
+        self.run(json!({"do": "click", "selector": selector, "text": text}))
+            .await;
+    }
+
+    async fn fill(&mut self, selector: &str, value: &str) {
+        self.run(json!({"do": "fill", "selector": selector, "value": value}))
+            .await;
+    }
+
+    async fn screenshot(&mut self, name: &str) {
+        self.run(json!({"do": "screenshot", "name": name})).await;
+    }
+
+    /// Checks what every page owes its users: every control has a name a
+    /// screen reader can say, Tab reaches the navigation and `controls`,
+    /// and a phone-width screen (390 px) scrolls down, not sideways.
+    async fn check_usable(&mut self, name: &str, controls: &[&str]) {
+        let audit = self.run(json!({"do": "audit"})).await;
+        assert_eq!(audit["unnamed"], json!([]), "controls without a name");
+        let reached: Vec<&str> = audit["reached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for wanted in ["a:Skip to content"].iter().chain(controls) {
+            assert!(
+                reached.iter().any(|r| r.starts_with(wanted)),
+                "Tab never reaches {wanted}: {reached:?}"
+            );
+        }
+        let phone = self
+            .run(json!({"do": "resize", "width": 390, "height": 844}))
+            .await;
+        assert!(
+            phone["overflow"].as_i64().unwrap() <= 0,
+            "the page is wider than a phone: {phone}"
+        );
+        self.screenshot(&format!("{name}-phone")).await;
+        self.run(json!({"do": "resize", "width": 1366, "height": 768}))
+            .await;
+    }
+
+    /// Closes the browser; the page must not have logged an error.
+    async fn close(mut self) {
+        let answer = self.run(json!({"do": "close"})).await;
+        assert_eq!(answer["errors"], json!([]), "the page logged errors");
+    }
+}
+
+/// The seconds a `m:ss` timer shows.
+fn timer_seconds(text: &str) -> u64 {
+    let (minutes, seconds) = text.trim().split_once(':').expect("m:ss");
+    minutes.parse::<u64>().unwrap() * 60 + seconds.parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn the_wallboard_shows_calls_live_and_a_supervisors_barge_reaches_the_pbx() {
+    let (app, peer) = app_with_peer(|args| args.supervisor_extension = None).await;
+    peer.send(agent_login("1001", "Ann Agent"));
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut page = Browser::open(&app, &supervisor, "wallboard").await;
+    page.wait("[data-source=AMI]", "AMI connected").await;
+    page.wait("tr[data-agent='1001']", "available").await;
+
+    let call = PeerCall::new(1, "254712345678", "").named("Jane Caller");
+    let row = format!("tr[data-call='{}']", call.call_id());
+    peer.send(call.rings());
+    let ringing = page.wait(&row, "ringing").await;
+    assert!(ringing.contains("Jane Caller 254712345678"), "{ringing}");
+    peer.send(call.answered());
+    page.wait(&row, "connected").await;
+    page.wait("tr[data-agent='1001']", "on call").await;
+    // The duration runs on the page, between two pushes.
+    let timer = format!("{row} td.timer");
+    let first = page.wait(&timer, "").await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let later = page.wait(&timer, "").await;
+    assert!(
+        timer_seconds(&later) >= timer_seconds(&first) + 2,
+        "{first} then {later}"
+    );
+    page.screenshot("wallboard").await;
+
+    // A barge with no phone to ring is refused, and the page says why.
+    page.click("button[aria-label='Barge agent 1001']", "")
+        .await;
+    let refused = page.wait(".panel .result.refused", "Barge refused").await;
+    assert!(refused.contains("extension"), "{refused}");
+    // With the supervisor's phone, the PBX is asked to ring it into ChanSpy.
+    page.fill("input[inputmode=numeric]", "2001").await;
+    page.click("button[aria-label='Barge agent 1001']", "")
+        .await;
+    page.wait(".panel .result.ok", "Barge on 1001").await;
+    let originate = crate::helpers::until(
+        "the barge's Originate",
+        Duration::from_secs(5),
+        async || peer.originates().into_iter().next(),
+    )
+    .await;
+    assert_eq!(originate.get("Channel"), Some("PJSIP/2001"));
+    assert_eq!(originate.get("Context"), Some("spy-barge"));
+    assert_eq!(originate.get("Exten"), Some("1001"));
+
+    page.check_usable(
+        "wallboard",
+        &["button:Monitor agent 1001", "button:Barge agent 1001"],
+    )
+    .await;
+    peer.send(call.ends());
+    page.gone(&row, "").await;
+    page.wait(&format!("[data-ended='{}']", call.call_id()), "Jane Caller")
+        .await;
+    page.wait("tr[data-agent='1001']", "available").await;
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_client_token_sees_only_its_tenants_calls_masked_and_no_supervisor_actions() {
+    let (app, peer) = app_with_peer(|_| {}).await;
+    peer.send(agent_login("1001", "Ann Agent"));
+    let acme = PeerCall::new(1, "254712345678", "acme");
+    let globex = PeerCall::new(2, "254700000001", "globex");
+    peer.send(acme.rings());
+    peer.send(globex.rings());
+    let client = token(Role::Client, None, Some("acme"));
+    let mut page = Browser::open(&app, &client, "wallboard").await;
+    let row = page.wait("tr[data-call]", "").await;
+    assert!(row.contains("********5678"), "masked: {row}");
+    page.screenshot("wallboard-client").await;
+    let calls = page
+        .run(json!({"do": "count", "selector": "tr[data-call]"}))
+        .await;
+    assert_eq!(calls["count"], 1, "acme's call only");
+    let buttons = page
+        .run(json!({"do": "count", "selector": "button[aria-label^='Barge']"}))
+        .await;
+    assert_eq!(buttons["count"], 0, "no supervisor actions for a client");
+    let links = page.wait("header nav", "").await;
+    assert!(
+        links.contains("Voice AI calls") && !links.contains("Queue calls"),
+        "{links}"
+    );
+    let sources = page
+        .run(json!({"do": "count", "selector": "[data-source]"}))
+        .await;
+    assert_eq!(sources["count"], 0, "the house's PBX link is staff's");
+    page.close().await;
+}
+
+/// The ARI simulator with agents 1001 (one call at a time) and 1002 (three)
+/// whose phones are online, and a server whose agent bridge runs on it.
+async fn bridge_app(stop: &CancellationToken) -> (AriSim, TestApp, tempfile::TempDir) {
+    let sim = AriSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "callcenter",
+        "switchboard",
+        "secret",
+        stop.clone(),
+    )
+    .await
+    .expect("ARI simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.toml");
+    std::fs::write(&agents, crate::agent_bridge::AGENTS).unwrap();
+    let url = sim.url();
+    let app = spawn_app_with(|args| {
+        args.ari_url = Some(url);
+        args.ari_username = Some("switchboard".into());
+        args.ari_password = Some("secret".into());
+        args.agents_file = Some(agents);
+    })
+    .await;
+    crate::helpers::until(
+        "the agent bridge listens",
+        Duration::from_secs(10),
+        async || (sim.listeners() >= 1).then_some(()),
+    )
+    .await;
+    (sim, app, dir)
+}
+
+#[tokio::test]
+async fn an_agent_answers_from_the_desktop_and_the_timer_runs_until_the_hang_up() {
+    let stop = CancellationToken::new();
+    let (sim, app, _dir) = bridge_app(&stop).await;
+    let agent = token_for(Role::Agent, "agent_uuid_456", Some("1002"));
+    let mut page = Browser::open(&app, &agent, "agent").await;
+    page.wait("[data-agent-status]", "available").await;
+
+    let first = sim.customer_calls("254712345678", "Customer Name", "1002", &["agent", "1002"]);
+    let second = sim.customer_calls("254700000002", "Second Caller", "1002", &["agent", "1002"]);
+    let session = format!("[data-session='ari-{first}']");
+    let offer = page.wait(&session, "Customer Name").await;
+    assert!(offer.contains("254712345678"), "{offer}");
+    page.wait(&format!("[data-session='ari-{second}']"), "Second Caller")
+        .await;
+    page.screenshot("agent-incoming").await;
+    page.click(&format!("{session} button"), "Answer").await;
+    let timer = format!("{session} [data-timer]");
+    let first_reading = page.wait(&timer, "").await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let later = page.wait(&timer, "").await;
+    assert!(
+        timer_seconds(&later) >= timer_seconds(&first_reading) + 2,
+        "{first_reading} then {later}"
+    );
+    page.wait("[data-agent-status]", "1 of 3 calls").await;
+    // Hold reaches the PBX: the customer's channel is held there.
+    page.click(&format!("{session} button"), "Hold").await;
+    page.wait(&format!("{session} button[aria-pressed=true]"), "Resume")
+        .await;
+    let (held, _) = sim.held_and_muted();
+    assert_eq!(held, std::slice::from_ref(&first), "held on the PBX");
+    page.screenshot("agent-on-call").await;
+    page.check_usable(
+        "agent",
+        &["button:Answer", "button:Reject", "button:Hang up"],
+    )
+    .await;
+    // The second caller is rejected; the first call is hung up from the page.
+    page.click(&format!("[data-session='ari-{second}'] button"), "Reject")
+        .await;
+    page.gone(&format!("[data-session='ari-{second}']"), "")
+        .await;
+    page.click(&format!("{session} button"), "Hang up").await;
+    page.gone(&session, "").await;
+    page.wait("[data-agent-status]", "available").await;
+    assert!(
+        !sim.channels().iter().any(|c| c.id == first),
+        "the customer's channel is gone from the PBX"
+    );
+    page.close().await;
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_supervisor_assigns_a_waiting_queue_call_to_an_agent_with_room() {
+    let stop = CancellationToken::new();
+    let (sim, app, _dir) = bridge_app(&stop).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut page = Browser::open(&app, &supervisor, "queue").await;
+    let caller = sim.customer_calls("254798765432", "Queue Customer", "8000", &["queue", "8000"]);
+    let row = format!("tr[data-queued='ari-{caller}']");
+    let waiting = page.wait(&row, "Queue Customer").await;
+    assert!(waiting.contains("8000"), "{waiting}");
+    page.screenshot("queue").await;
+    page.run(json!({"do": "select", "selector": format!("{row} select[aria-label^=Priority]"), "value": "high"}))
+        .await;
+    page.wait(&format!("{row} .result.ok"), "Priority set to high")
+        .await;
+    page.run(json!({"do": "select", "selector": format!("{row} select[aria-label^=Agent]"), "value": "1002"}))
+        .await;
+    page.click(&format!("{row} button"), "Assign").await;
+    page.gone(&row, "").await;
+    crate::helpers::until(
+        "agent 1002's phone rings",
+        Duration::from_secs(5),
+        async || sim.ringing_at("PJSIP/1002"),
+    )
+    .await;
+    page.check_usable("queue", &[]).await;
+    page.close().await;
+    stop.cancel();
+}

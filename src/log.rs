@@ -50,6 +50,8 @@ pub struct StartAt {
     pub epoch: Option<String>,
     /// Start with a snapshot even when not resuming.
     pub snapshot_first: bool,
+    /// When not resuming, start with the whole replay window instead.
+    pub replay_window: bool,
 }
 
 /// A new subscriber's starting point: what to send first, then the live feed.
@@ -236,6 +238,7 @@ impl EventLog {
         };
         let backlog = match resync_reason {
             Some(reason) => vec![self.resync_event(&state, reason, start.resume_after, now)],
+            None if start.resume_after == 0 && start.replay_window => Self::window_after(&state, 0),
             None if start.resume_after == 0 => Vec::new(),
             None => Self::window_after(&state, start.resume_after),
         };
@@ -459,10 +462,30 @@ mod tests {
                 resume_after: 1,
                 epoch: Some(before),
                 snapshot_first: false,
+                replay_window: false,
             },
             at(2),
         );
         assert_eq!(resync_reason(&resumed), Some(ResyncReason::EpochChanged));
+    }
+
+    #[test]
+    fn a_replay_window_start_sends_everything_the_window_holds_then_goes_live() {
+        let log = log(3);
+        for n in 1..=5 {
+            mode(&log, n, at(0));
+        }
+        let mut sub = log.subscribe(
+            &StartAt {
+                replay_window: true,
+                ..Default::default()
+            },
+            at(0),
+        );
+        let replayed: Vec<u64> = sub.backlog.iter().map(|e| e.sequence).collect();
+        assert_eq!(replayed, [3, 4, 5], "the window's events, oldest first");
+        mode(&log, 6, at(0));
+        assert_eq!(sub.live.try_recv().unwrap().sequence, 6);
     }
 
     #[test]
@@ -521,6 +544,7 @@ mod tests {
                 resume_after: 5,
                 epoch: Some("old".into()),
                 snapshot_first: false,
+                replay_window: false,
             },
             at(0),
         );

@@ -85,12 +85,19 @@ impl pb::event_service_server::EventService for Events {
         {
             return Err(Error::InvalidArgument("unknown event kind in kinds".into()).into());
         }
+        if request.snapshot_first && request.replay_window {
+            return Err(Error::InvalidArgument(
+                "ask for snapshot_first or replay_window, not both".into(),
+            )
+            .into());
+        }
         let filter = Filter::from_request(&request, principal.forced_tenant());
         let tenant = filter.tenant().map(str::to_owned);
         let start = StartAt {
             resume_after: request.resume_after,
             epoch: (!request.epoch.is_empty()).then(|| request.epoch.clone()),
             snapshot_first: request.snapshot_first,
+            replay_window: request.replay_window,
         };
         let log = Arc::clone(&self.log);
         let metrics = Arc::clone(&self.metrics);

@@ -363,3 +363,176 @@ async fn a_supervisor_assigns_a_waiting_queue_call_to_an_agent_with_room() {
     page.close().await;
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_transfer_shows_the_customers_profile_then_an_info_window_until_the_call_ends() {
+    use crate::webhooks::{TwilioPeer, status_callback};
+    let twilio = TwilioPeer::default();
+    let address = twilio.clone().start().await;
+    let app = spawn_app_with(move |args| {
+        args.twilio_auth_token = Some("12345".into());
+        args.twilio_account_sid = Some("AC123".into());
+        args.twilio_transfer_caller_id = Some("+15005550006".into());
+        args.twilio_api_base = Some(format!("http://{address}"));
+        args.freepbx_domain = Some("pbx.example.com".into());
+        args.public_url = Some("https://hub.example.com".into());
+    })
+    .await;
+    let agent = token_for(Role::Agent, "agent-2001", Some("2001"));
+    let mut page = Browser::open(&app, &agent, "agent").await;
+    page.wait("[data-stream=live]", "Live").await;
+
+    // The voice assistant hands its caller over, with what it learnt.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/transfers", app.url()))
+        .bearer_auth(token(Role::Admin, None, None))
+        .json(&json!({
+            "extension": "2001",
+            "customer_call_sid": "CAcustomer42",
+            "profile": {"name": "Ann Example", "email": "ann@example.com", "phone": "+254712345678",
+                        "conversation_history": [{"role": "user", "content": "a human, please"}],
+                        "activities": [{"type": "order", "action": "viewed", "title": "Order 1042"}]}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let popup = page.wait("[role=dialog]", "Ann Example").await;
+    for shown in ["ann@example.com", "a human, please", "Order 1042"] {
+        assert!(popup.contains(shown), "{shown} missing from {popup}");
+    }
+    page.screenshot("agent-transfer-popup").await;
+    page.check_usable("agent-transfer", &["button:Accept"])
+        .await;
+    page.click("[role=dialog] button", "Accept").await;
+    page.gone("[role=dialog]", "").await;
+    page.wait("[data-transfer-info]", "Ann Example").await;
+
+    // Twilio reports the agent's leg: it rings, is answered, then ends.
+    let signed = "https://hub.example.com/webhooks/twilio/status";
+    for (seq, status) in [("0", "ringing"), ("1", "in-progress")] {
+        let params = [
+            ("CallSid", "CAagentleg0001"),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+        ];
+        assert_eq!(status_callback(&app, &params, Some(signed)).await, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    page.wait("[data-transfer-info]", "Ann Example").await;
+    page.screenshot("agent-transfer-info").await;
+    let params = [
+        ("CallSid", "CAagentleg0001"),
+        ("SequenceNumber", "2"),
+        ("CallStatus", "completed"),
+    ];
+    assert_eq!(status_callback(&app, &params, Some(signed)).await, 200);
+    page.gone("[data-transfer-info]", "").await;
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_chat_message_goes_both_ways_between_the_widget_and_the_dashboard() {
+    let app = crate::helpers::spawn_app().await;
+    let agent = token_for(Role::Agent, "agent-7", Some("1007"));
+    let mut dashboard = Browser::open(&app, &agent, "chat").await;
+    dashboard.wait("[data-online='agent-7']", "").await;
+    // The customer needs no token: the widget starts the conversation.
+    let mut widget = Browser::open(&app, "", "widget").await;
+    widget.fill("input[autocomplete=name]", "Wanjiru").await;
+    widget
+        .fill("input[type=email]", "wanjiru@example.com")
+        .await;
+    widget
+        .fill("label:has-text('help') input", "Where is my order?")
+        .await;
+    widget.click("button[type=submit]", "Start chat").await;
+    widget.wait("[data-message]", "Where is my order?").await;
+
+    dashboard.click("[data-conversation]", "Wanjiru").await;
+    dashboard.wait("[data-message]", "Where is my order?").await;
+    // The customer types: the agent sees it.
+    widget
+        .fill("label:has-text('Message') input", "Hello?")
+        .await;
+    dashboard.wait(".typing", "The customer is typing").await;
+    dashboard
+        .fill("label:has-text('Reply') input", "It ships today.")
+        .await;
+    widget.wait(".typing", "The agent is typing").await;
+    dashboard.click("button[type=submit]", "Send").await;
+    widget.wait("[data-message]", "It ships today.").await;
+    widget.click("button[type=submit]", "Send").await;
+    dashboard.wait("[data-message]", "Hello?").await;
+    dashboard.wait(".badge", "Heartbeat acknowledged").await;
+    dashboard.screenshot("chat-dashboard").await;
+    widget.screenshot("chat-widget").await;
+    dashboard.check_usable("chat", &["button:Send"]).await;
+    widget.check_usable("chat-widget", &["button:Send"]).await;
+    // Each message was stored once: the widget shows three, in order.
+    let shown = widget
+        .run(json!({"do": "count", "selector": "[data-message]"}))
+        .await;
+    assert_eq!(shown["count"], 3);
+    widget.close().await;
+    dashboard.close().await;
+}
+
+#[tokio::test]
+async fn voice_ai_calls_show_live_and_recent_for_admins_and_masked_for_their_client() {
+    use crate::webhooks::{AGENT, KEY, deliver, fixture, now_ms, signed};
+    let app = spawn_app_with(|args| {
+        args.retell_api_key = Some(KEY.into());
+        args.retell_agent_clients = Some(format!("{AGENT}=acme"));
+    })
+    .await;
+    let examples = fixture("spec_example_webhooks_assembled.json");
+    let mut started = examples["call_started"].clone();
+    started["call"]["call_id"] = json!("call-recent");
+    started["call"]["from_number"] = json!("+254712345678");
+    let (status, _) = deliver(&app, &started, signed(&started, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+
+    // Opened after the call started: the replay window shows it.
+    let mut admin = Browser::open(&app, &token(Role::Admin, None, None), "voice").await;
+    let row = admin.wait("[data-voice-call='call-recent']", "acme").await;
+    assert!(row.contains("in progress"), "{row}");
+    let mut client = Browser::open(&app, &token(Role::Client, None, Some("acme")), "voice").await;
+    client.wait("[data-voice-call='call-recent']", "5678").await;
+    let mut stranger =
+        Browser::open(&app, &token(Role::Client, None, Some("globex")), "voice").await;
+    stranger.wait(".empty", "No assistant calls yet").await;
+
+    // Live: a second call starts, the first ends.
+    let mut live = examples["call_started"].clone();
+    live["call"]["call_id"] = json!("call-live");
+    let (status, _) = deliver(&app, &live, signed(&live, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+    admin
+        .wait("[data-voice-call='call-live']", "in progress")
+        .await;
+    client.wait("[data-voice-call='call-live']", "").await;
+    let mut ended = fixture("docs_sample_webhook_call_ended.json");
+    ended["call"]["call_id"] = json!("call-recent");
+    let (status, _) = deliver(&app, &ended, signed(&ended, KEY, now_ms())).await;
+    assert_eq!(status, 200);
+    let done = admin.wait("[data-voice-call='call-recent']", "").await;
+    assert!(!done.contains("in progress"), "{done}");
+    admin.screenshot("voice-admin").await;
+    client.screenshot("voice-client").await;
+    let phones = client
+        .wait("[data-voice-call='call-recent'] [data-phone]", "")
+        .await;
+    assert!(
+        !phones.contains("2547123"),
+        "a client sees the last digits only: {phones}"
+    );
+    let others = stranger
+        .run(json!({"do": "count", "selector": "[data-voice-call]"}))
+        .await;
+    assert_eq!(others["count"], 0, "another client's calls stay hidden");
+    admin.check_usable("voice", &["select"]).await;
+    for page in [admin, client, stranger] {
+        page.close().await;
+    }
+}

@@ -164,6 +164,8 @@ export class Live {
   constructor(
     private readonly api: Api,
     private readonly filter: { kinds?: EventKind[]; agentExtensions?: string[]; tenant?: string } = {},
+    /** Start from the replay window's events instead of a snapshot (for what no snapshot holds). */
+    private readonly replayWindow = false,
   ) {}
 
   /** Opens the stream, and keeps it open until `stop`. */
@@ -212,7 +214,8 @@ export class Live {
         const stream = this.api.events.subscribe(
           {
             ...this.filter,
-            snapshotFirst: !resuming,
+            snapshotFirst: !resuming && !this.replayWindow,
+            replayWindow: !resuming && this.replayWindow,
             resumeAfter: this.state.sequence,
             epoch: resuming ? this.state.epoch : "",
           },

@@ -42,6 +42,22 @@ function useHash(): string {
   return hash;
 }
 
+/** Moves the focus past the header (a plain `#content` link would change the page's route). */
+function SkipLink() {
+  return (
+    <a
+      class="skip"
+      href="#content"
+      onClick={(e) => {
+        e.preventDefault();
+        document.getElementById("content")?.focus();
+      }}
+    >
+      Skip to content
+    </a>
+  );
+}
+
 function SignIn({ problem, onToken }: { problem: string; onToken: (token: string) => void }) {
   const [token, setToken] = useState("");
   return (
@@ -94,9 +110,7 @@ function Console({ identity, onSignOut }: { identity: Identity; onSignOut: () =>
   return (
     <>
       <header>
-        <a class="skip" href="#content">
-          Skip to content
-        </a>
+        <SkipLink />
         <strong class="brand">switchboard</strong>
         <nav aria-label="Pages">
           {allowed.map((r) => (
@@ -170,10 +184,16 @@ function App() {
   }
   if (hash === "widget") {
     return (
-      <main id="content">
-        <h1>Customer chat</h1>
-        <ChatWidget />
-      </main>
+      <>
+        <header>
+          <SkipLink />
+          <strong class="brand">switchboard</strong>
+        </header>
+        <main id="content" tabIndex={-1}>
+          <h1>Customer chat</h1>
+          <ChatWidget />
+        </main>
+      </>
     );
   }
   if (checking) return <p role="status">Connecting…</p>;

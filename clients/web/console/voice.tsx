@@ -1,11 +1,11 @@
 // Voice-AI calls (seed 003, admins and clients): the assistant's calls as
-// its webhooks report them, live and recent. An admin sees every client's
+// its webhooks report them, recent (the replay window's) and live. An admin sees every client's
 // (the seed's `admin` room) or picks one; a client token sees its own
 // tenant only, phone numbers masked to the last four digits by the server.
 import { useEffect, useState } from "preact/hooks";
 import { CallDirection } from "../../../gen/ts/switchboard/v1/call_pb.js";
 import { EventKind, type Event } from "../../../gen/ts/switchboard/v1/event_pb.js";
-import type { Live } from "./live.js";
+import { Live } from "./live.js";
 import type { Api, Identity } from "./session.js";
 import { Panel, clockTime, duration, millis, useClock } from "./ui.js";
 
@@ -58,49 +58,21 @@ function fold(calls: VoiceCall[], event: Event): VoiceCall[] {
 }
 
 /** The voice-AI calls page. */
-export function VoiceCalls({ live, api, identity }: { live: Live; api: Api; identity: Identity }) {
+export function VoiceCalls({ api, identity }: { live: Live; api: Api; identity: Identity }) {
   useClock();
   const [calls, setCalls] = useState<VoiceCall[]>([]);
   const [client, setClient] = useState(identity.clientId ?? "");
-  // Recent calls: the replay window's voice-AI events, up to the head the
-  // page had when it opened; live ones come from the page's own stream.
+  // The page's own stream of voice-AI events: first those still in the
+  // replay window (the recent calls), then live ones; a reconnect resumes it.
+  const [feed] = useState(() => new Live(api, { kinds: [EventKind.VOICE_CALL_STARTED, EventKind.VOICE_CALL_ENDED] }, true));
   useEffect(() => {
-    let closed = false;
-    let abort = new AbortController();
-    const head = live.state.sequence;
-    /** Replays after `after`; answers where the window starts when it does not reach that far. */
-    const replay = async (after: bigint): Promise<bigint | undefined> => {
-      abort = new AbortController();
-      const stream = api.events.subscribe(
-        { kinds: [EventKind.VOICE_CALL_STARTED, EventKind.VOICE_CALL_ENDED], resumeAfter: after },
-        { signal: abort.signal },
-      );
-      for await (const { event } of stream) {
-        if (!event || closed) break;
-        if (event.payload.case === "resync") {
-          const oldest = event.payload.value.oldestAvailable;
-          return oldest > after + 1n && oldest <= head ? oldest : undefined;
-        }
-        if (event.sequence > head) break;
-        setCalls((all) => fold(all, event));
-      }
-      return undefined;
-    };
-    const recent = async () => {
-      if (head === 0n) return;
-      let start = await replay(1n);
-      if (start !== undefined && !closed) start = await replay(start - 1n);
-    };
-    recent()
-      .catch(() => undefined)
-      .finally(() => abort.abort());
-    const unlisten = live.listen((event) => setCalls((all) => fold(all, event)));
+    const unlisten = feed.listen((event) => setCalls((all) => fold(all, event)));
+    feed.start();
     return () => {
-      closed = true;
       unlisten();
-      abort.abort();
+      feed.stop();
     };
-  }, [live, api]);
+  }, [feed]);
   const shown = calls.filter((c) => !client || c.clientId === client);
   const clients = [...new Set(calls.map((c) => c.clientId))].sort();
   const now = Date.now();

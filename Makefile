@@ -48,6 +48,7 @@ lint: $(BUF)
 	$(BUF) lint
 	$(NODE_BIN)/tsc -p clients/web
 	$(NODE_BIN)/tsc -p clients/web/console
+	$(NODE_BIN)/tsc -p clients/web/console/tsconfig.test.json
 
 test: services lint gen-check
 	source .ci/.state/env && cargo test --all-targets --no-fail-fast

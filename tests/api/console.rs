@@ -536,3 +536,45 @@ async fn voice_ai_calls_show_live_and_recent_for_admins_and_masked_for_their_cli
         page.close().await;
     }
 }
+
+/// The pages' stream keeper (`clients/web/console/live.ts`) against a
+/// scripted stream: resume after a break and after dropped events, a
+/// Resync's picture, a refused token (`clients/web/console/live.test.ts`).
+#[test]
+fn the_console_stream_resumes_where_it_broke_and_starts_over_from_a_resync() {
+    let node = require_tool("node", "install Node.js 20");
+    let run = std::process::Command::new(node)
+        .arg(repo_root().join("clients/web/console/test.mjs"))
+        .output()
+        .expect("node runs");
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(report.contains("# pass 4"), "{report}");
+}
+
+#[tokio::test]
+async fn the_wallboard_tells_when_the_pbx_state_was_rebuilt_and_keeps_no_ghost_call() {
+    let stop = CancellationToken::new();
+    let (sim, app, _dir) = bridge_app(&stop).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut page = Browser::open(&app, &supervisor, "wallboard").await;
+    page.wait("[data-source=ARI]", "ARI connected").await;
+    let customer = sim.customer_calls("254712345678", "Lost Caller", "1001", &["agent", "1001"]);
+    let row = format!("tr[data-call='ari-{customer}']");
+    page.wait(&row, "Lost Caller").await;
+    // The PBX becomes unreachable; the caller hangs up meanwhile.
+    sim.cut_events(true);
+    page.wait("[data-source=ARI]", "ARI disconnected").await;
+    sim.customer_hangs_up(&customer);
+    sim.restore_events();
+    page.wait(".notice", "rebuilt from the PBX").await;
+    page.wait("[data-source=ARI]", "ARI connected").await;
+    page.gone(&row, "").await;
+    page.screenshot("wallboard-rebuilt").await;
+    page.close().await;
+    stop.cancel();
+}

@@ -110,13 +110,15 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     #[cfg(feature = "devtools")]
-    if demo {
-        demo::prepare(&mut settings, &stop).await?;
-    }
+    let plan = if demo {
+        Some(demo::prepare(&mut settings, &stop).await?)
+    } else {
+        None
+    };
     let application = Application::build(settings).await?;
     #[cfg(feature = "devtools")]
-    if demo {
-        demo::announce(&application, &stop)?;
+    if let Some(plan) = plan {
+        demo::announce(&application, plan, &stop)?;
     }
     #[cfg(not(feature = "devtools"))]
     let _ = demo;

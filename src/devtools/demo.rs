@@ -1,7 +1,8 @@
 //! What `switchboard demo` adds to a plain server: the simulator's ARI side
 //! with an agent-bridge workload, demo agents when none are configured, and
 //! a stand-in supervisor who assigns waiting queue calls, so that a newcomer
-//! sees every seed-000 event without a phone system or a person at hand.
+//! sees every seed-000 event without a phone system or a person at hand; and
+//! the stand-in chat customers and voice assistant of [`stand_ins`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::config::{AriConfig, DEFAULT_ARI_APP, Settings};
 use crate::devtools::sim::ari::AriSim;
 use crate::devtools::sim::ari_workload::{self, AriWorkload};
 use crate::devtools::sim::{SimArgs, Simulator};
+use crate::devtools::stand_ins;
 use crate::directory::AgentEntry;
 use crate::log::EventLog;
 use crate::proto::v1::event::Payload;
@@ -126,7 +128,7 @@ pub async fn supervise(log: Arc<EventLog>, calls: CallControl, stop: Cancellatio
 /// Gives a demo server its phone system before it is built: the simulator on
 /// a free loopback port as its AMI peer (unless one is configured), and the
 /// simulator's ARI side with its workload. Both stop with `stop`.
-pub async fn prepare(settings: &mut Settings, stop: &CancellationToken) -> anyhow::Result<()> {
+pub async fn prepare(settings: &mut Settings, stop: &CancellationToken) -> anyhow::Result<Plan> {
     if settings.ami.is_none() {
         let sim = SimArgs::on("127.0.0.1:0".parse()?);
         let credentials = (sim.username.clone(), sim.secret.clone());
@@ -143,11 +145,24 @@ pub async fn prepare(settings: &mut Settings, stop: &CancellationToken) -> anyho
             .supervisor_extension
             .get_or_insert_with(|| "2001".into());
     }
-    start_ari_side(settings, stop.child_token()).await
+    start_ari_side(settings, stop.child_token()).await?;
+    Ok(Plan {
+        assistant_key: stand_ins::configure_assistant(settings),
+    })
+}
+
+/// What `prepare` set up that `announce` starts once the server listens.
+pub struct Plan {
+    /// The key of the demo's voice assistant, when the demo made one up.
+    assistant_key: Option<String>,
 }
 
 /// Starts the demo's stand-in supervisor on a built server and says what to open.
-pub fn announce(application: &Application, stop: &CancellationToken) -> anyhow::Result<()> {
+pub fn announce(
+    application: &Application,
+    plan: Plan,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
     let internals = application.internals();
     tokio::spawn(supervise(
         internals.log,
@@ -158,6 +173,11 @@ pub fn announce(application: &Application, stop: &CancellationToken) -> anyhow::
     let mut reachable = address;
     if reachable.ip().is_unspecified() {
         reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let base = format!("http://{reachable}");
+    tokio::spawn(stand_ins::chat_customers(base.clone(), stop.child_token()));
+    if let Some(key) = plan.assistant_key {
+        tokio::spawn(stand_ins::assistant_calls(base, key, stop.child_token()));
     }
     tracing::info!("demo ready: open the console at http://{reachable}/");
     tracing::info!(

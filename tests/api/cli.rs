@@ -10,7 +10,7 @@ use switchboard::proto::v1::{SubscribeRequest, event_service_client::EventServic
 
 use crate::helpers::{SECRET, authed};
 
-fn binary() -> tokio::process::Command {
+pub(crate) fn binary() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
     command
         .env_clear()
@@ -125,7 +125,7 @@ fn without_colours(line: &str) -> String {
 /// The address a server started with `SOCKET_PORT=0` reports it listens on
 /// (its log's `switchboard listening … address=…` line on stdout), and the
 /// whole log, read to its end once the server has exited.
-async fn reported_address(
+pub(crate) async fn reported_address(
     child: &mut tokio::process::Child,
 ) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
     use tokio::io::AsyncBufReadExt;

@@ -30,6 +30,16 @@ impl Browser {
     /// Opens `page` (a hash route) of `app`'s console signed in with `token`
     /// (none: the server runs with auth off), at 1366×768.
     async fn open(app: &TestApp, token: &str, page: &str) -> Browser {
+        let query = if token.is_empty() {
+            String::new()
+        } else {
+            format!("?token={token}")
+        };
+        Browser::at(&format!("{}/{query}#/{page}", app.url())).await
+    }
+
+    /// Opens `url` at 1366×768.
+    async fn at(url: &str) -> Browser {
         require_tool("chromium", "apt-get install chromium (make deps does)");
         let node = require_tool("node", "install Node.js 20");
         let shots = repo_root().join("target/console-screenshots");
@@ -49,14 +59,7 @@ impl Browser {
             stdin,
             answers,
         };
-        let query = if token.is_empty() {
-            String::new()
-        } else {
-            format!("?token={token}")
-        };
-        browser
-            .run(json!({"do": "open", "url": format!("{}/{query}#/{page}", app.url())}))
-            .await;
+        browser.run(json!({"do": "open", "url": url})).await;
         browser
     }
 
@@ -577,4 +580,67 @@ async fn the_wallboard_tells_when_the_pbx_state_was_rebuilt_and_keeps_no_ghost_c
     page.screenshot("wallboard-rebuilt").await;
     page.close().await;
     stop.cancel();
+}
+
+/// What the issue promises a newcomer: `switchboard demo` prints a URL, and
+/// every page there shows the simulated call center live (auth is off: no
+/// sign-in). The demo's PBX is the simulator (AMI and ARI); its chat
+/// customers and voice assistant write in over its own port.
+#[tokio::test]
+async fn the_demo_shows_the_simulated_call_center_live_on_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = crate::cli::binary()
+        .arg("demo")
+        .env("SOCKET_PORT", "0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let (address, log) = crate::cli::reported_address(&mut demo).await;
+    let mut page = Browser::at(&format!("http://{address}/")).await;
+    page.wait("main h1", "Wallboard").await;
+    page.wait("[data-source=AMI]", "AMI connected").await;
+    page.wait("[data-source=ARI]", "ARI connected").await;
+    page.wait("tr[data-call]", "").await;
+    // The agent-bridge agents are signed in by their phones (ARI), whatever AMI says.
+    page.wait("tr[data-agent='3001']", "").await;
+    let agent = page.wait("tr[data-agent='3001']", "").await;
+    assert!(!agent.contains("offline"), "{agent}");
+    page.screenshot("demo-wallboard").await;
+
+    page.click("header nav a", "Agent desktop").await;
+    page.run(json!({"do": "select", "selector": "main select", "value": "3003"}))
+        .await;
+    page.run(json!({"do": "wait", "selector": "[data-session]", "timeout": 60000}))
+        .await;
+    page.screenshot("demo-agent").await;
+
+    page.click("header nav a", "Queue calls").await;
+    page.run(json!({"do": "wait", "selector": "tr[data-queued]", "timeout": 60000}))
+        .await;
+    page.screenshot("demo-queue").await;
+
+    page.click("header nav a", "Voice AI calls").await;
+    page.wait("[data-voice-call]", "acme").await;
+    page.screenshot("demo-voice").await;
+
+    page.click("header nav a", "Chat").await;
+    page.run(json!({"do": "wait", "selector": "[data-conversation]", "timeout": 30000}))
+        .await;
+    page.click("[data-conversation]", "").await;
+    page.wait("[data-message]", "").await;
+    page.screenshot("demo-chat").await;
+    page.close().await;
+    demo.start_kill().unwrap();
+    let _ = demo.wait().await;
+    let log = log.await.unwrap_or_default();
+    assert!(
+        log.contains(&format!("open the console at http://{address}/")),
+        "the demo prints the console's URL first: {log}"
+    );
 }

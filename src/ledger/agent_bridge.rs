@@ -836,4 +836,54 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn an_agent_who_transfers_a_call_is_free_while_the_target_rings() {
+        let mut ledger = Ledger::new("auto");
+        ledger.apply(configure("1001", 1), at(0));
+        ledger.apply(configure("1002", 1), at(0));
+        ledger.apply(stasis_call("c1", None), at(1));
+        ledger.apply(
+            Input::CallBridged {
+                call_id: "c1".into(),
+                extension: "1001".into(),
+                bridge_id: "b1".into(),
+            },
+            at(2),
+        );
+        let transferred = payloads(ledger.apply(
+            Input::CallTransferred {
+                call_id: "c1".into(),
+                transfer: crate::ledger::model::Transfer {
+                    kind: crate::ledger::model::TransferKind::Blind,
+                    transferer: "1001".into(),
+                    target: "1002".into(),
+                    merged_call_id: None,
+                    at: at(10),
+                },
+                customer_number: None,
+                agent_extension: None,
+                agent_released: true,
+                answered_by: None,
+            },
+            at(10),
+        ));
+        assert_eq!(
+            status_of(&transferred, "1001"),
+            Some((pb::AgentStatus::OnCall, pb::AgentStatus::Available)),
+            "the transferring agent's leg is gone: free for the next call"
+        );
+        let offered = payloads(ledger.apply(
+            Input::CallOffered {
+                call_id: "c1".into(),
+                extension: "1002".into(),
+            },
+            at(11),
+        ));
+        let (_, state, target, _) = update_of(&offered);
+        assert_eq!(
+            (state, target.as_str()),
+            (pb::CallState::Transferring, "1002")
+        );
+    }
 }

@@ -195,6 +195,7 @@ impl Ledger {
                 mut transfer,
                 customer_number,
                 agent_extension,
+                agent_released,
                 answered_by,
             } => {
                 let Some(call) = self.calls.get_mut(&call_id) else {
@@ -215,6 +216,8 @@ impl Ledger {
                     Some(extension) if call.agent_extension.as_ref() != Some(extension) => {
                         call.agent_extension.replace(extension.clone())
                     }
+                    None if agent_released => call.agent_extension.take(),
+                    None if agent_released => call.agent_extension.take(),
                     _ => None,
                 };
                 let mut update = views::call_updated(call, pb::CallChange::Transferred, now);

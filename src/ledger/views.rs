@@ -98,7 +98,13 @@ pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
             webrtc_call_id: record.ids.webrtc_call_id.clone(),
         }),
         direction: direction(record.direction) as i32,
-        state: if record.answered_at.is_some() {
+        state: if record.answered_at.is_some()
+            && record.agent_extension.is_none()
+            && record.offered_to.is_some()
+        {
+            // Handed on by its agent, the next one's phone ringing.
+            pb::CallState::Transferring
+        } else if record.answered_at.is_some() {
             pb::CallState::Connected
         } else if record.queue.is_some()
             && record.agent_extension.is_none()

@@ -321,6 +321,27 @@ async fn an_agent_answers_from_the_desktop_and_the_timer_runs_until_the_hang_up(
         &["button:Answer", "button:Reject", "button:Hang up"],
     )
     .await;
+    // Mute reaches the PBX too: the agent's leg is muted there.
+    page.click(&format!("{session} button"), "Mute").await;
+    page.wait(&format!("{session} button[aria-pressed=true]"), "Unmute")
+        .await;
+    let (_, muted) = sim.held_and_muted();
+    assert_eq!(muted.len(), 1, "the agent's leg muted on the PBX");
+    // A third call, answered too (1002 takes three), goes on to 1001.
+    let third = sim.customer_calls("254700000003", "Third Caller", "1002", &["agent", "1002"]);
+    let third_session = format!("[data-session='ari-{third}']");
+    page.click(&format!("{third_session} button"), "Answer")
+        .await;
+    page.wait(&format!("{third_session} [data-timer]"), "")
+        .await;
+    page.fill(&format!("{third_session} input"), "1001").await;
+    page.click(&format!("{third_session} button[type=submit]"), "Transfer")
+        .await;
+    page.gone(&third_session, "").await;
+    crate::helpers::until("1001's phone rings", Duration::from_secs(5), async || {
+        sim.ringing_at("PJSIP/1001")
+    })
+    .await;
     // The second caller is rejected; the first call is hung up from the page.
     page.click(&format!("[data-session='ari-{second}'] button"), "Reject")
         .await;
@@ -643,4 +664,50 @@ async fn the_demo_shows_the_simulated_call_center_live_on_every_page() {
         log.contains(&format!("open the console at http://{address}/")),
         "the demo prints the console's URL first: {log}"
     );
+}
+
+#[tokio::test]
+async fn an_admin_sets_the_system_mode_and_sees_reassignments_on_the_chat_dashboard() {
+    use switchboard::proto::v1 as pb;
+    let app = crate::helpers::spawn_app().await;
+    let admin = token_for(Role::Admin, "admin-1", None);
+    let mut page = Browser::open(&app, &admin, "chat").await;
+    page.wait("[data-online='admin-1']", "").await;
+    let mut chat = pb::chat_service_client::ChatServiceClient::new(app.channel().await);
+    let started = chat
+        .start_conversation(pb::StartConversationRequest {
+            customer_name: "Dee".into(),
+            first_message: "Hello".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = started.conversation.unwrap().id;
+    page.wait("[data-conversation]", "Dee").await;
+    chat.reassign_conversations(crate::helpers::authed(
+        pb::ReassignConversationsRequest {
+            reassignments: vec![pb::TicketReassignment {
+                conversation_id: id.clone(),
+                to_agent_id: "agent-ann".into(),
+                ..Default::default()
+            }],
+            reason: "shift change".into(),
+        },
+        &token(Role::Supervisor, None, None),
+    ))
+    .await
+    .unwrap();
+    let notice = page.wait(".notices li", &id).await;
+    assert!(
+        notice.contains("agent-ann") && notice.contains("shift change"),
+        "{notice}"
+    );
+    page.fill("label:has-text('Set system mode') input", "night")
+        .await;
+    page.click("button[type=submit]", "Set").await;
+    page.wait(".result.ok", "System mode is night").await;
+    page.wait("[data-system-mode]", "System mode: night").await;
+    page.screenshot("chat-admin").await;
+    page.close().await;
 }

@@ -69,6 +69,7 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
   const [draft, setDraft] = useState("");
   const [mode, setMode] = useState("");
   const [outcome, run, busy] = useCommand();
+  const [modeOutcome, runMode] = useCommand();
   const [problem, setProblem] = useState("");
   const selectedRef = useRef("");
   selectedRef.current = selected;
@@ -221,7 +222,7 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
               class="inline"
               onSubmit={(e) => {
                 e.preventDefault();
-                void run("System mode", async () => {
+                void runMode("System mode", async () => {
                   const answer = await api.state.setSystemMode({ mode: mode.trim() });
                   return `System mode is ${answer.mode}`;
                 });
@@ -232,6 +233,7 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
                 <input value={mode} onInput={(e) => setMode(e.currentTarget.value)} required maxLength={64} />
               </label>
               <button type="submit">Set</button>
+              <Result outcome={modeOutcome} />
             </form>
           )}
         </Panel>

@@ -74,6 +74,10 @@ pub enum Input {
         customer_number: Option<String>,
         /// The agent who has the call now, when the transfer changed it.
         agent_extension: Option<String>,
+        /// The agent who had the call let it go with the transfer and no
+        /// agent has it until the target answers (the agent bridge drops the
+        /// agent's leg at once; a PBX's own transfer names the next agent).
+        agent_released: bool,
         /// The number of the party who has the call now, when the transfer
         /// joined the caller to one who had answered (an attended transfer):
         /// the party that answered last.

@@ -59,6 +59,7 @@ impl Translator {
             },
             customer_number: None,
             agent_extension: None,
+            agent_released: false,
             answered_by: None,
         });
     }
@@ -103,6 +104,7 @@ impl Translator {
             },
             customer_number,
             agent_extension: None,
+            agent_released: false,
             answered_by: None,
         });
     }
@@ -239,6 +241,7 @@ impl Translator {
             },
             customer_number,
             agent_extension,
+            agent_released: false,
             answered_by,
         });
     }

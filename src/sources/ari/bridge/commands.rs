@@ -183,6 +183,7 @@ impl AgentBridge {
                 },
                 customer_number: None,
                 agent_extension: None,
+                agent_released: true,
                 answered_by: None,
             },
             now,

@@ -711,3 +711,48 @@ async fn an_admin_sets_the_system_mode_and_sees_reassignments_on_the_chat_dashbo
     page.screenshot("chat-admin").await;
     page.close().await;
 }
+
+/// The real Asterisk 22 watched over both AMI and ARI: a customer's call
+/// into the agent bridge (route 7001) rings agent 1001's phone, which
+/// answers. The wallboard and agent 1001's desktop follow it to its end,
+/// and the agent-bridge agent stays signed in whatever AMI's rebuild says.
+#[tokio::test]
+async fn the_wallboard_and_the_agent_desktop_follow_a_real_asterisk_call() {
+    use crate::real_pbx::{Bench, Watching};
+    let bench = Bench::start_watching(Watching::Both).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut wallboard = Browser::open(&bench.app, &supervisor, "wallboard").await;
+    wallboard.wait("[data-source=AMI]", "AMI connected").await;
+    wallboard.wait("[data-source=ARI]", "ARI connected").await;
+    wallboard.wait("tr[data-agent='1001']", "available").await;
+    let agent = token_for(Role::Agent, "agent-1001", Some("1001"));
+    let mut desktop = Browser::open(&bench.app, &agent, "agent").await;
+    desktop.wait("[data-agent-status]", "available").await;
+
+    bench.customer_calls("0611111111", "7001").await;
+    let call = desktop.wait("[data-session] [data-timer]", "").await;
+    let on_call = desktop.wait("[data-session]", "0611111111").await;
+    assert!(
+        on_call.contains("On call") || !on_call.is_empty(),
+        "{on_call}"
+    );
+    wallboard.wait("tr[data-call]", "connected").await;
+    wallboard.wait("tr[data-agent='1001']", "on call").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = desktop.wait("[data-session] [data-timer]", "").await;
+    assert!(
+        timer_seconds(&later) > timer_seconds(&call),
+        "{call} then {later}"
+    );
+    wallboard.screenshot("real-pbx-wallboard").await;
+    desktop.screenshot("real-pbx-desktop").await;
+
+    bench.hang_up("^Local/0611111111@customers").await;
+    desktop.gone("[data-session]", "").await;
+    wallboard.gone("tr[data-call]", "").await;
+    wallboard.wait("tr[data-agent='1001']", "available").await;
+    let seen = bench.the_one_call().await;
+    assert_eq!(seen.call.agent_extension, "1001");
+    wallboard.close().await;
+    desktop.close().await;
+}

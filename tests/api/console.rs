@@ -731,11 +731,7 @@ async fn the_wallboard_and_the_agent_desktop_follow_a_real_asterisk_call() {
 
     bench.customer_calls("0611111111", "7001").await;
     let call = desktop.wait("[data-session] [data-timer]", "").await;
-    let on_call = desktop.wait("[data-session]", "0611111111").await;
-    assert!(
-        on_call.contains("On call") || !on_call.is_empty(),
-        "{on_call}"
-    );
+    desktop.wait("[data-session]", "0611111111").await;
     wallboard.wait("tr[data-call]", "connected").await;
     wallboard.wait("tr[data-agent='1001']", "on call").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;

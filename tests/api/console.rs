@@ -752,3 +752,48 @@ async fn the_wallboard_and_the_agent_desktop_follow_a_real_asterisk_call() {
     wallboard.close().await;
     desktop.close().await;
 }
+
+/// Without a token, a server with auth on asks for one: a pasted token that
+/// is not one, or one the server refuses, says why; a good one opens the
+/// pages its role may use (an agent: no wallboard).
+#[tokio::test]
+async fn a_pasted_token_signs_in_and_a_refused_one_says_why() {
+    let app = crate::helpers::spawn_app().await;
+    let mut page = Browser::at(&format!("{}/", app.url())).await;
+    page.wait("form", "Access token").await;
+    page.check_usable("sign-in", &["button:Sign in"]).await;
+    page.fill("textarea", "not a token").await;
+    page.click("button[type=submit]", "Sign in").await;
+    page.wait("[role=alert]", "not a switchboard token").await;
+    // Signed with another secret: the server's reason, in words.
+    let forged =
+        switchboard::auth::Authenticator::new(b"another-secret-of-32-bytes-or-more", false)
+            .mint(
+                "mallory",
+                Role::Supervisor,
+                None,
+                None,
+                Duration::from_secs(600),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .unwrap();
+    page.fill("textarea", &forged).await;
+    page.click("button[type=submit]", "Sign in").await;
+    page.wait("[role=alert]", "Not signed in").await;
+    page.screenshot("sign-in-refused").await;
+    page.fill("textarea", &token_for(Role::Agent, "agent-7", Some("1007")))
+        .await;
+    page.click("button[type=submit]", "Sign in").await;
+    page.wait("main h1", "Agent desktop").await;
+    let links = page.wait("header nav", "").await;
+    assert!(
+        !links.contains("Wallboard") && !links.contains("Queue calls"),
+        "{links}"
+    );
+    page.click("header button", "Sign out").await;
+    page.wait("form", "Access token").await;
+    page.close().await;
+}

@@ -61,35 +61,41 @@ function SkipLink() {
 function SignIn({ problem, onToken }: { problem: string; onToken: (token: string) => void }) {
   const [token, setToken] = useState("");
   return (
-    <main class="sign-in">
-      <h1>switchboard</h1>
-      <form
-        class="panel"
-        onSubmit={(e) => {
-          e.preventDefault();
-          onToken(token.trim());
-        }}
-      >
-        <label>
-          Access token
-          <textarea value={token} onInput={(e) => setToken(e.currentTarget.value)} rows={4} required spellcheck={false} autoFocus />
-        </label>
-        <p class="hint">
-          Ask your administrator, or mint one with <code>switchboard token --role supervisor</code>.
-        </p>
-        <button type="submit" class="primary">
-          Sign in
-        </button>
-        {problem && (
-          <p role="alert" class="result refused">
-            {problem}
+    <>
+      <header>
+        <SkipLink />
+        <strong class="brand">switchboard</strong>
+      </header>
+      <main id="content" class="sign-in" tabIndex={-1}>
+        <h1>Sign in</h1>
+        <form
+          class="panel"
+          onSubmit={(e) => {
+            e.preventDefault();
+            onToken(token.trim());
+          }}
+        >
+          <label>
+            Access token
+            <textarea value={token} onInput={(e) => setToken(e.currentTarget.value)} rows={4} required spellcheck={false} autoFocus />
+          </label>
+          <p class="hint">
+            Ask your administrator, or mint one with <code>switchboard token --role supervisor</code>.
           </p>
-        )}
-      </form>
-      <p>
-        A customer? <a href="#/widget">Chat with us</a>.
-      </p>
-    </main>
+          <button type="submit" class="primary">
+            Sign in
+          </button>
+          {problem && (
+            <p role="alert" class="result refused">
+              {problem}
+            </p>
+          )}
+        </form>
+        <p>
+          A customer? <a href="#/widget">Chat with us</a>.
+        </p>
+      </main>
+    </>
   );
 }
 

@@ -40,6 +40,35 @@ extension = "1003"
 name = "Ann Lee"
 "#;
 
+/// The ARI simulator as these tests run it: application `callcenter`, user
+/// `switchboard`, password `secret`; it stops with `stop`.
+pub(crate) async fn start_sim(stop: &CancellationToken) -> AriSim {
+    AriSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "callcenter",
+        "switchboard",
+        "secret",
+        stop.clone(),
+    )
+    .await
+    .expect("ARI simulator starts")
+}
+
+/// Points `args`' agent bridge at `sim`, with the agents of [`AGENTS`]
+/// (their file written into `dir`).
+pub(crate) fn uses_sim(
+    args: &mut switchboard::config::ServeArgs,
+    sim: &AriSim,
+    dir: &std::path::Path,
+) {
+    let agents = dir.join("agents.toml");
+    std::fs::write(&agents, AGENTS).unwrap();
+    args.ari_url = Some(sim.url());
+    args.ari_username = Some("switchboard".into());
+    args.ari_password = Some("secret".into());
+    args.agents_file = Some(agents);
+}
+
 /// A server whose ARI source runs against the simulator, a gRPC stream of
 /// everything, and the test's own view of the peer's events.
 struct Rig {
@@ -62,25 +91,11 @@ async fn rig_with(
     prepare: impl FnOnce(&AriSim),
 ) -> Rig {
     let stop = CancellationToken::new();
-    let sim = AriSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "callcenter",
-        "switchboard",
-        "secret",
-        stop.clone(),
-    )
-    .await
-    .expect("ARI simulator starts");
+    let sim = start_sim(&stop).await;
     prepare(&sim);
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.toml");
-    std::fs::write(&agents, AGENTS).unwrap();
-    let url = sim.url();
     let app = spawn_app_with(|args| {
-        args.ari_url = Some(url);
-        args.ari_username = Some("switchboard".into());
-        args.ari_password = Some("secret".into());
-        args.agents_file = Some(agents);
+        uses_sim(args, &sim, dir.path());
         configure(args);
     })
     .await;

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use switchboard::devtools::sim::ari::AriSim;
 use switchboard::sources::ari::events::{AriEventSettings, AriNotice, run};
 use switchboard::sources::ari::model::AriEvent;
 use switchboard::sources::ari::rest::{AriError, AriRest};
@@ -35,15 +34,7 @@ async fn next_event(notices: &mut mpsc::Receiver<AriNotice>) -> AriEvent {
 #[tokio::test]
 async fn a_customer_call_is_answered_bridged_and_hung_up_with_real_events() {
     let stop = CancellationToken::new();
-    let sim = AriSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "callcenter",
-        "switchboard",
-        "secret",
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let sim = crate::agent_bridge::start_sim(&stop).await;
     let (tx, mut notices) = mpsc::channel(64);
     tokio::spawn(run(
         AriEventSettings {

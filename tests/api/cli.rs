@@ -10,7 +10,7 @@ use switchboard::proto::v1::{SubscribeRequest, event_service_client::EventServic
 
 use crate::helpers::{SECRET, authed};
 
-pub(crate) fn binary() -> tokio::process::Command {
+fn binary() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
     command
         .env_clear()
@@ -230,21 +230,26 @@ async fn sigterm_ends_streams_cleanly_and_exits_zero() {
     assert!(log.contains("stopped"), "{log}");
 }
 
-#[tokio::test]
-async fn the_demo_runs_both_the_ami_wallboard_and_the_ari_agent_bridge() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut demo = binary()
+/// `switchboard demo` on a free port, its database in `dir`, its log piped.
+pub(crate) fn spawn_demo(dir: &std::path::Path) -> tokio::process::Child {
+    binary()
         .arg("demo")
         .env("SOCKET_PORT", "0")
         .env(
             "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("demo.db").display()),
+            format!("sqlite://{}", dir.join("demo.db").display()),
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("demo starts");
+        .expect("demo starts")
+}
+
+#[tokio::test]
+async fn the_demo_runs_both_the_ami_wallboard_and_the_ari_agent_bridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = spawn_demo(dir.path());
     let (address, _log) = reported_address(&mut demo).await;
     let url = format!("http://{address}");
     tokio::time::timeout(Duration::from_secs(20), async {

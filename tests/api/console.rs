@@ -254,26 +254,9 @@ async fn a_client_token_sees_only_its_tenants_calls_masked_and_no_supervisor_act
 /// The ARI simulator with agents 1001 (one call at a time) and 1002 (three)
 /// whose phones are online, and a server whose agent bridge runs on it.
 async fn bridge_app(stop: &CancellationToken) -> (AriSim, TestApp, tempfile::TempDir) {
-    let sim = AriSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "callcenter",
-        "switchboard",
-        "secret",
-        stop.clone(),
-    )
-    .await
-    .expect("ARI simulator starts");
+    let sim = crate::agent_bridge::start_sim(stop).await;
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.toml");
-    std::fs::write(&agents, crate::agent_bridge::AGENTS).unwrap();
-    let url = sim.url();
-    let app = spawn_app_with(|args| {
-        args.ari_url = Some(url);
-        args.ari_username = Some("switchboard".into());
-        args.ari_password = Some("secret".into());
-        args.agents_file = Some(agents);
-    })
-    .await;
+    let app = spawn_app_with(|args| crate::agent_bridge::uses_sim(args, &sim, dir.path())).await;
     crate::helpers::until(
         "the agent bridge listens",
         Duration::from_secs(10),
@@ -390,18 +373,10 @@ async fn a_supervisor_assigns_a_waiting_queue_call_to_an_agent_with_room() {
 
 #[tokio::test]
 async fn a_transfer_shows_the_customers_profile_then_an_info_window_until_the_call_ends() {
-    use crate::webhooks::{TwilioPeer, status_callback};
+    use crate::webhooks::{TwilioPeer, status_callback, uses_twilio_peer};
     let twilio = TwilioPeer::default();
     let address = twilio.clone().start().await;
-    let app = spawn_app_with(move |args| {
-        args.twilio_auth_token = Some("12345".into());
-        args.twilio_account_sid = Some("AC123".into());
-        args.twilio_transfer_caller_id = Some("+15005550006".into());
-        args.twilio_api_base = Some(format!("http://{address}"));
-        args.freepbx_domain = Some("pbx.example.com".into());
-        args.public_url = Some("https://hub.example.com".into());
-    })
-    .await;
+    let app = spawn_app_with(move |args| uses_twilio_peer(args, address)).await;
     let agent = token_for(Role::Agent, "agent-2001", Some("2001"));
     let mut page = Browser::open(&app, &agent, "agent").await;
     page.wait("[data-stream=live]", "Live").await;
@@ -610,18 +585,7 @@ async fn the_wallboard_tells_when_the_pbx_state_was_rebuilt_and_keeps_no_ghost_c
 #[tokio::test]
 async fn the_demo_shows_the_simulated_call_center_live_on_every_page() {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = crate::cli::binary()
-        .arg("demo")
-        .env("SOCKET_PORT", "0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("demo.db").display()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("demo starts");
+    let mut demo = crate::cli::spawn_demo(dir.path());
     let (address, log) = crate::cli::reported_address(&mut demo).await;
     let mut page = Browser::at(&format!("http://{address}/")).await;
     page.wait("main h1", "Wallboard").await;

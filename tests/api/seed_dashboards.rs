@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchboard::auth::Role;
 use switchboard::devtools::sim::Simulator;
-use switchboard::devtools::sim::ari::AriSim;
 use switchboard::devtools::sim::ari_workload::{self, AriWorkload};
 use tokio_util::sync::CancellationToken;
 
@@ -25,29 +24,15 @@ async fn the_seeds_dashboards_keep_a_true_picture_of_ami_ari_and_voice_ai_calls(
         .await
         .expect("AMI simulator starts");
     let ami_address = ami.address;
-    let ari = AriSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "callcenter",
-        "switchboard",
-        "secret",
-        stop.clone(),
-    )
-    .await
-    .expect("ARI simulator starts");
+    let ari = crate::agent_bridge::start_sim(&stop).await;
     let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.toml");
-    std::fs::write(&agents, crate::agent_bridge::AGENTS).unwrap();
-    let ari_url = ari.url();
     let app = spawn_app_with(|args| {
         args.ami_host = Some(ami_address.ip().to_string());
         args.ami_port = Some(ami_address.port().to_string());
         args.ami_username = Some("switchboard".into());
         args.ami_secret = Some("switchboard".into());
         args.ami_md5 = Some("true".into());
-        args.ari_url = Some(ari_url);
-        args.ari_username = Some("switchboard".into());
-        args.ari_password = Some("secret".into());
-        args.agents_file = Some(agents);
+        crate::agent_bridge::uses_sim(args, &ari, dir.path());
         args.retell_api_key = Some(KEY.into());
         args.retell_agent_clients = Some(format!("{AGENT}=acme"));
         args.stats_interval_seconds = Some("1".into());

@@ -579,19 +579,26 @@ impl TwilioPeer {
     }
 }
 
+/// Points `args` at the local Twilio REST API at `address`, with the
+/// account the peer checks (`AC123`, auth token `12345`) and the public URL
+/// the callbacks are signed over (`https://hub.example.com`).
+pub(crate) fn uses_twilio_peer(
+    args: &mut switchboard::config::ServeArgs,
+    address: std::net::SocketAddr,
+) {
+    args.twilio_auth_token = Some("12345".into());
+    args.twilio_account_sid = Some("AC123".into());
+    args.twilio_transfer_caller_id = Some("+15005550006".into());
+    args.twilio_api_base = Some(format!("http://{address}"));
+    args.freepbx_domain = Some("pbx.example.com".into());
+    args.public_url = Some("https://hub.example.com".into());
+}
+
 #[tokio::test]
 async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress() {
     let peer = TwilioPeer::default();
     let address = peer.clone().start().await;
-    let app = spawn_app_with(move |args| {
-        args.twilio_auth_token = Some("12345".into());
-        args.twilio_account_sid = Some("AC123".into());
-        args.twilio_transfer_caller_id = Some("+15005550006".into());
-        args.twilio_api_base = Some(format!("http://{address}"));
-        args.freepbx_domain = Some("pbx.example.com".into());
-        args.public_url = Some("https://hub.example.com".into());
-    })
-    .await;
+    let app = spawn_app_with(move |args| uses_twilio_peer(args, address)).await;
     let mut stream = app
         .subscribe(
             pb::SubscribeRequest {
@@ -787,12 +794,8 @@ async fn twilio_json_callbacks_and_refused_credentials_are_handled() {
     let address = peer.clone().start().await;
     // The account's token is wrong for the REST API: the transfer fails with Twilio's reason.
     let app = spawn_app_with(move |args| {
+        uses_twilio_peer(args, address);
         args.twilio_auth_token = Some("not-the-token".into());
-        args.twilio_account_sid = Some("AC123".into());
-        args.twilio_transfer_caller_id = Some("+15005550006".into());
-        args.twilio_api_base = Some(format!("http://{address}"));
-        args.freepbx_domain = Some("pbx.example.com".into());
-        args.public_url = Some("https://hub.example.com".into());
     })
     .await;
     let response = reqwest::Client::new()

@@ -10,7 +10,7 @@ import { CallState, type Call } from "../../../gen/ts/switchboard/v1/call_pb.js"
 import { TransferStatus, type TransferUpdate } from "../../../gen/ts/switchboard/v1/customer_pb.js";
 import type { Live } from "./live.js";
 import type { Api, Identity } from "./session.js";
-import { Panel, Result, duration, millis, useClock, useCommand, useLive } from "./ui.js";
+import { Panel, Result, TransferForm, duration, millis, useClock, useCommand, useLive } from "./ui.js";
 import { caller } from "./wallboard.js";
 
 /** The customer profile as `GET /api/customer/data` answers it (seed 004). */
@@ -41,7 +41,6 @@ interface CallExtras {
 
 function Controls({ sessionId, label, ringing, held, extras, api, onMuted }: { sessionId: string; label: string; ringing: boolean; held: boolean; extras: CallExtras; api: Api; onMuted: (on: boolean) => void }) {
   const [outcome, run, busy] = useCommand();
-  const [target, setTarget] = useState("");
   const incoming = extras.incoming;
   return (
     <div class="controls">
@@ -89,24 +88,17 @@ function Controls({ sessionId, label, ringing, held, extras, api, onMuted }: { s
           >
             {held ? "Resume" : "Hold"}
           </button>
-          <form
-            class="inline"
-            onSubmit={(e) => {
-              e.preventDefault();
+          <TransferForm
+            label={`Transfer the call from ${label} to`}
+            visibleLabel="Transfer to"
+            busy={busy}
+            onTransfer={(target) =>
               void run("Transfer", async () => {
-                await api.calls.transferCall({ sessionId, target: target.trim() });
-                return `Transferred to ${target.trim()}`;
-              });
-            }}
-          >
-            <label>
-              Transfer to
-              <input value={target} onInput={(e) => setTarget(e.currentTarget.value)} inputMode="numeric" size={6} required />
-            </label>
-            <button type="submit" disabled={busy}>
-              Transfer
-            </button>
-          </form>
+                await api.calls.transferCall({ sessionId, target });
+                return `Transferred to ${target}`;
+              })
+            }
+          />
           <button type="button" class="danger" disabled={busy} onClick={() => run("Hang up", async () => void (await api.calls.hangupCall({ sessionId })))}>
             Hang up
           </button>

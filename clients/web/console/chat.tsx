@@ -56,6 +56,43 @@ function Messages({ messages, label }: { messages: ChatMessage[]; label: string 
   );
 }
 
+/**
+ * The message box of both sides: `onTyping` hears whether something is
+ * typed, `onSend(text, sent)` sends it and calls `sent` once it is stored.
+ */
+function Composer({ label, busy, onTyping, onSend }: { label: string; busy: boolean; onTyping: (typing: boolean) => void; onSend: (text: string, sent: () => void) => void }) {
+  const [draft, setDraft] = useState("");
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const text = draft.trim();
+        if (text)
+          onSend(text, () => {
+            setDraft("");
+            onTyping(false);
+          });
+      }}
+    >
+      <label>
+        {label}
+        <input
+          value={draft}
+          onInput={(e) => {
+            setDraft(e.currentTarget.value);
+            onTyping(e.currentTarget.value !== "");
+          }}
+          maxLength={4000}
+        />
+      </label>
+      <button type="submit" class="primary" disabled={busy}>
+        Send
+      </button>
+    </form>
+  );
+}
+
 /** The agents' chat dashboard. */
 export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; identity: Identity }) {
   const state = useLive(live);
@@ -66,7 +103,6 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
   const [online, setOnline] = useState<ConnectedAgent[]>([]);
   const [notices, setNotices] = useState<string[]>([]);
   const [heartbeat, setHeartbeat] = useState("");
-  const [draft, setDraft] = useState("");
   const [mode, setMode] = useState("");
   const [outcome, run, busy] = useCommand();
   const [modeOutcome, runMode] = useCommand();
@@ -139,17 +175,6 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
     [live, api],
   );
 
-  const send = (e: Event) => {
-    e.preventDefault();
-    const content = draft.trim();
-    if (!content || !selected) return;
-    void run("Send", async () => {
-      await api.chat.sendMessage({ conversationId: selected, content, messageId: messageId() });
-      setDraft("");
-      socket?.emit("agent-typing", { conversationId: selected, isTyping: false });
-      return "Sent";
-    });
-  };
   const current = conversations.find((c) => c.id === selected);
   return (
     <div class="page chat">
@@ -177,22 +202,18 @@ export function ChatDashboard({ live, api, identity }: { live: Live; api: Api; i
             <>
               <Messages messages={messages} label="Messages" />
               {typing[selected] && <p class="typing">The customer is typing…</p>}
-              <form onSubmit={send} class="composer">
-                <label>
-                  Reply
-                  <input
-                    value={draft}
-                    onInput={(e) => {
-                      setDraft(e.currentTarget.value);
-                      socket?.emit("agent-typing", { conversationId: selected, isTyping: e.currentTarget.value !== "" });
-                    }}
-                    maxLength={4000}
-                  />
-                </label>
-                <button type="submit" class="primary" disabled={busy}>
-                  Send
-                </button>
-              </form>
+              <Composer
+                label="Reply"
+                busy={busy}
+                onTyping={(isTyping) => socket?.emit("agent-typing", { conversationId: selected, isTyping })}
+                onSend={(content, sent) =>
+                  void run("Send", async () => {
+                    await api.chat.sendMessage({ conversationId: selected, content, messageId: messageId() });
+                    sent();
+                    return "Sent";
+                  })
+                }
+              />
               <Result outcome={outcome} />
             </>
           ) : (
@@ -292,7 +313,6 @@ function WidgetChat({ conversation, token, firstMessage }: { conversation: Conve
   const api = apiFor(token);
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [agentTyping, setAgentTyping] = useState(false);
-  const [draft, setDraft] = useState("");
   const [outcome, run, busy] = useCommand();
   const add = (message: ChatMessage) => setMessages((all) => (all.some((m) => m.id === message.id) ? all : [...all, message]));
   const socket = useSocket(token, (s) => s.emit("join-conversation", conversation.id));
@@ -323,36 +343,19 @@ function WidgetChat({ conversation, token, firstMessage }: { conversation: Conve
         {firstMessage === "" && messages.length === 0 && <p class="empty">Say hello: an agent will answer here.</p>}
         <Messages messages={messages} label="Messages" />
         {agentTyping && <p class="typing">The agent is typing…</p>}
-        <form
-          class="composer"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const content = draft.trim();
-            if (!content) return;
+        <Composer
+          label="Message"
+          busy={busy}
+          onTyping={(isTyping) => socket?.emit("customer-typing", { conversationId: conversation.id, isTyping })}
+          onSend={(content, sent) =>
             void run("Send", async () => {
               const answer = await api.chat.sendMessage({ conversationId: conversation.id, content, messageId: messageId() });
               if (answer.message) add(answer.message);
-              setDraft("");
-              socket?.emit("customer-typing", { conversationId: conversation.id, isTyping: false });
+              sent();
               return "Sent";
-            });
-          }}
-        >
-          <label>
-            Message
-            <input
-              value={draft}
-              onInput={(e) => {
-                setDraft(e.currentTarget.value);
-                socket?.emit("customer-typing", { conversationId: conversation.id, isTyping: e.currentTarget.value !== "" });
-              }}
-              maxLength={4000}
-            />
-          </label>
-          <button type="submit" class="primary" disabled={busy}>
-            Send
-          </button>
-        </form>
+            })
+          }
+        />
         <Result outcome={outcome} />
       </Panel>
     </div>

@@ -5,14 +5,13 @@ import { useEffect, useState } from "preact/hooks";
 import { CallState, type Call, type IncomingQueueCall } from "../../../gen/ts/switchboard/v1/call_pb.js";
 import type { Live } from "./live.js";
 import type { Api, Identity } from "./session.js";
-import { Panel, Result, duration, millis, useClock, useCommand, useLive } from "./ui.js";
+import { Panel, Result, TransferForm, duration, millis, useClock, useCommand, useLive } from "./ui.js";
 import { caller } from "./wallboard.js";
 
 function WaitingCall({ call, position, offer, live, api, mayAct }: { call: Call; position: number; offer?: IncomingQueueCall; live: Live; api: Api; mayAct: boolean }) {
   const state = useLive(live);
   const [outcome, run, busy] = useCommand();
   const [agent, setAgent] = useState("");
-  const [target, setTarget] = useState("");
   const [priority, setPriority] = useState("normal");
   const sessionId = call.callId;
   const withRoom = [...state.agents.values()].filter(
@@ -68,21 +67,16 @@ function WaitingCall({ call, position, offer, live, api, mayAct }: { call: Call;
             <option value="normal">normal</option>
             <option value="low">low</option>
           </select>
-          <form
-            class="inline"
-            onSubmit={(e) => {
-              e.preventDefault();
+          <TransferForm
+            label={`Transfer the call from ${label} to`}
+            busy={busy}
+            onTransfer={(target) =>
               void run("Transfer", async () => {
-                await api.calls.transferCall({ sessionId, target: target.trim() });
-                return `Transferred to ${target.trim()}`;
-              });
-            }}
-          >
-            <input aria-label={`Transfer the call from ${label} to`} placeholder="to…" value={target} onInput={(e) => setTarget(e.currentTarget.value)} size={6} required />
-            <button type="submit" disabled={busy}>
-              Transfer
-            </button>
-          </form>
+                await api.calls.transferCall({ sessionId, target });
+                return `Transferred to ${target}`;
+              })
+            }
+          />
           <button type="button" class="danger" disabled={busy} onClick={() => run("Hang up", async () => void (await api.calls.hangupCall({ sessionId })))}>
             Hang up
           </button>

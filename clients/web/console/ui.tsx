@@ -111,3 +111,43 @@ export function StreamBadge({ live }: { live: Live }) {
     </span>
   );
 }
+
+/**
+ * A transfer target and its button. `label` names the field for screen
+ * readers; `visibleLabel`, when given, shows it too.
+ */
+export function TransferForm({ label, visibleLabel, busy, onTransfer }: { label: string; visibleLabel?: string; busy: boolean; onTransfer: (target: string) => void }) {
+  const [target, setTarget] = useState("");
+  const field = (
+    <input
+      aria-label={visibleLabel ? undefined : label}
+      placeholder={visibleLabel ? undefined : "to…"}
+      value={target}
+      onInput={(e) => setTarget(e.currentTarget.value)}
+      inputMode="numeric"
+      size={6}
+      required
+    />
+  );
+  return (
+    <form
+      class="inline"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onTransfer(target.trim());
+      }}
+    >
+      {visibleLabel ? (
+        <label>
+          {visibleLabel}
+          {field}
+        </label>
+      ) : (
+        field
+      )}
+      <button type="submit" disabled={busy}>
+        Transfer
+      </button>
+    </form>
+  );
+}

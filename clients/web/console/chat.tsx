@@ -8,7 +8,7 @@
 // The widget starts a conversation over gRPC (no token needed), then talks
 // with the customer token it got: messages over gRPC, the agent's replies
 // and typing over Socket.IO, in the conversation's room.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { io, type Socket } from "socket.io-client";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -310,7 +310,7 @@ export function ChatWidget() {
 }
 
 function WidgetChat({ conversation, token, firstMessage }: { conversation: Conversation; token: string; firstMessage: string }) {
-  const api = apiFor(token);
+  const api = useMemo(() => apiFor(token), [token]);
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [agentTyping, setAgentTyping] = useState(false);
   const [outcome, run, busy] = useCommand();

@@ -136,6 +136,11 @@ export function reasonOf(error: unknown): string {
     const label = what[error.code] ?? "Failed";
     return error.rawMessage ? `${label}: ${error.rawMessage}` : label;
   }
+  // A fetch that never reached the server throws a TypeError; anything else
+  // carries a reason the page or the server wrote.
+  if (error instanceof Error && !(error instanceof TypeError) && error.message) {
+    return `Failed: ${error.message}`;
+  }
   return "Failed: the server could not be reached";
 }
 

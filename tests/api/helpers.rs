@@ -15,6 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+#[path = "../common/tools.rs"]
+mod tools;
+pub use tools::{repo_root, require_tool};
+
 pub const SECRET: &str = "integration-test-secret-0123456789";
 
 /// A running server and what a test needs to reach it.
@@ -409,26 +413,6 @@ pub fn fixtures_root() -> std::path::PathBuf {
         root.display()
     );
     root
-}
-
-/// The repository root (where `clients/` lives).
-pub fn repo_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A tool the test suite needs, or a failure saying how to get it.
-pub fn require_tool(name: &str, hint: &str) -> std::path::PathBuf {
-    let local = repo_root().join("clients/node_modules/.bin").join(name);
-    if local.exists() {
-        return local;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|candidate| candidate.exists())
-        })
-        .unwrap_or_else(|| panic!("{name} is not installed: {hint}"))
 }
 
 /// A fresh Postgres database for one test, on the server of `TEST_DATABASE_URL`.

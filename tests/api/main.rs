@@ -26,7 +26,6 @@ mod browser;
 mod cacofonisk;
 mod chat;
 mod cli;
-mod conformance;
 mod console;
 mod events;
 mod hardening;

@@ -217,7 +217,6 @@ impl Ledger {
                         call.agent_extension.replace(extension.clone())
                     }
                     None if agent_released => call.agent_extension.take(),
-                    None if agent_released => call.agent_extension.take(),
                     _ => None,
                 };
                 let mut update = views::call_updated(call, pb::CallChange::Transferred, now);

@@ -83,6 +83,21 @@ pub fn source_state(link: SourceLink) -> pb::SourceState {
     }
 }
 
+/// Where a live call stands: answered (or, answered and
+/// handed on by its agent, transferring while the next one's phone rings),
+/// waiting in a queue with no phone ringing, else ringing.
+fn call_state(record: &CallRecord) -> pb::CallState {
+    let answered = record.answered_at.is_some();
+    let with_agent = record.agent_extension.is_some();
+    let offered = record.offered_to.is_some();
+    match (answered, with_agent, offered) {
+        (true, false, true) => pb::CallState::Transferring,
+        (true, _, _) => pb::CallState::Connected,
+        (false, false, false) if record.queue.is_some() => pb::CallState::Queued,
+        _ => pb::CallState::Ringing,
+    }
+}
+
 /// The source-neutral call record of the contract, with the hold time as of `now`.
 pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
     pb::Call {
@@ -98,22 +113,7 @@ pub fn call(record: &CallRecord, now: Instant) -> pb::Call {
             webrtc_call_id: record.ids.webrtc_call_id.clone(),
         }),
         direction: direction(record.direction) as i32,
-        state: if record.answered_at.is_some()
-            && record.agent_extension.is_none()
-            && record.offered_to.is_some()
-        {
-            // Handed on by its agent, the next one's phone ringing.
-            pb::CallState::Transferring
-        } else if record.answered_at.is_some() {
-            pb::CallState::Connected
-        } else if record.queue.is_some()
-            && record.agent_extension.is_none()
-            && record.offered_to.is_none()
-        {
-            pb::CallState::Queued
-        } else {
-            pb::CallState::Ringing
-        } as i32,
+        state: call_state(record) as i32,
         customer_number: record.customer_number.clone(),
         caller_name: record.caller_name.clone(),
         destination: record.destination.clone(),

@@ -135,7 +135,7 @@ function queueStatsRow(stats: QueueStats, known: QueueRow | undefined, now: numb
 }
 
 /** Whether a call is over. */
-export function isEnded(call: Call): boolean {
+function isEnded(call: Call): boolean {
   return call.state === CallState.ENDED;
 }
 

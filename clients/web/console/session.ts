@@ -40,7 +40,7 @@ export interface Identity {
 const STORAGE_KEY = "switchboard.token";
 
 /** The claims of a JWT, decoded without checking its signature. */
-export function claimsOf(token: string): Record<string, unknown> | null {
+function claimsOf(token: string): Record<string, unknown> | null {
   const part = token.split(".")[1];
   if (!part) return null;
   try {

@@ -21,7 +21,7 @@ const CALL_STATE: Record<number, string> = {
 };
 
 /** A call's state as a word. */
-export function callState(call: Call): string {
+function callState(call: Call): string {
   return CALL_STATE[call.state] ?? "unknown";
 }
 

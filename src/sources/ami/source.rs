@@ -177,10 +177,7 @@ pub fn reconcile(
             .filter(|e| translator.signed_in(e) && !agents_seen.contains(*e))
             .collect();
         for extension in gone {
-            translator.forget_sign_in(extension);
-            inputs.push(Input::AgentLoggedOut {
-                extension: extension.clone(),
-            });
+            translator.sign_out(extension.clone(), &mut inputs);
         }
     }
     inputs

@@ -392,25 +392,32 @@ impl Translator {
     }
 
     /// Translates one event, appending the inputs it causes to `out`.
-    pub fn translate(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
-        let start = out.len();
-        self.translate_event(event, out);
-        for input in &out[start..] {
-            match input {
-                Input::AgentLoggedIn { extension, .. } => {
-                    self.signed_in.insert(extension.clone());
-                }
-                Input::AgentLoggedOut { extension } => {
-                    self.signed_in.remove(extension);
-                }
-                _ => {}
-            }
-        }
+    /// Signs the agent at `extension` in, noting that AMI did.
+    fn sign_in(
+        &mut self,
+        extension: &str,
+        name: Option<&str>,
+        queues: Vec<String>,
+        out: &mut Vec<Input>,
+    ) {
+        self.signed_in.insert(extension.to_owned());
+        out.push(Input::AgentLoggedIn {
+            extension: extension.to_owned(),
+            agent_id: extension.to_owned(),
+            name: name
+                .filter(|n| !n.is_empty())
+                .unwrap_or(extension)
+                .to_owned(),
+            max_calls: 1,
+            queues,
+        });
     }
 
-    /// Notes that `extension` was signed out other than by an event (a rebuild).
-    pub fn forget_sign_in(&mut self, extension: &str) {
-        self.signed_in.remove(extension);
+    /// Signs the agent at `extension` out (an event said so, or a rebuild
+    /// found it gone).
+    pub fn sign_out(&mut self, extension: String, out: &mut Vec<Input>) {
+        self.signed_in.remove(&extension);
+        out.push(Input::AgentLoggedOut { extension });
     }
 
     /// Whether this translator signed `extension` in (and not out since).
@@ -418,7 +425,8 @@ impl Translator {
         self.signed_in.contains(extension)
     }
 
-    fn translate_event(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
+    /// Translates one event, appending the inputs it causes to `out`.
+    pub fn translate(&mut self, event: &AmiMessage, out: &mut Vec<Input>) {
         let Some(name) = event.event() else {
             return;
         };
@@ -527,29 +535,21 @@ impl Translator {
             }
             "AgentLogin" => {
                 if let Some(agent) = event.get("Agent") {
-                    out.push(agent_logged_in(
-                        agent,
-                        event.get("CallerIDName"),
-                        Vec::new(),
-                    ));
+                    self.sign_in(agent, event.get("CallerIDName"), Vec::new(), out);
                 }
             }
             "Agents" => {
                 if let Some(agent) = event.get("Agent") {
-                    out.push(if event.get("Status") == Some("AGENT_LOGGEDOFF") {
-                        Input::AgentLoggedOut {
-                            extension: agent.to_owned(),
-                        }
+                    if event.get("Status") == Some("AGENT_LOGGEDOFF") {
+                        self.sign_out(agent.to_owned(), out);
                     } else {
-                        agent_logged_in(agent, event.get("Name"), Vec::new())
-                    });
+                        self.sign_in(agent, event.get("Name"), Vec::new(), out);
+                    }
                 }
             }
             "AgentLogoff" => {
                 if let Some(agent) = event.get("Agent") {
-                    out.push(Input::AgentLoggedOut {
-                        extension: agent.to_owned(),
-                    });
+                    self.sign_out(agent.to_owned(), out);
                 }
             }
             _ => {}
@@ -610,19 +610,6 @@ fn end_reason(track: &CallTrack, cause: Option<u32>) -> EndReason {
         Some(21) => EndReason::Rejected,
         Some(0 | 16) | None => EndReason::Abandoned,
         Some(_) => EndReason::Failed,
-    }
-}
-
-fn agent_logged_in(extension: &str, name: Option<&str>, queues: Vec<String>) -> Input {
-    Input::AgentLoggedIn {
-        extension: extension.to_owned(),
-        agent_id: extension.to_owned(),
-        name: name
-            .filter(|n| !n.is_empty())
-            .unwrap_or(extension)
-            .to_owned(),
-        max_calls: 1,
-        queues,
     }
 }
 

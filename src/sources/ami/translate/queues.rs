@@ -144,7 +144,7 @@ impl Translator {
             && let Some(extension) = extension_of(interface)
         {
             let queues = memberships.iter().cloned().collect();
-            out.push(agent_logged_in(&extension, member_name, queues));
+            self.sign_in(&extension, member_name, queues, out);
         }
     }
 
@@ -164,7 +164,7 @@ impl Translator {
             if memberships.is_empty() {
                 self.queue_memberships.remove(interface);
                 if let Some(extension) = extension_of(interface) {
-                    out.push(Input::AgentLoggedOut { extension });
+                    self.sign_out(extension, out);
                 }
             }
         }

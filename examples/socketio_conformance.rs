@@ -32,7 +32,9 @@ use switchboard::socketio::engine::{
     CloseReason, Engine, EngineConfig, EngineHandler, OpeningRequest, Session,
 };
 use switchboard::socketio::packet::EventCall;
-use switchboard::socketio::server::{Ack, DisconnectReason, Socket, SocketHandler, SocketServer};
+use switchboard::socketio::server::{
+    Ack, Admitted, DisconnectReason, ServerOptions, Socket, SocketHandler, SocketServer,
+};
 
 /// The Engine.IO suite's server: sends every message back.
 struct Echo;
@@ -61,13 +63,17 @@ impl SocketHandler for Conformance {
     /// The handshake's auth object, as JSON (`{}` without one).
     type State = String;
 
-    fn authenticate(&self, auth: Option<&RawValue>, _: &OpeningRequest) -> Result<String, String> {
+    fn authenticate(
+        &self,
+        auth: Option<&RawValue>,
+        _: &OpeningRequest,
+    ) -> Result<Admitted<String>, String> {
         match auth {
             Some(auth) if !auth.get().trim_start().starts_with('{') => {
                 Err("the auth payload must be an object".into())
             }
-            Some(auth) => Ok(auth.get().to_owned()),
-            None => Ok("{}".into()),
+            Some(auth) => Ok(auth.get().to_owned().into()),
+            None => Ok(String::from("{}").into()),
         }
     }
 
@@ -133,11 +139,12 @@ async fn main() -> anyhow::Result<()> {
     let (path, engine) = match mode.as_str() {
         "engine" => ("/engine.io/", Engine::new(config(), Arc::new(Echo))),
         "socket" => {
-            let (_server, engine) = SocketServer::start_with_connect_timeout(
-                Conformance { auth_delay },
-                config(),
-                Duration::from_millis(1000),
-            );
+            let options = ServerOptions {
+                connect_timeout: Duration::from_millis(1000),
+                ..ServerOptions::default()
+            };
+            let (_server, engine) =
+                SocketServer::start_with(Conformance { auth_delay }, config(), options);
             ("/socket.io/", engine)
         }
         _ => anyhow::bail!(

@@ -27,6 +27,7 @@ use crate::log::EventLog;
 use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
 use crate::socketio::engine::EngineConfig;
+use crate::socketio::server::ServerOptions;
 use crate::sources::ami::client::{AmiHandle, AmiInbox, AmiSettings};
 use crate::sources::ari::bridge::{BridgeHandle, CommandInbox};
 use crate::sources::ari::events::AriEventSettings;
@@ -194,7 +195,10 @@ impl Application {
         ));
 
         // The surfaces, each holding the services it calls.
-        let (io, engine) = gateway::Io::start(
+        let recovery = settings
+            .socketio_recovery
+            .map(|lasts| Arc::new(gateway::recovery::Recovery::new(Arc::clone(&log), lasts)));
+        let (io, engine) = gateway::Io::start_with(
             gateway::Gateway::new(Arc::new(gateway::Services {
                 auth: auth.clone(),
                 metrics: Arc::clone(&metrics),
@@ -203,11 +207,16 @@ impl Application {
                 chat: Arc::clone(&chat),
                 supervision: Arc::clone(&supervision),
                 calls: calls.clone(),
+                recovery: recovery.clone(),
             })),
             EngineConfig {
                 max_payload: MAX_SOCKET_PAYLOAD as usize,
                 max_buffered: SOCKET_BUFFER_PACKETS,
                 ..EngineConfig::default()
+            },
+            ServerOptions {
+                offers_recovery: recovery.is_some(),
+                ..ServerOptions::default()
             },
         );
         let socket_io = axum::routing::any(move |request: axum::extract::Request| {

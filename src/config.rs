@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// A TOML file of `[[agents]]` (extension, agent_id, name, max_calls, endpoint).
     #[arg(long, env = "AGENTS_FILE")]
     pub agents_file: Option<PathBuf>,
+    /// Seconds a Socket.IO client whose connection dropped may take to come
+    /// back and recover what it missed (120; 0: no recovery, events carry no offset).
+    #[arg(long, env = "SOCKETIO_RECOVERY_SECONDS")]
+    pub socketio_recovery_seconds: Option<String>,
     /// Seconds without a heartbeat after which a chat agent is offline (45).
     #[arg(long, env = "CHAT_HEARTBEAT_TIMEOUT_SECONDS")]
     pub chat_heartbeat_timeout_seconds: Option<String>,
@@ -155,6 +159,7 @@ struct FileSettings {
     #[serde(default)]
     agents: Vec<AgentEntry>,
     chat_heartbeat_timeout_seconds: Option<u64>,
+    socketio_recovery_seconds: Option<u64>,
     #[serde(default)]
     voice_ai_tenants: Vec<VoiceAiTenant>,
     public_url: Option<String>,
@@ -273,6 +278,9 @@ pub struct Settings {
     pub agents: Vec<AgentEntry>,
     /// A chat agent silent this long is offline.
     pub chat_heartbeat_timeout: Duration,
+    /// How long a dropped Socket.IO socket is kept for its client to recover
+    /// it; `None`: connection state recovery is off.
+    pub socketio_recovery: Option<Duration>,
     /// The voice-AI provider's tenants.
     pub voice_ai: Vec<VoiceAiTenant>,
     /// Twilio's webhooks, when `TWILIO_AUTH_TOKEN` is set.
@@ -541,6 +549,12 @@ impl Settings {
             file.chat_heartbeat_timeout_seconds,
             45,
         )?;
+        let recovery = seconds(
+            "SOCKETIO_RECOVERY_SECONDS",
+            &args.socketio_recovery_seconds,
+            file.socketio_recovery_seconds,
+            crate::gateway::recovery::DEFAULT_RECOVERY.as_secs(),
+        )?;
         let mut voice_ai = file.voice_ai_tenants;
         if let Some(pairs) = args
             .retell_agent_clients
@@ -654,6 +668,7 @@ impl Settings {
             supervisor_extension,
             agents,
             chat_heartbeat_timeout: Duration::from_secs(chat_timeout),
+            socketio_recovery: (recovery > 0).then(|| Duration::from_secs(recovery)),
             voice_ai,
             twilio,
         })

@@ -269,6 +269,35 @@ impl EventLog {
         }
     }
 
+    /// Whether a reader that has every event through `after` can read on
+    /// from the replay window: it holds every later event (or there is
+    /// none), and `after` is not ahead of the log.
+    pub fn holds_after(&self, after: u64) -> bool {
+        let state = self.state.lock();
+        Self::window_holds_after(&state, after)
+    }
+
+    fn window_holds_after(state: &State, after: u64) -> bool {
+        let oldest = state.window.front().map_or(0, |e| e.sequence);
+        after == state.last_sequence
+            || (after < state.last_sequence && oldest != 0 && after + 1 >= oldest)
+    }
+
+    /// Every event after `after` through `through`, when the replay window
+    /// still holds them all; `None` when it does not.
+    pub fn replay(&self, after: u64, through: u64) -> Option<Vec<Arc<pb::Event>>> {
+        let state = self.state.lock();
+        Self::window_holds_after(&state, after).then(|| {
+            state
+                .window
+                .iter()
+                .skip_while(|e| e.sequence <= after)
+                .take_while(|e| e.sequence <= through)
+                .cloned()
+                .collect()
+        })
+    }
+
     fn window_after(state: &State, after: u64) -> Vec<Arc<pb::Event>> {
         state
             .window

@@ -45,6 +45,9 @@ pub struct Metrics {
     pub bad_input: Family<Labels, Counter>,
     /// Closed client connections, by transport and reason.
     pub disconnects: Family<Labels, Counter>,
+    /// Socket.IO clients that came back with a private session id, by outcome
+    /// (`recovered`, or why not).
+    pub socketio_recoveries: Family<Labels, Counter>,
     /// Messages received from a phone-system source, by source.
     pub source_messages: Family<Labels, Counter>,
     /// Source frames skipped (oversized, malformed), by source and reason.
@@ -121,6 +124,12 @@ impl Metrics {
             "Closed client connections",
             disconnects.clone(),
         );
+        let socketio_recoveries = Family::<Labels, Counter>::default();
+        registry.register(
+            "socketio_recoveries",
+            "Socket.IO clients that came back to recover their connection state, by outcome",
+            socketio_recoveries.clone(),
+        );
         let source_messages = Family::<Labels, Counter>::default();
         let source_skipped = Family::<Labels, Counter>::default();
         let ingest_seconds = Histogram::new([
@@ -142,6 +151,7 @@ impl Metrics {
             ingest_seconds.clone(),
         );
         Metrics {
+            socketio_recoveries,
             source_messages,
             source_skipped,
             ingest_seconds,
@@ -182,6 +192,13 @@ impl Metrics {
     pub fn bad_input(&self, surface: &'static str, reason: &str) {
         self.bad_input
             .get_or_create(&labels(&[("surface", surface), ("reason", reason)]))
+            .inc();
+    }
+
+    /// Counts one Socket.IO client that came back with a private session id.
+    pub fn recovery(&self, outcome: &str) {
+        self.socketio_recoveries
+            .get_or_create(&labels(&[("outcome", outcome)]))
             .inc();
     }
 

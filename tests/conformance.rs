@@ -176,7 +176,17 @@ fn the_official_engine_io_and_socket_io_suites_pass_but_for_what_is_documented()
         let _server = Server::start(&["socket"]);
         run(&socket_suite)
     };
-    assert_eq!(failed, set(&[BY_DESIGN, TIMING]), "Socket.IO, as served");
+    // The timing failures come and go with the machine's load (the two
+    // messages sometimes reach the suite apart): they may pass here.
+    let lost_to_timing: BTreeSet<String> = failed.difference(&set(&[BY_DESIGN])).cloned().collect();
+    assert!(
+        lost_to_timing.is_subset(&set(&[TIMING])),
+        "Socket.IO, as served: only the documented tests fail: {failed:?}"
+    );
+    assert!(
+        failed.is_superset(&set(&[BY_DESIGN])),
+        "Socket.IO, as served: {failed:?}"
+    );
     assert!(passed.len() >= 24, "{passed:?}");
 
     // The timing failures are the suite's: with `auth` a moment after the

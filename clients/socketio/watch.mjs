@@ -4,6 +4,7 @@
 //   node clients/socketio/watch.mjs [URL] [--token T] [--count N] [--seconds S] [--until E1,E2=n,...]
 //                                   [--emit EVENT JSON] [--emit-big EVENT BYTES] [--emit-at MS EVENT JSON]
 //                                   [--every MS EVENT JSON] [--stdin] [--transports T1,T2]
+//                                   [--reconnect]
 //
 // URL defaults to http://127.0.0.1:3001. Exits after N events (default: never),
 // once each event named by --until has come (E2 n times), or after S seconds
@@ -17,6 +18,12 @@
 // --transports picks the Engine.IO transports in the order tried (default
 // websocket,polling; polling,websocket starts polling and upgrades, as a
 // browser's default client does).
+//
+// --reconnect keeps the client's reconnection on (as dashboards have it),
+// retrying quickly, and prints each connect as {"event": "connect", "data":
+// {"id", "recovered"}} and each event's recovery offset as "offset": a
+// dashboard whose connection drops recovers what it missed when the server
+// offers connection state recovery.
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
@@ -31,6 +38,7 @@ const later = [];
 const repeated = [];
 let steered = false;
 let transports = ["websocket", "polling"];
+let reconnect = false;
 for (let i = 0; i < args.length; i++) {
   const arg = args[i];
   if (arg === "--token") token = args[++i];
@@ -48,17 +56,27 @@ for (let i = 0; i < args.length; i++) {
   else if (arg === "--every") repeated.push([Number(args[++i]), args[++i], JSON.parse(args[++i])]);
   else if (arg === "--stdin") steered = true;
   else if (arg === "--transports") transports = args[++i].split(",");
+  else if (arg === "--reconnect") reconnect = true;
   else url = arg;
 }
 
-const print = (event, data) => process.stdout.write(JSON.stringify({ event, data }) + "\n");
-const socket = io(url, { auth: token ? { token } : {}, reconnection: false, transports });
+const print = (event, data, offset) =>
+  process.stdout.write(JSON.stringify(offset === undefined ? { event, data } : { event, data, offset }) + "\n");
+const socket = io(url, {
+  auth: token ? { token } : {},
+  reconnection: reconnect,
+  reconnectionDelay: 100,
+  reconnectionDelayMax: 500,
+  transports,
+});
 let seen = 0;
 const done = (code) => { socket.close(); process.exit(code); };
 
 const waitsForEvents = until.size > 0;
-socket.onAny((event, data) => {
-  print(event, data);
+socket.onAny((event, data, ...rest) => {
+  // The server's recovery offset, when it offers recovery: the last argument.
+  const last = rest.length > 0 ? rest[rest.length - 1] : undefined;
+  print(event, data, reconnect && typeof last === "string" ? last : undefined);
   if (until.has(event)) {
     const left = until.get(event) - 1;
     if (left > 0) until.set(event, left);
@@ -70,6 +88,7 @@ socket.onAny((event, data) => {
 const send = (event, payload) => socket.emit(event, payload, (ack) => print(`ack:${event}`, ack));
 const timers = [];
 socket.on("connect", () => {
+  if (reconnect) print("connect", { id: socket.id, recovered: socket.recovered });
   for (const [event, payload] of emits) send(event, payload);
   for (const [ms, event, payload] of later) setTimeout(() => send(event, payload), ms);
   for (const [ms, event, payload] of repeated) timers.push(setInterval(() => send(event, payload), ms));
@@ -87,6 +106,7 @@ if (steered) {
 socket.on("disconnect", (reason) => print("disconnect", { reason }));
 socket.on("connect_error", (error) => {
   print("connect_error", { message: error.message });
-  done(2);
+  // A refusal ends the client; a lost server is retried with --reconnect.
+  if (!reconnect || !socket.active) done(2);
 });
 setTimeout(() => done(seen > 0 ? 0 : 1), seconds * 1000);

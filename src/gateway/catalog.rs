@@ -631,6 +631,14 @@ pub fn lookup(name: &str, direction: Direction) -> impl Iterator<Item = &'static
         .filter(move |e| e.name == name && e.direction == direction)
 }
 
+/// The catalog's own spelling of seed `name` (`"002"`), when it documents one.
+pub fn seed_named(name: &str) -> Option<&'static str> {
+    CATALOG
+        .iter()
+        .map(|entry| entry.seed)
+        .find(|seed| *seed == name)
+}
+
 /// Whether several seeds emit events named `name` in different shapes (the
 /// AMI watcher's and the voice-AI webhooks' `call:ended`).
 pub fn name_is_shared(name: &str) -> bool {

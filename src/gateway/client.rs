@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
 use super::catalog;
+use super::recovery::{Recovery, Restore};
 use super::{STAFF_ROOM, client_room};
 use crate::auth::{Authenticator, Principal};
 use crate::commands::calls::CallControl;
@@ -40,6 +41,8 @@ pub struct Services {
     pub supervision: Arc<Supervision>,
     /// Commands on the agent bridge's calls.
     pub calls: CallControl,
+    /// Dropped sockets kept for their clients' return; `None`: recovery is off.
+    pub recovery: Option<Arc<Recovery>>,
 }
 
 /// A connected socket of the gateway.
@@ -69,6 +72,8 @@ pub struct Client {
     /// (`join:admin` / `join:client` of the voice-AI dashboard, 003): of an
     /// event name several seeds emit, it gets that seed's shape only.
     pub(super) dashboard_of: OnceLock<&'static str>,
+    /// The socket it restores, until the gateway has restored it.
+    pub(super) restores: Mutex<Option<Restore>>,
 }
 
 impl Client {
@@ -79,6 +84,19 @@ impl Client {
                 .dashboard_of
                 .get()
                 .is_none_or(|own| *own == seed || !catalog::name_is_shared(name))
+    }
+
+    /// The greeting a new socket of this client gets; `None` for a chat
+    /// customer, who hears their own conversation and nothing else.
+    pub(super) fn greeting(&self) -> Option<GreetingKind> {
+        if self.principal.customer_conversation().is_some() {
+            return None;
+        }
+        Some(GreetingKind {
+            tenant: self.principal.forced_tenant().map(str::to_owned),
+            masked: self.principal.masks_phone_numbers(),
+            seeds: self.seeds.clone(),
+        })
     }
 
     /// Whether the client gets every event of its rooms, so that a run of
@@ -305,8 +323,16 @@ impl GreetingKind {
 pub struct Joiner {
     /// The socket.
     pub socket: Socket,
-    /// Its greeting.
-    pub kind: GreetingKind,
+    /// What it gets before its rooms' live events.
+    pub joining: Joining,
+}
+
+/// How a connecting socket starts.
+pub enum Joining {
+    /// A new socket: its greeting, then its room.
+    Greeted(GreetingKind),
+    /// A restored socket: what its rooms had after its offset, then its rooms.
+    Restored(Restore),
 }
 
 /// Where connecting sockets queue for the fan-out task.
@@ -323,9 +349,9 @@ pub fn joiners() -> (Joiners, JoinerInbox) {
 }
 
 impl Joiners {
-    /// Queues `socket` for its greeting and its room.
-    pub fn enqueue(&self, socket: Socket, kind: GreetingKind) {
-        if self.0.send(Joiner { socket, kind }).is_err() {
+    /// Queues `socket` for its greeting (or its missed events) and its rooms.
+    pub fn enqueue(&self, socket: Socket, joining: Joining) {
+        if self.0.send(Joiner { socket, joining }).is_err() {
             tracing::debug!("socket.io gateway stopped; socket not greeted");
         }
     }

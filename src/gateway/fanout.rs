@@ -26,11 +26,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::{Direction, lookup};
-use super::client::{GreetingKind, Joiner, JoinerInbox, Socket};
+use super::client::{GreetingKind, Joiner, JoinerInbox, Joining, Socket};
 use super::lists::{ListRounds, PACE_TICK};
+use super::recovery::{Offset, Restore};
 use super::shape_payload;
 use super::sockets::Io;
-use super::{Sent, emissions};
+use super::{Sent, emissions, emissions_with};
 use crate::events::kind_of;
 use crate::ledger::views;
 use crate::log::EventLog;
@@ -38,7 +39,7 @@ use crate::metrics::Metrics;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
 use crate::socketio::engine::{Framed, SendError};
-use crate::socketio::server::event_message;
+use crate::socketio::server::{event_message, event_message_at};
 
 /// How long one greeting picture serves sockets that connect after it.
 pub const GREETING_REUSE: Duration = Duration::from_millis(250);
@@ -77,6 +78,15 @@ impl Recent {
     /// Whether every emission after `sequence` is still held.
     fn covers(&self, sequence: u64) -> bool {
         sequence >= self.dropped_through
+    }
+
+    /// The emissions of event `sequence`, when still held and it had any.
+    fn of(&self, sequence: u64) -> Option<&[Sent]> {
+        let at = self
+            .events
+            .binary_search_by_key(&sequence, |(s, _)| *s)
+            .ok()?;
+        Some(&self.events[at].1)
     }
 
     /// The emissions to `room` of events after `sequence`.
@@ -129,6 +139,8 @@ struct Fanout {
     position: u64,
     /// The messages of one socket's share of a run (reused).
     share: Vec<Framed>,
+    /// Whether events carry recovery offsets (see [`super::recovery`]).
+    offsets: bool,
 }
 
 /// Emits every log event to the sockets and greets connecting sockets, until
@@ -153,7 +165,9 @@ pub async fn run_fanout(
         greeted_ahead: Vec::new(),
         position: 0,
         share: Vec::new(),
+        offsets: false,
     };
+    fanout.offsets = fanout.io.handler().recovers();
     let mut loss_reports = tokio::time::interval(LOSS_REPORT_INTERVAL);
     let mut list_pace = tokio::time::interval(PACE_TICK);
     list_pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -254,7 +268,7 @@ impl Fanout {
                 }
                 continue;
             }
-            let sent = emissions(&event);
+            let sent = emissions_with(&event, self.offsets);
             for (index, item) in sent.iter().enumerate() {
                 if run.room.as_deref() != Some(item.room.as_str()) {
                     self.deliver_run(&mut run);
@@ -392,11 +406,21 @@ impl Fanout {
         });
     }
 
-    /// Greets a batch of connecting sockets and adds them to their rooms.
+    /// Greets a batch of connecting sockets and adds them to their rooms;
+    /// restored sockets get what they missed instead.
     fn greet(&mut self, batch: Vec<Joiner>) {
         let mut by_kind: HashMap<GreetingKind, Vec<Socket>> = HashMap::new();
         for joiner in batch {
-            by_kind.entry(joiner.kind).or_default().push(joiner.socket);
+            match joiner.joining {
+                Joining::Greeted(kind) => by_kind.entry(kind).or_default().push(joiner.socket),
+                Joining::Restored(restore) => {
+                    if let Err(socket) = self.restore(joiner.socket, restore)
+                        && let Some(kind) = socket.state.greeting()
+                    {
+                        by_kind.entry(kind).or_default().push(socket);
+                    }
+                }
+            }
         }
         for (kind, sockets) in by_kind {
             let now = Instant::now();
@@ -404,7 +428,7 @@ impl Fanout {
                 now.duration_since(g.built) < GREETING_REUSE && self.recent.covers(g.head)
             });
             if !reusable {
-                let greeting = build_greeting(&self.log, &kind);
+                let greeting = build_greeting(&self.log, &kind, self.offsets);
                 self.greetings.insert(kind.clone(), greeting);
             }
             let Some(greeting) = self.greetings.get(&kind) else {
@@ -435,11 +459,99 @@ impl Fanout {
             }
         }
     }
+
+    /// Restores a socket: every emission to its rooms after its offset, up
+    /// to the events taken so far, then its rooms. `Err` gives the socket
+    /// back for a greeting when the replay window no longer holds what it
+    /// missed (it moved on since the socket was admitted) or its outbox
+    /// cannot take it all at once.
+    fn restore(&mut self, socket: Socket, restore: Restore) -> Result<(), Socket> {
+        let Restore { rooms, after, .. } = restore;
+        let through = self.position.max(after.sequence);
+        let Some(events) = self.log.replay(after.read_through(), self.position) else {
+            tracing::info!(socket = %socket.id, "socket.io: the replay window moved past a recovering socket's offset; greeted instead");
+            return Err(socket);
+        };
+        let messages = self.missed(&socket, &rooms, after, &events);
+        match socket.send_run(&messages) {
+            Ok(()) => {}
+            Err(SendError::Full) => {
+                tracing::info!(socket = %socket.id, missed = messages.len(), "socket.io: a recovering socket missed more than its outbox holds; greeted instead");
+                return Err(socket);
+            }
+            Err(SendError::Closed) => return Ok(()),
+        }
+        tracing::debug!(socket = %socket.id, missed = messages.len(), "socket.io connection state recovered");
+        socket
+            .state
+            .greeted_through
+            .store(through, Ordering::Relaxed);
+        for room in &rooms {
+            socket.join(room);
+        }
+        self.greeted_ahead.push((socket, through));
+        Ok(())
+    }
+
+    /// What a socket in `rooms` missed after `after`, of `events`: each
+    /// emission it would have had live, and of each whole list only the
+    /// newest (a newer list replaces an older one).
+    fn missed(
+        &self,
+        socket: &Socket,
+        rooms: &[String],
+        after: Offset,
+        events: &[Arc<pb::Event>],
+    ) -> Vec<Framed> {
+        let in_rooms = |room: &str| rooms.iter().any(|r| r == room);
+        let mut newest_lists: HashMap<(pb::EventKind, &str), u64> = HashMap::new();
+        for event in events {
+            if let Some(payload) = &event.payload
+                && ListRounds::<Socket>::is_list(event)
+            {
+                newest_lists.insert((kind_of(payload), event.tenant.as_str()), event.sequence);
+            }
+        }
+        let client = &socket.state;
+        let mut messages = Vec::new();
+        for event in events {
+            if let Some(payload) = &event.payload
+                && ListRounds::<Socket>::is_list(event)
+                && newest_lists.get(&(kind_of(payload), event.tenant.as_str()))
+                    != Some(&event.sequence)
+            {
+                continue;
+            }
+            let framed;
+            let sent = match self.recent.of(event.sequence) {
+                Some(sent) => sent,
+                None => {
+                    framed = emissions_with(event, self.offsets);
+                    &framed[..]
+                }
+            };
+            for (index, item) in sent.iter().enumerate() {
+                let had_it = sent[..index]
+                    .iter()
+                    .any(|earlier| earlier.name == item.name && in_rooms(&earlier.room));
+                if after.precedes(event.sequence, index)
+                    && in_rooms(&item.room)
+                    && client.wants(item.seed, item.name)
+                    && !had_it
+                {
+                    messages.push(item.framed.clone());
+                }
+            }
+        }
+        messages
+    }
 }
 
 /// Builds a greeting: the picture is taken under the ledger's lock, the JSON
 /// is written after it is released.
-fn build_greeting(log: &EventLog, kind: &GreetingKind) -> Greeting {
+/// With `offsets`, each message carries the greeting's head as its
+/// recovery offset.
+fn build_greeting(log: &EventLog, kind: &GreetingKind, offsets: bool) -> Greeting {
     let now = chrono::Utc::now();
     let (head, state, lists) = log.read(|ledger, head| {
         let tenant = kind.tenant.as_deref();
@@ -494,7 +606,10 @@ fn build_greeting(log: &EventLog, kind: &GreetingKind) -> Greeting {
         built: Instant::now(),
         messages: messages
             .into_iter()
-            .map(|(name, json)| event_message(name, &json.to_string()))
+            .map(|(name, json)| match offsets {
+                true => event_message_at(name, &json.to_string(), &Offset::through(head)),
+                false => event_message(name, &json.to_string()),
+            })
             .collect(),
     }
 }

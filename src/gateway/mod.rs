@@ -7,10 +7,11 @@ mod chat;
 pub mod client;
 mod fanout;
 mod lists;
+pub mod recovery;
 mod sockets;
 
 pub use client::{
-    Ack, Client, GreetingKind, JoinerInbox, Joiners, SeedFilter, Services, Socket, joiners,
+    Ack, Client, GreetingKind, JoinerInbox, Joiners, Joining, SeedFilter, Services, Socket, joiners,
 };
 pub use fanout::run_fanout;
 pub use sockets::{Gateway, Io};
@@ -21,7 +22,7 @@ use serde_json::Value as Json;
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::socket_json::{self, masked};
 use crate::socketio::engine::Framed;
-use crate::socketio::server::event_message;
+use crate::socketio::server::{event_message, event_message_at};
 use catalog::{Direction, SocketEvent, lookup};
 
 /// Room of every socket that is not held to one tenant.
@@ -333,19 +334,34 @@ struct Sent {
 
 /// The emissions of one event, each framed once.
 fn emissions(event: &pb::Event) -> Vec<Sent> {
+    emissions_with(event, false)
+}
+
+/// The emissions of one event, each framed once; with `offsets`, each
+/// carries its recovery offset (see [`recovery`]), whole lists excepted.
+fn emissions_with(event: &pb::Event, offsets: bool) -> Vec<Sent> {
+    let offsets = offsets && !lists::ListRounds::<()>::is_list(event);
     route(event)
         .into_iter()
-        .filter_map(|emission| match serde_json::to_string(&emission.payload) {
-            Ok(payload) => Some(Sent {
-                name: emission.name,
-                framed: event_message(emission.name, &payload),
-                room: emission.room,
-                seed: emission.seed,
-            }),
-            Err(error) => {
-                tracing::error!(event = emission.name, %error, "payload not serializable");
-                None
-            }
-        })
+        .enumerate()
+        .filter_map(
+            |(index, emission)| match serde_json::to_string(&emission.payload) {
+                Ok(payload) => Some(Sent {
+                    name: emission.name,
+                    framed: if offsets {
+                        let offset = recovery::Offset::emission(event.sequence, index);
+                        event_message_at(emission.name, &payload, &offset)
+                    } else {
+                        event_message(emission.name, &payload)
+                    },
+                    room: emission.room,
+                    seed: emission.seed,
+                }),
+                Err(error) => {
+                    tracing::error!(event = emission.name, %error, "payload not serializable");
+                    None
+                }
+            },
+        )
         .collect()
 }

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use super::client::{
-    Ack, Client, GreetingKind, LostEvents, Received, Refusals, SeedFilter, Services, Socket,
+    Ack, Client, Joining, LostEvents, Received, Refusals, SeedFilter, Services, Socket,
 };
 use super::{ADMIN_ROOM, catalog, chat, client_room};
 use crate::auth::Role;
@@ -23,7 +23,7 @@ use crate::proto::v1 as pb;
 use crate::socket_json;
 use crate::socketio::engine::{CloseReason, OpeningRequest};
 use crate::socketio::packet::EventCall;
-use crate::socketio::server::{DisconnectReason, SocketHandler, SocketServer};
+use crate::socketio::server::{Admitted, DisconnectReason, SocketHandler, SocketIds, SocketServer};
 use catalog::Direction;
 
 /// The gateway's Socket.IO server.
@@ -41,6 +41,14 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Whether sockets may recover their connection state (events then
+    /// carry offsets).
+    pub fn recovers(&self) -> bool {
+        self.services.recovery.is_some()
+    }
+}
+
 impl SocketHandler for Gateway {
     type State = Client;
 
@@ -50,7 +58,7 @@ impl SocketHandler for Gateway {
         &self,
         auth: Option<&RawValue>,
         request: &OpeningRequest,
-    ) -> Result<Client, String> {
+    ) -> Result<Admitted<Client>, String> {
         let services = &self.services;
         let auth: Option<Json> = auth.and_then(|raw| serde_json::from_str(raw.get()).ok());
         let seeds = match auth.as_ref().map(SeedFilter::from_auth).transpose() {
@@ -67,23 +75,55 @@ impl SocketHandler for Gateway {
                 let header = request.headers.get(http::header::AUTHORIZATION)?;
                 header.to_str().ok()
             });
-        match services.auth.authenticate(token) {
-            Ok(principal) => Ok(Client {
-                principal,
-                seeds,
-                lost: LostEvents::default(),
-                greeted_through: AtomicU64::new(0),
-                presence: Mutex::new(None),
-                dashboard_agent: Mutex::new(None),
-                dashboard_of: OnceLock::new(),
-                refusals: Mutex::new(Refusals::default()),
-            }),
+        let principal = match services.auth.authenticate(token) {
+            Ok(principal) => principal,
             Err(error) => {
                 services.metrics.refuse("socketio", error.code_name());
                 tracing::info!(%error, "socket.io connection refused");
-                Err(error.to_string())
+                return Err(error.to_string());
             }
+        };
+        let restore = match (&services.recovery, &auth) {
+            (Some(recovery), Some(auth)) => match recovery.restore(auth, &principal) {
+                Ok(restore) => restore,
+                Err(missed) => {
+                    services.metrics.recovery(missed.name());
+                    tracing::debug!(
+                        reason = missed.name(),
+                        "socket.io connection state not recovered"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let client = Client {
+            principal,
+            seeds,
+            lost: LostEvents::default(),
+            greeted_through: AtomicU64::new(0),
+            presence: Mutex::new(None),
+            dashboard_agent: Mutex::new(None),
+            dashboard_of: OnceLock::new(),
+            refusals: Mutex::new(Refusals::default()),
+            restores: Mutex::new(None),
+        };
+        let Some(restore) = restore else {
+            return Ok(client.into());
+        };
+        if let Some(seed) = restore.dashboard_of {
+            let _ = client.dashboard_of.set(seed);
         }
+        client
+            .dashboard_agent
+            .lock()
+            .clone_from(&restore.dashboard_agent);
+        let ids = restore.ids.clone();
+        *client.restores.lock() = Some(restore);
+        Ok(Admitted {
+            state: client,
+            restores: Some(ids),
+        })
     }
 
     /// A chat customer joins their conversation's room; everyone else is
@@ -91,19 +131,28 @@ impl SocketHandler for Gateway {
     fn on_connect(&self, socket: &Socket) {
         let services = &self.services;
         let principal = &socket.state.principal;
-        match (principal.customer_conversation(), principal.forced_tenant()) {
-            // A chat customer hears their own conversation and nothing else.
-            (Some(conversation), _) => socket.join(conversation),
-            (None, tenant) => {
-                let kind = GreetingKind {
-                    tenant: tenant.map(str::to_owned),
-                    masked: principal.masks_phone_numbers(),
-                    seeds: socket.state.seeds.clone(),
-                };
-                *socket.state.presence.lock() =
-                    tenant.map(|client_id| services.presence.enter(client_id));
-                services.joiners.enqueue(Arc::clone(socket), kind);
+        *socket.state.presence.lock() = principal
+            .forced_tenant()
+            .map(|client_id| services.presence.enter(client_id));
+        let restore = socket.state.restores.lock().take();
+        if let Some(restore) = restore {
+            services.metrics.recovery("recovered");
+            // Its chat agent comes back online, as a dashboard that joins again would.
+            if let Some(agent) = &restore.dashboard_agent {
+                services
+                    .chat
+                    .agent_joined(agent, &principal.claims.sub, &socket.id);
             }
+            services
+                .joiners
+                .enqueue(Arc::clone(socket), Joining::Restored(restore));
+        } else if let Some(kind) = socket.state.greeting() {
+            services
+                .joiners
+                .enqueue(Arc::clone(socket), Joining::Greeted(kind));
+        } else if let Some(conversation) = principal.customer_conversation() {
+            // A chat customer hears their own conversation and nothing else.
+            socket.join(conversation);
         }
         services.metrics.connections("socketio").inc();
         tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");
@@ -137,8 +186,19 @@ impl SocketHandler for Gateway {
         tracing::info!(reason, "socket.io request refused");
     }
 
+    /// A socket that lost its transport is kept for its client's return
+    /// (with recovery on).
     fn on_disconnect(&self, socket: &Socket, reason: DisconnectReason) {
         let services = Arc::clone(&self.services);
+        if let (Some(recovery), Some(pid), true) =
+            (&services.recovery, &socket.pid, reason.recoverable())
+        {
+            let ids = SocketIds {
+                sid: socket.id.clone(),
+                pid: pid.clone(),
+            };
+            recovery.keep(ids, &socket.state, socket.rooms());
+        }
         services.metrics.connections("socketio").dec();
         drop(socket.state.presence.lock().take());
         let name = reason.name();

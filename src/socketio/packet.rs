@@ -239,12 +239,36 @@ pub fn push_event_message(out: &mut String, namespace: &str, name: &str, data: &
     out.push(']');
 }
 
-/// The Engine.IO message that accepts a client into `namespace` as socket `sid`.
-pub fn connect_message(namespace: &str, sid: &str) -> String {
+/// The Engine.IO message that accepts a client into `namespace` as socket
+/// `sid`, with the private session id `pid` it may recover with.
+pub fn connect_message(namespace: &str, sid: &str, pid: Option<&str>) -> String {
     let mut out = String::from("40");
     push_namespace(&mut out, namespace);
-    out.push_str(&serde_json::json!({ "sid": sid }).to_string());
+    let quoted = |id: &str| serde_json::to_string(id).unwrap_or_default();
+    out.push_str("{\"sid\":");
+    out.push_str(&quoted(sid));
+    if let Some(pid) = pid {
+        out.push_str(",\"pid\":");
+        out.push_str(&quoted(pid));
+    }
+    out.push('}');
     out
+}
+
+/// As [`push_event_message`], with `offset` as the event's last argument:
+/// the offset a client that recovers its connection state sends back.
+pub fn push_event_message_at(
+    out: &mut String,
+    namespace: &str,
+    name: &str,
+    data: &str,
+    offset: &str,
+) {
+    push_event_message(out, namespace, name, data);
+    out.pop();
+    out.push(',');
+    out.push_str(&serde_json::to_string(offset).unwrap_or_default());
+    out.push(']');
 }
 
 /// The Engine.IO message that refuses a client `namespace`, saying why.
@@ -394,6 +418,9 @@ mod tests {
         let mut event = String::new();
         push_event_message(&mut event, "/", "call:new", "{\"uniqueid\":\"1.2\"}");
         assert_eq!(event, "42[\"call:new\",{\"uniqueid\":\"1.2\"}]");
+        let mut at = String::new();
+        push_event_message_at(&mut at, "/", "call:new", "{}", "7-1");
+        assert_eq!(at, "42[\"call:new\",{},\"7-1\"]");
         let call = decode(&event[1..]).event().unwrap();
         assert_eq!(
             (call.name.as_str(), call.args[0].get()),
@@ -405,8 +432,15 @@ mod tests {
         assert_eq!(quoted, "42/admin,[\"say \\\"hi\\\"\",1]");
         assert_eq!(decode(&quoted[1..]).event().unwrap().name, "say \"hi\"");
 
-        assert_eq!(connect_message("/", "s1"), "40{\"sid\":\"s1\"}");
-        assert_eq!(connect_message("/admin", "s1"), "40/admin,{\"sid\":\"s1\"}");
+        assert_eq!(connect_message("/", "s1", None), "40{\"sid\":\"s1\"}");
+        assert_eq!(
+            connect_message("/admin", "s1", None),
+            "40/admin,{\"sid\":\"s1\"}"
+        );
+        assert_eq!(
+            connect_message("/", "s1", Some("p1")),
+            "40{\"sid\":\"s1\",\"pid\":\"p1\"}"
+        );
         let refused = connect_error_message("/", "invalid \"token\"");
         assert_eq!(refused, "44{\"message\":\"invalid \\\"token\\\"\"}");
         assert_eq!(decode(&refused[1..]).kind, PacketKind::ConnectError);

@@ -6,6 +6,12 @@
 //! for the sender, who frames a message once for all of them. Only the
 //! default namespace `/` is served; binary attachments are refused (the
 //! gateway's events are JSON).
+//!
+//! Connection state recovery (Socket.IO 4.6+): a server that offers it
+//! gives each socket a private session id (`pid`) beside its id in the
+//! connect answer. A client that comes back sends that `pid` and the offset
+//! of the last event it read in its auth; the handler decides whether the
+//! socket is restored (it then keeps its id and `pid`), and what it missed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
@@ -21,7 +27,7 @@ use super::engine::{
 };
 use super::packet::{
     DEFAULT_NAMESPACE, EventCall, PacketKind, SocketPacket, ack_message, connect_error_message,
-    connect_message, disconnect_message, push_event_message,
+    connect_message, disconnect_message, push_event_message, push_event_message_at,
 };
 
 /// How long a client may take, by default, to join a namespace after its
@@ -48,23 +54,67 @@ impl DisconnectReason {
             Self::Transport(reason) => reason.name(),
         }
     }
+
+    /// Whether the client may come back and recover the socket (connection
+    /// state recovery): after a lost transport, not after either side left
+    /// on purpose or a broken client was closed.
+    pub fn recoverable(self) -> bool {
+        matches!(
+            self,
+            Self::Transport(
+                CloseReason::TransportClose
+                    | CloseReason::TransportError
+                    | CloseReason::PingTimeout
+            )
+        )
+    }
+}
+
+/// A client accepted into the namespace.
+pub struct Admitted<S> {
+    /// What the handler keeps of the client.
+    pub state: S,
+    /// The ids of the socket it restores (connection state recovery);
+    /// `None`: a new socket, with new ids.
+    pub restores: Option<SocketIds>,
+}
+
+impl<S> From<S> for Admitted<S> {
+    fn from(state: S) -> Self {
+        Admitted {
+            state,
+            restores: None,
+        }
+    }
+}
+
+/// A socket's public id and private session id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketIds {
+    /// The socket id the client knows it by.
+    pub sid: String,
+    /// The private session id it comes back with.
+    pub pid: String,
 }
 
 /// What the application does with sockets.
 pub trait SocketHandler: Send + Sync + 'static {
     /// What the application keeps per socket (the caller's identity, filters).
     type State: Send + Sync + 'static;
-    /// Accepts a client's `auth` (and its opening request) or refuses it with a message.
+    /// Accepts a client's `auth` (and its opening request) or refuses it
+    /// with a message. With recovery offered, `auth` of a client that comes
+    /// back holds the `pid` and `offset` it recovers with.
     fn authenticate(
         &self,
         auth: Option<&RawValue>,
         request: &OpeningRequest,
-    ) -> Result<Self::State, String>;
+    ) -> Result<Admitted<Self::State>, String>;
     /// A socket connected (its connect answer is already queued).
     fn on_connect(&self, socket: &Arc<Socket<Self::State>>);
     /// An event arrived; `ack` answers it when the client asked for an answer.
     fn on_event(&self, socket: &Arc<Socket<Self::State>>, call: EventCall<'_>, ack: Option<Ack>);
-    /// A socket left.
+    /// A socket is leaving: it is still in its rooms (to keep them for its
+    /// recovery), and leaves them right after.
     fn on_disconnect(&self, socket: &Arc<Socket<Self::State>>, reason: DisconnectReason);
     /// An Engine.IO request was refused (`reason`: `unknown_session`,
     /// `bad_request`, …), which no socket may have seen.
@@ -77,6 +127,8 @@ pub trait SocketHandler: Send + Sync + 'static {
 pub struct Socket<S> {
     /// The socket id (not the session id).
     pub id: String,
+    /// Its private session id, when the server offers recovery.
+    pub pid: Option<String>,
     /// What the handler made of the client's auth.
     pub state: S,
     session: Arc<Session>,
@@ -176,6 +228,13 @@ pub fn event_message(name: &str, data: &str) -> Framed {
     out.into()
 }
 
+/// As [`event_message`], with the recovery `offset` as its last argument.
+pub fn event_message_at(name: &str, data: &str, offset: &str) -> Framed {
+    let mut out = String::with_capacity(name.len() + data.len() + offset.len() + 12);
+    push_event_message_at(&mut out, DEFAULT_NAMESPACE, name, data, offset);
+    out.into()
+}
+
 /// The answer to one event that asked for one.
 pub struct Ack {
     id: u64,
@@ -204,21 +263,41 @@ pub struct SocketServer<H: SocketHandler> {
     opening: RwLock<HashMap<String, OpeningRequest>>,
     /// How long a session may stay without joining the namespace.
     connect_timeout: Duration,
+    /// Whether sockets get a private session id to recover with.
+    offers_recovery: bool,
+}
+
+/// How a [`SocketServer`] serves its namespace.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long a client may take to join the namespace after its session opens.
+    pub connect_timeout: Duration,
+    /// Offer connection state recovery: each socket gets a private session
+    /// id in its connect answer (the handler restores returning sockets).
+    pub offers_recovery: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            connect_timeout: CONNECT_TIMEOUT,
+            offers_recovery: false,
+        }
+    }
 }
 
 impl<H: SocketHandler> SocketServer<H> {
     /// A server for `handler`, and the engine that carries it (its `handle`
     /// answers the `/socket.io/` requests).
     pub fn start(handler: H, config: EngineConfig) -> (Arc<Self>, Arc<Engine>) {
-        Self::start_with_connect_timeout(handler, config, CONNECT_TIMEOUT)
+        Self::start_with(handler, config, ServerOptions::default())
     }
 
-    /// As [`SocketServer::start`], closing a session that has not joined
-    /// the namespace within `connect_timeout` (rather than [`CONNECT_TIMEOUT`]).
-    pub fn start_with_connect_timeout(
+    /// As [`SocketServer::start`], with `options` instead of the defaults.
+    pub fn start_with(
         handler: H,
         config: EngineConfig,
-        connect_timeout: Duration,
+        options: ServerOptions,
     ) -> (Arc<Self>, Arc<Engine>) {
         let server = Arc::new_cyclic(|me| Self {
             handler,
@@ -227,7 +306,8 @@ impl<H: SocketHandler> SocketServer<H> {
             rooms: Arc::new(Rooms(RwLock::new(HashMap::new()))),
             engine: OnceLock::new(),
             opening: RwLock::new(HashMap::new()),
-            connect_timeout,
+            connect_timeout: options.connect_timeout,
+            offers_recovery: options.offers_recovery,
         });
         let engine = Engine::new(config, Arc::clone(&server) as Arc<dyn EngineHandler>);
         let _ = server.engine.set(Arc::downgrade(&engine));
@@ -282,16 +362,22 @@ impl<H: SocketHandler> SocketServer<H> {
             return;
         };
         match self.handler.authenticate(packet.data, &request) {
-            Ok(state) => {
+            Ok(Admitted { state, restores }) => {
+                let (id, pid) = match restores {
+                    Some(ids) => (ids.sid, Some(ids.pid)),
+                    None => (random_id(), self.offers_recovery.then(random_id)),
+                };
                 let socket = Arc::new(Socket {
-                    id: random_id(),
+                    id,
+                    pid,
                     state,
                     session: Arc::clone(session),
                     rooms: Arc::clone(&self.rooms),
                     joined: Mutex::new(Some(Vec::new())),
                     request,
                 });
-                let _ = session.send(connect_message(DEFAULT_NAMESPACE, &socket.id).into());
+                let answer = connect_message(DEFAULT_NAMESPACE, &socket.id, socket.pid.as_deref());
+                let _ = session.send(answer.into());
                 self.sockets
                     .write()
                     .insert(session.id.clone(), Arc::clone(&socket));
@@ -309,8 +395,8 @@ impl<H: SocketHandler> SocketServer<H> {
     fn leave(&self, session: &Session, reason: DisconnectReason) -> Option<Arc<Socket<H::State>>> {
         let socket = self.sockets.write().remove(&session.id);
         if let Some(socket) = &socket {
-            socket.leave_all();
             self.handler.on_disconnect(socket, reason);
+            socket.leave_all();
         }
         socket
     }

@@ -11,6 +11,7 @@ mod records;
 mod seed_dashboards;
 mod sim;
 mod sim_fidelity;
+mod socketio_recovery;
 
 mod agent_bridge;
 mod ami_client;
@@ -23,6 +24,7 @@ mod ari_rest;
 mod ari_sim;
 mod auth;
 mod browser;
+mod cable;
 mod cacofonisk;
 mod chat;
 mod cli;

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use switchboard::socketio::engine::{EngineConfig, OpeningRequest, Transport};
 use switchboard::socketio::packet::EventCall;
 use switchboard::socketio::server::{
-    Ack, DisconnectReason, Socket, SocketHandler, SocketServer, event_message,
+    Ack, Admitted, DisconnectReason, Socket, SocketHandler, SocketServer, event_message,
 };
 
 use crate::helpers::{repo_root, require_tool};
@@ -33,12 +33,12 @@ impl SocketHandler for Greeter {
         &self,
         auth: Option<&RawValue>,
         _request: &OpeningRequest,
-    ) -> Result<String, String> {
+    ) -> Result<Admitted<String>, String> {
         let auth: serde_json::Value = auth
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
             .unwrap_or_default();
         match auth["token"].as_str() {
-            Some("good") => Ok("alice".into()),
+            Some("good") => Ok(String::from("alice").into()),
             _ => Err("invalid token".into()),
         }
     }

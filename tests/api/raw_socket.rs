@@ -9,6 +9,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// One connected socket on the default namespace.
 pub struct RawSocket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The namespace's connect answer: `{"sid"}`, and `"pid"` when the
+    /// server offers connection state recovery.
+    pub answer: serde_json::Value,
 }
 
 impl RawSocket {
@@ -29,7 +32,10 @@ impl RawSocket {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
-        let mut socket = RawSocket { ws };
+        let mut socket = RawSocket {
+            ws,
+            answer: serde_json::Value::Null,
+        };
         let open = socket.next_text().await.expect("engine.io open");
         assert!(open.starts_with('0'), "{open}");
         let connect = format!("40{auth}");
@@ -40,7 +46,8 @@ impl RawSocket {
             .expect("send connect");
         loop {
             let packet = socket.next_text().await.expect("namespace connect");
-            if packet.starts_with("40") {
+            if let Some(answer) = packet.strip_prefix("40") {
+                socket.answer = serde_json::from_str(answer).expect("connect answer");
                 return Ok(socket);
             }
             if let Some(refusal) = packet.strip_prefix("44") {
@@ -92,19 +99,26 @@ impl RawSocket {
 
     /// The next event, as `(name, payload)`; `None` when the connection ends.
     pub async fn next_event(&mut self) -> Option<(String, serde_json::Value)> {
+        self.next_event_args()
+            .await
+            .map(|(name, mut args)| (name, args.drain(..).next().unwrap_or_default()))
+    }
+
+    /// The next event, as `(name, arguments)`; `None` when the connection ends.
+    pub async fn next_event_args(&mut self) -> Option<(String, Vec<serde_json::Value>)> {
         loop {
             let packet = self.next_text().await?;
             if let Some(body) = packet.strip_prefix("42") {
                 let mut array: Vec<serde_json::Value> =
                     serde_json::from_str(body).expect("event array");
-                let payload = if array.len() > 1 {
-                    array.remove(1)
-                } else {
-                    serde_json::Value::Null
-                };
-                let name = array[0].as_str().expect("event name").to_owned();
-                return Some((name, payload));
+                let name = array.remove(0).as_str().expect("event name").to_owned();
+                return Some((name, array));
             }
         }
+    }
+
+    /// Closes the connection at once, without a word (as a lost network would).
+    pub fn drop_transport(self) {
+        drop(self.ws);
     }
 }

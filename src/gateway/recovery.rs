@@ -1,0 +1,287 @@
+//! Socket.IO connection state recovery for the gateway's sockets.
+//!
+//! Every event the fan-out emits to a room carries an offset as its last
+//! argument: `"{sequence}-{index}"`, the log event's sequence number and
+//! the emission's place among that event's emissions. A greeting carries
+//! `"{head}"`, everything through the log event it was taken at. The npm
+//! `socket.io-client` keeps the last offset it read; when its transport
+//! drops, the server keeps what it knew of the socket (its rooms, who it
+//! was, what it joined) for [`Recovery::lasts`], under the socket's private
+//! session id. A client that comes back within that time, with the same
+//! identity and an offset the replay window still holds, gets its old
+//! socket back: the same id, its rooms, and every emission of its rooms
+//! after the offset, then the live ones (`socket.recovered` is true).
+//! Otherwise it is a new socket and gets today's greeting.
+//!
+//! Whole lists (`calls:active`, `agents:status`, `queues:stats`) carry no
+//! offset: they go out in paced rounds, so a socket may read one after a
+//! newer single event, and their offset would move the client's back. A
+//! recovered socket gets the newest of each list emitted after its offset.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::catalog;
+use super::client::Client;
+use crate::auth::{Claims, Principal};
+use crate::log::EventLog;
+use crate::socketio::server::SocketIds;
+
+/// How long a dropped socket is kept for its client's return, by default
+/// (Socket.IO's own default `maxDisconnectionDuration`).
+pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(120);
+
+/// Where a client's reading stopped: after emission `index` of log event
+/// `sequence`, or (`index` `None`) after the whole event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offset {
+    /// The log event's sequence number.
+    pub sequence: u64,
+    /// The last emission of that event read; `None`: all of them.
+    pub index: Option<u32>,
+}
+
+impl Offset {
+    /// The offset of emission `index` of event `sequence`.
+    pub fn emission(sequence: u64, index: usize) -> String {
+        format!("{sequence}-{index}")
+    }
+
+    /// The offset of a greeting taken at log event `head`.
+    pub fn through(head: u64) -> String {
+        head.to_string()
+    }
+
+    /// Reads an offset a client sent back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Offset> {
+        let (sequence, index) = match text.split_once('-') {
+            Some((sequence, index)) => (sequence, Some(index.parse().ok()?)),
+            None => (text, None),
+        };
+        Some(Offset {
+            sequence: sequence.parse().ok()?,
+            index,
+        })
+    }
+
+    /// The last log event read whole: replaying from the event after it
+    /// covers this offset.
+    pub fn read_through(&self) -> u64 {
+        match self.index {
+            Some(_) => self.sequence.saturating_sub(1),
+            None => self.sequence,
+        }
+    }
+
+    /// Whether emission `index` of event `sequence` comes after this offset.
+    pub fn precedes(&self, sequence: u64, index: usize) -> bool {
+        match self.index {
+            _ if sequence != self.sequence => sequence > self.sequence,
+            Some(read) => index as u64 > u64::from(read),
+            None => false,
+        }
+    }
+}
+
+/// What is kept of a socket whose transport dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Kept {
+    sid: String,
+    /// Who it was; a returning client must be the same.
+    claims: Claims,
+    rooms: Vec<String>,
+    /// The seed whose rooms it joined by that seed's own events.
+    dashboard_of: Option<String>,
+    /// The chat agent it joined the agent dashboard as.
+    dashboard_agent: Option<String>,
+    /// When it dropped, Unix milliseconds.
+    left_at_ms: i64,
+}
+
+/// A socket to restore: what its client had, and where its reading stopped.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// The ids it keeps.
+    pub ids: SocketIds,
+    /// The rooms it was in.
+    pub rooms: Vec<String>,
+    /// The last emission it read.
+    pub after: Offset,
+    /// The seed whose rooms it joined by that seed's own events.
+    pub dashboard_of: Option<&'static str>,
+    /// The chat agent it joined the agent dashboard as.
+    pub dashboard_agent: Option<String>,
+}
+
+/// Why a returning client was not restored, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missed {
+    /// No kept socket has its `pid` (never, expired, or restored already).
+    Unknown,
+    /// The kept socket was someone else's.
+    OtherIdentity,
+    /// Its offset is not one the gateway sends.
+    BadOffset,
+    /// The replay window no longer holds what it missed.
+    TooOld,
+}
+
+impl Missed {
+    /// A stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown_session",
+            Self::OtherIdentity => "other_identity",
+            Self::BadOffset => "bad_offset",
+            Self::TooOld => "outside_replay_window",
+        }
+    }
+}
+
+/// The gateway's kept sockets.
+pub struct Recovery {
+    /// How long a dropped socket is kept.
+    lasts: Duration,
+    log: Arc<EventLog>,
+    kept: Mutex<KeptSockets>,
+}
+
+#[derive(Default)]
+struct KeptSockets {
+    by_pid: HashMap<String, Kept>,
+    /// When expired entries were last cleared, Unix milliseconds.
+    swept_at_ms: i64,
+}
+
+impl Recovery {
+    /// Kept sockets last `lasts`; offsets are checked against `log`'s window.
+    pub fn new(log: Arc<EventLog>, lasts: Duration) -> Self {
+        Recovery {
+            lasts,
+            log,
+            kept: Mutex::new(KeptSockets::default()),
+        }
+    }
+
+    /// How long a dropped socket is kept.
+    pub fn lasts(&self) -> Duration {
+        self.lasts
+    }
+
+    fn lasts_ms(&self) -> i64 {
+        i64::try_from(self.lasts.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Keeps what `client` had on socket `ids` when its transport dropped.
+    pub fn keep(&self, ids: SocketIds, client: &Client, rooms: Vec<String>) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let kept = Kept {
+            sid: ids.sid,
+            claims: client.principal.claims.clone(),
+            rooms,
+            dashboard_of: client.dashboard_of.get().map(|seed| (*seed).to_owned()),
+            dashboard_agent: client.dashboard_agent.lock().clone(),
+            left_at_ms: now,
+        };
+        let lasts = self.lasts_ms();
+        let mut kept_sockets = self.kept.lock();
+        if now - kept_sockets.swept_at_ms >= 1_000 {
+            kept_sockets
+                .by_pid
+                .retain(|_, kept| now - kept.left_at_ms < lasts);
+            kept_sockets.swept_at_ms = now;
+        }
+        kept_sockets.by_pid.insert(ids.pid, kept);
+    }
+
+    /// The sockets kept now.
+    pub fn kept(&self) -> usize {
+        self.kept.lock().by_pid.len()
+    }
+
+    /// The socket a returning client restores: its auth holds `pid` and
+    /// `offset`, and it is `principal` again. The kept socket is taken
+    /// (a `pid` restores once); `Ok(None)` when the auth asks for no recovery.
+    pub fn restore(&self, auth: &Json, principal: &Principal) -> Result<Option<Restore>, Missed> {
+        let (Some(pid), Some(offset)) = (
+            auth.get("pid").and_then(Json::as_str),
+            auth.get("offset").and_then(Json::as_str),
+        ) else {
+            return Ok(None);
+        };
+        // An offset the gateway never sent, or someone else's session id,
+        // is refused, and the session stays for its owner.
+        let after = Offset::parse(offset).ok_or(Missed::BadOffset)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let kept = {
+            let mut kept_sockets = self.kept.lock();
+            let kept = kept_sockets
+                .by_pid
+                .get(pid)
+                .filter(|kept| now - kept.left_at_ms < self.lasts_ms())
+                .ok_or(Missed::Unknown)?;
+            if !same_identity(&kept.claims, &principal.claims) {
+                return Err(Missed::OtherIdentity);
+            }
+            kept_sockets.by_pid.remove(pid).ok_or(Missed::Unknown)?
+        };
+        // The window only moves on: a socket it cannot restore now never will be.
+        if !self.log.holds_after(after.read_through()) {
+            return Err(Missed::TooOld);
+        }
+        Ok(Some(Restore {
+            ids: SocketIds {
+                sid: kept.sid,
+                pid: pid.to_owned(),
+            },
+            rooms: kept.rooms,
+            after,
+            dashboard_of: kept.dashboard_of.as_deref().and_then(catalog::seed_named),
+            dashboard_agent: kept.dashboard_agent,
+        }))
+    }
+}
+
+/// Whether two tokens name the same caller with the same rights (their
+/// times may differ: a client may have renewed its token meanwhile).
+fn same_identity(kept: &Claims, now: &Claims) -> bool {
+    kept.sub == now.sub
+        && kept.role == now.role
+        && kept.extension == now.extension
+        && kept.client_id == now.client_id
+        && kept.conversation_id == now.conversation_id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_read_back_and_order_emissions() {
+        assert_eq!(
+            Offset::parse(&Offset::emission(42, 1)),
+            Some(Offset {
+                sequence: 42,
+                index: Some(1)
+            })
+        );
+        let through = Offset::parse(&Offset::through(42)).unwrap();
+        assert_eq!(through.index, None);
+        for bad in ["", "x", "4-", "-1", "4-x", "1.5"] {
+            assert_eq!(Offset::parse(bad), None, "{bad:?}");
+        }
+        let after = Offset::parse("42-1").unwrap();
+        assert!(!after.precedes(42, 0));
+        assert!(!after.precedes(42, 1));
+        assert!(after.precedes(42, 2));
+        assert!(after.precedes(43, 0));
+        assert!(!after.precedes(41, 5));
+        assert!(!through.precedes(42, 9));
+        assert!(through.precedes(43, 0));
+    }
+}

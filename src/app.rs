@@ -24,6 +24,7 @@ use crate::directory::{AgentDirectory, AgentEntry};
 use crate::ledger::Input;
 use crate::ledger::Ledger;
 use crate::log::EventLog;
+use crate::log::journal::Journal;
 use crate::metrics::Metrics;
 use crate::presence::TenantPresence;
 use crate::socketio::engine::EngineConfig;
@@ -81,6 +82,51 @@ pub struct Application {
     outputs: OutputFeeds,
     ami: Option<(AmiSettings, AmiHandle, AmiInbox)>,
     ari: Option<(AriEventSettings, CommandInbox)>,
+    journaling: Option<Journaling>,
+}
+
+/// The log's journal in Redis, and the entries this node writes to it.
+struct Journaling {
+    journal: Journal,
+    entries: tokio::sync::mpsc::UnboundedReceiver<crate::log::journal::Entry>,
+}
+
+/// The event log: in memory, or kept in Redis's journal when `REDIS_URL`
+/// is set (restored from it, this node writing it).
+async fn open_log(
+    settings: &Settings,
+    ledger: Ledger,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(Arc<EventLog>, Option<Journaling>)> {
+    let Some(url) = &settings.redis_url else {
+        let log = EventLog::new(ledger, settings.log.clone(), Arc::clone(metrics));
+        return Ok((Arc::new(log), None));
+    };
+    let journal = Journal::connect(url, &settings.cluster_name, settings.log.window_events)
+        .await
+        .context("the log's journal")?;
+    let fresh = crate::log::new_epoch();
+    let stored = journal.load(&fresh).await.context("the log's journal")?;
+    let log = EventLog::journaled(
+        stored,
+        &fresh,
+        ledger,
+        settings.log.clone(),
+        Arc::clone(metrics),
+    );
+    if !log.restored_ledger() {
+        journal.restart_epoch(&log.epoch()).await?;
+    }
+    tracing::info!(
+        head = log.head(),
+        oldest = log.oldest(),
+        restored = log.restored_ledger(),
+        "the log is kept in Redis ({}:log)",
+        settings.cluster_name
+    );
+    let (writes, entries) = tokio::sync::mpsc::unbounded_channel();
+    log.start_writing(writes);
+    Ok((Arc::new(log), Some(Journaling { journal, entries })))
 }
 
 /// The log subscriptions of the outputs, taken at build time so that no event
@@ -113,11 +159,7 @@ impl Application {
             .setting(crate::commands::chat::SYSTEM_MODE_SETTING)
             .await?
             .unwrap_or_else(|| settings.system_mode.clone());
-        let log = Arc::new(EventLog::new(
-            Ledger::new(system_mode),
-            settings.log.clone(),
-            Arc::clone(&metrics),
-        ));
+        let (log, journaling) = open_log(&settings, Ledger::new(system_mode), &metrics).await?;
         let (ami_handle, ami) = match &settings.ami {
             Some(config) => {
                 let ami_settings = ami::source::settings(config);
@@ -332,6 +374,7 @@ impl Application {
             outputs,
             ami,
             ari,
+            journaling,
         })
     }
 
@@ -363,6 +406,7 @@ impl Application {
             outputs,
             ami,
             ari,
+            journaling,
         } = self;
         let Internals {
             log,
@@ -398,6 +442,30 @@ impl Application {
                 shutdown.clone(),
             )),
         ];
+        // The journal's tasks stop after the sources, once what they wrote is read back.
+        let journal_stop = CancellationToken::new();
+        let journal_tasks: Vec<JoinHandle<()>> = match journaling {
+            Some(Journaling { journal, entries }) => vec![
+                tokio::spawn(crate::log::journal::write_entries(
+                    journal.clone(),
+                    Arc::clone(&log),
+                    entries,
+                    String::new(),
+                    journal_stop.clone(),
+                )),
+                tokio::spawn(crate::log::journal::read_back(
+                    journal.clone(),
+                    Arc::clone(&log),
+                    journal_stop.clone(),
+                )),
+                tokio::spawn(crate::log::journal::save_checkpoints(
+                    journal,
+                    Arc::clone(&log),
+                    journal_stop.clone(),
+                )),
+            ],
+            None => Vec::new(),
+        };
         // With the agent bridge on the same PBX, its Stasis calls are its own:
         // the AMI source links its identifiers to them instead.
         let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
@@ -463,6 +531,17 @@ impl Application {
             let _ = (&mut server).await;
             for source in [ami_source, ari_source].into_iter().flatten() {
                 let _ = source.await;
+            }
+            while log
+                .written_through()
+                .is_some_and(|written| log.read_through() < written)
+                && !journal_tasks.iter().any(JoinHandle::is_finished)
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            journal_stop.cancel();
+            for task in journal_tasks {
+                let _ = task.await;
             }
             recorder_stop.cancel();
             let _ = recorder.await;

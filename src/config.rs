@@ -29,9 +29,13 @@ pub struct ServeArgs {
     /// `sqlite://FILE` (default `sqlite://switchboard.db`) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// `redis://…` for the shared cache; unset: in-process cache.
+    /// `redis://…` for the shared cache and the log's journal; unset:
+    /// in-process cache, and the log in memory only.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// The deployment's name: the prefix of its keys in Redis (`switchboard`).
+    #[arg(long, env = "CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
     /// Secret for HS256 bearer tokens (at least 32 bytes).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -136,6 +140,7 @@ struct FileSettings {
     cors_origin: Option<String>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    cluster_name: Option<String>,
     jwt_secret: Option<String>,
     auth_disabled: Option<bool>,
     stats_interval_seconds: Option<u64>,
@@ -253,6 +258,8 @@ pub struct Settings {
     pub database_url: String,
     /// Redis, when configured.
     pub redis_url: Option<String>,
+    /// The prefix of the deployment's keys in Redis.
+    pub cluster_name: String,
     /// The token secret.
     pub jwt_secret: String,
     /// Authentication off.
@@ -380,6 +387,20 @@ impl Settings {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return Err(ConfigError("REDIS_URL must start with redis://".into()));
+        }
+        let cluster_name = args
+            .cluster_name
+            .clone()
+            .or(file.cluster_name)
+            .unwrap_or_else(|| "switchboard".into());
+        if cluster_name.is_empty()
+            || !cluster_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError(format!(
+                "CLUSTER_NAME={cluster_name:?} must be letters, digits, '-', '_' or '.'"
+            )));
         }
         let auth_disabled = match &args.auth_disabled {
             Some(v) => parse_bool("AUTH_DISABLED", v)?,
@@ -652,6 +673,7 @@ impl Settings {
             cors,
             database_url,
             redis_url,
+            cluster_name,
             jwt_secret,
             auth_disabled,
             stats_interval: Duration::from_secs(stats),

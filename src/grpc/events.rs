@@ -59,6 +59,10 @@ impl Drop for GaugeGuard {
     }
 }
 
+/// How long a stream resuming after a number this node has not read back
+/// yet waits for it, with a journaled log, before it is told it is ahead.
+const RESUME_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[tonic::async_trait]
 impl pb::event_service_server::EventService for Events {
     async fn subscribe(
@@ -101,6 +105,12 @@ impl pb::event_service_server::EventService for Events {
         };
         let log = Arc::clone(&self.log);
         let metrics = Arc::clone(&self.metrics);
+        if log.is_journaled() {
+            // A number handed out a moment ago (an rpc's answer, another
+            // node's event) may not have been read back here yet.
+            log.wait_for_head(start.resume_after, RESUME_AHEAD_WAIT)
+                .await;
+        }
         let subscription = log.subscribe(&start, chrono::Utc::now());
         let mask = principal.masks_phone_numbers();
 

@@ -24,6 +24,31 @@ pub mod finish {
     pub const SUPERVISOR_HANGUP: &str = "supervisor_hangup";
     /// It was transferred out of the application.
     pub const TRANSFERRED: &str = "transferred";
+
+    /// How an agent-bridge call finished: one of the constants here (a
+    /// name of its own, so that serde reads it back as the constant rather
+    /// than borrowing it from the input).
+    pub type Finish = &'static str;
+
+    /// Every finish.
+    const ALL: [&str; 6] = [
+        CUSTOMER_HANGUP,
+        AGENT_HANGUP,
+        REJECTED,
+        NO_ANSWER,
+        SUPERVISOR_HANGUP,
+        TRANSFERRED,
+    ];
+
+    /// Reads a finish back (from the log's journal) as its constant.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        input: D,
+    ) -> Result<&'static str, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(input)?;
+        ALL.into_iter()
+            .find(|finish| *finish == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown finish {name:?}")))
+    }
 }
 
 /// The rank of a priority in a queue: high first, then normal, then low.

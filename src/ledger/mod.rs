@@ -44,7 +44,7 @@ impl Emitted {
 }
 
 /// The live state. Create with [`Ledger::new`], change with [`Ledger::apply`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     /// Calls in progress, by call id.
     pub calls: BTreeMap<String, CallRecord>,
@@ -59,6 +59,7 @@ pub struct Ledger {
     /// Voice-AI calls (seed 003).
     pub voice: voice::VoiceCalls,
     /// Each source's link, with the status it last reported.
+    #[serde(with = "source_statuses")]
     sources: HashMap<model::Source, (SourceLink, pb::SourceStatus)>,
     day: Option<NaiveDate>,
     recent_starts: VecDeque<(Instant, String)>,
@@ -67,6 +68,39 @@ pub struct Ledger {
     /// Identifiers linked to calls not started yet ([`Input::CallLinked`]
     /// may come before the other source starts the call), oldest first.
     pending_links: VecDeque<PendingLink>,
+}
+
+/// The sources' statuses in a saved ledger: each status as its protobuf bytes.
+mod source_statuses {
+    use std::collections::HashMap;
+
+    use prost::Message;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::model::{Source, SourceLink};
+    use crate::proto::v1 as pb;
+
+    type Statuses = HashMap<Source, (SourceLink, pb::SourceStatus)>;
+
+    pub fn serialize<S: Serializer>(statuses: &Statuses, out: S) -> Result<S::Ok, S::Error> {
+        let saved: Vec<(Source, SourceLink, Vec<u8>)> = statuses
+            .iter()
+            .map(|(source, (link, status))| (*source, *link, status.encode_to_vec()))
+            .collect();
+        saved.serialize(out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Statuses, D::Error> {
+        let saved = Vec::<(Source, SourceLink, Vec<u8>)>::deserialize(input)?;
+        saved
+            .into_iter()
+            .map(|(source, link, bytes)| {
+                let status =
+                    pb::SourceStatus::decode(&bytes[..]).map_err(serde::de::Error::custom)?;
+                Ok((source, (link, status)))
+            })
+            .collect()
+    }
 }
 
 /// A link to a call not started yet: its identifiers, and the start of the
@@ -106,7 +140,7 @@ pub const LIST_EVERY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
 /// changed since they were last emitted, and when each last went out. Lists
 /// are emitted at the end of an apply, however many inputs of a batch touched
 /// them, and at most once per [`LIST_EVERY`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct StaleLists {
     calls_active: ListPacing,
     agents_status: ListPacing,
@@ -114,7 +148,7 @@ struct StaleLists {
 }
 
 /// One whole list's pacing: changed since it last went out, and when that was.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct ListPacing {
     changed: bool,
     emitted_at: Option<Instant>,
@@ -144,7 +178,7 @@ impl ListPacing {
 }
 
 /// Counters since midnight (UTC) for every call (`None`) or one tenant's calls.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct DayCounters {
     peak_concurrent: u32,
     ended: u32,

@@ -8,7 +8,7 @@ pub use input::Input;
 use crate::time::Instant;
 
 /// Which way a call travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Direction {
     /// Not known.
     #[default]
@@ -22,7 +22,7 @@ pub enum Direction {
 }
 
 /// Why a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EndReason {
     /// Answered, then ended.
     Completed,
@@ -43,7 +43,7 @@ pub enum EndReason {
 }
 
 /// Every identifier the sources use for one call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallIds {
     /// AMI Uniqueid of the first channel.
     pub ami_uniqueid: String,
@@ -83,7 +83,7 @@ impl CallIds {
 }
 
 /// One call the ledger tracks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallRecord {
     /// switchboard's id for the call.
     pub call_id: String,
@@ -161,7 +161,7 @@ impl CallRecord {
 }
 
 /// How a transfer was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TransferKind {
     /// Sent to a number; the transferer left at once.
     Blind,
@@ -172,7 +172,7 @@ pub enum TransferKind {
 }
 
 /// One transfer in a call's chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transfer {
     /// Blind, attended or blonde.
     pub kind: TransferKind,
@@ -187,7 +187,7 @@ pub struct Transfer {
 }
 
 /// How one dial attempt ended (AMI `DialStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DialOutcome {
     /// `ANSWER`.
     Answer,
@@ -204,7 +204,7 @@ pub enum DialOutcome {
 }
 
 /// An agent's availability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Availability {
     /// Free.
     Available,
@@ -219,7 +219,7 @@ pub enum Availability {
 }
 
 /// One agent the ledger tracks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentRecord {
     /// The agent's id.
     pub agent_id: String,
@@ -283,7 +283,7 @@ impl AgentRecord {
 pub const DEFAULT_SERVICE_LEVEL_SECONDS: u32 = 20;
 
 /// One member (agent interface) of a queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueMember {
     /// The member's interface (`Local/1001@agents/n`, `PJSIP/1001`).
     pub interface: String,
@@ -300,7 +300,7 @@ pub struct QueueMember {
 }
 
 /// A caller waiting in a queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WaitingCaller {
     /// The call.
     pub call_id: String,
@@ -309,7 +309,7 @@ pub struct WaitingCaller {
 }
 
 /// A queue's counters since midnight (UTC).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueDay {
     /// Calls answered by a member.
     pub answered: u32,
@@ -326,7 +326,7 @@ pub struct QueueDay {
 }
 
 /// One queue the ledger tracks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueueRecord {
     /// The queue's name.
     pub name: String,
@@ -402,7 +402,7 @@ fn percent(part: u32, whole: u32) -> f64 {
 }
 
 /// A phone-system source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// Asterisk Manager Interface.
     Ami,
@@ -415,7 +415,7 @@ pub enum Source {
 }
 
 /// The state of a source's connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SourceLink {
     /// Connected and logged in.
     Connected,
@@ -426,7 +426,7 @@ pub enum SourceLink {
 }
 
 /// Why a customer left an agent-bridge call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LeaveReason {
     /// The customer hung up.
     CustomerDisconnected,
@@ -437,7 +437,7 @@ pub enum LeaveReason {
 }
 
 /// How a supervisor listens in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SpyMode {
     /// Listen only.
     Monitor,
@@ -448,7 +448,7 @@ pub enum SpyMode {
 }
 
 /// A supervisor listening to an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpySession {
     /// The session id (the action's id).
     pub session_id: String,
@@ -467,7 +467,7 @@ pub struct SpySession {
 }
 
 /// Figures the ledger measures for `system_stats`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LedgerFigures {
     /// Calls in progress.
     pub total_sessions: u32,

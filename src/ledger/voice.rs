@@ -14,7 +14,7 @@ use crate::time::{Instant, to_timestamp};
 const REMEMBERED_ENDS: usize = 10_000;
 
 /// What the ledger knows of voice-AI calls.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct VoiceCalls {
     /// Calls started and not ended: (tenant, call id) key → tenant.
     live: HashMap<String, String>,

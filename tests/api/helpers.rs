@@ -40,6 +40,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         ..ServeArgs::default()
     };
     configure(&mut args);
+    if args.redis_url.is_some() && args.cluster_name.is_none() {
+        // Tests share one Redis: each server its own keys.
+        args.cluster_name = Some(unique_cluster_name());
+    }
     let settings = Settings::resolve(&args).expect("test settings");
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -56,6 +60,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         server: Some(server),
         _dir: dir,
     }
+}
+
+/// A deployment name no other test uses, for keys in the shared Redis.
+pub fn unique_cluster_name() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The test Redis that `.ci/services` starts.
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL")
+        .expect("TEST_REDIS_URL is not set: run `make test` (it starts Redis with .ci/services)")
 }
 
 /// Starts a server with the default test settings.

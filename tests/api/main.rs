@@ -31,6 +31,7 @@ mod cli;
 mod console;
 mod events;
 mod hardening;
+mod journal;
 mod store;
 mod surfaces;
 mod tenants;

@@ -6,7 +6,7 @@ use super::*;
 
 /// A source-neutral fact that changes the ledger. Each carries what the
 /// ledger needs and nothing of the wire it came from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Input {
     /// A call began.
     CallStarted {
@@ -162,7 +162,8 @@ pub enum Input {
         /// The call.
         call_id: String,
         /// Who hung it up.
-        by: &'static str,
+        #[serde(deserialize_with = "crate::ledger::agent_bridge::finish::deserialize")]
+        by: crate::ledger::agent_bridge::finish::Finish,
     },
     /// A channel of a call changed state (ARI ChannelStateChange).
     ChannelStateChanged {

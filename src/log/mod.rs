@@ -3,6 +3,15 @@
 //! subscriber; a live subscriber that falls behind loses events and is told
 //! so. A durable subscriber (the store) gets every event it wants through an
 //! unbounded queue instead, so that no record is lost to a burst.
+//!
+//! With a journal (Redis, see [`journal`]), an append goes to the journal
+//! first: the writer keeps the ledger a step ahead, numbers the events and
+//! hands the entry to the journal; the window, the live feed and the
+//! outputs get it when it is read back ([`EventLog::ingest`]), the same way
+//! on every node. An event reaches no client before Redis holds it, so a
+//! client resuming on another node or after a restart finds it there.
+
+pub mod journal;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +28,7 @@ use crate::ledger::{Emitted, Input, Ledger};
 use crate::metrics::Metrics;
 use crate::proto::v1::{self as pb, ResyncReason, event::Payload};
 use crate::time::{Instant, to_timestamp};
+use journal::{Entry, EntryId, Operation};
 
 /// Bounds of the replay window and of the live fan-out.
 #[derive(Debug, Clone)]
@@ -105,6 +115,23 @@ pub struct EventLog {
     settings: LogSettings,
     metrics: Arc<Metrics>,
     durable: Mutex<Vec<DurableSubscriber>>,
+    /// With a journal: the writer's side (`None` on a node that only reads).
+    writer: Mutex<Option<Writer>>,
+    /// With a journal: the last entry read back into the window.
+    read_through: Mutex<EntryId>,
+    /// Whether appends go through a journal.
+    journaled: bool,
+    /// Whether a journaled log's ledger was restored from the journal.
+    restored_ledger: bool,
+}
+
+/// The writer's side of a journaled log: its ledger, ahead of the window by
+/// the entries not yet read back, and where its entries go.
+struct Writer {
+    ledger: Ledger,
+    last_sequence: u64,
+    last_entry: EntryId,
+    entries: mpsc::UnboundedSender<Entry>,
 }
 
 /// A subscriber that must not lose the events it wants.
@@ -130,7 +157,160 @@ impl EventLog {
             settings,
             metrics,
             durable: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+            read_through: Mutex::new(EntryId::default()),
+            journaled: false,
+            restored_ledger: false,
         }
+    }
+
+    /// A log kept in a journal: its window and ledger as `stored` holds
+    /// them (see [`journal::Stored`]); `ledger` when it holds none. Appends
+    /// wait for [`EventLog::start_writing`]; entries read from the journal
+    /// reach the window through [`EventLog::ingest`].
+    pub fn journaled(
+        stored: journal::Stored,
+        fresh_epoch: &str,
+        ledger: Ledger,
+        settings: LogSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mut log = EventLog::new(ledger, settings, metrics);
+        log.journaled = true;
+        *log.epoch.get_mut() = stored.epoch;
+        let first = stored.entries.first().map(|entry| entry.id);
+        let restores_ledger = match (&stored.checkpoint, first) {
+            (Some(checkpoint), Some(first)) => checkpoint.id >= first,
+            (Some(_), None) => true,
+            // A stream that still starts at the beginning replays from an empty ledger.
+            (None, first) => first.is_none_or(|first| first.sequence <= 1),
+        };
+        let mut state = std::mem::replace(
+            log.state.get_mut(),
+            State {
+                ledger: Ledger::new(""),
+                window: VecDeque::new(),
+                last_sequence: 0,
+                events_in: KindCounters::default(),
+            },
+        );
+        let mut read_through = EntryId::default();
+        let checkpoint_id = match (stored.checkpoint, restores_ledger) {
+            (Some(checkpoint), true) => {
+                state.ledger = checkpoint.ledger;
+                read_through = checkpoint.id;
+                Some(checkpoint.id)
+            }
+            _ => None,
+        };
+        for entry in stored.entries {
+            if restores_ledger && checkpoint_id.is_none_or(|id| entry.id > id) {
+                replay(&mut state.ledger, &entry.operation);
+            }
+            read_through = read_through.max(entry.id);
+            for event in entry.events {
+                state.last_sequence = event.sequence;
+                state.window.push_back(event);
+            }
+        }
+        if !restores_ledger {
+            // Its events cannot be followed on from: clients resuming get a
+            // Resync of the new epoch, numbers go on rising.
+            tracing::warn!(
+                "the journal holds no checkpoint its entries go on from: a new epoch starts, with an empty ledger the PBX rebuilds"
+            );
+            state.window.clear();
+            *log.epoch.get_mut() = fresh_epoch.to_owned();
+        }
+        log.trim_window_locked(&mut state, chrono::Utc::now());
+        log.head.store(state.last_sequence, Ordering::Release);
+        *log.state.get_mut() = state;
+        *log.read_through.get_mut() = read_through;
+        log.restored_ledger = restores_ledger;
+        log
+    }
+
+    /// Whether a journaled log's ledger was restored from the journal (its
+    /// checkpoint and the entries after it); when it was not, the history
+    /// cannot be followed on from and the caller starts a new epoch.
+    pub fn restored_ledger(&self) -> bool {
+        self.restored_ledger
+    }
+
+    /// Whether appends go through a journal.
+    pub fn is_journaled(&self) -> bool {
+        self.journaled
+    }
+
+    /// Makes this node the log's writer: from now on appends are numbered
+    /// after the last entry read back, on a copy of the window's ledger, and
+    /// go to `entries` for the journal. Returns the last entry read back.
+    pub fn start_writing(&self, entries: mpsc::UnboundedSender<Entry>) -> EntryId {
+        let state = self.state.lock();
+        let last_entry = *self.read_through.lock();
+        *self.writer.lock() = Some(Writer {
+            ledger: state.ledger.clone(),
+            last_sequence: state.last_sequence,
+            last_entry,
+            entries,
+        });
+        last_entry
+    }
+
+    /// Stops this node writing (it lost the lease): appends are refused
+    /// until it writes again.
+    pub fn stop_writing(&self) {
+        *self.writer.lock() = None;
+    }
+
+    /// Whether this node writes the journal (always, without one).
+    pub fn writes(&self) -> bool {
+        !self.journaled || self.writer.lock().is_some()
+    }
+
+    /// Waits until the window holds event `sequence` (at most `within`).
+    pub async fn wait_for_head(&self, sequence: u64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.head() < sequence && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The last entry this node handed to the journal (`None`: it does not write).
+    pub fn written_through(&self) -> Option<EntryId> {
+        self.writer.lock().as_ref().map(|writer| writer.last_entry)
+    }
+
+    /// The last entry read back from the journal.
+    pub fn read_through(&self) -> EntryId {
+        *self.read_through.lock()
+    }
+
+    /// Reads one journal entry back: replays its operation on the window's
+    /// ledger and appends its events to the window, the live feed and the
+    /// durable subscribers. Entries already read are skipped. Returns false
+    /// when the ledger made a different number of events than the entry
+    /// holds (this node's ledger went astray: it should reload).
+    pub fn ingest(&self, entry: Entry) -> bool {
+        let mut state = self.state.lock();
+        let mut read_through = self.read_through.lock();
+        if entry.id <= *read_through {
+            return true;
+        }
+        *read_through = entry.id;
+        drop(read_through);
+        let made = replay(&mut state.ledger, &entry.operation);
+        let agrees = made.is_none_or(|made| made == entry.events.len());
+        if !agrees {
+            tracing::error!(entry = %entry.id, made = ?made, held = entry.events.len(), "the ledger made other events than the journal holds");
+        }
+        let now = entry
+            .events
+            .last()
+            .and_then(|e| e.time.as_ref())
+            .and_then(crate::time::from_timestamp);
+        self.push_locked(&mut state, entry.events, now);
+        agrees
     }
 
     /// This log's current epoch. Readable inside [`EventLog::read`]: the epoch
@@ -145,7 +325,20 @@ impl EventLog {
     /// replay window restarts with the rebuild: events of the old epoch cannot
     /// be resumed by clients, while the log's own outputs (gateway, store)
     /// that fall behind during the rebuild's burst catch up on its events.
+    /// With a journal the epoch stays and so does the window: the `Resync`
+    /// is one more event, which clients resuming across it read.
     pub fn rebuild(&self, inputs: Vec<Input>, now: Instant) -> Vec<Arc<pb::Event>> {
+        if self.journaled {
+            let operation = Operation::Rebuild {
+                inputs: inputs.clone(),
+                at: now,
+            };
+            return self.write(operation, now, |ledger| {
+                let mut emitted = ledger.apply_all(inputs, now);
+                emitted.extend(ledger.flush_lists(now, true));
+                emitted
+            });
+        }
         let mut state = self.state.lock();
         state.window.clear();
         let mut emitted = state.ledger.apply_all(inputs, now);
@@ -172,6 +365,13 @@ impl EventLog {
 
     /// Applies an input to the ledger at `now` and appends the events it causes.
     pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
+        if self.journaled {
+            let operation = Operation::Apply {
+                input: Box::new(input.clone()),
+                at: now,
+            };
+            return self.write(operation, now, |ledger| ledger.apply(input, now));
+        }
         let mut state = self.state.lock();
         let emitted = state.ledger.apply(input, now);
         self.append_locked(&mut state, emitted, now)
@@ -184,6 +384,14 @@ impl EventLog {
         inputs: impl IntoIterator<Item = Input>,
         now: Instant,
     ) -> Vec<Arc<pb::Event>> {
+        if self.journaled {
+            let inputs: Vec<Input> = inputs.into_iter().collect();
+            let operation = Operation::ApplyAll {
+                inputs: inputs.clone(),
+                at: now,
+            };
+            return self.write(operation, now, |ledger| ledger.apply_all(inputs, now));
+        }
         let mut state = self.state.lock();
         let emitted = state.ledger.apply_all(inputs, now);
         self.append_locked(&mut state, emitted, now)
@@ -192,6 +400,19 @@ impl EventLog {
     /// Appends the whole lists the ledger held back (see
     /// [`crate::ledger::LIST_EVERY`]) whose time is up at `now`.
     pub fn flush_lists(&self, now: Instant) -> Vec<Arc<pb::Event>> {
+        if self.journaled {
+            let held = self
+                .writer
+                .lock()
+                .as_ref()
+                .is_some_and(|writer| writer.ledger.lists_held());
+            if !held {
+                return Vec::new();
+            }
+            return self.write(Operation::FlushLists { at: now }, now, |ledger| {
+                ledger.flush_lists(now, false)
+            });
+        }
         let mut state = self.state.lock();
         if !state.ledger.lists_held() {
             return Vec::new();
@@ -202,9 +423,82 @@ impl EventLog {
 
     /// Appends an event that does not come from the ledger (statistics, chat, command results).
     pub fn publish(&self, payload: Payload, tenant: String, now: Instant) -> Arc<pb::Event> {
+        if self.journaled {
+            let emitted = Emitted { payload, tenant };
+            let mut events = self.write(Operation::Publish, now, |_| vec![emitted.clone()]);
+            return events.pop().unwrap_or_else(|| {
+                // Not the writer: the event is numbered nowhere.
+                Arc::new(self.unnumbered(emitted, now))
+            });
+        }
         let mut state = self.state.lock();
         let mut events = self.append_locked(&mut state, vec![Emitted { payload, tenant }], now);
         events.pop().expect("one event appended")
+    }
+
+    /// An event as it would be, numbered 0 (not appended).
+    fn unnumbered(&self, emitted: Emitted, now: Instant) -> pb::Event {
+        pb::Event {
+            sequence: 0,
+            epoch: self.epoch(),
+            time: Some(to_timestamp(now)),
+            tenant: emitted.tenant,
+            payload: Some(emitted.payload),
+        }
+    }
+
+    /// Journaled: applies `change` to the writer's ledger, numbers its
+    /// events (a rebuild's end with its `Resync`) and hands the entry to the
+    /// journal. On a node that does not write, nothing happens (the caller's
+    /// inputs are lost: only the lease holder ingests).
+    fn write(
+        &self,
+        operation: Operation,
+        now: Instant,
+        change: impl FnOnce(&mut Ledger) -> Vec<Emitted>,
+    ) -> Vec<Arc<pb::Event>> {
+        let mut writer = self.writer.lock();
+        let Some(writer) = writer.as_mut() else {
+            tracing::warn!("an append on a node that does not write the log; dropped");
+            return Vec::new();
+        };
+        let mut emitted = change(&mut writer.ledger);
+        if let Operation::Rebuild { .. } = operation {
+            emitted.push(Emitted {
+                payload: Payload::Resync(pb::Resync {
+                    reason: ResyncReason::SourceRebuilt as i32,
+                    requested_after: 0,
+                    oldest_available: 0,
+                    snapshot: Some(writer.ledger.snapshot(now)),
+                }),
+                tenant: String::new(),
+            });
+        }
+        let epoch = self.epoch();
+        let time = to_timestamp(now);
+        let events: Vec<Arc<pb::Event>> = emitted
+            .into_iter()
+            .map(|Emitted { payload, tenant }| {
+                writer.last_sequence += 1;
+                Arc::new(pb::Event {
+                    sequence: writer.last_sequence,
+                    epoch: epoch.clone(),
+                    time: Some(time),
+                    tenant,
+                    payload: Some(payload),
+                })
+            })
+            .collect();
+        writer.last_entry = writer.last_entry.next(writer.last_sequence);
+        let entry = Entry {
+            id: writer.last_entry,
+            operation,
+            events: events.clone(),
+        };
+        if writer.entries.send(entry).is_err() {
+            tracing::warn!("the journal's writer stopped; an append is lost");
+        }
+        events
     }
 
     /// Reads the ledger together with the sequence number of the last event folded into it.
@@ -367,22 +661,55 @@ impl EventLog {
         let epoch = self.epoch();
         let time = to_timestamp(now);
         let mut events = Vec::with_capacity(emitted.len());
-        for Emitted { payload, tenant } in emitted {
-            state.last_sequence += 1;
-            state.events_in.count(kind_of(&payload), &self.metrics);
-            let event = Arc::new(pb::Event {
-                sequence: state.last_sequence,
+        for (sequence, Emitted { payload, tenant }) in (state.last_sequence + 1..).zip(emitted) {
+            events.push(Arc::new(pb::Event {
+                sequence,
                 epoch: epoch.clone(),
                 time: Some(time),
                 tenant,
                 payload: Some(payload),
-            });
-            state.window.push_back(Arc::clone(&event));
+            }));
+        }
+        self.push_locked(state, events.clone(), Some(now));
+        events
+    }
+
+    /// Appends numbered `events` to the replay window, the live feed and the
+    /// durable subscribers that want them, and trims the window as of `now`.
+    fn push_locked(&self, state: &mut State, events: Vec<Arc<pb::Event>>, now: Option<Instant>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            state.last_sequence = event.sequence;
+            if let Some(payload) = &event.payload {
+                state.events_in.count(kind_of(payload), &self.metrics);
+            }
+            state.window.push_back(Arc::clone(event));
             self.head.store(state.last_sequence, Ordering::Release);
             // A send error only means nobody listens right now; the window keeps the event.
-            let _ = self.live.send(Arc::clone(&event));
-            events.push(event);
+            let _ = self.live.send(Arc::clone(event));
         }
+        if let Some(now) = now {
+            self.trim_window_locked(state, now);
+        }
+        {
+            let mut durable = self.durable.lock();
+            if !durable.is_empty() {
+                for event in &events {
+                    durable.retain(|subscriber| {
+                        !(subscriber.wants)(event)
+                            || subscriber.queue.send(Arc::clone(event)).is_ok()
+                    });
+                }
+            }
+        }
+        self.metrics.log_head.set(state.last_sequence);
+        self.metrics.log_window.set(state.window.len() as i64);
+    }
+
+    /// Drops the window's events past its size or older than its age at `now`.
+    fn trim_window_locked(&self, state: &mut State, now: Instant) {
         let max_age =
             chrono::Duration::from_std(self.settings.window_age).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(max_age);
@@ -398,24 +725,42 @@ impl EventLog {
         {
             state.window.pop_front();
         }
-        {
-            let mut durable = self.durable.lock();
-            if !durable.is_empty() {
-                for event in &events {
-                    durable.retain(|subscriber| {
-                        !(subscriber.wants)(event)
-                            || subscriber.queue.send(Arc::clone(event)).is_ok()
-                    });
-                }
-            }
+    }
+
+    /// The oldest event the window holds (0: none).
+    pub fn oldest(&self) -> u64 {
+        self.state.lock().window.front().map_or(0, |e| e.sequence)
+    }
+
+    /// The window's ledger, with the last journal entry folded into it.
+    pub fn checkpoint(&self) -> journal::Checkpoint {
+        let state = self.state.lock();
+        journal::Checkpoint {
+            id: *self.read_through.lock(),
+            ledger: state.ledger.clone(),
         }
-        self.metrics.log_head.set(state.last_sequence);
-        self.metrics.log_window.set(state.window.len() as i64);
-        events
     }
 }
 
-/// A fresh epoch id.
+/// Replays `operation` on `ledger`; the number of events it made, when the
+/// operation makes them from the ledger (`None`: a publish, whose events
+/// are the entry's own).
+fn replay(ledger: &mut Ledger, operation: &Operation) -> Option<usize> {
+    let made = match operation {
+        Operation::Apply { input, at } => ledger.apply((**input).clone(), *at).len(),
+        Operation::ApplyAll { inputs, at } => ledger.apply_all(inputs.clone(), *at).len(),
+        Operation::FlushLists { at } if ledger.lists_held() => ledger.flush_lists(*at, false).len(),
+        Operation::FlushLists { .. } => 0,
+        Operation::Publish => return None,
+        Operation::Rebuild { inputs, at } => {
+            let mut made = ledger.apply_all(inputs.clone(), *at).len();
+            made += ledger.flush_lists(*at, true).len();
+            made + 1
+        }
+    };
+    Some(made)
+}
+
 /// Emits the whole lists the ledger held back (see [`crate::ledger::LIST_EVERY`])
 /// as their time comes up, until `shutdown`: the last change of a busy spell
 /// reaches clients within about a quarter of that time more.
@@ -435,7 +780,8 @@ pub async fn flush_lists_every(log: Arc<EventLog>, shutdown: CancellationToken) 
     }
 }
 
-fn new_epoch() -> String {
+/// A fresh epoch id.
+pub fn new_epoch() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
@@ -655,5 +1001,150 @@ mod tests {
             other => panic!("expected a lag report, got {other:?}"),
         }
         assert_eq!(slow.try_recv().unwrap().sequence, 7);
+    }
+
+    mod journaled {
+        use super::*;
+        use crate::ledger::model::{CallIds, Direction};
+
+        fn started(call_id: &str) -> Input {
+            Input::CallStarted {
+                call_id: call_id.to_owned(),
+                ids: CallIds {
+                    ami_uniqueid: call_id.to_owned(),
+                    ..CallIds::default()
+                },
+                direction: Direction::Inbound,
+                customer_number: "254712345678".to_owned(),
+                caller_name: "Customer".to_owned(),
+                destination: "8000".to_owned(),
+                context: "from-external".to_owned(),
+                channel_state: "Ring".to_owned(),
+                queue: None,
+                tenant: "acme".to_owned(),
+            }
+        }
+
+        fn stored(entries: Vec<Entry>, checkpoint: Option<journal::Checkpoint>) -> journal::Stored {
+            journal::Stored {
+                epoch: "kept".into(),
+                checkpoint,
+                entries,
+            }
+        }
+
+        fn journaled(entries: Vec<Entry>, checkpoint: Option<journal::Checkpoint>) -> EventLog {
+            EventLog::journaled(
+                stored(entries, checkpoint),
+                "fresh",
+                Ledger::new("auto"),
+                LogSettings::default(),
+                Arc::new(Metrics::new()),
+            )
+        }
+
+        /// A writer's appends, read back by itself and by another node.
+        fn write_some(writer: &EventLog) -> Vec<Entry> {
+            let (queue, mut written) = mpsc::unbounded_channel();
+            writer.start_writing(queue);
+            writer.apply(started("c1"), at(0));
+            writer.apply_all(
+                vec![
+                    Input::AgentLoggedIn {
+                        extension: "1001".into(),
+                        agent_id: "a1".into(),
+                        name: "Ann".into(),
+                        max_calls: 1,
+                        queues: vec![],
+                    },
+                    started("c2"),
+                ],
+                at(1),
+            );
+            writer.flush_lists(at(2));
+            writer.publish(
+                Payload::SystemModeUpdate(pb::SystemModeUpdate {
+                    mode: "x".into(),
+                    ..Default::default()
+                }),
+                String::new(),
+                at(3),
+            );
+            writer.rebuild(vec![started("c3")], at(4));
+            let mut entries = Vec::new();
+            while let Ok(entry) = written.try_recv() {
+                entries.push(entry);
+            }
+            entries
+        }
+
+        #[test]
+        fn nodes_that_read_the_same_entries_hold_the_same_ledger_and_window() {
+            let writer = journaled(Vec::new(), None);
+            let entries = write_some(&writer);
+            assert_eq!(
+                writer.head(),
+                0,
+                "nothing reaches the window before it is read back"
+            );
+            let reader = journaled(Vec::new(), None);
+            for entry in &entries {
+                assert!(writer.ingest(entry.clone()));
+                assert!(
+                    reader.ingest(entry.clone()),
+                    "the replay made the entry's events"
+                );
+            }
+            let head = reader.head();
+            reader.ingest(entries[0].clone());
+            assert_eq!(reader.head(), head, "an entry read again is skipped");
+            let snapshot = |log: &EventLog| log.read(|ledger, head| (ledger.snapshot(at(5)), head));
+            assert_eq!(snapshot(&reader), snapshot(&writer));
+            assert_eq!(reader.head(), entries.last().unwrap().id.sequence);
+            let resumed = reader.subscribe(
+                &StartAt {
+                    resume_after: 1,
+                    epoch: Some("kept".into()),
+                    ..StartAt::default()
+                },
+                at(5),
+            );
+            assert_eq!(
+                resumed.backlog.len() as u64,
+                reader.head() - 1,
+                "the rebuild kept the window"
+            );
+            assert!(matches!(
+                resumed.backlog.last().unwrap().payload,
+                Some(Payload::Resync(_))
+            ));
+        }
+
+        #[test]
+        fn a_starting_node_restores_from_the_checkpoint_and_the_entries_after_it() {
+            let writer = journaled(Vec::new(), None);
+            let entries = write_some(&writer);
+            let (before, after) = entries.split_at(2);
+            for entry in before {
+                writer.ingest(entry.clone());
+            }
+            let bytes = rmp_serde::to_vec(&writer.checkpoint()).unwrap();
+            let checkpoint: journal::Checkpoint = rmp_serde::from_slice(&bytes).unwrap();
+            for entry in after {
+                writer.ingest(entry.clone());
+            }
+            let restarted = journaled(entries.clone(), Some(checkpoint));
+            assert!(restarted.restored_ledger());
+            assert_eq!(restarted.epoch(), "kept");
+            let snapshot = |log: &EventLog| log.read(|ledger, head| (ledger.snapshot(at(5)), head));
+            assert_eq!(snapshot(&restarted), snapshot(&writer));
+            assert_eq!(restarted.read_through(), entries.last().unwrap().id);
+
+            // Without the start of its history it cannot go on: a new epoch.
+            let lost = journaled(after.to_vec(), None);
+            assert!(!lost.restored_ledger());
+            assert_eq!(lost.epoch(), "fresh");
+            assert_eq!(lost.head(), writer.head(), "numbers go on rising");
+        }
     }
 }

@@ -1063,10 +1063,7 @@ mod tests {
             );
             writer.flush_lists(at(2));
             writer.publish(
-                Payload::SystemModeUpdate(pb::SystemModeUpdate {
-                    mode: "x".into(),
-                    ..Default::default()
-                }),
+                Payload::SystemModeUpdate(pb::SystemModeUpdate { mode: "x".into() }),
                 String::new(),
                 at(3),
             );

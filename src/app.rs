@@ -83,6 +83,7 @@ pub struct Application {
     ami: Option<(AmiSettings, AmiHandle, AmiInbox)>,
     ari: Option<(AriEventSettings, CommandInbox)>,
     journaling: Option<Journaling>,
+    role: Arc<crate::cluster::NodeRole>,
 }
 
 /// The log's journal in Redis, and the entries this node writes to it.
@@ -106,7 +107,16 @@ async fn open_log(
         .await
         .context("the log's journal")?;
     let fresh = crate::log::new_epoch();
-    let stored = journal.load(&fresh).await.context("the log's journal")?;
+    let mut stored = journal.load(&fresh).await.context("the log's journal")?;
+    // A cluster's node never restarts the shared history: it waits for the
+    // node that ingests to save a checkpoint its entries go on from.
+    let mut waits = 0;
+    while settings.cluster && !crate::log::journal::restorable(&stored) && waits < 4 {
+        tracing::info!("waiting for a checkpoint of the log to start from");
+        tokio::time::sleep(crate::log::journal::CHECKPOINT_EVERY).await;
+        stored = journal.load(&fresh).await.context("the log's journal")?;
+        waits += 1;
+    }
     let log = EventLog::journaled(
         stored,
         &fresh,
@@ -125,8 +135,28 @@ async fn open_log(
         settings.cluster_name
     );
     let (writes, entries) = tokio::sync::mpsc::unbounded_channel();
-    log.start_writing(writes);
+    if !settings.cluster {
+        // A cluster's node writes only while it holds the lease.
+        log.start_writing(writes);
+    }
     Ok((Arc::new(log), Some(Journaling { journal, entries })))
+}
+
+/// Applies the directory's agents to the ledger (as configured: names,
+/// extensions, how many calls each takes).
+fn configure_agents(log: &EventLog, directory: &AgentDirectory) {
+    log.apply_all(
+        directory
+            .list()
+            .into_iter()
+            .map(|agent| Input::AgentConfigured {
+                agent_id: agent.agent_id,
+                extension: agent.extension,
+                name: agent.name,
+                max_calls: agent.max_calls,
+            }),
+        chrono::Utc::now(),
+    );
 }
 
 /// The log subscriptions of the outputs, taken at build time so that no event
@@ -160,6 +190,12 @@ impl Application {
             .await?
             .unwrap_or_else(|| settings.system_mode.clone());
         let (log, journaling) = open_log(&settings, Ledger::new(system_mode), &metrics).await?;
+        // One node ingests always; a cluster's node when it holds the lease.
+        let role = Arc::new(if settings.cluster {
+            crate::cluster::NodeRole::new(settings.node_name.clone())
+        } else {
+            crate::cluster::NodeRole::single(settings.node_name.clone())
+        });
         let (ami_handle, ami) = match &settings.ami {
             Some(config) => {
                 let ami_settings = ami::source::settings(config);
@@ -191,16 +227,10 @@ impl Application {
         }
         let agents: Vec<AgentEntry> = agents.into_values().collect();
         let directory = Arc::new(AgentDirectory::new(agents.clone()));
-        let now = chrono::Utc::now();
-        log.apply_all(
-            agents.iter().map(|agent| Input::AgentConfigured {
-                agent_id: agent.agent_id.clone(),
-                extension: agent.extension.clone(),
-                name: agent.name.clone(),
-                max_calls: agent.max_calls,
-            }),
-            now,
-        );
+        if log.writes() {
+            // A cluster's node does this when it begins to ingest.
+            configure_agents(&log, &directory);
+        }
         let profiles = crate::profiles::ProfileCache::connect(settings.redis_url.as_deref())
             .await
             .context("cannot reach REDIS_URL")?;
@@ -323,6 +353,7 @@ impl Application {
             gate: web::Gatekeeper::new(auth.clone(), Arc::clone(&metrics), "http"),
             chat: Arc::clone(&chat),
             transfers: Arc::clone(&transfers),
+            role: Arc::clone(&role),
         });
         let webhooks = Arc::new(Webhooks {
             log: Arc::clone(&log),
@@ -375,6 +406,7 @@ impl Application {
             ami,
             ari,
             journaling,
+            role,
         })
     }
 
@@ -407,6 +439,7 @@ impl Application {
             ami,
             ari,
             journaling,
+            role,
         } = self;
         let Internals {
             log,
@@ -442,58 +475,90 @@ impl Application {
                 shutdown.clone(),
             )),
         ];
+        // The sources of one ingest term: for the whole run on one node; in a
+        // cluster, for each term this node holds the lease.
+        let start_sources: crate::cluster::StartSources = {
+            let (log, metrics) = (Arc::clone(&log), Arc::clone(&metrics));
+            // With the agent bridge on the same PBX, its Stasis calls are its
+            // own: the AMI source links its identifiers to them instead.
+            let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
+            let cluster = settings.cluster;
+            Box::new(move |term: CancellationToken| {
+                if cluster {
+                    configure_agents(&log, &directory);
+                }
+                let mut tasks = Vec::new();
+                if let Some((ami_settings, handle, inbox)) = &ami {
+                    tasks.push(tokio::spawn(ami::source::run(
+                        ami::source::AmiSourceParts {
+                            log: Arc::clone(&log),
+                            metrics: Arc::clone(&metrics),
+                        },
+                        handle.clone(),
+                        ami_settings.clone(),
+                        inbox.clone(),
+                        stasis_app.clone(),
+                        term.clone(),
+                    )));
+                }
+                if let Some((ari_settings, inbox)) = &ari {
+                    tasks.push(tokio::spawn(ari::source::run(
+                        ari::source::AriSourceParts {
+                            log: Arc::clone(&log),
+                            metrics: Arc::clone(&metrics),
+                            directory: Arc::clone(&directory),
+                        },
+                        ari_settings.clone(),
+                        Arc::clone(inbox),
+                        term,
+                    )));
+                }
+                tasks
+            })
+        };
         // The journal's tasks stop after the sources, once what they wrote is read back.
         let journal_stop = CancellationToken::new();
-        let journal_tasks: Vec<JoinHandle<()>> = match journaling {
-            Some(Journaling { journal, entries }) => vec![
-                tokio::spawn(crate::log::journal::write_entries(
+        let mut journal_tasks: Vec<JoinHandle<()>> = Vec::new();
+        let mut journal_kept = None;
+        let sources: Vec<JoinHandle<()>> = match journaling {
+            Some(Journaling { journal, entries }) => {
+                journal_kept = Some(journal.clone());
+                journal_tasks.push(tokio::spawn(crate::log::journal::read_back(
                     journal.clone(),
                     Arc::clone(&log),
-                    entries,
-                    String::new(),
+                    Arc::clone(&metrics),
                     journal_stop.clone(),
-                )),
-                tokio::spawn(crate::log::journal::read_back(
+                )));
+                journal_tasks.push(tokio::spawn(crate::log::journal::save_checkpoints(
                     journal.clone(),
                     Arc::clone(&log),
                     journal_stop.clone(),
-                )),
-                tokio::spawn(crate::log::journal::save_checkpoints(
-                    journal,
-                    Arc::clone(&log),
-                    journal_stop.clone(),
-                )),
-            ],
-            None => Vec::new(),
+                )));
+                if settings.cluster {
+                    vec![tokio::spawn(crate::cluster::run_ingest_role(
+                        journal,
+                        Arc::clone(&log),
+                        Arc::clone(&role),
+                        Arc::clone(&metrics),
+                        settings.lease,
+                        start_sources,
+                        shutdown.clone(),
+                    ))]
+                } else {
+                    // One node with Redis writes the journal unfenced.
+                    journal_tasks.push(tokio::spawn(crate::log::journal::write_entries(
+                        journal,
+                        Arc::clone(&log),
+                        entries,
+                        String::new(),
+                        journal_stop.clone(),
+                    )));
+                    metrics.cluster_role(true);
+                    start_sources(shutdown.clone())
+                }
+            }
+            None => start_sources(shutdown.clone()),
         };
-        // With the agent bridge on the same PBX, its Stasis calls are its own:
-        // the AMI source links its identifiers to them instead.
-        let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
-        let ami_source = ami.map(|(ami_settings, handle, inbox)| {
-            tokio::spawn(ami::source::run(
-                ami::source::AmiSourceParts {
-                    log: Arc::clone(&log),
-                    metrics: Arc::clone(&metrics),
-                },
-                handle,
-                ami_settings,
-                inbox,
-                stasis_app,
-                shutdown.clone(),
-            ))
-        });
-        let ari_source = ari.map(|(ari_settings, inbox)| {
-            tokio::spawn(ari::source::run(
-                ari::source::AriSourceParts {
-                    log: Arc::clone(&log),
-                    metrics: Arc::clone(&metrics),
-                    directory,
-                },
-                ari_settings,
-                inbox,
-                shutdown.clone(),
-            ))
-        });
         // The recorder stops only after the sources have, so that it sees their last events.
         let recorder_stop = CancellationToken::new();
         let recorder = tokio::spawn(store::recorder::record(
@@ -529,15 +594,23 @@ impl Application {
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;
-            for source in [ami_source, ari_source].into_iter().flatten() {
+            for source in sources {
                 let _ = source.await;
             }
-            while log
-                .written_through()
-                .is_some_and(|written| log.read_through() < written)
-                && !journal_tasks.iter().any(JoinHandle::is_finished)
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if let Some(journal) = &journal_kept {
+                // What this node wrote last is read back before the outputs stop.
+                let last = match journal.last_id().await {
+                    Ok(last) => last,
+                    Err(error) => {
+                        tracing::warn!(%error, "the journal's last entry could not be read");
+                        None
+                    }
+                };
+                while last.is_some_and(|last| log.read_through() < last)
+                    && !journal_tasks.iter().any(JoinHandle::is_finished)
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
             }
             journal_stop.cancel();
             for task in journal_tasks {
@@ -545,13 +618,16 @@ impl Application {
             }
             recorder_stop.cancel();
             let _ = recorder.await;
-            let now = chrono::Utc::now();
-            let open_calls = log.read(|ledger, _| ledger.snapshot(now).calls);
-            let stored =
-                store::recorder::record_open_calls(&store, &open_calls, now.timestamp_millis())
-                    .await;
-            if stored > 0 {
-                tracing::info!(calls = stored, "calls still up stored as open records");
+            // In a cluster the calls go on under the next node to ingest.
+            if !settings.cluster {
+                let now = chrono::Utc::now();
+                let open_calls = log.read(|ledger, _| ledger.snapshot(now).calls);
+                let stored =
+                    store::recorder::record_open_calls(&store, &open_calls, now.timestamp_millis())
+                        .await;
+                if stored > 0 {
+                    tracing::info!(calls = stored, "calls still up stored as open records");
+                }
             }
             for task in tasks {
                 if let Err(error) = task.await

@@ -36,6 +36,16 @@ pub struct ServeArgs {
     /// The deployment's name: the prefix of its keys in Redis (`switchboard`).
     #[arg(long, env = "CLUSTER_NAME")]
     pub cluster_name: Option<String>,
+    /// Run as one node of several (needs `REDIS_URL` and a Postgres
+    /// `DATABASE_URL`): one node at a time ingests, under a lease.
+    #[arg(long, env = "CLUSTER", num_args = 0..=1, default_missing_value = "true")]
+    pub cluster: Option<String>,
+    /// This node's name, in `/healthz` and the lease (the host name and a random suffix).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Seconds the ingest lease lasts unrenewed (5).
+    #[arg(long, env = "LEASE_SECONDS")]
+    pub lease_seconds: Option<String>,
     /// Secret for HS256 bearer tokens (at least 32 bytes).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -141,6 +151,9 @@ struct FileSettings {
     database_url: Option<String>,
     redis_url: Option<String>,
     cluster_name: Option<String>,
+    cluster: Option<bool>,
+    node_name: Option<String>,
+    lease_seconds: Option<u64>,
     jwt_secret: Option<String>,
     auth_disabled: Option<bool>,
     stats_interval_seconds: Option<u64>,
@@ -260,6 +273,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// The prefix of the deployment's keys in Redis.
     pub cluster_name: String,
+    /// One node of several: the lease decides which ingests.
+    pub cluster: bool,
+    /// This node's name.
+    pub node_name: String,
+    /// How long the ingest lease lasts unrenewed.
+    pub lease: Duration,
     /// The token secret.
     pub jwt_secret: String,
     /// Authentication off.
@@ -401,6 +420,33 @@ impl Settings {
             return Err(ConfigError(format!(
                 "CLUSTER_NAME={cluster_name:?} must be letters, digits, '-', '_' or '.'"
             )));
+        }
+        let cluster = match &args.cluster {
+            Some(v) => parse_bool("CLUSTER", v)?,
+            None => file.cluster.unwrap_or(false),
+        };
+        if cluster && database_url.starts_with("sqlite:") {
+            return Err(ConfigError(
+                "CLUSTER needs a Postgres DATABASE_URL: the nodes share the records, and SQLite is one file on one machine".into(),
+            ));
+        }
+        if cluster && redis_url.is_none() {
+            return Err(ConfigError(
+                "CLUSTER needs REDIS_URL: the nodes share the log and the lease there".into(),
+            ));
+        }
+        let node_name = args
+            .node_name
+            .clone()
+            .or(file.node_name)
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(default_node_name);
+        let lease_seconds = match &args.lease_seconds {
+            Some(v) => parse::<u64>("LEASE_SECONDS", v)?,
+            None => file.lease_seconds.unwrap_or(5),
+        };
+        if lease_seconds == 0 {
+            return Err(ConfigError("LEASE_SECONDS must be at least 1".into()));
         }
         let auth_disabled = match &args.auth_disabled {
             Some(v) => parse_bool("AUTH_DISABLED", v)?,
@@ -674,6 +720,9 @@ impl Settings {
             database_url,
             redis_url,
             cluster_name,
+            cluster,
+            node_name,
+            lease: Duration::from_secs(lease_seconds),
             jwt_secret,
             auth_disabled,
             stats_interval: Duration::from_secs(stats),
@@ -695,6 +744,16 @@ impl Settings {
             twilio,
         })
     }
+}
+
+/// A node's name when none is set: the host's name and a random suffix.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{:04x}", rand::random::<u16>())
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod connections;

@@ -48,6 +48,13 @@ pub struct Metrics {
     /// Socket.IO clients that came back with a private session id, by outcome
     /// (`recovered`, or why not).
     pub socketio_recoveries: Family<Labels, Counter>,
+    /// Whether this node holds the ingest lease (1) or stands by (0).
+    pub cluster_leader: Gauge,
+    /// Ingest terms this node began: its first, and each failover to it.
+    pub ingest_terms: Counter,
+    /// How old the newest event this node read back from the journal was
+    /// when it read it, in seconds: the lag of its tail.
+    pub journal_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Messages received from a phone-system source, by source.
     pub source_messages: Family<Labels, Counter>,
     /// Source frames skipped (oversized, malformed), by source and reason.
@@ -130,6 +137,24 @@ impl Metrics {
             "Socket.IO clients that came back to recover their connection state, by outcome",
             socketio_recoveries.clone(),
         );
+        let cluster_leader = Gauge::default();
+        let ingest_terms = Counter::default();
+        let journal_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "cluster_leader",
+            "Whether this node holds the ingest lease",
+            cluster_leader.clone(),
+        );
+        registry.register(
+            "ingest_terms",
+            "Ingest terms this node began (its first, and each failover to it)",
+            ingest_terms.clone(),
+        );
+        registry.register(
+            "journal_lag_seconds",
+            "How old the newest event read back from the journal was when read",
+            journal_lag_seconds.clone(),
+        );
         let source_messages = Family::<Labels, Counter>::default();
         let source_skipped = Family::<Labels, Counter>::default();
         let ingest_seconds = Histogram::new([
@@ -151,6 +176,9 @@ impl Metrics {
             ingest_seconds.clone(),
         );
         Metrics {
+            cluster_leader,
+            ingest_terms,
+            journal_lag_seconds,
             socketio_recoveries,
             source_messages,
             source_skipped,
@@ -193,6 +221,16 @@ impl Metrics {
         self.bad_input
             .get_or_create(&labels(&[("surface", surface), ("reason", reason)]))
             .inc();
+    }
+
+    /// Whether this node holds the ingest lease now.
+    pub fn cluster_role(&self, leader: bool) {
+        self.cluster_leader.set(i64::from(leader));
+    }
+
+    /// Counts one ingest term begun.
+    pub fn failover(&self) {
+        self.ingest_terms.inc();
     }
 
     /// Counts one Socket.IO client that came back with a private session id.

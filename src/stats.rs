@@ -137,6 +137,10 @@ pub async fn publish_every(
             _ = ticker.tick() => {}
             () = shutdown.cancelled() => return,
         }
+        if !log.writes() {
+            // A standby node: the node that ingests publishes the figures.
+            continue;
+        }
         let now = chrono::Utc::now();
         let stats = sampler.sample(&log, &metrics, &presence, now, None);
         log.publish(Payload::SystemStats(stats), String::new(), now);

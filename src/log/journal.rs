@@ -143,6 +143,25 @@ impl Entry {
     }
 }
 
+/// Whether `entry` is the log's very first (its first event is number 1,
+/// or it has none and no event came before it).
+pub fn starts_the_log(entry: &Entry) -> bool {
+    entry
+        .events
+        .first()
+        .map_or(entry.id.sequence == 0, |event| event.sequence == 1)
+}
+
+/// Whether a node can restore its ledger from `stored`: a checkpoint its
+/// entries go on from, or entries from the log's start.
+pub fn restorable(stored: &Stored) -> bool {
+    match (&stored.checkpoint, stored.entries.first()) {
+        (Some(checkpoint), Some(first)) => checkpoint.id >= first.id,
+        (Some(_), None) | (None, None) => true,
+        (None, Some(first)) => starts_the_log(first),
+    }
+}
+
 /// The ledger as of one entry.
 #[derive(Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -322,6 +341,25 @@ impl Journal {
         Ok(entries)
     }
 
+    /// The id of the stream's last entry (`None`: it is empty).
+    pub async fn last_id(&self) -> anyhow::Result<Option<EntryId>> {
+        let mut redis = self.redis.clone();
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(&self.stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut redis)
+            .await?;
+        match reply.ids.first() {
+            Some(last) => Ok(Some(
+                EntryId::parse(&last.id).with_context(|| format!("entry id {:?}", last.id))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Waits up to `block` for entries after `after`; returns them, oldest first.
     pub async fn tail(&self, after: EntryId, block: Duration) -> anyhow::Result<Vec<Entry>> {
         let mut redis = self.tail.clone();
@@ -456,6 +494,7 @@ pub async fn write_entries(
 pub async fn read_back(
     journal: Journal,
     log: Arc<crate::log::EventLog>,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut wait = Duration::from_millis(100);
@@ -467,8 +506,17 @@ pub async fn read_back(
         match read {
             Ok(entries) => {
                 wait = Duration::from_millis(100);
+                let newest = entries
+                    .last()
+                    .and_then(|entry| entry.events.last())
+                    .and_then(|event| event.time.as_ref())
+                    .and_then(crate::time::from_timestamp);
                 for entry in entries {
                     log.ingest(entry);
+                }
+                if let Some(newest) = newest {
+                    let lag = (chrono::Utc::now() - newest).num_milliseconds().max(0);
+                    metrics.journal_lag_seconds.set(lag as f64 / 1000.0);
                 }
             }
             Err(error) => {

@@ -177,14 +177,8 @@ impl EventLog {
     ) -> Self {
         let mut log = EventLog::new(ledger, settings, metrics);
         log.journaled = true;
+        let restores_ledger = journal::restorable(&stored);
         *log.epoch.get_mut() = stored.epoch;
-        let first = stored.entries.first().map(|entry| entry.id);
-        let restores_ledger = match (&stored.checkpoint, first) {
-            (Some(checkpoint), Some(first)) => checkpoint.id >= first,
-            (Some(_), None) => true,
-            // A stream that still starts at the beginning replays from an empty ledger.
-            (None, first) => first.is_none_or(|first| first.sequence <= 1),
-        };
         let mut state = std::mem::replace(
             log.state.get_mut(),
             State {

@@ -291,12 +291,14 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Stores one supervisor action in the audit trail.
+    /// Stores one supervisor action in the audit trail (once: every node of
+    /// a cluster records what it reads back).
     pub async fn insert_supervisor_action(&self, row: &SupervisorActionRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO supervisor_actions (action_id, supervisor, supervisor_extension, mode, \
              agent_extension, call_id, status, message, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (action_id) DO NOTHING",
         )
         .bind(&row.action_id)
         .bind(&row.supervisor)

@@ -42,6 +42,8 @@ pub struct Http {
     pub chat: Arc<Chat>,
     /// The transfer service (and its profile cache).
     pub transfers: Arc<TransferDesk>,
+    /// This node's name and whether it ingests, for `/healthz`.
+    pub role: Arc<crate::cluster::NodeRole>,
 }
 
 impl axum::extract::FromRef<Arc<Http>> for Gatekeeper {
@@ -76,6 +78,8 @@ async fn healthz(State(http): State<Arc<Http>>) -> Response {
     let sources_up = sources.values().all(|state| state == "connected");
     let body = serde_json::json!({
         "status": if database.is_ok() && sources_up { "ok" } else { "degraded" },
+        "node": http.role.node,
+        "ingest": http.role.ingest(),
         "database": if database.is_ok() { "ok" } else { "unreachable" },
         "sources": sources,
     });

@@ -28,6 +28,7 @@ mod cable;
 mod cacofonisk;
 mod chat;
 mod cli;
+mod cluster;
 mod console;
 mod events;
 mod hardening;

@@ -166,8 +166,11 @@ impl AmiHandle {
     }
 }
 
-/// Where a handle's actions wait until the client runs.
-pub struct AmiInbox(mpsc::Receiver<Request>);
+/// Where a handle's actions wait until the client runs. Shared: one client
+/// at a time reads it (the client of this node's current ingest term, in a
+/// cluster), holding it while it runs.
+#[derive(Clone)]
+pub struct AmiInbox(std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>);
 
 /// A handle whose actions will be served by the client [`start`]ed with the
 /// returned inbox (so the handle can be shared before the client runs).
@@ -177,7 +180,10 @@ pub fn handle(settings: &AmiSettings) -> (AmiHandle, AmiInbox) {
         requests,
         timeout: settings.action_timeout,
     };
-    (handle, AmiInbox(inbox))
+    (
+        handle,
+        AmiInbox(std::sync::Arc::new(tokio::sync::Mutex::new(inbox))),
+    )
 }
 
 /// Runs the client for `inbox` until `shutdown`, reconnecting as needed.
@@ -187,7 +193,10 @@ pub fn start(
     notices: mpsc::Sender<AmiNotice>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(settings, notices, inbox.0, shutdown))
+    tokio::spawn(async move {
+        let inbox = inbox.0.lock_owned().await;
+        run(settings, notices, inbox, shutdown).await;
+    })
 }
 
 /// Starts the client; it runs until `shutdown`, reconnecting as needed.
@@ -214,7 +223,7 @@ pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter: f64) -> Durat
 async fn run(
     settings: AmiSettings,
     notices: mpsc::Sender<AmiNotice>,
-    mut inbox: mpsc::Receiver<Request>,
+    mut inbox: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Request>>,
     shutdown: CancellationToken,
 ) {
     let mut attempt = 0;

@@ -50,9 +50,10 @@ pub struct AriSourceParts {
 pub async fn run(
     parts: AriSourceParts,
     settings: AriEventSettings,
-    mut commands: CommandInbox,
+    commands: CommandInbox,
     shutdown: CancellationToken,
 ) {
+    let mut commands = commands.lock_owned().await;
     let rest = AriRest::new(
         &settings.base,
         &settings.username,

@@ -204,14 +204,20 @@ pub struct BridgeHandle {
     commands: mpsc::Sender<(Command, oneshot::Sender<CommandResult>)>,
 }
 
-/// The agent bridge's end of the command channel.
-pub type CommandInbox = mpsc::Receiver<(Command, oneshot::Sender<CommandResult>)>;
+/// The agent bridge's end of the command channel. Shared: one bridge at a
+/// time reads it (the bridge of this node's current ingest term, in a
+/// cluster), holding it while it runs.
+pub type CommandInbox =
+    std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<(Command, oneshot::Sender<CommandResult>)>>>;
 
 impl BridgeHandle {
     /// A handle and the inbox the bridge reads.
     pub fn new() -> (BridgeHandle, CommandInbox) {
         let (commands, inbox) = mpsc::channel(256);
-        (BridgeHandle { commands }, inbox)
+        (
+            BridgeHandle { commands },
+            std::sync::Arc::new(tokio::sync::Mutex::new(inbox)),
+        )
     }
 
     /// Sends `command` and waits for its outcome.

@@ -1,0 +1,220 @@
+//! Several nodes on one Redis and one Postgres (`--cluster`), fed by the
+//! ARI simulator: one node ingests under the lease, the other stands by and
+//! serves the same events; when the leader is cut off from Redis it stops
+//! ingesting before its lease can expire, and the standby takes over,
+//! rebuilds from the PBX and carries on, its clients seeing no gap and no
+//! duplicate, only the rebuild's explicit `Resync`.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use switchboard::auth::Role;
+use switchboard::proto::v1::{self as pb, event::Payload};
+use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
+
+use crate::agent_bridge::{start_sim, uses_sim};
+use crate::cable::Cable;
+use crate::helpers::{
+    Postgres, TestApp, spawn_app_with, test_redis_url, token, unique_cluster_name,
+};
+
+/// A node of deployment `name`, reaching Redis at `redis` and the PBX `sim`.
+async fn node(
+    name: &str,
+    node: &str,
+    redis: String,
+    database: &str,
+    sim: &switchboard::devtools::sim::ari::AriSim,
+    dir: &std::path::Path,
+) -> TestApp {
+    let (name, node, database) = (name.to_owned(), node.to_owned(), database.to_owned());
+    spawn_app_with(move |args| {
+        uses_sim(args, sim, dir);
+        args.redis_url = Some(redis);
+        args.cluster_name = Some(name);
+        args.cluster = Some("true".into());
+        args.node_name = Some(node);
+        args.lease_seconds = Some("2".into());
+        args.database_url = Some(database);
+    })
+    .await
+}
+
+async fn health(app: &TestApp) -> serde_json::Value {
+    reqwest::get(format!("{}/healthz", app.url()))
+        .await
+        .expect("healthz answers")
+        .json()
+        .await
+        .expect("healthz is JSON")
+}
+
+async fn until_ingest(app: &TestApp, role: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let health = health(app).await;
+        if health["ingest"] == role {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {role}: {health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn leader_gauge(app: &TestApp) -> i64 {
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_cluster_leader "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn next(stream: &mut Streaming<pb::SubscribeResponse>) -> pb::Event {
+    tokio::time::timeout(Duration::from_secs(15), stream.next())
+        .await
+        .expect("an event within 15 s")
+        .expect("stream open")
+        .expect("no error")
+        .event
+        .expect("event set")
+}
+
+/// Reads `stream` until `found` picks an event; every event read.
+async fn read_until(
+    stream: &mut Streaming<pb::SubscribeResponse>,
+    read: &mut Vec<pb::Event>,
+    found: impl Fn(&pb::Event) -> bool,
+) {
+    loop {
+        let event = next(stream).await;
+        let done = found(&event);
+        read.push(event);
+        if done {
+            return;
+        }
+    }
+}
+
+/// Waits until `count` ARI clients listen to the simulator's events.
+async fn wait_for_listeners(sim: &switchboard::devtools::sim::ari::AriSim, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.listeners() < count {
+        assert!(Instant::now() < deadline, "the ARI source never connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn is_call_start(event: &pb::Event, call: &str) -> bool {
+    matches!(&event.payload, Some(Payload::IncomingQueueCall(c)) if c.session_id == call)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_without_a_gap() {
+    let stop = CancellationToken::new();
+    let sim = start_sim(&stop).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let redis = test_redis_url();
+    let redis_address: std::net::SocketAddr = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TEST_REDIS_URL is redis://host:port");
+    let cable = Cable::to(redis_address).await;
+
+    let a = node(
+        &name,
+        "node-a",
+        format!("redis://{}", cable.address),
+        &database,
+        &sim,
+        dir.path(),
+    )
+    .await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    assert_eq!(health(&b).await["node"], "node-b");
+
+    wait_for_listeners(&sim, 1).await;
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut on_b = b
+        .subscribe(pb::SubscribeRequest::default(), &supervisor)
+        .await;
+    let first = sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
+    let first_id = format!("ari-{first}");
+    let mut read = Vec::new();
+    read_until(&mut on_b, &mut read, |e| is_call_start(e, &first_id)).await;
+
+    // The leader loses Redis. Watch that the two never ingest at once.
+    cable.cut();
+    let cut_at = Instant::now();
+    let mut leaders_at_once = 0;
+    let took_over = loop {
+        let (on_a, on_b_now) = (leader_gauge(&a).await, leader_gauge(&b).await);
+        if on_a == 1 && on_b_now == 1 {
+            leaders_at_once += 1;
+        }
+        if on_b_now == 1 {
+            break cut_at.elapsed();
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(15),
+            "the standby never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(leaders_at_once, 0, "two nodes ingested at once");
+    assert_eq!(health(&a).await["ingest"], "standby");
+    assert!(
+        took_over < Duration::from_secs(6),
+        "took over {took_over:?} after the cut (lease 2 s)"
+    );
+
+    // The new leader rebuilt from the PBX: the call goes on, then ends.
+    read_until(&mut on_b, &mut read, |e| {
+        matches!(&e.payload, Some(Payload::Resync(r)) if r.reason() == pb::ResyncReason::SourceRebuilt)
+    })
+    .await;
+    let Some(Payload::Resync(resync)) = &read.last().unwrap().payload else {
+        unreachable!()
+    };
+    let calls: Vec<&str> = resync
+        .snapshot
+        .as_ref()
+        .unwrap()
+        .calls
+        .iter()
+        .map(|c| c.call_id.as_str())
+        .collect();
+    assert_eq!(calls, [first_id.as_str()], "the call in progress, no ghost");
+    sim.customer_hangs_up(&first);
+    read_until(
+        &mut on_b,
+        &mut read,
+        |e| matches!(&e.payload, Some(Payload::StasisCallEnded(c)) if c.session_id == first_id),
+    )
+    .await;
+    let second = sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
+    read_until(&mut on_b, &mut read, |e| {
+        is_call_start(e, &format!("ari-{second}"))
+    })
+    .await;
+
+    let sequences: Vec<u64> = read.iter().map(|e| e.sequence).collect();
+    assert!(
+        sequences.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "no gap, no duplicate: {sequences:?}"
+    );
+    let epochs: std::collections::BTreeSet<&str> = read.iter().map(|e| e.epoch.as_str()).collect();
+    assert_eq!(epochs.len(), 1, "one epoch across the failover");
+
+    stop.cancel();
+    drop(on_b);
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

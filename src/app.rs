@@ -446,7 +446,7 @@ impl Application {
             metrics,
             store,
             directory,
-            calls: _,
+            calls,
             chat: _,
         } = internals;
         let address = listener.local_addr()?;
@@ -475,6 +475,25 @@ impl Application {
                 shutdown.clone(),
             )),
         ];
+        // In a cluster, a standby's agent-bridge commands go to the leader.
+        let command_queue = match (&settings.redis_url, settings.cluster) {
+            (Some(url), true) => Some(crate::cluster::commands::CommandQueue::new(
+                url,
+                &settings.cluster_name,
+            )?),
+            _ => None,
+        };
+        let relay = match (&command_queue, &ari) {
+            (Some(queue), Some((_, inbox))) => {
+                Some(tokio::spawn(crate::cluster::commands::relay_while_standby(
+                    queue.clone(),
+                    Arc::clone(inbox),
+                    Arc::clone(&role),
+                    shutdown.clone(),
+                )))
+            }
+            _ => None,
+        };
         // The sources of one ingest term: for the whole run on one node; in a
         // cluster, for each term this node holds the lease.
         let start_sources: crate::cluster::StartSources = {
@@ -483,11 +502,21 @@ impl Application {
             // own: the AMI source links its identifiers to them instead.
             let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
             let cluster = settings.cluster;
+            let command_queue = command_queue.clone();
+            let bridge = calls.bridge().cloned();
             Box::new(move |term: CancellationToken| {
+                let mut tasks = Vec::new();
                 if cluster {
                     configure_agents(&log, &directory);
                 }
-                let mut tasks = Vec::new();
+                if let (Some(queue), Some(bridge)) = (&command_queue, &bridge) {
+                    // The standby nodes' commands, carried out here.
+                    tasks.push(tokio::spawn(crate::cluster::commands::serve_queued(
+                        queue.clone(),
+                        bridge.clone(),
+                        term.clone(),
+                    )));
+                }
                 if let Some((ami_settings, handle, inbox)) = &ami {
                     tasks.push(tokio::spawn(ami::source::run(
                         ami::source::AmiSourceParts {
@@ -535,6 +564,13 @@ impl Application {
                     journal_stop.clone(),
                 )));
                 if settings.cluster {
+                    let (forward, forwarded) = tokio::sync::mpsc::unbounded_channel();
+                    log.forward_to(forward);
+                    journal_tasks.push(tokio::spawn(crate::log::journal::forward_appends(
+                        journal.clone(),
+                        forwarded,
+                        journal_stop.clone(),
+                    )));
                     vec![tokio::spawn(crate::cluster::run_ingest_role(
                         journal,
                         Arc::clone(&log),
@@ -594,7 +630,7 @@ impl Application {
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;
-            for source in sources {
+            for source in sources.into_iter().chain(relay) {
                 let _ = source.await;
             }
             if let Some(journal) = &journal_kept {

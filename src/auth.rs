@@ -63,7 +63,7 @@ pub struct Claims {
 }
 
 /// Who is asking: a verified token, or anyone when auth is disabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// The verified claims.
     pub claims: Claims,

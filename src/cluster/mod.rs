@@ -8,9 +8,16 @@
 //!   given up.
 //! - [`run_ingest_role`]: a node's ingest terms: standing by until it
 //!   takes the lease; then reading the journal to its end, writing it
-//!   fenced by its token, and running the sources; stepping down when a
-//!   renewal fails, on its own clock, before the lease can expire in Redis.
+//!   fenced by its token, applying what the other nodes forward, and
+//!   running the sources; stepping down when a renewal fails, on its own
+//!   clock, before the lease can expire in Redis.
+//!
+//! A standby's own appends (a chat message, an admin's change, a
+//! transfer's progress) are forwarded to the leader through Redis
+//! ([`crate::log::journal::Forwarded`]), so they are numbered once, in the
+//! one log, whichever node took them.
 
+pub mod commands;
 pub mod lease;
 
 use std::sync::Arc;
@@ -113,6 +120,11 @@ pub async fn run_ingest_role(
             token.value.clone(),
             term.clone(),
         ));
+        let forwarded = tokio::spawn(journal::take_forwarded(
+            journal.clone(),
+            Arc::clone(&log),
+            term.clone(),
+        ));
         let sources = start_sources(term.clone());
         tracing::info!(node = %role.node, after_ms = taken_at.elapsed().as_millis() as u64, "this node ingests");
 
@@ -166,6 +178,7 @@ pub async fn run_ingest_role(
         for source in sources {
             let _ = source.await;
         }
+        let _ = forwarded.await;
         let _ = writer.await;
         if ends_by_shutdown {
             let _ = lease.release(&token).await;

@@ -64,6 +64,34 @@ pub enum Operation {
     },
 }
 
+/// An append asked of the node that writes the log by a node that does not
+/// (a chat message, a transfer's progress, an admin's change on a standby):
+/// queued in Redis (`{name}:appends`) until the writer takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Forwarded {
+    /// One input to apply.
+    Apply {
+        /// The input.
+        input: Box<Input>,
+        /// When it happened.
+        at: Instant,
+    },
+    /// Inputs to apply as a batch.
+    ApplyAll {
+        /// The inputs.
+        inputs: Vec<Input>,
+        /// When they happened.
+        at: Instant,
+    },
+    /// An event to publish: a `pb::Event` (its tenant and payload), encoded.
+    Publish {
+        /// The event, unnumbered.
+        event: Vec<u8>,
+        /// When it happened.
+        at: Instant,
+    },
+}
+
 /// A stream entry's id: see the module's documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct EntryId {
@@ -115,7 +143,7 @@ pub struct Entry {
 
 impl Entry {
     fn encode(&self) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-        let operation = rmp_serde::to_vec(&self.operation).context("an operation encodes")?;
+        let operation = rmp_serde::to_vec_named(&self.operation).context("an operation encodes")?;
         let mut events = Vec::new();
         for event in &self.events {
             event
@@ -208,10 +236,14 @@ pub struct Journal {
     /// A connection of its own for blocking reads, which hold a connection
     /// until entries come.
     tail: ConnectionManager,
+    /// A connection of its own for the writer's blocking pops of forwarded appends.
+    pops: ConnectionManager,
     stream: String,
     epoch: String,
     checkpoint: String,
     lease: String,
+    /// The appends standby nodes forward to the writer.
+    appends: String,
     append: redis::Script,
     /// About how many entries the stream keeps.
     keeps: usize,
@@ -231,16 +263,21 @@ impl Journal {
         let redis = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .context("cannot reach REDIS_URL")?;
-        let tail = ConnectionManager::new_with_config(client, config)
+        let tail = ConnectionManager::new_with_config(client.clone(), config.clone())
+            .await
+            .context("cannot reach REDIS_URL")?;
+        let pops = ConnectionManager::new_with_config(client, config)
             .await
             .context("cannot reach REDIS_URL")?;
         Ok(Journal {
             redis,
             tail,
+            pops,
             stream: format!("{name}:log"),
             epoch: format!("{name}:epoch"),
             checkpoint: format!("{name}:checkpoint"),
             lease: format!("{name}:lease"),
+            appends: format!("{name}:appends"),
             append: redis::Script::new(APPEND),
             keeps: keeps.max(1),
         })
@@ -404,9 +441,37 @@ impl Journal {
         }
     }
 
+    /// Queues an append for the node that writes the log.
+    pub async fn forward(&self, append: &Forwarded) -> anyhow::Result<()> {
+        let bytes = rmp_serde::to_vec_named(append).context("an append encodes")?;
+        let mut redis = self.redis.clone();
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(&self.appends)
+            .arg(bytes)
+            .query_async(&mut redis)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits up to `block` for the next forwarded append.
+    pub async fn next_forwarded(&self, block: Duration) -> anyhow::Result<Option<Forwarded>> {
+        let mut redis = self.pops.clone();
+        let popped: Option<(String, Vec<u8>)> = redis::cmd("BLPOP")
+            .arg(&self.appends)
+            .arg(block.as_secs_f64())
+            .query_async(&mut redis)
+            .await?;
+        match popped {
+            Some((_, bytes)) => Ok(Some(
+                rmp_serde::from_slice(&bytes).context("a forwarded append decodes")?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Saves `checkpoint` as the newest.
     pub async fn save(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
-        let bytes = rmp_serde::to_vec(checkpoint).context("the ledger encodes")?;
+        let bytes = rmp_serde::to_vec_named(checkpoint).context("the ledger encodes")?;
         let mut redis = self.redis.clone();
         let () = redis::cmd("SET")
             .arg(&self.checkpoint)
@@ -564,6 +629,56 @@ pub async fn save_checkpoints(
         }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Sends the appends asked of this node while it does not write the log to
+/// the node that does, in order, until `shutdown`.
+pub async fn forward_appends(
+    journal: Journal,
+    mut appends: tokio::sync::mpsc::UnboundedReceiver<Forwarded>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let append = tokio::select! {
+            append = appends.recv() => match append {
+                Some(append) => append,
+                None => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let mut wait = Duration::from_millis(100);
+        while let Err(error) = journal.forward(&append).await {
+            tracing::warn!(%error, "an append for the writing node cannot be queued in Redis; trying again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_AT_MOST);
+        }
+    }
+}
+
+/// Applies the appends other nodes forwarded, while this node writes the
+/// log (until `term` ends).
+pub async fn take_forwarded(
+    journal: Journal,
+    log: Arc<crate::log::EventLog>,
+    term: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let next = tokio::select! {
+            next = journal.next_forwarded(Duration::from_secs(1)) => next,
+            () = term.cancelled() => return,
+        };
+        match next {
+            Ok(Some(append)) => log.apply_forwarded(append),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "forwarded appends cannot be read; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY_AT_MOST) => {}
+                    () = term.cancelled() => return,
+                }
+            }
         }
     }
 }

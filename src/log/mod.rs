@@ -119,6 +119,9 @@ pub struct EventLog {
     writer: Mutex<Option<Writer>>,
     /// With a journal: the last entry read back into the window.
     read_through: Mutex<EntryId>,
+    /// With a journal: where appends go while this node does not write
+    /// (to the node that does; see [`journal::Forwarded`]).
+    forward: Mutex<Option<mpsc::UnboundedSender<journal::Forwarded>>>,
     /// Whether appends go through a journal.
     journaled: bool,
     /// Whether a journaled log's ledger was restored from the journal.
@@ -159,6 +162,7 @@ impl EventLog {
             durable: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
             read_through: Mutex::new(EntryId::default()),
+            forward: Mutex::new(None),
             journaled: false,
             restored_ledger: false,
         }
@@ -249,6 +253,36 @@ impl EventLog {
             entries,
         });
         last_entry
+    }
+
+    /// Sends the appends asked of this node while it does not write to
+    /// `forward` (for the node that does), instead of dropping them.
+    pub fn forward_to(&self, forward: mpsc::UnboundedSender<journal::Forwarded>) {
+        *self.forward.lock() = Some(forward);
+    }
+
+    /// Applies an append another node forwarded (this node writes).
+    pub fn apply_forwarded(&self, append: journal::Forwarded) {
+        use prost::Message;
+        match append {
+            journal::Forwarded::Apply { input, at } => {
+                self.apply(*input, at);
+            }
+            journal::Forwarded::ApplyAll { inputs, at } => {
+                self.apply_all(inputs, at);
+            }
+            journal::Forwarded::Publish { event, at } => match pb::Event::decode(&event[..]) {
+                Ok(pb::Event {
+                    payload: Some(payload),
+                    tenant,
+                    ..
+                }) => {
+                    self.publish(payload, tenant, at);
+                }
+                Ok(_) => tracing::warn!("a forwarded event without a payload; dropped"),
+                Err(error) => tracing::warn!(%error, "a forwarded event does not decode; dropped"),
+            },
+        }
     }
 
     /// Stops this node writing (it lost the lease): appends are refused
@@ -360,6 +394,12 @@ impl EventLog {
     /// Applies an input to the ledger at `now` and appends the events it causes.
     pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
         if self.journaled {
+            if self.forwards(|| journal::Forwarded::Apply {
+                input: Box::new(input.clone()),
+                at: now,
+            }) {
+                return Vec::new();
+            }
             let operation = Operation::Apply {
                 input: Box::new(input.clone()),
                 at: now,
@@ -380,6 +420,12 @@ impl EventLog {
     ) -> Vec<Arc<pb::Event>> {
         if self.journaled {
             let inputs: Vec<Input> = inputs.into_iter().collect();
+            if self.forwards(|| journal::Forwarded::ApplyAll {
+                inputs: inputs.clone(),
+                at: now,
+            }) {
+                return Vec::new();
+            }
             let operation = Operation::ApplyAll {
                 inputs: inputs.clone(),
                 at: now,
@@ -419,6 +465,15 @@ impl EventLog {
     pub fn publish(&self, payload: Payload, tenant: String, now: Instant) -> Arc<pb::Event> {
         if self.journaled {
             let emitted = Emitted { payload, tenant };
+            if self.forwards(|| {
+                use prost::Message;
+                journal::Forwarded::Publish {
+                    event: self.unnumbered(emitted.clone(), now).encode_to_vec(),
+                    at: now,
+                }
+            }) {
+                return Arc::new(self.unnumbered(emitted, now));
+            }
             let mut events = self.write(Operation::Publish, now, |_| vec![emitted.clone()]);
             return events.pop().unwrap_or_else(|| {
                 // Not the writer: the event is numbered nowhere.
@@ -428,6 +483,23 @@ impl EventLog {
         let mut state = self.state.lock();
         let mut events = self.append_locked(&mut state, vec![Emitted { payload, tenant }], now);
         events.pop().expect("one event appended")
+    }
+
+    /// Journaled, on a node that does not write: hands the append made by
+    /// `append` to the node that does; false when this node writes (or has
+    /// nowhere to forward to).
+    fn forwards(&self, append: impl FnOnce() -> journal::Forwarded) -> bool {
+        if self.writer.lock().is_some() {
+            return false;
+        }
+        let forward = self.forward.lock();
+        let Some(forward) = forward.as_ref() else {
+            return false;
+        };
+        if forward.send(append()).is_err() {
+            tracing::warn!("the forwarder of appends stopped; an append is lost");
+        }
+        true
     }
 
     /// An event as it would be, numbered 0 (not appended).
@@ -1119,7 +1191,7 @@ mod tests {
             for entry in before {
                 writer.ingest(entry.clone());
             }
-            let bytes = rmp_serde::to_vec(&writer.checkpoint()).unwrap();
+            let bytes = rmp_serde::to_vec_named(&writer.checkpoint()).unwrap();
             let checkpoint: journal::Checkpoint = rmp_serde::from_slice(&bytes).unwrap();
             for entry in after {
                 writer.ingest(entry.clone());

@@ -218,3 +218,88 @@ async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_witho
     let _ = a.stop().await;
     postgres.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_sent_to_a_standby_reaches_the_pbx_and_is_answered_as_on_one_node() {
+    use switchboard::proto::v1::call_control_service_client::CallControlServiceClient;
+    let stop = CancellationToken::new();
+    let sim = start_sim(&stop).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let redis = test_redis_url();
+    let a = node(&name, "node-a", redis.clone(), &database, &sim, dir.path()).await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    wait_for_listeners(&sim, 1).await;
+
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut on_b = b
+        .subscribe(pb::SubscribeRequest::default(), &supervisor)
+        .await;
+    let waiting = sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
+    let call_id = format!("ari-{waiting}");
+    let mut read = Vec::new();
+    read_until(&mut on_b, &mut read, |e| is_call_start(e, &call_id)).await;
+
+    let mut control = CallControlServiceClient::new(b.channel().await);
+    let assigned = control
+        .assign_queue_call(crate::helpers::authed(
+            pb::AssignQueueCallRequest {
+                session_id: call_id.clone(),
+                extension: "1001".into(),
+            },
+            &supervisor,
+        ))
+        .await
+        .expect("the standby's command is carried out by the leader")
+        .into_inner();
+    assert_eq!(assigned.call.unwrap().queue, "8000");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.ringing_at("PJSIP/1001").is_none() {
+        assert!(Instant::now() < deadline, "the agent's phone never rang");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A refusal comes back as the one node gives it.
+    let refused = control
+        .assign_queue_call(crate::helpers::authed(
+            pb::AssignQueueCallRequest {
+                session_id: "ari-no-such-call".into(),
+                extension: "1002".into(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    let agent = token(Role::Agent, Some("1002"), None);
+    let not_theirs = control
+        .hangup_call(crate::helpers::authed(
+            pb::HangupCallRequest {
+                session_id: call_id.clone(),
+            },
+            &agent,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_theirs.code(),
+        tonic::Code::PermissionDenied,
+        "{not_theirs:?}"
+    );
+
+    // An admin's change on the standby is numbered once, by the leader.
+    b.set_system_mode("from-the-standby").await;
+    read_until(&mut on_b, &mut read, |e| {
+        matches!(&e.payload, Some(Payload::SystemModeUpdate(u)) if u.mode == "from-the-standby")
+    })
+    .await;
+    assert_eq!(a.system_state().await.system_mode, "from-the-standby");
+
+    stop.cancel();
+    drop(on_b);
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::model::{Bridge, Channel, Endpoint};
 
 /// Why one ARI call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AriError {
     /// 404: the channel, bridge or application does not exist (any more).
     #[error("ari: not found: {0}")]

@@ -67,7 +67,7 @@ pub const AUTO_ANSWER_VARIABLE: &str = "PJSIP_HEADER(add,Call-Info)";
 pub const AUTO_ANSWER_VALUE: &str = "answer-after=0";
 
 /// What a desktop or a supervisor asks of a Stasis call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CommandKind {
     /// Take a call ringing this agent from the desktop: the agent's phone
     /// is rung again with the header that makes it answer by itself.
@@ -111,7 +111,7 @@ pub enum CommandKind {
 }
 
 /// A command for one session (a call id or the customer's channel id).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Command {
     /// The session: switchboard's call id (`ari-…`) or the customer's ARI channel id.
     pub session: String,
@@ -122,7 +122,7 @@ pub struct Command {
 }
 
 /// Why a command was refused or failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CommandError {
     /// No such call in the application.
     #[error("no call {0} in the agent bridge")]
@@ -145,6 +145,9 @@ pub enum CommandError {
     /// The ARI source is not configured or has stopped.
     #[error("the ARI agent bridge is not running (set ARI_URL)")]
     NotRunning,
+    /// In a cluster, the node that ingests could not be reached.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl crate::error::ServiceError for CommandError {
@@ -155,7 +158,7 @@ impl crate::error::ServiceError for CommandError {
             CommandError::NotAllowed(_) => ErrorCode::PermissionDenied,
             CommandError::WrongState(_) => ErrorCode::FailedPrecondition,
             CommandError::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            CommandError::NotRunning => ErrorCode::Unavailable,
+            CommandError::NotRunning | CommandError::Unavailable(_) => ErrorCode::Unavailable,
             CommandError::Pbx(pbx) => pbx.error_code(),
         }
     }
@@ -172,7 +175,7 @@ impl From<CommandError> for crate::error::Error {
             CommandError::NotAllowed(_) => Error::PermissionDenied(text),
             CommandError::WrongState(_) => Error::FailedPrecondition(text),
             CommandError::InvalidArgument(_) => Error::InvalidArgument(text),
-            CommandError::NotRunning => Error::Unavailable(text),
+            CommandError::NotRunning | CommandError::Unavailable(_) => Error::Unavailable(text),
             CommandError::Pbx(pbx) => {
                 let message = match &pbx {
                     AriError::NotFound(_) => "the phone system no longer has the call",

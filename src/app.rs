@@ -103,7 +103,7 @@ async fn open_log(
         let log = EventLog::new(ledger, settings.log.clone(), Arc::clone(metrics));
         return Ok((Arc::new(log), None));
     };
-    let journal = Journal::connect(url, &settings.cluster_name, settings.log.window_events)
+    let journal = Journal::connect(url, &settings.deployment.name, settings.log.window_events)
         .await
         .context("the log's journal")?;
     let fresh = crate::log::new_epoch();
@@ -111,7 +111,7 @@ async fn open_log(
     // A cluster's node never restarts the shared history: it waits for the
     // node that ingests to save a checkpoint its entries go on from.
     let mut waits = 0;
-    while settings.cluster && !crate::log::journal::restorable(&stored) && waits < 4 {
+    while settings.deployment.cluster && !crate::log::journal::restorable(&stored) && waits < 4 {
         tracing::info!("waiting for a checkpoint of the log to start from");
         tokio::time::sleep(crate::log::journal::CHECKPOINT_EVERY).await;
         stored = journal.load(&fresh).await.context("the log's journal")?;
@@ -132,10 +132,10 @@ async fn open_log(
         oldest = log.oldest(),
         restored = log.restored_ledger(),
         "the log is kept in Redis ({}:log)",
-        settings.cluster_name
+        settings.deployment.name
     );
     let (writes, entries) = tokio::sync::mpsc::unbounded_channel();
-    if !settings.cluster {
+    if !settings.deployment.cluster {
         // A cluster's node writes only while it holds the lease.
         log.start_writing(writes);
     }
@@ -191,10 +191,10 @@ impl Application {
             .unwrap_or_else(|| settings.system_mode.clone());
         let (log, journaling) = open_log(&settings, Ledger::new(system_mode), &metrics).await?;
         // One node ingests always; a cluster's node when it holds the lease.
-        let role = Arc::new(if settings.cluster {
-            crate::cluster::NodeRole::new(settings.node_name.clone())
+        let role = Arc::new(if settings.deployment.cluster {
+            crate::cluster::NodeRole::new(settings.deployment.node.clone())
         } else {
-            crate::cluster::NodeRole::single(settings.node_name.clone())
+            crate::cluster::NodeRole::single(settings.deployment.node.clone())
         });
         let (ami_handle, ami) = match &settings.ami {
             Some(config) => {
@@ -476,10 +476,10 @@ impl Application {
             )),
         ];
         // In a cluster, a standby's agent-bridge commands go to the leader.
-        let command_queue = match (&settings.redis_url, settings.cluster) {
+        let command_queue = match (&settings.redis_url, settings.deployment.cluster) {
             (Some(url), true) => Some(crate::cluster::commands::CommandQueue::new(
                 url,
-                &settings.cluster_name,
+                &settings.deployment.name,
             )?),
             _ => None,
         };
@@ -501,7 +501,7 @@ impl Application {
             // With the agent bridge on the same PBX, its Stasis calls are its
             // own: the AMI source links its identifiers to them instead.
             let stasis_app = settings.ari.as_ref().map(|ari| ari.app.clone());
-            let cluster = settings.cluster;
+            let cluster = settings.deployment.cluster;
             let command_queue = command_queue.clone();
             let bridge = calls.bridge().cloned();
             Box::new(move |term: CancellationToken| {
@@ -563,7 +563,7 @@ impl Application {
                     Arc::clone(&log),
                     journal_stop.clone(),
                 )));
-                if settings.cluster {
+                if settings.deployment.cluster {
                     let (forward, forwarded) = tokio::sync::mpsc::unbounded_channel();
                     log.forward_to(forward);
                     journal_tasks.push(tokio::spawn(crate::log::journal::forward_appends(
@@ -576,7 +576,7 @@ impl Application {
                         Arc::clone(&log),
                         Arc::clone(&role),
                         Arc::clone(&metrics),
-                        settings.lease,
+                        settings.deployment.lease,
                         start_sources,
                         shutdown.clone(),
                     ))]
@@ -655,7 +655,7 @@ impl Application {
             recorder_stop.cancel();
             let _ = recorder.await;
             // In a cluster the calls go on under the next node to ingest.
-            if !settings.cluster {
+            if !settings.deployment.cluster {
                 let now = chrono::Utc::now();
                 let open_calls = log.read(|ledger, _| ledger.snapshot(now).calls);
                 let stored =

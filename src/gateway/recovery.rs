@@ -27,14 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::catalog;
-use super::client::Client;
 use crate::auth::{Claims, Principal};
 use crate::log::EventLog;
 use crate::socketio::server::SocketIds;
-
-/// How long a dropped socket is kept for its client's return, by default
-/// (Socket.IO's own default `maxDisconnectionDuration`).
-pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(120);
 
 /// Where a client's reading stopped: after emission `index` of log event
 /// `sequence`, or (`index` `None`) after the whole event.
@@ -118,6 +113,15 @@ pub struct Restore {
     pub dashboard_agent: Option<String>,
 }
 
+/// What a socket joined by its own events, kept for its return.
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    /// The seed whose rooms it joined by that seed's own events.
+    pub dashboard_of: Option<&'static str>,
+    /// The chat agent it joined the agent dashboard as.
+    pub dashboard_agent: Option<String>,
+}
+
 /// Why a returning client was not restored, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missed {
@@ -177,15 +181,16 @@ impl Recovery {
         i64::try_from(self.lasts.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Keeps what `client` had on socket `ids` when its transport dropped.
-    pub fn keep(&self, ids: SocketIds, client: &Client, rooms: Vec<String>) {
+    /// Keeps what a socket had when its transport dropped: its ids, whose
+    /// it was, its rooms, and what it joined (see [`Restore`]).
+    pub fn keep(&self, ids: SocketIds, claims: &Claims, rooms: Vec<String>, joined: Joined) {
         let now = chrono::Utc::now().timestamp_millis();
         let kept = Kept {
             sid: ids.sid,
-            claims: client.principal.claims.clone(),
+            claims: claims.clone(),
             rooms,
-            dashboard_of: client.dashboard_of.get().map(|seed| (*seed).to_owned()),
-            dashboard_agent: client.dashboard_agent.lock().clone(),
+            dashboard_of: joined.dashboard_of.map(str::to_owned),
+            dashboard_agent: joined.dashboard_agent,
             left_at_ms: now,
         };
         let lasts = self.lasts_ms();

@@ -197,7 +197,11 @@ impl SocketHandler for Gateway {
                 sid: socket.id.clone(),
                 pid: pid.clone(),
             };
-            recovery.keep(ids, &socket.state, socket.rooms());
+            let joined = super::recovery::Joined {
+                dashboard_of: socket.state.dashboard_of.get().copied(),
+                dashboard_agent: socket.state.dashboard_agent.lock().clone(),
+            };
+            recovery.keep(ids, &socket.state.principal.claims, socket.rooms(), joined);
         }
         services.metrics.connections("socketio").dec();
         drop(socket.state.presence.lock().take());

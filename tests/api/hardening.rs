@@ -146,8 +146,13 @@ async fn an_oversized_json_body_is_413_and_healthz_says_only_what_anyone_may_kno
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["database", "sources", "status"], "{health}");
+    assert_eq!(
+        keys,
+        ["database", "ingest", "node", "sources", "status"],
+        "{health}"
+    );
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["ingest"], "leader", "one node always ingests");
 }
 
 #[tokio::test]

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod cluster;
+
+pub use cluster::Deployment;
+
 use crate::directory::{self, AgentEntry};
 use crate::log::LogSettings;
 
@@ -271,14 +275,8 @@ pub struct Settings {
     pub database_url: String,
     /// Redis, when configured.
     pub redis_url: Option<String>,
-    /// The prefix of the deployment's keys in Redis.
-    pub cluster_name: String,
-    /// One node of several: the lease decides which ingests.
-    pub cluster: bool,
-    /// This node's name.
-    pub node_name: String,
-    /// How long the ingest lease lasts unrenewed.
-    pub lease: Duration,
+    /// The deployment's name, this node's, and whether it is one of several.
+    pub deployment: cluster::Deployment,
     /// The token secret.
     pub jwt_secret: String,
     /// Authentication off.
@@ -407,47 +405,13 @@ impl Settings {
         {
             return Err(ConfigError("REDIS_URL must start with redis://".into()));
         }
-        let cluster_name = args
-            .cluster_name
-            .clone()
-            .or(file.cluster_name)
-            .unwrap_or_else(|| "switchboard".into());
-        if cluster_name.is_empty()
-            || !cluster_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(ConfigError(format!(
-                "CLUSTER_NAME={cluster_name:?} must be letters, digits, '-', '_' or '.'"
-            )));
-        }
-        let cluster = match &args.cluster {
-            Some(v) => parse_bool("CLUSTER", v)?,
-            None => file.cluster.unwrap_or(false),
+        let from_file = cluster::FromFile {
+            name: file.cluster_name.clone(),
+            cluster: file.cluster,
+            node: file.node_name.clone(),
+            lease_seconds: file.lease_seconds,
         };
-        if cluster && database_url.starts_with("sqlite:") {
-            return Err(ConfigError(
-                "CLUSTER needs a Postgres DATABASE_URL: the nodes share the records, and SQLite is one file on one machine".into(),
-            ));
-        }
-        if cluster && redis_url.is_none() {
-            return Err(ConfigError(
-                "CLUSTER needs REDIS_URL: the nodes share the log and the lease there".into(),
-            ));
-        }
-        let node_name = args
-            .node_name
-            .clone()
-            .or(file.node_name)
-            .filter(|name| !name.trim().is_empty())
-            .unwrap_or_else(default_node_name);
-        let lease_seconds = match &args.lease_seconds {
-            Some(v) => parse::<u64>("LEASE_SECONDS", v)?,
-            None => file.lease_seconds.unwrap_or(5),
-        };
-        if lease_seconds == 0 {
-            return Err(ConfigError("LEASE_SECONDS must be at least 1".into()));
-        }
+        let deployment = cluster::Deployment::resolve(args, from_file, &database_url, &redis_url)?;
         let auth_disabled = match &args.auth_disabled {
             Some(v) => parse_bool("AUTH_DISABLED", v)?,
             None => file.auth_disabled.unwrap_or(false),
@@ -620,7 +584,7 @@ impl Settings {
             "SOCKETIO_RECOVERY_SECONDS",
             &args.socketio_recovery_seconds,
             file.socketio_recovery_seconds,
-            crate::gateway::recovery::DEFAULT_RECOVERY.as_secs(),
+            120,
         )?;
         let mut voice_ai = file.voice_ai_tenants;
         if let Some(pairs) = args
@@ -719,10 +683,7 @@ impl Settings {
             cors,
             database_url,
             redis_url,
-            cluster_name,
-            cluster,
-            node_name,
-            lease: Duration::from_secs(lease_seconds),
+            deployment,
             jwt_secret,
             auth_disabled,
             stats_interval: Duration::from_secs(stats),
@@ -744,16 +705,6 @@ impl Settings {
             twilio,
         })
     }
-}
-
-/// A node's name when none is set: the host's name and a random suffix.
-fn default_node_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "node".into());
-    format!("{host}-{:04x}", rand::random::<u16>())
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

@@ -270,6 +270,20 @@ impl Application {
         let recovery = settings
             .socketio_recovery
             .map(|lasts| Arc::new(gateway::recovery::Recovery::new(Arc::clone(&log), lasts)));
+        // A cluster's nodes restore each other's dropped sockets.
+        if let (Some(recovery), Some(url), true) =
+            (&recovery, &settings.redis_url, settings.deployment.cluster)
+        {
+            let (news, outgoing) = tokio::sync::mpsc::unbounded_channel();
+            recovery.share_with(news);
+            tokio::spawn(gateway::recovery::share_kept_sockets(
+                url.clone(),
+                settings.deployment.name.clone(),
+                Arc::clone(recovery),
+                outgoing,
+                shutdown.clone(),
+            ));
+        }
         let (io, engine) = gateway::Io::start_with(
             gateway::Gateway::new(Arc::new(gateway::Services {
                 auth: auth.clone(),

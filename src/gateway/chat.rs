@@ -80,6 +80,7 @@ fn join_agent_dashboard(event: Received<'_>) {
     let (services, socket) = (event.services, event.socket);
     socket.join(AGENTS_ROOM);
     *socket.state.dashboard_agent.lock() = Some(agent.clone());
+    super::client::share_rooms(services.recovery.as_deref(), socket);
     let mode = services.chat.system_mode();
     send_json(
         socket,
@@ -160,6 +161,7 @@ async fn join_conversation(event: Received<'_>) {
     match usable_conversation(event.services, event.socket, &conversation).await {
         Ok(_) => {
             event.socket.join(&conversation);
+            super::client::share_rooms(event.services.recovery.as_deref(), event.socket);
             event.answer(&serde_json::json!({ "ok": true, "room": conversation }));
         }
         Err(error) => event.refuse(&error),

@@ -267,6 +267,23 @@ impl<'a> Received<'a> {
     }
 }
 
+/// Tells the other nodes of a cluster where `socket` stands now (its rooms
+/// joined), for its client's return to any of them (see [`Recovery::live`]).
+pub(super) fn share_rooms(recovery: Option<&Recovery>, socket: &Socket) {
+    let (Some(recovery), Some(pid)) = (recovery, &socket.pid) else {
+        return;
+    };
+    let ids = crate::socketio::server::SocketIds {
+        sid: socket.id.clone(),
+        pid: pid.clone(),
+    };
+    let joined = super::recovery::Joined {
+        dashboard_of: socket.state.dashboard_of.get().copied(),
+        dashboard_agent: socket.state.dashboard_agent.lock().clone(),
+    };
+    recovery.live(ids, &socket.state.principal.claims, socket.rooms(), joined);
+}
+
 /// Sends event `name` with `payload` to one socket.
 pub(super) fn send_json(socket: &Socket, name: &str, payload: &Json) {
     if let Err(error) = socket.emit(name, &payload.to_string()) {

@@ -455,6 +455,7 @@ impl Fanout {
                     .greeted_through
                     .store(greeting.head, Ordering::Relaxed);
                 socket.join(&room);
+                super::client::share_rooms(self.io.handler().recovery(), &socket);
                 self.greeted_ahead.push((socket, greeting.head));
             }
         }
@@ -489,6 +490,7 @@ impl Fanout {
         for room in &rooms {
             socket.join(room);
         }
+        super::client::share_rooms(self.io.handler().recovery(), &socket);
         self.greeted_ahead.push((socket, through));
         Ok(())
     }

@@ -13,6 +13,11 @@
 //! after the offset, then the live ones (`socket.recovered` is true).
 //! Otherwise it is a new socket and gets today's greeting.
 //!
+//! In a cluster the nodes tell each other, through Redis (a pub/sub
+//! channel, `{name}:sockets`), which sockets they keep and which were
+//! restored, so a dashboard whose node died comes back on another one: the
+//! offsets are the shared log's sequence numbers, which every node holds.
+//!
 //! Whole lists (`calls:active`, `agents:status`, `queues:stats`) carry no
 //! offset: they go out in paced rounds, so a socket may read one after a
 //! newer single event, and their offset would move the client's back. A
@@ -85,7 +90,7 @@ impl Offset {
 
 /// What is kept of a socket whose transport dropped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Kept {
+pub struct Kept {
     sid: String,
     /// Who it was; a returning client must be the same.
     claims: Claims,
@@ -94,9 +99,16 @@ struct Kept {
     dashboard_of: Option<String>,
     /// The chat agent it joined the agent dashboard as.
     dashboard_agent: Option<String>,
-    /// When it dropped, Unix milliseconds.
+    /// When it dropped (or, `live`, when its node last said where it stands), Unix milliseconds.
     left_at_ms: i64,
+    /// Still connected to another node when that node said so: if the
+    /// client comes back here, that node is gone (or the client lost it).
+    #[serde(default)]
+    live: bool,
 }
+
+/// How long a socket another node said is connected is remembered.
+const LIVE_FOR_MS: i64 = 24 * 3600 * 1000;
 
 /// A socket to restore: what its client had, and where its reading stopped.
 #[derive(Debug, Clone)]
@@ -120,6 +132,18 @@ pub struct Joined {
     pub dashboard_of: Option<&'static str>,
     /// The chat agent it joined the agent dashboard as.
     pub dashboard_agent: Option<String>,
+}
+
+impl Kept {
+    /// Whether its client may still come back for it at `now`.
+    fn valid_at(&self, now: i64, lasts: i64) -> bool {
+        let since = now - self.left_at_ms;
+        if self.live {
+            since < LIVE_FOR_MS
+        } else {
+            since < lasts
+        }
+    }
 }
 
 /// Why a returning client was not restored, for the metrics.
@@ -153,6 +177,33 @@ pub struct Recovery {
     lasts: Duration,
     log: Arc<EventLog>,
     kept: Mutex<KeptSockets>,
+    /// In a cluster: where this node's news of kept and restored sockets
+    /// goes, for the other nodes.
+    shares: Mutex<Option<tokio::sync::mpsc::UnboundedSender<News>>>,
+}
+
+/// What a node tells the others of its kept sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum News {
+    /// A socket dropped here; it is kept under `pid`.
+    Kept {
+        /// Its private session id.
+        pid: String,
+        /// What is kept.
+        kept: Kept,
+    },
+    /// A socket connected here stands as `kept` says (its rooms joined).
+    Live {
+        /// Its private session id.
+        pid: String,
+        /// Where it stands.
+        kept: Kept,
+    },
+    /// The socket kept under `pid` was restored (or taken) here.
+    Taken {
+        /// Its private session id.
+        pid: String,
+    },
 }
 
 #[derive(Default)]
@@ -169,6 +220,61 @@ impl Recovery {
             lasts,
             log,
             kept: Mutex::new(KeptSockets::default()),
+            shares: Mutex::new(None),
+        }
+    }
+
+    /// Tells the other nodes of a cluster, through `news`, which sockets
+    /// this node keeps and restores.
+    pub fn share_with(&self, news: tokio::sync::mpsc::UnboundedSender<News>) {
+        *self.shares.lock() = Some(news);
+    }
+
+    fn share(&self, news: News) {
+        if let Some(shares) = self.shares.lock().as_ref() {
+            let _ = shares.send(news);
+        }
+    }
+
+    /// Tells the other nodes of a cluster where a connected socket stands
+    /// (after it joined its rooms), so that its client can come back to
+    /// any of them should this node go.
+    pub fn live(&self, ids: SocketIds, claims: &Claims, rooms: Vec<String>, joined: Joined) {
+        if self.shares.lock().is_none() {
+            return;
+        }
+        let kept = Kept {
+            sid: ids.sid,
+            claims: claims.clone(),
+            rooms,
+            dashboard_of: joined.dashboard_of.map(str::to_owned),
+            dashboard_agent: joined.dashboard_agent,
+            left_at_ms: chrono::Utc::now().timestamp_millis(),
+            live: true,
+        };
+        self.share(News::Live { pid: ids.pid, kept });
+    }
+
+    /// A socket left for good (its client or this server ended it): the
+    /// other nodes forget where it stood.
+    pub fn forget(&self, pid: &str) {
+        if self.shares.lock().is_some() {
+            self.share(News::Taken {
+                pid: pid.to_owned(),
+            });
+        }
+    }
+
+    /// Takes another node's news in.
+    pub fn learn(&self, news: News) {
+        let mut kept_sockets = self.kept.lock();
+        match news {
+            News::Kept { pid, kept } | News::Live { pid, kept } => {
+                kept_sockets.by_pid.insert(pid, kept);
+            }
+            News::Taken { pid } => {
+                kept_sockets.by_pid.remove(&pid);
+            }
         }
     }
 
@@ -192,16 +298,19 @@ impl Recovery {
             dashboard_of: joined.dashboard_of.map(str::to_owned),
             dashboard_agent: joined.dashboard_agent,
             left_at_ms: now,
+            live: false,
         };
         let lasts = self.lasts_ms();
         let mut kept_sockets = self.kept.lock();
         if now - kept_sockets.swept_at_ms >= 1_000 {
             kept_sockets
                 .by_pid
-                .retain(|_, kept| now - kept.left_at_ms < lasts);
+                .retain(|_, kept| kept.valid_at(now, lasts));
             kept_sockets.swept_at_ms = now;
         }
-        kept_sockets.by_pid.insert(ids.pid, kept);
+        kept_sockets.by_pid.insert(ids.pid.clone(), kept.clone());
+        drop(kept_sockets);
+        self.share(News::Kept { pid: ids.pid, kept });
     }
 
     /// The sockets kept now.
@@ -228,13 +337,16 @@ impl Recovery {
             let kept = kept_sockets
                 .by_pid
                 .get(pid)
-                .filter(|kept| now - kept.left_at_ms < self.lasts_ms())
+                .filter(|kept| kept.valid_at(now, self.lasts_ms()))
                 .ok_or(Missed::Unknown)?;
             if !same_identity(&kept.claims, &principal.claims) {
                 return Err(Missed::OtherIdentity);
             }
             kept_sockets.by_pid.remove(pid).ok_or(Missed::Unknown)?
         };
+        self.share(News::Taken {
+            pid: pid.to_owned(),
+        });
         // The window only moves on: a socket it cannot restore now never will be.
         if !self.log.holds_after(after.read_through()) {
             return Err(Missed::TooOld);
@@ -249,6 +361,68 @@ impl Recovery {
             dashboard_of: kept.dashboard_of.as_deref().and_then(catalog::seed_named),
             dashboard_agent: kept.dashboard_agent,
         }))
+    }
+}
+
+/// Shares this node's kept sockets with the other nodes of deployment
+/// `name` and learns theirs, through the Redis at `url`, until `shutdown`.
+/// A node's own news comes back to it too, and changes nothing.
+pub async fn share_kept_sockets(
+    url: String,
+    name: String,
+    recovery: Arc<Recovery>,
+    mut news: tokio::sync::mpsc::UnboundedReceiver<News>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use futures::StreamExt;
+    let channel = format!("{name}:sockets");
+    loop {
+        let connected = async {
+            let client = redis::Client::open(url.as_str())?;
+            let publisher = client.get_multiplexed_async_connection().await?;
+            let mut subscriber = client.get_async_pubsub().await?;
+            subscriber.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>((publisher, subscriber))
+        };
+        let (mut publisher, mut subscriber) = tokio::select! {
+            connected = connected => match connected {
+                Ok(connected) => connected,
+                Err(error) => {
+                    tracing::warn!(%error, "kept sockets cannot be shared through Redis; trying again");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let mut messages = subscriber.on_message();
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else { break };
+                    match rmp_serde::from_slice::<News>(message.get_payload_bytes()) {
+                        Ok(news) => recovery.learn(news),
+                        Err(error) => tracing::debug!(%error, "a kept socket's news does not decode"),
+                    }
+                }
+                outgoing = news.recv() => {
+                    let Some(outgoing) = outgoing else { return };
+                    let Ok(bytes) = rmp_serde::to_vec_named(&outgoing) else { continue };
+                    let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                        .arg(&channel)
+                        .arg(bytes)
+                        .query_async(&mut publisher)
+                        .await;
+                    if let Err(error) = sent {
+                        tracing::warn!(%error, "a kept socket's news was not shared");
+                        break;
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use super::client::{
-    Ack, Client, Joining, LostEvents, Received, Refusals, SeedFilter, Services, Socket,
+    Ack, Client, Joining, LostEvents, Received, Refusals, SeedFilter, Services, Socket, share_rooms,
 };
 use super::{ADMIN_ROOM, catalog, chat, client_room};
 use crate::auth::Role;
@@ -46,6 +46,11 @@ impl Gateway {
     /// carry offsets).
     pub fn recovers(&self) -> bool {
         self.services.recovery.is_some()
+    }
+
+    /// Dropped sockets kept for their clients' return, when recovery is on.
+    pub(super) fn recovery(&self) -> Option<&super::recovery::Recovery> {
+        self.services.recovery.as_deref()
     }
 }
 
@@ -153,6 +158,7 @@ impl SocketHandler for Gateway {
         } else if let Some(conversation) = principal.customer_conversation() {
             // A chat customer hears their own conversation and nothing else.
             socket.join(conversation);
+            share_rooms(services.recovery.as_deref(), socket);
         }
         services.metrics.connections("socketio").inc();
         tracing::debug!(socket = %socket.id, role = principal.role().as_str(), "socket.io connected");
@@ -202,6 +208,10 @@ impl SocketHandler for Gateway {
                 dashboard_agent: socket.state.dashboard_agent.lock().clone(),
             };
             recovery.keep(ids, &socket.state.principal.claims, socket.rooms(), joined);
+        } else if let (Some(recovery), Some(pid), DisconnectReason::ClientDisconnect) =
+            (&services.recovery, &socket.pid, reason)
+        {
+            recovery.forget(pid);
         }
         services.metrics.connections("socketio").dec();
         drop(socket.state.presence.lock().take());
@@ -285,6 +295,7 @@ fn join_admin(event: Received<'_>) {
         Ok(()) => {
             let _ = event.socket.state.dashboard_of.set(VOICE_AI_SEED);
             event.socket.join(ADMIN_ROOM);
+            share_rooms(event.services.recovery.as_deref(), event.socket);
             event.answer(&serde_json::json!({ "ok": true, "room": ADMIN_ROOM }));
         }
         Err(error) => event.refuse(&error),
@@ -308,6 +319,7 @@ fn join_client(event: Received<'_>) {
         Ok(room) => {
             let _ = event.socket.state.dashboard_of.set(VOICE_AI_SEED);
             event.socket.join(&room);
+            share_rooms(event.services.recovery.as_deref(), event.socket);
             event.answer(&serde_json::json!({ "ok": true, "room": room }));
         }
         Err(error) => event.refuse(&error),

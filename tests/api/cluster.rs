@@ -303,3 +303,75 @@ async fn a_command_sent_to_a_standby_reaches_the_pbx_and_is_answered_as_on_one_n
     let _ = a.stop().await;
     postgres.drop_database().await;
 }
+
+/// Reads a raw socket's events until `name`; its arguments, and every event name read.
+async fn raw_until(
+    socket: &mut crate::raw_socket::RawSocket,
+    name: &str,
+    read: &mut Vec<String>,
+) -> Vec<serde_json::Value> {
+    let wait = async {
+        loop {
+            let (event, args) = socket.next_event_args().await.expect("connected");
+            read.push(event.clone());
+            if event == name {
+                return args;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not come: {read:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dashboard_whose_node_went_recovers_on_another_node() {
+    use crate::raw_socket::RawSocket;
+    let stop = CancellationToken::new();
+    let sim = start_sim(&stop).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let redis = test_redis_url();
+    let a = node(&name, "node-a", redis.clone(), &database, &sim, dir.path()).await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    wait_for_listeners(&sim, 1).await;
+
+    let admin = token(Role::Admin, None, None);
+    let mut socket = RawSocket::connect(b.address, &admin).await;
+    let (sid, pid) = (
+        socket.answer["sid"].as_str().unwrap().to_owned(),
+        socket.answer["pid"].as_str().unwrap().to_owned(),
+    );
+    let mut read = Vec::new();
+    raw_until(&mut socket, "system_state", &mut read).await;
+    sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
+    let first = raw_until(&mut socket, "incoming_queue_call", &mut read).await;
+    let offset = first.last().and_then(|o| o.as_str()).unwrap().to_owned();
+    // The dashboard's node goes, saying nothing of its sockets (as one
+    // killed would): the others knew where the socket stood from its join.
+    let _ = b.stop().await;
+    socket.drop_transport();
+    sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
+
+    let auth = serde_json::json!({ "token": admin, "pid": pid, "offset": offset });
+    let mut back = RawSocket::connect_with(a.address, auth).await.unwrap();
+    assert_eq!(
+        back.answer["sid"],
+        sid.as_str(),
+        "the same socket, on the other node"
+    );
+    let mut missed = Vec::new();
+    let second = raw_until(&mut back, "incoming_queue_call", &mut missed).await;
+    assert_eq!(second[0]["customerNumber"], "254700000002", "{second:?}");
+    assert!(
+        !missed.contains(&"system_state".to_owned()),
+        "what it missed, not a greeting: {missed:?}"
+    );
+
+    stop.cancel();
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 pub struct Cable {
     /// Where clients connect instead of the server.
     pub address: SocketAddr,
+    /// The server it leads to (a load balancer may send it elsewhere).
+    target: Arc<parking_lot::Mutex<SocketAddr>>,
     cut: Arc<AtomicBool>,
     /// Bumped on each cut: the connections through the cable end.
     cuts: watch::Sender<u64>,
@@ -25,9 +27,11 @@ impl Cable {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cable binds");
         let address = listener.local_addr().expect("cable address");
         let cut = Arc::new(AtomicBool::new(false));
+        let target = Arc::new(parking_lot::Mutex::new(server));
         let (cuts, _) = watch::channel(0u64);
         let accepting = {
             let cut = Arc::clone(&cut);
+            let target = Arc::clone(&target);
             let cuts = cuts.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
@@ -36,6 +40,7 @@ impl Cable {
                         continue;
                     }
                     let mut cut_off = cuts.subscribe();
+                    let server = *target.lock();
                     tokio::spawn(async move {
                         let Ok(server) = TcpStream::connect(server).await else {
                             return;
@@ -51,6 +56,7 @@ impl Cable {
         };
         Cable {
             address,
+            target,
             cut,
             cuts,
             accepting,
@@ -66,6 +72,12 @@ impl Cable {
     pub fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// New connections go to `server` from now on (as a load balancer
+    /// sends clients to another node when one goes).
+    pub fn redirect(&self, server: SocketAddr) {
+        *self.target.lock() = server;
     }
 
     /// Lets connections through again.

@@ -10,7 +10,7 @@ use switchboard::proto::v1::{SubscribeRequest, event_service_client::EventServic
 
 use crate::helpers::{SECRET, authed};
 
-fn binary() -> tokio::process::Command {
+pub(crate) fn binary() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
     command
         .env_clear()

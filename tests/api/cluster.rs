@@ -375,3 +375,238 @@ async fn a_dashboard_whose_node_went_recovers_on_another_node() {
     let _ = a.stop().await;
     postgres.drop_database().await;
 }
+
+/// A node as its own process (`switchboard serve --cluster`), so that a test
+/// can kill it with SIGKILL.
+struct NodeProcess {
+    child: tokio::process::Child,
+    address: std::net::SocketAddr,
+    _log: tokio::task::JoinHandle<String>,
+}
+
+impl NodeProcess {
+    async fn start(
+        name: &str,
+        node: &str,
+        database: &str,
+        sim: &switchboard::devtools::sim::ari::AriSim,
+        dir: &std::path::Path,
+    ) -> NodeProcess {
+        let agents = dir.join("agents.toml");
+        std::fs::write(&agents, crate::agent_bridge::AGENTS).unwrap();
+        let mut child = crate::cli::binary()
+            .arg("serve")
+            .arg("--cluster")
+            .env("SOCKET_PORT", "0")
+            .env("DATABASE_URL", database)
+            .env("REDIS_URL", test_redis_url())
+            .env("CLUSTER_NAME", name)
+            .env("NODE_NAME", node)
+            .env("LEASE_SECONDS", "2")
+            .env("JWT_SECRET", crate::helpers::SECRET)
+            .env("ARI_URL", sim.url())
+            .env("ARI_USERNAME", "switchboard")
+            .env("ARI_PASSWORD", "secret")
+            .env("AGENTS_FILE", &agents)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("a node starts");
+        let (address, log) = crate::cli::reported_address(&mut child).await;
+        NodeProcess {
+            child,
+            address,
+            _log: log,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    async fn health(&self) -> serde_json::Value {
+        match reqwest::get(format!("{}/healthz", self.url())).await {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
+    async fn subscribe(&self, request: pb::SubscribeRequest) -> Streaming<pb::SubscribeResponse> {
+        let channel = tonic::transport::Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("grpc connects");
+        pb::event_service_client::EventServiceClient::new(channel)
+            .subscribe(crate::helpers::authed(
+                request,
+                &token(Role::Supervisor, None, None),
+            ))
+            .await
+            .expect("subscribed")
+            .into_inner()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_lose_nothing_when_the_leader_is_killed_mid_call() {
+    let stop = CancellationToken::new();
+    let sim = start_sim(&stop).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let first = NodeProcess::start(&name, "n1", &database, &sim, dir.path()).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while first.health().await["ingest"] != "leader" {
+        assert!(Instant::now() < deadline, "n1 never ingested");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = NodeProcess::start(&name, "n2", &database, &sim, dir.path()).await;
+    let third = NodeProcess::start(&name, "n3", &database, &sim, dir.path()).await;
+    assert_eq!(second.health().await["ingest"], "standby");
+    assert_eq!(third.health().await["ingest"], "standby");
+    wait_for_listeners(&sim, 1).await;
+
+    // A dashboard on the leader, behind a load balancer; a steady one on n3.
+    let balancer = Cable::to(first.address).await;
+    let admin = token(Role::Admin, None, None);
+    let helper = crate::helpers::TestApp::detached(third.address);
+    let balanced_url = balancer.url();
+    let moved =
+        helper.start_socket_watcher(&admin, &[&balanced_url, "--reconnect", "--seconds", "90"]);
+    let steady = helper.start_socket_watcher(&admin, &["--reconnect", "--seconds", "90"]);
+    for watcher in [&moved, &steady] {
+        watcher.wait_for("system_state", 1).await;
+    }
+    let mut on_leader = first.subscribe(pb::SubscribeRequest::default()).await;
+    let mut on_standby = second.subscribe(pb::SubscribeRequest::default()).await;
+    let call = sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
+    let call_id = format!("ari-{call}");
+    let (mut leader_read, mut standby_read) = (Vec::new(), Vec::new());
+    read_until(&mut on_leader, &mut leader_read, |e| {
+        is_call_start(e, &call_id)
+    })
+    .await;
+    read_until(&mut on_standby, &mut standby_read, |e| {
+        is_call_start(e, &call_id)
+    })
+    .await;
+    for watcher in [&moved, &steady] {
+        watcher.wait_for("incoming_queue_call", 1).await;
+    }
+
+    // kill -9 the leader mid-call; the balancer sends its clients to n2.
+    let mut killed = first;
+    killed.child.start_kill().expect("SIGKILL");
+    let _ = killed.child.wait().await;
+    let killed_at = Instant::now();
+    balancer.redirect(second.address);
+    let took_over = loop {
+        let (h2, h3) = (second.health().await, third.health().await);
+        let leaders = [&h2, &h3]
+            .iter()
+            .filter(|h| h["ingest"] == "leader")
+            .count();
+        assert!(leaders <= 1, "two leaders: {h2} {h3}");
+        if leaders == 1 {
+            break killed_at.elapsed();
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(15),
+            "nobody took over"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    eprintln!("failover: another node ingests {took_over:?} after the kill (lease 2 s)");
+    assert!(took_over < Duration::from_secs(5), "{took_over:?}");
+
+    // The call goes on under the new leader, then ends; a new one comes.
+    read_until(&mut on_standby, &mut standby_read, |e| {
+        matches!(&e.payload, Some(Payload::Resync(r)) if r.reason() == pb::ResyncReason::SourceRebuilt)
+    })
+    .await;
+    sim.customer_hangs_up(&call);
+    read_until(
+        &mut on_standby,
+        &mut standby_read,
+        |e| matches!(&e.payload, Some(Payload::StasisCallEnded(c)) if c.session_id == call_id),
+    )
+    .await;
+    let next = sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
+    let next_id = format!("ari-{next}");
+    read_until(&mut on_standby, &mut standby_read, |e| {
+        is_call_start(e, &next_id)
+    })
+    .await;
+    let sequences: Vec<u64> = standby_read.iter().map(|e| e.sequence).collect();
+    assert!(
+        sequences.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "a surviving node's client: no gap, no duplicate: {sequences:?}"
+    );
+
+    // The killed node's gRPC client resumes on a survivor with no gap.
+    let last = leader_read.last().unwrap();
+    let mut resumed = second
+        .subscribe(pb::SubscribeRequest {
+            resume_after: last.sequence,
+            epoch: last.epoch.clone(),
+            ..Default::default()
+        })
+        .await;
+    let mut resumed_read = Vec::new();
+    read_until(&mut resumed, &mut resumed_read, |e| {
+        is_call_start(e, &next_id)
+    })
+    .await;
+    let after_last: Vec<&pb::Event> = standby_read
+        .iter()
+        .filter(|e| e.sequence > last.sequence)
+        .collect();
+    assert_eq!(
+        resumed_read.iter().collect::<Vec<_>>(),
+        after_last,
+        "exactly what it missed"
+    );
+
+    // The killed node's Socket.IO client came back on n2 as the same socket.
+    for watcher in [&moved, &steady] {
+        watcher.wait_for("incoming_queue_call", 2).await;
+    }
+    let moved_lines = moved.lines();
+    let connects: Vec<&serde_json::Value> = moved_lines
+        .iter()
+        .filter(|l| l["event"] == "connect")
+        .collect();
+    assert!(connects.len() >= 2, "{moved_lines:?}");
+    assert_eq!(
+        connects.last().unwrap()["data"]["recovered"],
+        true,
+        "{connects:?}"
+    );
+    let singles = |lines: &[serde_json::Value]| -> Vec<(String, serde_json::Value)> {
+        lines
+            .iter()
+            .filter(|l| l.get("offset").is_some())
+            .filter(|l| {
+                ![
+                    "system_state",
+                    "calls:active",
+                    "agents:status",
+                    "queues:stats",
+                ]
+                .contains(&l["event"].as_str().unwrap_or(""))
+            })
+            .map(|l| (l["event"].as_str().unwrap().to_owned(), l["data"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        singles(&moved_lines),
+        singles(&steady.lines()),
+        "the moved dashboard read every event the steady one did, once, in order"
+    );
+
+    stop.cancel();
+    drop((second, third));
+    postgres.drop_database().await;
+}

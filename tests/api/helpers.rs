@@ -79,6 +79,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// A handle on a server running elsewhere (another process) at
+    /// `address`, for the clients below; stopping it does nothing.
+    pub fn detached(address: SocketAddr) -> TestApp {
+        TestApp {
+            address,
+            stop: CancellationToken::new(),
+            server: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }

@@ -544,6 +544,16 @@ pub async fn write_entries(
                     log.stop_writing();
                     return;
                 }
+                Err(_) if shutdown.is_cancelled() && !log.writes() => {
+                    // This node's term ended (it stepped down): entries never
+                    // written were never read back, so no client saw them; the
+                    // next node to ingest rebuilds from the PBX.
+                    tracing::warn!(
+                        entries = batch.len(),
+                        "the journal could not be written before this node stepped down; its last entries are dropped"
+                    );
+                    return;
+                }
                 Err(error) => {
                     tracing::warn!(%error, entries = batch.len(), "the log's journal cannot be written; holding its entries back");
                     tokio::time::sleep(wait).await;
@@ -571,6 +581,7 @@ pub async fn read_back(
         match read {
             Ok(entries) => {
                 wait = Duration::from_millis(100);
+                log.set_journal_reachable(true);
                 let newest = entries
                     .last()
                     .and_then(|entry| entry.events.last())
@@ -585,7 +596,8 @@ pub async fn read_back(
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, "the log's journal cannot be read; trying again");
+                log.set_journal_reachable(false);
+                tracing::debug!(%error, "the log's journal cannot be read; trying again");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = shutdown.cancelled() => return,

@@ -94,6 +94,26 @@ impl EventLog {
         self.restored_ledger
     }
 
+    /// Whether the journal answered the last read (always, without one):
+    /// while it does not, nothing new reaches this node's clients.
+    pub fn journal_reachable(&self) -> bool {
+        self.journal_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether the journal answered.
+    pub fn set_journal_reachable(&self, reachable: bool) {
+        let was = self.journal_reachable.swap(reachable, Ordering::Relaxed);
+        if was != reachable {
+            if reachable {
+                tracing::info!("the log's journal answers again");
+            } else {
+                tracing::warn!(
+                    "the log's journal does not answer: nothing new reaches this node's clients until it does"
+                );
+            }
+        }
+    }
+
     /// Whether appends go through a journal.
     pub fn is_journaled(&self) -> bool {
         self.journaled

@@ -128,6 +128,8 @@ pub struct EventLog {
     journaled: bool,
     /// Whether a journaled log's ledger was restored from the journal.
     restored_ledger: bool,
+    /// Whether the journal answered the last read (always, without one).
+    journal_reachable: std::sync::atomic::AtomicBool,
 }
 
 /// A subscriber that must not lose the events it wants.
@@ -158,6 +160,7 @@ impl EventLog {
             forward: Mutex::new(None),
             journaled: false,
             restored_ledger: false,
+            journal_reachable: std::sync::atomic::AtomicBool::new(true),
         }
     }
 

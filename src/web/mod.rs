@@ -76,13 +76,18 @@ async fn healthz(State(http): State<Arc<Http>>) -> Response {
             .collect()
     });
     let sources_up = sources.values().all(|state| state == "connected");
-    let body = serde_json::json!({
-        "status": if database.is_ok() && sources_up { "ok" } else { "degraded" },
+    let log_up = http.log.journal_reachable();
+    let mut body = serde_json::json!({
+        "status": if database.is_ok() && sources_up && log_up { "ok" } else { "degraded" },
         "node": http.role.node,
         "ingest": http.role.ingest(),
         "database": if database.is_ok() { "ok" } else { "unreachable" },
         "sources": sources,
     });
+    if http.log.is_journaled() {
+        // The log in Redis: while it does not answer, nothing new is served.
+        body["log"] = serde_json::Value::from(if log_up { "ok" } else { "unreachable" });
+    }
     let status = if database.is_ok() {
         StatusCode::OK
     } else {

@@ -610,3 +610,93 @@ async fn three_nodes_lose_nothing_when_the_leader_is_killed_mid_call() {
     drop((second, third));
     postgres.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
+    let stop = CancellationToken::new();
+    let sim = start_sim(&stop).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let redis: std::net::SocketAddr = test_redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TEST_REDIS_URL is redis://host:port");
+    let (to_a, to_b) = (Cable::to(redis).await, Cable::to(redis).await);
+    let via = |cable: &Cable| format!("redis://{}", cable.address);
+    let a = node(&name, "node-a", via(&to_a), &database, &sim, dir.path()).await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = node(&name, "node-b", via(&to_b), &database, &sim, dir.path()).await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    wait_for_listeners(&sim, 1).await;
+
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut on_b = b
+        .subscribe(pb::SubscribeRequest::default(), &supervisor)
+        .await;
+    let call = sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
+    let call_id = format!("ari-{call}");
+    let mut read = Vec::new();
+    read_until(&mut on_b, &mut read, |e| is_call_start(e, &call_id)).await;
+
+    // Redis goes for everyone: nobody ingests, and each node says so.
+    to_a.cut();
+    to_b.cut();
+    until_ingest(&a, "standby", Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ha, hb) = (health(&a).await, health(&b).await);
+        if ha["log"] == "unreachable" && hb["log"] == "unreachable" {
+            assert_eq!(ha["status"], "degraded");
+            assert_eq!(hb["ingest"], "standby");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never told: {ha} {hb}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Meanwhile the caller hangs up.
+    sim.customer_hangs_up(&call);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    to_a.mend();
+    to_b.mend();
+
+    // One node ingests again, rebuilds: the call that ended meanwhile is gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let leaders = [health(&a).await, health(&b).await]
+            .iter()
+            .filter(|h| h["ingest"] == "leader" && h["log"] == "ok")
+            .count();
+        assert!(leaders <= 1);
+        if leaders == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nobody ingests after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read_until(&mut on_b, &mut read, |e| {
+        matches!(&e.payload, Some(Payload::Resync(r)) if r.reason() == pb::ResyncReason::SourceRebuilt
+            && r.snapshot.as_ref().is_some_and(|s| s.calls.is_empty()))
+    })
+    .await;
+    let next = sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
+    read_until(&mut on_b, &mut read, |e| {
+        is_call_start(e, &format!("ari-{next}"))
+    })
+    .await;
+    let sequences: Vec<u64> = read.iter().map(|e| e.sequence).collect();
+    assert!(
+        sequences.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "no gap, no duplicate: {sequences:?}"
+    );
+
+    stop.cancel();
+    drop(on_b);
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

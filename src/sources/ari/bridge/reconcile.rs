@@ -68,6 +68,29 @@ impl AgentBridge {
                 reason: EndReason::Lost,
             });
         }
+        // Calls of this application the ledger holds but no session here
+        // knows (this node took the log over from another, or restarted with
+        // the log in Redis) whose customer is gone: lost too, no ghost left.
+        let known: std::collections::HashSet<&str> =
+            self.sessions.values().map(|s| s.call_id.as_str()).collect();
+        let ghosts: Vec<String> = self.log.read(|ledger, _| {
+            ledger
+                .calls
+                .values()
+                .filter(|call| {
+                    !call.ids.ari_channel_id.is_empty()
+                        && !present.contains(call.ids.ari_channel_id.as_str())
+                        && !known.contains(call.call_id.as_str())
+                })
+                .map(|call| call.call_id.clone())
+                .collect()
+        });
+        for call_id in ghosts {
+            inputs.push(Input::CallEnded {
+                call_id,
+                reason: EndReason::Lost,
+            });
+        }
         self.legs.retain(|id, leg| {
             present.contains(id.as_str()) && present.contains(leg.customer.as_str())
         });

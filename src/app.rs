@@ -497,17 +497,25 @@ impl Application {
             )?),
             _ => None,
         };
-        let relay = match (&command_queue, &ari) {
-            (Some(queue), Some((_, inbox))) => {
-                Some(tokio::spawn(crate::cluster::commands::relay_while_standby(
+        let mut relays = Vec::new();
+        if let (Some(queue), Some((_, inbox))) = (&command_queue, &ari) {
+            relays.push(tokio::spawn(crate::cluster::commands::relay_while_standby(
+                queue.clone(),
+                Arc::clone(inbox),
+                Arc::clone(&role),
+                shutdown.clone(),
+            )));
+        }
+        if let (Some(queue), Some((_, _, inbox))) = (&command_queue, &ami) {
+            relays.push(tokio::spawn(
+                crate::cluster::commands::relay_ami_while_standby(
                     queue.clone(),
-                    Arc::clone(inbox),
+                    inbox.clone(),
                     Arc::clone(&role),
                     shutdown.clone(),
-                )))
-            }
-            _ => None,
-        };
+                ),
+            ));
+        }
         // The sources of one ingest term: for the whole run on one node; in a
         // cluster, for each term this node holds the lease.
         let start_sources: crate::cluster::StartSources = {
@@ -523,11 +531,12 @@ impl Application {
                 if cluster {
                     configure_agents(&log, &directory);
                 }
-                if let (Some(queue), Some(bridge)) = (&command_queue, &bridge) {
+                if let Some(queue) = &command_queue {
                     // The standby nodes' commands, carried out here.
                     tasks.push(tokio::spawn(crate::cluster::commands::serve_queued(
                         queue.clone(),
                         bridge.clone(),
+                        ami.as_ref().map(|(_, handle, _)| handle.clone()),
                         term.clone(),
                     )));
                 }
@@ -644,7 +653,7 @@ impl Application {
         let grace = settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             let _ = (&mut server).await;
-            for source in sources.into_iter().chain(relay) {
+            for source in sources.into_iter().chain(relays) {
                 let _ = source.await;
             }
             if let Some(journal) = &journal_kept {

@@ -1,14 +1,15 @@
 //! Commands from any node: an agent's answer, a supervisor's barge or a
-//! queue assignment taken by a standby reaches the agent bridge of the node
+//! queue assignment taken by a standby reaches the PBX through the node
 //! that ingests, through Redis, and its outcome comes back the same way:
 //! the caller gets the acknowledgement or the refusal one node would give.
 //!
-//! A standby's command relay reads its own bridge handle's inbox (nobody
-//! else does while it stands by), queues each command on
-//! `{name}:commands` with a reply key and a deadline, and waits for the
-//! outcome on that key. The leader's command server pops the queue, hands
-//! each command still within its deadline to its bridge, and pushes the
-//! outcome to the reply key, which expires unread after a while.
+//! A standby's relays read its own handles' inboxes (the agent bridge's
+//! commands, the AMI actions; nobody else reads them while it stands by),
+//! queue each on `{name}:commands` with a reply key and a deadline, and
+//! wait for the outcome on that key. The leader's command server pops the
+//! queue, hands each one still within its deadline to its bridge or its AMI
+//! connection, and pushes the outcome to the reply key, which expires
+//! unread after a while.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,15 +21,68 @@ use tokio_util::sync::CancellationToken;
 
 use super::NodeRole;
 use crate::proto::v1 as pb;
+use crate::sources::ami::client::{AmiError, AmiHandle, AmiInbox, AmiReply};
+use crate::sources::ami::codec::AmiMessage;
 use crate::sources::ari::bridge::{BridgeHandle, Command, CommandError, CommandInbox};
 
 /// How long a standby waits for the leader's answer to a command.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
+/// What a standby asks of the leader.
+#[derive(Serialize, Deserialize)]
+enum Asked {
+    /// A command for the agent bridge.
+    Bridge(Command),
+    /// An AMI action: its name and fields.
+    Ami {
+        name: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// An AMI reply as it travels: the response's and the events' headers.
+#[derive(Serialize, Deserialize)]
+struct WireReply {
+    response: Vec<(String, String)>,
+    events: Vec<Vec<(String, String)>>,
+}
+
+impl WireReply {
+    fn of(reply: &AmiReply) -> WireReply {
+        let pairs = |message: &AmiMessage| -> Vec<(String, String)> {
+            message
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        };
+        WireReply {
+            response: pairs(&reply.response),
+            events: reply.events.iter().map(pairs).collect(),
+        }
+    }
+
+    fn reply(&self) -> AmiReply {
+        let message = |pairs: &Vec<(String, String)>| {
+            AmiMessage::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        };
+        AmiReply {
+            response: message(&self.response),
+            events: self.events.iter().map(message).collect(),
+        }
+    }
+}
+
+/// An answer as it travels.
+#[derive(Serialize, Deserialize)]
+enum Answered {
+    Bridge(Outcome),
+    Ami(Result<WireReply, AmiError>),
+}
+
 /// A command queued for the leader.
 #[derive(Serialize, Deserialize)]
 struct Queued {
-    command: Command,
+    asked: Asked,
     /// Where the outcome goes.
     reply_key: String,
     /// Unix milliseconds after which the caller no longer waits.
@@ -66,48 +120,62 @@ impl CommandQueue {
             .await
     }
 
-    /// Queues `command` for the leader and waits for its outcome.
-    async fn ask(&self, command: Command) -> Result<Option<pb::Call>, CommandError> {
-        let unavailable = |what: &str| CommandError::Unavailable(what.to_owned());
+    /// Queues `asked` for the leader and waits for its answer; `None` when
+    /// none came (Redis or the leader unreachable, or too late).
+    async fn ask(&self, asked: Asked) -> Result<Answered, &'static str> {
         let reply_key = format!("{}:{}", self.replies, uuid::Uuid::new_v4().simple());
         let deadline =
             chrono::Utc::now() + chrono::Duration::from_std(ANSWER_WITHIN).unwrap_or_default();
         let queued = Queued {
-            command,
+            asked,
             reply_key: reply_key.clone(),
             deadline_ms: deadline.timestamp_millis(),
         };
-        let bytes = rmp_serde::to_vec_named(&queued)
-            .map_err(|_| unavailable("the command does not encode"))?;
-        let mut redis = self
-            .connection()
-            .await
-            .map_err(|_| unavailable("the cluster's Redis cannot be reached"))?;
+        let bytes = rmp_serde::to_vec_named(&queued).map_err(|_| "the command does not encode")?;
+        let unreachable = "the cluster's Redis cannot be reached";
+        let mut redis = self.connection().await.map_err(|_| unreachable)?;
         let _: i64 = redis::cmd("RPUSH")
             .arg(&self.queue)
             .arg(bytes)
             .query_async(&mut redis)
             .await
-            .map_err(|_| unavailable("the cluster's Redis cannot be reached"))?;
+            .map_err(|_| unreachable)?;
         let popped: Option<(String, Vec<u8>)> = redis::cmd("BLPOP")
             .arg(&reply_key)
             .arg(ANSWER_WITHIN.as_secs_f64())
             .query_async(&mut redis)
             .await
-            .map_err(|_| unavailable("the cluster's Redis cannot be reached"))?;
-        let Some((_, bytes)) = popped else {
-            return Err(unavailable(
-                "no node that ingests answered in time (a failover may be under way)",
-            ));
-        };
-        let outcome: Outcome =
-            rmp_serde::from_slice(&bytes).map_err(|_| unavailable("the answer does not decode"))?;
-        match outcome {
-            Ok(Some(call)) => pb::Call::decode(&call[..])
+            .map_err(|_| unreachable)?;
+        let (_, bytes) =
+            popped.ok_or("no node that ingests answered in time (a failover may be under way)")?;
+        rmp_serde::from_slice(&bytes).map_err(|_| "the answer does not decode")
+    }
+
+    /// The agent bridge's outcome of `command`, carried out by the leader.
+    async fn ask_bridge(&self, command: Command) -> Result<Option<pb::Call>, CommandError> {
+        let unavailable = |what: &str| CommandError::Unavailable(what.to_owned());
+        match self.ask(Asked::Bridge(command)).await {
+            Ok(Answered::Bridge(Ok(Some(call)))) => pb::Call::decode(&call[..])
                 .map(Some)
                 .map_err(|_| unavailable("the answer does not decode")),
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
+            Ok(Answered::Bridge(Ok(None))) => Ok(None),
+            Ok(Answered::Bridge(Err(error))) => Err(error),
+            Ok(Answered::Ami(_)) => Err(unavailable("the answer is not the command's")),
+            Err(why) => Err(unavailable(why)),
+        }
+    }
+
+    /// The PBX's reply to an AMI action, sent by the leader.
+    async fn ask_ami(
+        &self,
+        name: String,
+        fields: Vec<(String, String)>,
+    ) -> Result<AmiReply, AmiError> {
+        match self.ask(Asked::Ami { name, fields }).await {
+            Ok(Answered::Ami(Ok(reply))) => Ok(reply.reply()),
+            Ok(Answered::Ami(Err(error))) => Err(error),
+            // The AMI connection is the leader's: without it, as when it is down.
+            Ok(Answered::Bridge(_)) | Err(_) => Err(AmiError::NotConnected),
         }
     }
 
@@ -163,14 +231,47 @@ pub async fn relay_while_standby(
         };
         let queue = queue.clone();
         tokio::spawn(async move {
-            let _ = reply.send(queue.ask(command).await);
+            let _ = reply.send(queue.ask_bridge(command).await);
+        });
+    }
+}
+
+/// While this node stands by, takes the AMI actions its surfaces send (a
+/// supervisor's `Originate`) and has the leader send them; until `shutdown`.
+pub async fn relay_ami_while_standby(
+    queue: CommandQueue,
+    inbox: AmiInbox,
+    role: Arc<NodeRole>,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        if role.is_leader() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        // The AMI client of a term holds the inbox while it runs.
+        let Some(action) = inbox.take_unread(Duration::from_millis(100)).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let outcome = queue
+                .ask_ami(action.name.clone(), action.fields.clone())
+                .await;
+            action.answer(outcome);
         });
     }
 }
 
 /// While this node ingests (until `term` ends), carries out the commands
-/// standby nodes queued, with `bridge`, and answers each.
-pub async fn serve_queued(queue: CommandQueue, bridge: BridgeHandle, term: CancellationToken) {
+/// standby nodes queued, with `bridge` and `ami`, and answers each.
+pub async fn serve_queued(
+    queue: CommandQueue,
+    bridge: Option<BridgeHandle>,
+    ami: Option<AmiHandle>,
+    term: CancellationToken,
+) {
     let mut redis = loop {
         match queue.connection().await {
             Ok(redis) => break redis,
@@ -201,16 +302,33 @@ pub async fn serve_queued(queue: CommandQueue, bridge: BridgeHandle, term: Cance
             }
         };
         if queued.deadline_ms < chrono::Utc::now().timestamp_millis() {
-            tracing::info!(session = %queued.command.session, "a queued command past its caller's wait; not carried out");
+            tracing::info!("a queued command past its caller's wait; not carried out");
             continue;
         }
-        let (bridge, queue) = (bridge.clone(), queue.clone());
+        let (bridge, ami, queue) = (bridge.clone(), ami.clone(), queue.clone());
         tokio::spawn(async move {
-            let outcome: Outcome = bridge
-                .send(queued.command)
-                .await
-                .map(|call| call.map(|call| call.encode_to_vec()));
-            let Ok(bytes) = rmp_serde::to_vec_named(&outcome) else {
+            let answered = match queued.asked {
+                Asked::Bridge(command) => Answered::Bridge(match &bridge {
+                    Some(bridge) => bridge
+                        .send(command)
+                        .await
+                        .map(|call| call.map(|call| call.encode_to_vec())),
+                    None => Err(CommandError::NotRunning),
+                }),
+                Asked::Ami { name, fields } => Answered::Ami(match &ami {
+                    Some(ami) => {
+                        let fields: Vec<(&str, &str)> = fields
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect();
+                        ami.send(&name, &fields)
+                            .await
+                            .map(|reply| WireReply::of(&reply))
+                    }
+                    None => Err(AmiError::NotConnected),
+                }),
+            };
+            let Ok(bytes) = rmp_serde::to_vec_named(&answered) else {
                 return;
             };
             let Ok(mut redis) = queue.connection().await else {

@@ -700,3 +700,89 @@ async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
     let _ = a.stop().await;
     postgres.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_supervisor_s_ami_barge_on_a_standby_reaches_the_pbx_through_the_leader() {
+    use crate::ami_peer::{PeerCall, Script};
+    use switchboard::proto::v1::supervisor_service_client::SupervisorServiceClient;
+    let peer = crate::ami_peer::start(Script::default()).await;
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let redis = test_redis_url();
+    let ami_node = |node: &'static str| {
+        let (name, redis, database, port) =
+            (name.clone(), redis.clone(), database.clone(), peer.port());
+        spawn_app_with(move |args| {
+            args.ami_host = Some("127.0.0.1".into());
+            args.ami_port = Some(port);
+            args.ami_username = Some("switchboard".into());
+            args.ami_secret = Some("secret".into());
+            args.redis_url = Some(redis);
+            args.cluster_name = Some(name);
+            args.cluster = Some("true".into());
+            args.node_name = Some(node.into());
+            args.lease_seconds = Some("2".into());
+            args.database_url = Some(database);
+        })
+    };
+    let a = ami_node("node-a").await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = ami_node("node-b").await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&a).await["sources"]["ami"] != "connected" {
+        assert!(
+            Instant::now() < deadline,
+            "the leader's AMI source never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    peer.send(crate::ami_peer::agent_login("1001", "Agent One"));
+    let call = PeerCall::new(1, "254700000001", "");
+    peer.send(call.rings());
+    peer.send(call.answered());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b
+        .system_state()
+        .await
+        .calls
+        .iter()
+        .any(|c| c.agent_extension == "1001")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the standby never saw the answered call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let supervisor = token(Role::Supervisor, Some("2001"), None);
+    let mut client = SupervisorServiceClient::new(b.channel().await);
+    let response = client
+        .barge(crate::helpers::authed(
+            pb::BargeRequest {
+                agent_extension: "1001".into(),
+                supervisor_extension: String::new(),
+            },
+            &supervisor,
+        ))
+        .await
+        .expect("the standby's barge is carried out by the leader")
+        .into_inner();
+    assert_eq!(
+        response.action.unwrap().status(),
+        pb::SupervisorActionStatus::Accepted
+    );
+    let originate = crate::helpers::until(
+        "the barge's Originate",
+        Duration::from_secs(5),
+        async || peer.originates().into_iter().next(),
+    )
+    .await;
+    assert_eq!(originate.get("Channel"), Some("PJSIP/2001"));
+    assert_eq!(originate.get("Context"), Some("spy-barge"));
+
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

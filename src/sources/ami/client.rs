@@ -121,7 +121,7 @@ impl AmiReply {
 }
 
 /// Why an action got no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AmiError {
     /// Not connected (or the connection dropped while waiting).
     #[error("the AMI connection is down")]
@@ -163,6 +163,37 @@ impl AmiHandle {
             Ok(Err(_)) => Err(AmiError::NotConnected),
             Err(_) => Err(AmiError::Timeout(name.to_owned())),
         }
+    }
+}
+
+/// One action a handle sent, taken from the inbox by someone other than
+/// the client (a cluster's standby relays it to the node that ingests).
+pub struct TakenAction {
+    /// The action's name (`Originate`, …).
+    pub name: String,
+    /// Its fields, in order.
+    pub fields: Vec<(String, String)>,
+    reply: oneshot::Sender<Result<AmiReply, AmiError>>,
+}
+
+impl TakenAction {
+    /// Answers the handle that sent it.
+    pub fn answer(self, outcome: Result<AmiReply, AmiError>) {
+        let _ = self.reply.send(outcome);
+    }
+}
+
+impl AmiInbox {
+    /// The next action sent while no client reads this inbox, waiting up
+    /// to `wait`; `None` when a client reads it or nothing came.
+    pub async fn take_unread(&self, wait: Duration) -> Option<TakenAction> {
+        let mut inbox = self.0.try_lock().ok()?;
+        let request = tokio::time::timeout(wait, inbox.recv()).await.ok()??;
+        Some(TakenAction {
+            name: request.action.name,
+            fields: request.action.fields,
+            reply: request.reply,
+        })
     }
 }
 

@@ -270,6 +270,19 @@ impl Application {
         let recovery = settings
             .socketio_recovery
             .map(|lasts| Arc::new(gateway::recovery::Recovery::new(Arc::clone(&log), lasts)));
+        // A cluster's nodes know each other's online chat agents.
+        if let (Some(url), true) = (&settings.redis_url, settings.deployment.cluster) {
+            let (news, outgoing) = tokio::sync::mpsc::unbounded_channel();
+            chat.desk().share_with(news);
+            let chat = Arc::clone(&chat);
+            tokio::spawn(crate::cluster::news::relay(
+                url.clone(),
+                format!("{}:chat", settings.deployment.name),
+                outgoing,
+                move |news| chat.desk().learn(news),
+                shutdown.clone(),
+            ));
+        }
         // A cluster's nodes restore each other's dropped sockets.
         if let (Some(recovery), Some(url), true) =
             (&recovery, &settings.redis_url, settings.deployment.cluster)

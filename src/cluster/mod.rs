@@ -19,6 +19,7 @@
 
 pub mod commands;
 pub mod lease;
+pub mod news;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -371,59 +371,11 @@ pub async fn share_kept_sockets(
     url: String,
     name: String,
     recovery: Arc<Recovery>,
-    mut news: tokio::sync::mpsc::UnboundedReceiver<News>,
+    news: tokio::sync::mpsc::UnboundedReceiver<News>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    use futures::StreamExt;
     let channel = format!("{name}:sockets");
-    loop {
-        let connected = async {
-            let client = redis::Client::open(url.as_str())?;
-            let publisher = client.get_multiplexed_async_connection().await?;
-            let mut subscriber = client.get_async_pubsub().await?;
-            subscriber.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>((publisher, subscriber))
-        };
-        let (mut publisher, mut subscriber) = tokio::select! {
-            connected = connected => match connected {
-                Ok(connected) => connected,
-                Err(error) => {
-                    tracing::warn!(%error, "kept sockets cannot be shared through Redis; trying again");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        () = shutdown.cancelled() => return,
-                    }
-                }
-            },
-            () = shutdown.cancelled() => return,
-        };
-        let mut messages = subscriber.on_message();
-        loop {
-            tokio::select! {
-                message = messages.next() => {
-                    let Some(message) = message else { break };
-                    match rmp_serde::from_slice::<News>(message.get_payload_bytes()) {
-                        Ok(news) => recovery.learn(news),
-                        Err(error) => tracing::debug!(%error, "a kept socket's news does not decode"),
-                    }
-                }
-                outgoing = news.recv() => {
-                    let Some(outgoing) = outgoing else { return };
-                    let Ok(bytes) = rmp_serde::to_vec_named(&outgoing) else { continue };
-                    let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                        .arg(&channel)
-                        .arg(bytes)
-                        .query_async(&mut publisher)
-                        .await;
-                    if let Err(error) = sent {
-                        tracing::warn!(%error, "a kept socket's news was not shared");
-                        break;
-                    }
-                }
-                () = shutdown.cancelled() => return,
-            }
-        }
-    }
+    crate::cluster::news::relay(url, channel, news, |news| recovery.learn(news), shutdown).await;
 }
 
 /// Whether two tokens name the same caller with the same rights (their

@@ -19,7 +19,7 @@ fn agent(agent_id: &str, extension: &str) -> String {
     crate::helpers::token_for(Role::Agent, agent_id, Some(extension))
 }
 
-async fn http(
+pub(crate) async fn http(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -42,7 +42,7 @@ async fn http(
 
 /// Waits until `agents` are exactly the online chat agents, as a
 /// supervisor's socket asks for them (`request-current-state`).
-async fn online(app: &TestApp, agents: &[&str]) {
+pub(crate) async fn online(app: &TestApp, agents: &[&str]) {
     let supervisor = token(Role::Supervisor, None, None);
     let mut socket = crate::raw_socket::RawSocket::connect(app.address, &supervisor).await;
     tokio::time::timeout(Duration::from_secs(10), async {

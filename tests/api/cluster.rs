@@ -786,3 +786,113 @@ async fn a_supervisor_s_ami_barge_on_a_standby_reaches_the_pbx_through_the_leade
     let _ = a.stop().await;
     postgres.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
+    use crate::chat::{http, online};
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let chat_node = |node: &'static str| {
+        let (name, database) = (name.clone(), database.clone());
+        spawn_app_with(move |args| {
+            args.redis_url = Some(test_redis_url());
+            args.cluster_name = Some(name);
+            args.cluster = Some("true".into());
+            args.node_name = Some(node.into());
+            args.lease_seconds = Some("2".into());
+            args.database_url = Some(database);
+        })
+    };
+    let a = chat_node("node-a").await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = chat_node("node-b").await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+
+    // The agent's dashboard is on node A; node B knows the agent is online.
+    let agent = crate::helpers::token_for(Role::Agent, "agent-123", Some("1001"));
+    let dashboard = a.start_socket_watcher(
+        &agent,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-agent-dashboard",
+            r#""agent-123""#,
+            "--every",
+            "1000",
+            "heartbeat",
+            r#"{"timestamp": 1705312200000}"#,
+        ],
+    );
+    online(&b, &["agent-123"]).await;
+
+    // The widget talks to node B: its conversation goes to the agent online on A.
+    let (status, started) = http(
+        &b,
+        reqwest::Method::POST,
+        "/api/conversations",
+        None,
+        Some(serde_json::json!({"customerName": "Ann", "firstMessage": "Hello"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["conversation"]["assignedAgentId"], "agent-123");
+    let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
+    let customer = started["customerToken"].as_str().unwrap().to_owned();
+    for n in 1..=3 {
+        let (status, sent) = http(
+            &b,
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            Some(&customer),
+            Some(serde_json::json!({"content": format!("message {n}"), "messageId": format!("w-{n}")})),
+        )
+        .await;
+        assert_eq!(status, 201, "{sent}");
+    }
+    dashboard
+        .wait_until("the widget's messages on the other node", |lines| {
+            lines
+                .iter()
+                .filter(|l| l["event"] == "new-message" && l["data"]["senderType"] == "customer")
+                .count()
+                >= 4
+        })
+        .await;
+    let heard: Vec<String> = dashboard
+        .lines()
+        .iter()
+        .filter(|l| l["event"] == "new-message" && l["data"]["senderType"] == "customer")
+        .map(|l| l["data"]["content"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        heard,
+        ["Hello", "message 1", "message 2", "message 3"],
+        "in order, once"
+    );
+    let (status, history) = http(
+        &a,
+        reqwest::Method::GET,
+        &format!("/api/conversations/{conversation}"),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let stored: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        stored,
+        ["Hello", "message 1", "message 2", "message 3"],
+        "stored once"
+    );
+
+    drop(dashboard);
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}

@@ -4,12 +4,13 @@
 //! agent goes offline; the persisted system mode. The HTTP API, the gRPC
 //! `ChatService` and the Socket.IO events all call these functions.
 
+mod desk;
 pub mod presence;
 mod requests;
 
-use std::time::Duration;
+pub use desk::{ChatDesk, PresenceNews};
 
-use parking_lot::Mutex;
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -21,7 +22,6 @@ use crate::proto::v1::{self as pb, event::Payload};
 use crate::store::Store;
 use crate::store::{ConversationRow, MessageRow};
 use crate::time::{Instant, from_millis, to_timestamp};
-use presence::AgentPresence;
 
 /// The longest message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -56,41 +56,6 @@ impl Chat {
     /// The desk: who is online.
     pub fn desk(&self) -> &ChatDesk {
         &self.desk
-    }
-}
-
-/// The chat's live part: who is online, and how long silence may last.
-#[derive(Debug)]
-pub struct ChatDesk {
-    presence: Mutex<AgentPresence>,
-    /// Anonymous conversation starts per address, in the current window.
-    starts: Mutex<StartLimiter>,
-    /// An agent silent for longer is taken offline.
-    pub heartbeat_timeout: Duration,
-    /// Serializes assignment decisions (count, then assign).
-    assigning: tokio::sync::Mutex<()>,
-}
-
-impl ChatDesk {
-    /// A desk with nobody online.
-    pub fn new(heartbeat_timeout: Duration) -> Self {
-        ChatDesk {
-            presence: Mutex::new(AgentPresence::default()),
-            starts: Mutex::new(StartLimiter::default()),
-            heartbeat_timeout,
-            assigning: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// `connected-agents-update` as it stands.
-    pub fn connected_agents(&self) -> pb::ConnectedAgentsUpdate {
-        self.presence.lock().update()
-    }
-
-    /// Counts an anonymous conversation start from `address`; refused past
-    /// [`ANONYMOUS_STARTS_PER_MINUTE`] in the current minute.
-    pub fn admit_anonymous_start(&self, address: std::net::IpAddr) -> Result<(), Error> {
-        self.starts.lock().admit(address, std::time::Instant::now())
     }
 }
 
@@ -446,7 +411,12 @@ impl Chat {
         let view = message(&stored);
         if inserted {
             if principal.role() == Role::Agent {
-                self.desk.presence.lock().touch(agent_id(principal), now);
+                if self.desk.presence.lock().touch(agent_id(principal), now) {
+                    self.desk.share(PresenceNews::Touched {
+                        agent: agent_id(principal).to_owned(),
+                        at: now,
+                    });
+                }
                 if row.assigned_agent_id.is_none() {
                     // An agent answering an unassigned conversation takes it.
                     let agent = agent_id(principal).to_owned();
@@ -605,6 +575,12 @@ impl Chat {
                 .join(agent, name, socket, now)
                 .then(|| presence.update())
         };
+        self.desk.share(PresenceNews::Joined {
+            agent: agent.to_owned(),
+            name: name.to_owned(),
+            socket: socket.to_owned(),
+            at: now,
+        });
         let Some(update) = update else {
             return false;
         };
@@ -616,12 +592,23 @@ impl Chat {
 
     /// A heartbeat (or other activity) of `agent`; whether the agent is online.
     pub fn agent_active(&self, agent: &str) -> bool {
-        self.desk.presence.lock().touch(agent, chrono::Utc::now())
+        let now = chrono::Utc::now();
+        let online = self.desk.presence.lock().touch(agent, now);
+        if online {
+            self.desk.share(PresenceNews::Touched {
+                agent: agent.to_owned(),
+                at: now,
+            });
+        }
+        online
     }
 
     /// A socket disconnected: agents whose last socket it was go offline.
     pub async fn socket_left(&self, socket: &str) {
         let gone = self.desk.presence.lock().leave(socket);
+        self.desk.share(PresenceNews::Left {
+            socket: socket.to_owned(),
+        });
         self.went_offline(gone, "agent_disconnected").await;
     }
 
@@ -641,7 +628,17 @@ impl Chat {
             let Some(cutoff) = chrono::Utc::now().checked_sub_signed(timeout) else {
                 continue;
             };
+            if !self.log.writes() {
+                // In a cluster the node that ingests expires silent agents,
+                // once, and tells the others.
+                continue;
+            }
             let gone = self.desk.presence.lock().expire(cutoff);
+            if !gone.is_empty() {
+                self.desk.share(PresenceNews::Expired {
+                    agents: gone.clone(),
+                });
+            }
             self.went_offline(gone, "heartbeat_timeout").await;
         }
     }

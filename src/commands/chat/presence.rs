@@ -88,6 +88,13 @@ impl AgentPresence {
         gone
     }
 
+    /// Takes `agents` offline (another node expired them).
+    pub fn remove(&mut self, agents: &[String]) {
+        for agent in agents {
+            self.agents.remove(agent);
+        }
+    }
+
     /// Whether `agent_id` is online.
     pub fn is_online(&self, agent_id: &str) -> bool {
         self.agents.contains_key(agent_id)

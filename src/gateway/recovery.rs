@@ -135,6 +135,25 @@ pub struct Joined {
 }
 
 impl Kept {
+    fn of(
+        sid: String,
+        claims: &Claims,
+        rooms: Vec<String>,
+        joined: Joined,
+        at_ms: i64,
+        live: bool,
+    ) -> Kept {
+        Kept {
+            sid,
+            claims: claims.clone(),
+            rooms,
+            dashboard_of: joined.dashboard_of.map(str::to_owned),
+            dashboard_agent: joined.dashboard_agent,
+            left_at_ms: at_ms,
+            live,
+        }
+    }
+
     /// Whether its client may still come back for it at `now`.
     fn valid_at(&self, now: i64, lasts: i64) -> bool {
         let since = now - self.left_at_ms;
@@ -243,15 +262,8 @@ impl Recovery {
         if self.shares.lock().is_none() {
             return;
         }
-        let kept = Kept {
-            sid: ids.sid,
-            claims: claims.clone(),
-            rooms,
-            dashboard_of: joined.dashboard_of.map(str::to_owned),
-            dashboard_agent: joined.dashboard_agent,
-            left_at_ms: chrono::Utc::now().timestamp_millis(),
-            live: true,
-        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let kept = Kept::of(ids.sid, claims, rooms, joined, now, true);
         self.share(News::Live { pid: ids.pid, kept });
     }
 
@@ -291,15 +303,7 @@ impl Recovery {
     /// it was, its rooms, and what it joined (see [`Restore`]).
     pub fn keep(&self, ids: SocketIds, claims: &Claims, rooms: Vec<String>, joined: Joined) {
         let now = chrono::Utc::now().timestamp_millis();
-        let kept = Kept {
-            sid: ids.sid,
-            claims: claims.clone(),
-            rooms,
-            dashboard_of: joined.dashboard_of.map(str::to_owned),
-            dashboard_agent: joined.dashboard_agent,
-            left_at_ms: now,
-            live: false,
-        };
+        let kept = Kept::of(ids.sid, claims, rooms, joined, now, false);
         let lasts = self.lasts_ms();
         let mut kept_sockets = self.kept.lock();
         if now - kept_sockets.swept_at_ms >= 1_000 {

@@ -69,20 +69,8 @@ pub enum Operation {
 /// queued in Redis (`{name}:appends`) until the writer takes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Forwarded {
-    /// One input to apply.
-    Apply {
-        /// The input.
-        input: Box<Input>,
-        /// When it happened.
-        at: Instant,
-    },
-    /// Inputs to apply as a batch.
-    ApplyAll {
-        /// The inputs.
-        inputs: Vec<Input>,
-        /// When they happened.
-        at: Instant,
-    },
+    /// Inputs to apply: an [`Operation::Apply`] or [`Operation::ApplyAll`].
+    Change(Operation),
     /// An event to publish: a `pb::Event` (its tenant and payload), encoded.
     Publish {
         /// The event, unnumbered.

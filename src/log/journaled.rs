@@ -144,11 +144,14 @@ impl EventLog {
     pub fn apply_forwarded(&self, append: journal::Forwarded) {
         use prost::Message;
         match append {
-            journal::Forwarded::Apply { input, at } => {
+            journal::Forwarded::Change(Operation::Apply { input, at }) => {
                 self.apply(*input, at);
             }
-            journal::Forwarded::ApplyAll { inputs, at } => {
+            journal::Forwarded::Change(Operation::ApplyAll { inputs, at }) => {
                 self.apply_all(inputs, at);
+            }
+            journal::Forwarded::Change(other) => {
+                tracing::warn!(?other, "a forwarded change only the writer makes; dropped");
             }
             journal::Forwarded::Publish { event, at } => match pb::Event::decode(&event[..]) {
                 Ok(pb::Event {

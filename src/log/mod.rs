@@ -217,9 +217,11 @@ impl EventLog {
     /// Applies an input to the ledger at `now` and appends the events it causes.
     pub fn apply(&self, input: Input, now: Instant) -> Vec<Arc<pb::Event>> {
         if self.journaled {
-            if self.forwards(|| journal::Forwarded::Apply {
-                input: Box::new(input.clone()),
-                at: now,
+            if self.forwards(|| {
+                journal::Forwarded::Change(Operation::Apply {
+                    input: Box::new(input.clone()),
+                    at: now,
+                })
             }) {
                 return Vec::new();
             }
@@ -243,9 +245,11 @@ impl EventLog {
     ) -> Vec<Arc<pb::Event>> {
         if self.journaled {
             let inputs: Vec<Input> = inputs.into_iter().collect();
-            if self.forwards(|| journal::Forwarded::ApplyAll {
-                inputs: inputs.clone(),
-                at: now,
+            if self.forwards(|| {
+                journal::Forwarded::Change(Operation::ApplyAll {
+                    inputs: inputs.clone(),
+                    at: now,
+                })
             }) {
                 return Vec::new();
             }

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use switchboard::auth::Role;
 use switchboard::proto::v1::{self as pb, event::Payload};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +14,7 @@ use tonic::Streaming;
 
 use crate::agent_bridge::{start_sim, uses_sim};
 use crate::cable::Cable;
+use crate::events::next;
 use crate::helpers::{
     Postgres, TestApp, spawn_app_with, test_redis_url, token, unique_cluster_name,
 };
@@ -71,14 +71,66 @@ async fn leader_gauge(app: &TestApp) -> i64 {
         .unwrap_or(0)
 }
 
-async fn next(stream: &mut Streaming<pb::SubscribeResponse>) -> pb::Event {
-    tokio::time::timeout(Duration::from_secs(15), stream.next())
-        .await
-        .expect("an event within 15 s")
-        .expect("stream open")
-        .expect("no error")
-        .event
-        .expect("event set")
+/// Two nodes of one deployment on the ARI simulator: `a` ingests, `b` stands by.
+struct Pair {
+    stop: CancellationToken,
+    sim: switchboard::devtools::sim::ari::AriSim,
+    postgres: Postgres,
+    a: TestApp,
+    b: TestApp,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    /// The pair, each node reaching Redis at the URL `redis` makes of the test Redis's.
+    async fn start_with(redis: impl Fn(&str) -> String) -> Pair {
+        let stop = CancellationToken::new();
+        let sim = start_sim(&stop).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (postgres, database) = Postgres::create().await;
+        let name = unique_cluster_name();
+        let test_redis = test_redis_url();
+        let a = node(
+            &name,
+            "node-a",
+            redis(&test_redis),
+            &database,
+            &sim,
+            dir.path(),
+        )
+        .await;
+        until_ingest(&a, "leader", Duration::from_secs(10)).await;
+        let b = node(
+            &name,
+            "node-b",
+            redis(&test_redis),
+            &database,
+            &sim,
+            dir.path(),
+        )
+        .await;
+        until_ingest(&b, "standby", Duration::from_secs(5)).await;
+        wait_for_listeners(&sim, 1).await;
+        Pair {
+            stop,
+            sim,
+            postgres,
+            a,
+            b,
+            _dir: dir,
+        }
+    }
+
+    async fn start() -> Pair {
+        Pair::start_with(str::to_owned).await
+    }
+
+    async fn close(mut self) {
+        self.stop.cancel();
+        let _ = self.b.halt().await;
+        let _ = self.a.halt().await;
+        self.postgres.drop_database().await;
+    }
 }
 
 /// Reads `stream` until `found` picks an event; every event read.
@@ -222,17 +274,8 @@ async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_witho
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_command_sent_to_a_standby_reaches_the_pbx_and_is_answered_as_on_one_node() {
     use switchboard::proto::v1::call_control_service_client::CallControlServiceClient;
-    let stop = CancellationToken::new();
-    let sim = start_sim(&stop).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (postgres, database) = Postgres::create().await;
-    let name = unique_cluster_name();
-    let redis = test_redis_url();
-    let a = node(&name, "node-a", redis.clone(), &database, &sim, dir.path()).await;
-    until_ingest(&a, "leader", Duration::from_secs(10)).await;
-    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
-    until_ingest(&b, "standby", Duration::from_secs(5)).await;
-    wait_for_listeners(&sim, 1).await;
+    let pair = Pair::start().await;
+    let (sim, a, b) = (&pair.sim, &pair.a, &pair.b);
 
     let supervisor = token(Role::Supervisor, None, None);
     let mut on_b = b
@@ -297,11 +340,8 @@ async fn a_command_sent_to_a_standby_reaches_the_pbx_and_is_answered_as_on_one_n
     .await;
     assert_eq!(a.system_state().await.system_mode, "from-the-standby");
 
-    stop.cancel();
     drop(on_b);
-    let _ = b.stop().await;
-    let _ = a.stop().await;
-    postgres.drop_database().await;
+    pair.close().await;
 }
 
 /// Reads a raw socket's events until `name`; its arguments, and every event name read.
@@ -327,17 +367,8 @@ async fn raw_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dashboard_whose_node_went_recovers_on_another_node() {
     use crate::raw_socket::RawSocket;
-    let stop = CancellationToken::new();
-    let sim = start_sim(&stop).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (postgres, database) = Postgres::create().await;
-    let name = unique_cluster_name();
-    let redis = test_redis_url();
-    let a = node(&name, "node-a", redis.clone(), &database, &sim, dir.path()).await;
-    until_ingest(&a, "leader", Duration::from_secs(10)).await;
-    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
-    until_ingest(&b, "standby", Duration::from_secs(5)).await;
-    wait_for_listeners(&sim, 1).await;
+    let mut pair = Pair::start().await;
+    let (sim, a, b) = (&pair.sim, &pair.a, &pair.b);
 
     let admin = token(Role::Admin, None, None);
     let mut socket = RawSocket::connect(b.address, &admin).await;
@@ -352,7 +383,7 @@ async fn a_dashboard_whose_node_went_recovers_on_another_node() {
     let offset = first.last().and_then(|o| o.as_str()).unwrap().to_owned();
     // The dashboard's node goes, saying nothing of its sockets (as one
     // killed would): the others knew where the socket stood from its join.
-    let _ = b.stop().await;
+    let _ = pair.b.halt().await;
     socket.drop_transport();
     sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
 
@@ -371,9 +402,7 @@ async fn a_dashboard_whose_node_went_recovers_on_another_node() {
         "what it missed, not a greeting: {missed:?}"
     );
 
-    stop.cancel();
-    let _ = a.stop().await;
-    postgres.drop_database().await;
+    pair.close().await;
 }
 
 /// A node as its own process (`switchboard serve --cluster`), so that a test

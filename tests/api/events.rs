@@ -32,7 +32,7 @@ async fn set_modes(app: &crate::helpers::TestApp, from: u32, to: u32) -> u64 {
     last
 }
 
-async fn next(stream: &mut Streaming<pb::SubscribeResponse>) -> pb::Event {
+pub(crate) async fn next(stream: &mut Streaming<pb::SubscribeResponse>) -> pb::Event {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("an event within 10 s")

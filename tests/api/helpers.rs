@@ -252,6 +252,11 @@ impl TestApp {
 
     /// Stops the server and waits for it, as SIGTERM would.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.halt().await
+    }
+
+    /// As [`TestApp::stop`], keeping the handle (a test may still read it).
+    pub async fn halt(&mut self) -> anyhow::Result<()> {
         self.stop.cancel();
         match self.server.take() {
             Some(server) => tokio::time::timeout(Duration::from_secs(15), server)

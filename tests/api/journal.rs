@@ -3,24 +3,12 @@
 //! across the restart with exactly what it missed; every event a client
 //! reads is in Redis first. A real Redis, started by `.ci/services`.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use switchboard::auth::Role;
 use switchboard::proto::v1::{self as pb, SubscribeRequest, event::Payload};
 use tonic::Streaming;
 
+use crate::events::next;
 use crate::helpers::{TestApp, spawn_app_with, test_redis_url, token, unique_cluster_name};
-
-async fn next(stream: &mut Streaming<pb::SubscribeResponse>) -> pb::Event {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an event within 10 s")
-        .expect("stream open")
-        .expect("no error")
-        .event
-        .expect("event set")
-}
 
 fn mode_of(event: &pb::Event) -> Option<&str> {
     match &event.payload {

@@ -71,6 +71,18 @@ async fn leader_gauge(app: &TestApp) -> i64 {
         .unwrap_or(0)
 }
 
+/// A cable to the test Redis, and the URL that goes through it.
+async fn redis_cable() -> (Cable, String) {
+    let address: std::net::SocketAddr = test_redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("TEST_REDIS_URL is redis://host:port");
+    let cable = Cable::to(address).await;
+    let url = format!("redis://{}", cable.address);
+    (cable, url)
+}
+
 /// Two nodes of one deployment on the ARI simulator: `a` ingests, `b` stands by.
 struct Pair {
     stop: CancellationToken,
@@ -82,33 +94,16 @@ struct Pair {
 }
 
 impl Pair {
-    /// The pair, each node reaching Redis at the URL `redis` makes of the test Redis's.
-    async fn start_with(redis: impl Fn(&str) -> String) -> Pair {
+    /// The pair, node a reaching Redis at `redis_a` and b at `redis_b`.
+    async fn start_with(redis_a: String, redis_b: String) -> Pair {
         let stop = CancellationToken::new();
         let sim = start_sim(&stop).await;
         let dir = tempfile::tempdir().unwrap();
         let (postgres, database) = Postgres::create().await;
         let name = unique_cluster_name();
-        let test_redis = test_redis_url();
-        let a = node(
-            &name,
-            "node-a",
-            redis(&test_redis),
-            &database,
-            &sim,
-            dir.path(),
-        )
-        .await;
+        let a = node(&name, "node-a", redis_a, &database, &sim, dir.path()).await;
         until_ingest(&a, "leader", Duration::from_secs(10)).await;
-        let b = node(
-            &name,
-            "node-b",
-            redis(&test_redis),
-            &database,
-            &sim,
-            dir.path(),
-        )
-        .await;
+        let b = node(&name, "node-b", redis_b, &database, &sim, dir.path()).await;
         until_ingest(&b, "standby", Duration::from_secs(5)).await;
         wait_for_listeners(&sim, 1).await;
         Pair {
@@ -122,7 +117,7 @@ impl Pair {
     }
 
     async fn start() -> Pair {
-        Pair::start_with(str::to_owned).await
+        Pair::start_with(test_redis_url(), test_redis_url()).await
     }
 
     async fn close(mut self) {
@@ -164,34 +159,11 @@ fn is_call_start(event: &pb::Event, call: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_without_a_gap() {
-    let stop = CancellationToken::new();
-    let sim = start_sim(&stop).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (postgres, database) = Postgres::create().await;
-    let name = unique_cluster_name();
-    let redis = test_redis_url();
-    let redis_address: std::net::SocketAddr = redis
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("TEST_REDIS_URL is redis://host:port");
-    let cable = Cable::to(redis_address).await;
+    let (cable, through_cable) = redis_cable().await;
+    let pair = Pair::start_with(through_cable, test_redis_url()).await;
+    let (sim, a, b) = (&pair.sim, &pair.a, &pair.b);
+    assert_eq!(health(b).await["node"], "node-b");
 
-    let a = node(
-        &name,
-        "node-a",
-        format!("redis://{}", cable.address),
-        &database,
-        &sim,
-        dir.path(),
-    )
-    .await;
-    until_ingest(&a, "leader", Duration::from_secs(10)).await;
-    let b = node(&name, "node-b", redis.clone(), &database, &sim, dir.path()).await;
-    until_ingest(&b, "standby", Duration::from_secs(5)).await;
-    assert_eq!(health(&b).await["node"], "node-b");
-
-    wait_for_listeners(&sim, 1).await;
     let supervisor = token(Role::Supervisor, None, None);
     let mut on_b = b
         .subscribe(pb::SubscribeRequest::default(), &supervisor)
@@ -206,7 +178,7 @@ async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_witho
     let cut_at = Instant::now();
     let mut leaders_at_once = 0;
     let took_over = loop {
-        let (on_a, on_b_now) = (leader_gauge(&a).await, leader_gauge(&b).await);
+        let (on_a, on_b_now) = (leader_gauge(a).await, leader_gauge(b).await);
         if on_a == 1 && on_b_now == 1 {
             leaders_at_once += 1;
         }
@@ -220,7 +192,7 @@ async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_witho
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(leaders_at_once, 0, "two nodes ingested at once");
-    assert_eq!(health(&a).await["ingest"], "standby");
+    assert_eq!(health(a).await["ingest"], "standby");
     assert!(
         took_over < Duration::from_secs(6),
         "took over {took_over:?} after the cut (lease 2 s)"
@@ -264,11 +236,8 @@ async fn a_leader_cut_off_from_redis_steps_down_and_the_standby_takes_over_witho
     let epochs: std::collections::BTreeSet<&str> = read.iter().map(|e| e.epoch.as_str()).collect();
     assert_eq!(epochs.len(), 1, "one epoch across the failover");
 
-    stop.cancel();
     drop(on_b);
-    let _ = b.stop().await;
-    let _ = a.stop().await;
-    postgres.drop_database().await;
+    pair.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -642,23 +611,9 @@ async fn three_nodes_lose_nothing_when_the_leader_is_killed_mid_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
-    let stop = CancellationToken::new();
-    let sim = start_sim(&stop).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (postgres, database) = Postgres::create().await;
-    let name = unique_cluster_name();
-    let redis: std::net::SocketAddr = test_redis_url()
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("TEST_REDIS_URL is redis://host:port");
-    let (to_a, to_b) = (Cable::to(redis).await, Cable::to(redis).await);
-    let via = |cable: &Cable| format!("redis://{}", cable.address);
-    let a = node(&name, "node-a", via(&to_a), &database, &sim, dir.path()).await;
-    until_ingest(&a, "leader", Duration::from_secs(10)).await;
-    let b = node(&name, "node-b", via(&to_b), &database, &sim, dir.path()).await;
-    until_ingest(&b, "standby", Duration::from_secs(5)).await;
-    wait_for_listeners(&sim, 1).await;
+    let ((to_a, via_a), (to_b, via_b)) = (redis_cable().await, redis_cable().await);
+    let pair = Pair::start_with(via_a, via_b).await;
+    let (sim, a, b) = (&pair.sim, &pair.a, &pair.b);
 
     let supervisor = token(Role::Supervisor, None, None);
     let mut on_b = b
@@ -672,10 +627,10 @@ async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
     // Redis goes for everyone: nobody ingests, and each node says so.
     to_a.cut();
     to_b.cut();
-    until_ingest(&a, "standby", Duration::from_secs(5)).await;
+    until_ingest(a, "standby", Duration::from_secs(5)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (ha, hb) = (health(&a).await, health(&b).await);
+        let (ha, hb) = (health(a).await, health(b).await);
         if ha["log"] == "unreachable" && hb["log"] == "unreachable" {
             assert_eq!(ha["status"], "degraded");
             assert_eq!(hb["ingest"], "standby");
@@ -693,7 +648,7 @@ async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
     // One node ingests again, rebuilds: the call that ended meanwhile is gone.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let leaders = [health(&a).await, health(&b).await]
+        let leaders = [health(a).await, health(b).await]
             .iter()
             .filter(|h| h["ingest"] == "leader" && h["log"] == "ok")
             .count();
@@ -723,11 +678,8 @@ async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
         "no gap, no duplicate: {sequences:?}"
     );
 
-    stop.cancel();
     drop(on_b);
-    let _ = b.stop().await;
-    let _ = a.stop().await;
-    postgres.drop_database().await;
+    pair.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -270,7 +270,8 @@ impl<'a> Received<'a> {
 /// Tells the other nodes of a cluster where `socket` stands now (its rooms
 /// joined), for its client's return to any of them (see [`Recovery::live`]).
 pub(super) fn share_rooms(recovery: Option<&Recovery>, socket: &Socket) {
-    let (Some(recovery), Some(pid)) = (recovery, &socket.pid) else {
+    // One node alone has nobody to tell: nothing is gathered for it.
+    let (Some(recovery), Some(pid)) = (recovery.filter(|r| r.is_shared()), &socket.pid) else {
         return;
     };
     let ids = crate::socketio::server::SocketIds {

@@ -6,7 +6,7 @@
 //! `"{head}"`, everything through the log event it was taken at. The npm
 //! `socket.io-client` keeps the last offset it read; when its transport
 //! drops, the server keeps what it knew of the socket (its rooms, who it
-//! was, what it joined) for [`Recovery::lasts`], under the socket's private
+//! was, what it joined) for `SOCKETIO_RECOVERY_SECONDS`, under the socket's private
 //! session id. A client that comes back within that time, with the same
 //! identity and an offset the replay window still holds, gets its old
 //! socket back: the same id, its rooms, and every emission of its rooms
@@ -249,6 +249,11 @@ impl Recovery {
         *self.shares.lock() = Some(news);
     }
 
+    /// Whether this node tells other nodes of its sockets (in a cluster).
+    pub fn is_shared(&self) -> bool {
+        self.shares.lock().is_some()
+    }
+
     fn share(&self, news: News) {
         if let Some(shares) = self.shares.lock().as_ref() {
             let _ = shares.send(news);
@@ -259,9 +264,6 @@ impl Recovery {
     /// (after it joined its rooms), so that its client can come back to
     /// any of them should this node go.
     pub fn live(&self, ids: SocketIds, claims: &Claims, rooms: Vec<String>, joined: Joined) {
-        if self.shares.lock().is_none() {
-            return;
-        }
         let now = chrono::Utc::now().timestamp_millis();
         let kept = Kept::of(ids.sid, claims, rooms, joined, now, true);
         self.share(News::Live { pid: ids.pid, kept });
@@ -270,11 +272,9 @@ impl Recovery {
     /// A socket left for good (its client or this server ended it): the
     /// other nodes forget where it stood.
     pub fn forget(&self, pid: &str) {
-        if self.shares.lock().is_some() {
-            self.share(News::Taken {
-                pid: pid.to_owned(),
-            });
-        }
+        self.share(News::Taken {
+            pid: pid.to_owned(),
+        });
     }
 
     /// Takes another node's news in.
@@ -288,11 +288,6 @@ impl Recovery {
                 kept_sockets.by_pid.remove(&pid);
             }
         }
-    }
-
-    /// How long a dropped socket is kept.
-    pub fn lasts(&self) -> Duration {
-        self.lasts
     }
 
     fn lasts_ms(&self) -> i64 {
@@ -315,11 +310,6 @@ impl Recovery {
         kept_sockets.by_pid.insert(ids.pid.clone(), kept.clone());
         drop(kept_sockets);
         self.share(News::Kept { pid: ids.pid, kept });
-    }
-
-    /// The sockets kept now.
-    pub fn kept(&self) -> usize {
-        self.kept.lock().by_pid.len()
     }
 
     /// The socket a returning client restores: its auth holds `pid` and

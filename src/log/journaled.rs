@@ -121,17 +121,15 @@ impl EventLog {
 
     /// Makes this node the log's writer: from now on appends are numbered
     /// after the last entry read back, on a copy of the window's ledger, and
-    /// go to `entries` for the journal. Returns the last entry read back.
-    pub fn start_writing(&self, entries: mpsc::UnboundedSender<Entry>) -> EntryId {
+    /// go to `entries` for the journal.
+    pub fn start_writing(&self, entries: mpsc::UnboundedSender<Entry>) {
         let state = self.state.lock();
-        let last_entry = *self.read_through.lock();
         *self.writer.lock() = Some(Writer {
             ledger: state.ledger.clone(),
             last_sequence: state.last_sequence,
-            last_entry,
+            last_entry: *self.read_through.lock(),
             entries,
         });
-        last_entry
     }
 
     /// Sends the appends asked of this node while it does not write to
@@ -186,11 +184,6 @@ impl EventLog {
         }
     }
 
-    /// The last entry this node handed to the journal (`None`: it does not write).
-    pub fn written_through(&self) -> Option<EntryId> {
-        self.writer.lock().as_ref().map(|writer| writer.last_entry)
-    }
-
     /// The last entry read back from the journal.
     pub fn read_through(&self) -> EntryId {
         *self.read_through.lock()
@@ -198,9 +191,10 @@ impl EventLog {
 
     /// Reads one journal entry back: replays its operation on the window's
     /// ledger and appends its events to the window, the live feed and the
-    /// durable subscribers. Entries already read are skipped. Returns false
-    /// when the ledger made a different number of events than the entry
-    /// holds (this node's ledger went astray: it should reload).
+    /// durable subscribers. Entries already read are skipped. Returns false,
+    /// and logs an error, when the ledger made a different number of events
+    /// than the entry holds (this node's ledger went astray; nothing reloads
+    /// it yet).
     pub fn ingest(&self, entry: Entry) -> bool {
         let mut state = self.state.lock();
         let mut read_through = self.read_through.lock();

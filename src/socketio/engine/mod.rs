@@ -141,6 +141,28 @@ pub struct OpeningRequest {
     pub headers: HeaderMap,
 }
 
+impl OpeningRequest {
+    /// Copies the URI and headers of `request` into storage of their own.
+    ///
+    /// hyper parses a request without copying: its URI and header values
+    /// are slices of the connection's read buffer (8 to 16 KiB). A session
+    /// keeps its opening request as long as it lives, and a clone of those
+    /// slices would keep the whole buffer alive for each idle socket.
+    pub fn of<B>(request: &Request<B>) -> Self {
+        let uri =
+            Uri::from_maybe_shared(Bytes::copy_from_slice(request.uri().to_string().as_bytes()))
+                .unwrap_or_default();
+        let mut headers = HeaderMap::with_capacity(request.headers().len());
+        for (name, value) in request.headers() {
+            if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                copy.set_sensitive(value.is_sensitive());
+                headers.append(name.clone(), copy);
+            }
+        }
+        Self { uri, headers }
+    }
+}
+
 /// How a session currently reaches its client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

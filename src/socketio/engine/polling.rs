@@ -11,13 +11,7 @@ impl Engine {
     ) -> Response<axum::body::Body> {
         let session = self.new_session(Transport::Polling);
         let open = self.handshake(&session, vec!["websocket"]);
-        self.start(
-            &session,
-            OpeningRequest {
-                uri: request.uri().clone(),
-                headers: request.headers().clone(),
-            },
-        );
+        self.start(&session, OpeningRequest::of(request));
         text_response(StatusCode::OK, open.as_str().to_owned())
     }
 

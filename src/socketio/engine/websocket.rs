@@ -35,10 +35,7 @@ impl Engine {
             }
             None => None,
         };
-        let opening = OpeningRequest {
-            uri: request.uri().clone(),
-            headers: request.headers().clone(),
-        };
+        let opening = OpeningRequest::of(&request);
         let on_upgrade = hyper::upgrade::on(&mut request);
         let engine = Arc::clone(self);
         tokio::spawn(async move {

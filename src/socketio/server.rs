@@ -430,8 +430,8 @@ impl<H: SocketHandler> EngineHandler for SocketServer<H> {
         self.handler.on_refused_request(reason);
     }
 
-    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest) {
-        self.await_connect(session, request.clone());
+    fn on_open(&self, session: &Arc<Session>, request: OpeningRequest) {
+        self.await_connect(session, request);
     }
 
     fn on_message(&self, session: &Arc<Session>, text: &str) {

@@ -36,8 +36,10 @@ use super::engine_packet::{EnginePacket, Handshake, RECORD_SEPARATOR, split_payl
 /// How long a poll that comes while an upgrade finishes waits for it.
 const UPGRADE_GRACE: Duration = Duration::from_millis(100);
 
-/// The read buffer of a session's WebSocket, in bytes; a larger message grows it.
-const READ_BUFFER_SIZE: usize = 4096;
+/// The read buffer of a session's WebSocket, in bytes; a larger message
+/// grows it. Clients send pongs and small events: an idle socket keeps this
+/// much, so it is small (tungstenite's default is 128 KiB).
+const READ_BUFFER_SIZE: usize = 512;
 
 /// How long a session its client closed over long-polling, with no poll
 /// pending, waits for the poll the client had in flight (which gets a noop).
@@ -118,7 +120,7 @@ pub enum SendError {
 /// What the layer above (Socket.IO) is told about sessions.
 pub trait EngineHandler: Send + Sync + 'static {
     /// A session opened; `request` is the request that opened it.
-    fn on_open(&self, session: &Arc<Session>, request: &OpeningRequest);
+    fn on_open(&self, session: &Arc<Session>, request: OpeningRequest);
     /// A text message (without its `4`) arrived.
     fn on_message(&self, session: &Arc<Session>, text: &str);
     /// A binary message arrived.
@@ -142,7 +144,9 @@ pub struct OpeningRequest {
 }
 
 impl OpeningRequest {
-    /// Copies the URI and headers of `request` into storage of their own.
+    /// Copies the URI and headers of `request` into storage of their own,
+    /// leaving out the headers of the transport's own handshake
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-*`).
     ///
     /// hyper parses a request without copying: its URI and header values
     /// are slices of the connection's read buffer (8 to 16 KiB). A session
@@ -152,8 +156,14 @@ impl OpeningRequest {
         let uri =
             Uri::from_maybe_shared(Bytes::copy_from_slice(request.uri().to_string().as_bytes()))
                 .unwrap_or_default();
-        let mut headers = HeaderMap::with_capacity(request.headers().len());
-        for (name, value) in request.headers() {
+        let kept = || {
+            request
+                .headers()
+                .iter()
+                .filter(|(name, _)| !is_handshake_header(name))
+        };
+        let mut headers = HeaderMap::with_capacity(kept().count());
+        for (name, value) in kept() {
             if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
                 copy.set_sensitive(value.is_sensitive());
                 headers.append(name.clone(), copy);
@@ -161,6 +171,14 @@ impl OpeningRequest {
         }
         Self { uri, headers }
     }
+}
+
+/// Whether `name` belongs to the transport's handshake, which nothing above
+/// the engine reads.
+fn is_handshake_header(name: &header::HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::UPGRADE
+        || name.as_str().starts_with("sec-websocket-")
 }
 
 /// How a session currently reaches its client.
@@ -488,7 +506,7 @@ impl Engine {
 
     /// Starts the session's life: the handler hears of it, the heartbeat runs.
     fn start(self: &Arc<Self>, session: &Arc<Session>, request: OpeningRequest) {
-        self.handler.on_open(session, &request);
+        self.handler.on_open(session, request);
         let engine = Arc::clone(self);
         let session = Arc::clone(session);
         tokio::spawn(async move { engine.live(session).await });
@@ -549,7 +567,7 @@ mod tests {
     struct Echo(mpsc::UnboundedSender<Heard>);
 
     impl EngineHandler for Echo {
-        fn on_open(&self, _: &Arc<Session>, request: &OpeningRequest) {
+        fn on_open(&self, _: &Arc<Session>, request: OpeningRequest) {
             let _ = self
                 .0
                 .send(Heard::Open(request.uri.query().unwrap_or("").into()));

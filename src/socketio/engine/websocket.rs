@@ -2,7 +2,17 @@
 //! of a polling one with its probe), then one task that writes the outbox
 //! and one that reads the client's packets.
 
+use futures::stream::{SplitSink, SplitStream};
+use hyper_util::rt::TokioIo;
+
 use super::*;
+
+/// A WebSocket on an upgraded HTTP/1.1 connection.
+type UpgradedSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// The half of a session's WebSocket that the writer sends on.
+type WebSocketSink = SplitSink<UpgradedSocket, Message>;
+/// The half of a session's WebSocket that the reader reads from.
+type WebSocketSource = SplitStream<UpgradedSocket>;
 
 impl Engine {
     /// Answers a WebSocket handshake and runs the socket once upgraded: a new
@@ -38,31 +48,18 @@ impl Engine {
         let opening = OpeningRequest::of(&request);
         let on_upgrade = hyper::upgrade::on(&mut request);
         let engine = Arc::clone(self);
-        tokio::spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(error) => {
-                    tracing::debug!(%error, "engine.io: the websocket upgrade failed");
-                    if let Some(session) = upgrading {
-                        session.state.lock().upgrading = false;
-                    }
-                    return;
-                }
+        let serve = async move {
+            let Some((sink, stream)) = engine.open_websocket(on_upgrade, upgrading.as_ref()).await
+            else {
+                return;
             };
-            // Clients send little (pongs, a few events): a small read buffer
-            // (the default is 128 KiB per socket) serves them.
-            let config = WebSocketConfig::default()
-                .read_buffer_size(READ_BUFFER_SIZE)
-                .max_message_size(Some(engine.config.max_payload))
-                .max_frame_size(Some(engine.config.max_payload));
-            let socket = WebSocketStream::from_raw_socket(
-                hyper_util::rt::TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
             match upgrading {
-                Some(session) => engine.upgrade(session, socket).await,
+                Some(session) => {
+                    drop(opening);
+                    // Boxed: the rare path's state would otherwise size the
+                    // future of every WebSocket for as long as it lives.
+                    Box::pin(engine.upgrade(session, sink, stream)).await;
+                }
                 None => {
                     let session = engine.new_session(Transport::WebSocket);
                     session
@@ -71,27 +68,59 @@ impl Engine {
                         .outbox
                         .push_back(engine.handshake(&session, vec![]));
                     engine.start(&session, opening);
-                    engine.run_websocket(session, socket).await;
+                    engine.run_websocket(session, sink, stream).await;
                 }
             }
-        });
+        };
+        tokio::spawn(serve);
         switching_protocols(accept)
     }
 
+    /// Waits for the connection to switch protocols and speaks WebSocket on
+    /// it; `None` when it did not switch (an upgrading session goes on
+    /// polling).
+    async fn open_websocket(
+        &self,
+        on_upgrade: hyper::upgrade::OnUpgrade,
+        upgrading: Option<&Arc<Session>>,
+    ) -> Option<(WebSocketSink, WebSocketSource)> {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "engine.io: the websocket upgrade failed");
+                if let Some(session) = upgrading {
+                    session.state.lock().upgrading = false;
+                }
+                return None;
+            }
+        };
+        // Clients send little (pongs, a few events): a small read buffer
+        // (the default is 128 KiB per socket) serves them.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .max_message_size(Some(self.config.max_payload))
+            .max_frame_size(Some(self.config.max_payload));
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        // Split at once: the halves share the stream through one allocation,
+        // and the futures that serve it then hold only the halves.
+        Some(socket.split())
+    }
+
     /// The probe of a polling session's WebSocket (`2probe`, `3probe`, `5`), then the switch.
-    pub(super) async fn upgrade<S>(
+    async fn upgrade(
         self: &Arc<Self>,
         session: Arc<Session>,
-        mut socket: WebSocketStream<S>,
-    ) where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
+        mut sink: WebSocketSink,
+        mut stream: WebSocketSource,
+    ) {
         let probed = async {
-            match socket.next().await {
+            match stream.next().await {
                 Some(Ok(Message::Text(text))) if text.as_str() == "2probe" => {}
                 _ => return false,
             }
-            if socket.send(Message::text("3probe")).await.is_err() {
+            if sink.send(Message::text("3probe")).await.is_err() {
                 return false;
             }
             // A pending poll, and any poll until the upgrade, ends with a
@@ -99,7 +128,7 @@ impl Engine {
             session.state.lock().probed = true;
             session.wake.notify_waiters();
             session.wake.notify_one();
-            matches!(socket.next().await, Some(Ok(Message::Text(text))) if text.as_str() == "5")
+            matches!(stream.next().await, Some(Ok(Message::Text(text))) if text.as_str() == "5")
         };
         let probed = tokio::select! {
             probed = probed => probed,
@@ -118,7 +147,7 @@ impl Engine {
             // A poll still pending answers with a noop; the writer starts with what waits.
             session.wake.notify_waiters();
             session.wake.notify_one();
-            self.run_websocket(session, socket).await;
+            self.run_websocket(session, sink, stream).await;
         }
     }
 
@@ -127,14 +156,12 @@ impl Engine {
     /// The reader runs on a task of its own: polled beside the writer, it
     /// would be polled at every wake of the writer, and each poll of a
     /// tungstenite stream readies (zero-fills) its read buffer.
-    pub(super) async fn run_websocket<S>(
+    async fn run_websocket(
         self: &Arc<Self>,
         session: Arc<Session>,
-        socket: WebSocketStream<S>,
-    ) where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sink, stream) = socket.split();
+        mut sink: WebSocketSink,
+        stream: WebSocketSource,
+    ) {
         let reader = tokio::spawn({
             let engine = Arc::clone(self);
             let session = Arc::clone(&session);
@@ -184,13 +211,7 @@ impl Engine {
     }
 
     /// Hands the client's messages to the handler until the WebSocket ends.
-    pub(super) async fn read_websocket<S>(
-        &self,
-        session: &Arc<Session>,
-        mut stream: futures::stream::SplitStream<WebSocketStream<S>>,
-    ) where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
+    async fn read_websocket(&self, session: &Arc<Session>, mut stream: WebSocketSource) {
         while let Some(message) = stream.next().await {
             match message {
                 Ok(Message::Text(text)) => {
@@ -236,12 +257,8 @@ fn close_at_once(
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let mut socket = WebSocketStream::from_raw_socket(
-                hyper_util::rt::TokioIo::new(upgraded),
-                Role::Server,
-                None,
-            )
-            .await;
+            let mut socket =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
             let _ = socket.close(None).await;
         }
     });

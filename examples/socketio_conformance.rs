@@ -40,7 +40,7 @@ use switchboard::socketio::server::{
 struct Echo;
 
 impl EngineHandler for Echo {
-    fn on_open(&self, _: &Arc<Session>, _: &OpeningRequest) {}
+    fn on_open(&self, _: &Arc<Session>, _: OpeningRequest) {}
 
     fn on_message(&self, session: &Arc<Session>, text: &str) {
         let _ = session.send(format!("4{text}").into());

@@ -656,6 +656,51 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    /// An opening request owns its URI and headers (none of them points
+    /// into the buffer hyper parsed them from), and leaves out the
+    /// WebSocket handshake's own headers.
+    #[test]
+    fn an_opening_request_copies_what_it_keeps_out_of_the_read_buffer() {
+        let buffer = Bytes::from_static(b"Bearer abc|https://wallboard.example|dGhlIHNhbXBsZQ==");
+        let within = |bytes: &[u8]| {
+            let range = buffer.as_ptr_range();
+            range.contains(&bytes.as_ptr())
+        };
+        let shared = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range)).expect("a header value")
+        };
+        let request = Request::builder()
+            .uri(
+                Uri::from_maybe_shared(Bytes::from_static(
+                    b"/socket.io/?EIO=4&transport=websocket",
+                ))
+                .expect("a uri"),
+            )
+            .header(header::AUTHORIZATION, shared(0..10))
+            .header(header::ORIGIN, shared(11..36))
+            .header(header::SEC_WEBSOCKET_KEY, shared(37..buffer.len()))
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .body(())
+            .expect("a request");
+        assert!(within(request.headers()[header::AUTHORIZATION].as_bytes()));
+
+        let opening = OpeningRequest::of(&request);
+
+        assert_eq!(opening.uri.query(), Some("EIO=4&transport=websocket"));
+        let names: Vec<&str> = opening.headers.keys().map(|name| name.as_str()).collect();
+        assert_eq!(names, ["authorization", "origin"]);
+        assert_eq!(opening.headers[header::AUTHORIZATION], "Bearer abc");
+        assert_eq!(opening.headers[header::ORIGIN], "https://wallboard.example");
+        for value in opening.headers.values() {
+            assert!(
+                !within(value.as_bytes()),
+                "{value:?} still points into the read buffer"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_websocket_session_opens_exchanges_messages_answers_pings_and_closes() {
         let mut server = serve(quick()).await;

@@ -52,6 +52,9 @@ pub struct Metrics {
     pub cluster_leader: Gauge,
     /// Ingest terms this node began: its first, and each failover to it.
     pub ingest_terms: Counter,
+    /// Terms that began on a journal without this log's epoch (Redis lost
+    /// its data), which this node wrote again from its own ledger.
+    pub journal_rewrites: Counter,
     /// How old the newest event this node read back from the journal was
     /// when it read it, in seconds: the lag of its tail.
     pub journal_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -139,6 +142,7 @@ impl Metrics {
         );
         let cluster_leader = Gauge::default();
         let ingest_terms = Counter::default();
+        let journal_rewrites = Counter::default();
         let journal_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "cluster_leader",
@@ -149,6 +153,11 @@ impl Metrics {
             "ingest_terms",
             "Ingest terms this node began (its first, and each failover to it)",
             ingest_terms.clone(),
+        );
+        registry.register(
+            "journal_rewrites",
+            "Ingest terms that found the journal's epoch gone (Redis lost its data) and wrote it again",
+            journal_rewrites.clone(),
         );
         registry.register(
             "journal_lag_seconds",
@@ -178,6 +187,7 @@ impl Metrics {
         Metrics {
             cluster_leader,
             ingest_terms,
+            journal_rewrites,
             journal_lag_seconds,
             socketio_recoveries,
             source_messages,
@@ -231,6 +241,11 @@ impl Metrics {
     /// Counts one ingest term begun.
     pub fn failover(&self) {
         self.ingest_terms.inc();
+    }
+
+    /// Counts one journal written again by a term's leader.
+    pub fn journal_rewrite(&self) {
+        self.journal_rewrites.inc();
     }
 
     /// Counts one Socket.IO client that came back with a private session id.

@@ -108,6 +108,11 @@ pub async fn run_ingest_role(
             let _ = lease.release(&token).await;
             continue;
         }
+        if let Err(error) = write_again_if_lost(&journal, &log, &metrics).await {
+            tracing::warn!(%error, "the journal's epoch could not be checked; giving the lease up");
+            let _ = lease.release(&token).await;
+            continue;
+        }
         let (entries_tx, entries) = tokio::sync::mpsc::unbounded_channel();
         log.start_writing(entries_tx);
         role.leader.store(true, Ordering::Relaxed);
@@ -201,5 +206,35 @@ async fn catch_up(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
+}
+
+/// Writes the log's epoch and a checkpoint of this node's ledger to the
+/// journal when Redis does not hold them, before this term writes: a Redis
+/// that restarted without its data lost them, and a node started later
+/// would otherwise begin a new epoch with an empty ledger. The numbering
+/// goes on from this node's. (A new deployment has no checkpoint until its
+/// first is saved: one is saved now, quietly.)
+async fn write_again_if_lost(
+    journal: &Journal,
+    log: &EventLog,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    let epoch = log.epoch();
+    let (holds_epoch, holds_checkpoint) = journal.holds(&epoch).await?;
+    if holds_epoch && holds_checkpoint {
+        return Ok(());
+    }
+    let checkpoint = log.checkpoint();
+    if !holds_epoch {
+        tracing::warn!(
+            %epoch,
+            through = %checkpoint.id,
+            "the journal holds another epoch or none (Redis lost its data): writing it again from this node's ledger"
+        );
+        journal.restart_epoch(&epoch).await?;
+        metrics.journal_rewrite();
+    }
+    journal.save(&checkpoint).await?;
     Ok(())
 }

@@ -168,11 +168,24 @@ pub fn starts_the_log(entry: &Entry) -> bool {
         .map_or(entry.id.sequence == 0, |event| event.sequence == 1)
 }
 
+/// Whether `entry` comes right after the entry `previous`: its first event
+/// is the next number, or it caused none and is the next quiet entry.
+pub fn follows(previous: EntryId, entry: &Entry) -> bool {
+    match entry.events.first() {
+        Some(event) => event.sequence == previous.sequence + 1,
+        None => entry.id == previous.next(previous.sequence),
+    }
+}
+
 /// Whether a node can restore its ledger from `stored`: a checkpoint its
-/// entries go on from, or entries from the log's start.
+/// entries go on from (the stream still holds the checkpoint's entry, or
+/// its first entry is the one right after it), or entries from the log's
+/// start.
 pub fn restorable(stored: &Stored) -> bool {
     match (&stored.checkpoint, stored.entries.first()) {
-        (Some(checkpoint), Some(first)) => checkpoint.id >= first.id,
+        (Some(checkpoint), Some(first)) => {
+            checkpoint.id >= first.id || follows(checkpoint.id, first)
+        }
         (Some(_), None) | (None, None) => true,
         (None, Some(first)) => starts_the_log(first),
     }
@@ -296,6 +309,21 @@ impl Journal {
             .query_async(&mut redis)
             .await?;
         Ok(epoch)
+    }
+
+    /// What Redis holds of the log: whether its epoch is `epoch` (not when
+    /// Redis lost its data, a restart without persistence), and whether a
+    /// checkpoint is saved (not before a new deployment's first).
+    pub async fn holds(&self, epoch: &str) -> anyhow::Result<(bool, bool)> {
+        let mut redis = self.redis.clone();
+        let (stored, checkpoints): (Option<String>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(&self.epoch)
+            .cmd("EXISTS")
+            .arg(&self.checkpoint)
+            .query_async(&mut redis)
+            .await?;
+        Ok((stored.as_deref() == Some(epoch), checkpoints == 1))
     }
 
     /// Replaces the log's epoch (its history cannot be resumed any more).
@@ -736,5 +764,47 @@ mod tests {
         let back = Entry::decode("2-0", &operation, &events).unwrap();
         assert_eq!(back.events, entry.events);
         assert!(matches!(back.operation, Operation::FlushLists { at: when } if when == at));
+    }
+
+    /// An entry numbered `sequence`-`quiet` with events `events`.
+    fn entry(sequence: u64, quiet: u64, events: std::ops::RangeInclusive<u64>) -> Entry {
+        let at = chrono::Utc::now();
+        Entry {
+            id: EntryId { sequence, quiet },
+            operation: Operation::FlushLists { at },
+            events: events
+                .map(|sequence| {
+                    Arc::new(pb::Event {
+                        sequence,
+                        ..Default::default()
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// A checkpoint restores when the stream still holds its entry, or when
+    /// the stream's first entry is the one right after it (a journal
+    /// written again from a leader's ledger after Redis lost its data); not
+    /// across a gap.
+    #[test]
+    fn a_checkpoint_restores_with_the_entries_that_follow_it_and_not_across_a_gap() {
+        let stored = |checkpoint: (u64, u64), first: Entry| Stored {
+            epoch: "e".into(),
+            checkpoint: Some(Checkpoint {
+                id: EntryId {
+                    sequence: checkpoint.0,
+                    quiet: checkpoint.1,
+                },
+                ledger: crate::ledger::Ledger::new("acme"),
+            }),
+            entries: vec![first],
+        };
+        assert!(restorable(&stored((7, 0), entry(5, 0, 4..=5))));
+        assert!(restorable(&stored((7, 0), entry(9, 0, 8..=9))));
+        assert!(restorable(&stored((7, 2), entry(7, 3, 1..=0))));
+        assert!(!restorable(&stored((7, 0), entry(10, 0, 9..=10))));
+        assert!(!restorable(&stored((7, 0), entry(7, 2, 1..=0))));
+        assert!(!restorable(&stored((7, 0), entry(9, 1, 1..=0))));
     }
 }

@@ -20,7 +20,7 @@ use crate::helpers::{
 };
 
 /// A node of deployment `name`, reaching Redis at `redis` and the PBX `sim`.
-async fn node(
+pub(crate) async fn node(
     name: &str,
     node: &str,
     redis: String,
@@ -41,7 +41,7 @@ async fn node(
     .await
 }
 
-async fn health(app: &TestApp) -> serde_json::Value {
+pub(crate) async fn health(app: &TestApp) -> serde_json::Value {
     reqwest::get(format!("{}/healthz", app.url()))
         .await
         .expect("healthz answers")
@@ -50,7 +50,7 @@ async fn health(app: &TestApp) -> serde_json::Value {
         .expect("healthz is JSON")
 }
 
-async fn until_ingest(app: &TestApp, role: &str, within: Duration) {
+pub(crate) async fn until_ingest(app: &TestApp, role: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let health = health(app).await;
@@ -84,18 +84,21 @@ async fn redis_cable() -> (Cable, String) {
 }
 
 /// Two nodes of one deployment on the ARI simulator: `a` ingests, `b` stands by.
-struct Pair {
+pub(crate) struct Pair {
     stop: CancellationToken,
-    sim: switchboard::devtools::sim::ari::AriSim,
+    pub(crate) sim: switchboard::devtools::sim::ari::AriSim,
     postgres: Postgres,
-    a: TestApp,
-    b: TestApp,
-    _dir: tempfile::TempDir,
+    /// The deployment's name, and its Postgres URL, for a third node.
+    pub(crate) name: String,
+    pub(crate) database: String,
+    pub(crate) a: TestApp,
+    pub(crate) b: TestApp,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Pair {
     /// The pair, node a reaching Redis at `redis_a` and b at `redis_b`.
-    async fn start_with(redis_a: String, redis_b: String) -> Pair {
+    pub(crate) async fn start_with(redis_a: String, redis_b: String) -> Pair {
         let stop = CancellationToken::new();
         let sim = start_sim(&stop).await;
         let dir = tempfile::tempdir().unwrap();
@@ -110,9 +113,11 @@ impl Pair {
             stop,
             sim,
             postgres,
+            name,
+            database,
             a,
             b,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -120,7 +125,7 @@ impl Pair {
         Pair::start_with(test_redis_url(), test_redis_url()).await
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.stop.cancel();
         let _ = self.b.halt().await;
         let _ = self.a.halt().await;
@@ -129,7 +134,7 @@ impl Pair {
 }
 
 /// Reads `stream` until `found` picks an event; every event read.
-async fn read_until(
+pub(crate) async fn read_until(
     stream: &mut Streaming<pb::SubscribeResponse>,
     read: &mut Vec<pb::Event>,
     found: impl Fn(&pb::Event) -> bool,
@@ -153,7 +158,7 @@ async fn wait_for_listeners(sim: &switchboard::devtools::sim::ari::AriSim, count
     }
 }
 
-fn is_call_start(event: &pb::Event, call: &str) -> bool {
+pub(crate) fn is_call_start(event: &pb::Event, call: &str) -> bool {
     matches!(&event.payload, Some(Payload::IncomingQueueCall(c)) if c.session_id == call)
 }
 

@@ -8,6 +8,7 @@ mod profiles;
 mod raw_socket;
 mod real_pbx;
 mod records;
+mod redis_restart;
 mod seed_dashboards;
 mod sim;
 mod sim_fidelity;

@@ -767,13 +767,14 @@ mod tests {
     }
 
     /// An entry numbered `sequence`-`quiet` with events `events`.
-    fn entry(sequence: u64, quiet: u64, events: std::ops::RangeInclusive<u64>) -> Entry {
+    fn entry(sequence: u64, quiet: u64, events: &[u64]) -> Entry {
         let at = chrono::Utc::now();
         Entry {
             id: EntryId { sequence, quiet },
             operation: Operation::FlushLists { at },
             events: events
-                .map(|sequence| {
+                .iter()
+                .map(|&sequence| {
                     Arc::new(pb::Event {
                         sequence,
                         ..Default::default()
@@ -800,11 +801,11 @@ mod tests {
             }),
             entries: vec![first],
         };
-        assert!(restorable(&stored((7, 0), entry(5, 0, 4..=5))));
-        assert!(restorable(&stored((7, 0), entry(9, 0, 8..=9))));
-        assert!(restorable(&stored((7, 2), entry(7, 3, 1..=0))));
-        assert!(!restorable(&stored((7, 0), entry(10, 0, 9..=10))));
-        assert!(!restorable(&stored((7, 0), entry(7, 2, 1..=0))));
-        assert!(!restorable(&stored((7, 0), entry(9, 1, 1..=0))));
+        assert!(restorable(&stored((7, 0), entry(5, 0, &[4, 5]))));
+        assert!(restorable(&stored((7, 0), entry(9, 0, &[8, 9]))));
+        assert!(restorable(&stored((7, 2), entry(7, 3, &[]))));
+        assert!(!restorable(&stored((7, 0), entry(10, 0, &[9, 10]))));
+        assert!(!restorable(&stored((7, 0), entry(7, 2, &[]))));
+        assert!(!restorable(&stored((7, 0), entry(9, 1, &[]))));
     }
 }

@@ -16,6 +16,9 @@ async fn the_load_command_measures_every_offered_call_event() {
         talk_seconds: 1.0,
         // AMI wallboards: the 002 events only.
         seeds: vec!["002".into()],
+        nodes: 1,
+        redis_url: None,
+        database_url: None,
     })
     .await
     .expect("the load runs");
@@ -65,4 +68,43 @@ async fn the_load_command_measures_every_offered_call_event() {
             "{seed_000} reached a 002 wallboard: {read:?}"
         );
     }
+}
+
+/// `--nodes 2`: two nodes of one cluster on the test Redis and Postgres,
+/// the subscribers spread over them; each node delivers every offered call
+/// event to each of its subscribers, read back from the log in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_command_spreads_its_subscribers_over_the_nodes_of_a_cluster() {
+    let (postgres, database) = crate::helpers::Postgres::create().await;
+    let report = run(LoadArgs {
+        calls_per_second: 20.0,
+        socketio: 6,
+        grpc: 2,
+        seconds: 3,
+        warmup: 4,
+        talk_seconds: 1.0,
+        seeds: vec!["002".into()],
+        nodes: 2,
+        redis_url: Some(crate::helpers::test_redis_url()),
+        database_url: Some(database),
+    })
+    .await
+    .expect("the load runs on two nodes");
+    assert!(report.calls_per_second > 5.0, "{report}");
+    assert_eq!(report.socketio_by_node.len(), 2, "{report}");
+    for (node, on_node) in report.socketio_by_node.iter().enumerate() {
+        assert_eq!(on_node.subscribers, 3, "node {node}: {report}");
+        assert!(on_node.offered_per_second > 0.0, "{report}");
+        assert_eq!(on_node.lost, 0, "node {node}: {report}");
+        assert_eq!(
+            on_node.delivered_per_second, on_node.offered_per_second,
+            "node {node}: {report}"
+        );
+    }
+    for transport in [&report.socketio, &report.grpc] {
+        assert_eq!(transport.lost, 0, "{report}");
+        assert_eq!(transport.reported_dropped, 0, "{report}");
+    }
+    assert_eq!(report.ingest_unseen, 0, "{report}");
+    postgres.drop_database().await;
 }

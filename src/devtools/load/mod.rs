@@ -14,6 +14,17 @@
 //! delivered), and the subscribers read on until every window event has
 //! reached each of them (or nothing more comes), so that an event that
 //! arrives late is measured late rather than counted lost.
+//!
+//! With `--nodes N` (N > 1) it runs N server nodes of one cluster in the
+//! process, on a Redis and a Postgres of the caller's (`--redis-url`,
+//! `--database-url`): the first to take the lease ingests, and the
+//! subscribers are spread over the nodes in turn, as a load balancer would.
+//! The report then has each node's Socket.IO figures too. The nodes share
+//! the machine's cores, so the figures are those of N nodes on one machine.
+
+mod report;
+
+pub use report::{Latency, LoadReport, TransportReport};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,140 +71,19 @@ pub struct LoadArgs {
     /// comma-separated, e.g. `002` for AMI wallboards); all when absent.
     #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<String>,
-}
-
-/// What a run measured for one kind of subscriber.
-#[derive(Debug, Clone, Default)]
-pub struct TransportReport {
-    /// Subscribers.
-    pub subscribers: usize,
-    /// `call:new` + `call:ended` events the window offered, times subscribers, per second.
-    pub offered_per_second: f64,
-    /// Of those, delivered per second.
-    pub delivered_per_second: f64,
-    /// Offered but never read: dropped by the server (see
-    /// `reported_dropped`), or still not read when nothing more came for
-    /// 3 s after the window (30 s at most).
-    pub lost: u64,
-    /// Events the server told the subscribers it dropped (`events-dropped`).
-    pub reported_dropped: u64,
-    /// Latency from the simulator's write to the subscriber's read.
-    pub latency: Latency,
-    /// Every message the subscribers read during the run (lists and statistics too), per second.
-    pub all_messages_per_second: f64,
-    /// Bytes of those messages, per second.
-    pub all_bytes_per_second: f64,
-    /// What one subscriber read during the measuring window, per event
-    /// name: messages and bytes per second.
-    pub one_subscriber: Vec<(String, f64, f64)>,
-}
-
-/// Latency percentiles, in milliseconds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Latency {
-    /// Median.
-    pub p50_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Worst.
-    pub max_ms: f64,
-}
-
-impl Latency {
-    /// The percentiles of `micros`, which it sorts.
-    fn of(micros: &mut [u32]) -> Latency {
-        micros.sort_unstable();
-        let quantile = |q: f64| {
-            micros
-                .get(((micros.len() as f64 * q) as usize).min(micros.len().saturating_sub(1)))
-                .map_or(0.0, |m| f64::from(*m) / 1000.0)
-        };
-        Latency {
-            p50_ms: quantile(0.5),
-            p99_ms: quantile(0.99),
-            max_ms: micros.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
-        }
-    }
-}
-
-/// What a run measured.
-#[derive(Debug, Clone, Default)]
-pub struct LoadReport {
-    /// Calls the simulator started inside the window, per second.
-    pub calls_per_second: f64,
-    /// Calls the simulator ended inside the window, per second: about
-    /// `calls_per_second` once the warm-up has run the load to a steady
-    /// state, less while calls are still piling up.
-    pub calls_ended_per_second: f64,
-    /// AMI events the simulator wrote inside the window, per second.
-    pub ami_events_per_second: f64,
-    /// From the simulator's write to the server's log (read by an
-    /// in-process tap of the log's live feed): the AMI link, decoding and
-    /// the ledger, before any fan-out.
-    pub ingest: Latency,
-    /// Log events the ingest tap did not see because it fell behind the
-    /// log's live feed (its figures then leave those out).
-    pub ingest_unseen: u64,
-    /// Socket.IO subscribers' figures.
-    pub socketio: TransportReport,
-    /// gRPC subscribers' figures.
-    pub grpc: TransportReport,
-}
-
-impl std::fmt::Display for LoadReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "offered: {:.0} calls/s (ended {:.0}/s), {:.0} AMI events/s",
-            self.calls_per_second, self.calls_ended_per_second, self.ami_events_per_second
-        )?;
-        write!(
-            f,
-            "ingest (PBX write → server log): p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
-            self.ingest.p50_ms, self.ingest.p99_ms, self.ingest.max_ms
-        )?;
-        if self.ingest_unseen > 0 {
-            write!(
-                f,
-                " ({} log events not seen: the tap fell behind)",
-                self.ingest_unseen
-            )?;
-        }
-        writeln!(f)?;
-        for (name, t) in [("socket.io", &self.socketio), ("grpc", &self.grpc)] {
-            if t.subscribers == 0 {
-                continue;
-            }
-            writeln!(
-                f,
-                "{name}: {} subscribers, call events offered {:.0}/s delivered {:.0}/s, lost {} \
-                 (the server reported {} events of any kind dropped), \
-                 latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms; all messages read {:.0}/s \
-                 ({:.1} MB/s)",
-                t.subscribers,
-                t.offered_per_second,
-                t.delivered_per_second,
-                t.lost,
-                t.reported_dropped,
-                t.latency.p50_ms,
-                t.latency.p99_ms,
-                t.latency.max_ms,
-                t.all_messages_per_second,
-                t.all_bytes_per_second / 1e6
-            )?;
-            if !t.one_subscriber.is_empty() {
-                write!(
-                    f,
-                    "  one {name} subscriber read in the window (messages/s, kB/s):"
-                )?;
-                for (event, messages, bytes) in &t.one_subscriber {
-                    write!(f, " {event} {messages:.1} {:.1};", bytes / 1e3)?;
-                }
-                writeln!(f)?;
-            }
-        }
-        Ok(())
-    }
+    /// Server nodes. Above 1, a cluster: it needs `--redis-url` and a
+    /// Postgres `--database-url` (a scratch database: the run records its
+    /// calls there).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// The Redis of the nodes' log. With one node, its log is kept there
+    /// too; without it, in process.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// The database of the nodes' records; without it, SQLite in a
+    /// temporary directory (one node only).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// Write times of caller channels' `Newchannel` and `Hangup`, in
@@ -302,6 +192,8 @@ fn sequence_of(uniqueid: &str) -> Option<usize> {
 /// One subscriber's reads: latencies (µs) of window events, and every message read.
 #[derive(Default)]
 struct Reads {
+    /// The node it read from (0 with one).
+    node: usize,
     latencies: Vec<u32>,
     messages: u64,
     bytes: u64,
@@ -417,14 +309,26 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     };
     let directory = std::env::temp_dir().join(format!("switchboard-load-{}", std::process::id()));
     std::fs::create_dir_all(&directory)?;
-    let serve = ServeArgs {
+    let nodes = args.nodes.max(1);
+    if nodes > 1 && (args.redis_url.is_none() || args.database_url.is_none()) {
+        anyhow::bail!("--nodes {nodes} needs --redis-url and a Postgres --database-url");
+    }
+    let cluster_name = format!("switchboard-load-{}", std::process::id());
+    let serve_node = |node: usize| ServeArgs {
         socket_port: Some("0".into()),
         auth_disabled: Some("true".into()),
-        database_url: Some(format!("sqlite://{}", directory.join("load.db").display())),
+        database_url: Some(
+            args.database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", directory.join("load.db").display())),
+        ),
         stats_interval_seconds: Some("5".into()),
+        redis_url: args.redis_url.clone(),
+        cluster: (nodes > 1).then(|| "true".into()),
+        cluster_name: args.redis_url.as_ref().map(|_| cluster_name.clone()),
+        node_name: Some(format!("load-{}", node + 1)),
         ..ServeArgs::default()
     };
-    let mut settings = Settings::resolve(&serve)?;
     let server_stop = CancellationToken::new();
     // Calls flow from the start; the warm-up lets the server and the
     // subscribers connect before the measuring window opens.
@@ -446,18 +350,29 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         .await?
         .context("the simulator could not start")?;
     let pbx_address = simulator.address;
-    settings.ami = Some(crate::config::AmiConfig {
-        host: pbx_address.ip().to_string(),
-        port: pbx_address.port(),
-        username: credentials.0,
-        secret: credentials.1,
-        md5: true,
-    });
-    let application = Application::build(settings).await?;
-    let address = application.local_addr()?;
-    let log_feed = application.internals().log.subscribe_live();
-    let server = tokio::spawn(application.run_until_stopped(server_stop.clone()));
-    let url = format!("127.0.0.1:{}", address.port());
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    let mut log_feed = None;
+    for node in 0..nodes {
+        let mut settings = Settings::resolve(&serve_node(node))?;
+        settings.ami = Some(crate::config::AmiConfig {
+            host: pbx_address.ip().to_string(),
+            port: pbx_address.port(),
+            username: credentials.0.clone(),
+            secret: credentials.1.clone(),
+            md5: true,
+        });
+        let application = Application::build(settings).await?;
+        let address = application.local_addr()?;
+        // The tap reads the first node's log: in a cluster, what it read
+        // back from Redis.
+        log_feed.get_or_insert_with(|| application.internals().log.subscribe_live());
+        servers.push(tokio::spawn(
+            application.run_until_stopped(server_stop.clone()),
+        ));
+        urls.push(format!("127.0.0.1:{}", address.port()));
+    }
+    let log_feed = log_feed.context("no node")?;
 
     let window = {
         let from = (args.warmup * 1_000_000) + times.micros();
@@ -480,7 +395,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     };
     for index in 0..args.socketio {
         subscribers.spawn(socketio_subscriber(
-            url.clone(),
+            index % nodes,
+            urls[index % nodes].clone(),
             connect_packet.clone(),
             Arc::clone(&times),
             window,
@@ -488,15 +404,16 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             index == 0,
         ));
     }
-    for _ in 0..args.grpc {
+    for index in 0..args.grpc {
         subscribers.spawn(grpc_subscriber(
-            url.clone(),
+            index % nodes,
+            urls[index % nodes].clone(),
             Arc::clone(&times),
             window,
             stop.clone(),
         ));
     }
-    tracing::info!(pbx = %pbx_address, server = %address, "load running");
+    tracing::info!(pbx = %pbx_address, nodes = ?urls, "load running");
     let in_window = |table: &[AtomicU64]| {
         table
             .iter()
@@ -529,7 +446,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     }
     let (mut ingest, ingest_unseen) = ingest.await?;
     server_stop.cancel();
-    let _ = server.await;
+    for server in servers {
+        let _ = server.await;
+    }
     let _ = std::fs::remove_dir_all(&directory);
     measuring.shutdown_background();
 
@@ -549,12 +468,32 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         ami_events_per_second: ami_events as f64 / seconds,
         ingest: Latency::of(&mut ingest),
         ingest_unseen,
-        socketio: summarize(socketio, offered, seconds, run_seconds),
-        grpc: summarize(grpc, offered, seconds, run_seconds),
+        socketio_by_node: if nodes > 1 {
+            (0..nodes)
+                .map(|node| {
+                    let on_node: Vec<&Reads> = socketio.iter().filter(|r| r.node == node).collect();
+                    summarize(&on_node, offered, seconds, run_seconds)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        socketio: summarize(
+            &socketio.iter().collect::<Vec<_>>(),
+            offered,
+            seconds,
+            run_seconds,
+        ),
+        grpc: summarize(
+            &grpc.iter().collect::<Vec<_>>(),
+            offered,
+            seconds,
+            run_seconds,
+        ),
     })
 }
 
-fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) -> TransportReport {
+fn summarize(reads: &[&Reads], offered: u64, seconds: f64, run_seconds: f64) -> TransportReport {
     let subscribers = reads.len();
     let messages: u64 = reads.iter().map(|r| r.messages).sum();
     let bytes: u64 = reads.iter().map(|r| r.bytes).sum();
@@ -575,7 +514,10 @@ fn summarize(reads: Vec<Reads>, offered: u64, seconds: f64, run_seconds: f64) ->
                 .collect()
         })
         .unwrap_or_default();
-    let mut latencies: Vec<u32> = reads.into_iter().flat_map(|r| r.latencies).collect();
+    let mut latencies: Vec<u32> = reads
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
     let delivered = latencies.len() as u64;
     let offered_total = offered * subscribers as u64;
     let latency = Latency::of(&mut latencies);
@@ -603,6 +545,7 @@ enum Transport {
 /// (the report shows one wallboard's reads; the others skip the clock read
 /// and the count per message).
 async fn socketio_subscriber(
+    node: usize,
     address: String,
     connect_packet: String,
     times: Arc<WriteTimes>,
@@ -610,7 +553,10 @@ async fn socketio_subscriber(
     stop: CancellationToken,
     tallies: bool,
 ) -> (Transport, Reads) {
-    let mut reads = Reads::default();
+    let mut reads = Reads {
+        node,
+        ..Reads::default()
+    };
     let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
     // tungstenite zeroes its whole read buffer before every read (128 KiB by
     // default); a small one keeps a thousand readers from spending the
@@ -697,12 +643,16 @@ fn uniqueid_of(packet: &str) -> Option<&str> {
 
 /// A gRPC `Subscribe` stream of `call:new` and `call:ended`.
 async fn grpc_subscriber(
+    node: usize,
     address: String,
     times: Arc<WriteTimes>,
     window: Window,
     stop: CancellationToken,
 ) -> (Transport, Reads) {
-    let mut reads = Reads::default();
+    let mut reads = Reads {
+        node,
+        ..Reads::default()
+    };
     let channel = match tonic::transport::Channel::from_shared(format!("http://{address}")) {
         Ok(endpoint) => endpoint.connect().await,
         Err(_) => return (Transport::Grpc, reads),

@@ -56,8 +56,8 @@ impl DisconnectReason {
     }
 
     /// Whether the client may come back and recover the socket (connection
-    /// state recovery): after a lost transport, not after either side left
-    /// on purpose or a broken client was closed.
+    /// state recovery): after a lost transport or the server's stop, not
+    /// after either side left on purpose or a broken client was closed.
     pub fn recoverable(self) -> bool {
         matches!(
             self,
@@ -65,6 +65,7 @@ impl DisconnectReason {
                 CloseReason::TransportClose
                     | CloseReason::TransportError
                     | CloseReason::PingTimeout
+                    | CloseReason::ServerShutdown
             )
         )
     }
@@ -334,17 +335,21 @@ impl<H: SocketHandler> SocketServer<H> {
             .unwrap_or_default()
     }
 
-    /// Disconnects every socket (each client is told) and closes sessions
-    /// that never joined the namespace.
+    /// Ends every session as the server stops, as the reference server
+    /// does: each transport closes (a WebSocket's close frame, a pending
+    /// poll's close packet) with no namespace disconnect. A client told it
+    /// was disconnected would stay away; a closed transport makes it
+    /// reconnect by itself, to another node or to this one once it is
+    /// back, and recover its connection state where that is offered.
     pub fn close(&self) {
         for socket in self.sockets() {
-            socket.disconnect();
+            socket.session.close(CloseReason::ServerShutdown);
         }
         let engine = self.engine.get().and_then(Weak::upgrade);
         let opening: Vec<String> = self.opening.write().drain().map(|(sid, _)| sid).collect();
         for sid in opening {
             if let Some(session) = engine.as_ref().and_then(|engine| engine.session(&sid)) {
-                session.close(CloseReason::ServerClose);
+                session.close(CloseReason::ServerShutdown);
             }
         }
     }

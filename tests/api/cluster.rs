@@ -350,17 +350,33 @@ async fn a_dashboard_whose_node_went_recovers_on_another_node() {
         socket.answer["sid"].as_str().unwrap().to_owned(),
         socket.answer["pid"].as_str().unwrap().to_owned(),
     );
+    // An npm dashboard behind a load balancer, on b too.
+    let balancer = Cable::to(b.address).await;
+    let helper = TestApp::detached(a.address);
+    let balanced_url = balancer.url();
+    let moved =
+        helper.start_socket_watcher(&admin, &[&balanced_url, "--reconnect", "--seconds", "60"]);
+    moved.wait_for("system_state", 1).await;
     let mut read = Vec::new();
     raw_until(&mut socket, "system_state", &mut read).await;
     sim.customer_calls("254700000001", "Customer", "8000", &["queue", "8000"]);
     let first = raw_until(&mut socket, "incoming_queue_call", &mut read).await;
     let offset = first.last().and_then(|o| o.as_str()).unwrap().to_owned();
-    // The dashboard's node goes, saying nothing of its sockets (as one
-    // killed would): the others knew where the socket stood from its join.
+    moved.wait_for("incoming_queue_call", 1).await;
+
+    // The dashboards' node stops (a rolling restart): it closes their
+    // transports without telling them they were disconnected, so that they
+    // come back by themselves; the balancer sends them to the other node.
+    balancer.redirect(a.address);
     let _ = pair.b.halt().await;
-    socket.drop_transport();
+    let last_words = socket.until_closed().await;
+    assert!(
+        !last_words.iter().any(|packet| packet.starts_with("41")),
+        "no namespace disconnect: {last_words:?}"
+    );
     sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
 
+    // The raw one comes back with its pid and offset.
     let auth = serde_json::json!({ "token": admin, "pid": pid, "offset": offset });
     let mut back = RawSocket::connect_with(a.address, auth).await.unwrap();
     assert_eq!(
@@ -376,6 +392,35 @@ async fn a_dashboard_whose_node_went_recovers_on_another_node() {
         "what it missed, not a greeting: {missed:?}"
     );
 
+    // The npm one reconnected by itself ("transport close") and recovered.
+    moved.wait_for("incoming_queue_call", 2).await;
+    let lines = moved.lines();
+    let disconnects: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "disconnect")
+        .collect();
+    assert_eq!(
+        disconnects.first().map(|l| &l["data"]["reason"]),
+        Some(&serde_json::json!("transport close")),
+        "{lines:?}"
+    );
+    let connects: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["event"] == "connect").collect();
+    assert_eq!(
+        connects.last().map(|l| &l["data"]["recovered"]),
+        Some(&serde_json::json!(true)),
+        "{connects:?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["event"] == "system_state")
+            .count(),
+        1,
+        "recovered, not greeted again: {lines:?}"
+    );
+
+    drop(moved);
     pair.close().await;
 }
 

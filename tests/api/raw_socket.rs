@@ -117,6 +117,21 @@ impl RawSocket {
         }
     }
 
+    /// Reads on until the server closes the connection; the packets it
+    /// sent meanwhile (at most 10 s).
+    pub async fn until_closed(mut self) -> Vec<String> {
+        let mut packets = Vec::new();
+        let read = async {
+            while let Some(packet) = self.next_text().await {
+                packets.push(packet);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the server closed the connection");
+        packets
+    }
+
     /// Closes the connection at once, without a word (as a lost network would).
     pub fn drop_transport(self) {
         drop(self.ws);

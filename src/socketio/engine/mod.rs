@@ -89,6 +89,9 @@ pub enum CloseReason {
     TooLarge,
     /// The server closed it.
     ServerClose,
+    /// The server is stopping: the transport closes with no namespace
+    /// disconnect, so that the client reconnects by itself.
+    ServerShutdown,
 }
 
 impl CloseReason {
@@ -102,6 +105,7 @@ impl CloseReason {
             Self::ProtocolError => "protocol_error",
             Self::TooLarge => "message_too_large",
             Self::ServerClose => "server_close",
+            Self::ServerShutdown => "server_shutdown",
         }
     }
 }

@@ -259,6 +259,7 @@ impl Application {
             Arc::clone(&log),
             profiles,
             settings.twilio.clone(),
+            store.clone(),
         ));
         let agents = Arc::new(AgentAdmin::new(
             Arc::clone(&directory),

@@ -4,13 +4,13 @@
 //! into a conference that the customer's Twilio leg is sent to, and every
 //! step goes out as a `TransferUpdate` (initiated from here, then ringing,
 //! answered, completed or failed from the agent leg's status callbacks).
-
-use std::collections::HashMap;
-use std::time::Duration;
-
-use parking_lot::Mutex;
+//! The transfers in progress are kept in the store, so that any node of a
+//! cluster follows them, and a restart does not lose them.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::auth::{Principal, Role};
 use crate::config::TwilioConfig;
@@ -20,39 +20,37 @@ use crate::profiles::ProfileCache;
 use crate::profiles::{DEFAULT_TTL, StoredProfile};
 use crate::proto::v1::{self as pb, event::Payload};
 use crate::sources::webhooks::twilio_rest::TwilioRest;
+use crate::store::{Store, TransferRow};
 use crate::time::to_timestamp;
 
 /// How long one Twilio REST call may take.
 pub const TWILIO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A transfer in progress, by its agent leg's Call SID.
-#[derive(Debug, Clone)]
-struct Transfer {
-    transfer_id: String,
-    extension: String,
-    call_id: String,
-    conference: String,
-}
-
 /// The transfer service: starts transfers to human agents (profile cached,
 /// agent leg called through Twilio) and follows them by their agent legs'
-/// status callbacks. It owns the transfers in progress.
+/// status callbacks, kept in the store.
 pub struct TransferDesk {
     log: Arc<EventLog>,
     profiles: ProfileCache,
     twilio: Option<TwilioConfig>,
-    by_agent_leg: Mutex<HashMap<String, Transfer>>,
+    store: Store,
 }
 
 impl TransferDesk {
     /// Transfers through `twilio` (none: every request is refused), with
-    /// profiles cached in `profiles` and updates published to `log`.
-    pub fn new(log: Arc<EventLog>, profiles: ProfileCache, twilio: Option<TwilioConfig>) -> Self {
+    /// profiles cached in `profiles`, the transfers in progress kept in
+    /// `store`, and updates published to `log`.
+    pub fn new(
+        log: Arc<EventLog>,
+        profiles: ProfileCache,
+        twilio: Option<TwilioConfig>,
+        store: Store,
+    ) -> Self {
         TransferDesk {
             log,
             profiles,
             twilio,
-            by_agent_leg: Mutex::new(HashMap::new()),
+            store,
         }
     }
 
@@ -144,7 +142,7 @@ pub struct TransferRequest {
 }
 
 fn update(
-    transfer: &Transfer,
+    transfer: &TransferRow,
     call_sid: &str,
     status: pb::TransferStatus,
     provider: &str,
@@ -223,11 +221,13 @@ impl TransferDesk {
             .await?;
 
         let transfer_id = uuid::Uuid::new_v4().simple().to_string();
-        let transfer = Transfer {
+        let mut transfer = TransferRow {
+            agent_leg_sid: String::new(),
             transfer_id: transfer_id.clone(),
             extension: extension.clone(),
             call_id: request.call_id.clone(),
             conference: format!("transfer-{transfer_id}"),
+            started_at_ms: chrono::Utc::now().timestamp_millis(),
         };
         let rest = TwilioRest::new(
             &config.api_base,
@@ -285,9 +285,8 @@ impl TransferDesk {
                 error,
             ));
         }
-        self.by_agent_leg
-            .lock()
-            .insert(agent_leg.sid.clone(), transfer.clone());
+        transfer.agent_leg_sid.clone_from(&agent_leg.sid);
+        self.store.record_transfer(&transfer).await?;
         let first = update(
             &transfer,
             &agent_leg.sid,
@@ -299,8 +298,8 @@ impl TransferDesk {
     }
 
     /// A status callback of `call_sid`: when it is a transfer's agent leg, the
-    /// transfer's progress goes out.
-    pub fn agent_leg_status(&self, call_sid: &str, status: &str) {
+    /// transfer's progress goes out (from whichever node took the callback).
+    pub async fn agent_leg_status(&self, call_sid: &str, status: &str) {
         let state = match status {
             "ringing" => pb::TransferStatus::Ringing,
             "in-progress" => pb::TransferStatus::Answered,
@@ -308,24 +307,25 @@ impl TransferDesk {
             "busy" | "failed" | "no-answer" | "canceled" => pb::TransferStatus::Failed,
             _ => return,
         };
-        let transfer = {
-            let mut transfers = self.by_agent_leg.lock();
-            match state {
-                pb::TransferStatus::Completed | pb::TransferStatus::Failed => {
-                    transfers.remove(call_sid)
-                }
-                _ => transfers.get(call_sid).cloned(),
+        let transfer = match state {
+            pb::TransferStatus::Completed | pb::TransferStatus::Failed => {
+                self.store.finish_transfer(call_sid).await
             }
+            _ => self.store.transfer(call_sid).await,
         };
-        if let Some(transfer) = transfer {
-            self.publish(&update(&transfer, call_sid, state, status));
+        match transfer {
+            Ok(Some(transfer)) => self.publish(&update(&transfer, call_sid, state, status)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, call_sid, status, "a transfer's progress could not be read from the store");
+            }
         }
     }
 }
 
 /// A transfer follows its agent leg by Twilio's status callbacks.
 impl crate::sources::webhooks::CallStatusListener for TransferDesk {
-    fn call_status(&self, call_sid: &str, status: &str) {
-        self.agent_leg_status(call_sid, status);
+    fn call_status<'a>(&'a self, call_sid: &'a str, status: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.agent_leg_status(call_sid, status))
     }
 }

@@ -1,13 +1,15 @@
 //! The store: call records, agent sessions, conversations and messages, and
-//! webhook receipts, in SQLite (default, an embedded file) or Postgres
+//! webhook receipts, transfers in progress, in SQLite (default, an embedded file) or Postgres
 //! (`DATABASE_URL=postgres://…`), through one portable set of migrations.
 //! [`recorder`] is the log subscriber that writes call records, agent
 //! sessions and pauses.
 
 mod chat;
 pub mod recorder;
+mod transfers;
 
 pub use chat::ConversationPage;
+pub use transfers::TransferRow;
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

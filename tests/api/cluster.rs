@@ -28,8 +28,22 @@ pub(crate) async fn node(
     sim: &switchboard::devtools::sim::ari::AriSim,
     dir: &std::path::Path,
 ) -> TestApp {
+    node_with(name, node, redis, database, sim, dir, |_| {}).await
+}
+
+/// As [`node`], with settings of the test's own (`extra`).
+pub(crate) async fn node_with(
+    name: &str,
+    node: &str,
+    redis: String,
+    database: &str,
+    sim: &switchboard::devtools::sim::ari::AriSim,
+    dir: &std::path::Path,
+    extra: impl FnOnce(&mut switchboard::config::ServeArgs),
+) -> TestApp {
     let (name, node, database) = (name.to_owned(), node.to_owned(), database.to_owned());
     spawn_app_with(move |args| {
+        extra(args);
         uses_sim(args, sim, dir);
         args.redis_url = Some(redis);
         args.cluster_name = Some(name);
@@ -99,14 +113,41 @@ pub(crate) struct Pair {
 impl Pair {
     /// The pair, node a reaching Redis at `redis_a` and b at `redis_b`.
     pub(crate) async fn start_with(redis_a: String, redis_b: String) -> Pair {
+        Pair::start_configured(redis_a, redis_b, |_| {}).await
+    }
+
+    /// As [`Pair::start_with`], both nodes with settings of the test's own (`extra`).
+    pub(crate) async fn start_configured(
+        redis_a: String,
+        redis_b: String,
+        extra: impl Fn(&mut switchboard::config::ServeArgs),
+    ) -> Pair {
         let stop = CancellationToken::new();
         let sim = start_sim(&stop).await;
         let dir = tempfile::tempdir().unwrap();
         let (postgres, database) = Postgres::create().await;
         let name = unique_cluster_name();
-        let a = node(&name, "node-a", redis_a, &database, &sim, dir.path()).await;
+        let a = node_with(
+            &name,
+            "node-a",
+            redis_a,
+            &database,
+            &sim,
+            dir.path(),
+            &extra,
+        )
+        .await;
         until_ingest(&a, "leader", Duration::from_secs(10)).await;
-        let b = node(&name, "node-b", redis_b, &database, &sim, dir.path()).await;
+        let b = node_with(
+            &name,
+            "node-b",
+            redis_b,
+            &database,
+            &sim,
+            dir.path(),
+            &extra,
+        )
+        .await;
         until_ingest(&b, "standby", Duration::from_secs(5)).await;
         wait_for_listeners(&sim, 1).await;
         Pair {
@@ -926,4 +967,82 @@ async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
     let _ = b.stop().await;
     let _ = a.stop().await;
     postgres.drop_database().await;
+}
+
+/// A transfer started on one node is followed on the other: Twilio's
+/// status callbacks for its agent leg reach node b (as a load balancer may
+/// send them), which finds the transfer in the shared store and streams its
+/// progress; each update is numbered once, in the one log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_started_on_one_node_is_followed_on_another() {
+    use crate::webhooks::{TwilioPeer, status_callback, uses_twilio_peer};
+    let peer = TwilioPeer::default();
+    let address = peer.clone().start().await;
+    let pair = Pair::start_configured(test_redis_url(), test_redis_url(), move |args| {
+        uses_twilio_peer(args, address)
+    })
+    .await;
+    let (a, b) = (&pair.a, &pair.b);
+    let watch = pb::SubscribeRequest {
+        kinds: vec![pb::EventKind::TransferUpdate as i32],
+        ..Default::default()
+    };
+    let supervisor = token(Role::Supervisor, None, None);
+    let mut on_a = a.subscribe(watch.clone(), &supervisor).await;
+    let mut on_b = b.subscribe(watch, &supervisor).await;
+
+    // Started on b, the standby.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/transfers", b.url()))
+        .bearer_auth(token(Role::Admin, None, None))
+        .json(&serde_json::json!({
+            "extension": "2001",
+            "customer_call_sid": "CAcustomer42",
+            "profile": {"name": "Ann", "email": "", "phone": "+254712345678",
+                        "conversation_history": [], "activities": []}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+
+    // Its agent leg's callbacks reach a, the leader.
+    let signed = "https://hub.example.com/webhooks/twilio/status";
+    for (seq, status) in [("0", "ringing"), ("1", "in-progress"), ("2", "completed")] {
+        let params = [
+            ("CallSid", "CAagentleg0001"),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+            ("Direction", "outbound-api"),
+            ("From", "+15005550006"),
+            ("To", "sip:2001@pbx.example.com"),
+        ];
+        assert_eq!(status_callback(a, &params, Some(signed)).await, 200);
+    }
+    for stream in [&mut on_a, &mut on_b] {
+        let mut states = Vec::new();
+        let mut sequences = Vec::new();
+        while states.len() < 4 {
+            let event = next(stream).await;
+            if let Some(Payload::TransferUpdate(update)) = &event.payload {
+                states.push(update.status());
+                sequences.push(event.sequence);
+            }
+        }
+        assert_eq!(
+            states,
+            [
+                pb::TransferStatus::Initiated,
+                pb::TransferStatus::Ringing,
+                pb::TransferStatus::Answered,
+                pb::TransferStatus::Completed
+            ]
+        );
+        assert!(
+            sequences.windows(2).all(|pair| pair[0] < pair[1]),
+            "{sequences:?}"
+        );
+    }
+    drop((on_a, on_b));
+    pair.close().await;
 }

@@ -52,7 +52,11 @@ pub struct Webhooks {
 /// SID and its status (`ringing`, `in-progress`, `completed`, …).
 pub trait CallStatusListener: Send + Sync {
     /// Call `call_sid` is now `status`.
-    fn call_status(&self, call_sid: &str, status: &str);
+    fn call_status<'a>(
+        &'a self,
+        call_sid: &'a str,
+        status: &'a str,
+    ) -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// The conversation that records tenant `client_id`'s voice-AI call
@@ -375,7 +379,7 @@ async fn twilio_status(
                     )
             });
     if first && !ended_before {
-        hooks.call_status.call_status(&call_sid, &status);
+        hooks.call_status.call_status(&call_sid, &status).await;
         hooks.log.apply(
             Input::TwilioCallStatus {
                 call_sid,

@@ -284,6 +284,21 @@ impl Application {
                 shutdown.clone(),
             ));
         }
+        // A cluster's nodes know the tenants watching on each other, for
+        // their figures.
+        if let (Some(url), true) = (&settings.redis_url, settings.deployment.cluster) {
+            tokio::spawn(crate::cluster::tenants::share_tenants(
+                url.clone(),
+                settings.deployment.name.clone(),
+                settings.deployment.node.clone(),
+                Arc::clone(&presence),
+                Arc::clone(&metrics),
+                settings
+                    .stats_interval
+                    .min(std::time::Duration::from_secs(5)),
+                shutdown.clone(),
+            ));
+        }
         // A cluster's nodes restore each other's dropped sockets.
         if let (Some(recovery), Some(url), true) =
             (&recovery, &settings.redis_url, settings.deployment.cluster)

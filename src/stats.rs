@@ -66,7 +66,9 @@ impl StatsSampler {
         let (used, total) = self.memory();
         let connections = match tenant {
             None => {
-                metrics.connections("socketio").get() + metrics.connections("grpc_stream").get()
+                metrics.connections("socketio").get()
+                    + metrics.connections("grpc_stream").get()
+                    + presence.connections_elsewhere()
             }
             Some(tenant) => presence
                 .tenants()

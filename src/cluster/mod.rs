@@ -6,6 +6,7 @@
 //!
 //! - [`lease`]: the lease itself: taken with a fencing token, renewed,
 //!   given up.
+//! - [`tenants`]: which tenants watch on each node, for their figures.
 //! - [`run_ingest_role`]: a node's ingest terms: standing by until it
 //!   takes the lease; then reading the journal to its end, writing it
 //!   fenced by its token, applying what the other nodes forward, and
@@ -20,6 +21,7 @@
 pub mod commands;
 pub mod lease;
 pub mod news;
+pub mod tenants;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

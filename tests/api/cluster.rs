@@ -1046,3 +1046,31 @@ async fn a_transfer_started_on_one_node_is_followed_on_another() {
     drop((on_a, on_b));
     pair.close().await;
 }
+
+/// A tenant's dashboard on the standby gets its tenant's `system_stats`,
+/// which the leader publishes: the nodes tell each other which tenants
+/// watch on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_watching_on_a_standby_gets_its_figures_from_the_leader() {
+    let pair = Pair::start_configured(test_redis_url(), test_redis_url(), |args| {
+        args.stats_interval_seconds = Some("1".into());
+    })
+    .await;
+    let client = token(Role::Client, None, Some("acme"));
+    let lines = pair.b.watch_socket(&client, &["--seconds", "5"]).await;
+    let stats: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "system_stats")
+        .collect();
+    assert!(
+        !stats.is_empty(),
+        "the tenant's figures reach its dashboard on the standby: {lines:?}"
+    );
+    assert!(
+        stats
+            .iter()
+            .all(|l| l["data"]["systemHealth"]["activeConnections"] == 1),
+        "its own one connection, counted on the node it is on: {stats:?}"
+    );
+    pair.close().await;
+}

@@ -55,6 +55,10 @@ pub struct Metrics {
     /// Terms that began on a journal without this log's epoch (Redis lost
     /// its data), which this node wrote again from its own ledger.
     pub journal_rewrites: Counter,
+    /// Times this node's ledger made other events than a journal entry held.
+    pub journal_astray: Counter,
+    /// Times this node's ledger was reloaded from the journal's checkpoint after going astray.
+    pub ledger_reloads: Counter,
     /// How old the newest event this node read back from the journal was
     /// when it read it, in seconds: the lag of its tail.
     pub journal_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -143,6 +147,8 @@ impl Metrics {
         let cluster_leader = Gauge::default();
         let ingest_terms = Counter::default();
         let journal_rewrites = Counter::default();
+        let journal_astray = Counter::default();
+        let ledger_reloads = Counter::default();
         let journal_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "cluster_leader",
@@ -158,6 +164,16 @@ impl Metrics {
             "journal_rewrites",
             "Ingest terms that found the journal's epoch gone (Redis lost its data) and wrote it again",
             journal_rewrites.clone(),
+        );
+        registry.register(
+            "journal_astray",
+            "Journal entries whose events this node's ledger did not make again",
+            journal_astray.clone(),
+        );
+        registry.register(
+            "ledger_reloads",
+            "Reloads of this node's ledger from the journal's checkpoint after it went astray",
+            ledger_reloads.clone(),
         );
         registry.register(
             "journal_lag_seconds",
@@ -188,6 +204,8 @@ impl Metrics {
             cluster_leader,
             ingest_terms,
             journal_rewrites,
+            journal_astray,
+            ledger_reloads,
             journal_lag_seconds,
             socketio_recoveries,
             source_messages,

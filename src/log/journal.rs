@@ -169,7 +169,10 @@ pub fn starts_the_log(entry: &Entry) -> bool {
 }
 
 /// Whether `entry` comes right after the entry `previous`: its first event
-/// is the next number, or it caused none and is the next quiet entry.
+/// is the next number, or it caused none and is the next quiet entry. (An
+/// entry with events after quiet entries that are missing cannot be told
+/// from one right after `previous`: ids count quiet entries only after the
+/// last event.)
 pub fn follows(previous: EntryId, entry: &Entry) -> bool {
     match entry.events.first() {
         Some(event) => event.sequence == previous.sequence + 1,
@@ -589,6 +592,9 @@ pub async fn read_back(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut wait = Duration::from_millis(100);
+    // Whether this node's ledger went astray, and when it was last reloaded.
+    let mut astray = false;
+    let mut last_reload = None;
     loop {
         let read = tokio::select! {
             read = journal.tail(log.read_through(), Duration::from_secs(1)) => read,
@@ -604,7 +610,16 @@ pub async fn read_back(
                     .and_then(|event| event.time.as_ref())
                     .and_then(crate::time::from_timestamp);
                 for entry in entries {
-                    log.ingest(entry);
+                    if !log.ingest(entry) && !astray {
+                        astray = true;
+                        metrics.journal_astray.inc();
+                    }
+                }
+                if astray
+                    && last_reload.is_none_or(|at: std::time::Instant| at.elapsed() >= RELOAD_EVERY)
+                {
+                    last_reload = Some(std::time::Instant::now());
+                    astray = !reload_ledger(&journal, &log, &metrics).await;
                 }
                 if let Some(newest) = newest {
                     let lag = (chrono::Utc::now() - newest).num_milliseconds().max(0);
@@ -620,6 +635,36 @@ pub async fn read_back(
                 }
                 wait = (wait * 2).min(RETRY_AT_MOST);
             }
+        }
+    }
+}
+
+/// How often a ledger that went astray is tried to be reloaded.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Reloads `log`'s ledger from the journal's checkpoint and entries (see
+/// [`crate::log::EventLog::reload_ledger`]); whether it did.
+async fn reload_ledger(
+    journal: &Journal,
+    log: &crate::log::EventLog,
+    metrics: &crate::metrics::Metrics,
+) -> bool {
+    match journal.load(&log.epoch()).await {
+        Ok(stored) => {
+            let reloaded = log.reload_ledger(stored);
+            if reloaded {
+                metrics.ledger_reloads.inc();
+                tracing::warn!(through = %log.read_through(), "the ledger went astray and was reloaded from the journal's checkpoint");
+            } else {
+                tracing::debug!(
+                    "the journal's checkpoint cannot reload the ledger yet; trying again"
+                );
+            }
+            reloaded
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the journal cannot be read to reload the ledger; trying again");
+            false
         }
     }
 }

@@ -193,8 +193,9 @@ impl EventLog {
     /// ledger and appends its events to the window, the live feed and the
     /// durable subscribers. Entries already read are skipped. Returns false,
     /// and logs an error, when the ledger made a different number of events
-    /// than the entry holds (this node's ledger went astray; nothing reloads
-    /// it yet).
+    /// than the entry holds: this node's ledger went astray (its clients
+    /// still get the entry's events), and the read-back reloads it
+    /// ([`EventLog::reload_ledger`]).
     pub fn ingest(&self, entry: Entry) -> bool {
         let mut state = self.state.lock();
         let mut read_through = self.read_through.lock();
@@ -297,6 +298,41 @@ impl EventLog {
             tracing::warn!("the journal's writer stopped; an append is lost");
         }
         events
+    }
+
+    /// Puts this node's ledger back on the journal's track after it went
+    /// astray: the checkpoint of `stored`, and its entries after the
+    /// checkpoint up to the last one this node read, replayed. The window and
+    /// the numbering stay. False, and nothing changes, when `stored` cannot
+    /// do it: no checkpoint, one past what this node has read (it may be
+    /// tried again once this node has read further), or a gap in the entries.
+    pub fn reload_ledger(&self, stored: journal::Stored) -> bool {
+        let Some(checkpoint) = stored.checkpoint else {
+            return false;
+        };
+        let mut state = self.state.lock();
+        let read_through = *self.read_through.lock();
+        if checkpoint.id > read_through {
+            return false;
+        }
+        let mut ledger = checkpoint.ledger;
+        let mut at = checkpoint.id;
+        for entry in stored
+            .entries
+            .iter()
+            .filter(|entry| entry.id > checkpoint.id && entry.id <= read_through)
+        {
+            if !journal::follows(at, entry) {
+                return false;
+            }
+            replay(&mut ledger, &entry.operation);
+            at = entry.id;
+        }
+        if at != read_through {
+            return false;
+        }
+        state.ledger = ledger;
+        true
     }
 
     /// The window's ledger, with the last journal entry folded into it.

@@ -927,5 +927,67 @@ mod tests {
             assert_eq!(lost.epoch(), "fresh");
             assert_eq!(lost.head(), writer.head(), "numbers go on rising");
         }
+
+        #[test]
+        fn a_ledger_that_went_astray_is_reloaded_from_the_checkpoint_and_the_entries_after_it() {
+            let writer = journaled(Vec::new(), None);
+            let entries = write_some(&writer);
+            for entry in &entries[..2] {
+                writer.ingest(entry.clone());
+            }
+            let checkpoint = || -> journal::Checkpoint {
+                let bytes = rmp_serde::to_vec_named(&writer.checkpoint()).unwrap();
+                rmp_serde::from_slice(&bytes).unwrap()
+            };
+            let at_second = checkpoint();
+            for entry in &entries[2..] {
+                writer.ingest(entry.clone());
+            }
+
+            // A reader whose replay of the third entry made another call
+            // than the writer's: its ledger went astray.
+            let reader = journaled(Vec::new(), None);
+            let mut forged = entries[2].clone();
+            forged.operation = journal::Operation::Apply {
+                input: Box::new(started("c9")),
+                at: at(2),
+            };
+            for (index, entry) in entries.iter().enumerate() {
+                let entry = if index == 2 {
+                    forged.clone()
+                } else {
+                    entry.clone()
+                };
+                let agrees = reader.ingest(entry);
+                assert_eq!(agrees, index != 2, "entry {index}");
+            }
+            let snapshot = |log: &EventLog| log.read(|ledger, head| (ledger.snapshot(at(5)), head));
+            assert_ne!(snapshot(&reader), snapshot(&writer), "astray");
+            let head = reader.head();
+
+            // A checkpoint past what it read, or none, cannot reload it.
+            let ahead = journaled(Vec::new(), None);
+            ahead.ingest(entries[0].clone());
+            assert!(!ahead.reload_ledger(stored(entries.clone(), Some(checkpoint()))));
+            assert!(!reader.reload_ledger(stored(entries.clone(), None)));
+            // A gap between the checkpoint and what it read cannot either.
+            let gapped: Vec<Entry> = entries
+                .iter()
+                .filter(|e| e.id != entries[3].id)
+                .cloned()
+                .collect();
+            assert!(!reader.reload_ledger(stored(gapped, Some(checkpoint_at(&at_second)))));
+
+            // The checkpoint and the real entries after it put it back on track.
+            assert!(reader.reload_ledger(stored(entries.clone(), Some(at_second))));
+            assert_eq!(snapshot(&reader), snapshot(&writer));
+            assert_eq!(reader.head(), head, "the window and numbering stay");
+        }
+
+        /// A copy of `checkpoint` (the ledger is not `Clone`-cheap to share).
+        fn checkpoint_at(checkpoint: &journal::Checkpoint) -> journal::Checkpoint {
+            let bytes = rmp_serde::to_vec_named(checkpoint).unwrap();
+            rmp_serde::from_slice(&bytes).unwrap()
+        }
     }
 }

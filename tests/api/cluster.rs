@@ -737,26 +737,12 @@ async fn an_outage_of_redis_pauses_ingest_says_so_and_is_survived() {
     to_b.mend();
 
     // One node ingests again, rebuilds: the call that ended meanwhile is gone.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let leaders = [health(a).await, health(b).await]
-            .iter()
-            .filter(|h| h["ingest"] == "leader" && h["log"] == "ok")
-            .count();
-        assert!(leaders <= 1);
-        if leaders == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nobody ingests after Redis came back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    read_until(&mut on_b, &mut read, |e| {
-        matches!(&e.payload, Some(Payload::Resync(r)) if r.reason() == pb::ResyncReason::SourceRebuilt
-            && r.snapshot.as_ref().is_some_and(|s| s.calls.is_empty()))
-    })
+    crate::redis_restart::until_one_leader(&pair).await;
+    read_until(
+        &mut on_b,
+        &mut read,
+        crate::redis_restart::rebuilt_without_calls,
+    )
     .await;
     let next = sim.customer_calls("254700000002", "Customer", "8000", &["queue", "8000"]);
     read_until(&mut on_b, &mut read, |e| {
@@ -975,7 +961,7 @@ async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
 /// progress; each update is numbered once, in the one log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transfer_started_on_one_node_is_followed_on_another() {
-    use crate::webhooks::{TwilioPeer, status_callback, uses_twilio_peer};
+    use crate::webhooks::{TwilioPeer, agent_leg_rings_answers_and_completes, uses_twilio_peer};
     let peer = TwilioPeer::default();
     let address = peer.clone().start().await;
     let pair = Pair::start_configured(test_redis_url(), test_redis_url(), move |args| {
@@ -1007,18 +993,7 @@ async fn a_transfer_started_on_one_node_is_followed_on_another() {
     assert_eq!(response.status().as_u16(), 201);
 
     // Its agent leg's callbacks reach a, the leader.
-    let signed = "https://hub.example.com/webhooks/twilio/status";
-    for (seq, status) in [("0", "ringing"), ("1", "in-progress"), ("2", "completed")] {
-        let params = [
-            ("CallSid", "CAagentleg0001"),
-            ("SequenceNumber", seq),
-            ("CallStatus", status),
-            ("Direction", "outbound-api"),
-            ("From", "+15005550006"),
-            ("To", "sip:2001@pbx.example.com"),
-        ];
-        assert_eq!(status_callback(a, &params, Some(signed)).await, 200);
-    }
+    agent_leg_rings_answers_and_completes(a).await;
     for stream in [&mut on_a, &mut on_b] {
         let mut states = Vec::new();
         let mut sequences = Vec::new();

@@ -120,7 +120,7 @@ async fn until_both_told(pair: &Pair) {
 }
 
 /// Waits until exactly one node ingests with its log reachable (never two).
-async fn until_one_leader(pair: &Pair) {
+pub(crate) async fn until_one_leader(pair: &Pair) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let leaders = [health(&pair.a).await, health(&pair.b).await]
@@ -139,7 +139,8 @@ async fn until_one_leader(pair: &Pair) {
     }
 }
 
-fn rebuilt_without_calls(event: &pb::Event) -> bool {
+/// The `Resync` of a rebuild whose snapshot holds no call.
+pub(crate) fn rebuilt_without_calls(event: &pb::Event) -> bool {
     matches!(&event.payload, Some(Payload::Resync(r)) if r.reason() == pb::ResyncReason::SourceRebuilt
         && r.snapshot.as_ref().is_some_and(|s| s.calls.is_empty()))
 }

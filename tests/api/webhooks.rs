@@ -594,6 +594,23 @@ pub(crate) fn uses_twilio_peer(
     args.public_url = Some("https://hub.example.com".into());
 }
 
+/// Posts the peer's agent leg's status callbacks to `app`, signed: ringing,
+/// in progress, completed.
+pub(crate) async fn agent_leg_rings_answers_and_completes(app: &TestApp) {
+    let signed = "https://hub.example.com/webhooks/twilio/status";
+    for (seq, status) in [("0", "ringing"), ("1", "in-progress"), ("2", "completed")] {
+        let params = [
+            ("CallSid", "CAagentleg0001"),
+            ("SequenceNumber", seq),
+            ("CallStatus", status),
+            ("Direction", "outbound-api"),
+            ("From", "+15005550006"),
+            ("To", "sip:2001@pbx.example.com"),
+        ];
+        assert_eq!(status_callback(app, &params, Some(signed)).await, 200);
+    }
+}
+
 #[tokio::test]
 async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress() {
     let peer = TwilioPeer::default();
@@ -721,18 +738,7 @@ async fn a_transfer_calls_the_agent_into_a_conference_and_streams_its_progress()
     assert_eq!(voice(None).await.0, 403);
 
     // The agent leg's status callbacks are the transfer's progress.
-    let signed = "https://hub.example.com/webhooks/twilio/status";
-    for (seq, status) in [("0", "ringing"), ("1", "in-progress"), ("2", "completed")] {
-        let params = [
-            ("CallSid", "CAagentleg0001"),
-            ("SequenceNumber", seq),
-            ("CallStatus", status),
-            ("Direction", "outbound-api"),
-            ("From", "+15005550006"),
-            ("To", "sip:2001@pbx.example.com"),
-        ];
-        assert_eq!(status_callback(&app, &params, Some(signed)).await, 200);
-    }
+    agent_leg_rings_answers_and_completes(&app).await;
     let mut states = Vec::new();
     while states.len() < 4 {
         let event = tokio::time::timeout(Duration::from_secs(5), stream.next())

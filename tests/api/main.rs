@@ -30,6 +30,7 @@ mod cacofonisk;
 mod chat;
 mod cli;
 mod cluster;
+mod cluster_real_pbx;
 mod console;
 mod events;
 mod hardening;

@@ -848,23 +848,7 @@ async fn a_supervisor_s_ami_barge_on_a_standby_reaches_the_pbx_through_the_leade
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
     use crate::chat::{http, online};
-    let (postgres, database) = Postgres::create().await;
-    let name = unique_cluster_name();
-    let chat_node = |node: &'static str| {
-        let (name, database) = (name.clone(), database.clone());
-        spawn_app_with(move |args| {
-            args.redis_url = Some(test_redis_url());
-            args.cluster_name = Some(name);
-            args.cluster = Some("true".into());
-            args.node_name = Some(node.into());
-            args.lease_seconds = Some("2".into());
-            args.database_url = Some(database);
-        })
-    };
-    let a = chat_node("node-a").await;
-    until_ingest(&a, "leader", Duration::from_secs(10)).await;
-    let b = chat_node("node-b").await;
-    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    let (postgres, a, b) = chat_pair("30").await;
 
     // The agent's dashboard is on node A; node B knows the agent is online.
     let agent = crate::helpers::token_for(Role::Agent, "agent-123", Some("1001"));
@@ -950,6 +934,117 @@ async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
     );
 
     drop(dashboard);
+    let _ = b.stop().await;
+    let _ = a.stop().await;
+    postgres.drop_database().await;
+}
+
+/// Two nodes of one deployment with no PBX, for the chat: `a` ingests (and
+/// expires agents silent for `heartbeat_timeout` seconds), `b` stands by.
+async fn chat_pair(heartbeat_timeout: &str) -> (Postgres, TestApp, TestApp) {
+    let (postgres, database) = Postgres::create().await;
+    let name = unique_cluster_name();
+    let chat_node = |node: &'static str| {
+        let (name, database) = (name.clone(), database.clone());
+        let heartbeat_timeout = heartbeat_timeout.to_owned();
+        spawn_app_with(move |args| {
+            args.redis_url = Some(test_redis_url());
+            args.cluster_name = Some(name);
+            args.cluster = Some("true".into());
+            args.node_name = Some(node.into());
+            args.lease_seconds = Some("2".into());
+            args.database_url = Some(database);
+            args.chat_heartbeat_timeout_seconds = Some(heartbeat_timeout);
+        })
+    };
+    let a = chat_node("node-a").await;
+    until_ingest(&a, "leader", Duration::from_secs(10)).await;
+    let b = chat_node("node-b").await;
+    until_ingest(&b, "standby", Duration::from_secs(5)).await;
+    (postgres, a, b)
+}
+
+/// Typing and reassignment across nodes: a widget on node B and its agent
+/// on node A see each other type; when the agent falls silent, the leader
+/// hands the conversation to an agent whose dashboard is on node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typing_and_reassignment_work_across_nodes() {
+    use crate::chat::{http, online};
+    let (postgres, a, b) = chat_pair("2").await;
+    let dashboard = |node: &TestApp, agent_id: &str, extension: &str| {
+        let join = format!("\"{agent_id}\"");
+        node.start_socket_watcher(
+            &crate::helpers::token_for(Role::Agent, agent_id, Some(extension)),
+            &[
+                "--seconds",
+                "60",
+                "--emit",
+                "join-agent-dashboard",
+                &join,
+                "--every",
+                "500",
+                "heartbeat",
+                r#"{"timestamp": 1705312200000}"#,
+            ],
+        )
+    };
+    let mut ann = dashboard(&a, "agent-ann", "1001");
+    online(&b, &["agent-ann"]).await;
+    let (status, started) = http(
+        &b,
+        reqwest::Method::POST,
+        "/api/conversations",
+        None,
+        Some(serde_json::json!({"customerName": "Cleo", "firstMessage": "Hello"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["conversation"]["assignedAgentId"], "agent-ann");
+    let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
+    let customer = started["customerToken"].as_str().unwrap().to_owned();
+    let bob = dashboard(&b, "agent-bob", "1002");
+    online(&a, &["agent-ann", "agent-bob"]).await;
+
+    // The widget, on B, types; Ann, on A, sees it, types back; the widget sees that.
+    let typing = serde_json::json!({"conversationId": conversation, "isTyping": true});
+    let join = format!("\"{conversation}\"");
+    let widget = b.start_socket_watcher(
+        &customer,
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-conversation",
+            &join,
+            "--emit-at",
+            "300",
+            "customer-typing",
+            &typing.to_string(),
+        ],
+    );
+    widget.wait_for("ack:join-conversation", 1).await;
+    ann.wait_for("customer-typing-status", 1).await;
+    ann.command(serde_json::json!(["emit", "agent-typing", typing]))
+        .await;
+    widget.wait_for("agent-typing-status", 1).await;
+
+    // Ann falls silent: the leader hands her conversation to Bob, on B.
+    ann.command(serde_json::json!(["quiet"])).await;
+    bob.wait_until("the conversation handed to Bob", |lines| {
+        lines.iter().any(|l| {
+            l["event"] == "tickets-reassigned"
+                && l["data"]["reassignments"].as_array().is_some_and(|moved| {
+                    moved.iter().any(|m| {
+                        m["conversationId"] == conversation.as_str()
+                            && m["fromAgentId"] == "agent-ann"
+                            && m["toAgentId"] == "agent-bob"
+                    })
+                })
+        })
+    })
+    .await;
+
+    drop((ann, bob, widget));
     let _ = b.stop().await;
     let _ = a.stop().await;
     postgres.drop_database().await;

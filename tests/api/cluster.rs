@@ -852,20 +852,7 @@ async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
 
     // The agent's dashboard is on node A; node B knows the agent is online.
     let agent = crate::helpers::token_for(Role::Agent, "agent-123", Some("1001"));
-    let dashboard = a.start_socket_watcher(
-        &agent,
-        &[
-            "--seconds",
-            "60",
-            "--emit",
-            "join-agent-dashboard",
-            r#""agent-123""#,
-            "--every",
-            "1000",
-            "heartbeat",
-            r#"{"timestamp": 1705312200000}"#,
-        ],
-    );
+    let dashboard = agent_dashboard(&a, "agent-123", "1001");
     online(&b, &["agent-123"]).await;
 
     // The widget talks to node B: its conversation goes to the agent online on A.
@@ -964,6 +951,30 @@ async fn chat_pair(heartbeat_timeout: &str) -> (Postgres, TestApp, TestApp) {
     (postgres, a, b)
 }
 
+/// An agent's chat dashboard on `node`: it joins as `agent_id` and
+/// heartbeats every half second (until told `["quiet"]`).
+fn agent_dashboard(
+    node: &TestApp,
+    agent_id: &str,
+    extension: &str,
+) -> crate::helpers::SocketWatcher {
+    let join = format!("\"{agent_id}\"");
+    node.start_socket_watcher(
+        &crate::helpers::token_for(Role::Agent, agent_id, Some(extension)),
+        &[
+            "--seconds",
+            "60",
+            "--emit",
+            "join-agent-dashboard",
+            &join,
+            "--every",
+            "500",
+            "heartbeat",
+            r#"{"timestamp": 1705312200000}"#,
+        ],
+    )
+}
+
 /// Typing and reassignment across nodes: a widget on node B and its agent
 /// on node A see each other type; when the agent falls silent, the leader
 /// hands the conversation to an agent whose dashboard is on node B.
@@ -971,24 +982,7 @@ async fn chat_pair(heartbeat_timeout: &str) -> (Postgres, TestApp, TestApp) {
 async fn typing_and_reassignment_work_across_nodes() {
     use crate::chat::{http, online};
     let (postgres, a, b) = chat_pair("2").await;
-    let dashboard = |node: &TestApp, agent_id: &str, extension: &str| {
-        let join = format!("\"{agent_id}\"");
-        node.start_socket_watcher(
-            &crate::helpers::token_for(Role::Agent, agent_id, Some(extension)),
-            &[
-                "--seconds",
-                "60",
-                "--emit",
-                "join-agent-dashboard",
-                &join,
-                "--every",
-                "500",
-                "heartbeat",
-                r#"{"timestamp": 1705312200000}"#,
-            ],
-        )
-    };
-    let mut ann = dashboard(&a, "agent-ann", "1001");
+    let mut ann = agent_dashboard(&a, "agent-ann", "1001");
     online(&b, &["agent-ann"]).await;
     let (status, started) = http(
         &b,
@@ -1002,7 +996,7 @@ async fn typing_and_reassignment_work_across_nodes() {
     assert_eq!(started["conversation"]["assignedAgentId"], "agent-ann");
     let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
     let customer = started["customerToken"].as_str().unwrap().to_owned();
-    let bob = dashboard(&b, "agent-bob", "1002");
+    let bob = agent_dashboard(&b, "agent-bob", "1002");
     online(&a, &["agent-ann", "agent-bob"]).await;
 
     // The widget, on B, types; Ann, on A, sees it, types back; the widget sees that.

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use switchboard::auth::Role;
 use switchboard::proto::v1::{self as pb, CallChange, event::Payload};
-use switchboard::sources::ami::client::{AmiSettings, spawn};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{read_until, until_ingest};
@@ -92,16 +91,7 @@ async fn a_call_on_the_real_pbx_is_counted_once_across_a_failover() {
     // The test's own AMI connection places a customer's call to 1001,
     // which answers after a second's ringing.
     let stop = CancellationToken::new();
-    let (notices, mut heard) = tokio::sync::mpsc::channel(1024);
-    let (ami, _task) = spawn(
-        AmiSettings::new(
-            format!("127.0.0.1:{}", pbx.ami_port),
-            "watcher",
-            "watcherpw",
-        ),
-        notices,
-        stop.clone(),
-    );
+    let (ami, mut heard) = pbx.connect_ami(&stop);
     tokio::spawn(async move { while heard.recv().await.is_some() {} });
     let originate = [
         ("Channel", "Local/0611111111@customers"),

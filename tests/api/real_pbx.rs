@@ -136,6 +136,27 @@ impl Pbx {
     }
 }
 
+impl Pbx {
+    /// An AMI connection of the test's own (as `watcher`), until `stop`,
+    /// with what it hears.
+    pub fn connect_ami(
+        &self,
+        stop: &CancellationToken,
+    ) -> (AmiHandle, tokio::sync::mpsc::Receiver<AmiNotice>) {
+        let (notices, heard) = tokio::sync::mpsc::channel(1024);
+        let (ami, _task) = spawn(
+            AmiSettings::new(
+                format!("127.0.0.1:{}", self.ami_port),
+                "watcher",
+                "watcherpw",
+            ),
+            notices,
+            stop.clone(),
+        );
+        (ami, heard)
+    }
+}
+
 impl Drop for Pbx {
     fn drop(&mut self) {
         let _ = std::process::Command::new(asterisk_package().join("stop.sh"))
@@ -262,16 +283,7 @@ impl Bench {
         .expect("the server connects to Asterisk")
         .expect("stream open");
         let stop = CancellationToken::new();
-        let (notices, mut heard_rx) = tokio::sync::mpsc::channel(1024);
-        let (ami, _task) = spawn(
-            AmiSettings::new(
-                format!("127.0.0.1:{}", pbx.ami_port),
-                "watcher",
-                "watcherpw",
-            ),
-            notices,
-            stop.clone(),
-        );
+        let (ami, mut heard_rx) = pbx.connect_ami(&stop);
         let heard = Arc::new(Mutex::new(Vec::new()));
         {
             let heard = Arc::clone(&heard);

@@ -856,18 +856,7 @@ async fn a_widget_on_one_node_talks_with_an_agent_on_another() {
     online(&b, &["agent-123"]).await;
 
     // The widget talks to node B: its conversation goes to the agent online on A.
-    let (status, started) = http(
-        &b,
-        reqwest::Method::POST,
-        "/api/conversations",
-        None,
-        Some(serde_json::json!({"customerName": "Ann", "firstMessage": "Hello"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    assert_eq!(started["conversation"]["assignedAgentId"], "agent-123");
-    let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
-    let customer = started["customerToken"].as_str().unwrap().to_owned();
+    let (conversation, customer) = widget_starts_a_conversation(&b, "Ann", "agent-123").await;
     for n in 1..=3 {
         let (status, sent) = http(
             &b,
@@ -951,6 +940,29 @@ async fn chat_pair(heartbeat_timeout: &str) -> (Postgres, TestApp, TestApp) {
     (postgres, a, b)
 }
 
+/// A widget starts a conversation on `node` as `customer_name`, which goes
+/// to `agent_id`; its id and the customer's token.
+async fn widget_starts_a_conversation(
+    node: &TestApp,
+    customer_name: &str,
+    agent_id: &str,
+) -> (String, String) {
+    let (status, started) = crate::chat::http(
+        node,
+        reqwest::Method::POST,
+        "/api/conversations",
+        None,
+        Some(serde_json::json!({"customerName": customer_name, "firstMessage": "Hello"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["conversation"]["assignedAgentId"], agent_id);
+    (
+        started["conversation"]["id"].as_str().unwrap().to_owned(),
+        started["customerToken"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// An agent's chat dashboard on `node`: it joins as `agent_id` and
 /// heartbeats every half second (until told `["quiet"]`).
 fn agent_dashboard(
@@ -980,22 +992,11 @@ fn agent_dashboard(
 /// hands the conversation to an agent whose dashboard is on node B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn typing_and_reassignment_work_across_nodes() {
-    use crate::chat::{http, online};
+    use crate::chat::online;
     let (postgres, a, b) = chat_pair("2").await;
     let mut ann = agent_dashboard(&a, "agent-ann", "1001");
     online(&b, &["agent-ann"]).await;
-    let (status, started) = http(
-        &b,
-        reqwest::Method::POST,
-        "/api/conversations",
-        None,
-        Some(serde_json::json!({"customerName": "Cleo", "firstMessage": "Hello"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    assert_eq!(started["conversation"]["assignedAgentId"], "agent-ann");
-    let conversation = started["conversation"]["id"].as_str().unwrap().to_owned();
-    let customer = started["customerToken"].as_str().unwrap().to_owned();
+    let (conversation, customer) = widget_starts_a_conversation(&b, "Cleo", "agent-ann").await;
     let bob = agent_dashboard(&b, "agent-bob", "1002");
     online(&a, &["agent-ann", "agent-bob"]).await;
 

@@ -158,8 +158,7 @@ impl OpeningRequest {
     /// slices would keep the whole buffer alive for each idle socket.
     pub fn of<B>(request: &Request<B>) -> Self {
         let uri =
-            Uri::from_maybe_shared(Bytes::copy_from_slice(request.uri().to_string().as_bytes()))
-                .unwrap_or_default();
+            Uri::from_maybe_shared(Bytes::from(request.uri().to_string())).unwrap_or_default();
         let kept = || {
             request
                 .headers()
